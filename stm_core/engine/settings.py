@@ -1,0 +1,28 @@
+"""Engine settings: which model, where it runs, and the memory schedule; plain data, shared by CLI and app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the propagator runs.
+
+    model: "stm-small" (shipped default, ResNet-18-style encoders) or "stm-r50" (the paper's network, loads
+        the official STM_weights.pth). weights: a checkpoint path; None means the shipped default weights.
+    device: "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory
+        (paper: 5). max_memory: cap on memory frames; annotated frames are never evicted, the oldest
+        propagated ones are. process_height: run the network at this frame height (e.g. 480, 360, 240) and
+        upsample results to source size; None keeps the source size. fast: bf16 autocast + channels_last on
+        CPU, bf16 on CUDA. random_init: build the network without weights (tests only).
+    """
+
+    model: str = "stm-small"
+    weights: str | None = None
+    device: str = "auto"
+    mem_every: int = 5
+    max_memory: int = 20
+    process_height: int | None = None
+    fast: bool = True
+    random_init: bool = False

@@ -1,0 +1,261 @@
+"""The one interface between the application (or CLI) and the engine: NumPy in, NumPy out, no tensors.
+
+An `AnnotationSession` holds one open video: its frames (decoded on demand), the user's annotated frames,
+the per-frame results (labels and per-object soft probabilities, kept compressed) and the STM propagator
+with its memory and feature caches. It is thread-safe in the way the GUI needs: `propagate` runs on a
+worker thread while the GUI thread reads results, paints annotations and edits objects; every frame's
+result is replaced as a whole under a lock, so a reader sees the old or the new result, never a mix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from .engine.propagator import Propagator
+from .engine.results import ResultStore
+from .engine.settings import EngineSettings
+from .io.frames import FrameSource, open_frames
+
+Direction = Literal["forward", "backward", "both"]
+ProgressFn = Callable[[int, int, int], None]
+"""progress(frame_index, frames_done, frames_total), called after each frame's result is stored."""
+
+
+@dataclass
+class PropagationReport:
+    """What one `propagate` call did: which frames got new results and how fast."""
+
+    start: int
+    direction: Direction
+    frames: list[int] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+    first_frame_seconds: float | None = None
+
+    @property
+    def fps(self) -> float:
+        return len(self.frames) / self.seconds if self.seconds > 0 else 0.0
+
+
+class AnnotationSession:
+    """One open video with its annotations and results, and the engine that propagates them."""
+
+    def __init__(self, frames: FrameSource, settings: EngineSettings | None = None,
+                 propagator: Propagator | None = None) -> None:
+        self.frames = frames
+        self.settings = settings or EngineSettings()
+        self._lock = threading.RLock()
+        self._annotations: dict[int, np.ndarray] = {}
+        self._results = ResultStore()
+        self._propagator = propagator or Propagator(self.settings)
+        self._annotation_version = 0
+
+    @classmethod
+    def open(cls, path: str | Path, settings: EngineSettings | None = None) -> "AnnotationSession":
+        """Open a folder of frames or a video file; raises `InputError` with a clear message."""
+        return cls(open_frames(path), settings)
+
+    # ---- frames -------------------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the source frames; every mask in and out has this size."""
+        return self.frames.size
+
+    @property
+    def frame_names(self) -> list[str]:
+        """File stems used for mask files, e.g. '00000' for 00000.jpg or frame index 0 of a video."""
+        return self.frames.names
+
+    def frame(self, index: int) -> np.ndarray:
+        """RGB uint8 image (H, W, 3) of frame `index`."""
+        return self.frames[index]
+
+    @property
+    def device(self) -> str:
+        return self._propagator.device_name
+
+    # ---- annotations ----------------------------------------------------------------------------------
+    def set_annotation(self, index: int, labels: np.ndarray) -> None:
+        """Make frame `index` a user-annotated frame with this label map (uint8 HxW, 0 = background).
+
+        Annotated frames join STM memory and are never overwritten by propagation.
+        """
+        labels = self._check_labels(labels)
+        with self._lock:
+            self._annotations[index] = labels.copy()
+            self._annotation_version += 1
+            self._results.put(index, labels, None)
+        self._propagator.forget_frame(index)
+
+    def remove_annotation(self, index: int) -> None:
+        """Turn an annotated frame back into an ordinary one (its mask stays as a result)."""
+        with self._lock:
+            if self._annotations.pop(index, None) is not None:
+                self._annotation_version += 1
+        self._propagator.forget_frame(index)
+
+    def set_result(self, index: int, labels: np.ndarray) -> None:
+        """Store a label map as this frame's result without annotating it (e.g. imported masks)."""
+        labels = self._check_labels(labels)
+        with self._lock:
+            if index not in self._annotations:
+                self._results.put(index, labels, None)
+
+    def annotated_frames(self) -> list[int]:
+        with self._lock:
+            return sorted(self._annotations)
+
+    def is_annotated(self, index: int) -> bool:
+        with self._lock:
+            return index in self._annotations
+
+    def annotation(self, index: int) -> np.ndarray | None:
+        with self._lock:
+            ann = self._annotations.get(index)
+            return None if ann is None else ann.copy()
+
+    def object_ids(self) -> list[int]:
+        """Labels present in any annotated frame, ascending (the objects that propagation tracks)."""
+        with self._lock:
+            ids: set[int] = set()
+            for ann in self._annotations.values():
+                ids.update(int(v) for v in np.unique(ann) if v != 0)
+            return sorted(ids)
+
+    def remove_object(self, obj_id: int) -> None:
+        """Erase one object from every annotation and result (its pixels become background)."""
+        with self._lock:
+            for idx, ann in list(self._annotations.items()):
+                if (ann == obj_id).any():
+                    ann = ann.copy()
+                    ann[ann == obj_id] = 0
+                    self._annotations[idx] = ann
+                    self._annotation_version += 1
+            self._results.remove_label(obj_id)
+        self._propagator.forget_all()
+
+    # ---- results --------------------------------------------------------------------------------------
+    def labels(self, index: int) -> np.ndarray | None:
+        """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result, else None."""
+        with self._lock:
+            ann = self._annotations.get(index)
+            if ann is not None:
+                return ann.copy()
+            return self._results.labels(index)
+
+    def probability(self, index: int, obj_id: int) -> np.ndarray | None:
+        """Soft-aggregated probability of object `obj_id` on frame `index` as uint8 HxW (255 = certain)."""
+        with self._lock:
+            ann = self._annotations.get(index)
+            if ann is not None:
+                return (ann == obj_id).astype(np.uint8) * 255
+            return self._results.probability(index, obj_id)
+
+    def uncertainty(self) -> np.ndarray:
+        """Per-frame uncertainty (mean entropy of the soft result on object boundaries); NaN = no result."""
+        with self._lock:
+            out = self._results.uncertainty_array(self.num_frames)
+            for idx in self._annotations:
+                out[idx] = 0.0
+            return out
+
+    def has_result(self, index: int) -> bool:
+        with self._lock:
+            return index in self._annotations or self._results.has(index)
+
+    def clear_results(self) -> None:
+        """Drop all propagated results (annotations stay)."""
+        with self._lock:
+            self._results.clear()
+            for idx, ann in self._annotations.items():
+                self._results.put(idx, ann, None)
+
+    # ---- propagation ----------------------------------------------------------------------------------
+    def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None, until_annotated: bool = True) -> PropagationReport:
+        """Propagate the annotations from frame `start` forward, backward or both.
+
+        Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
+        `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end.
+        `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
+        the call returns after the frame in flight, and every frame keeps its old or its new result.
+        """
+        if not 0 <= start < self.num_frames:
+            raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
+        with self._lock:
+            annotations = {i: a for i, a in self._annotations.items()}
+            seed = annotations.get(start)
+            if seed is None:
+                seed = self._results.labels(start)
+        if not annotations:
+            raise ValueError("paint a mask on at least one frame before propagating")
+        if seed is None:
+            raise ValueError(f"frame {start} has no mask to propagate from")
+        obj_ids = sorted({int(v) for a in annotations.values() for v in np.unique(a) if v != 0})
+        report = PropagationReport(start=start, direction=direction)
+        t0 = time.perf_counter()
+        directions = ["forward", "backward"] if direction == "both" else [direction]
+        plans = [(d, self._run_range(start, d, annotations, until_annotated)) for d in directions]
+        total = sum(len(r) for _, r in plans)
+        for d, frames in plans:
+            if cancel is not None and cancel.is_set():
+                break
+            for index, labels, probs, unc in self._propagator.run(
+                    self.frames, start, seed, frames, annotations, obj_ids, cancel):
+                with self._lock:
+                    if index in self._annotations:  # painted while the run was in flight: the user wins
+                        continue
+                    self._results.put(index, labels, probs, obj_ids, unc)
+                report.frames.append(index)
+                if report.first_frame_seconds is None:
+                    report.first_frame_seconds = time.perf_counter() - t0
+                if progress is not None:
+                    progress(index, len(report.frames), total)
+        report.cancelled = bool(cancel is not None and cancel.is_set())
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _run_range(self, start: int, direction: str, annotations: dict[int, np.ndarray],
+                   until_annotated: bool) -> list[int]:
+        step = 1 if direction == "forward" else -1
+        end = self.num_frames if step == 1 else -1
+        frames = []
+        for i in range(start + step, end, step):
+            if i in annotations:
+                if until_annotated:
+                    break
+                continue
+            frames.append(i)
+        return frames
+
+    # ---- resources ------------------------------------------------------------------------------------
+    def memory_status(self) -> dict[str, float | int | str]:
+        """Memory frames in use, cached feature frames and bytes, result bytes, device."""
+        status = self._propagator.memory_status()
+        status["result_bytes"] = self._results.nbytes
+        return status
+
+    def release_memory(self) -> None:
+        """Drop cached encoder features and device memory (results and annotations stay)."""
+        self._propagator.forget_all()
+
+    def _check_labels(self, labels: np.ndarray) -> np.ndarray:
+        labels = np.asarray(labels)
+        if labels.shape != self.frame_size:
+            raise ValueError(f"mask is {labels.shape[1]}x{labels.shape[0]}, frames are "
+                             f"{self.frame_size[1]}x{self.frame_size[0]}")
+        if labels.dtype != np.uint8:
+            if labels.min() < 0 or labels.max() > 254:
+                raise ValueError("mask labels must lie in 0..254")
+            labels = labels.astype(np.uint8)
+        return labels

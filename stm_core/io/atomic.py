@@ -1,0 +1,54 @@
+"""Crash-safe file writes: a mask, workspace or export is either the old file or the complete new one.
+
+A writer gets a temporary path in the destination folder (same filesystem, so the final `os.replace` is
+atomic), the data is fsynced before the rename, and a failed write removes the temporary file and leaves
+any previous file untouched. Temporary names start with '.' so folder scans skip leftovers of a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success fsync it and rename it over `path`.
+
+    The temporary name keeps the final suffix ('.x.1a2b3c4d.tmp.png') so encoders that pick the format
+    from the extension (Pillow, OpenCV) still do. The writer must create the file itself.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        if not tmp.is_file():
+            raise OSError(f"nothing was written for {path}")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (all or nothing, even on power loss after return)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb") as f:
+            f.write(data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself; directories cannot be opened for fsync on Windows, where it is skipped."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

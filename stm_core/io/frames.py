@@ -1,0 +1,310 @@
+"""Frame sources: a folder of images or a video file, decoded on demand.
+
+A long video must never sit in RAM, so frames are decoded when asked for and kept in a small LRU cache.
+The GUI thread and the propagation worker read the same source at once, so the cache and the video decoder
+are guarded by locks. Every problem with the input is an `InputError` whose message names the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError
+
+DEFAULT_CACHE_FRAMES = 64
+"""About 80 MB of 854x480 frames: enough for the propagation window and GUI scrubbing, small for any video."""
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+
+_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders digit runs by value, so '2.jpg' comes before '10.jpg'."""
+    parts = re.split(r"(\d+)", name.lower())
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts), name
+
+
+class FrameSource:
+    """A sequence of RGB uint8 frames (H, W, 3) of one size, with the file stems used to name mask files.
+
+    Subclasses implement `_decode` and `_describe`; this class adds index checks, the size check and a
+    thread-safe LRU cache. Returned arrays are shared with the cache and therefore read-only.
+    """
+
+    def __init__(self, path: Path, names: list[str], size: tuple[int, int],
+                 cache_size: int = DEFAULT_CACHE_FRAMES) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.path = path
+        self.names = names
+        self.size = size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        i = operator.index(index)
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"frame {index} is outside 0..{n - 1}")
+        with self._cache_lock:
+            frame = self._cache.get(i)
+            if frame is not None:
+                self._cache.move_to_end(i)
+                return frame
+        # Decode outside the cache lock so a reader of a cached frame never waits for a slow decode.
+        frame = self._decode(i)
+        if frame.shape[:2] != self.size:
+            raise InputError(f"{self._describe(i)} is {frame.shape[1]}x{frame.shape[0]}, "
+                             f"the first frame is {self.size[1]}x{self.size[0]}")
+        frame.setflags(write=False)
+        with self._cache_lock:
+            self._cache[i] = frame
+            self._cache.move_to_end(i)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return frame
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    def close(self) -> None:
+        """Release the cached frames (and, for a video, the open file)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _decode(self, index: int) -> np.ndarray:
+        """Decode frame `index` (in range) to an RGB uint8 array; raise `InputError` naming the file."""
+        raise NotImplementedError
+
+    def _describe(self, index: int) -> str:
+        """How an error message names frame `index`."""
+        raise NotImplementedError
+
+
+class FolderFrames(FrameSource):
+    """The images of one folder (jpg, jpeg, png, bmp, webp), in natural order; names are the file stems."""
+
+    def __init__(self, folder: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"frame folder not found: {folder}")
+        # Names starting with '.' are editor/OS leftovers (macOS '._x.jpg', our own atomic temp files).
+        files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                        and not p.name.startswith(".") and p.is_file()), key=lambda p: natural_key(p.name))
+        if not files:
+            raise InputError(f"no images (jpg, png, bmp, webp) in {folder}")
+        stems: dict[str, Path] = {}
+        for p in files:
+            if p.stem in stems:
+                raise InputError(f"{stems[p.stem].name} and {p.name} in {folder} would share one mask file name")
+            stems[p.stem] = p
+        try:
+            with Image.open(files[0]) as im:
+                width, height = im.size
+        except (OSError, UnidentifiedImageError) as e:
+            raise InputError(f"cannot read image {files[0]}: {e}") from None
+        self._files = files
+        super().__init__(folder, [p.stem for p in files], (height, width), cache_size)
+
+    def _describe(self, index: int) -> str:
+        return str(self._files[index])
+
+    def _decode(self, index: int) -> np.ndarray:
+        path = self._files[index]
+        try:
+            with Image.open(path) as im:
+                im.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off by default)
+                return image_to_rgb(im)
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+            raise InputError(f"cannot read image {path}: {e}") from None
+
+
+def image_to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow image as RGB uint8; 16-bit grey is scaled (Pillow's own conversion would clip it)."""
+    if im.mode in _SIXTEEN_BIT_MODES:
+        grey = np.asarray(im).astype(np.float32)
+        grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+class VideoFrames(FrameSource):
+    """The frames of a video file, decoded with PyAV; names are zero-padded frame indices.
+
+    Container headers often state a wrong frame count, so the packets are demuxed once on open (no decoding)
+    to index every frame by its presentation timestamp. Random access seeks to the keyframe before the target
+    and decodes forward; sequential access keeps the decoder where it is and never reseeks.
+    """
+
+    def __init__(self, path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"video file not found: {path}")
+        self._decoder_lock = threading.Lock()
+        self._container: av.container.InputContainer | None = None
+        self._frames: Iterator[av.VideoFrame] | None = None
+        self._pos: int | None = None  # index of the frame the decoder returned last
+        self._video_path = path
+        try:
+            pts, key_pts = self._index(path)
+            if not pts:
+                raise InputError(f"{path} has no video frames")
+            self._pts = pts
+            self._index_of = {p: i for i, p in enumerate(pts)}
+            self._keys = sorted({self._index_of[p] for p in key_pts if p in self._index_of} | {0})
+            self._open_decoder()
+            first = self._read(0)
+        except av.FFmpegError as e:
+            self._close_container()
+            raise InputError(f"cannot read video {path}: {e}") from None
+        except InputError:
+            self._close_container()
+            raise
+        digits = max(5, len(str(len(pts) - 1)))
+        super().__init__(path, [f"{i:0{digits}d}" for i in range(len(pts))], first.shape[:2], cache_size)
+        first.setflags(write=False)
+        self._cache[0] = first
+
+    @staticmethod
+    def _index(path: Path) -> tuple[list[int], list[int]]:
+        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets."""
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            pts: list[int] = []
+            key_pts: list[int] = []
+            missing_pts = False
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:
+                    continue
+                if packet.pts is None:
+                    missing_pts = True
+                    break
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    key_pts.append(packet.pts)
+        if missing_pts:  # some AVI/raw streams: only decoding gives timestamps
+            with av.open(str(path)) as container:
+                pts, key_pts = [], []
+                for frame in container.decode(video=0):
+                    if frame.pts is None:
+                        raise InputError(f"{path} has no frame timestamps; convert it to images or to mp4")
+                    pts.append(frame.pts)
+                    if frame.key_frame:
+                        key_pts.append(frame.pts)
+        return sorted(set(pts)), key_pts
+
+    def _open_decoder(self) -> None:
+        self._close_container()
+        self._container = av.open(str(self._video_path))
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._frames = self._container.decode(stream)
+        self._pos = None
+
+    def _describe(self, index: int) -> str:
+        return f"frame {index} of {self._video_path}"
+
+    def _decode(self, index: int) -> np.ndarray:
+        try:
+            with self._decoder_lock:
+                return self._read(index)
+        except av.FFmpegError as e:
+            raise InputError(f"cannot decode {self._describe(index)}: {e}") from None
+
+    def _read(self, index: int) -> np.ndarray:
+        """Frame `index`, decoding forward when that is no slower than seeking, else seeking (caller locks)."""
+        if self._container is None:
+            self._open_decoder()
+        k = bisect.bisect_right(self._keys, index) - 1
+        key = self._keys[k]
+        if self._pos is not None and key - 2 <= self._pos < index:
+            frame = self._decode_forward(index)
+            if frame is not None:
+                return frame
+        # Seek to the keyframe before the target; if the demuxer lands after the target (seeking by DTS,
+        # open GOPs), try the keyframe before that, and finally decode from the start of the file.
+        for attempt in (k, k - 1):
+            if attempt < 0:
+                continue
+            assert self._container is not None
+            stream = self._container.streams.video[0]
+            self._container.seek(self._pts[self._keys[attempt]], stream=stream, backward=True)
+            self._frames = self._container.decode(stream)
+            self._pos = None
+            frame = self._decode_forward(index)
+            if frame is not None:
+                return frame
+        self._open_decoder()
+        frame = self._decode_forward(index)
+        if frame is None:
+            raise InputError(f"cannot decode {self._describe(index)}: the video ends early or is damaged")
+        return frame
+
+    def _decode_forward(self, index: int) -> np.ndarray | None:
+        """Decode on until frame `index`; None if the decoder passes it or the stream ends first."""
+        assert self._frames is not None
+        for frame in self._frames:
+            i = self._index_of.get(frame.pts) if frame.pts is not None else None
+            if i is None:
+                continue
+            self._pos = i
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+            if i > index:
+                return None
+        self._pos = None  # the stream is exhausted: the next read must seek
+        return None
+
+    def _close_container(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = None
+        self._frames = None
+        self._pos = None
+
+    def close(self) -> None:
+        """Close the video file (it reopens on the next read) and drop the cache."""
+        with self._decoder_lock:
+            self._close_container()
+        super().close()
+
+
+def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> FrameSource:
+    """Open a folder of images or a video file as a `FrameSource`; anything else is an `InputError`."""
+    path = Path(path)
+    if path.is_dir():
+        return FolderFrames(path, cache_size)
+    if not path.exists():
+        raise InputError(f"not found: {path}")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoFrames(path, cache_size)
+    raise InputError(f"{path} is neither a folder of images nor a video "
+                     f"({', '.join(sorted(s.lstrip('.') for s in VIDEO_SUFFIXES))})")

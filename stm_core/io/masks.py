@@ -1,0 +1,189 @@
+"""Mask files: DAVIS-style palette PNGs in and out, plus the other formats people bring.
+
+Label maps are uint8 (H, W) arrays, 0 = background, 1..254 = objects. We write palette PNGs with the DAVIS
+palette (what DAVIS, YouTube-VOS and most VOS tools read) and accept palette, grayscale, 16-bit and RGB
+masks, since users export masks from many tools. Every write is atomic so a crash never leaves half a mask.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError
+from .atomic import atomic_path
+from .frames import natural_key
+
+VOID_LABEL = 255
+"""DAVIS marks 'void' (unlabelled, ignored by the metrics) pixels with palette index 255."""
+
+
+def _davis_palette() -> np.ndarray:
+    """The PASCAL VOC / DAVIS colormap: the bits of each label are spread over R, G and B from the top bit."""
+    labels = np.arange(256)
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for shift in range(8):
+        for channel in range(3):
+            bit = (labels >> (3 * shift + channel)) & 1
+            palette[:, channel] |= (bit << (7 - shift)).astype(np.uint8)
+    return palette
+
+
+DAVIS_PALETTE: np.ndarray = _davis_palette()
+DAVIS_PALETTE.setflags(write=False)
+
+_PALETTE_CODES = (DAVIS_PALETTE.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])).tolist()
+_LABEL_OF_COLOUR = {code: label for label, code in enumerate(_PALETTE_CODES)}
+
+
+def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, tolerance: int = 4, *,
+              keep_void: bool = False) -> np.ndarray:
+    """Read a mask file as a uint8 label map (H, W).
+
+    Palette PNGs give their indices; grayscale masks holding only 0 and one full-scale value (255, 65535, or
+    1) are one object; other grayscale values up to 254 are labels; RGB(A) masks map through the DAVIS
+    palette. Void (255) becomes background unless `keep_void`. A mask off the `expected_size` (H, W) by at
+    most `tolerance` pixels per side is resized (nearest) with a warning; a larger mismatch is an error.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            labels = _labels_of(im, path)
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise InputError(f"cannot read mask {path}: {e}") from None
+    if not keep_void:
+        labels[labels == VOID_LABEL] = 0
+    if expected_size is not None and labels.shape != tuple(expected_size):
+        labels = _fit_size(labels, tuple(expected_size), tolerance, path)
+    return labels
+
+
+def _labels_of(im: Image.Image, path: Path) -> np.ndarray:
+    if im.mode == "P":
+        return np.array(im, dtype=np.uint8)
+    if im.mode == "1":
+        return np.array(im, dtype=np.uint8)
+    if im.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"):
+        grey = np.asarray(im)
+        return _grey_labels(grey[..., 0] if grey.ndim == 3 else grey, path)
+    if im.mode in ("RGB", "RGBA"):
+        return _colour_labels(np.asarray(im), path)
+    raise InputError(f"mask {path} has unsupported image mode {im.mode}; save it as a palette or grayscale PNG")
+
+
+def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
+    """Binary masks (0 and one full-scale value) become object 1; otherwise the values are the labels."""
+    values = np.unique(grey)
+    nonzero = values[values != 0]
+    if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
+        return (grey != 0).astype(np.uint8)
+    if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
+        raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
+                         f"0/255 binary mask nor labels 1..254")
+    return grey.astype(np.uint8)
+
+
+def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:
+    """RGB masks: DAVIS palette colours -> labels; a grey-only image falls back to the grayscale rules."""
+    colour = rgb[..., :3]
+    if rgb.shape[2] == 4:  # fully transparent pixels are background whatever their colour
+        colour = np.where(rgb[..., 3:4] == 0, 0, colour).astype(np.uint8)
+    codes = (colour[..., 0].astype(np.int32) << 16) | (colour[..., 1].astype(np.int32) << 8) | colour[..., 2]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    labels_of_uniq = [_LABEL_OF_COLOUR.get(int(c)) for c in uniq]
+    if all(lab is not None for lab in labels_of_uniq):
+        return np.asarray(labels_of_uniq, dtype=np.uint8)[inverse].reshape(codes.shape)
+    if (colour[..., 0] == colour[..., 1]).all() and (colour[..., 1] == colour[..., 2]).all():
+        return _grey_labels(colour[..., 0], path)
+    odd = next(int(c) for c, lab in zip(uniq, labels_of_uniq) if lab is None)
+    raise InputError(f"mask {path} has colour ({odd >> 16}, {(odd >> 8) & 255}, {odd & 255}) that is not in "
+                     f"the DAVIS palette; save it as a palette or grayscale PNG")
+
+
+def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: Path) -> np.ndarray:
+    h, w = labels.shape
+    eh, ew = size
+    message = f"mask {path} is {w}x{h}, the frames are {ew}x{eh}"
+    if abs(h - eh) > tolerance or abs(w - ew) > tolerance:
+        raise InputError(message)
+    warnings.warn(f"{message}; resized it (nearest neighbour)", stacklevel=3)
+    return cv2.resize(labels, (ew, eh), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
+def write_mask(path: str | Path, labels: np.ndarray) -> None:
+    """Write a label map as a palette PNG with the DAVIS palette (atomically)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"a label map is 2-D, got shape {labels.shape}")
+    if labels.dtype != np.uint8:
+        if labels.size and (labels.min() < 0 or labels.max() > 255):
+            raise ValueError("labels must lie in 0..255")
+        labels = labels.astype(np.uint8)
+    im = Image.fromarray(np.ascontiguousarray(labels))
+    im.putpalette(DAVIS_PALETTE.tobytes())  # turns the 'L' image into a 'P' one
+    _save(im, path)
+
+
+def write_binary_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write a boolean mask as a 0/255 grayscale PNG (what DAVIS-2016 and most tools expect for one object)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"a mask is 2-D, got shape {mask.shape}")
+    _save(Image.fromarray((mask != 0).astype(np.uint8) * 255), path)
+
+
+def write_gray(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 (H, W) image such as a probability map (255 = certain) as a grayscale PNG."""
+    image = np.asarray(image)
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError(f"expected a 2-D uint8 image, got {image.dtype} {image.shape}")
+    _save(Image.fromarray(np.ascontiguousarray(image)), path)
+
+
+def _save(im: Image.Image, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """Read every PNG of `folder` as the mask of the frame it names: {frame index: label map}.
+
+    '00005.png' belongs to the frame whose stem is '00005'; when no stem matches, a plain integer stem
+    ('5.png') is taken as the frame index. A PNG that names no frame is an error, so typos do not go unnoticed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"mask folder not found: {folder}")
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")),
+                   key=lambda p: natural_key(p.name))
+    if not files:
+        raise InputError(f"no PNG masks in {folder}")
+    index_of = {name: i for i, name in enumerate(frame_names)}
+    owner: dict[int, Path] = {}
+    for p in files:
+        index = index_of.get(p.stem)
+        if index is None and p.stem.isdigit() and int(p.stem) < len(frame_names):
+            index = int(p.stem)
+        if index is None:
+            raise InputError(f"mask {p} names no frame (frames are {frame_names[0]}..{frame_names[-1]})")
+        if index in owner:
+            raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
+        owner[index] = p
+    return {index: read_mask(p, frame_size) for index, p in sorted(owner.items())}
+
+
+def write_mask_dir(folder: str | Path, names: list[str], labels: Iterable[tuple[int, np.ndarray]]) -> int:
+    """Write (frame index, label map) pairs as palette PNGs named after the frames; returns how many."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for index, label_map in labels:
+        write_mask(folder / f"{names[index]}.png", label_map)
+        count += 1
+    return count

@@ -1,0 +1,207 @@
+"""DAVIS region similarity J and boundary accuracy F, computed as the official DAVIS toolkits do.
+
+The numbers must be comparable with published results, so the conventions follow the DAVIS-2016 and
+`davis2017-evaluation` code exactly: J is the IoU (1 when both masks are empty); F matches the one-pixel
+boundary maps of `seg2bmap` within a disk of radius ceil(0.008 * image diagonal); each sequence is scored
+on frames 1..N-2 (the first frame is given, the last is dropped); 255 in a palette ground truth is void.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .io.frames import natural_key
+from .io.masks import VOID_LABEL, read_mask
+
+
+def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) -> float:
+    """Region similarity: |gt & pred| / |gt | pred| over non-void pixels; 1.0 when both are empty."""
+    gt, pred = _binary_pair(gt, pred, void)
+    union = np.count_nonzero(gt | pred)
+    if union == 0:
+        return 1.0
+    return np.count_nonzero(gt & pred) / union
+
+
+def f_boundary(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008,
+               void: np.ndarray | None = None) -> float:
+    """Boundary F-measure: boundary pixels of each mask matched within a tolerance disk of the other's.
+
+    `bound_th` < 1 is a fraction of the image diagonal (DAVIS: 0.008, 8 px at 854x480), >= 1 is pixels.
+    """
+    gt, pred = _binary_pair(gt, pred, void)
+    radius = int(bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(gt.shape)))
+    gt_b = seg2bmap(gt)
+    pred_b = seg2bmap(pred)
+    n_gt = np.count_nonzero(gt_b)
+    n_pred = np.count_nonzero(pred_b)
+    if n_gt == 0 or n_pred == 0:
+        # No boundary on one side: the toolkit scores precision/recall as 1/0, so F is 1 only if both are empty.
+        return 1.0 if n_gt == n_pred else 0.0
+    precision = np.count_nonzero(pred_b & _dilate(gt_b, radius)) / n_pred
+    recall = np.count_nonzero(gt_b & _dilate(pred_b, radius)) / n_gt
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def seg2bmap(seg: np.ndarray) -> np.ndarray:
+    """One-pixel boundary map of a binary mask, offset half a pixel towards the origin (Martin et al., 2003).
+
+    A pixel is on the boundary when it differs from its east, south or south-east neighbour; the last row
+    compares only east, the last column only south, and the bottom-right pixel is never a boundary.
+    """
+    seg = seg.astype(bool, copy=False)
+    east = np.zeros_like(seg)
+    south = np.zeros_like(seg)
+    south_east = np.zeros_like(seg)
+    east[:, :-1] = seg[:, 1:]
+    south[:-1, :] = seg[1:, :]
+    south_east[:-1, :-1] = seg[1:, 1:]
+    b = (seg ^ east) | (seg ^ south) | (seg ^ south_east)
+    b[-1, :] = seg[-1, :] ^ east[-1, :]
+    b[:, -1] = seg[:, -1] ^ south[:, -1]
+    b[-1, -1] = False
+    return b
+
+
+@lru_cache(maxsize=8)
+def _disk(radius: int) -> np.ndarray:
+    """The pixels within `radius` of the centre, as skimage.morphology.disk builds them."""
+    r = np.arange(-radius, radius + 1)
+    return (r[:, None] ** 2 + r[None, :] ** 2 <= radius ** 2).astype(np.uint8)
+
+
+def _dilate(bmap: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a disk, computed only around the boundary's bounding box (boundaries are sparse)."""
+    rows = np.flatnonzero(bmap.any(axis=1))
+    cols = np.flatnonzero(bmap.any(axis=0))
+    y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, bmap.shape[0])
+    x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, bmap.shape[1])
+    out = np.zeros_like(bmap)
+    crop = np.ascontiguousarray(bmap[y0:y1, x0:x1], dtype=np.uint8)
+    out[y0:y1, x0:x1] = cv2.dilate(crop, _disk(radius)).astype(bool)
+    return out
+
+
+def _binary_pair(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    gt = np.asarray(gt).astype(bool, copy=False)
+    pred = np.asarray(pred).astype(bool, copy=False)
+    if gt.shape != pred.shape:
+        raise ValueError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size")
+    if void is not None:
+        keep = ~np.asarray(void, dtype=bool)
+        gt, pred = gt & keep, pred & keep
+    return gt, pred
+
+
+@dataclass(frozen=True)
+class ObjectScore:
+    """Mean J and F of one object of one sequence over the scored frames."""
+
+    sequence: str
+    object_id: int
+    j_mean: float
+    f_mean: float
+    frames: int
+
+    @property
+    def jf_mean(self) -> float:
+        return (self.j_mean + self.f_mean) / 2
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-object rows and their means (DAVIS averages over objects; in DAVIS-2016 one object = one sequence)."""
+
+    rows: list[ObjectScore]
+
+    @property
+    def j_mean(self) -> float:
+        return float(np.mean([r.j_mean for r in self.rows]))
+
+    @property
+    def f_mean(self) -> float:
+        return float(np.mean([r.f_mean for r in self.rows]))
+
+    @property
+    def jf_mean(self) -> float:
+        return (self.j_mean + self.f_mean) / 2
+
+
+def _pngs(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")),
+                  key=lambda p: natural_key(p.name))
+
+
+def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = False) -> list[ObjectScore]:
+    """Score the predicted masks of one sequence against its ground truth on frames 1..N-2.
+
+    objects=False (DAVIS-2016): any non-zero pixel is the one object, in the ground truth (0/255) and in the
+    prediction. objects=True (DAVIS-2017): each label of the first ground-truth frame is an object, matched
+    with the same label of the prediction; void (255) ground-truth pixels are ignored.
+    """
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    if not gt_dir.is_dir():
+        raise InputError(f"ground-truth folder not found: {gt_dir}")
+    if not pred_dir.is_dir():
+        raise InputError(f"prediction folder not found: {pred_dir}")
+    gt_files = _pngs(gt_dir)
+    if len(gt_files) < 3:
+        raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
+                         f"frame, so it needs at least 3")
+    if objects:
+        first = read_mask(gt_files[0], keep_void=True)
+        ids = [int(v) for v in np.unique(first) if v not in (0, VOID_LABEL)]
+    else:
+        ids = [1]
+    j = np.zeros((len(ids), len(gt_files) - 2))
+    f = np.zeros_like(j)
+    for t, gt_path in enumerate(gt_files[1:-1]):
+        pred_path = pred_dir / gt_path.name
+        if not pred_path.is_file():
+            raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
+        gt = read_mask(gt_path, keep_void=objects)
+        pred = read_mask(pred_path, expected_size=gt.shape)
+        void = gt == VOID_LABEL if objects and (gt == VOID_LABEL).any() else None
+        for k, obj in enumerate(ids):
+            gt_obj, pred_obj = (gt == obj, pred == obj) if objects else (gt != 0, pred != 0)
+            j[k, t] = jaccard(gt_obj, pred_obj, void)
+            f[k, t] = f_boundary(gt_obj, pred_obj, void=void)
+    return [ObjectScore(gt_dir.name, obj, float(j[k].mean()), float(f[k].mean()), j.shape[1])
+            for k, obj in enumerate(ids)]
+
+
+def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = False) -> EvalResult:
+    """Score one sequence (a folder of PNGs) or many (a folder of such folders, matched by name)."""
+    gt_root, pred_root = Path(gt_root), Path(pred_root)
+    if not gt_root.is_dir():
+        raise InputError(f"ground-truth folder not found: {gt_root}")
+    if _pngs(gt_root):
+        return EvalResult(evaluate_sequence(gt_root, pred_root, objects))
+    sequences = sorted((d for d in gt_root.iterdir() if d.is_dir() and _pngs(d)), key=lambda d: natural_key(d.name))
+    if not sequences:
+        raise InputError(f"no PNG masks in {gt_root} or its subfolders")
+    missing = [d.name for d in sequences if not (pred_root / d.name).is_dir()]
+    if missing:
+        raise InputError(f"{pred_root} has no predictions for {len(missing)} sequence(s): {', '.join(missing)}")
+    rows: list[ObjectScore] = []
+    for d in sequences:
+        rows.extend(evaluate_sequence(d, pred_root / d.name, objects))
+    return EvalResult(rows)
+
+
+def format_table(result: EvalResult) -> str:
+    """A plain-text table: one row per object, then the means."""
+    width = max([len("sequence"), len("mean")] + [len(r.sequence) for r in result.rows])
+    lines = [f"{'sequence':<{width}}  {'object':>6}  {'J-mean':>7}  {'F-mean':>7}  {'J&F':>7}"]
+    for r in result.rows:
+        lines.append(f"{r.sequence:<{width}}  {r.object_id:>6}  {r.j_mean:7.4f}  {r.f_mean:7.4f}  {r.jf_mean:7.4f}")
+    lines.append(f"{'mean':<{width}}  {'':>6}  {result.j_mean:7.4f}  {result.f_mean:7.4f}  {result.jf_mean:7.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Conversions between source-resolution NumPy frames/masks and the network's padded tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..model.padding import Pads, pad, pad_amounts, unpad
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Source size, processing size (aspect kept, height = process_height) and padding to /16."""
+
+    source: tuple[int, int]
+    work: tuple[int, int]
+    pads: Pads
+
+    @classmethod
+    def for_source(cls, source: tuple[int, int], process_height: int | None) -> "Geometry":
+        h, w = source
+        if process_height and process_height < h:
+            work = (int(process_height), max(16, round(w * process_height / h)))
+        else:
+            work = (h, w)
+        return cls(source, work, pad_amounts(*work))
+
+    @property
+    def resized(self) -> bool:
+        return self.work != self.source
+
+
+def frame_tensor(frame: np.ndarray, geo: Geometry, device: torch.device,
+                 channels_last: bool) -> torch.Tensor:
+    """RGB uint8 HxWx3 -> padded [1,3,Hp,Wp] float in [0,1] at the processing size."""
+    if geo.resized:
+        frame = cv2.resize(frame, geo.work[::-1], interpolation=cv2.INTER_AREA)
+    t = torch.from_numpy(np.array(frame, copy=True)).to(device).permute(2, 0, 1).unsqueeze(0).float() / 255
+    t = pad(t, geo.pads)
+    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+
+def labels_to_probs(labels: np.ndarray, obj_ids: list[int], geo: Geometry,
+                    device: torch.device) -> torch.Tensor:
+    """Label map -> per-object masks [K,1,Hp,Wp] (area-averaged when downscaled, so edges stay soft)."""
+    masks = np.stack([(labels == o).astype(np.float32) for o in obj_ids], axis=-1)
+    if geo.resized:
+        masks = cv2.resize(masks, geo.work[::-1], interpolation=cv2.INTER_AREA).reshape(*geo.work, len(obj_ids))
+    t = torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))).to(device).unsqueeze(1)
+    return pad(t, geo.pads)
+
+
+def probs_to_source(probs: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """Aggregated probabilities [K+1,Hp,Wp] -> [K+1,H,W] at the source size (bilinear when resized)."""
+    probs = unpad(probs, geo.pads)
+    if geo.resized:
+        probs = torch.nn.functional.interpolate(probs.unsqueeze(0), size=geo.source, mode="bilinear",
+                                                align_corners=False).squeeze(0)
+    return probs

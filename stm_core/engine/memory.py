@@ -1,0 +1,58 @@
+"""The STM memory bank: annotated frames (permanent) plus every N-th propagated frame, bounded by a cap."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+
+class MemoryBank:
+    """Keys/values of memory frames for the objects of one propagation run.
+
+    Annotated frames are permanent and never evicted. Propagated frames are added every `mem_every` frames;
+    once the bank holds `max_frames`, the oldest propagated entry is evicted, so memory stays bounded on any
+    video length. The previous frame is a temporary entry (as in the official inference loop): it is read
+    together with the bank but replaced at every step.
+    """
+
+    def __init__(self, mem_every: int, max_frames: int) -> None:
+        if mem_every < 1 or max_frames < 1:
+            raise ValueError("mem_every and max_frames must be at least 1")
+        self.mem_every = mem_every
+        self.max_frames = max_frames
+        self._permanent: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._propagated: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._temporary: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def add_permanent(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        self._permanent[index] = (key, value)
+
+    def add_propagated(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        """Adds a propagated frame, evicting the oldest propagated ones beyond the cap."""
+        self._propagated[index] = (key, value)
+        while self._propagated and len(self._permanent) + len(self._propagated) > self.max_frames:
+            self._propagated.popitem(last=False)
+
+    def set_temporary(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        self._temporary = (index, key, value)
+
+    def frame_indices(self) -> list[int]:
+        """Memory frames a read would use now (permanent, propagated, then the temporary one)."""
+        idx = list(self._permanent) + list(self._propagated)
+        if self._temporary is not None and self._temporary[0] not in idx:
+            idx.append(self._temporary[0])
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.frame_indices())
+
+    def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys [N,Ck,T,h,w] and values [N,Cv,T,h,w] of all memory frames, ready for the memory read."""
+        entries = list(self._permanent.values()) + list(self._propagated.values())
+        if self._temporary is not None and self._temporary[0] not in self._permanent \
+                and self._temporary[0] not in self._propagated:
+            entries.append(self._temporary[1:])
+        if not entries:
+            raise RuntimeError("memory is empty: nothing to propagate from")
+        return torch.stack([k for k, _ in entries], 2), torch.stack([v for _, v in entries], 2)

@@ -1,0 +1,219 @@
+"""Propagation of annotated masks through a video with STM, frame by frame, with caches that outlive a run.
+
+Per frame: one query encoding (cached per frame, since frames never change), one memory read over the bank,
+one decoder pass for all objects at once, soft aggregation, then one memory encoding of the new result (the
+temporary previous-frame memory, and every N-th frame a bank entry). Memory encodings of annotated frames are
+cached by (frame, mask content, objects), so re-propagating after a correction re-encodes only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import OutOfMemoryError, StmError
+from ..io.frames import FrameSource
+from ..model.aggregation import aggregate
+from ..model.checkpoint import load_model
+from ..model.padding import unpad
+from ..model.stm import STM, QueryFeatures
+from .feature_cache import FeatureCache
+from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
+from .memory import MemoryBank
+from .settings import EngineSettings
+
+FrameResult = tuple[int, np.ndarray, np.ndarray, float]
+"""(frame index, labels uint8 HxW, probabilities uint8 [K,H,W] per object id, uncertainty)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise StmError("CUDA was requested but no CUDA device is available; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise StmError(f"unknown device '{name}' (use auto, cpu or cuda)")
+    return torch.device(name)
+
+
+def boundary_uncertainty(probs: torch.Tensor, labels: np.ndarray, band: int = 7) -> float:
+    """Mean normalised entropy of the aggregated distribution [K+1,H,W] in a band around label boundaries.
+
+    Boundaries are where a mistake shows first; with no boundary (nothing segmented) the whole frame counts.
+    """
+    k = probs.shape[0]
+    p = probs.float().clamp_min(1e-6)
+    entropy = (-(p * p.log()).sum(0) / math.log(k)).cpu().numpy() if k > 1 else np.zeros(labels.shape)
+    kernel = np.ones((band, band), np.uint8)
+    edge = cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)
+    return float(entropy[edge].mean() if edge.any() else entropy.mean())
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower() \
+        or "can't allocate memory" in str(exc).lower()
+
+
+class Propagator:
+    """Owns the network on its device and the caches; `run` yields results one frame at a time."""
+
+    def __init__(self, settings: EngineSettings, model: STM | None = None,
+                 query_cache_bytes: int = 768 << 20, memory_cache_bytes: int = 256 << 20) -> None:
+        self.settings = settings
+        self._model = model
+        self._device: torch.device | None = None
+        self._placed = False
+        self._query_cache = FeatureCache(query_cache_bytes)
+        self._memory_cache = FeatureCache(memory_cache_bytes)
+        self._run_lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self.memory_frames = 0
+
+    # ---- model and device ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        if self._device is None:
+            self._device = resolve_device(self.settings.device)
+        return self._device
+
+    @property
+    def device_name(self) -> str:
+        d = self.device
+        return torch.cuda.get_device_name(d) if d.type == "cuda" else "CPU"
+
+    @property
+    def model(self) -> STM:
+        """The network, loaded on first use (so opening a video never waits for weights)."""
+        with self._load_lock:
+            if self._model is None:
+                s = self.settings
+                self._model = load_model(s.model, s.weights, s.random_init)
+            if not self._placed:
+                self._model = self._model.to(self.device).eval()
+                if self._channels_last:
+                    self._model = self._model.to(memory_format=torch.channels_last)
+                self._placed = True
+        return self._model
+
+    @property
+    def _channels_last(self) -> bool:
+        return self.settings.fast and self.device.type == "cpu"
+
+    @contextmanager
+    def _compute(self) -> Iterator[None]:
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.settings.fast):
+            yield
+
+    # ---- cached encoders ----------------------------------------------------------------------------
+    def _frame(self, frames: FrameSource, index: int, geo: Geometry) -> torch.Tensor:
+        return frame_tensor(frames[index], geo, self.device, self._channels_last)
+
+    def _query(self, frames: FrameSource, index: int, geo: Geometry,
+               frame: torch.Tensor | None) -> QueryFeatures:
+        key = ("q", id(frames), index, geo.work)
+        return self._query_cache.get_or_compute(
+            key, lambda: self.model.encode_query(frame if frame is not None else self._frame(frames, index, geo)))
+
+    def _annotation_memory(self, frames: FrameSource, index: int, labels: np.ndarray, obj_ids: list[int],
+                           geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+        digest = hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
+        key = ("m", id(frames), index, digest, tuple(obj_ids), geo.work)
+
+        def compute() -> tuple[torch.Tensor, torch.Tensor]:
+            probs = labels_to_probs(labels, obj_ids, geo, self.device)
+            return self.model.memorize(self._frame(frames, index, geo), probs)
+        return self._memory_cache.get_or_compute(key, compute)
+
+    # ---- propagation ----------------------------------------------------------------------------------
+    def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
+            annotations: dict[int, np.ndarray], obj_ids: list[int],
+            cancel: threading.Event | None = None) -> Iterator[FrameResult]:
+        """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation."""
+        if not obj_ids:
+            raise ValueError("no objects to propagate: the annotations are empty")
+        with self._run_lock:
+            try:
+                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel)
+            except (RuntimeError, torch.OutOfMemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                raise OutOfMemoryError(
+                    f"out of {'GPU' if self.device.type == 'cuda' else 'system'} memory while propagating: "
+                    "lower the memory cap or the processing resolution, or run on the CPU") from None
+
+    def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
+             annotations: dict[int, np.ndarray], obj_ids: list[int],
+             cancel: threading.Event | None) -> Iterator[FrameResult]:
+        s = self.settings
+        geo = Geometry.for_source(frames.size, s.process_height)
+        model = self.model
+        bank = MemoryBank(s.mem_every, s.max_memory)
+        with self._compute():
+            for idx in sorted(annotations):
+                bank.add_permanent(idx, *self._annotation_memory(frames, idx, annotations[idx], obj_ids, geo))
+            if start not in annotations:
+                probs = labels_to_probs(seed, obj_ids, geo, self.device)
+                bank.set_temporary(start, *model.memorize(self._frame(frames, start, geo), probs))
+        for n, index in enumerate(order, 1):
+            if cancel is not None and cancel.is_set():
+                return
+            with self._compute():
+                frame = self._frame(frames, index, geo)
+                query = self._query(frames, index, geo, frame)
+                mem_key, mem_value = bank.stacked()
+                self.memory_frames = mem_key.shape[2]
+                agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
+            result = self._to_result(index, agg, geo, obj_ids)
+            yield result
+            if n < len(order):
+                with self._compute():
+                    key, value = model.memorize(frame, agg[1:].unsqueeze(1))
+                bank.set_temporary(index, key, value)
+                if n % s.mem_every == 0:
+                    bank.add_propagated(index, key, value)
+
+    @staticmethod
+    def _to_result(index: int, agg: torch.Tensor, geo: Geometry, obj_ids: list[int]) -> FrameResult:
+        lut = np.array([0] + obj_ids, dtype=np.uint8)
+        work = unpad(agg, geo.pads)
+        work_labels = lut[work.argmax(0).cpu().numpy()]
+        uncertainty = boundary_uncertainty(work, work_labels)
+        full = probs_to_source(agg, geo) if geo.resized else work
+        labels = work_labels if not geo.resized else lut[full.argmax(0).cpu().numpy()]
+        probs = (full[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
+        return index, labels, probs, uncertainty
+
+    # ---- cache control --------------------------------------------------------------------------------
+    def forget_frame(self, index: int) -> None:
+        """An annotation changed: its cached memory encodings are stale."""
+        self._memory_cache.discard(lambda k: k[2] == index)  # type: ignore[index]
+
+    def forget_all(self) -> None:
+        """Free every cache (and the GPU's cached blocks); the next run recomputes what it needs."""
+        self._query_cache.clear()
+        self._memory_cache.clear()
+        if self._device is not None and self._device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def memory_status(self) -> dict[str, float | int | str]:
+        status: dict[str, float | int | str] = {
+            "device": self.device_name,
+            "memory_frames": self.memory_frames,
+            "cached_frames": len(self._query_cache),
+            "cache_bytes": self._query_cache.nbytes + self._memory_cache.nbytes,
+        }
+        if self.device.type == "cuda":
+            status["gpu_bytes"] = torch.cuda.memory_allocated(self.device)
+            status["gpu_total_bytes"] = torch.cuda.get_device_properties(self.device).total_memory
+        return status

@@ -1,0 +1,118 @@
+"""Load and save network weights: the project's own files and the official `STM_weights.pth` layout.
+
+Our files are dicts {"format", "config", "state_dict", "meta"} with half-precision tensors (small enough to
+ship). The official file is a bare state dict with `module.`-prefixed names; it loads strictly into the
+`stm-r50` configuration. Every failure becomes a `WeightsError` that names the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import WeightsError
+from ..io.atomic import atomic_write_bytes
+from .config import StmConfig, get_config
+from .stm import STM
+
+FORMAT = "stm-annotator/1"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / "stm_small.pt"
+
+
+def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the DataParallel `module.` prefix and BatchNorm step counters (absent in old files)."""
+    out = {}
+    for k, v in state.items():
+        if k.startswith("module."):
+            k = k[len("module."):]
+        if not k.endswith("num_batches_tracked"):
+            out[k] = v
+    return out
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/foreign files
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({reason})") from None
+
+
+def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strict load that reports the first missing/unexpected/mis-shaped keys instead of a wall of text."""
+    state = _strip(state)
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (first: {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (first: {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
+        raise WeightsError(f"{source} does not fit model {model.cfg.name}: " + "; ".join(parts))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                          strict=False)
+
+
+def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
+               random_init: bool = False) -> STM:
+    """Build a network and load its weights (None: the shipped default for stm-small).
+
+    Our own files carry their configuration, which wins over `model_name`; a bare state dict (the official
+    checkpoint) is loaded into `model_name`'s configuration, `stm-r50` for the official file.
+    """
+    if random_init:
+        return STM(get_config(model_name)).eval()
+    if weights is None:
+        if model_name != "stm-small":
+            raise WeightsError(f"model {model_name} has no shipped weights: pass its weights file "
+                               "(e.g. the official STM_weights.pth)")
+        weights = DEFAULT_WEIGHTS
+    path = Path(weights)
+    obj = _read(path)
+    if not isinstance(obj, dict) or not obj:
+        raise WeightsError(f"{path.name} holds no state dict")
+    if obj.get("format") == FORMAT:
+        try:
+            cfg = StmConfig.from_dict(obj["config"])
+        except (KeyError, TypeError) as exc:
+            raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
+        state = obj.get("state_dict")
+    else:
+        cfg = get_config(model_name)
+        state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path.name} holds no tensor state dict")
+    model = STM(cfg)
+    load_state_into(model, state, path.name)
+    return model.eval()
+
+
+def checkpoint_bytes(model: STM, meta: dict[str, Any] | None = None) -> bytes:
+    """Serialise weights in half precision with their configuration (the shippable form)."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "config": model.cfg.to_dict(), "state_dict": state, "meta": meta or {}}, buf)
+    return buf.getvalue()
+
+
+def save_weights(model: STM, path: str | Path, meta: dict[str, Any] | None = None) -> None:
+    """Write a shippable weights file atomically."""
+    atomic_write_bytes(Path(path), checkpoint_bytes(model, meta))
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The `meta` dict of one of our weights files (training provenance), {} for other files."""
+    obj = _read(Path(path))
+    return obj.get("meta", {}) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}

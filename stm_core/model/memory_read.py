@@ -1,0 +1,25 @@
+"""Space-time memory read: every query position attends to every position of every memory frame."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def memory_read(mem_key: torch.Tensor, mem_value: torch.Tensor, query_key: torch.Tensor,
+                use_sdpa: bool = False) -> torch.Tensor:
+    """mem_key [N,Ck,M], mem_value [N,Cv,M], query_key [N,Ck,Q] -> read value [N,Cv,Q].
+
+    Affinity = mem_key^T query_key / sqrt(Ck), softmax over the M memory positions (all memory frames
+    jointly), then a weighted sum of memory values. `use_sdpa` computes the same with
+    scaled_dot_product_attention (flash/memory-efficient kernels; the affinity is never materialised).
+    """
+    if use_sdpa:
+        out = F.scaled_dot_product_attention(query_key.transpose(1, 2), mem_key.transpose(1, 2),
+                                             mem_value.transpose(1, 2))
+        return out.transpose(1, 2)
+    affinity = torch.bmm(mem_key.transpose(1, 2), query_key) / math.sqrt(mem_key.shape[1])
+    affinity = torch.softmax(affinity, dim=1)
+    return torch.bmm(mem_value, affinity.to(mem_value.dtype))

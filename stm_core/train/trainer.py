@@ -1,0 +1,214 @@
+"""Resumable training of the STM network from random initialisation (or from shipped weights).
+
+The same loop runs on CUDA or the CPU (bf16 autocast on both). A run folder holds `last.pt` (model,
+optimizer, step, RNG states: kill and rerun the same command to resume), `best.pt` and `log.jsonl`
+(loss per logging interval, validation J&F per validation interval).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..engine.propagator import resolve_device
+from ..engine.settings import EngineSettings
+from ..io.atomic import atomic_write_bytes
+from ..model.checkpoint import load_model, save_weights
+from ..model.config import get_config
+from ..model.stm import STM
+from .clip_sampler import ClipBatchStream, ClipSampler
+from .loss import clip_loss
+from .real_clips import DavisClips
+from .synthetic import SyntheticClips
+from .validate import evaluate, mean_jf
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in the checkpoint so a resume continues the same run."""
+
+    out_dir: str = "runs/default"
+    model: str = "stm-small"
+    init_weights: str | None = None  # continue from a weights file (e.g. the shipped model)
+    steps: int = 20000
+    batch_size: int = 8
+    crop: int = 192
+    frames: int = 3
+    max_objects: int = 3
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup: int = 300
+    davis_root: str | None = None
+    davis_weight: float = 0.35
+    skip_schedule: tuple[int, ...] = (3, 6, 10, 15, 20)  # max frame skip per fifth of the run
+    hard_start: float = 0.3  # bootstrapped CE: from this fraction of the run, keep only hard pixels ...
+    hard_fraction: float = 0.25  # ... down to this fraction of pixels at the end
+    val_every: int = 1000
+    val_height: int | None = 240
+    log_every: int = 25
+    ckpt_every: int = 200
+    max_minutes: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 1
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay to 5% of the peak."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def hard_fraction_at(step: int, cfg: TrainConfig) -> float:
+    t = step / max(1, cfg.steps)
+    if t < cfg.hard_start:
+        return 1.0
+    return 1.0 - (1.0 - cfg.hard_fraction) * min(1.0, (t - cfg.hard_start) / (1 - cfg.hard_start))
+
+
+def max_skip_at(step: int, cfg: TrainConfig) -> int:
+    stage = min(len(cfg.skip_schedule) - 1, step * len(cfg.skip_schedule) // max(1, cfg.steps))
+    return cfg.skip_schedule[stage]
+
+
+def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
+    size = (cfg.crop, cfg.crop)
+    sources: list[tuple[Any, float]] = [
+        (SyntheticClips(size=size, frames=cfg.frames, max_objects=cfg.max_objects, seed=cfg.seed), 1.0)]
+    if cfg.davis_root and cfg.davis_weight > 0:
+        davis = DavisClips(cfg.davis_root, size=size, frames=cfg.frames, max_skip=max_skip,
+                           max_objects=cfg.max_objects, seed=cfg.seed)
+        sources = [(sources[0][0], 1 - cfg.davis_weight), (davis, cfg.davis_weight)]
+    return ClipSampler(sources, seed=cfg.seed, max_objects=cfg.max_objects)
+
+
+def _batches(cfg: TrainConfig, step: int, max_skip: int):
+    stream = ClipBatchStream(build_sampler(cfg, max_skip), cfg.batch_size, seed=cfg.seed * 100003 + step)
+    if cfg.workers <= 0:
+        return iter(stream)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
+                                         persistent_workers=False, prefetch_factor=4)
+    return iter(loader)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
+                     best: float) -> None:
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+                "config": asdict(cfg), "rng": _rng_state()}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; returns the path of the best weights file."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
+    if cfg.init_weights:
+        model = load_model(cfg.model, cfg.init_weights)
+    else:
+        model = STM(get_config(cfg.model))
+    model = model.to(device).train()
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best = 0, -1.0
+    last = out / "last.pt"
+    if last.exists():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, best = ckpt["step"], ckpt["best"]
+        _set_rng_state(ckpt["rng"])
+        print(f"resumed from {last} at step {step}", flush=True)
+    log = (out / "log.jsonl").open("a")
+    max_skip = max_skip_at(step, cfg)
+    batches = _batches(cfg, step, max_skip)
+    t_start = time.time()
+    acc: dict[str, float] = {"loss": 0.0, "iou": 0.0, "n": 0}
+    val_settings = EngineSettings(device=str(device), process_height=cfg.val_height)
+    while step < cfg.steps:
+        if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
+            break
+        if max_skip_at(step, cfg) != max_skip:
+            max_skip = max_skip_at(step, cfg)
+            batches = _batches(cfg, step, max_skip)
+        frames, labels, counts = next(batches)
+        frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(step, cfg))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        acc["loss"] += stats["loss"]
+        acc["iou"] += stats["iou"]
+        acc["n"] += 1
+        if step % cfg.log_every == 0:
+            rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
+                   "lr": lr_at(step, cfg), "skip": max_skip, "minutes": (time.time() - t_start) / 60}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+            acc = {"loss": 0.0, "iou": 0.0, "n": 0}
+        if step % cfg.ckpt_every == 0:
+            _save_checkpoint(last, model, opt, step, cfg, best)
+        if cfg.davis_root and cfg.val_every and step % cfg.val_every == 0:
+            best = _validate(model, cfg, val_settings, step, best, out, log)
+            _save_checkpoint(last, model, opt, step, cfg, best)
+    _save_checkpoint(last, model, opt, step, cfg, best)
+    if cfg.davis_root and cfg.val_every and step % cfg.val_every != 0:
+        best = _validate(model, cfg, val_settings, step, best, out, log)
+    if not (out / "best.pt").exists():
+        save_weights(model, out / "best.pt", {"step": step, "train_config": asdict(cfg)})
+    log.close()
+    return out / "best.pt"
+
+
+def _validate(model: STM, cfg: TrainConfig, settings: EngineSettings, step: int, best: float, out: Path,
+              log: Any) -> float:
+    t0 = time.time()
+    scores = evaluate(model, cfg.davis_root, settings=settings)  # type: ignore[arg-type]
+    jf = mean_jf(scores)
+    rec = {"step": step, "val_jf": jf, "val": {s.name: round(s.jf, 4) for s in scores},
+           "val_seconds": round(time.time() - t0, 1)}
+    log.write(json.dumps(rec) + "\n")
+    log.flush()
+    print(json.dumps(rec), flush=True)
+    model.train()
+    if jf > best:
+        save_weights(model, out / "best.pt", {"step": step, "val_jf": jf, "val_height": cfg.val_height,
+                                              "train_config": asdict(cfg)})
+        return jf
+    return best

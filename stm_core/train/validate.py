@@ -1,0 +1,81 @@
+"""Validation the way a user runs the tool: propagate each sequence from its first-frame mask, score J&F."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..engine.propagator import Propagator
+from ..engine.settings import EngineSettings
+from ..io.frames import open_frames
+from ..io.masks import read_mask
+from ..metrics import f_boundary, jaccard
+from ..model.stm import STM
+from ..session import AnnotationSession
+
+VALIDATION_SEQUENCES = ("dog", "horsejump-high", "kite-surf")
+
+
+@dataclass
+class SequenceScore:
+    name: str
+    j: float
+    f: float
+
+    @property
+    def jf(self) -> float:
+        return (self.j + self.f) / 2
+
+
+def score_frames(gt: list[np.ndarray], pred: list[np.ndarray]) -> tuple[float, float]:
+    """DAVIS-2016 J and F means over frames 1..N-2 (binary: any object vs background)."""
+    js, fs = [], []
+    for g, p in zip(gt[1:-1], pred[1:-1]):
+        js.append(jaccard(g > 0, p > 0))
+        fs.append(f_boundary(g > 0, p > 0))
+    return float(np.mean(js)), float(np.mean(fs))
+
+
+def run_sequence(session: AnnotationSession, gt: list[np.ndarray], corrections: int = 0) -> list[np.ndarray]:
+    """Propagate from frame 0; then `corrections` times annotate the worst frame with its ground truth and
+    re-propagate both ways from it (the annotator's correction loop, simulated)."""
+    session.set_annotation(0, gt[0])
+    session.propagate(0, "forward")
+    for _ in range(corrections):
+        preds = [session.labels(i) for i in range(session.num_frames)]
+        ious = [jaccard(g > 0, p > 0) if not session.is_annotated(i) else 2.0
+                for i, (g, p) in enumerate(zip(gt, preds))]
+        worst = int(np.argmin(ious))
+        session.set_annotation(worst, gt[worst])
+        session.propagate(worst, "both")
+    return [session.labels(i) for i in range(session.num_frames)]  # type: ignore[misc]
+
+
+def evaluate(model: STM | None, davis_root: str | Path, sequences: tuple[str, ...] = VALIDATION_SEQUENCES,
+             settings: EngineSettings | None = None, corrections: int = 0) -> list[SequenceScore]:
+    """J&F of `model` (None: load per `settings`) on DAVIS-2016-layout sequences under `davis_root`."""
+    settings = settings or EngineSettings()
+    root = Path(davis_root)
+    if model is not None:
+        was_training = model.training
+        propagator = Propagator(replace(settings), model=model)
+    else:
+        was_training = False
+        propagator = Propagator(settings)
+    scores = []
+    for name in sequences:
+        frames = open_frames(root / "JPEGImages" / "480p" / name)
+        gt = [read_mask(root / "Annotations" / "480p" / name / f"{n}.png", frames.size) for n in frames.names]
+        session = AnnotationSession(frames, settings, propagator)
+        pred = run_sequence(session, gt, corrections)
+        propagator.forget_all()
+        scores.append(SequenceScore(name, *score_frames(gt, pred)))
+    if model is not None and was_training:
+        model.train()
+    return scores
+
+
+def mean_jf(scores: list[SequenceScore]) -> float:
+    return float(np.mean([s.jf for s in scores])) if scores else float("nan")

@@ -1,0 +1,190 @@
+"""Frame sources: folder order and names, lazy decoding with a bounded cache, bad input, video indexing."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from stm_core.errors import InputError
+from stm_core.io.frames import FolderFrames, VideoFrames, natural_key, open_frames
+
+from .conftest import require_shared
+
+
+def _frame(i: int, h: int = 24, w: int = 32) -> np.ndarray:
+    """A frame whose content identifies its index."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (i * 7) % 256
+    img[:, : i % w, 1] = 200
+    return img
+
+
+def _write_folder(folder: Path, names: list[str], h: int = 24, w: int = 32) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        Image.fromarray(_frame(i, h, w)).save(folder / name)
+
+
+def _write_video(path: Path, n: int, codec: str = "libx264", gop: int = 6, h: int = 48, w: int = 64) -> None:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.gop_size = gop
+        for i in range(n):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(_frame(i, h, w), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_natural_sort_and_names(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["10.jpg", "2.JPG", "1.png", "frame_3.bmp"])
+    (tmp_path / "notes.txt").write_text("not a frame")
+    (tmp_path / "._2.jpg").write_bytes(b"macOS resource fork")
+    frames = FolderFrames(tmp_path)
+    assert frames.names == ["1", "2", "10", "frame_3"]
+    assert len(frames) == 4 and frames.size == (24, 32) and frames.path == tmp_path
+    assert sorted(["img10.jpg", "img2.jpg", "img1.jpg"], key=natural_key) == ["img1.jpg", "img2.jpg", "img10.jpg"]
+
+
+def test_frames_are_rgb_uint8_and_read_only(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["00000.png", "00001.png"])
+    frames = open_frames(tmp_path)
+    img = frames[1]
+    assert img.dtype == np.uint8 and img.shape == (24, 32, 3)
+    assert np.array_equal(img, _frame(1))
+    assert np.array_equal(frames[-1], img)
+    with pytest.raises(ValueError):
+        img[0, 0, 0] = 1
+    with pytest.raises(IndexError):
+        frames[2]
+
+
+def test_other_image_modes_become_rgb8(tmp_path: Path) -> None:
+    grey16 = (np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) * 80)
+    Image.fromarray(grey16).save(tmp_path / "0.png")
+    Image.fromarray(np.full((24, 32), 77, np.uint8)).save(tmp_path / "1.png")
+    Image.fromarray(np.full((24, 32, 4), 150, np.uint8)).save(tmp_path / "2.png")
+    frames = FolderFrames(tmp_path)
+    assert np.array_equal(frames[0][..., 0], np.rint(grey16 / 257).astype(np.uint8))
+    assert (frames[1] == 77).all() and frames[1].shape == (24, 32, 3)
+    assert (frames[2] == 150).all() and frames[2].shape == (24, 32, 3)
+
+
+def test_cache_is_bounded_and_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_folder(tmp_path, [f"{i:05d}.jpg" for i in range(10)])
+    frames = FolderFrames(tmp_path, cache_size=3)
+    decoded: list[int] = []
+    original = FolderFrames._decode
+    monkeypatch.setattr(FolderFrames, "_decode", lambda self, i: decoded.append(i) or original(self, i))
+    assert decoded == []  # nothing is decoded on open
+    for i in range(10):
+        frames[i]
+    frames[9], frames[8], frames[7]  # the three most recent: cached
+    assert decoded == list(range(10))
+    frames[0]  # evicted long ago
+    assert decoded == list(range(10)) + [0]
+    assert len(frames._cache) == 3
+
+
+def test_corrupt_and_truncated_images_name_the_file(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["00000.jpg", "00001.jpg", "00002.jpg"])
+    data = (tmp_path / "00001.jpg").read_bytes()
+    (tmp_path / "00001.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "00002.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    frames = FolderFrames(tmp_path)
+    frames[0]
+    with pytest.raises(InputError, match="00001.jpg"):
+        frames[1]
+    with pytest.raises(InputError, match="00002.jpg"):
+        frames[2]
+
+
+def test_frame_of_another_size_names_the_file(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["00000.jpg"])
+    _write_folder(tmp_path / "x", ["00001.jpg"], h=30)
+    (tmp_path / "x" / "00001.jpg").rename(tmp_path / "00001.jpg")
+    frames = FolderFrames(tmp_path)
+    with pytest.raises(InputError, match=r"00001\.jpg is 32x30, the first frame is 32x24"):
+        frames[1]
+
+
+def test_empty_missing_and_unknown_inputs(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no images"):
+        open_frames(tmp_path)
+    with pytest.raises(InputError, match="not found"):
+        open_frames(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="neither a folder of images nor a video"):
+        open_frames(tmp_path / "notes.txt")
+    (tmp_path / "fake.mp4").write_text("this is not a video at all")
+    with pytest.raises(InputError, match="fake.mp4"):
+        open_frames(tmp_path / "fake.mp4")
+
+
+def test_duplicate_stems_are_rejected(tmp_path: Path) -> None:
+    _write_folder(tmp_path, ["00000.jpg", "00000.png"])
+    with pytest.raises(InputError, match="share one mask file name"):
+        FolderFrames(tmp_path)
+
+
+@pytest.mark.parametrize("suffix, codec", [("mp4", "libx264"), ("mkv", "libx264"), ("avi", "mpeg4")])
+def test_video_count_and_random_access(tmp_path: Path, suffix: str, codec: str) -> None:
+    path = tmp_path / f"clip.{suffix}"
+    _write_video(path, 23, codec)
+    video = open_frames(path)
+    assert isinstance(video, VideoFrames)
+    assert len(video) == 23 and video.size == (48, 64)
+    assert video.names[:2] == ["00000", "00001"] and video.names[-1] == "00022"
+    sequential = [video[i].copy() for i in range(len(video))]
+    assert len({f.tobytes() for f in sequential}) == 23  # every frame distinct, none repeated or skipped
+    assert abs(int(sequential[5][..., 0].mean()) - 35) <= 3  # lossy codec, but the right frame
+
+    shuffled = VideoFrames(path, cache_size=1)
+    order = list(range(23)) * 2
+    random.Random(0).shuffle(order)
+    for i in order + list(reversed(range(23))):
+        assert np.array_equal(shuffled[i], sequential[i]), i
+
+
+def test_video_reads_from_two_threads(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    _write_video(path, 20)
+    expected = [f.copy() for f in VideoFrames(path)]
+    video = VideoFrames(path, cache_size=2)
+    errors: list[int] = []
+
+    def reader(order: list[int]) -> None:
+        for i in order:
+            if not np.array_equal(video[i], expected[i]):
+                errors.append(i)
+
+    threads = [threading.Thread(target=reader, args=(list(range(20)) * 3,)),
+               threading.Thread(target=reader, args=(list(reversed(range(20))) * 3,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_video_reopens_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    _write_video(path, 8)
+    with VideoFrames(path) as video:
+        first = video[3].copy()
+    assert np.array_equal(video[3], first)
+    video.close()
+
+
+def test_shared_judo_folder() -> None:
+    folder = require_shared("data", "cutie-examples", "images", "judo")
+    frames = open_frames(folder)
+    assert len(frames) == 16 and frames.size == (480, 854)
+    assert frames.names[0] == "00000" and frames[15].shape == (480, 854, 3)

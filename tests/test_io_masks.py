@@ -1,0 +1,226 @@
+"""Mask files and atomic writes: palette round trips, the formats users bring, size mismatches, folders."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from stm_core.errors import InputError
+from stm_core.io.atomic import atomic_path, atomic_write_bytes
+from stm_core.io.masks import (DAVIS_PALETTE, read_mask, read_mask_dir, write_binary_mask, write_gray,
+                               write_mask, write_mask_dir)
+
+from .conftest import require_shared
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".tmp" in p.name)
+
+
+def test_davis_palette() -> None:
+    assert DAVIS_PALETTE.shape == (256, 3) and DAVIS_PALETTE.dtype == np.uint8
+    assert DAVIS_PALETTE[:9].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128],
+                                          [128, 0, 128], [0, 128, 128], [128, 128, 128], [64, 0, 0]]
+    assert DAVIS_PALETTE[255].tolist() == [224, 224, 192]
+    assert len({tuple(c) for c in DAVIS_PALETTE.tolist()}) == 256
+
+
+def test_palette_round_trip(tmp_path: Path) -> None:
+    labels = np.zeros((20, 30), np.uint8)
+    labels[2:8, 3:9] = 1
+    labels[10:15, 5:25] = 3
+    labels[0, 0] = 254
+    write_mask(tmp_path / "m.png", labels)
+    with Image.open(tmp_path / "m.png") as im:
+        assert im.mode == "P"
+        assert np.array_equal(np.array(im.getpalette(), np.uint8).reshape(-1, 3), DAVIS_PALETTE)
+    assert np.array_equal(read_mask(tmp_path / "m.png"), labels)
+    assert _leftovers(tmp_path) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.integers(0, 254)))
+def test_any_label_map_round_trips_exactly(tmp_path_factory: pytest.TempPathFactory, labels: np.ndarray) -> None:
+    path = tmp_path_factory.mktemp("rt") / "00000.png"
+    write_mask(path, labels)
+    assert np.array_equal(read_mask(path, expected_size=labels.shape), labels)
+
+
+def test_void_is_background_unless_kept(tmp_path: Path) -> None:
+    labels = np.array([[0, 1], [255, 2]], np.uint8)
+    write_mask(tmp_path / "v.png", labels)
+    assert read_mask(tmp_path / "v.png").tolist() == [[0, 1], [0, 2]]
+    assert read_mask(tmp_path / "v.png", keep_void=True).tolist() == [[0, 1], [255, 2]]
+
+
+def test_grayscale_masks(tmp_path: Path) -> None:
+    binary = np.array([[0, 255], [255, 0]], np.uint8)
+    Image.fromarray(binary).save(tmp_path / "b.png")
+    assert read_mask(tmp_path / "b.png").tolist() == [[0, 1], [1, 0]]
+    Image.fromarray(binary // 255).save(tmp_path / "01.png")
+    assert read_mask(tmp_path / "01.png").tolist() == [[0, 1], [1, 0]]
+    labels = np.array([[0, 1], [2, 3]], np.uint8)
+    Image.fromarray(labels).save(tmp_path / "l.png")
+    assert np.array_equal(read_mask(tmp_path / "l.png"), labels)
+    only_two = np.array([[0, 2], [2, 0]], np.uint8)  # a frame where only object 2 is visible stays object 2
+    Image.fromarray(only_two).save(tmp_path / "two.png")
+    assert np.array_equal(read_mask(tmp_path / "two.png"), only_two)
+    Image.fromarray(np.array([[0, 255], [3, 0]], np.uint8)).save(tmp_path / "bad.png")
+    with pytest.raises(InputError, match="bad.png"):
+        read_mask(tmp_path / "bad.png")
+
+
+def test_sixteen_bit_masks(tmp_path: Path) -> None:
+    Image.fromarray(np.array([[0, 65535], [65535, 0]], np.uint16)).save(tmp_path / "b16.png")
+    with Image.open(tmp_path / "b16.png") as im:
+        assert im.mode.startswith("I")
+    assert read_mask(tmp_path / "b16.png").tolist() == [[0, 1], [1, 0]]
+    Image.fromarray(np.array([[0, 1], [2, 7]], np.uint16)).save(tmp_path / "l16.png")
+    assert read_mask(tmp_path / "l16.png").tolist() == [[0, 1], [2, 7]]
+    Image.fromarray(np.array([[0, 300], [2, 7]], np.uint16)).save(tmp_path / "bad16.png")
+    with pytest.raises(InputError, match="bad16.png"):
+        read_mask(tmp_path / "bad16.png")
+
+
+def test_rgb_masks(tmp_path: Path) -> None:
+    labels = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
+    Image.fromarray(DAVIS_PALETTE[labels]).save(tmp_path / "rgb.png")
+    assert np.array_equal(read_mask(tmp_path / "rgb.png"), labels)
+    rgba = np.concatenate([DAVIS_PALETTE[labels], np.full((2, 3, 1), 255, np.uint8)], axis=2)
+    rgba[0, 0] = [255, 255, 255, 0]  # transparent: background whatever its colour
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    assert np.array_equal(read_mask(tmp_path / "rgba.png"), labels)
+    white = np.zeros((2, 2, 3), np.uint8)
+    white[0, 1] = 255
+    Image.fromarray(white).save(tmp_path / "bw.png")
+    assert read_mask(tmp_path / "bw.png").tolist() == [[0, 1], [0, 0]]
+    odd = DAVIS_PALETTE[labels].copy()
+    odd[1, 2] = [10, 200, 30]
+    Image.fromarray(odd).save(tmp_path / "odd.png")
+    with pytest.raises(InputError, match=r"odd\.png.*\(10, 200, 30\)"):
+        read_mask(tmp_path / "odd.png")
+
+
+def test_size_mismatch(tmp_path: Path) -> None:
+    labels = np.zeros((20, 30), np.uint8)
+    labels[:, 15:] = 2
+    write_mask(tmp_path / "m.png", labels)
+    with pytest.warns(UserWarning, match=r"m\.png is 30x20, the frames are 31x20"):
+        resized = read_mask(tmp_path / "m.png", expected_size=(20, 31))
+    assert resized.shape == (20, 31) and set(np.unique(resized)) == {0, 2}
+    with pytest.raises(InputError, match=r"m\.png is 30x20, the frames are 40x20"):
+        read_mask(tmp_path / "m.png", expected_size=(20, 40))
+    with pytest.raises(InputError, match="m.png"):
+        read_mask(tmp_path / "m.png", expected_size=(20, 31), tolerance=0)
+
+
+def test_judo_mask_one_pixel_narrow() -> None:
+    path = require_shared("data", "cutie-examples", "masks", "judo", "00005.png")
+    with pytest.warns(UserWarning, match=r"00005\.png is 853x480, the frames are 854x480"):
+        labels = read_mask(path, expected_size=(480, 854))
+    assert labels.shape == (480, 854) and set(np.unique(labels)) == {0, 2}
+
+
+def test_unreadable_mask(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(InputError, match="x.png"):
+        read_mask(tmp_path / "x.png")
+    with pytest.raises(InputError, match="missing.png"):
+        read_mask(tmp_path / "missing.png")
+
+
+def test_binary_and_gray_writers(tmp_path: Path) -> None:
+    mask = np.array([[True, False], [False, True]])
+    write_binary_mask(tmp_path / "b.png", mask)
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.mode == "L" and np.array(im).tolist() == [[255, 0], [0, 255]]
+    prob = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    write_gray(tmp_path / "p.png", prob)
+    with Image.open(tmp_path / "p.png") as im:
+        assert np.array_equal(np.array(im), prob)
+    with pytest.raises(ValueError):
+        write_gray(tmp_path / "f.png", prob.astype(np.float32))
+    with pytest.raises(ValueError):
+        write_mask(tmp_path / "w.png", np.full((2, 2), 300))
+
+
+def test_read_mask_dir(tmp_path: Path) -> None:
+    names = [f"{i:05d}" for i in range(10)]
+    a = np.zeros((8, 8), np.uint8)
+    a[2:4, 2:4] = 1
+    write_mask_dir(tmp_path / "m", names, [(0, a), (7, a * 2)])
+    write_mask(tmp_path / "m" / "3.png", a)  # plain integer stem: frame 3
+    (tmp_path / "m" / ".00004.png.1234abcd.tmp.png").write_bytes(b"crash leftover")
+    (tmp_path / "m" / "notes.txt").write_text("ignored")
+    masks = read_mask_dir(tmp_path / "m", names, (8, 8))
+    assert sorted(masks) == [0, 3, 7]
+    assert np.array_equal(masks[7], a * 2)
+
+    write_mask(tmp_path / "m" / "extra.png", a)
+    with pytest.raises(InputError, match="extra.png names no frame"):
+        read_mask_dir(tmp_path / "m", names, (8, 8))
+    (tmp_path / "m" / "extra.png").unlink()
+    write_mask(tmp_path / "m" / "7.png", a)
+    with pytest.raises(InputError, match="both for frame 7"):
+        read_mask_dir(tmp_path / "m", names, (8, 8))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no PNG masks"):
+        read_mask_dir(tmp_path / "empty", names, (8, 8))
+    with pytest.raises(InputError, match="not found"):
+        read_mask_dir(tmp_path / "missing", names, (8, 8))
+
+
+def test_read_shared_judo_masks() -> None:
+    folder = require_shared("data", "cutie-examples", "masks", "judo")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masks = read_mask_dir(folder, [f"{i:05d}" for i in range(16)], (480, 854))
+    assert sorted(masks) == [0, 5, 8, 13]
+    assert all(m.shape == (480, 854) for m in masks.values())
+    assert [str(w.message) for w in caught if "00005.png" in str(w.message)]
+
+
+def test_atomic_write_bytes(tmp_path: Path) -> None:
+    atomic_write_bytes(tmp_path / "w.json", b"{}")
+    atomic_write_bytes(tmp_path / "w.json", b'{"a": 1}')
+    assert (tmp_path / "w.json").read_bytes() == b'{"a": 1}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.json"]
+
+
+def test_atomic_path_keeps_suffix_and_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "00000.png"
+    write_mask(target, np.ones((4, 4), np.uint8))
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.name.endswith(".tmp.png")
+            tmp.write_bytes(b"half a png")
+            raise RuntimeError("encoder crashed")
+    assert np.array_equal(read_mask(target), np.ones((4, 4), np.uint8))
+    assert _leftovers(tmp_path) == []
+    with pytest.raises(OSError, match="nothing was written"):
+        with atomic_path(target):
+            pass
+    assert target.exists() and _leftovers(tmp_path) == []
+
+
+def test_failed_mask_write_leaves_old_mask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "m.png"
+    write_mask(target, np.full((4, 4), 2, np.uint8))
+
+    def broken_save(self: Image.Image, fp: Path, *args: object, **kwargs: object) -> None:
+        Path(fp).write_bytes(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_mask(target, np.zeros((4, 4), np.uint8))
+    monkeypatch.undo()
+    assert (read_mask(target) == 2).all()
+    assert _leftovers(tmp_path) == []

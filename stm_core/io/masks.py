@@ -79,7 +79,10 @@ def _labels_of(im: Image.Image, path: Path) -> np.ndarray:
 
 def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     """Binary masks (0 and one full-scale value) become object 1; otherwise the values are the labels."""
-    values = np.unique(grey)
+    if grey.dtype in (np.uint8, np.uint16):  # a histogram is several times faster than np.unique here
+        values = np.flatnonzero(np.bincount(grey.ravel(), minlength=1))
+    else:
+        values = np.unique(grey)
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)

@@ -80,6 +80,10 @@ class AnnotationSession:
         """RGB uint8 image (H, W, 3) of frame `index`."""
         return self.frames[index]
 
+    def prepare(self) -> None:
+        """Load the network now (it loads lazily otherwise); raises `WeightsError` for a bad weights file."""
+        self._propagator.model
+
     @property
     def device(self) -> str:
         return self._propagator.device_name

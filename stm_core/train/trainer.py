@@ -27,7 +27,6 @@ from ..model.config import get_config
 from ..model.stm import STM
 from .clip_sampler import ClipBatchStream, ClipSampler
 from .loss import clip_loss
-from .real_clips import DavisClips
 from .synthetic import SyntheticClips
 from .validate import evaluate, mean_jf
 
@@ -89,6 +88,8 @@ def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
     sources: list[tuple[Any, float]] = [
         (SyntheticClips(size=size, frames=cfg.frames, max_objects=cfg.max_objects, seed=cfg.seed), 1.0)]
     if cfg.davis_root and cfg.davis_weight > 0:
+        from .real_clips import DavisClips  # reads the DAVIS folder: only imported when training uses it
+
         davis = DavisClips(cfg.davis_root, size=size, frames=cfg.frames, max_skip=max_skip,
                            max_objects=cfg.max_objects, seed=cfg.seed)
         sources = [(sources[0][0], 1 - cfg.davis_weight), (davis, cfg.davis_weight)]

@@ -1,0 +1,147 @@
+"""Command line: `python -m stm_core propagate|evaluate|train|bench ...`.
+
+Bad input exits with status 2 and one line on stderr (no traceback); outputs written before an error are
+complete files only (every write is atomic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from .engine.settings import EngineSettings
+from .errors import StmError
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help="weights file (default: the shipped stm-small model)")
+    p.add_argument("--model", default="stm-small", help="stm-small (default) or stm-r50 (official weights)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--mem-every", type=int, default=5, help="every N-th propagated frame joins memory")
+    p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
+    p.add_argument("--process-height", type=int, default=None,
+                   help="run the network at this frame height (e.g. 360) and upsample the masks")
+    p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
+
+
+def _settings(a: argparse.Namespace) -> EngineSettings:
+    if a.mem_every < 1 or a.max_memory < 1:
+        raise StmError("--mem-every and --max-memory must be at least 1")
+    return EngineSettings(model=a.model, weights=a.weights, device=a.device, mem_every=a.mem_every,
+                          max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast)
+
+
+def cmd_propagate(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .io.masks import read_mask_dir, write_mask
+    from .session import AnnotationSession
+
+    session = AnnotationSession.open(a.images, _settings(a))
+    session.prepare()
+    annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)
+    for index, labels in annotations.items():
+        session.set_annotation(index, labels)
+    if not session.object_ids():
+        raise StmError(f"the masks in {a.annotations} contain no object (all background)")
+    out = Path(a.output)
+    out.mkdir(parents=True, exist_ok=True)
+    names = session.frame_names
+    for index in session.annotated_frames():
+        write_mask(out / f"{names[index]}.png", session.labels(index))
+    first = session.annotated_frames()[0]
+    runs = [(first, "backward")] if first > 0 else []
+    runs += [(i, "forward") for i in session.annotated_frames()]
+    with tqdm(total=session.num_frames - len(annotations), unit="frame", desc="propagating",
+              disable=a.quiet) as bar:
+        def progress(index: int, done: int, total: int) -> None:
+            write_mask(out / f"{names[index]}.png", session.labels(index))
+            bar.update(1)
+        for start, direction in runs:
+            session.propagate(start, direction, progress=progress)  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .metrics import evaluate_dirs, format_table
+
+    result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
+    print(format_table(result))
+    if a.json:
+        payload = {"rows": [asdict(r) for r in result.rows], "J": result.j_mean, "F": result.f_mean,
+                   "JF": result.jf_mean}
+        Path(a.json).write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train.trainer import TrainConfig, train
+
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in known and v is not None})
+    best = train(cfg)
+    print(f"best weights: {best}")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stm_core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("propagate", help="propagate annotated masks through a video or frame folder")
+    p.add_argument("images", help="folder of frames (jpg/png) or a video file")
+    p.add_argument("--annotations", required=True, help="folder of PNG masks named like the frames")
+    p.add_argument("--output", required=True, help="folder for one palette PNG per frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _engine_args(p)
+    p.set_defaults(func=cmd_propagate)
+
+    p = sub.add_parser("evaluate", help="DAVIS J&F of predicted masks against ground truth")
+    p.add_argument("gt_dir")
+    p.add_argument("pred_dir")
+    p.add_argument("--objects", action="store_true", help="score each object label separately")
+    p.add_argument("--json", help="also write the scores to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train the network (resumes from OUT_DIR/last.pt)")
+    p.add_argument("--out-dir", dest="out_dir", default="runs/default")
+    p.add_argument("--model")
+    p.add_argument("--init-weights", dest="init_weights")
+    p.add_argument("--davis-root", dest="davis_root", help="DAVIS-2016 folder (training sequences + validation)")
+    for name, typ in (("steps", int), ("batch-size", int), ("crop", int), ("lr", float), ("warmup", int),
+                      ("davis-weight", float), ("val-every", int), ("val-height", int), ("ckpt-every", int),
+                      ("max-minutes", float), ("seed", int), ("workers", int), ("threads", int),
+                      ("max-objects", int), ("log-every", int)):
+        p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=typ)
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("bench", help="speed and memory of propagation (see BENCHMARKS.md)")
+    p.add_argument("--json", help="write the results to this JSON file")
+    p.add_argument("--quick", action="store_true", help="fewer frames and configurations")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

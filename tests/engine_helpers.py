@@ -1,0 +1,34 @@
+"""Small synthetic videos and sessions for engine tests (random-init network, tiny frames, CPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stm_core.engine.settings import EngineSettings
+from stm_core.session import AnnotationSession
+
+
+def write_clip(folder: Path, frames: int = 6, size: tuple[int, int] = (48, 80)) -> Path:
+    """A square moving right over a gradient: frames 00000.jpg.. in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for t in range(frames):
+        img = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 90)], -1).astype(np.uint8)
+        img[10:26, 8 + 4 * t:24 + 4 * t] = (250, 40, 40)
+        Image.fromarray(img).save(folder / f"{t:05d}.png")
+    return folder
+
+
+def square_mask(size: tuple[int, int] = (48, 80), t: int = 0, label: int = 1) -> np.ndarray:
+    m = np.zeros(size, np.uint8)
+    m[10:26, 8 + 4 * t:24 + 4 * t] = label
+    return m
+
+
+def tiny_session(folder: Path, **kw) -> AnnotationSession:
+    settings = EngineSettings(random_init=True, device="cpu", **kw)
+    return AnnotationSession.open(folder, settings)

@@ -1,0 +1,74 @@
+"""Weights files: the official STM layout loads strictly; broken or foreign files give clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stm_core.errors import WeightsError
+from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model, read_meta, save_weights
+from stm_core.model.config import STM_R50, STM_SMALL
+from stm_core.model.stm import STM
+
+
+@pytest.fixture(scope="module")
+def official_state() -> dict[str, torch.Tensor]:
+    """A state dict with the official names (module. prefix) and shapes, as nn.DataParallel saves it."""
+    torch.manual_seed(0)
+    return {"module." + k: v.clone() for k, v in STM(STM_R50).state_dict().items()}
+
+
+@pytest.mark.parametrize("prefix", [True, False])
+def test_official_layout_loads_strictly(tmp_path, official_state, prefix):
+    state = official_state if prefix else {k[len("module."):]: v for k, v in official_state.items()}
+    path = tmp_path / "STM_weights.pth"
+    torch.save(state, path)
+    model = load_model("stm-r50", path)
+    key = "Decoder.pred2.weight"
+    assert torch.equal(model.state_dict()[key], official_state["module." + key])
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path, official_state):
+    state = dict(official_state)
+    del state["module.Decoder.pred2.bias"]
+    state["module.extra.weight"] = torch.zeros(1)
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(WeightsError, match=r"missing keys \(first: Decoder.pred2.bias.*unexpected keys \(first: extra"):
+        load_model("stm-r50", tmp_path / "w.pth")
+
+
+def test_weights_of_another_model_are_rejected(tmp_path):
+    save_weights(STM(STM_SMALL), tmp_path / "small.pt")
+    torch.save(STM(STM_SMALL).state_dict(), tmp_path / "bare_small.pt")
+    with pytest.raises(WeightsError, match="does not fit model stm-r50"):
+        load_model("stm-r50", tmp_path / "bare_small.pt")
+    # our own format carries its configuration
+    assert load_model("stm-r50", tmp_path / "small.pt").cfg == STM_SMALL
+
+
+def test_truncated_and_non_checkpoint_files(tmp_path):
+    save_weights(STM(STM_SMALL), tmp_path / "ok.pt", {"step": 3})
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    for name in ("trunc.pt", "text.pt", "absent.pt"):
+        with pytest.raises(WeightsError, match=name.split(".")[0]):
+            load_model("stm-small", tmp_path / name)
+    assert read_meta(tmp_path / "ok.pt") == {"step": 3}
+
+
+def test_half_precision_round_trip(tmp_path):
+    model = STM(STM_SMALL)
+    save_weights(model, tmp_path / "w.pt")
+    loaded = load_model("stm-small", tmp_path / "w.pt")
+    a, b = model.state_dict()["KV_Q_r4.Key.weight"], loaded.state_dict()["KV_Q_r4.Key.weight"]
+    assert torch.allclose(a, b, atol=1e-3)
+
+
+def test_shipped_default_weights_load():
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.fail(f"shipped weights missing: {DEFAULT_WEIGHTS}")
+    assert DEFAULT_WEIGHTS.stat().st_size <= 16 * 2**20
+    model = load_model()
+    assert model.cfg.name == "stm-small"
+    assert read_meta(DEFAULT_WEIGHTS).get("step", 0) > 0

@@ -1,0 +1,153 @@
+"""Propagation through the session: memory schedule and bound, annotated frames kept, cancel, caches."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from stm_core.engine.memory import MemoryBank
+from stm_core.session import AnnotationSession
+
+from .engine_helpers import square_mask, tiny_session, write_clip
+
+
+def _kv(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.full((1, 2, 1, 1), float(i)), torch.full((1, 3, 1, 1), float(i))
+
+
+def test_memory_bank_keeps_annotated_and_evicts_oldest_propagated():
+    bank = MemoryBank(mem_every=5, max_frames=4)
+    bank.add_permanent(0, *_kv(0))
+    bank.add_permanent(50, *_kv(50))
+    for i in (5, 10, 15, 20):
+        bank.add_propagated(i, *_kv(i))
+    assert bank.frame_indices() == [0, 50, 15, 20]
+    bank.set_temporary(21, *_kv(21))
+    keys, values = bank.stacked()
+    assert keys.shape == (1, 2, 5, 1, 1) and values.shape[2] == 5
+    assert keys[0, 0, :, 0, 0].tolist() == [0, 50, 15, 20, 21]
+
+
+def test_memory_stays_bounded_on_a_long_run():
+    bank = MemoryBank(mem_every=5, max_frames=20)
+    bank.add_permanent(0, *_kv(0))
+    for i in range(1, 10_000):
+        bank.set_temporary(i, *_kv(i))
+        if i % 5 == 0:
+            bank.add_propagated(i, *_kv(i))
+        assert len(bank) <= 21
+    assert 0 in bank.frame_indices()
+
+
+@pytest.fixture
+def session(tmp_path) -> AnnotationSession:
+    return tiny_session(write_clip(tmp_path / "clip", frames=8), mem_every=2, max_memory=3)
+
+
+def test_forward_propagation_fills_every_frame_and_reports_progress(session):
+    session.set_annotation(0, square_mask())
+    seen = []
+    report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
+    assert report.frames == list(range(1, 8)) and not report.cancelled
+    assert seen[-1] == (7, 7, 7)
+    for i in range(8):
+        assert session.labels(i).shape == (48, 80)
+        assert session.probability(i, 1).dtype == np.uint8
+    unc = session.uncertainty()
+    assert unc.shape == (8,) and unc[0] == 0 and np.isfinite(unc[1:]).all()
+    assert session.memory_status()["memory_frames"] <= 3 + 1
+
+
+def test_propagation_never_overwrites_annotated_frames_and_stops_at_them(session):
+    first, later = square_mask(t=0), square_mask(t=5)
+    later[0:3, 0:3] = 1  # something the network would not predict
+    session.set_annotation(0, first)
+    session.set_annotation(5, later)
+    report = session.propagate(0, "forward")
+    assert report.frames == [1, 2, 3, 4]
+    assert np.array_equal(session.labels(5), later)
+    report = session.propagate(5, "both", until_annotated=False)
+    assert 0 not in report.frames and 5 not in report.frames
+    assert np.array_equal(session.labels(0), first)
+
+
+def test_backward_from_a_later_annotation(session):
+    session.set_annotation(6, square_mask(t=6))
+    report = session.propagate(6, "backward")
+    assert report.frames == [5, 4, 3, 2, 1, 0]
+
+
+def test_object_appearing_on_a_later_frame_is_tracked(session):
+    session.set_annotation(0, square_mask(t=0, label=1))
+    both = square_mask(t=4, label=1)
+    both[35:45, 60:75] = 7
+    session.set_annotation(4, both)
+    assert session.object_ids() == [1, 7]
+    session.propagate(4, "forward")
+    probs = [session.probability(5, o) for o in (1, 7)]
+    assert all(p is not None and p.shape == (48, 80) for p in probs)
+    assert set(np.unique(session.labels(5))) <= {0, 1, 7}
+
+
+def test_cancel_leaves_each_frame_old_or_new(session):
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    before = {i: session.labels(i) for i in range(8)}
+    session.set_annotation(0, square_mask(t=1))
+    cancel = threading.Event()
+
+    def progress(i, done, total):
+        if done == 2:
+            cancel.set()
+    report = session.propagate(0, "forward", progress=progress, cancel=cancel)
+    assert report.cancelled and report.frames == [1, 2]
+    for i in range(3, 8):
+        assert np.array_equal(session.labels(i), before[i])
+
+
+def test_repropagation_reuses_cached_query_features(session):
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    cache = session._propagator._query_cache
+    misses = cache.misses
+    session.set_annotation(3, square_mask(t=3))
+    session.propagate(3, "forward")
+    assert cache.misses == misses  # frames 4..7 were already encoded
+
+
+def test_painting_during_propagation_wins(session):
+    session.set_annotation(0, square_mask())
+    painted = square_mask(t=6)
+
+    def progress(i, done, total):
+        if done == 1:
+            session.set_annotation(6, painted)
+    session.propagate(0, "forward", progress=progress, until_annotated=True)
+    assert np.array_equal(session.labels(6), painted)
+
+
+def test_bad_annotation_size_and_empty_propagation_raise(session):
+    with pytest.raises(ValueError, match="mask is"):
+        session.set_annotation(0, np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="paint a mask"):
+        session.propagate(0)
+
+
+def test_remove_object_erases_it_everywhere(session):
+    m = square_mask()
+    m[40:44, 70:76] = 2
+    session.set_annotation(0, m)
+    session.propagate(0, "forward")
+    session.remove_object(2)
+    assert session.object_ids() == [1]
+    assert all(2 not in np.unique(session.labels(i)) for i in range(8))
+
+
+def test_processing_resolution_returns_source_size(tmp_path):
+    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=48)
+    s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))
+    s.propagate(0, "forward")
+    assert s.labels(2).shape == (96, 160) and s.probability(2, 1).shape == (96, 160)

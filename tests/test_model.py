@@ -1,0 +1,90 @@
+"""The network: official names and shapes, padding, aggregation, memory read, forward shapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stm_core.model.aggregation import aggregate, aggregate_logits
+from stm_core.model.config import STM_R50, STM_SMALL
+from stm_core.model.memory_read import memory_read
+from stm_core.model.padding import pad, pad_amounts, unpad
+from stm_core.model.stm import STM, other_objects
+
+from .conftest import require_shared
+
+
+def test_r50_matches_official_state_dict_keys_and_shapes():
+    listing = require_shared("docs", "stm-state-dict-keys.txt")
+    ref = {}
+    for line in listing.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, rest = line.split(" ", 1)
+        ref[key] = tuple(int(x) for x in rest.rsplit(" ", 1)[0].strip("[]").split(",") if x.strip())
+    ours = {"module." + k: tuple(v.shape) for k, v in STM(STM_R50).state_dict().items()}
+    assert ours == ref
+    assert sum(p.numel() for p in STM(STM_R50).parameters()) == 38_925_570
+
+
+@pytest.mark.parametrize("hw,expected", [((480, 854), (5, 5, 0, 0)), ((1080, 1920), (0, 0, 4, 4)),
+                                         ((481, 857), (3, 4, 7, 8)), ((64, 64), (0, 0, 0, 0))])
+def test_pad_amounts_follow_official(hw, expected):
+    assert pad_amounts(*hw) == expected
+    x = torch.rand(1, 3, *hw)
+    assert torch.equal(unpad(pad(x, expected), expected), x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_soft_aggregation_properties(k, seed):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.rand(k, 6, 7, generator=g)
+    agg = aggregate(p, dim=0)
+    assert agg.shape == (k + 1, 6, 7)
+    assert torch.allclose(agg.sum(0), torch.ones(6, 7), atol=1e-5)
+    # background channel is the product of (1 - p_j), before normalisation by the odds
+    logits = aggregate_logits(p, dim=0)
+    bg = torch.prod(1 - p, 0).clamp(1e-7, 1 - 1e-7)
+    assert torch.allclose(logits[0], torch.log(bg / (1 - bg)), atol=1e-4)
+
+
+def test_aggregation_padding_slot_is_inert_and_gradients_flow():
+    p = torch.rand(2, 4, 4, requires_grad=True)
+    padded = torch.cat([p, torch.zeros(1, 4, 4)])
+    a, b = aggregate(p), aggregate(padded)
+    assert torch.allclose(a, b[:3], atol=1e-5)
+    assert math.isclose(float(aggregate_logits(padded)[3, 0, 0]), math.log(1e-7 / (1 - 1e-7)), rel_tol=1e-4)
+    aggregate_logits(p)[1].sum().backward()
+    assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_memory_read_softmax_over_all_memory_frames_and_sdpa_agrees():
+    mk, mv, qk = torch.randn(2, 8, 30), torch.randn(2, 5, 30), torch.randn(2, 8, 12)
+    out = memory_read(mk, mv, qk)
+    w = torch.softmax(mk.transpose(1, 2) @ qk / math.sqrt(8), dim=1)
+    assert torch.allclose(out, mv @ w, atol=1e-5)
+    assert torch.allclose(memory_read(mk, mv, qk, use_sdpa=True), out, atol=1e-5)
+
+
+def test_other_objects_channel_is_clamped_sum_of_the_others():
+    probs = torch.tensor([0.7, 0.6, 0.1]).view(3, 1, 1, 1)
+    other = other_objects(probs, None).flatten()
+    assert torch.allclose(other, torch.tensor([0.7, 0.8, 1.0]))
+    per_sample = other_objects(probs, torch.tensor([0, 0, 1])).flatten()
+    assert torch.allclose(per_sample, torch.tensor([0.6, 0.7, 0.0]))
+
+
+def test_forward_shapes_small_model_multi_object():
+    model = STM(STM_SMALL).eval()
+    frame = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        k, v = model.memorize(frame, torch.rand(3, 1, 64, 96))
+        assert k.shape == (3, STM_SMALL.key_dim, 4, 6) and v.shape == (3, STM_SMALL.value_dim, 4, 6)
+        q = model.encode_query(frame)
+        fg = model.segment(q, torch.stack([k, k], 2), torch.stack([v, v], 2))
+    assert fg.shape == (3, 64, 96) and 0 <= float(fg.min()) and float(fg.max()) <= 1

@@ -1,0 +1,106 @@
+"""The command line as the acceptance checks call it: outputs, exit status 2 and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stm_core.cli import main
+from stm_core.io.masks import read_mask, write_mask
+from stm_core.model.checkpoint import save_weights
+from stm_core.model.config import STM_SMALL
+from stm_core.model.stm import STM
+
+from .conftest import require_shared
+from .engine_helpers import square_mask, write_clip
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("w") / "random.pt"
+    save_weights(STM(STM_SMALL), path, {"step": 0})
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path) -> tuple[Path, Path]:
+    frames = write_clip(tmp_path / "frames", frames=5)
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    write_mask(ann / "00000.png", square_mask())
+    return frames, ann
+
+
+def test_propagate_writes_one_palette_png_per_frame(tmp_path, clip, weights):
+    frames, ann = clip
+    out = tmp_path / "out"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
+                 "--weights", str(weights), "--device", "cpu", "--quiet"]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [f"{i:05d}.png" for i in range(5)]
+    assert np.array_equal(read_mask(out / "00000.png"), square_mask())
+    assert read_mask(out / "00004.png").shape == (48, 80)
+
+
+def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weights):
+    frames, ann = clip
+    later = square_mask(t=3)
+    later[36:44, 60:70] = 2
+    write_mask(ann / "00003.png", later)
+    out = tmp_path / "out"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
+                 "--weights", str(weights), "--device", "cpu", "--quiet", "--mem-every", "1"]) == 0
+    assert len(list(out.glob("*.png"))) == 5
+    assert np.array_equal(read_mask(out / "00003.png"), later)
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stm_core", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("case", ["missing_folder", "empty_folder", "bad_mask", "broken_weights",
+                                  "corrupt_frame", "no_masks"])
+def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
+    frames, ann = clip
+    args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
+            "--weights", str(weights), "--device", "cpu", "--quiet"]
+    if case == "missing_folder":
+        args[1] = str(tmp_path / "nope")
+    elif case == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        args[1] = str(tmp_path / "empty")
+    elif case == "bad_mask":
+        write_mask(ann / "00000.png", np.zeros((20, 20), np.uint8))
+    elif case == "broken_weights":
+        bad = tmp_path / "bad.pt"
+        bad.write_bytes(weights.read_bytes()[:1000])
+        args[args.index(str(weights))] = str(bad)
+    elif case == "corrupt_frame":
+        (frames / "00002.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    elif case == "no_masks":
+        shutil.rmtree(ann)
+        ann.mkdir()
+    proc = _run(args)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "propagating" not in ln]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    if case == "corrupt_frame":  # frames before the bad one are complete files
+        assert all(read_mask(p).shape == (48, 80) for p in (tmp_path / "o").glob("*.png"))
+
+
+def test_evaluate_reproduces_published_official_scores(capsys):
+    gt = require_shared("data", "davis2016", "Annotations", "480p")
+    pred = require_shared("data", "stm-official-results", "davis2016-val")
+    published = {r["sequence"]: r for r in csv.DictReader(
+        open(require_shared("data", "stm-official-results", "davis2016-val-scores.csv")))}
+    assert main(["evaluate", str(gt), str(pred)]) == 0
+    rows = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()[1:-1]}
+    for seq, r in published.items():
+        assert abs(float(rows[seq][2]) - float(r["J_mean"])) < 1e-4
+        assert abs(float(rows[seq][3]) - float(r["F_mean"])) < 1e-4

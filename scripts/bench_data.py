@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -26,7 +27,8 @@ from stm_core.train.synthetic import SyntheticClips  # noqa: E402
 _COLORS = np.array([[0, 0, 0], [255, 40, 40], [40, 220, 40], [60, 120, 255], [255, 220, 0]], np.uint8)
 
 
-def time_source(name: str, sample, clips: int, rng: np.random.Generator) -> None:
+def time_source(name: str, sample: Callable[[np.random.Generator], Clip], clips: int,
+                rng: np.random.Generator) -> None:
     """Print mean and 95th-percentile milliseconds per clip (after one warm-up call)."""
     sample(rng)
     times = []
@@ -62,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, nargs=2, default=(192, 192), metavar=("H", "W"))
     parser.add_argument("--davis-root", type=Path, default=REPO.parent / "shared" / "data" / "davis2016")
     parser.add_argument("--montage", type=Path, help="write a PNG montage of clips here")
     parser.add_argument("--rows", type=int, default=6, help="clips per source in the montage")
@@ -70,13 +73,15 @@ def main() -> None:
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
-    sources = [("synthetic", SyntheticClips(seed=args.seed))]
+    size = tuple(args.size)
+    print(f"clips of 3 frames, {size[0]}x{size[1]}, one thread")
+    sources = [("synthetic", SyntheticClips(size=size, seed=args.seed))]
     time_source("synthetic (1-3 objects)", sources[0][1].sample, args.clips, rng)
-    three = SyntheticClips(min_objects=3, max_objects=3, seed=args.seed)
+    three = SyntheticClips(size=size, min_objects=3, max_objects=3, seed=args.seed)
     time_source("synthetic (3 objects)", three.sample, args.clips, rng)
 
     if args.davis_root.is_dir():
-        davis = DavisClips(args.davis_root, seed=args.seed)
+        davis = DavisClips(args.davis_root, size=size, seed=args.seed)
         davis.preload()
         sources.append(("davis", davis))
         time_source("davis (mixed modes)", davis.sample, args.clips, rng)

@@ -21,7 +21,8 @@ from stm_core.train.synthetic import SyntheticClips
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DAVIS_ROOT = SHARED / "data" / "davis2016"
-needs_davis = pytest.mark.skipif(not DAVIS_ROOT.is_dir(), reason=f"shared DAVIS data not found at {DAVIS_ROOT}")
+needs_davis = pytest.mark.skipif(not DAVIS_ROOT.is_dir(),
+                                 reason=f"shared DAVIS data not found at {DAVIS_ROOT}")
 
 SIZE = (96, 128)  # small and non-square: catches (h, w) mix-ups and keeps the tests fast
 
@@ -103,6 +104,9 @@ def test_validation_sequences_rejected(tmp_path: Path) -> None:
             DavisClips(tmp_path, sequences=("camel", seq))
     with pytest.raises(ValueError, match="validation"):
         check_training_sequences("dog")
+    with pytest.raises(ValueError, match="not training"):
+        check_training_sequences(["camel", "some-acceptance-sequence"])
+    assert check_training_sequences(list(TRAIN_SEQUENCES)) == TRAIN_SEQUENCES
     with pytest.raises(FileNotFoundError):
         DavisClips(tmp_path)
 
@@ -156,6 +160,7 @@ def test_sampler_batches() -> None:
     assert frames.shape == (4, 3, 3, *SIZE) and frames.dtype == torch.float32
     assert labels.shape == (4, 3, *SIZE) and labels.dtype == torch.long
     assert len(counts) == 4 and max(counts) <= 2 and int(labels.max()) <= 2
+    assert sampler.size == SIZE and sampler.frames == 3
     for b, n in enumerate(counts):
         assert set(torch.unique(labels[b, 0]).tolist()) == set(range(n + 1))
     again = sampler.batch(4, np.random.default_rng(0))

@@ -70,6 +70,7 @@ class ClipSampler:
         if len(shapes) != 1:
             raise ValueError(f"all sources must share size and frame count, got {shapes}")
         self.sources = [s for s, _ in sources]
+        self.size, self.frames = shapes.pop()
         self.weights = weights / weights.sum()
         self.max_objects = max_objects or max(s.max_objects for s in self.sources)
         self.seed = seed

@@ -12,8 +12,8 @@ DAVIS-2016 has one object per sequence, so to train the "other objects" input a 
 cut from another training sequence is sometimes pasted in with its own motion, in front of or behind
 the first (COCO-style cut and paste).
 
-The validation sequences must never reach training: `VALIDATION_SEQUENCES` is refused both when a
-source is built and when a frame is loaded.
+The validation sequences must never reach training: only `TRAIN_SEQUENCES` are accepted, checked both
+when a source is built and when a frame is loaded.
 """
 
 from __future__ import annotations
@@ -45,12 +45,16 @@ VALIDATION_SEQUENCES: tuple[str, ...] = ("dog", "horsejump-high", "kite-surf")
 
 
 def check_training_sequences(sequences: Sequence[str]) -> tuple[str, ...]:
-    """Return the names as a tuple, or raise ValueError if any is a validation sequence."""
+    """Return the names as a tuple, or raise ValueError for a validation sequence or any other name
+    outside `TRAIN_SEQUENCES` (held-out acceptance sequences must not leak in either)."""
     if isinstance(sequences, str):
         sequences = (sequences,)
     leaked = sorted(set(sequences) & set(VALIDATION_SEQUENCES))
     if leaked:
         raise ValueError(f"validation sequences may not be used for training: {leaked}")
+    unknown = sorted(set(sequences) - set(TRAIN_SEQUENCES))
+    if unknown:
+        raise ValueError(f"not training sequences: {unknown} (allowed: {TRAIN_SEQUENCES})")
     if not sequences:
         raise ValueError("no training sequences given")
     return tuple(sequences)
@@ -166,13 +170,15 @@ class DavisClips:
         idx = start + np.concatenate([[0], np.cumsum(gaps)])
         return idx[::-1] if rng.random() < 0.5 else idx
 
-    def _crop_matrix(self, rng: np.random.Generator, frame: _Frame) -> np.ndarray:
+    def _crop_matrix(self, rng: np.random.Generator, frame: _Frame, fill: float) -> np.ndarray:
         """Source -> output matrix of a random resized crop around the object: the object covers
-        5%-50% of the crop (as far as the image allows), off-centre, sometimes flipped."""
+        5%-50% of the crop (as far as the image allows), off-centre, sometimes flipped. The crop
+        stays inside the image and spans at most `fill` of its height or width (a margin for later
+        warps), so mirrored borders, which would duplicate the object, are rare."""
         h, w = self.size
         ih, iw = frame.rgba.shape[:2]
         side = np.sqrt(frame.area / loguniform(rng, 0.05, 0.5) * w / h)  # crop width
-        side = float(np.clip(side, 0.35 * min(ih, iw), min(ih * w / h, iw)))
+        side = float(np.clip(side, 0.35 * min(ih, iw), fill * min(ih * w / h, iw)))
         crop = np.array([side, side * h / w])
         x0, y0, x1, y1 = frame.box
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + rng.uniform(-0.25, 0.25, 2) * crop
@@ -189,7 +195,7 @@ class DavisClips:
         items = [self._frame(seq, int(i)) for i in idx]
         if items[0].area == 0:
             return None
-        base = self._crop_matrix(rng, items[0])
+        base = self._crop_matrix(rng, items[0], 0.7 if static else 1.0)
         layers = []
         for item in items:
             if static:

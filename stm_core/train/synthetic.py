@@ -48,13 +48,13 @@ def random_palette(rng: np.random.Generator, k: int | None = None) -> np.ndarray
         hues = base + rng.choice([0.0, 180.0], k) + rng.normal(0, 15, k)
     else:
         hues = rng.uniform(0, 360, k)
-    hsv = np.stack([hues % 360, rng.uniform(0, 1, k) ** 0.7, rng.uniform(0.1, 1, k)], axis=1)
+    hsv = np.stack([hues % 360, rng.uniform(0, 1, k) ** 0.7, rng.uniform(0.15, 1, k)], axis=1)
     return cv2.cvtColor(hsv[None].astype(np.float32), cv2.COLOR_HSV2RGB)[0]
 
 
 def _similar_palette(rng: np.random.Generator, palette: np.ndarray) -> np.ndarray:
     """A jittered copy: the colours of a distractor that looks like the background or another object."""
-    jitter = rng.normal(0, rng.uniform(0.02, 0.12), palette.shape)
+    jitter = rng.normal(0, rng.uniform(0.04, 0.15), palette.shape)
     return np.clip(palette + jitter, 0, 1).astype(np.float32)
 
 
@@ -400,6 +400,8 @@ class SyntheticClips:
         if rng.random() < 0.35:
             family, base = looks[rng.integers(len(looks))]
             palette = _similar_palette(rng, base)
+            if rng.random() < 0.5:  # same colours, different material
+                family = str(rng.choice(TEXTURE_FAMILIES, p=_FAMILY_WEIGHTS))
         else:
             family, palette = str(rng.choice(TEXTURE_FAMILIES, p=_FAMILY_WEIGHTS)), random_palette(rng)
         looks.append((family, palette))
@@ -449,11 +451,11 @@ class SyntheticClips:
         shape = (y1 - y0, x1 - x0)
         shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], float)
         rgba = warp(layer.canvas, shift @ matrix, shape, field=field_from_grid(grid, shape))
-        alpha = rgba[..., 3:]
+        alpha = rgba[..., 3:].copy()
+        label[y0:y1, x0:x1][alpha[..., 0] > 0.5] = obj_id
         roi = frame[y0:y1, x0:x1]
-        # all four channels at once (OpenCV/NumPy are slow on 3-of-4 channel views); channel 3 is
-        # reset to 1 once per frame in _render
+        # all four channels at once (NumPy is slow on 3-of-4 channel views); channel 3 is reset to 1
+        # once per frame in _render
         rgba -= roi
         rgba *= alpha
         roi += rgba
-        label[y0:y1, x0:x1][alpha[..., 0] > 0.5] = obj_id

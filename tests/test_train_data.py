@@ -183,3 +183,14 @@ def test_sampler_streams() -> None:
     batch = next(background)
     background.close()
     assert torch.equal(batch.frames, next(sampler.batches(2, seed=4)).frames)
+    with pytest.raises(StopIteration):
+        next(background)
+
+    def failing():
+        yield 1
+        raise RuntimeError("generator failed")
+
+    background = BackgroundIterator(failing())
+    assert next(background) == 1
+    with pytest.raises(RuntimeError, match="generator failed"):
+        next(background)

@@ -140,26 +140,32 @@ class BackgroundIterator:
         self._thread = threading.Thread(target=self._run, args=(iterable,), daemon=True)
         self._thread.start()
 
+    def _put(self, item: Any) -> bool:
+        """Queue an item unless `close` was called first (then report False)."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def _run(self, iterable: Iterator[Any]) -> None:
         try:
             for item in iterable:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._put(item):
                     return
         except BaseException as exc:  # re-raised in the consumer
-            self._queue.put(exc)
+            self._put(exc)
             return
-        self._queue.put(self._DONE)
+        self._put(self._DONE)
 
     def __iter__(self) -> BackgroundIterator:
         return self
 
     def __next__(self) -> Any:
+        if self._stop.is_set():
+            raise StopIteration
         item = self._queue.get()
         if item is self._DONE:
             raise StopIteration

@@ -1,0 +1,121 @@
+"""Continuous, batched, atomic saving of the open document into its workspace.
+
+A finished stroke is written at once (a crash loses at most the stroke in progress); propagated results
+arrive many per second, so they are batched and written once a second. Encoding and writing happen on the
+`SerialWriter` thread; the GUI thread only takes copies of the label maps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from .document import Document
+from .editor_state import EditorState
+from .errors import describe
+from .workers import SerialWriter
+from .workspace import Workspace
+
+BATCH_MS = 1000
+
+
+class Autosaver(QObject):
+    """Watches the document and keeps its workspace folder up to date."""
+
+    failed = Signal(str, str)
+    """A write failed (title, message); reported once until a later save succeeds."""
+
+    def __init__(self, document: Document, editor: EditorState) -> None:
+        super().__init__()
+        self._document = document
+        self._editor = editor
+        self._workspace: Workspace | None = None
+        self._source: Path | None = None
+        self._dirty: set[int] = set()
+        self._state_dirty = False
+        self._error_reported = False
+        self._writer = SerialWriter(self._on_write_error)
+        self._timer = QTimer(self, singleShot=True, interval=BATCH_MS)
+        self._timer.timeout.connect(self.flush)
+        document.maskStored.connect(self._on_mask)
+        for signal in (document.annotationsChanged, document.objectsChanged, document.frameChanged,
+                       editor.changed):
+            signal.connect(self._on_state)
+
+    @property
+    def workspace(self) -> Workspace | None:
+        return self._workspace
+
+    def attach(self, workspace: Workspace | None, source: Path | None) -> None:
+        """Save the current document into `workspace` from now on (None: stop saving)."""
+        self.flush()
+        self._writer.wait_idle()
+        self._workspace, self._source = workspace, source
+        self._dirty.clear()
+        self._state_dirty = workspace is not None
+
+    def _on_mask(self, frame: int, urgent: bool) -> None:
+        self._dirty.add(frame)
+        self._state_dirty = True
+        if urgent:
+            self.flush()
+        elif not self._timer.isActive():
+            self._timer.start()
+
+    def _on_state(self, *_: object) -> None:
+        self._state_dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Hand every pending change to the writer thread (masks first, then the state that lists them)."""
+        self._timer.stop()
+        session, workspace = self._document.session, self._workspace
+        if session is None or workspace is None:
+            return
+        names = session.frame_names
+        for frame in sorted(self._dirty):
+            labels = session.labels(frame)
+            name = names[frame]
+            if labels is None:
+                self._writer.submit(f"mask:{name}", lambda n=name: workspace.remove_mask(n))
+            else:
+                self._writer.submit(f"mask:{name}", lambda n=name, lab=labels: workspace.write_mask(n, lab))
+        self._dirty.clear()
+        if self._state_dirty:
+            state = self._state(names)
+            self._writer.submit("state", lambda: self._write_state(workspace, state))
+            self._state_dirty = False
+
+    def _state(self, names: list[str]) -> dict:
+        doc = self._document
+        return {
+            **Workspace.identity(names, doc.frame_size),
+            "source": str(self._source) if self._source else None,
+            "objects": doc.objects.to_json(),
+            "annotated": [names[i] for i in doc.annotated_frames()],
+            "current_frame": doc.current_frame,
+            "editor": self._editor.to_json(),
+        }
+
+    def _write_state(self, workspace: Workspace, state: dict) -> None:
+        workspace.write_state(state)
+        self._error_reported = False
+
+    def save_now(self, timeout: float = 30.0) -> bool:
+        """Write everything pending and wait for the disk; False if it did not finish in time."""
+        self._state_dirty = True
+        self.flush()
+        return self._writer.wait_idle(timeout)
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
+
+    def _on_write_error(self, exc: BaseException) -> None:
+        if not self._error_reported:
+            self._error_reported = True
+            _, message = describe(exc)
+            self.failed.emit("Autosave failed", f"{message}\n\nYour work stays in memory; free some disk "
+                                                "space or fix the folder's permissions, then press Ctrl+S.")

@@ -1,0 +1,254 @@
+"""The application's controller: opens videos into the document, keeps its workspace, applies settings,
+and starts exports. No widgets: the main window forwards user commands here and shows what it emits.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from stm_core.errors import InputError
+from stm_core.io.masks import read_mask, read_mask_dir
+from stm_core.session import AnnotationSession
+
+from .autosave import Autosaver
+from .demo_clip import ensure_demo_clip
+from .document import Document
+from .editor_state import EditorState
+from .errors import describe
+from .export import ExportOptions, export
+from .objects import ObjectTable
+from .propagation import PropagationController
+from .settings import AppSettings, Preferences
+from .workers import Task
+from .workspace import Workspace, workspace_dir
+
+DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
+
+
+class AppController(QObject):
+    """Owns the document, editor state, propagation, autosave and export of the one open video."""
+
+    error = Signal(str, str)
+    """Something failed: (title, message) for a dialog. The work in memory is unaffected."""
+    message = Signal(str)
+    """A short note for the status bar."""
+    videoOpened = Signal(str)
+    exportProgress = Signal(int, int)
+    exportFinished = Signal(object)
+    exportFailed = Signal(str, str)
+    exportRunningChanged = Signal(bool)
+
+    def __init__(self, settings: AppSettings, data_dir: Path) -> None:
+        super().__init__()
+        self.settings = settings
+        self.data_dir = data_dir
+        self.document = Document()
+        self.editor = EditorState()
+        self.propagation = PropagationController(self.document)
+        self.autosaver = Autosaver(self.document, self.editor)
+        self.source: Path | None = None
+        self._export: Task | None = None
+        self.propagation.failed.connect(self.error)
+        self.autosaver.failed.connect(self.error)
+        self.document.objectsChanged.connect(self._keep_selection_valid)
+
+    # ---- opening ------------------------------------------------------------------------------------
+    def open(self, path: str | Path) -> bool:
+        """Open a video file or frame folder and its workspace (created on first open)."""
+        path = Path(path).expanduser()
+        try:
+            session = AnnotationSession.open(path, self.settings.engine_settings())
+        except Exception as exc:  # every failure to open is shown; the current video stays open
+            self.error.emit(*describe(exc))
+            return False
+        self._close_current()
+        prefs = self.settings.preferences()
+        workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
+        objects, frame = self._restore(workspace, session)
+        self.source = path
+        self.document.load(session, objects, frame)
+        if len(self.document.objects) == 0:
+            self.document.add_object()
+        self._keep_selection_valid()
+        self.autosaver.attach(workspace, path.resolve())
+        self.autosaver.save_now()
+        self.settings.add_recent(str(path))
+        self.videoOpened.emit(str(path))
+        return True
+
+    def _restore(self, workspace: Workspace, session: AnnotationSession) -> tuple[ObjectTable, int]:
+        """Load a saved workspace into `session`; a damaged or foreign one is moved aside, never deleted."""
+        names, size = session.frame_names, session.frame_size
+        try:
+            state = workspace.read_state()
+            if state is not None and not workspace.matches(state, names, size):
+                raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
+        except InputError as exc:
+            moved = workspace.set_aside()
+            self.error.emit("Workspace not restored", f"{exc}.\n\nIt was kept as {moved}; starting afresh.")
+            return ObjectTable(), 0
+        if state is None:
+            return ObjectTable(), 0
+        annotated = set(state.get("annotated", []))
+        for index, labels in workspace.read_masks(names, size).items():
+            if names[index] in annotated:
+                session.set_annotation(index, labels)
+            else:
+                session.set_result(index, labels)
+        self.editor.apply_json(state.get("editor", {}))
+        try:
+            objects = ObjectTable.from_json(state.get("objects", []))
+        except (KeyError, TypeError, ValueError):
+            objects = ObjectTable()
+        self.message.emit(f"Restored workspace {workspace.root}")
+        return objects, int(state.get("current_frame", 0))
+
+    def open_demo(self) -> bool:
+        """Generate (once) and open the demo clip; its first frame comes annotated, ready to propagate."""
+        try:
+            frames_dir, first_mask = ensure_demo_clip(self.data_dir / "demo-clip")
+        except OSError as exc:
+            self.error.emit(*describe(exc))
+            return False
+        if not self.open(frames_dir):
+            return False
+        doc = self.document
+        if not doc.annotated_frames():
+            doc.import_masks({0: read_mask(first_mask, doc.frame_size)}, as_annotations=True)
+            for obj_id, name in enumerate(DEMO_OBJECT_NAMES, start=1):
+                doc.rename_object(obj_id, name)
+            self.message.emit("Demo clip: frame 0 is annotated. Press F to propagate, then scrub with ←/→.")
+        return True
+
+    def _close_current(self) -> None:
+        self.propagation.cancel_and_wait()
+        if self._export is not None:
+            self._export.cancel()
+            self._export.wait()
+        self.autosaver.attach(None, None)
+
+    # ---- imports ------------------------------------------------------------------------------------
+    def import_mask_folder(self, folder: str | Path, as_annotations: bool) -> bool:
+        """Import the PNG masks of a folder, named after the frames (palette, grayscale or 0/255)."""
+        session = self.document.session
+        if session is None:
+            return False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                masks = read_mask_dir(folder, session.frame_names, session.frame_size)
+            except Exception as exc:  # shown to the user; nothing was imported
+                self.error.emit(*describe(exc))
+                return False
+        self.document.import_masks(masks, as_annotations)
+        self.message.emit(f"Imported {len(masks)} masks from {folder}")
+        if caught:
+            notes = "\n".join(str(w.message) for w in caught[:10])
+            self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "
+                                             f"(nearest neighbour):\n{notes}")
+        return True
+
+    def import_frame_mask(self, path: str | Path) -> bool:
+        """Replace the current frame's mask with a mask file (one undoable edit)."""
+        doc = self.document
+        if doc.session is None:
+            return False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                labels = read_mask(path, doc.frame_size)
+            doc.replace_labels(labels)
+        except Exception as exc:  # shown to the user; the frame is unchanged
+            self.error.emit(*describe(exc))
+            return False
+        return True
+
+    # ---- objects ------------------------------------------------------------------------------------
+    def remove_object(self, obj_id: int) -> None:
+        """Delete an object in every frame; a running propagation is stopped first so it cannot bring the
+        object back in frames it had not reached."""
+        self.propagation.cancel_and_wait()
+        self.document.remove_object(obj_id)
+
+    def select_object(self, obj_id: int) -> None:
+        if obj_id in self.document.objects:
+            self.editor.select_object(obj_id)
+        else:
+            self.message.emit(f"There is no object {obj_id}; press N to add one.")
+
+    def _keep_selection_valid(self) -> None:
+        ids = self.document.objects.ids()
+        if self.editor.selected_object not in ids:
+            self.editor.select_object(ids[0] if ids else None)
+
+    # ---- settings, memory, saving --------------------------------------------------------------------
+    def apply_preferences(self, prefs: Preferences) -> None:
+        """Remember `prefs`; if the engine settings changed, rebuild the session keeping every mask."""
+        old = self.settings.preferences()
+        self.settings.set_preferences(prefs)
+        session = self.document.session
+        if session is None or not old.engine_differs(prefs):
+            return
+        self.propagation.cancel_and_wait()
+        fresh = AnnotationSession(session.frames, self.settings.engine_settings())
+        for index in range(session.num_frames):
+            annotation = session.annotation(index)
+            if annotation is not None:
+                fresh.set_annotation(index, annotation)
+            elif session.has_result(index):
+                labels = session.labels(index)
+                if labels is not None:
+                    fresh.set_result(index, labels)
+        session.release_memory()
+        self.document.replace_session(fresh)
+        self.message.emit("Engine settings applied; masks kept.")
+
+    def clear_memory(self) -> None:
+        if self.document.session is not None:
+            self.document.session.release_memory()
+            self.message.emit("Engine memory cleared (masks kept).")
+
+    def save_now(self) -> bool:
+        ok = self.autosaver.save_now()
+        if ok and self.autosaver.workspace is not None:
+            self.message.emit(f"Saved to {self.autosaver.workspace.root}")
+        return ok
+
+    # ---- export -------------------------------------------------------------------------------------
+    @property
+    def exporting(self) -> bool:
+        return self._export is not None
+
+    def start_export(self, options: ExportOptions) -> None:
+        session = self.document.session
+        if session is None or self._export is not None:
+            return
+        self.document.end_stroke()
+        objects = list(self.document.objects)
+        task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel), self)
+        task.progress.connect(lambda args: self.exportProgress.emit(*args))
+        task.succeeded.connect(self.exportFinished)
+        task.failed.connect(self.exportFailed)
+        task.finished.connect(self._on_export_done)
+        self._export = task
+        task.start()
+        self.exportRunningChanged.emit(True)
+
+    def cancel_export(self) -> None:
+        if self._export is not None:
+            self._export.cancel()
+
+    def _on_export_done(self) -> None:
+        task, self._export = self._export, None
+        if task is not None:
+            task.deleteLater()
+        self.exportRunningChanged.emit(False)
+
+    def shutdown(self) -> None:
+        """Stop background work and write everything to disk (the window is closing)."""
+        self.document.end_stroke()
+        self._close_current()
+        self.autosaver.close()

@@ -1,0 +1,357 @@
+"""The open video as the annotator edits it: session, objects, current frame, strokes and their undo.
+
+This is the model half of the application: it owns no widget, every change is announced with a Qt signal,
+and views only call its methods. Painting happens here, on the label map of the current frame, so the same
+code serves mouse strokes, imported masks and tests; the engine sees a frame only when a stroke ends
+(`set_annotation`), never half-painted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from stm_core.session import AnnotationSession
+
+from .objects import Color, ObjectTable, TrackedObject
+from .painting import Point, Rect, paint_segment
+from .undo import Edit, UndoHistory
+
+
+@dataclass
+class _Stroke:
+    """A stroke in progress: the frame's labels before it, and the area it has touched so far."""
+
+    frame: int
+    obj_id: int
+    diameter: int
+    erase: bool
+    before: np.ndarray
+    last: Point
+    rect: Rect | None = None
+
+
+class Document(QObject):
+    """One open video and everything the annotator did to it."""
+
+    sessionChanged = Signal()
+    """A video was opened or its session rebuilt: views redraw everything."""
+    frameChanged = Signal(int)
+    labelsChanged = Signal(int)
+    """The whole label map of this frame changed (result arrived, undo, import)."""
+    regionPainted = Signal(int, object)
+    """A stroke changed only this `Rect` of this frame's label map."""
+    maskStored = Signal(int, bool)
+    """The engine's mask for this frame changed; True when the user did it (save at once)."""
+    annotationsChanged = Signal()
+    resultsChanged = Signal()
+    objectsChanged = Signal()
+    historyChanged = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._session: AnnotationSession | None = None
+        self.objects = ObjectTable()
+        self._current = 0
+        self._labels = np.zeros((1, 1), np.uint8)
+        self._has_result = np.zeros(0, bool)
+        self._history = UndoHistory()
+        self._stroke: _Stroke | None = None
+        self._last_point: tuple[int, Point] | None = None
+
+    # ---- opening ------------------------------------------------------------------------------------
+    def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0) -> None:
+        """Show `session` (already holding any saved annotations and results) with these objects."""
+        self._stroke = None
+        self._session = session
+        self.objects = objects
+        self.objects.ensure(set(session.object_ids()))
+        self._history.clear()
+        self._last_point = None
+        self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
+        self._current = int(min(max(frame, 0), session.num_frames - 1))
+        self._reload()
+        self.sessionChanged.emit()
+        self.frameChanged.emit(self._current)
+
+    def replace_session(self, session: AnnotationSession) -> None:
+        """Swap in a session rebuilt with other engine settings that holds the same masks."""
+        self.end_stroke()
+        self._session = session
+        self.sessionChanged.emit()
+
+    @property
+    def session(self) -> AnnotationSession | None:
+        return self._session
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    @property
+    def num_frames(self) -> int:
+        return self._session.num_frames if self._session else 0
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._session.frame_size if self._session else (0, 0)
+
+    # ---- navigation ---------------------------------------------------------------------------------
+    @property
+    def current_frame(self) -> int:
+        return self._current
+
+    def seek(self, frame: int) -> None:
+        """Go to `frame` (clamped to the video); a stroke in progress is finished first."""
+        if not self._session:
+            return
+        frame = int(min(max(frame, 0), self.num_frames - 1))
+        if frame == self._current:
+            return
+        self.end_stroke()
+        self._current = frame
+        self._reload()
+        self.frameChanged.emit(frame)
+
+    def image(self) -> np.ndarray:
+        """RGB pixels of the current frame."""
+        assert self._session is not None
+        return self._session.frame(self._current)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Label map of the current frame, including a stroke in progress; read-only for views."""
+        return self._labels
+
+    def probability(self, obj_id: int) -> np.ndarray | None:
+        """Soft map of `obj_id` on the current frame; while painting, the hard mask being painted."""
+        if self._session is None:
+            return None
+        if self._stroke is not None:
+            return (self._labels == obj_id).astype(np.uint8) * 255
+        return self._session.probability(self._current, obj_id)
+
+    def is_annotated(self, frame: int | None = None) -> bool:
+        return bool(self._session and self._session.is_annotated(self._current if frame is None else frame))
+
+    def annotated_frames(self) -> list[int]:
+        return self._session.annotated_frames() if self._session else []
+
+    def result_frames(self) -> np.ndarray:
+        """Boolean per frame: has a mask (annotated or propagated)."""
+        return self._has_result
+
+    def uncertainty(self) -> np.ndarray:
+        return self._session.uncertainty() if self._session else np.zeros(0)
+
+    def next_uncertain(self) -> int | None:
+        """The most uncertain propagated frame; pressed again on it, the next one down the ranking."""
+        unc = self.uncertainty()
+        ranked = [int(i) for i in np.argsort(-np.nan_to_num(unc, nan=-1.0), kind="stable")
+                  if np.isfinite(unc[i]) and unc[i] > 0]
+        if not ranked:
+            return None
+        if self._current in ranked:
+            return ranked[(ranked.index(self._current) + 1) % len(ranked)]
+        return ranked[0]
+
+    def neighbour_annotated(self, step: int) -> int | None:
+        """The nearest annotated frame before (step -1) or after (step +1) the current one."""
+        frames = [f for f in self.annotated_frames() if (f - self._current) * step > 0]
+        if not frames:
+            return None
+        return max(frames) if step < 0 else min(frames)
+
+    def _reload(self) -> None:
+        assert self._session is not None
+        labels = self._session.labels(self._current)
+        self._labels = labels if labels is not None else np.zeros(self._session.frame_size, np.uint8)
+
+    # ---- painting -----------------------------------------------------------------------------------
+    @property
+    def last_point(self) -> Point | None:
+        """Where the last stroke on this frame ended (Shift+click draws a straight line from there)."""
+        if self._last_point and self._last_point[0] == self._current:
+            return self._last_point[1]
+        return None
+
+    @property
+    def stroke_active(self) -> bool:
+        return self._stroke is not None
+
+    def begin_stroke(self, point: Point, obj_id: int, diameter: int, erase: bool) -> None:
+        """Start painting `obj_id` (or erasing it) on the current frame with a dab at `point`."""
+        if self._session is None:
+            return
+        self.end_stroke()
+        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point)
+        self._paint(point, point)
+
+    def extend_stroke(self, point: Point) -> None:
+        if self._stroke is not None:
+            self._paint(self._stroke.last, point)
+            self._stroke.last = point
+
+    def end_stroke(self) -> None:
+        """Finish the stroke: the frame becomes an annotated frame and the stroke one undo step."""
+        stroke, self._stroke = self._stroke, None
+        if stroke is None or stroke.rect is None:
+            return
+        self._last_point = (stroke.frame, stroke.last)
+        s = stroke.rect.slices()
+        if np.array_equal(stroke.before[s], self._labels[s]):
+            return
+        self._commit(Edit.capture(stroke.before, self._labels, stroke.rect, self.is_annotated()))
+
+    def _paint(self, p0: Point, p1: Point) -> None:
+        stroke = self._stroke
+        assert stroke is not None
+        rect = paint_segment(self._labels, p0, p1, stroke.diameter, stroke.obj_id, stroke.erase)
+        if rect is not None:
+            stroke.rect = rect.union(stroke.rect)
+            self.regionPainted.emit(stroke.frame, rect)
+
+    def replace_labels(self, labels: np.ndarray) -> None:
+        """Replace the current frame's mask as one undoable edit (an imported mask, erasing an object)."""
+        if self._session is None:
+            return
+        self.end_stroke()
+        if labels.shape != self._labels.shape:
+            raise ValueError(f"mask is {labels.shape[1]}x{labels.shape[0]}, frames are "
+                             f"{self._labels.shape[1]}x{self._labels.shape[0]}")
+        changed = np.argwhere(labels != self._labels)
+        if changed.size == 0:
+            return
+        (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
+        rect = Rect(int(x0), int(y0), int(x1), int(y1))
+        before = self._labels
+        self._labels = labels.astype(np.uint8, copy=True)
+        self.objects.ensure(set(np.unique(labels).tolist()))
+        self._commit(Edit.capture(before, self._labels, rect, self.is_annotated()))
+        self.objectsChanged.emit()
+        self.labelsChanged.emit(self._current)
+
+    def erase_object_on_frame(self, obj_id: int) -> None:
+        labels = self._labels.copy()
+        labels[labels == obj_id] = 0
+        self.replace_labels(labels)
+
+    def _commit(self, edit: Edit) -> None:
+        assert self._session is not None
+        self._session.set_annotation(self._current, self._labels)
+        self._has_result[self._current] = True
+        self._history.push(self._current, edit)
+        self.maskStored.emit(self._current, True)
+        if not edit.was_annotated:
+            self.annotationsChanged.emit()
+        self.historyChanged.emit()
+
+    # ---- undo ---------------------------------------------------------------------------------------
+    def can_undo(self) -> bool:
+        return self._history.can_undo(self._current)
+
+    def can_redo(self) -> bool:
+        return self._history.can_redo(self._current)
+
+    def undo(self) -> None:
+        """Undo the last edit on the current frame; undoing its first edit makes it un-annotated again."""
+        self.end_stroke()
+        edit = self._history.take_undo(self._current)
+        if edit is None or self._session is None:
+            return
+        edit.undo_into(self._labels)
+        if edit.was_annotated:
+            self._session.set_annotation(self._current, self._labels)
+        else:
+            self._session.remove_annotation(self._current)
+            self._session.set_result(self._current, self._labels)
+            self.annotationsChanged.emit()
+        self._after_history_step(edit)
+
+    def redo(self) -> None:
+        self.end_stroke()
+        edit = self._history.take_redo(self._current)
+        if edit is None or self._session is None:
+            return
+        edit.redo_into(self._labels)
+        self._session.set_annotation(self._current, self._labels)
+        if not edit.was_annotated:
+            self.annotationsChanged.emit()
+        self._after_history_step(edit)
+
+    def _after_history_step(self, edit: Edit) -> None:
+        self.regionPainted.emit(self._current, edit.rect)
+        self.maskStored.emit(self._current, True)
+        self.historyChanged.emit()
+
+    # ---- results and imports ------------------------------------------------------------------------
+    def note_result(self, frame: int) -> None:
+        """Propagation stored a new result for `frame`: refresh it if it is on screen."""
+        self._has_result[frame] = True
+        if frame == self._current and self._stroke is None and not self.is_annotated(frame):
+            self._reload()
+            self.labelsChanged.emit(frame)
+        self.maskStored.emit(frame, False)
+        self.resultsChanged.emit()
+
+    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> None:
+        """Put whole-frame masks into the session, as annotated frames or as plain results."""
+        assert self._session is not None
+        self.end_stroke()
+        for index, labels in masks.items():
+            if as_annotations:
+                self._session.set_annotation(index, labels)
+            else:
+                self._session.set_result(index, labels)
+            self._has_result[index] = True
+            self._history.forget(index)
+            self.objects.ensure(set(np.unique(labels).tolist()))
+            self.maskStored.emit(index, False)
+        self._reload()
+        self.objectsChanged.emit()
+        self.annotationsChanged.emit()
+        self.resultsChanged.emit()
+        self.labelsChanged.emit(self._current)
+        self.historyChanged.emit()
+
+    # ---- objects ------------------------------------------------------------------------------------
+    def add_object(self, name: str | None = None) -> TrackedObject:
+        obj = self.objects.add(name=name)
+        self.objectsChanged.emit()
+        return obj
+
+    def remove_object(self, obj_id: int) -> None:
+        """Delete an object everywhere (cannot be undone: the frames' histories are cleared)."""
+        self.end_stroke()
+        self.objects.remove(obj_id)
+        if self._session is not None:
+            self._session.remove_object(obj_id)
+            self._history.clear()
+            self._reload()
+            for frame in np.flatnonzero(self._has_result):
+                self.maskStored.emit(int(frame), False)
+            self.labelsChanged.emit(self._current)
+            self.annotationsChanged.emit()
+            self.resultsChanged.emit()
+            self.historyChanged.emit()
+        self.objectsChanged.emit()
+
+    def rename_object(self, obj_id: int, name: str) -> None:
+        obj = self.objects.get(obj_id)
+        if obj is not None and name.strip() and obj.name != name.strip():
+            obj.name = name.strip()
+            self.objectsChanged.emit()
+
+    def set_object_color(self, obj_id: int, color: Color) -> None:
+        obj = self.objects.get(obj_id)
+        if obj is not None and obj.color != color:
+            obj.color = color
+            self.objectsChanged.emit()
+
+    def set_object_visible(self, obj_id: int, visible: bool) -> None:
+        obj = self.objects.get(obj_id)
+        if obj is not None and obj.visible != visible:
+            obj.visible = visible
+            self.objectsChanged.emit()

@@ -1,0 +1,100 @@
+"""What the annotator is doing right now (tool, brush, selected object, overlay look); a model, no widgets.
+
+Kept apart from the document because it is per-user view state: it changes no mask, yet is saved in the
+workspace so reopening a video brings back the same tool, brush and object.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from PySide6.QtCore import QObject, Signal
+
+from .overlay import OverlayMode
+
+MIN_BRUSH, MAX_BRUSH = 1, 400
+
+
+class Tool(str, Enum):
+    BRUSH = "brush"
+    ERASER = "eraser"
+
+
+class EditorState(QObject):
+    """Tool, brush diameter (frame pixels), selected object id, overlay mode and opacity.
+
+    Setters emit `changed` only when a value really changes, so views can refresh on every signal.
+    """
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tool = Tool.BRUSH
+        self._brush_size = 24
+        self._selected: int | None = None
+        self._mode = OverlayMode.FILLED
+        self._opacity = 0.5
+
+    @property
+    def tool(self) -> Tool:
+        return self._tool
+
+    def set_tool(self, tool: Tool) -> None:
+        self._set("_tool", Tool(tool))
+
+    @property
+    def brush_size(self) -> int:
+        return self._brush_size
+
+    def set_brush_size(self, size: int) -> None:
+        self._set("_brush_size", int(min(max(size, MIN_BRUSH), MAX_BRUSH)))
+
+    def grow_brush(self) -> None:
+        """Step by ~20 % so both a 2 px and a 200 px brush change at a usable pace."""
+        self.set_brush_size(max(self._brush_size + 1, round(self._brush_size * 1.2)))
+
+    def shrink_brush(self) -> None:
+        self.set_brush_size(min(self._brush_size - 1, round(self._brush_size / 1.2)))
+
+    @property
+    def selected_object(self) -> int | None:
+        return self._selected
+
+    def select_object(self, obj_id: int | None) -> None:
+        self._set("_selected", obj_id)
+
+    @property
+    def overlay_mode(self) -> OverlayMode:
+        return self._mode
+
+    def set_overlay_mode(self, mode: OverlayMode) -> None:
+        self._set("_mode", OverlayMode(mode))
+
+    @property
+    def opacity(self) -> float:
+        return self._opacity
+
+    def set_opacity(self, opacity: float) -> None:
+        self._set("_opacity", float(min(max(opacity, 0.0), 1.0)))
+
+    def to_json(self) -> dict:
+        return {"tool": self._tool.value, "brush_size": self._brush_size, "selected_object": self._selected,
+                "overlay_mode": self._mode.value, "opacity": self._opacity}
+
+    def apply_json(self, data: dict) -> None:
+        """Restore saved values, ignoring any that are missing or invalid (an old or hand-edited workspace)."""
+        for key, setter in (("tool", self.set_tool), ("brush_size", self.set_brush_size),
+                            ("overlay_mode", self.set_overlay_mode), ("opacity", self.set_opacity)):
+            try:
+                if key in data:
+                    setter(data[key])
+            except (TypeError, ValueError):
+                continue
+        selected = data.get("selected_object")
+        self.select_object(int(selected) if isinstance(selected, int) else None)
+
+    def _set(self, attr: str, value: object) -> None:
+        if getattr(self, attr) != value:
+            setattr(self, attr, value)
+            self.changed.emit()

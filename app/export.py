@@ -1,0 +1,142 @@
+"""Export every frame's masks at source resolution: DAVIS palette PNGs, per-object binary masks, per-object
+soft probability maps and an overlay video for review.
+
+Runs on a worker thread (`progress(done, total)`, cooperative `cancel`). Every file is written atomically,
+so a full disk or a cancel leaves each earlier export file either untouched or completely replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import av
+import numpy as np
+
+from stm_core.io.atomic import atomic_path, atomic_write_bytes
+from stm_core.io.masks import write_binary_mask, write_gray, write_mask
+from stm_core.session import AnnotationSession
+
+from .objects import TrackedObject
+from .overlay import composite, label_lut
+
+MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE = "masks", "binary", "soft", "overlay.mp4"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to write into `folder`; see the module docstring for the layout."""
+
+    folder: Path
+    palette: bool = True
+    binary: bool = False
+    soft: bool = False
+    video: bool = False
+    fps: float = 24.0
+
+    @property
+    def anything(self) -> bool:
+        return self.palette or self.binary or self.soft or self.video
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    folder: Path
+    frames: int
+    files: int
+    cancelled: bool
+
+
+def object_dir(kind: str, obj: TrackedObject) -> str:
+    """Per-object folder name, e.g. 'binary/object_003' (ids, not names: names may hold any character)."""
+    return f"{kind}/object_{obj.id:03d}"
+
+
+def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
+           progress: Callable[[int, int], None], cancel: threading.Event) -> ExportSummary:
+    """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can."""
+    folder = options.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "objects.json", json.dumps(
+        [{"id": o.id, "name": o.name, "color": list(o.color)} for o in objects], indent=1).encode("utf-8"))
+    files = 1
+    dirs = [MASKS_DIR] if options.palette else []
+    dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []
+    dirs += [object_dir(SOFT_DIR, o) for o in objects] if options.soft else []
+    for d in dirs:
+        (folder / d).mkdir(parents=True, exist_ok=True)
+    names, total = session.frame_names, session.num_frames
+    lut = label_lut(objects)
+    done = 0
+    try:
+        with ExitStack() as stack:
+            video = None
+            if options.video:
+                tmp = stack.enter_context(atomic_path(folder / VIDEO_FILE))
+                video = stack.enter_context(_VideoEncoder(tmp, session.frame_size, options.fps))
+            for index, name in enumerate(names):
+                if cancel.is_set():
+                    raise _Cancelled
+                labels = session.labels(index)
+                if labels is None:
+                    labels = np.zeros(session.frame_size, np.uint8)
+                if options.palette:
+                    write_mask(folder / MASKS_DIR / f"{name}.png", labels)
+                    files += 1
+                for obj in objects if options.binary else []:
+                    write_binary_mask(folder / object_dir(BINARY_DIR, obj) / f"{name}.png", labels == obj.id)
+                    files += 1
+                for obj in objects if options.soft else []:
+                    prob = session.probability(index, obj.id)
+                    if prob is None:  # imported or hand-made masks have no soft result: use the hard mask
+                        prob = (labels == obj.id).astype(np.uint8) * 255
+                    write_gray(folder / object_dir(SOFT_DIR, obj) / f"{name}.png", prob)
+                    files += 1
+                if video is not None:
+                    video.write(composite(session.frame(index), labels, lut))
+                done = index + 1
+                progress(done, total)
+        files += int(options.video)
+    except _Cancelled:
+        return ExportSummary(folder, done, files, True)
+    return ExportSummary(folder, done, files, False)
+
+
+class _Cancelled(Exception):
+    """Raised inside the export to unwind it: the unfinished video is discarded, the old one kept."""
+
+
+class _VideoEncoder:
+    """H.264 mp4 through PyAV; the stream is flushed only when the block ends without an exception."""
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: float) -> None:
+        h, w = size
+        self._container = av.open(str(path), "w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": "20", "preset": "veryfast"}
+
+    def __enter__(self) -> "_VideoEncoder":
+        return self
+
+    def write(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        if (w % 2) or (h % 2):
+            rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def __exit__(self, exc_type: type | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        finally:
+            self._container.close()

@@ -1,0 +1,283 @@
+"""The main window: composes the views around the controller and binds every command of the shortcut table.
+
+It holds no annotation state of its own; it turns menu/keyboard commands into controller calls and shows
+the controller's errors as dialogs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout,
+                               QWidget)
+
+from .controller import AppController
+from .editor_state import Tool
+from .shortcuts import COMMANDS
+from .views.canvas import CanvasView
+from .views.export_dialog import ExportDialog
+from .views.help_dialog import HelpDialog
+from .views.objects_panel import ObjectsPanel
+from .views.settings_dialog import SettingsDialog
+from .views.start_screen import StartScreen
+from .views.status_bar import StatusBar
+from .views.timeline import TimelineView
+from .views.tool_panel import ToolPanel
+
+APP_NAME = "STM Annotator"
+PLAY_FPS = 12
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
+MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
+                   "file.import_frame_mask", None, "file.save", "file.export", None, "file.settings", None,
+                   "file.quit")),
+         ("Edit", ("edit.undo", "edit.redo", None, "edit.clear_object")),
+         ("View", ("view.overlay_mode", None, "view.fit", "view.zoom_in", "view.zoom_out")),
+         ("Navigate", ("frame.play", None, "frame.prev", "frame.next", "frame.back10", "frame.forward10",
+                       "frame.first", "frame.last", None, "frame.prev_annotated", "frame.next_annotated",
+                       "frame.uncertain")),
+         ("Paint", ("tool.brush", "tool.eraser", "tool.smaller", "tool.larger")),
+         ("Objects", ("object.add", "object.toggle_visible", None,
+                      *(f"object.select.{n}" for n in range(1, 10)))),
+         ("Propagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.cancel", None,
+                        "memory.clear")),
+         ("Help", ("help.shortcuts",)))
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: AppController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.document = controller.document
+        self.editor = controller.editor
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+
+        self.start_screen = StartScreen()
+        self.canvas = CanvasView(self.document, self.editor)
+        self.timeline = TimelineView(self.document)
+        editor_page = QWidget()
+        editor_layout = QVBoxLayout(editor_page)
+        editor_layout.setContentsMargins(0, 0, 0, 0)
+        editor_layout.setSpacing(0)
+        editor_layout.addWidget(self.canvas, 1)
+        editor_layout.addWidget(self.timeline)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.start_screen)
+        self.pages.addWidget(editor_page)
+        self.setCentralWidget(self.pages)
+
+        self.tool_panel = ToolPanel(self.editor)
+        self.objects_panel = ObjectsPanel(controller)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.tool_panel)
+        side_layout.addWidget(self.objects_panel, 1)
+        dock = QDockWidget("Tools and objects")
+        dock.setObjectName("tools")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setWidget(side)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.status = StatusBar(controller)
+        self.setStatusBar(self.status)
+
+        self.play_timer = QTimer(self, interval=1000 // PLAY_FPS)
+        self.play_timer.timeout.connect(self._play_step)
+        self.actions_by_id = self._build_actions()
+        self._build_menus()
+
+        self.start_screen.openVideo.connect(self.open_video_dialog)
+        self.start_screen.openFolder.connect(self.open_folder_dialog)
+        self.start_screen.openDemo.connect(self.controller.open_demo)
+        self.start_screen.openRecent.connect(self.controller.open)
+        self.start_screen.set_recent(controller.settings.recent())
+        self.canvas.spaceTapped.connect(self.toggle_play)
+        self.status.cancelRequested.connect(controller.propagation.cancel)
+        self.status.clearMemoryRequested.connect(controller.clear_memory)
+        controller.error.connect(self.show_error)
+        controller.videoOpened.connect(self._on_video_opened)
+        self.document.historyChanged.connect(self._update_actions)
+        self.document.frameChanged.connect(self._update_actions)
+        self._update_actions()
+
+    # ---- commands -----------------------------------------------------------------------------------
+    def _handlers(self) -> dict[str, Callable[[], object]]:
+        doc, editor, c = self.document, self.editor, self.controller
+        handlers: dict[str, Callable[[], object]] = {
+            "file.open_video": self.open_video_dialog,
+            "file.open_folder": self.open_folder_dialog,
+            "file.demo": c.open_demo,
+            "file.import_masks": self.import_masks_dialog,
+            "file.import_frame_mask": self.import_frame_mask_dialog,
+            "file.save": c.save_now,
+            "file.export": self.export_dialog,
+            "file.settings": self.settings_dialog,
+            "file.quit": self.close,
+            "edit.undo": doc.undo,
+            "edit.redo": doc.redo,
+            "edit.clear_object": lambda: editor.selected_object and doc.erase_object_on_frame(editor.selected_object),
+            "frame.prev": lambda: doc.seek(doc.current_frame - 1),
+            "frame.next": lambda: doc.seek(doc.current_frame + 1),
+            "frame.back10": lambda: doc.seek(doc.current_frame - 10),
+            "frame.forward10": lambda: doc.seek(doc.current_frame + 10),
+            "frame.first": lambda: doc.seek(0),
+            "frame.last": lambda: doc.seek(doc.num_frames - 1),
+            "frame.prev_annotated": lambda: self._seek_or_note(doc.neighbour_annotated(-1), "No annotated frame before this one"),
+            "frame.next_annotated": lambda: self._seek_or_note(doc.neighbour_annotated(1), "No annotated frame after this one"),
+            "frame.uncertain": lambda: self._seek_or_note(doc.next_uncertain(), "No propagated frames yet"),
+            "frame.play": self.toggle_play,
+            "tool.brush": lambda: editor.set_tool(Tool.BRUSH),
+            "tool.eraser": lambda: editor.set_tool(Tool.ERASER),
+            "tool.smaller": editor.shrink_brush,
+            "tool.larger": editor.grow_brush,
+            "object.add": lambda: editor.select_object(doc.add_object().id) if doc.is_open else None,
+            "object.toggle_visible": self._toggle_visible,
+            "view.overlay_mode": lambda: editor.set_overlay_mode(editor.overlay_mode.next()),
+            "view.fit": self.canvas.fit,
+            "view.zoom_in": lambda: self.canvas.zoom_by(1.25),
+            "view.zoom_out": lambda: self.canvas.zoom_by(0.8),
+            "propagate.forward": lambda: c.propagation.start("forward"),
+            "propagate.backward": lambda: c.propagation.start("backward"),
+            "propagate.both": lambda: c.propagation.start("both"),
+            "propagate.cancel": self._escape,
+            "memory.clear": c.clear_memory,
+            "help.shortcuts": lambda: HelpDialog(self).exec(),
+        }
+        for n in range(1, 10):
+            handlers[f"object.select.{n}"] = lambda n=n: c.select_object(n)
+        return handlers
+
+    def _build_actions(self) -> dict[str, QAction]:
+        """One QAction per command of the table, its keys bound window-wide."""
+        handlers = self._handlers()
+        actions = {}
+        for command in COMMANDS:
+            action = QAction(command.text, self)
+            action.setShortcuts([QKeySequence(k) for k in command.keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(lambda _=False, fn=handlers[command.id]: fn())
+            self.addAction(action)
+            actions[command.id] = action
+        return actions
+
+    def _build_menus(self) -> None:
+        for title, ids in MENUS:
+            menu = self.menuBar().addMenu(title)
+            for command_id in ids:
+                if command_id is None:
+                    menu.addSeparator()
+                else:
+                    menu.addAction(self.actions_by_id[command_id])
+
+    def _update_actions(self, *_: object) -> None:
+        self.actions_by_id["edit.undo"].setEnabled(self.document.can_undo())
+        self.actions_by_id["edit.redo"].setEnabled(self.document.can_redo())
+
+    def _seek_or_note(self, frame: int | None, note: str) -> None:
+        if frame is None:
+            self.status.showMessage(note, 4000)
+        else:
+            self.document.seek(frame)
+
+    def _toggle_visible(self) -> None:
+        obj_id = self.editor.selected_object
+        obj = self.document.objects.get(obj_id) if obj_id is not None else None
+        if obj is not None:
+            self.document.set_object_visible(obj.id, not obj.visible)
+
+    def _escape(self) -> None:
+        """Esc stops whatever runs: propagation first, else playback."""
+        if self.controller.propagation.running:
+            self.controller.propagation.cancel()
+        self.play_timer.stop()
+
+    # ---- playback -----------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.play_timer.isActive():
+            self.play_timer.stop()
+        elif self.document.is_open:
+            if self.document.current_frame >= self.document.num_frames - 1:
+                self.document.seek(0)
+            self.play_timer.start()
+
+    def _play_step(self) -> None:
+        doc = self.document
+        if doc.current_frame >= doc.num_frames - 1:
+            self.play_timer.stop()
+        else:
+            doc.seek(doc.current_frame + 1)
+
+    # ---- dialogs ------------------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)
+
+    def open_video_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
+        if path:
+            self.controller.open(path)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open folder of frames")
+        if folder:
+            self.controller.open(folder)
+
+    def import_masks_dialog(self) -> None:
+        if not self.document.is_open:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Import masks (PNG files named after the frames)")
+        if not folder:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Import masks",
+                          "Import these masks as annotated frames (they join the engine's memory and are never "
+                          "overwritten by propagation) or as ordinary results (propagation may replace them)?",
+                          parent=self)
+        as_annotations = box.addButton("Annotated frames", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Results", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not cancel:
+            self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations)
+
+    def import_frame_mask_dialog(self) -> None:
+        if not self.document.is_open:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", "", "Masks (*.png);;All files (*)")
+        if path:
+            self.controller.import_frame_mask(path)
+
+    def export_dialog(self) -> None:
+        if not self.document.is_open or self.controller.source is None:
+            return
+        source = self.controller.source
+        ExportDialog(self.controller, source.with_name(source.stem + "_export"), self).exec()
+
+    def settings_dialog(self) -> None:
+        dialog = SettingsDialog(self.controller.settings.preferences(), self)
+        if dialog.exec():
+            self.controller.apply_preferences(dialog.preferences())
+
+    # ---- window -------------------------------------------------------------------------------------
+    def _on_video_opened(self, path: str) -> None:
+        self.pages.setCurrentIndex(1)
+        self.setWindowTitle(f"{Path(path).name} — {APP_NAME}")
+        self.start_screen.set_recent(self.controller.settings.recent())
+        self.canvas.setFocus()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.controller.open(paths[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.play_timer.stop()
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,89 @@
+"""The annotated objects: label id, name, display colour and visibility; plain data, no Qt.
+
+Label ids are the values in the mask (1..254, 0 is background) and never change once given, so masks,
+exports and the workspace agree; names and colours are only for the annotator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from stm_core.io.masks import DAVIS_PALETTE
+
+MAX_LABEL = 254
+Color = tuple[int, int, int]
+
+
+def default_color(label: int) -> Color:
+    """The DAVIS palette colour of a label, so the overlay matches the exported palette PNGs."""
+    r, g, b = (int(v) for v in DAVIS_PALETTE[label])
+    return (r, g, b)
+
+
+@dataclass
+class TrackedObject:
+    """One object the annotator segments through the video."""
+
+    id: int
+    name: str
+    color: Color
+    visible: bool = True
+
+
+class ObjectTable:
+    """Objects ordered by label id; adding picks the smallest free id, so ids stay small and stable."""
+
+    def __init__(self, objects: list[TrackedObject] | None = None) -> None:
+        self._objects: dict[int, TrackedObject] = {}
+        for obj in objects or []:
+            self._objects[obj.id] = obj
+
+    def __iter__(self):
+        return iter(sorted(self._objects.values(), key=lambda o: o.id))
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __contains__(self, obj_id: object) -> bool:
+        return obj_id in self._objects
+
+    def get(self, obj_id: int) -> TrackedObject | None:
+        return self._objects.get(obj_id)
+
+    def ids(self) -> list[int]:
+        return sorted(self._objects)
+
+    def add(self, obj_id: int | None = None, name: str | None = None, color: Color | None = None) -> TrackedObject:
+        """Add an object; without `obj_id` the smallest free label is used."""
+        if obj_id is None:
+            obj_id = next((i for i in range(1, MAX_LABEL + 1) if i not in self._objects), None)
+            if obj_id is None:
+                raise ValueError(f"at most {MAX_LABEL} objects fit in one mask")
+        if not 1 <= obj_id <= MAX_LABEL:
+            raise ValueError(f"object ids lie in 1..{MAX_LABEL}, not {obj_id}")
+        if obj_id in self._objects:
+            return self._objects[obj_id]
+        obj = TrackedObject(obj_id, name or f"Object {obj_id}", color or default_color(obj_id))
+        self._objects[obj_id] = obj
+        return obj
+
+    def ensure(self, ids: list[int] | set[int]) -> list[int]:
+        """Add an entry for every label that masks use but the table lacks; return the added ids."""
+        added = [int(i) for i in sorted(ids) if int(i) != 0 and int(i) not in self._objects]
+        for obj_id in added:
+            self.add(obj_id)
+        return added
+
+    def remove(self, obj_id: int) -> None:
+        self._objects.pop(obj_id, None)
+
+    def to_json(self) -> list[dict]:
+        return [dict(asdict(o), color=list(o.color)) for o in self]
+
+    @classmethod
+    def from_json(cls, items: list[dict]) -> "ObjectTable":
+        objects = []
+        for item in items:
+            r, g, b = (int(v) for v in item["color"])
+            objects.append(TrackedObject(int(item["id"]), str(item["name"]), (r, g, b), bool(item.get("visible", True))))
+        return cls(objects)

@@ -1,0 +1,96 @@
+"""Mask overlays as BGRA pixels (premultiplied, the byte order of QImage.Format_ARGB32_Premultiplied).
+
+Everything is a table lookup on the uint8 label map, so redrawing only the rectangle a brush touched costs
+microseconds; opacity is applied by the view (item opacity), so changing it needs no re-render at all.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from .objects import TrackedObject
+from .painting import Rect
+
+
+class OverlayMode(str, Enum):
+    """How masks are drawn over the frame."""
+
+    FILLED = "filled"
+    CONTOURS = "contours"
+    PROBABILITY = "probability"
+
+    def next(self) -> "OverlayMode":
+        members = list(OverlayMode)
+        return members[(members.index(self) + 1) % len(members)]
+
+
+def label_lut(objects: Iterable[TrackedObject]) -> np.ndarray:
+    """(256, 4) BGRA lookup: each visible object's colour, opaque; background and hidden objects clear."""
+    lut = np.zeros((256, 4), np.uint8)
+    for obj in objects:
+        if obj.visible:
+            r, g, b = obj.color
+            lut[obj.id] = (b, g, r, 255)
+    return lut
+
+
+def _heat_lut() -> np.ndarray:
+    ramp = np.arange(256, dtype=np.uint8).reshape(-1, 1)
+    bgr = cv2.applyColorMap(ramp, cv2.COLORMAP_TURBO).reshape(256, 3).astype(np.float32)
+    alpha = np.linspace(0.0, 1.0, 256, dtype=np.float32)
+    alpha[:8] = 0.0  # near-zero probabilities stay invisible instead of tinting the whole frame blue
+    bgra = np.empty((256, 4), np.uint8)
+    bgra[:, :3] = np.round(bgr * alpha[:, None]).astype(np.uint8)
+    bgra[:, 3] = np.round(alpha * 255).astype(np.uint8)
+    return bgra
+
+
+HEAT_LUT = _heat_lut()
+
+
+def boundary(labels: np.ndarray) -> np.ndarray:
+    """Labels kept only where a 4-neighbour has another label: a two-pixel contour around every region."""
+    edge = np.zeros(labels.shape, bool)
+    diff_y = labels[1:, :] != labels[:-1, :]
+    diff_x = labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= diff_y
+    edge[:-1, :] |= diff_y
+    edge[:, 1:] |= diff_x
+    edge[:, :-1] |= diff_x
+    return np.where(edge, labels, 0).astype(np.uint8)
+
+
+def render(labels: np.ndarray, mode: OverlayMode, lut: np.ndarray, rect: Rect | None = None,
+           probability: np.ndarray | None = None) -> np.ndarray:
+    """BGRA pixels of the overlay inside `rect` (the whole frame when None).
+
+    `probability` is the full-frame uint8 map of the selected object, used in PROBABILITY mode; without one
+    (no soft result for this frame, or the object is hidden) that mode draws nothing.
+    """
+    rect = rect or Rect.full(labels.shape)
+    if mode is OverlayMode.PROBABILITY:
+        if probability is None:
+            return np.zeros((rect.height, rect.width, 4), np.uint8)
+        return HEAT_LUT[probability[rect.slices()]]
+    if mode is OverlayMode.CONTOURS:
+        h, w = labels.shape
+        pad = Rect(max(rect.x0 - 1, 0), max(rect.y0 - 1, 0), min(rect.x1 + 1, w), min(rect.y1 + 1, h))
+        edges = boundary(labels[pad.slices()])
+        oy, ox = rect.y0 - pad.y0, rect.x0 - pad.x0
+        return lut[edges[oy:oy + rect.height, ox:ox + rect.width]]
+    return lut[labels[rect.slices()]]
+
+
+def composite(frame: np.ndarray, labels: np.ndarray, lut: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+    """RGB frame with filled masks at `opacity` and solid contours: the look of the review video."""
+    fill = lut[labels].astype(np.float32)
+    edge = lut[boundary(labels)].astype(np.float32)
+    alpha = fill[..., 3:4] / 255.0 * opacity
+    out = frame.astype(np.float32) * (1.0 - alpha) + fill[..., 2::-1] * opacity
+    edge_alpha = edge[..., 3:4] / 255.0
+    out = out * (1.0 - edge_alpha) + edge[..., 2::-1]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

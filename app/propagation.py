@@ -1,0 +1,113 @@
+"""Runs propagation on a worker thread and feeds its results into the document as they arrive.
+
+Only one run at a time: asking for another while one runs cancels it and starts the new one as soon as
+the old one has returned (the engine stops after the frame in flight), so the GUI never blocks on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from stm_core.session import AnnotationSession, Direction
+
+from .document import Document
+from .workers import Task
+
+
+@dataclass(frozen=True)
+class _Request:
+    start: int
+    direction: Direction
+
+
+class PropagationController(QObject):
+    """Start, cancel and watch propagation runs of the document's session."""
+
+    started = Signal(str, int)
+    """direction, start frame"""
+    progress = Signal(int, int, int, float)
+    """frame just stored, frames done, frames planned, frames per second"""
+    finished = Signal(object)
+    """the `PropagationReport` of a run that returned (cancelled or not)"""
+    failed = Signal(str, str)
+    runningChanged = Signal(bool)
+
+    def __init__(self, document: Document) -> None:
+        super().__init__()
+        self._document = document
+        self._task: Task | None = None
+        self._pending: _Request | None = None
+        self._t0 = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self, direction: Direction, frame: int | None = None) -> None:
+        """Propagate from `frame` (default: the current one); replaces a run in progress."""
+        doc = self._document
+        if doc.session is None:
+            return
+        doc.end_stroke()
+        request = _Request(doc.current_frame if frame is None else frame, direction)
+        if not doc.annotated_frames():
+            self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
+                                                     "annotated frame, and propagation spreads it to the others.")
+            return
+        if self._task is not None:
+            self._pending = request
+            self._task.cancel()
+            return
+        self._launch(request)
+
+    def cancel(self) -> None:
+        """Stop the run in progress (and forget a queued one); results so far stay."""
+        self._pending = None
+        if self._task is not None:
+            self._task.cancel()
+
+    def cancel_and_wait(self, timeout_ms: int = 60_000) -> None:
+        """Cancel and block until the worker returned: needed before the session itself changes."""
+        task = self._task
+        self.cancel()
+        if task is not None:
+            task.wait(timeout_ms)
+            self._on_finished(task)
+
+    def _launch(self, request: _Request) -> None:
+        session = self._document.session
+        assert session is not None
+        task = Task(lambda progress, cancel: session.propagate(request.start, request.direction, progress, cancel),
+                    self)
+        task.progress.connect(lambda args: self._on_progress(session, args))
+        task.succeeded.connect(self.finished)
+        task.failed.connect(self.failed)
+        task.finished.connect(lambda: self._on_finished(task))
+        self._task = task
+        self._t0 = time.perf_counter()
+        task.start()
+        self.started.emit(request.direction, request.start)
+        self.runningChanged.emit(True)
+
+    def _on_progress(self, session: AnnotationSession, args: tuple[int, int, int]) -> None:
+        if self._document.session is not session:  # a late signal from before the session was replaced
+            return
+        frame, done, total = args
+        elapsed = time.perf_counter() - self._t0
+        self._document.note_result(frame)
+        self.progress.emit(frame, done, total, done / elapsed if elapsed > 0 else 0.0)
+
+    def _on_finished(self, task: Task) -> None:
+        if self._task is not task:
+            return
+        self._task = None
+        task.deleteLater()
+        pending, self._pending = self._pending, None
+        if pending is not None and self._document.session is not None:
+            self._launch(pending)
+        else:
+            self.runningChanged.emit(False)
+

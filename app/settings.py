@@ -1,0 +1,85 @@
+"""Application settings remembered between runs (QSettings), and the engine settings they imply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from PySide6.QtCore import QSettings
+
+from stm_core.engine.settings import EngineSettings
+
+DEVICES = ("auto", "cpu", "cuda")
+MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
+PROCESS_HEIGHTS = {0: "Native", 480: "480 px", 360: "360 px", 240: "240 px"}
+MAX_RECENT = 8
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """Everything the settings dialog edits. `process_height` 0 means native resolution; `weights` ""
+    means the weights shipped with the program."""
+
+    device: str = "auto"
+    model: str = "stm-small"
+    weights: str = ""
+    mem_every: int = 5
+    max_memory: int = 20
+    process_height: int = 0
+    workspace_beside_video: bool = False
+
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(model=self.model, weights=self.weights or None, device=self.device,
+                              mem_every=self.mem_every, max_memory=self.max_memory,
+                              process_height=self.process_height or None)
+
+    def engine_differs(self, other: "Preferences") -> bool:
+        """Whether switching to `other` needs a new engine session."""
+        return self.engine_settings() != other.engine_settings()
+
+
+class AppSettings:
+    """Reads and writes `Preferences` and the recent-files list in a QSettings store."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self._store = store or QSettings()
+
+    def preferences(self) -> Preferences:
+        defaults = Preferences()
+        values = {}
+        for f in fields(Preferences):
+            default = getattr(defaults, f.name)
+            raw = self._store.value(f"engine/{f.name}", default)
+            try:
+                values[f.name] = _coerce(raw, type(default))
+            except (TypeError, ValueError):
+                values[f.name] = default
+        prefs = replace(defaults, **values)
+        if prefs.device not in DEVICES or prefs.model not in MODELS or prefs.process_height not in PROCESS_HEIGHTS:
+            return defaults
+        return prefs
+
+    def set_preferences(self, prefs: Preferences) -> None:
+        for f in fields(Preferences):
+            self._store.setValue(f"engine/{f.name}", getattr(prefs, f.name))
+        self._store.sync()
+
+    def engine_settings(self) -> EngineSettings:
+        return self.preferences().engine_settings()
+
+    def recent(self) -> list[str]:
+        value = self._store.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def add_recent(self, path: str) -> None:
+        items = [path] + [p for p in self.recent() if p != path]
+        self._store.setValue("recent", items[:MAX_RECENT])
+        self._store.sync()
+
+
+def _coerce(raw: object, kind: type) -> object:
+    """QSettings returns strings from INI files; turn them back into the preference's type."""
+    if kind is bool:
+        return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+    return kind(raw)

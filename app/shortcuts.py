@@ -1,0 +1,91 @@
+"""The one table of commands and their keys.
+
+Menus, window shortcuts and the F1 help dialog are all generated from `COMMANDS`, so a key can never be
+bound in one place and documented differently in another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    """One user command: a stable id the window binds a handler to, its keys and how it is described."""
+
+    id: str
+    text: str
+    keys: tuple[str, ...] = ()
+    group: str = "General"
+
+    @property
+    def key_text(self) -> str:
+        """Keys as shown to the user, e.g. 'Shift+F' or '[ / ]'."""
+        return "  or  ".join(self.keys)
+
+
+def _objects() -> tuple[Command, ...]:
+    return tuple(Command(f"object.select.{n}", f"Select object {n}", (str(n),), "Objects") for n in range(1, 10))
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("file.open_video", "Open video…", ("Ctrl+O",), "File"),
+    Command("file.open_folder", "Open frame folder…", ("Ctrl+Shift+O",), "File"),
+    Command("file.demo", "Open demo clip", (), "File"),
+    Command("file.import_masks", "Import masks from folder…", ("Ctrl+I",), "File"),
+    Command("file.import_frame_mask", "Import mask for this frame…", ("Ctrl+Shift+I",), "File"),
+    Command("file.save", "Save workspace now", ("Ctrl+S",), "File"),
+    Command("file.export", "Export…", ("Ctrl+E",), "File"),
+    Command("file.settings", "Settings…", ("Ctrl+,",), "File"),
+    Command("file.quit", "Quit", ("Ctrl+Q",), "File"),
+    Command("edit.undo", "Undo stroke on this frame", ("Ctrl+Z",), "Edit"),
+    Command("edit.redo", "Redo stroke on this frame", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
+    Command("edit.clear_object", "Erase selected object on this frame", ("Delete",), "Edit"),
+    Command("frame.prev", "Previous frame", ("Left",), "Navigate"),
+    Command("frame.next", "Next frame", ("Right",), "Navigate"),
+    Command("frame.back10", "Back 10 frames", ("Shift+Left",), "Navigate"),
+    Command("frame.forward10", "Forward 10 frames", ("Shift+Right",), "Navigate"),
+    Command("frame.first", "First frame", ("Home",), "Navigate"),
+    Command("frame.last", "Last frame", ("End",), "Navigate"),
+    Command("frame.prev_annotated", "Previous annotated frame", ("Alt+Left", "PgUp"), "Navigate"),
+    Command("frame.next_annotated", "Next annotated frame", ("Alt+Right", "PgDown"), "Navigate"),
+    Command("frame.uncertain", "Next most uncertain frame", ("U",), "Navigate"),
+    Command("frame.play", "Play / pause", ("Space",), "Navigate"),
+    Command("tool.brush", "Brush", ("B",), "Paint"),
+    Command("tool.eraser", "Eraser (right-drag erases too)", ("E",), "Paint"),
+    Command("tool.smaller", "Smaller brush", ("[",), "Paint"),
+    Command("tool.larger", "Larger brush", ("]",), "Paint"),
+    Command("object.add", "Add object", ("N",), "Objects"),
+    *_objects(),
+    Command("object.toggle_visible", "Hide / show selected object", ("H",), "Objects"),
+    Command("view.overlay_mode", "Cycle overlay: filled / contours / probability", ("O",), "View"),
+    Command("view.fit", "Fit to window", ("Ctrl+0",), "View"),
+    Command("view.zoom_in", "Zoom in (or mouse wheel)", ("Ctrl+=", "Ctrl++"), "View"),
+    Command("view.zoom_out", "Zoom out (or mouse wheel)", ("Ctrl+-",), "View"),
+    Command("propagate.forward", "Propagate forward from this frame", ("F",), "Propagate"),
+    Command("propagate.backward", "Propagate backward from this frame", ("Shift+F",), "Propagate"),
+    Command("propagate.both", "Propagate both ways from this frame", ("Ctrl+F",), "Propagate"),
+    Command("propagate.cancel", "Cancel propagation", ("Esc",), "Propagate"),
+    Command("memory.clear", "Clear engine memory (keeps all masks)", (), "Propagate"),
+    Command("help.shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
+)
+
+BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
+
+MOUSE_HELP: tuple[tuple[str, str], ...] = (
+    ("Left drag", "Paint with the current tool"),
+    ("Right drag", "Erase the selected object"),
+    ("Shift + click", "Straight line from the last painted point"),
+    ("Wheel", "Zoom around the cursor"),
+    ("Middle drag or Space + drag", "Pan"),
+    ("Click or drag on the timeline", "Seek"),
+)
+
+
+def groups() -> dict[str, list[Command]]:
+    """Commands by help-dialog section, keeping table order; only commands that have keys."""
+    out: dict[str, list[Command]] = {}
+    for command in COMMANDS:
+        if command.keys:
+            out.setdefault(command.group, []).append(command)
+    return out

@@ -1,0 +1,324 @@
+"""The frame canvas: the frame, its mask overlay and the brush cursor in a zoomable, pannable view.
+
+Mouse strokes are forwarded to the document in frame coordinates; the document paints the label map and
+says which rectangle changed, and only that rectangle of the overlay image is re-rendered and repainted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
+                               QGraphicsView, QStyleOptionGraphicsItem, QWidget)
+
+from ..document import Document
+from ..editor_state import EditorState, Tool
+from ..overlay import OverlayMode, label_lut, render
+from ..painting import Rect
+from .minimap import Minimap
+
+MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+
+
+def rgb_qimage(rgb: np.ndarray) -> QImage:
+    """Wrap an RGB uint8 array as a QImage (copied, so the array may go)."""
+    h, w = rgb.shape[:2]
+    data = np.ascontiguousarray(rgb)
+    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class OverlayItem(QGraphicsItem):
+    """Draws a premultiplied BGRA numpy buffer straight from memory; `update(rect)` repaints a part of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = np.zeros((1, 1, 4), np.uint8)
+        self._image = QImage()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+
+    def resize(self, height: int, width: int) -> None:
+        self.prepareGeometryChange()
+        self.buffer = np.zeros((height, width, 4), np.uint8)
+        self._image = QImage(self.buffer.data, width, height, 4 * width,
+                             QImage.Format.Format_ARGB32_Premultiplied)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.buffer.shape[1], self.buffer.shape[0])
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
+        if not exposed.isEmpty():
+            painter.drawImage(exposed, self._image, exposed)
+
+
+class CanvasView(QGraphicsView):
+    """Shows the document's current frame; paints with the left button, erases with the right one."""
+
+    spaceTapped = Signal()
+    """Space pressed and released without panning: the window toggles playback."""
+    zoomChanged = Signal(float)
+
+    def __init__(self, document: Document, editor: EditorState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._doc = document
+        self._editor = editor
+        self._lut = np.zeros((256, 4), np.uint8)
+        self._fit = True
+        self._pan_from: QPointF | None = None
+        self._space_down = False
+        self._space_panned = False
+        self._painting = False
+
+        self.setScene(QGraphicsScene(self))
+        self._frame_item = QGraphicsPixmapItem()
+        self._frame_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._overlay = OverlayItem()
+        self._cursor = QGraphicsEllipseItem()
+        self._cursor_shadow = QGraphicsEllipseItem()
+        for item, z in ((self._frame_item, 0), (self._overlay, 1), (self._cursor_shadow, 2), (self._cursor, 3)):
+            item.setZValue(z)
+            self.scene().addItem(item)
+        self._style_cursor()
+        self._cursor.hide()
+        self._cursor_shadow.hide()
+
+        self.setBackgroundBrush(QColor(32, 32, 36))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self.setAcceptDrops(False)  # files dropped here reach the main window
+
+        self.minimap = Minimap(self)
+        self.minimap.centerRequested.connect(self._center_on)
+        self.horizontalScrollBar().valueChanged.connect(self._update_minimap_view)
+        self.verticalScrollBar().valueChanged.connect(self._update_minimap_view)
+
+        document.sessionChanged.connect(self._on_session)
+        document.frameChanged.connect(self._on_frame)
+        document.labelsChanged.connect(self._on_labels)
+        document.regionPainted.connect(self._on_region)
+        document.objectsChanged.connect(self._on_objects)
+        editor.changed.connect(self._on_editor)
+
+    # ---- model -> view ------------------------------------------------------------------------------
+    def _on_session(self) -> None:
+        h, w = self._doc.frame_size
+        self._overlay.resize(h, w)
+        self.scene().setSceneRect(QRectF(-w * 0.5, -h * 0.5, w * 2.0, h * 2.0))
+        self._lut = label_lut(self._doc.objects)
+        self._fit = True
+        self._on_frame(self._doc.current_frame)
+        self.fit()
+
+    def _on_frame(self, _frame: int) -> None:
+        if not self._doc.is_open:
+            return
+        pixmap = QPixmap.fromImage(rgb_qimage(self._doc.image()))
+        self._frame_item.setPixmap(pixmap)
+        self.minimap.set_thumbnail(pixmap)
+        self._render_overlay()
+
+    def _on_labels(self, frame: int) -> None:
+        if frame == self._doc.current_frame:
+            self._render_overlay()
+
+    def _on_region(self, frame: int, rect: Rect) -> None:
+        if frame != self._doc.current_frame:
+            return
+        self._render_overlay(rect)
+
+    def _on_objects(self) -> None:
+        self._lut = label_lut(self._doc.objects)
+        self._render_overlay()
+
+    def _on_editor(self) -> None:
+        self._overlay.setOpacity(self._editor.opacity)
+        self._style_cursor()
+        self._render_overlay()
+
+    def _render_overlay(self, rect: Rect | None = None) -> None:
+        """Re-render the overlay inside `rect` (everything when None) and repaint just that area."""
+        if not self._doc.is_open or self._overlay.buffer.shape[:2] != self._doc.labels.shape:
+            return
+        mode = self._editor.overlay_mode
+        probability = None
+        selected = self._editor.selected_object
+        if mode is OverlayMode.PROBABILITY and selected is not None:
+            obj = self._doc.objects.get(selected)
+            if obj is not None and obj.visible:
+                probability = self._doc.probability(selected)
+        target = rect or Rect.full(self._doc.labels.shape)
+        self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability)
+        self._overlay.update(QRectF(target.x0, target.y0, target.width, target.height))
+
+    # ---- zoom and pan -------------------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def fit(self) -> None:
+        """Show the whole frame; the view keeps fitting on resize until the user zooms."""
+        self._fit = True
+        h, w = self._doc.frame_size
+        if w and h:
+            self.fitInView(QRectF(0, 0, w, h), Qt.AspectRatioMode.KeepAspectRatio)
+        self._zoom_changed()
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zoom keeping `anchor` (a viewport position; default the centre) fixed on screen."""
+        factor = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM) / self.zoom
+        anchor = anchor if anchor is not None else QPointF(self.viewport().rect().center())
+        fixed = self.mapToScene(anchor.toPoint())
+        self.scale(factor, factor)
+        drift = self.mapFromScene(fixed) - anchor.toPoint()
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + drift.x())
+        v.setValue(v.value() + drift.y())
+        self._fit = False
+        self._zoom_changed()
+
+    def _zoom_changed(self) -> None:
+        self._style_cursor()
+        self._update_minimap_view()
+        self.zoomChanged.emit(self.zoom)
+
+    def _center_on(self, point: QPointF) -> None:
+        self.centerOn(point)
+        self._fit = False
+        self._update_minimap_view()
+
+    def _pan(self, delta: QPointF) -> None:
+        self._fit = False
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() - int(delta.x()))
+        v.setValue(v.value() - int(delta.y()))
+
+    def _update_minimap_view(self) -> None:
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        h, w = self._doc.frame_size
+        frame = QRectF(0, 0, w, h)
+        self.minimap.set_view(visible, frame)
+        self.minimap.setVisible(bool(w) and not visible.contains(frame))
+        self.minimap.move(self.width() - self.minimap.width() - 10, self.height() - self.minimap.height() - 10)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        if self._fit:
+            self.fit()
+        else:
+            self._update_minimap_view()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if delta:
+            self.zoom_by(1.0015 ** delta, event.position())
+            self._move_cursor(event.position())
+        event.accept()
+
+    # ---- painting input -----------------------------------------------------------------------------
+    def _to_frame(self, pos: QPointF) -> tuple[float, float]:
+        p = self.mapToScene(pos.toPoint())
+        return (p.x() - 0.5, p.y() - 0.5)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
+            self._pan_from = event.position()
+            self._space_panned = self._space_down
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        obj_id = self._editor.selected_object
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) or obj_id is None:
+            return
+        erase = button == Qt.MouseButton.RightButton or self._editor.tool is Tool.ERASER
+        point = self._to_frame(event.position())
+        last = self._doc.last_point
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and last is not None:
+            self._doc.begin_stroke(last, obj_id, self._editor.brush_size, erase)
+            self._doc.extend_stroke(point)
+        else:
+            self._doc.begin_stroke(point, obj_id, self._editor.brush_size, erase)
+        self._painting = True
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if self._pan_from is not None:
+            self._pan(pos - self._pan_from)
+            self._pan_from = pos
+            return
+        self._move_cursor(pos)
+        if self._painting:
+            self._doc.extend_stroke(self._to_frame(pos))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+            self._pan_from = None
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space_down else Qt.CursorShape.CrossCursor)
+            return
+        if self._painting:
+            self._painting = False
+            self._doc.end_stroke()
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+        self._cursor.hide()
+        self._cursor_shadow.hide()
+        super().leaveEvent(event)
+
+    def _move_cursor(self, pos: QPointF) -> None:
+        if not self._doc.is_open:
+            return
+        x, y = self._to_frame(pos)
+        r = self._editor.brush_size / 2.0
+        for item in (self._cursor, self._cursor_shadow):
+            item.setRect(QRectF(x + 0.5 - r, y + 0.5 - r, 2 * r, 2 * r))
+            item.show()
+
+    def _style_cursor(self) -> None:
+        """White ring over a dark ring, so the brush outline shows on light and dark frames alike."""
+        eraser = self._editor.tool is Tool.ERASER
+        pen = QPen(QColor(255, 120, 120) if eraser else QColor(255, 255, 255), 1.5)
+        pen.setCosmetic(True)
+        if eraser:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        shadow = QPen(QColor(0, 0, 0, 160), 3.5)
+        shadow.setCosmetic(True)
+        self._cursor.setPen(pen)
+        self._cursor_shadow.setPen(shadow)
+        rect = self._cursor.rect()
+        if not rect.isEmpty():
+            r = self._editor.brush_size / 2.0
+            c = rect.center()
+            for item in (self._cursor, self._cursor_shadow):
+                item.setRect(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
+
+    # ---- space: tap = play/pause, hold = pan --------------------------------------------------------
+    def event(self, event: QEvent) -> bool:  # noqa: D102
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
+                and event.key() == Qt.Key.Key_Space and not event.modifiers():
+            event.accept()  # keep Space from the window's play shortcut so a held Space can pan
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.modifiers():
+            if not event.isAutoRepeat():
+                self._space_down, self._space_panned = True, False
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat() and self._space_down:
+            self._space_down = False
+            self._pan_from = None
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+            if not self._space_panned:
+                self.spaceTapped.emit()
+            return
+        super().keyReleaseEvent(event)

@@ -1,0 +1,98 @@
+"""The one export dialog: choose outputs and folder, watch progress; the export runs off the GUI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from ..controller import AppController
+from ..export import ExportOptions, ExportSummary
+
+
+class ExportDialog(QDialog):
+    def __init__(self, controller: AppController, default_folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self.setWindowTitle("Export masks")
+        self.folder_edit = QLineEdit(str(default_folder))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit)
+        folder_row.addWidget(browse)
+        self.palette_box = QCheckBox("DAVIS palette PNGs, every frame (masks/)", checked=True)
+        self.binary_box = QCheckBox("Binary 0/255 mask per object (binary/object_NNN/)")
+        self.soft_box = QCheckBox("Soft probability per object, 8-bit (soft/object_NNN/)")
+        self.video_box = QCheckBox("Overlay video for review (overlay.mp4)")
+        self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=24.0, suffix=" fps")
+        self.progress = QProgressBar()
+        self.progress.setValue(0)
+        self.result_label = QLabel("Masks are written at the source resolution, named after the frames; "
+                                   "each file is replaced atomically.")
+        self.result_label.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Folder", folder_row)
+        for box in (self.palette_box, self.binary_box, self.soft_box):
+            form.addRow("", box)
+        video_row = QHBoxLayout()
+        video_row.addWidget(self.video_box)
+        video_row.addWidget(self.fps_spin)
+        form.addRow("", video_row)
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        self.close_button.clicked.connect(self._close_or_cancel)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.buttons)
+        controller.exportProgress.connect(self._on_progress)
+        controller.exportFinished.connect(self._on_finished)
+        controller.exportFailed.connect(self._on_failed)
+        controller.exportRunningChanged.connect(self._on_running)
+
+    def options(self) -> ExportOptions:
+        return ExportOptions(Path(self.folder_edit.text()).expanduser(), self.palette_box.isChecked(),
+                             self.binary_box.isChecked(), self.soft_box.isChecked(), self.video_box.isChecked(),
+                             self.fps_spin.value())
+
+    def start(self) -> None:
+        options = self.options()
+        if not options.anything:
+            self.result_label.setText("Choose at least one output.")
+            return
+        self.result_label.setText("Exporting…")
+        self._controller.start_export(options)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def _close_or_cancel(self) -> None:
+        if self._controller.exporting:
+            self._controller.cancel_export()
+        else:
+            self.reject()
+
+    def _on_running(self, running: bool) -> None:
+        self.export_button.setEnabled(not running)
+        self.close_button.setText("Cancel" if running else "Close")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _on_finished(self, summary: ExportSummary) -> None:
+        state = "Cancelled after" if summary.cancelled else "Exported"
+        self.result_label.setText(f"{state} {summary.frames} frames ({summary.files} files) to {summary.folder}")
+
+    def _on_failed(self, title: str, message: str) -> None:
+        self.result_label.setText(f"Export failed: {message}")
+        QMessageBox.critical(self, f"Export failed: {title}", f"{message}\n\nFiles of an earlier export in "
+                                                             "that folder are left as they were.")

@@ -1,0 +1,60 @@
+"""A small overview of the whole frame with the visible area outlined; click or drag in it to move there."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QWidget
+
+WIDTH = 180
+
+
+class Minimap(QWidget):
+    """Floats in a corner of the canvas; shown only while the frame does not fit the view."""
+
+    centerRequested = Signal(QPointF)
+    """A frame position the canvas should centre on."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._thumb = QPixmap()
+        self._view = QRectF()
+        self._frame = QRectF(0, 0, 1, 1)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.resize(WIDTH, WIDTH * 9 // 16)
+        self.hide()
+
+    def set_thumbnail(self, pixmap: QPixmap) -> None:
+        self._thumb = pixmap.scaledToWidth(WIDTH, Qt.TransformationMode.SmoothTransformation)
+        self.resize(self._thumb.size())
+        self.update()
+
+    def set_view(self, visible: QRectF, frame: QRectF) -> None:
+        self._view, self._frame = visible, frame
+        self.update()
+
+    def _scale(self) -> float:
+        return self.width() / max(self._frame.width(), 1.0)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.setOpacity(0.85)
+        painter.drawPixmap(0, 0, self._thumb)
+        painter.setOpacity(1.0)
+        s = self._scale()
+        box = QRectF(self._view.x() * s, self._view.y() * s, self._view.width() * s, self._view.height() * s)
+        painter.setPen(QPen(QColor(255, 210, 0), 2))
+        painter.drawRect(box.intersected(QRectF(self.rect()).adjusted(1, 1, -1, -1)))
+        painter.setPen(QPen(QColor(0, 0, 0), 1))
+        painter.drawRect(self.rect().adjusted(0, 0, -1, -1))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._request(event.position())
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._request(event.position())
+
+    def _request(self, pos: QPointF) -> None:
+        s = self._scale()
+        self.centerRequested.emit(QPointF(pos.x() / s, pos.y() / s))

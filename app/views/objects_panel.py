@@ -1,0 +1,112 @@
+"""The objects list: select, add, remove, rename (double-click), recolour and hide objects at any time."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+                               QVBoxLayout, QWidget)
+
+from ..controller import AppController
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _swatch(color: tuple[int, int, int]) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(QColor(*color))
+    return QIcon(pixmap)
+
+
+class ObjectsPanel(QWidget):
+    """One row per object: colour swatch, "id · name", a checkbox for visibility."""
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self._doc = controller.document
+        self._editor = controller.editor
+        self._updating = False
+        self.list = QListWidget()
+        self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed)
+        self.list.currentItemChanged.connect(self._on_current)
+        self.list.itemChanged.connect(self._on_item_changed)
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add")
+        self.remove_button = QPushButton("Remove")
+        self.color_button = QPushButton("Colour…")
+        for button, tip in ((self.add_button, "Add an object (N)"),
+                            (self.remove_button, "Delete the selected object in every frame"),
+                            (self.color_button, "Change the display colour of the selected object")):
+            button.setToolTip(tip)
+            buttons.addWidget(button)
+        self.add_button.clicked.connect(self._add)
+        self.remove_button.clicked.connect(self._remove)
+        self.color_button.clicked.connect(self._recolour)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self._doc.objectsChanged.connect(self._rebuild)
+        self._doc.sessionChanged.connect(self._rebuild)
+        self._editor.changed.connect(self._sync_selection)
+
+    def _rebuild(self) -> None:
+        self._updating = True
+        self.list.clear()
+        for obj in self._doc.objects:
+            item = QListWidgetItem(_swatch(obj.color), obj.name)
+            item.setData(ID_ROLE, obj.id)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
+            item.setToolTip(f"Object {obj.id}" + (f" (key {obj.id})" if obj.id <= 9 else "") +
+                            " · double-click to rename · checkbox shows/hides it")
+            self.list.addItem(item)
+        self._updating = False
+        self._sync_selection()
+
+    def _sync_selection(self) -> None:
+        selected = self._editor.selected_object
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(ID_ROLE) == selected and self.list.currentItem() is not item:
+                self._updating = True
+                self.list.setCurrentItem(item)
+                self._updating = False
+        has = selected is not None
+        self.remove_button.setEnabled(has)
+        self.color_button.setEnabled(has)
+
+    def _on_current(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if item is not None and not self._updating:
+            self._editor.select_object(item.data(ID_ROLE))
+
+    def _on_item_changed(self, item: QListWidgetItem) -> None:
+        if self._updating:
+            return
+        obj_id = item.data(ID_ROLE)
+        self._doc.rename_object(obj_id, item.text())
+        self._doc.set_object_visible(obj_id, item.checkState() == Qt.CheckState.Checked)
+
+    def _add(self) -> None:
+        obj = self._doc.add_object()
+        self._editor.select_object(obj.id)
+
+    def _remove(self) -> None:
+        obj_id = self._editor.selected_object
+        obj = self._doc.objects.get(obj_id) if obj_id is not None else None
+        if obj is None:
+            return
+        answer = QMessageBox.question(self, "Remove object",
+                                      f"Remove “{obj.name}” from every frame? This cannot be undone.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self._controller.remove_object(obj.id)
+
+    def _recolour(self) -> None:
+        obj_id = self._editor.selected_object
+        obj = self._doc.objects.get(obj_id) if obj_id is not None else None
+        if obj is None:
+            return
+        color = QColorDialog.getColor(QColor(*obj.color), self, f"Colour of {obj.name}")
+        if color.isValid():
+            self._doc.set_object_color(obj.id, (color.red(), color.green(), color.blue()))

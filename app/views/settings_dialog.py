@@ -1,0 +1,72 @@
+"""Settings: device, model and weights, memory schedule, processing resolution, workspace location."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QWidget)
+
+from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, Preferences
+
+
+class SettingsDialog(QDialog):
+    """Edits a copy of the preferences; `preferences()` reads the result after `exec()`."""
+
+    def __init__(self, prefs: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.device = QComboBox()
+        for device in DEVICES:
+            self.device.addItem({"auto": "Automatic (CUDA if present)", "cpu": "CPU", "cuda": "CUDA GPU"}[device],
+                                device)
+        self.device.setCurrentIndex(DEVICES.index(prefs.device))
+        self.model = QComboBox()
+        for key, name in MODELS.items():
+            self.model.addItem(name, key)
+        self.model.setCurrentIndex(list(MODELS).index(prefs.model))
+        self.weights = QLineEdit(prefs.weights)
+        self.weights.setPlaceholderText("weights shipped with the program")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        weights_row = QHBoxLayout()
+        weights_row.addWidget(self.weights)
+        weights_row.addWidget(browse)
+        self.mem_every = QSpinBox(minimum=1, maximum=100, value=prefs.mem_every, suffix=" frames")
+        self.mem_every.setToolTip("Every N-th propagated frame joins the memory (the STM paper uses 5)")
+        self.max_memory = QSpinBox(minimum=2, maximum=500, value=prefs.max_memory, suffix=" frames")
+        self.max_memory.setToolTip("Cap on memory frames; annotated frames always stay, the oldest others go. "
+                                   "Lower it if propagation runs out of memory.")
+        self.height = QComboBox()
+        for height, name in PROCESS_HEIGHTS.items():
+            self.height.addItem(name, height)
+        self.height.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
+        self.height.setToolTip("Run the network at this frame height; masks are always stored and exported "
+                               "at the source size")
+        self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
+                                checked=prefs.workspace_beside_video)
+        self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")
+        form = QFormLayout(self)
+        form.addRow("Device", self.device)
+        form.addRow("Model", self.model)
+        form.addRow("Weights file", weights_row)
+        form.addRow("Memory every", self.mem_every)
+        form.addRow("Memory cap", self.max_memory)
+        form.addRow("Processing resolution", self.height)
+        form.addRow("", self.beside)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model weights", self.weights.text(),
+                                              "PyTorch checkpoints (*.pth *.pt);;All files (*)")
+        if path:
+            self.weights.setText(path)
+            if path.lower().endswith(".pth"):  # the official checkpoint is STM_weights.pth, a ResNet-50 STM
+                self.model.setCurrentIndex(list(MODELS).index("stm-r50"))
+
+    def preferences(self) -> Preferences:
+        return Preferences(device=self.device.currentData(), model=self.model.currentData(),
+                           weights=self.weights.text().strip(), mem_every=self.mem_every.value(),
+                           max_memory=self.max_memory.value(), process_height=self.height.currentData(),
+                           workspace_beside_video=self.beside.isChecked())

@@ -1,0 +1,108 @@
+"""Status bar: frame position, propagation progress and speed, device, engine memory and a RAM/GPU gauge."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+
+from ..controller import AppController
+
+POLL_MS = 1000
+GB = 1024 ** 3
+
+
+class StatusBar(QStatusBar):
+    cancelRequested = Signal()
+    clearMemoryRequested = Signal()
+
+    def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._controller = controller
+        self._doc = controller.document
+        self._process = psutil.Process(os.getpid())
+        self.frame_label = QLabel()
+        self.progress = QProgressBar(maximumWidth=260, textVisible=True)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel (Esc)")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.speed_label = QLabel()
+        self.device_label = QLabel()
+        self.memory_label = QLabel()
+        self.gauge = QProgressBar(maximumWidth=170, textVisible=True)
+        self.gauge.setToolTip("Memory used by this program (and by the GPU, if one is used)")
+        self.clear_button = QPushButton("Clear memory")
+        self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
+        self.clear_button.clicked.connect(self.clearMemoryRequested)
+        self.addWidget(self.frame_label)
+        self.addWidget(self.progress)
+        self.addWidget(self.cancel_button)
+        for widget in (self.speed_label, self.device_label, self.memory_label, self.gauge, self.clear_button):
+            self.addPermanentWidget(widget)
+
+        self._doc.frameChanged.connect(self._update_frame)
+        self._doc.annotationsChanged.connect(self._update_frame)
+        self._doc.sessionChanged.connect(self._update_frame)
+        prop = controller.propagation
+        prop.started.connect(self._on_started)
+        prop.progress.connect(self._on_progress)
+        prop.runningChanged.connect(self._on_running)
+        prop.finished.connect(self._on_finished)
+        controller.message.connect(lambda text: self.showMessage(text, 6000))
+        self._timer = QTimer(self, interval=POLL_MS)
+        self._timer.timeout.connect(self.poll_memory)
+        self._timer.start()
+        self._direction = ""
+
+    def _update_frame(self, *_: object) -> None:
+        doc = self._doc
+        if not doc.is_open:
+            self.frame_label.setText("No video")
+            return
+        i = doc.current_frame
+        name = doc.session.frame_names[i] if doc.session else ""
+        mark = " · annotated" if doc.is_annotated(i) else ""
+        self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
+
+    def _on_started(self, direction: str, start: int) -> None:
+        self._direction = direction
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"Propagating {direction} from {start + 1}…")
+
+    def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{self._direction} %v/%m frames · {fps:.1f} fps")
+        self.speed_label.setText(f"{fps:.1f} fps")
+
+    def _on_running(self, running: bool) -> None:
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+
+    def _on_finished(self, report: object) -> None:
+        frames = len(getattr(report, "frames", []))
+        fps = getattr(report, "fps", 0.0)
+        state = "cancelled" if getattr(report, "cancelled", False) else "done"
+        self.speed_label.setText(f"{fps:.1f} fps")
+        self.showMessage(f"Propagation {state}: {frames} frames at {fps:.1f} fps", 8000)
+
+    def poll_memory(self) -> None:
+        """Process RAM always; engine memory frames, device and GPU memory when a video is open."""
+        rss = self._process.memory_info().rss
+        total = psutil.virtual_memory().total
+        text = f"RAM {rss / GB:.1f} GB"
+        fraction = rss / total
+        session = self._doc.session
+        if session is not None:
+            status = session.memory_status()
+            self.device_label.setText(f"Device: {status.get('device', '?')}")
+            self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}")
+            gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")
+            if isinstance(gpu, (int, float)) and isinstance(gpu_total, (int, float)) and gpu_total > 0:
+                text += f" · GPU {gpu / GB:.1f}/{gpu_total / GB:.0f} GB"
+                fraction = max(fraction, gpu / gpu_total)
+        self.gauge.setValue(round(fraction * 100))
+        self.gauge.setFormat(text)

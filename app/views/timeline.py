@@ -1,0 +1,96 @@
+"""The timeline under the frame: where masks exist, which frames were annotated, how uncertain each
+propagated frame is, and the current frame; click or drag anywhere on it to seek."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from ..document import Document
+
+REFRESH_MS = 250
+ANNOTATED_COLOR = (80, 220, 120)
+RESULT_COLOR = (90, 140, 230, 110)
+UNCERTAINTY_COLOR = (255, 170, 60)
+
+
+class _SeekViewBox(pg.ViewBox):
+    """A view box that turns clicks and drags into seek requests instead of panning the plot."""
+
+    seek = Signal(float)
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (pyqtgraph override)
+        ev.accept()
+        self.seek.emit(self.mapSceneToView(ev.scenePos()).x())
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+        ev.accept()
+        self.seek.emit(self.mapSceneToView(ev.scenePos()).x())
+
+    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802
+        ev.ignore()
+
+
+class TimelineView(pg.PlotWidget):
+    """Redraws at most four times a second however fast results arrive."""
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        self._box = _SeekViewBox()
+        super().__init__(parent, viewBox=self._box, background=(28, 28, 32))
+        self._doc = document
+        self.setFixedHeight(104)
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self._box.setMouseEnabled(x=False, y=False)
+        self.getPlotItem().hideAxis("left")
+        self.getPlotItem().setContentsMargins(0, 0, 0, 0)
+        self._box.setYRange(0, 1.25, padding=0)
+        self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
+        self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
+        self._annotated = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(None),
+                                             brush=pg.mkBrush(*ANNOTATED_COLOR))
+        self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=2))
+        for item in (self._results, self._curve, self._annotated, self._cursor):
+            self.addItem(item)
+        self._results.setZValue(0)
+        self._curve.setZValue(1)
+        self._annotated.setZValue(2)
+        self._cursor.setZValue(3)
+        self.setToolTip("Blue: frames with masks · orange: uncertainty (U jumps to the worst) · "
+                        "green: annotated frames · click or drag to seek")
+
+        self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._box.seek.connect(lambda x: document.seek(int(round(x))))
+        document.sessionChanged.connect(self._on_session)
+        document.frameChanged.connect(self._on_frame)
+        for signal in (document.resultsChanged, document.annotationsChanged):
+            signal.connect(self.schedule_refresh)
+
+    def _on_session(self) -> None:
+        n = self._doc.num_frames
+        self._box.setXRange(-0.5, max(n - 0.5, 0.5), padding=0.01)
+        self.refresh()
+        self._on_frame(self._doc.current_frame)
+
+    def _on_frame(self, frame: int) -> None:
+        self._cursor.setValue(frame)
+
+    def schedule_refresh(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def refresh(self) -> None:
+        n = self._doc.num_frames
+        if n == 0:
+            return
+        edges = np.arange(n + 1, dtype=float) - 0.5
+        self._results.setData(edges, self._doc.result_frames().astype(float) * 0.12)
+        unc = self._doc.uncertainty().astype(float)
+        annotated = self._doc.annotated_frames()
+        peak = np.nanmax(unc) if np.isfinite(unc).any() else 0.0
+        scaled = unc / peak if peak > 0 else unc
+        self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * scaled)
+        self._annotated.setData(np.asarray(annotated, float), np.full(len(annotated), 1.12))

@@ -1,0 +1,64 @@
+"""Tool, brush size and overlay controls, mirroring the editor state both ways."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QToolButton,
+                               QWidget)
+
+from ..editor_state import MAX_BRUSH, MIN_BRUSH, EditorState, Tool
+from ..overlay import OverlayMode
+
+MODE_NAMES = {OverlayMode.FILLED: "Filled", OverlayMode.CONTOURS: "Contours",
+              OverlayMode.PROBABILITY: "Probability (selected object)"}
+
+
+class ToolPanel(QWidget):
+    def __init__(self, editor: EditorState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._editor = editor
+        self.brush_button = QToolButton(text="Brush (B)", checkable=True)
+        self.eraser_button = QToolButton(text="Eraser (E)", checkable=True)
+        group = QButtonGroup(self)
+        for button in (self.brush_button, self.eraser_button):
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            group.addButton(button)
+        self.brush_button.clicked.connect(lambda: editor.set_tool(Tool.BRUSH))
+        self.eraser_button.clicked.connect(lambda: editor.set_tool(Tool.ERASER))
+        tools = QHBoxLayout()
+        tools.addWidget(self.brush_button)
+        tools.addWidget(self.eraser_button)
+
+        self.size_spin = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, suffix=" px")
+        self.size_spin.setToolTip("Brush diameter in frame pixels ([ and ])")
+        self.size_spin.valueChanged.connect(editor.set_brush_size)
+        self.mode_combo = QComboBox()
+        for mode, name in MODE_NAMES.items():
+            self.mode_combo.addItem(name, mode)
+        self.mode_combo.setToolTip("Overlay mode (O cycles)")
+        self.mode_combo.currentIndexChanged.connect(lambda i: editor.set_overlay_mode(self.mode_combo.itemData(i)))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.opacity_slider.setToolTip("Overlay opacity")
+        self.opacity_slider.valueChanged.connect(lambda v: editor.set_opacity(v / 100.0))
+
+        form = QFormLayout(self)
+        form.setContentsMargins(6, 6, 6, 6)
+        form.addRow("Tool", tools)
+        form.addRow("Size", self.size_spin)
+        form.addRow("Overlay", self.mode_combo)
+        form.addRow("Opacity", self.opacity_slider)
+        for widget in (self.size_spin, self.mode_combo, self.opacity_slider, self.brush_button, self.eraser_button):
+            widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep arrows and digits for the window's shortcuts
+        editor.changed.connect(self._sync)
+        self._sync()
+
+    def _sync(self) -> None:
+        e = self._editor
+        (self.brush_button if e.tool is Tool.BRUSH else self.eraser_button).setChecked(True)
+        for widget, setter, value in ((self.size_spin, self.size_spin.setValue, e.brush_size),
+                                      (self.mode_combo, self.mode_combo.setCurrentIndex,
+                                       list(MODE_NAMES).index(e.overlay_mode)),
+                                      (self.opacity_slider, self.opacity_slider.setValue, round(e.opacity * 100))):
+            widget.blockSignals(True)
+            setter(value)
+            widget.blockSignals(False)

@@ -1,0 +1,117 @@
+"""The workspace folder of one video: its masks as palette PNGs and its state as JSON, always complete.
+
+Layout::
+
+    <workspace>/workspace.json      objects, annotated frames, editor state, what video it belongs to
+    <workspace>/masks/<frame>.png   current mask of every frame that has one (annotated or propagated)
+
+Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
+By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
+read-only or shared dataset never writes next to it; "beside the video" (`<video>.stmws`) is an option.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stm_core.errors import InputError
+from stm_core.io.atomic import atomic_write_bytes
+from stm_core.io.masks import read_mask, write_mask
+
+STATE_FILE = "workspace.json"
+FORMAT_VERSION = 1
+SUFFIX = ".stmws"
+
+
+def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
+    """Where the workspace of `source` lives: `<source>.stmws` beside it if asked and writable, else under
+    `data_dir`, named after the video plus a hash of its absolute path so two `frames/` folders never clash."""
+    source = source.resolve()
+    if beside_source:
+        beside = source.with_name(source.name + SUFFIX)
+        if _writable(beside):
+            return beside
+    digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
+    return data_dir / "workspaces" / f"{source.name}-{digest}"
+
+
+def _writable(folder: Path) -> bool:
+    """Try for real: permission bits say nothing when running as root or on a read-only mount."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / ".probe", b"")
+        (folder / ".probe").unlink()
+        return True
+    except OSError:
+        return False
+
+
+class Workspace:
+    """Reads and writes one workspace folder; every method is safe to call from the writer thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.masks_dir = root / "masks"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / STATE_FILE
+
+    def read_state(self) -> dict | None:
+        """The saved state, or None for a new workspace. A corrupt state file is an `InputError`."""
+        if not self.state_path.exists():
+            return None
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"workspace state {self.state_path} is unreadable: {e}") from None
+        if not isinstance(state, dict) or state.get("version") != FORMAT_VERSION:
+            raise InputError(f"workspace {self.root} was written by another version of this program")
+        return state
+
+    @staticmethod
+    def identity(names: list[str], size: tuple[int, int]) -> dict:
+        """What ties a workspace to its frames: count, size and a digest of the frame names."""
+        digest = hashlib.sha1("\n".join(names).encode("utf-8")).hexdigest()
+        return {"num_frames": len(names), "frame_size": list(size), "frames_digest": digest}
+
+    def matches(self, state: dict, names: list[str], size: tuple[int, int]) -> bool:
+        """Whether a saved state belongs to these frames."""
+        return all(state.get(k) == v for k, v in self.identity(names, size).items())
+
+    def set_aside(self) -> Path:
+        """Move a workspace that no longer fits its video out of the way (never delete the user's masks)."""
+        target = self.root.with_name(f"{self.root.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.root.rename(target)
+        return target
+
+    def write_state(self, state: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
+        atomic_write_bytes(self.state_path, data)
+
+    def write_mask(self, name: str, labels: np.ndarray) -> None:
+        self.masks_dir.mkdir(parents=True, exist_ok=True)
+        write_mask(self.masks_dir / f"{name}.png", labels)
+
+    def remove_mask(self, name: str) -> None:
+        (self.masks_dir / f"{name}.png").unlink(missing_ok=True)
+
+    def read_masks(self, names: list[str], size: tuple[int, int]) -> dict[int, np.ndarray]:
+        """Saved masks by frame index; a missing or unreadable file is skipped (the frame just has no mask)."""
+        out: dict[int, np.ndarray] = {}
+        if not self.masks_dir.is_dir():
+            return out
+        present = {p.stem for p in self.masks_dir.glob("*.png") if not p.name.startswith(".")}
+        for index, name in enumerate(names):
+            if name in present:
+                try:
+                    out[index] = read_mask(self.masks_dir / f"{name}.png", size, tolerance=0)
+                except InputError:
+                    continue
+        return out

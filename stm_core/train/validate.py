@@ -14,8 +14,7 @@ from ..io.masks import read_mask
 from ..metrics import f_boundary, jaccard
 from ..model.stm import STM
 from ..session import AnnotationSession
-
-VALIDATION_SEQUENCES = ("dog", "horsejump-high", "kite-surf")
+from .real_clips import VALIDATION_SEQUENCES
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""`python -m stm_core bench`: propagation speed and memory, optimised engine vs a naive reference port.
+
+The reference path is what a literal port of the paper's inference loop does: fp32, NCHW, objects one by
+one, every memory frame re-encoded at every step, no caches. Both run in the same process on the same
+generated 854x480 video, so every figure is also a ratio measured on the same machine at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from dataclasses import replace
+from datetime import date
+
+import psutil
+import torch
+
+from .engine.settings import EngineSettings
+from .io.generated import GeneratedVideo
+from .model.aggregation import aggregate
+from .model.checkpoint import DEFAULT_WEIGHTS, load_model
+from .model.padding import pad, pad_amounts
+from .model.stm import STM
+from .session import AnnotationSession
+
+SIZE = (480, 854)
+
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
+    """Propagate a generated video with the product engine; per-frame seconds after the first frame."""
+    video = GeneratedVideo(frames, SIZE, objects)
+    session = AnnotationSession(video, settings)
+    session.prepare()
+    session.set_annotation(0, video.labels(0))
+    stamps: list[float] = []
+    peak = [_rss_mb()]
+
+    def progress(i: int, done: int, total: int) -> None:
+        stamps.append(time.perf_counter())
+        peak.append(_rss_mb())
+    t0 = time.perf_counter()
+    report = session.propagate(0, "forward", progress=progress)
+    steps = [b - a for a, b in zip(stamps, stamps[1:])]
+    spf = statistics.median(steps) if steps else report.seconds
+    return {"path": "engine", "model": settings.model, "objects": objects,
+            "height": settings.process_height or SIZE[0], "s_per_frame": spf, "fps": 1 / spf,
+            "first_frame_s": (stamps[0] - t0) if stamps else None, "peak_rss_mb": max(peak)}
+
+
+@torch.inference_mode()
+def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> dict:
+    """The naive port: fp32, objects one by one, all memory frames re-encoded at every step."""
+    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    video = GeneratedVideo(frames, SIZE, objects)
+    pads = pad_amounts(*SIZE)
+
+    def tensor(i: int) -> torch.Tensor:
+        return pad(torch.from_numpy(video[i].copy()).permute(2, 0, 1)[None].float() / 255, pads)
+    labels0 = torch.from_numpy(video.labels(0)).long()
+    probs = {0: pad(torch.stack([(labels0 == o + 1).float() for o in range(objects)]), pads)}
+    times = []
+    for t in range(1, frames):
+        t0 = time.perf_counter()
+        mem = sorted({m for m in range(0, t - 1) if m % mem_every == 0} | {t - 1})
+        seg = []
+        q = model.encode_query(tensor(t))
+        for o in range(objects):
+            keys, values = [], []
+            for m in mem:
+                p = probs[m]
+                other = (p.sum(0) - p[o]).clamp(0, 1)
+                k, v = model.KV_M_r4(model.Encoder_M(tensor(m), p[o][None, None], other[None, None]))
+                keys.append(k)
+                values.append(v)
+            seg.append(model.segment(q, torch.stack(keys, 2), torch.stack(values, 2))[0])
+        probs[t] = aggregate(torch.stack(seg), dim=0)[1:]
+        times.append(time.perf_counter() - t0)
+    spf = statistics.median(times[1:]) if len(times) > 1 else times[0]
+    return {"path": "reference", "model": model.cfg.name, "objects": objects, "height": SIZE[0],
+            "s_per_frame": spf, "fps": 1 / spf, "first_frame_s": times[0], "peak_rss_mb": _rss_mb()}
+
+
+@torch.inference_mode()
+def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, repeats: int = 3) -> list[dict]:
+    """Per-frame cost (query encoding + memory read + decoder) against the number of memory frames."""
+    model = model.eval().to(memory_format=torch.channels_last)
+    model.use_sdpa = use_sdpa
+    hp, wp = SIZE[0] + sum(pad_amounts(*SIZE)[2:]), SIZE[1] + sum(pad_amounts(*SIZE)[:2])
+    frame = torch.rand(1, 3, hp, wp).contiguous(memory_format=torch.channels_last)
+    rows = []
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        k, v = model.memorize(frame, torch.rand(1, 1, hp, wp))
+        for t in sizes:
+            mk, mv = k.unsqueeze(2).expand(-1, -1, t, -1, -1), v.unsqueeze(2).expand(-1, -1, t, -1, -1)
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                model.segment(model.encode_query(frame), mk, mv)
+                best = min(best, time.perf_counter() - t0)
+            rows.append({"memory_frames": t, "read": "sdpa" if use_sdpa else "matmul", "s_per_frame": best})
+    model.use_sdpa = False
+    return rows
+
+
+def _table(rows: list[dict], cols: list[str]) -> str:
+    def fmt(v: object) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    widths = [max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in cols]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(fmt(r.get(c, "")).rjust(w) for c, w in zip(cols, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    torch.set_grad_enabled(False)
+    frames = 6 if args.quick else 12
+    base = EngineSettings(device="cpu", random_init=not DEFAULT_WEIGHTS.exists())
+    r50 = replace(base, model="stm-r50", random_init=True)
+    rows = []
+    for objects in ((1, 3) if args.quick else (1, 3, 5)):
+        rows.append(run_engine(base, objects, frames))
+    for height in (360, 240):
+        rows.append(run_engine(replace(base, process_height=height), 1, frames))
+    rows.append(run_engine(r50, 1, frames if args.quick else 8))
+    small = load_model(base.model, base.weights, base.random_init)
+    for objects in ((1,) if args.quick else (1, 3)):
+        rows.append(run_reference(small, objects, frames))
+    rows.append(run_reference(load_model("stm-r50", random_init=True), 1, 4 if args.quick else 6))
+    ref = {(r["model"], r["objects"]): r["s_per_frame"] for r in rows if r["path"] == "reference"}
+    for r in rows:
+        base_spf = ref.get((r["model"], r["objects"]))
+        r["speedup"] = base_spf / r["s_per_frame"] if base_spf and r["path"] == "engine" else None
+    sizes = (1, 5) if args.quick else (1, 5, 10, 20)
+    mem_rows = run_memory_sizes(small, sizes, False) + run_memory_sizes(small, sizes, True)
+    print(f"# {date.today()}  {platform.processor() or platform.machine()}  {psutil.cpu_count()} cores  "
+          f"torch {torch.__version__}  threads {torch.get_num_threads()}")
+    print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
+                        "speedup", "peak_rss_mb"]))
+    print()
+    print(_table(mem_rows, ["memory_frames", "read", "s_per_frame"]))
+    print(f"peak process memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": str(date.today()), "rows": rows, "memory": mem_rows}, f, indent=2)
+    return 0

@@ -41,8 +41,11 @@ class Refine(nn.Module):
         self.ResFS = ResBlock(dim)
         self.ResMM = ResBlock(dim)
 
-    def forward(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
-        s = self.ResFS(self.convFS(skip))
+    def skip(self, skip: torch.Tensor) -> torch.Tensor:
+        """The skip branch depends on the frame only, so it runs once per frame, not once per object."""
+        return self.ResFS(self.convFS(skip))
+
+    def fuse(self, s: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         return self.ResMM(s + F.interpolate(coarse, size=s.shape[-2:], mode="bilinear", align_corners=False))
 
 
@@ -57,9 +60,21 @@ class Decoder(nn.Module):
         self.RF2 = Refine(r2_dim, dim)
         self.pred2 = nn.Conv2d(dim, 2, 3, padding=1)
 
-    def forward(self, readout: torch.Tensor, r3: torch.Tensor, r2: torch.Tensor) -> torch.Tensor:
-        """Returns logits at stride 4 [N,2,H/4,W/4]; the caller upsamples (cheaper after aggregation)."""
+    def skips(self, r3: torch.Tensor, r2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame skip branches of both refinement modules (cacheable with the query features)."""
+        return self.RF3.skip(r3), self.RF2.skip(r2)
+
+    def forward(self, readout: torch.Tensor, s3: torch.Tensor, s2: torch.Tensor,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """readout [N,...] per object row; s3, s2 [B,...] per-frame skips (`skips`); rows [N] row -> frame
+        (None: B == 1). Returns logits at stride 4 [N,2,H/4,W/4]; the caller upsamples them.
+        """
+        n = readout.shape[0]
+        if rows is not None:
+            s3, s2 = s3.index_select(0, rows), s2.index_select(0, rows)
+        elif s3.shape[0] != n:
+            s3, s2 = s3.expand(n, -1, -1, -1), s2.expand(n, -1, -1, -1)
         m4 = self.ResMM(self.convFM(readout))
-        m3 = self.RF3(r3, m4)
-        m2 = self.RF2(r2, m3)
+        m3 = self.RF3.fuse(s3, m4)
+        m2 = self.RF2.fuse(s2, m3)
         return self.pred2(F.relu(m2))

@@ -24,13 +24,8 @@ class QueryFeatures:
 
     key: torch.Tensor    # [B,Ck,h,w]
     value: torch.Tensor  # [B,Cv,h,w]
-    r3: torch.Tensor     # [B,C3,2h,2w]
-    r2: torch.Tensor     # [B,C2,4h,4w]
-
-    def select(self, index: torch.Tensor | None) -> "QueryFeatures":
-        if index is None:
-            return self
-        return QueryFeatures(*(t.index_select(0, index) for t in (self.key, self.value, self.r3, self.r2)))
+    skip3: torch.Tensor  # [B,D,2h,2w] decoder skip branch of res3
+    skip2: torch.Tensor  # [B,D,4h,4w] decoder skip branch of res2
 
 
 def other_objects(probs: torch.Tensor, sample_index: torch.Tensor | None) -> torch.Tensor:
@@ -72,10 +67,13 @@ class STM(nn.Module):
         return self.KV_M_r4(r4)
 
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:
-        """Query features of frame [B,3,H,W]; independent of masks, so they can be cached per frame."""
+        """Query features of frame [B,3,H,W]; independent of masks, so they can be cached per frame.
+
+        The decoder's skip branches depend on the frame alone too, so they are computed here, once per frame.
+        """
         r4, r3, r2 = self.Encoder_Q(frame)
         key, value = self.KV_Q_r4(r4)
-        return QueryFeatures(key, value, r3, r2)
+        return QueryFeatures(key, value, *self.Decoder.skips(r3, r2))
 
     def segment(self, query: QueryFeatures, mem_key: torch.Tensor, mem_value: torch.Tensor,
                 sample_index: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,12 +82,13 @@ class STM(nn.Module):
         mem_key [N,Ck,T,h,w] / mem_value [N,Cv,T,h,w]: each row's memory over T frames.
         """
         n = mem_key.shape[0]
-        q = query.select(sample_index) if sample_index is not None else query
-        if sample_index is None and q.key.shape[0] != n:
-            q = QueryFeatures(*(t.expand(n, *t.shape[1:]) for t in (q.key, q.value, q.r3, q.r2)))
-        h, w = q.key.shape[-2:]
-        read = memory_read(mem_key.flatten(2), mem_value.flatten(2), q.key.flatten(2), self.use_sdpa)
-        readout = torch.cat([read.view(n, -1, h, w), q.value], dim=1)
-        logits = self.Decoder(readout, q.r3, q.r2)
+        if sample_index is not None:
+            q_key, q_value = query.key.index_select(0, sample_index), query.value.index_select(0, sample_index)
+        else:
+            q_key, q_value = query.key.expand(n, -1, -1, -1), query.value.expand(n, -1, -1, -1)
+        h, w = q_key.shape[-2:]
+        read = memory_read(mem_key.flatten(2), mem_value.flatten(2), q_key.flatten(2), self.use_sdpa)
+        readout = torch.cat([read.view(n, -1, h, w), q_value], dim=1)
+        logits = self.Decoder(readout, query.skip3, query.skip2, sample_index)
         logits = F.interpolate(logits.float(), scale_factor=4, mode="bilinear", align_corners=False)
         return torch.sigmoid(logits[:, 1] - logits[:, 0])  # == softmax over (bg, fg), channel fg

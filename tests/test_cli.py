@@ -104,3 +104,16 @@ def test_evaluate_reproduces_published_official_scores(capsys):
     for seq, r in published.items():
         assert abs(float(rows[seq][2]) - float(r["J_mean"])) < 1e-4
         assert abs(float(rows[seq][3]) - float(r["F_mean"])) < 1e-4
+
+
+def test_judo_masks_added_mid_video_and_one_pixel_narrow_mask(tmp_path, weights):
+    images = require_shared("data", "cutie-examples", "images", "judo")
+    masks = require_shared("data", "cutie-examples", "masks", "judo")
+    out = tmp_path / "out"
+    proc = _run(["propagate", str(images), "--annotations", str(masks), "--output", str(out),
+                 "--weights", str(weights), "--device", "cpu", "--quiet"])
+    assert proc.returncode == 0, proc.stderr
+    assert "00005.png" in proc.stderr  # the 853x480 mask is resized with a warning naming it
+    assert len(list(out.glob("*.png"))) == 16
+    assert read_mask(out / "00005.png").shape == (480, 854)
+    assert np.array_equal(np.unique(read_mask(out / "00013.png")), np.unique(read_mask(masks / "00013.png")))

@@ -1,0 +1,53 @@
+"""Training: a step on a fixed batch lowers the loss; a run resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from stm_core.model.checkpoint import load_model
+from stm_core.model.config import STM_SMALL
+from stm_core.model.stm import STM
+from stm_core.train.clip_sampler import ClipSampler
+from stm_core.train.loss import clip_loss
+from stm_core.train.synthetic import SyntheticClips
+from stm_core.train.trainer import TrainConfig, hard_fraction_at, lr_at, max_skip_at, train
+
+
+def test_training_steps_reduce_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    sampler = ClipSampler([(SyntheticClips(size=(64, 64), frames=3, max_objects=2, min_objects=2, seed=1), 1.0)], seed=1)
+    batch = sampler.batch(2)
+    model = STM(STM_SMALL).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(6):
+        loss, stats = clip_loss(model, batch.frames, batch.labels, batch.num_objects)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(stats["loss"])
+    assert losses[-1] < losses[0] * 0.8, losses
+    # the soft aggregation is part of the graph: the memory encoder's mask input gets gradients
+    assert model.Encoder_M.conv1_m.weight.grad.abs().sum() > 0
+    assert model.Encoder_M.conv1_o.weight.grad.abs().sum() > 0
+
+
+def test_schedules():
+    cfg = TrainConfig(steps=1000, warmup=100, lr=1e-3, skip_schedule=(2, 4), hard_start=0.5, hard_fraction=0.25)
+    assert lr_at(0, cfg) < lr_at(99, cfg) <= 1e-3 and lr_at(999, cfg) < 1e-4
+    assert max_skip_at(0, cfg) == 2 and max_skip_at(999, cfg) == 4
+    assert hard_fraction_at(100, cfg) == 1.0 and abs(hard_fraction_at(1000, cfg) - 0.25) < 1e-9
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    cfg = dict(out_dir=str(tmp_path / "run"), batch_size=2, crop=64, workers=0, warmup=1, log_every=1,
+               ckpt_every=1, val_every=0)
+    train(TrainConfig(steps=2, **cfg))
+    train(TrainConfig(steps=3, **cfg))
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt
+    assert load_model("stm-small", tmp_path / "run" / "best.pt").cfg == STM_SMALL

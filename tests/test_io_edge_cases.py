@@ -1,0 +1,61 @@
+"""Input edge cases from real use: lying video headers, paths with spaces and non-ASCII characters."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import av
+import numpy as np
+
+from stm_core.cli import main
+from stm_core.io.frames import open_frames
+from stm_core.io.masks import read_mask, write_mask
+from stm_core.model.checkpoint import save_weights
+from stm_core.model.config import STM_SMALL
+from stm_core.model.stm import STM
+
+from .engine_helpers import square_mask, write_clip
+
+
+def _write_avi(path: Path, frames: int) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for t in range(frames):
+            img = np.full((48, 64, 3), 20 * t, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_video_whose_header_frame_count_is_wrong(tmp_path):
+    path = tmp_path / "lying.avi"
+    _write_avi(path, 7)
+    data = bytearray(path.read_bytes())
+    avih = data.index(b"avih") + 8  # chunk id + size, then MainAVIHeader: dwTotalFrames at +16
+    data[avih + 16:avih + 20] = struct.pack("<I", 999)
+    strh = data.index(b"strh") + 8  # AVIStreamHeader: dwLength at +32
+    data[strh + 32:strh + 36] = struct.pack("<I", 999)
+    path.write_bytes(bytes(data))
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames != 7  # the header really lies
+    video = open_frames(path)
+    assert len(video) == 7
+    assert video[6].shape == (48, 64, 3) and abs(int(video[6].mean()) - 120) < 10
+
+
+def test_paths_with_spaces_and_non_ascii_characters(tmp_path):
+    root = tmp_path / "Vidéo prise 日本 x"
+    frames = write_clip(root / "images  dir", frames=3)
+    ann = root / "masques é"
+    ann.mkdir()
+    write_mask(ann / "00000.png", square_mask())
+    weights = root / "poids ü.pt"
+    save_weights(STM(STM_SMALL), weights)
+    out = root / "sortie ø"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
+                 "--weights", str(weights), "--device", "cpu", "--quiet"]) == 0
+    assert [p.name for p in sorted(out.iterdir())] == ["00000.png", "00001.png", "00002.png"]
+    assert read_mask(out / "00002.png").shape == (48, 80)

@@ -53,6 +53,7 @@ class AppController(QObject):
         self._export: Task | None = None
         self.propagation.failed.connect(self.error)
         self.autosaver.failed.connect(self.error)
+        self.document.frameUnreadable.connect(self.error)
         self.document.objectsChanged.connect(self._keep_selection_valid)
 
     # ---- opening ------------------------------------------------------------------------------------

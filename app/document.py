@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from stm_core.errors import StmError
 from stm_core.session import AnnotationSession
 
+from .errors import describe
 from .objects import Color, ObjectTable, TrackedObject
 from .painting import Point, Rect, paint_segment
 from .undo import Edit, UndoHistory
@@ -49,6 +51,8 @@ class Document(QObject):
     resultsChanged = Signal()
     objectsChanged = Signal()
     historyChanged = Signal()
+    frameUnreadable = Signal(str, str)
+    """A frame could not be decoded: (title, message), reported once per frame."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -60,6 +64,7 @@ class Document(QObject):
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
+        self._unreadable: set[int] = set()
 
     # ---- opening ------------------------------------------------------------------------------------
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0) -> None:
@@ -70,6 +75,7 @@ class Document(QObject):
         self.objects.ensure(set(session.object_ids()))
         self._history.clear()
         self._last_point = None
+        self._unreadable.clear()
         self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
@@ -115,10 +121,17 @@ class Document(QObject):
         self._reload()
         self.frameChanged.emit(frame)
 
-    def image(self) -> np.ndarray:
-        """RGB pixels of the current frame."""
+    def image(self) -> np.ndarray | None:
+        """RGB pixels of the current frame; None if it cannot be decoded (reported once per frame, and
+        the frame's mask stays editable: a broken JPEG must not stop the annotator)."""
         assert self._session is not None
-        return self._session.frame(self._current)
+        try:
+            return self._session.frame(self._current)
+        except StmError as exc:
+            if self._current not in self._unreadable:
+                self._unreadable.add(self._current)
+                self.frameUnreadable.emit(*describe(exc))
+            return None
 
     @property
     def labels(self) -> np.ndarray:

@@ -57,6 +57,11 @@ class PropagationController(QObject):
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
             return
+        if not doc.session.has_result(request.start):
+            self.failed.emit("No mask on this frame", f"Frame {request.start + 1} has no mask to propagate from. "
+                                                      "Paint it, or go to a frame that has one (Alt+←/→ jumps "
+                                                      "between annotated frames).")
+            return
         if self._task is not None:
             self._pending = request
             self._task.cancel()

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from .errors import describe
 
@@ -65,7 +65,8 @@ class Task(QObject):
         self._worker.progress.connect(self.progress)
         self._worker.succeeded.connect(self.succeeded)
         self._worker.failed.connect(self.failed)
-        self._worker.done.connect(self._thread.quit)
+        # quit() is thread-safe; a queued call would wait for the GUI thread, which may be blocked in wait()
+        self._worker.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
         self._running = False
 
@@ -85,6 +86,9 @@ class Task(QObject):
         return self._thread.wait(timeout_ms)
 
     def _on_thread_finished(self) -> None:
+        # `finished` is emitted from the thread just before it really ends; wait for that, or dropping
+        # the last reference to this task could destroy a QThread that is still running (Qt aborts).
+        self._thread.wait()
         self._running = False
         self.finished.emit()
 

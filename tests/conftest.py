@@ -21,3 +21,92 @@ def require_shared(*parts: str) -> Path:
 def shared_dir() -> Path:
     """The shared data folder (the test is skipped when it is absent)."""
     return require_shared()
+
+
+# ---- application (GUI) tests ---------------------------------------------------------------------------
+# Qt must pick the offscreen platform before the first QApplication exists (CI has no display).
+import os  # noqa: E402
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def make_frames(folder: Path, count: int = 4, size: tuple[int, int] = (64, 96)) -> Path:
+    """A tiny clip: a textured square moving right over noise, saved as PNG frames 00000.png..."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    h, w = size
+    background = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
+    for i in range(count):
+        frame = background.copy()
+        x = 10 + 4 * i
+        frame[20:40, x:x + 20] = (200, 80 + 10 * i, 40)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), frame)
+    return folder
+
+
+@pytest.fixture
+def frame_dir(tmp_path: Path) -> Path:
+    return make_frames(tmp_path / "clip")
+
+
+@pytest.fixture
+def dialogs(monkeypatch) -> list[tuple[str, str]]:
+    """Record message boxes instead of blocking on them: (title, text) per call; questions answer Yes."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str]] = []
+
+    def record(answer):
+        def fake(parent, title, text, *args, **kwargs):
+            shown.append((title, text))
+            return answer
+        return fake
+
+    for name in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(record(QMessageBox.StandardButton.Ok)))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(record(QMessageBox.StandardButton.Yes)))
+    return shown
+
+
+@pytest.fixture
+def app_factory(qtbot, tmp_path: Path, monkeypatch, dialogs):
+    """Build main windows sharing one settings file and data folder, with an untrained CPU network so
+    propagation runs fast (its masks are garbage; the tests check the plumbing, not accuracy).
+
+    Torch runs single-threaded here: on a busy 2-core machine its thread pool fighting the GUI thread and
+    other processes made tiny frames 100x slower."""
+    import torch
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    def engine_settings(self):
+        prefs = self.preferences()
+        return EngineSettings(device="cpu", random_init=True, mem_every=prefs.mem_every,
+                              max_memory=prefs.max_memory, fast=False)
+
+    monkeypatch.setattr(AppSettings, "engine_settings", engine_settings)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def build():
+        store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        controller = AppController(AppSettings(store), tmp_path / "data")
+        window = MainWindow(controller)
+        window.resize(900, 650)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window)  # window shortcuts need it active
+        return window  # qtbot closes it after the test, which stops its threads and saves
+
+    yield build
+    torch.set_num_threads(threads)

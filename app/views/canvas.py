@@ -119,7 +119,11 @@ class CanvasView(QGraphicsView):
     def _on_frame(self, _frame: int) -> None:
         if not self._doc.is_open:
             return
-        pixmap = QPixmap.fromImage(rgb_qimage(self._doc.image()))
+        rgb = self._doc.image()
+        if rgb is None:  # undecodable frame: a grey stand-in keeps the mask visible and editable
+            h, w = self._doc.frame_size
+            rgb = np.full((h, w, 3), 64, np.uint8)
+        pixmap = QPixmap.fromImage(rgb_qimage(rgb))
         self._frame_item.setPixmap(pixmap)
         self.minimap.set_thumbnail(pixmap)
         self._render_overlay()

@@ -84,9 +84,10 @@ class ObjectsPanel(QWidget):
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if self._updating:
             return
-        obj_id = item.data(ID_ROLE)
-        self._doc.rename_object(obj_id, item.text())
-        self._doc.set_object_visible(obj_id, item.checkState() == Qt.CheckState.Checked)
+        # read everything first: either change rebuilds the list and deletes `item`
+        obj_id, name, visible = item.data(ID_ROLE), item.text(), item.checkState() == Qt.CheckState.Checked
+        self._doc.rename_object(obj_id, name)
+        self._doc.set_object_visible(obj_id, visible)
 
     def _add(self) -> None:
         obj = self._doc.add_object()

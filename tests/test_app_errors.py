@@ -1,0 +1,136 @@
+"""Bad input never crashes the app or costs work: each case shows a dialog and the session stays usable."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QPushButton
+
+from stm_core.io.masks import write_mask
+
+from .conftest import make_frames, require_shared
+
+
+def test_unopenable_inputs_show_dialogs(app_factory, tmp_path, dialogs):
+    window = app_factory()
+    c = window.controller
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "fake.mp4").write_bytes(b"this is not a video")
+    for bad in (tmp_path / "missing", tmp_path / "empty", tmp_path / "fake.mp4"):
+        assert not c.open(bad)
+    assert len(dialogs) == 3 and all(title == "Cannot read input" for title, _ in dialogs)
+    assert window.pages.currentIndex() == 0  # still on the start screen, still alive
+
+
+def test_failed_open_keeps_the_current_video(app_factory, frame_dir, tmp_path, dialogs):
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    doc = window.document
+    doc.begin_stroke((20.0, 20.0), 1, 9, erase=False)
+    doc.end_stroke()
+    assert not c.open(tmp_path / "missing")
+    assert doc.session.is_annotated(0) and doc.num_frames == 4
+
+
+def test_corrupt_frame_reports_on_display(app_factory, tmp_path, dialogs):
+    frames = make_frames(tmp_path / "clip", count=3)
+    data = (frames / "00001.png").read_bytes()
+    (frames / "00001.png").write_bytes(data[: len(data) // 3])  # truncated
+    window = app_factory()
+    if window.controller.open(frames):
+        window.document.seek(1)
+    assert any("00001" in text for _, text in dialogs)
+
+
+def test_mask_imports_with_wrong_size_or_names(app_factory, frame_dir, tmp_path, dialogs):
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    big = tmp_path / "big.png"
+    write_mask(big, np.ones((100, 100), np.uint8))
+    assert not c.import_frame_mask(big)
+    assert "100x100" in dialogs[-1][1]
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    write_mask(folder / "not_a_frame.png", np.ones((64, 96), np.uint8))
+    assert not c.import_mask_folder(folder, as_annotations=True)
+    assert "names no frame" in dialogs[-1][1]
+    assert window.document.annotated_frames() == []
+
+
+def test_grayscale_mask_for_current_frame_is_undoable(qtbot, app_factory, frame_dir, tmp_path):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    grey = np.zeros((64, 96), np.uint8)
+    grey[10:20, 10:30] = 255
+    path = tmp_path / "grey.png"
+    Image.fromarray(grey).save(path)
+    assert window.controller.import_frame_mask(path)
+    doc = window.document
+    assert doc.session.labels(0)[15, 15] == 1 and doc.is_annotated(0)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.is_annotated(0)
+
+
+def test_palette_mask_with_new_labels_adds_objects(app_factory, frame_dir, tmp_path):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    labels = np.zeros((64, 96), np.uint8)
+    labels[5:10, 5:10] = 7
+    write_mask(tmp_path / "m.png", labels)
+    window.controller.import_frame_mask(tmp_path / "m.png")
+    assert 7 in window.document.objects
+
+
+def test_cutie_judo_masks_slightly_off_size_are_resized_with_notice(app_factory, tmp_path, dialogs):
+    images = require_shared("data", "cutie-examples", "images", "judo")
+    masks = require_shared("data", "cutie-examples", "masks", "judo")
+    window = app_factory()
+    window.controller.open(images)
+    assert window.controller.import_mask_folder(masks, as_annotations=True)
+    doc = window.document
+    assert doc.annotated_frames() == [0, 5, 8, 13]
+    assert dialogs[-1][0] == "Masks resized" and "00005" in dialogs[-1][1]
+    assert len(doc.objects) >= 2
+
+
+def test_drop_a_folder_opens_it(app_factory, frame_dir):
+    window = app_factory()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(frame_dir))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.document.num_frames == 4
+
+
+def test_demo_clip_opens_annotated_and_propagates(qtbot, app_factory):
+    window = app_factory()
+    demo_button = next(b for b in window.start_screen.findChildren(QPushButton) if "demo" in b.text())
+    demo_button.click()
+    assert window.pages.currentIndex() == 1
+    doc = window.document
+    assert doc.num_frames == 40 and doc.frame_size == (270, 480)
+    assert doc.annotated_frames() == [0]
+    assert [o.name for o in doc.objects] == ["Disc", "Box", "Star"]
+    assert set(np.unique(doc.session.labels(0))) == {0, 1, 2, 3}
+    QApplication.processEvents()
+
+
+def test_read_only_workspace_location_falls_back_to_data_dir(app_factory, tmp_path):
+    from dataclasses import replace
+
+    frames = make_frames(tmp_path / "ro" / "clip")
+    blocker = frames.with_name("clip.stmws")
+    blocker.write_text("a file where the workspace folder would go")
+    window = app_factory()
+    c = window.controller
+    c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=True))
+    assert c.open(frames)
+    assert c.autosaver.workspace.root.is_relative_to(c.data_dir)
+    shutil.rmtree(frames)

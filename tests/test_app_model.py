@@ -1,0 +1,147 @@
+"""The widget-free layer of the app: painting, undo, overlay rendering, objects, shortcut table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.document import Document
+from app.objects import ObjectTable
+from app.overlay import OverlayMode, boundary, label_lut, render
+from app.painting import Rect, paint_segment
+from app.shortcuts import COMMANDS, groups
+from app.undo import Edit, UndoHistory
+from stm_core.engine.settings import EngineSettings
+from stm_core.session import AnnotationSession
+
+
+def test_paint_segment_touches_only_its_rectangle():
+    labels = np.zeros((1080, 1920), np.uint8)
+    rect = paint_segment(labels, (100.0, 100.0), (300.0, 120.0), 21, 3, erase=False)
+    assert rect is not None and rect.x0 <= 90 and rect.x1 >= 310
+    assert labels[100, 100] == 3 and labels[120, 300] == 3 and labels[110, 200] == 3
+    outside = labels.copy()
+    outside[rect.slices()] = 0
+    assert not outside.any()
+
+
+def test_eraser_only_clears_its_object():
+    labels = np.zeros((50, 50), np.uint8)
+    labels[:, :25] = 1
+    labels[:, 25:] = 2
+    paint_segment(labels, (10.0, 25.0), (40.0, 25.0), 9, 1, erase=True)
+    assert labels[25, 12] == 0 and labels[25, 30] == 2
+
+
+def test_paint_outside_frame_is_ignored():
+    labels = np.zeros((20, 20), np.uint8)
+    assert paint_segment(labels, (-50.0, -50.0), (-40.0, -40.0), 5, 1, erase=False) is None
+
+
+def test_undo_history_is_per_frame_and_redo_clears_on_new_edit():
+    history = UndoHistory(limit=3)
+    a, b = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
+    for _ in range(5):
+        history.push(0, Edit.capture(a, b, Rect(0, 0, 4, 4), True))
+    assert history.can_undo(0) and not history.can_undo(1)
+    assert [history.take_undo(0) is not None for _ in range(4)] == [True, True, True, False]
+    assert history.can_redo(0)
+    history.push(0, Edit.capture(a, b, Rect(0, 0, 2, 2), True))
+    assert not history.can_redo(0)
+
+
+def test_overlay_modes():
+    labels = np.zeros((10, 10), np.uint8)
+    labels[2:8, 2:8] = 1
+    objects = ObjectTable()
+    objects.add()
+    lut = label_lut(objects)
+    filled = render(labels, OverlayMode.FILLED, lut)
+    assert filled[5, 5, 3] == 255 and filled[0, 0, 3] == 0
+    contours = render(labels, OverlayMode.CONTOURS, lut)
+    assert contours[5, 5, 3] == 0 and contours[2, 5, 3] == 255
+    part = render(labels, OverlayMode.CONTOURS, lut, Rect(2, 2, 6, 6))
+    assert np.array_equal(part, contours[2:6, 2:6])
+    prob = np.full((10, 10), 200, np.uint8)
+    heat = render(labels, OverlayMode.PROBABILITY, lut, probability=prob)
+    assert heat[0, 0, 3] > 150
+    objects.get(1).visible = False
+    assert not render(labels, OverlayMode.FILLED, label_lut(objects))[..., 3].any()
+    assert boundary(labels)[2, 2] == 1
+
+
+def test_object_table_ids_and_json_round_trip():
+    table = ObjectTable()
+    assert [table.add().id for _ in range(3)] == [1, 2, 3]
+    table.remove(2)
+    assert table.add().id == 2
+    assert table.ensure({0, 7, 1}) == [7]
+    table.get(7).name = "Späť 7"
+    again = ObjectTable.from_json(table.to_json())
+    assert [(o.id, o.name, o.color, o.visible) for o in again] == [(o.id, o.name, o.color, o.visible) for o in table]
+    assert table.get(1).color == (128, 0, 0)  # DAVIS palette
+
+
+def test_shortcut_table_has_no_duplicate_keys_and_covers_the_brief():
+    keys = [k for c in COMMANDS for k in c.keys]
+    assert len(keys) == len(set(keys))
+    for key in ("Left", "Right", "Shift+Left", "Shift+Right", "Home", "End", "Space", "B", "E", "[", "]",
+                "F", "Shift+F", "Ctrl+F", "Esc", "Ctrl+Z", "Ctrl+Shift+Z", "Ctrl+S", "Ctrl+E", "F1", "U",
+                *map(str, range(1, 10))):
+        assert key in keys
+    assert sum(len(v) for v in groups().values()) == sum(1 for c in COMMANDS if c.keys)
+
+
+@pytest.fixture
+def document(qtbot, frame_dir):
+    doc = Document()
+    session = AnnotationSession.open(frame_dir, EngineSettings(device="cpu", random_init=True))
+    objects = ObjectTable()
+    objects.add()
+    objects.add()
+    doc.load(session, objects)
+    return doc
+
+
+def test_stroke_commits_annotation_once_and_undo_restores(document):
+    session = document.session
+    assert not session.is_annotated(0)
+    document.begin_stroke((20.0, 20.0), 1, 7, erase=False)
+    document.extend_stroke((40.0, 20.0))
+    assert not session.is_annotated(0)  # the engine never sees a half-painted stroke
+    document.end_stroke()
+    assert session.is_annotated(0) and session.labels(0)[20, 30] == 1
+    document.begin_stroke((30.0, 20.0), 2, 3, erase=False)
+    document.end_stroke()
+    assert session.labels(0)[20, 30] == 2
+    document.undo()
+    assert session.labels(0)[20, 30] == 1 and session.is_annotated(0)
+    document.undo()
+    assert not session.is_annotated(0) and not session.labels(0).any()
+    document.redo()
+    document.redo()
+    assert session.is_annotated(0) and session.labels(0)[20, 30] == 2
+    assert not document.can_redo() and document.can_undo()
+
+
+def test_replace_labels_rejects_wrong_size(document):
+    with pytest.raises(ValueError):
+        document.replace_labels(np.zeros((10, 10), np.uint8))
+
+
+def test_next_uncertain_walks_the_ranking(document, monkeypatch):
+    unc = np.array([0.0, 0.5, np.nan, 0.9])
+    monkeypatch.setattr(document, "uncertainty", lambda: unc)
+    assert document.next_uncertain() == 3
+    document.seek(3)
+    assert document.next_uncertain() == 1
+    document.seek(1)
+    assert document.next_uncertain() == 3
+
+
+def test_remove_object_clears_it_everywhere(document):
+    document.begin_stroke((20.0, 20.0), 2, 9, erase=False)
+    document.end_stroke()
+    document.remove_object(2)
+    assert 2 not in document.objects and not (document.session.labels(0) == 2).any()
+    assert not document.can_undo()

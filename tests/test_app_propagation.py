@@ -1,0 +1,219 @@
+"""Propagation in the worker thread, through the real window: results, progress, cancel, restart, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from .conftest import make_frames
+
+WAIT_MS = 60_000
+
+
+def annotate_first_frame(window) -> None:
+    doc = window.document
+    doc.begin_stroke((20.0, 30.0), 1, 15, erase=False)
+    doc.extend_stroke((30.0, 30.0))
+    doc.end_stroke()
+
+
+def slow_down(session, monkeypatch, delay: float = 0.05) -> None:
+    """Make each propagated frame take at least `delay` s, so a cancel reliably lands mid-run."""
+    original = session.propagate
+
+    def propagate(start, direction="forward", progress=None, cancel=None, **kwargs):
+        def slow_progress(*args):
+            time.sleep(delay)
+            if progress is not None:
+                progress(*args)
+        return original(start, direction, slow_progress, cancel, **kwargs)
+
+    monkeypatch.setattr(session, "propagate", propagate)
+
+
+@pytest.fixture
+def window(app_factory, frame_dir):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    annotate_first_frame(window)
+    return window
+
+
+def test_forward_propagation_fills_every_frame_and_the_view(qtbot, window):
+    prop = window.controller.propagation
+    shown: list[int] = []
+    window.document.labelsChanged.connect(shown.append)
+    window.document.seek(2)
+    window.document.seek(0)
+    progress: list[tuple] = []
+    prop.progress.connect(lambda *a: progress.append(a))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+        assert prop.running
+    report = finished.args[0]
+    assert report.frames == [1, 2, 3] and not report.cancelled
+    assert [p[1] for p in progress] == [1, 2, 3] and all(p[2] == 3 for p in progress)
+    assert window.document.result_frames().all()
+    qtbot.waitUntil(lambda: not prop.running)
+    assert not window.status.progress.isVisible()
+    window.document.seek(3)
+    assert window.document.labels.shape == (64, 96)
+    unc = window.document.uncertainty()
+    assert unc[0] == 0 and np.isfinite(unc[1:]).all()
+
+
+def test_results_appear_on_screen_while_it_runs(qtbot, window):
+    """The frame on screen is redrawn when its result arrives."""
+    doc = window.document
+    doc.seek(1)
+    refreshed: list[int] = []
+    doc.labelsChanged.connect(refreshed.append)
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward", 0)
+    assert 1 in refreshed
+    assert np.array_equal(doc.labels, doc.session.labels(1))
+
+
+def test_backward_and_both(qtbot, window):
+    doc = window.document
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert finished.args[0].frames == [2, 1]  # stops at the annotated frame 0
+    doc.seek(1)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(finished.args[0].frames) == [2]  # from 1: forward to 2 (3 is annotated), backward to 0 stops
+
+
+def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp_path, monkeypatch):
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=12))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward")
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    report = finished.args[0]
+    assert report.cancelled and 1 <= len(report.frames) < 11
+    session = window.document.session
+    for frame in range(1, 12):
+        labels = session.labels(frame)
+        assert (labels is not None) == (frame in report.frames)
+        if labels is not None:
+            assert labels.shape == (64, 96)
+
+
+def test_new_run_while_running_replaces_it(qtbot, app_factory, tmp_path, monkeypatch):
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=10))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    prop = window.controller.propagation
+    reports = []
+    prop.finished.connect(reports.append)
+    prop.start("forward", 0)
+    qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+    window.document.seek(1)  # has its result: the progress signal said so
+    prop.start("both")  # cancels the first, then starts from frame 1
+    qtbot.waitUntil(lambda: len(reports) == 2 and not prop.running, timeout=WAIT_MS)
+    assert reports[0].cancelled and not reports[1].cancelled
+    assert reports[1].start == 1 and reports[1].frames == list(range(2, 10))
+
+
+def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, monkeypatch):
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=10))
+    annotate_first_frame(window)
+    doc = window.document
+    slow_down(doc.session, monkeypatch)
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+        for frame in (9, 3, 7):
+            doc.seek(frame)
+            QApplication.processEvents()
+        doc.seek(8)
+        doc.begin_stroke((80.0, 10.0), 1, 5, erase=False)
+        doc.end_stroke()
+    assert doc.session.is_annotated(8)
+    assert doc.session.labels(8)[10, 80] == 1  # the user's paint is never overwritten by the run
+
+
+def test_propagating_without_annotation_explains(qtbot, app_factory, frame_dir, dialogs):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert dialogs and dialogs[-1][0] == "Nothing to propagate"
+    assert not window.controller.propagation.running
+    annotate_first_frame(window)
+    window.document.seek(2)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert dialogs[-1][0] == "No mask on this frame"
+
+
+def test_engine_error_in_worker_becomes_a_dialog(qtbot, window, dialogs, monkeypatch):
+    from stm_core.errors import OutOfMemoryError
+
+    def fail(*args, **kwargs):
+        raise OutOfMemoryError("CUDA out of memory while propagating frame 2")
+
+    monkeypatch.setattr(window.document.session, "propagate", fail)
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        prop.start("forward")
+    assert dialogs[-1][0] == "Out of memory" and "memory cap" in dialogs[-1][1]
+    assert window.document.session.is_annotated(0)  # work kept
+
+
+def test_broken_weights_file_is_reported(qtbot, app_factory, frame_dir, dialogs, monkeypatch, tmp_path):
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(device="cpu", weights=str(broken)))
+    window = app_factory()
+    window.controller.open(frame_dir)
+    annotate_first_frame(window)
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        prop.start("forward")
+    assert dialogs[-1][0] == "Model weights problem"
+    assert window.document.is_annotated(0)
+
+
+def test_clear_memory_and_memory_gauge(qtbot, window):
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    window.status.poll_memory()
+    assert "RAM" in window.status.gauge.format()
+    assert "Memory frames:" in window.status.memory_label.text()
+    window.status.clear_button.click()
+    assert window.document.session.memory_status()["cached_frames"] == 0
+    assert window.document.result_frames().all()
+
+
+def test_worker_thread_is_not_the_gui_thread(qtbot, window, monkeypatch):
+    session = window.document.session
+    original = session.propagate
+    threads = []
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(session, "propagate", spy)
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    assert threads and threads[0] is not threading.main_thread()

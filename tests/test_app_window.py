@@ -1,0 +1,194 @@
+"""The real main window driven with mouse and keyboard events: open, paint, undo, navigate, objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from app.editor_state import Tool
+from app.overlay import OverlayMode
+from app.shortcuts import COMMANDS
+from app.views.help_dialog import shortcuts_html
+
+
+def viewport_point(window, x: float, y: float) -> QPoint:
+    """Where frame pixel (x, y) is on the canvas viewport."""
+    return window.canvas.mapFromScene(QPointF(x + 0.5, y + 0.5))
+
+
+def stroke(qtbot, window, points, button=Qt.MouseButton.LeftButton, modifier=Qt.KeyboardModifier.NoModifier):
+    viewport = window.canvas.viewport()
+    qtbot.mousePress(viewport, button, modifier, viewport_point(window, *points[0]))
+    for p in points[1:]:
+        qtbot.mouseMove(viewport, viewport_point(window, *p))
+    qtbot.mouseRelease(viewport, button, modifier, viewport_point(window, *points[-1]))
+
+
+def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(window.canvas, k, modifier)
+
+
+@pytest.fixture
+def window(app_factory, frame_dir):
+    window = app_factory()
+    assert window.controller.open(frame_dir)
+    QApplication.processEvents()
+    return window
+
+
+def test_start_screen_then_open_folder(app_factory, frame_dir):
+    window = app_factory()
+    assert window.pages.currentIndex() == 0
+    assert window.controller.open(frame_dir)
+    assert window.pages.currentIndex() == 1
+    assert window.document.num_frames == 4 and window.document.frame_size == (64, 96)
+    assert frame_dir.name in window.windowTitle()
+    assert window.objects_panel.list.count() == 1  # a fresh video starts with one object, selected
+    assert window.editor.selected_object == 1
+
+
+def test_mouse_stroke_paints_the_mask_and_annotates_the_frame(qtbot, window):
+    doc = window.document
+    window.editor.set_brush_size(5)
+    stroke(qtbot, window, [(20, 30), (35, 30), (50, 30)])
+    labels = doc.session.labels(0)
+    assert labels[30, 20] == 1 and labels[30, 35] == 1 and labels[30, 50] == 1
+    assert labels[10, 10] == 0
+    assert doc.is_annotated(0)
+    overlay = window.canvas._overlay.buffer
+    assert overlay[30, 35, 3] == 255 and overlay[10, 10, 3] == 0  # the view shows what was painted
+
+    stroke(qtbot, window, [(35, 30), (36, 30)], button=Qt.MouseButton.RightButton)  # right drag erases
+    assert doc.session.labels(0)[30, 35] == 0 and doc.session.labels(0)[30, 20] == 1
+
+
+def test_shift_click_draws_a_straight_line(qtbot, window):
+    window.editor.set_brush_size(3)
+    stroke(qtbot, window, [(10, 10)])
+    stroke(qtbot, window, [(60, 10)], modifier=Qt.KeyboardModifier.ShiftModifier)
+    assert window.document.session.labels(0)[10, 10:61].all()
+
+
+def test_undo_redo_keys(qtbot, window):
+    doc = window.document
+    window.editor.set_brush_size(5)
+    stroke(qtbot, window, [(20, 20), (40, 20)])
+    stroke(qtbot, window, [(20, 40), (40, 40)])
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.session.labels(0)[40, 30] == 0 and doc.session.labels(0)[20, 30] == 1
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.is_annotated(0)
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert doc.is_annotated(0) and doc.session.labels(0)[20, 30] == 1
+    assert window.canvas._overlay.buffer[20, 30, 3] == 255
+
+
+def test_keyboard_navigation(qtbot, window):
+    doc = window.document
+    key(qtbot, window, Qt.Key.Key_Right)
+    assert doc.current_frame == 1
+    key(qtbot, window, Qt.Key.Key_End)
+    assert doc.current_frame == 3
+    key(qtbot, window, Qt.Key.Key_Left)
+    assert doc.current_frame == 2
+    key(qtbot, window, Qt.Key.Key_Home)
+    assert doc.current_frame == 0
+    key(qtbot, window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert doc.current_frame == 3  # +10, clamped
+    assert "Frame 4 / 4" in window.status.frame_label.text()
+
+
+def test_space_plays_and_stops(qtbot, window):
+    key(qtbot, window, Qt.Key.Key_Space)
+    assert window.play_timer.isActive()
+    qtbot.waitUntil(lambda: window.document.current_frame == 3, timeout=3000)
+    qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=3000)
+
+
+def test_tool_brush_size_object_and_overlay_keys(qtbot, window):
+    editor = window.editor
+    key(qtbot, window, Qt.Key.Key_E)
+    assert editor.tool is Tool.ERASER
+    key(qtbot, window, Qt.Key.Key_B)
+    assert editor.tool is Tool.BRUSH
+    size = editor.brush_size
+    key(qtbot, window, Qt.Key.Key_BracketRight)
+    assert editor.brush_size > size
+    key(qtbot, window, Qt.Key.Key_BracketLeft)
+    key(qtbot, window, Qt.Key.Key_BracketLeft)
+    assert editor.brush_size < size
+    for _ in range(11):
+        key(qtbot, window, Qt.Key.Key_N)  # add objects: 12 in all, more than the number keys reach
+    assert len(window.document.objects) == 12 and editor.selected_object == 12
+    key(qtbot, window, Qt.Key.Key_3)
+    assert editor.selected_object == 3
+    window.objects_panel.list.setCurrentRow(10)  # beyond the digits: reachable from the panel
+    assert editor.selected_object == 11
+    key(qtbot, window, Qt.Key.Key_H)
+    assert not window.document.objects.get(11).visible
+    key(qtbot, window, Qt.Key.Key_O)
+    assert editor.overlay_mode is OverlayMode.CONTOURS
+
+
+def test_objects_rename_recolour_and_paint_new_object(qtbot, window):
+    doc = window.document
+    obj = doc.add_object()
+    window.editor.select_object(obj.id)
+    item = window.objects_panel.list.item(1)
+    item.setText("Rider")
+    assert doc.objects.get(obj.id).name == "Rider"
+    doc.set_object_color(obj.id, (10, 200, 30))
+    window.editor.set_brush_size(5)
+    stroke(qtbot, window, [(70, 50)])
+    assert doc.session.labels(0)[50, 70] == obj.id
+    assert tuple(window.canvas._overlay.buffer[50, 70, :3]) == (30, 200, 10)  # BGRA
+
+
+def test_wheel_zoom_fit_and_minimap(qtbot, window):
+    canvas = window.canvas
+    fitted = canvas.zoom
+    anchor = viewport_point(window, 20, 20)
+    wheel = QWheelEvent(QPointF(anchor), QPointF(canvas.viewport().mapToGlobal(anchor)), QPoint(0, 0),
+                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas.viewport(), wheel)
+    assert canvas.zoom > fitted * 1.3
+    assert abs(canvas.mapFromScene(QPointF(20.5, 20.5)).x() - anchor.x()) <= 1  # zoomed around the cursor
+    assert canvas.minimap.isVisible()
+    key(qtbot, window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom == pytest.approx(fitted)
+    assert not canvas.minimap.isVisible()
+
+
+def test_help_lists_every_key():
+    html = shortcuts_html()
+    for command in COMMANDS:
+        for k in command.keys:
+            assert k.replace("<", "&lt;") in html
+
+
+def test_escape_cancels_nothing_gracefully(qtbot, window):
+    key(qtbot, window, Qt.Key.Key_Escape)
+    assert not window.controller.propagation.running
+
+
+def test_stroke_on_1080p_frame_is_fast(app_factory, tmp_path):
+    """Painting cost follows the brush, not the frame: a 1080p stroke of 200 moves stays well below 1 s."""
+    import time
+
+    from .conftest import make_frames
+
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "hd", count=1, size=(1080, 1920)))
+    doc = window.document
+    doc.begin_stroke((100.0, 100.0), 1, 30, erase=False)
+    t0 = time.perf_counter()
+    for i in range(200):
+        doc.extend_stroke((100.0 + 8 * i, 100.0 + 4 * i))
+    elapsed = time.perf_counter() - t0
+    doc.end_stroke()
+    assert elapsed < 1.0
+    assert np.count_nonzero(doc.session.labels(0)) > 200 * 8 * 25

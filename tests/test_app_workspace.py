@@ -1,0 +1,127 @@
+"""Autosave and reopen: every stroke reaches the workspace at once, results in batches, all atomically."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from app.workspace import STATE_FILE
+from stm_core.io.masks import read_mask
+
+WAIT_MS = 60_000
+
+
+def paint(doc, x, y, obj=1, size=9):
+    doc.begin_stroke((float(x), float(y)), obj, size, erase=False)
+    doc.end_stroke()
+
+
+def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    assert window.controller.autosaver._writer.wait_idle(10)
+    root = window.controller.autosaver.workspace.root
+    mask = read_mask(root / "masks" / "00000.png")
+    assert mask[30, 30] == 1
+    state = json.loads((root / STATE_FILE).read_text())
+    assert state["annotated"] == ["00000"]
+    assert not any(p.name.startswith(".") for p in (root / "masks").iterdir())  # no temp files left
+
+
+def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, frame_dir):
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    doc = window.document
+    paint(doc, 30, 30)
+    rider = doc.add_object("Rider")
+    doc.set_object_color(rider.id, (1, 2, 3))
+    doc.set_object_visible(rider.id, False)
+    paint(doc, 60, 40, obj=rider.id)
+    window.editor.set_brush_size(33)
+    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    doc.seek(2)
+    expected = {i: doc.session.labels(i) for i in range(4)}
+    window.close()  # saves and stops the writer
+
+    again = app_factory()
+    again.controller.open(frame_dir)
+    doc2 = again.document
+    assert doc2.current_frame == 2
+    assert doc2.annotated_frames() == [0]
+    for i in range(4):
+        assert np.array_equal(doc2.session.labels(i), expected[i]), i
+    restored = doc2.objects.get(rider.id)
+    assert (restored.name, restored.color, restored.visible) == ("Rider", (1, 2, 3), False)
+    assert again.editor.brush_size == 33
+    assert doc2.result_frames().all()
+
+
+def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
+    """A kill after propagation finished loses nothing: batched result writes reach the disk by themselves."""
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
+        c.propagation.start("forward")
+    masks = c.autosaver.workspace.root / "masks"
+    qtbot.waitUntil(lambda: len(list(masks.glob("*.png"))) == 4, timeout=5000)
+
+
+def test_corrupt_workspace_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    (root / STATE_FILE).write_text("{ torn")
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    assert dialogs[-1][0] == "Workspace not restored"
+    kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
+    assert kept and (kept[0] / "masks" / "00000.png").exists()
+    assert again.document.annotated_frames() == []
+
+
+def test_workspace_beside_video_when_asked(qtbot, app_factory, frame_dir):
+    from dataclasses import replace
+
+    window = app_factory()
+    c = window.controller
+    c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=True))
+    c.open(frame_dir)
+    assert c.autosaver.workspace.root == frame_dir.with_name(frame_dir.name + ".stmws")
+
+
+def test_ctrl_s_saves(qtbot, app_factory, frame_dir):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert window.controller.autosaver._writer.pending() == 0
+    assert (window.controller.autosaver.workspace.root / STATE_FILE).exists()
+
+
+def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, frame_dir):
+    from dataclasses import replace
+
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
+        c.propagation.start("forward")
+    before = {i: window.document.session.labels(i) for i in range(4)}
+    old_session = window.document.session
+    c.apply_preferences(replace(c.settings.preferences(), mem_every=2, max_memory=7))
+    session = window.document.session
+    assert session is not old_session and session.settings.mem_every == 2 and session.settings.max_memory == 7
+    assert session.annotated_frames() == [0]
+    for i in range(4):
+        assert np.array_equal(session.labels(i), before[i])
+    assert c.settings.preferences().max_memory == 7  # remembered (QSettings)

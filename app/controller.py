@@ -51,6 +51,7 @@ class AppController(QObject):
         self.autosaver = Autosaver(self.document, self.editor)
         self.source: Path | None = None
         self._export: Task | None = None
+        self._loader: Task | None = None
         self.propagation.failed.connect(self.error)
         self.autosaver.failed.connect(self.error)
         self.document.frameUnreadable.connect(self.error)
@@ -68,9 +69,10 @@ class AppController(QObject):
         self._close_current()
         prefs = self.settings.preferences()
         workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
-        objects, frame = self._restore(workspace, session)
+        objects, frame, deferred = self._restore(workspace, session)
         self.source = path
         self.document.load(session, objects, frame)
+        self._load_results(workspace, session, deferred)
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
@@ -80,8 +82,9 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         return True
 
-    def _restore(self, workspace: Workspace, session: AnnotationSession) -> tuple[ObjectTable, int]:
-        """Load a saved workspace into `session`; a damaged or foreign one is moved aside, never deleted."""
+    def _restore(self, workspace: Workspace, session: AnnotationSession) -> tuple[ObjectTable, int, list[int]]:
+        """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
+        frames whose saved results are still to load). A damaged or foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         try:
             state = workspace.read_state()
@@ -90,22 +93,52 @@ class AppController(QObject):
         except InputError as exc:
             moved = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\nIt was kept as {moved}; starting afresh.")
-            return ObjectTable(), 0
+            return ObjectTable(), 0, []
         if state is None:
-            return ObjectTable(), 0
+            return ObjectTable(), 0, []
         annotated = set(state.get("annotated", []))
-        for index, labels in workspace.read_masks(names, size).items():
-            if names[index] in annotated:
+        deferred = []
+        for index in workspace.saved_frames(names):
+            if names[index] not in annotated:
+                deferred.append(index)
+            elif (labels := workspace.read_frame_mask(names[index], size)) is not None:
                 session.set_annotation(index, labels)
-            else:
-                session.set_result(index, labels)
         self.editor.apply_json(state.get("editor", {}))
         try:
             objects = ObjectTable.from_json(state.get("objects", []))
         except (KeyError, TypeError, ValueError):
             objects = ObjectTable()
         self.message.emit(f"Restored workspace {workspace.root}")
-        return objects, int(state.get("current_frame", 0))
+        return objects, int(state.get("current_frame", 0)), deferred
+
+    def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int]) -> None:
+        """Read saved propagated masks on a worker thread, so a 10,000-frame video opens at once; a frame
+        that gets a newer result meanwhile (propagation, painting) keeps it."""
+        if not frames:
+            return
+        names, size = session.frame_names, session.frame_size
+
+        def load(progress, cancel) -> None:
+            for index in frames:
+                if cancel.is_set():
+                    return
+                labels = workspace.read_frame_mask(names[index], size)
+                if labels is not None and not session.has_result(index):
+                    session.set_result(index, labels)
+                    progress(index)
+
+        task = Task(load, self)
+        task.progress.connect(lambda args: self.document.note_loaded(args[0])
+                              if self.document.session is session else None)
+        task.failed.connect(self.error)
+        task.finished.connect(lambda: setattr(self, "_loader", None) if self._loader is task else None)
+        self._loader = task
+        task.start()
+
+    def wait_for_loading(self) -> None:
+        """Block until saved results are in the session (before it is copied or replaced)."""
+        if self._loader is not None:
+            self._loader.wait()
 
     def open_demo(self) -> bool:
         """Generate (once) and open the demo clip; its first frame comes annotated, ready to propagate."""
@@ -125,6 +158,9 @@ class AppController(QObject):
         return True
 
     def _close_current(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+            self._loader.wait()
         self.propagation.cancel_and_wait()
         if self._export is not None:
             self._export.cancel()
@@ -194,6 +230,7 @@ class AppController(QObject):
         if session is None or not old.engine_differs(prefs):
             return
         self.propagation.cancel_and_wait()
+        self.wait_for_loading()
         fresh = AnnotationSession(session.frames, self.settings.engine_settings())
         for index in range(session.num_frames):
             annotation = session.annotation(index)

@@ -309,6 +309,14 @@ class Document(QObject):
         self.maskStored.emit(frame, False)
         self.resultsChanged.emit()
 
+    def note_loaded(self, frame: int) -> None:
+        """A saved result was read back from the workspace: show it, but do not save it again."""
+        self._has_result[frame] = True
+        if frame == self._current and self._stroke is None and not self.is_annotated(frame):
+            self._reload()
+            self.labelsChanged.emit(frame)
+        self.resultsChanged.emit()
+
     def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> None:
         """Put whole-frame masks into the session, as annotated frames or as plain results."""
         assert self._session is not None

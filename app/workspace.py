@@ -102,16 +102,16 @@ class Workspace:
     def remove_mask(self, name: str) -> None:
         (self.masks_dir / f"{name}.png").unlink(missing_ok=True)
 
-    def read_masks(self, names: list[str], size: tuple[int, int]) -> dict[int, np.ndarray]:
-        """Saved masks by frame index; a missing or unreadable file is skipped (the frame just has no mask)."""
-        out: dict[int, np.ndarray] = {}
+    def saved_frames(self, names: list[str]) -> list[int]:
+        """Indices of the frames that have a saved mask file."""
         if not self.masks_dir.is_dir():
-            return out
+            return []
         present = {p.stem for p in self.masks_dir.glob("*.png") if not p.name.startswith(".")}
-        for index, name in enumerate(names):
-            if name in present:
-                try:
-                    out[index] = read_mask(self.masks_dir / f"{name}.png", size, tolerance=0)
-                except InputError:
-                    continue
-        return out
+        return [i for i, name in enumerate(names) if name in present]
+
+    def read_frame_mask(self, name: str, size: tuple[int, int]) -> np.ndarray | None:
+        """One saved mask; None if it is missing or unreadable (the frame then just has no mask)."""
+        try:
+            return read_mask(self.masks_dir / f"{name}.png", size, tolerance=0)
+        except InputError:
+            return None

@@ -217,3 +217,16 @@ def test_worker_thread_is_not_the_gui_thread(qtbot, window, monkeypatch):
     with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
         window.controller.propagation.start("forward")
     assert threads and threads[0] is not threading.main_thread()
+
+
+def test_u_jumps_to_most_uncertain_and_alt_arrows_to_annotated(qtbot, window):
+    doc = window.document
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    unc = doc.uncertainty()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert doc.current_frame == int(np.nanargmax(unc))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert doc.current_frame == 0
+    window.timeline.refresh()
+    assert window.timeline._curve.yData is not None and np.isfinite(window.timeline._curve.yData[1:]).all()

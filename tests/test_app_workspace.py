@@ -52,13 +52,14 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
     again.controller.open(frame_dir)
     doc2 = again.document
     assert doc2.current_frame == 2
-    assert doc2.annotated_frames() == [0]
+    assert doc2.annotated_frames() == [0]  # annotated frames are there at once; results load in the background
+    qtbot.waitUntil(lambda: doc2.result_frames().all(), timeout=10_000)
+    assert np.array_equal(doc2.labels, expected[2])  # the frame on screen was refreshed when it loaded
     for i in range(4):
         assert np.array_equal(doc2.session.labels(i), expected[i]), i
     restored = doc2.objects.get(rider.id)
     assert (restored.name, restored.color, restored.visible) == ("Rider", (1, 2, 3), False)
     assert again.editor.brush_size == 33
-    assert doc2.result_frames().all()
 
 
 def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
@@ -125,3 +126,14 @@ def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, fram
     for i in range(4):
         assert np.array_equal(session.labels(i), before[i])
     assert c.settings.preferences().max_memory == 7  # remembered (QSettings)
+
+
+def test_settings_dialog_round_trip(qtbot):
+    from app.settings import Preferences
+    from app.views.settings_dialog import SettingsDialog
+
+    prefs = Preferences(device="cpu", model="stm-r50", weights="/x/STM_weights.pth", mem_every=3, max_memory=9,
+                        process_height=360, workspace_beside_video=True)
+    dialog = SettingsDialog(prefs)
+    qtbot.addWidget(dialog)
+    assert dialog.preferences() == prefs

@@ -229,4 +229,22 @@ def test_u_jumps_to_most_uncertain_and_alt_arrows_to_annotated(qtbot, window):
     qtbot.keyClick(window.canvas, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
     assert doc.current_frame == 0
     window.timeline.refresh()
-    assert window.timeline._curve.yData is not None and np.isfinite(window.timeline._curve.yData[1:]).all()
+    assert np.isfinite(window.timeline._curve.yData[1:]).all() and np.isnan(window.timeline._curve.yData[0])
+
+
+def test_object_added_mid_video_is_tracked_from_its_frame(qtbot, window):
+    """Objects that first appear later: add one after propagating, paint it on frame 2, propagate again."""
+    doc = window.document
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    late = doc.add_object("Late")
+    window.editor.select_object(late.id)
+    doc.seek(2)
+    doc.begin_stroke((70.0, 45.0), late.id, 15, erase=False)
+    doc.end_stroke()
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert finished.args[0].frames == [3]
+    assert doc.session.object_ids() == [1, late.id]
+    assert doc.session.is_annotated(0) and doc.session.is_annotated(2)

@@ -192,3 +192,31 @@ def test_stroke_on_1080p_frame_is_fast(app_factory, tmp_path):
     doc.end_stroke()
     assert elapsed < 1.0
     assert np.count_nonzero(doc.session.labels(0)) > 200 * 8 * 25
+
+
+def test_middle_drag_and_space_drag_pan_without_painting(qtbot, window):
+    canvas, viewport = window.canvas, window.canvas.viewport()
+    canvas.zoom_by(4.0)
+    h = canvas.horizontalScrollBar()
+    start = h.value()
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=centre)
+    qtbot.mouseMove(viewport, centre + QPoint(-60, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton, pos=centre + QPoint(-60, 0))
+    assert h.value() > start
+    panned = h.value()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseMove(viewport, centre + QPoint(40, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=centre + QPoint(40, 0))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert h.value() < panned
+    assert not window.play_timer.isActive()  # a space that panned does not toggle playback
+    assert not window.document.is_annotated(0)  # nothing was painted
+
+
+def test_click_on_timeline_seeks(qtbot, window):
+    timeline = window.timeline
+    scene_pos = timeline.getPlotItem().vb.mapViewToScene(QPointF(2, 0.5))
+    qtbot.mouseClick(timeline.viewport(), Qt.MouseButton.LeftButton, pos=timeline.mapFromScene(scene_pos))
+    assert window.document.current_frame == 2

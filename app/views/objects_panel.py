@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton,
                                QVBoxLayout, QWidget)
 
 from ..controller import AppController
@@ -45,7 +45,11 @@ class ObjectsPanel(QWidget):
         self.color_button.clicked.connect(self._recolour)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        hint = QLabel("Keys 1–9 select · N adds · H hides · double-click renames")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: gray")
         layout.addWidget(self.list)
+        layout.addWidget(hint)
         layout.addLayout(buttons)
         self._doc.objectsChanged.connect(self._rebuild)
         self._doc.sessionChanged.connect(self._rebuild)

@@ -37,10 +37,8 @@ class StatusBar(QStatusBar):
         self.clear_button = QPushButton("Clear memory")
         self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
         self.clear_button.clicked.connect(self.clearMemoryRequested)
-        self.addWidget(self.frame_label)
-        self.addWidget(self.progress)
-        self.addWidget(self.cancel_button)
-        for widget in (self.speed_label, self.device_label, self.memory_label, self.gauge, self.clear_button):
+        # permanent widgets stay visible while showMessage() notes use the left side
+        for widget in (self.frame_label, self.progress, self.cancel_button, self.speed_label, self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
 
         self._doc.frameChanged.connect(self._update_frame)

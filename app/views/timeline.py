@@ -16,6 +16,18 @@ RESULT_COLOR = (90, 140, 230, 110)
 UNCERTAINTY_COLOR = (255, 170, 60)
 
 
+def relative_uncertainty(unc: np.ndarray, annotated: list[int]) -> np.ndarray:
+    """Uncertainty scaled to 0..1 over the propagated frames (annotated frames and frames without a result
+    are NaN, i.e. gaps), so the worst frames stand out whatever the absolute level."""
+    out = unc.astype(float).copy()
+    out[annotated] = np.nan
+    finite = np.isfinite(out)
+    if not finite.any():
+        return out
+    low, high = out[finite].min(), out[finite].max()
+    return (out - low) / (high - low) if high > low else np.where(finite, 0.5, np.nan)
+
+
 class _SeekViewBox(pg.ViewBox):
     """A view box that turns clicks and drags into seek requests instead of panning the plot."""
 
@@ -88,9 +100,7 @@ class TimelineView(pg.PlotWidget):
             return
         edges = np.arange(n + 1, dtype=float) - 0.5
         self._results.setData(edges, self._doc.result_frames().astype(float) * 0.12)
-        unc = self._doc.uncertainty().astype(float)
         annotated = self._doc.annotated_frames()
-        peak = np.nanmax(unc) if np.isfinite(unc).any() else 0.0
-        scaled = unc / peak if peak > 0 else unc
-        self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * scaled)
+        self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * relative_uncertainty(self._doc.uncertainty(),
+                                                                                         annotated))
         self._annotated.setData(np.asarray(annotated, float), np.full(len(annotated), 1.12))

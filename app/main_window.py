@@ -82,6 +82,8 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setWidget(side)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        dock.hide()  # shown with the first video; the start screen needs no tools
+        self.dock = dock
         self.status = StatusBar(controller)
         self.setStatusBar(self.status)
 
@@ -250,10 +252,11 @@ class MainWindow(QMainWindow):
             self.controller.import_frame_mask(path)
 
     def export_dialog(self) -> None:
-        if not self.document.is_open or self.controller.source is None:
+        workspace = self.controller.autosaver.workspace
+        if not self.document.is_open or workspace is None:
             return
-        source = self.controller.source
-        ExportDialog(self.controller, source.with_name(source.stem + "_export"), self).exec()
+        # default inside the workspace: never next to a dataset that may be shared or read-only
+        ExportDialog(self.controller, workspace.root / "export", self).exec()
 
     def settings_dialog(self) -> None:
         dialog = SettingsDialog(self.controller.settings.preferences(), self)
@@ -263,6 +266,7 @@ class MainWindow(QMainWindow):
     # ---- window -------------------------------------------------------------------------------------
     def _on_video_opened(self, path: str) -> None:
         self.pages.setCurrentIndex(1)
+        self.dock.show()
         self.setWindowTitle(f"{Path(path).name} — {APP_NAME}")
         self.start_screen.set_recent(self.controller.settings.recent())
         self.canvas.setFocus()

@@ -145,3 +145,21 @@ def test_remove_object_clears_it_everywhere(document):
     document.remove_object(2)
     assert 2 not in document.objects and not (document.session.labels(0) == 2).any()
     assert not document.can_undo()
+
+
+def test_qt_binding_does_not_leak_bool_references(qtbot):
+    """PySide6 6.12.0 drops a reference to True on every Signal.emit(): on Python < 3.12 the app then aborts
+    after a few thousand signals (pyproject excludes it). Guard against such a binding being installed."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        ping = Signal(int)
+
+    emitter = Emitter()
+    emitter.ping.connect(lambda _: None)
+    before = sys.getrefcount(True)
+    for i in range(200):
+        emitter.ping.emit(i)
+    assert sys.getrefcount(True) - before > -50

@@ -54,6 +54,7 @@ class StatusBar(QStatusBar):
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
         self._direction = ""
+        self.poll_memory()
 
     def _update_frame(self, *_: object) -> None:
         doc = self._doc

@@ -61,7 +61,7 @@ def render_frame(t: float, background: np.ndarray, textures: list[np.ndarray]) -
     frame = background.copy()
     labels = np.zeros((HEIGHT, WIDTH), np.uint8)
     shift = int(40 * t)
-    for obj_id, (mask, tex) in enumerate(zip(_shape_masks(t), textures), start=1):
+    for obj_id, (mask, tex) in enumerate(zip(_shape_masks(t), textures, strict=True), start=1):
         moved = np.roll(tex, shift, axis=1)
         frame[mask == 1] = moved[mask == 1]
         labels[mask == 1] = obj_id

@@ -190,10 +190,6 @@ class Document(QObject):
             return self._last_point[1]
         return None
 
-    @property
-    def stroke_active(self) -> bool:
-        return self._stroke is not None
-
     def begin_stroke(self, point: Point, obj_id: int, diameter: int, erase: bool) -> None:
         """Start painting `obj_id` (or erasing it) on the current frame with a dab at `point`."""
         if self._session is None:

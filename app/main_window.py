@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.start_screen.openRecent.connect(self.controller.open)
         self.start_screen.set_recent(controller.settings.recent())
         self.canvas.spaceTapped.connect(self.toggle_play)
+        self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.status.cancelRequested.connect(controller.propagation.cancel)
         self.status.clearMemoryRequested.connect(controller.clear_memory)
         controller.error.connect(self.show_error)
@@ -128,8 +129,8 @@ class MainWindow(QMainWindow):
             "frame.forward10": lambda: doc.seek(doc.current_frame + 10),
             "frame.first": lambda: doc.seek(0),
             "frame.last": lambda: doc.seek(doc.num_frames - 1),
-            "frame.prev_annotated": lambda: self._seek_or_note(doc.neighbour_annotated(-1), "No annotated frame before this one"),
-            "frame.next_annotated": lambda: self._seek_or_note(doc.neighbour_annotated(1), "No annotated frame after this one"),
+            "frame.prev_annotated": lambda: self._jump_annotated(-1),
+            "frame.next_annotated": lambda: self._jump_annotated(1),
             "frame.uncertain": lambda: self._seek_or_note(doc.next_uncertain(), "No propagated frames yet"),
             "frame.play": self.toggle_play,
             "tool.brush": lambda: editor.set_tool(Tool.BRUSH),
@@ -184,6 +185,10 @@ class MainWindow(QMainWindow):
             self.status.showMessage(note, 4000)
         else:
             self.document.seek(frame)
+
+    def _jump_annotated(self, step: int) -> None:
+        note = "No annotated frame " + ("before" if step < 0 else "after") + " this one"
+        self._seek_or_note(self.document.neighbour_annotated(step), note)
 
     def _toggle_visible(self) -> None:
         obj_id = self.editor.selected_object

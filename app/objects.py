@@ -85,5 +85,6 @@ class ObjectTable:
         objects = []
         for item in items:
             r, g, b = (int(v) for v in item["color"])
-            objects.append(TrackedObject(int(item["id"]), str(item["name"]), (r, g, b), bool(item.get("visible", True))))
+            visible = bool(item.get("visible", True))
+            objects.append(TrackedObject(int(item["id"]), str(item["name"]), (r, g, b), visible))
         return cls(objects)

@@ -18,11 +18,6 @@ class Command:
     keys: tuple[str, ...] = ()
     group: str = "General"
 
-    @property
-    def key_text(self) -> str:
-        """Keys as shown to the user, e.g. 'Shift+F' or '[ / ]'."""
-        return "  or  ".join(self.keys)
-
 
 def _objects() -> tuple[Command, ...]:
     return tuple(Command(f"object.select.{n}", f"Select object {n}", (str(n),), "Objects") for n in range(1, 10))
@@ -69,8 +64,6 @@ COMMANDS: tuple[Command, ...] = (
     Command("memory.clear", "Clear engine memory (keeps all masks)", (), "Propagate"),
     Command("help.shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
 )
-
-BY_ID: dict[str, Command] = {c.id: c for c in COMMANDS}
 
 MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Left drag", "Paint with the current tool"),

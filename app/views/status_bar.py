@@ -24,6 +24,7 @@ class StatusBar(QStatusBar):
         self._doc = controller.document
         self._process = psutil.Process(os.getpid())
         self.frame_label = QLabel()
+        self.zoom_label = QLabel()
         self.progress = QProgressBar(maximumWidth=260, textVisible=True)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel (Esc)")
@@ -38,7 +39,8 @@ class StatusBar(QStatusBar):
         self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
         self.clear_button.clicked.connect(self.clearMemoryRequested)
         # permanent widgets stay visible while showMessage() notes use the left side
-        for widget in (self.frame_label, self.progress, self.cancel_button, self.speed_label, self.device_label, self.memory_label, self.gauge, self.clear_button):
+        for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button, self.speed_label,
+                       self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
 
         self._doc.frameChanged.connect(self._update_frame)
@@ -65,6 +67,9 @@ class StatusBar(QStatusBar):
         name = doc.session.frame_names[i] if doc.session else ""
         mark = " · annotated" if doc.is_annotated(i) else ""
         self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"Zoom {zoom * 100:.0f}%")
 
     def _on_started(self, direction: str, start: int) -> None:
         self._direction = direction

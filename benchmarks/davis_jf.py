@@ -28,6 +28,7 @@ def main() -> int:
     p.add_argument("--weights")
     p.add_argument("--model", default="stm-small")
     p.add_argument("--process-height", type=int)
+    p.add_argument("--top-k", type=int)
     p.add_argument("--corrections", type=int, default=0)
     p.add_argument("--sequences", default="all", help="all, val, or a comma-separated list")
     p.add_argument("--device", default="cpu")
@@ -38,7 +39,8 @@ def main() -> int:
         return 2
     seqs = ALL if a.sequences == "all" else VALIDATION_SEQUENCES if a.sequences == "val" \
         else tuple(a.sequences.split(","))
-    settings = EngineSettings(model=a.model, weights=a.weights, device=a.device, process_height=a.process_height)
+    settings = EngineSettings(model=a.model, weights=a.weights, device=a.device, process_height=a.process_height,
+                              top_k=a.top_k)
     rows = []
     for seq in seqs:
         t0 = time.perf_counter()

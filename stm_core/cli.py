@@ -24,6 +24,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height (e.g. 360) and upsample the masks")
+    p.add_argument("--top-k", type=int, default=None, help="read only the k strongest memory matches")
     p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
 
 
@@ -31,7 +32,7 @@ def _settings(a: argparse.Namespace) -> EngineSettings:
     if a.mem_every < 1 or a.max_memory < 1:
         raise StmError("--mem-every and --max-memory must be at least 1")
     return EngineSettings(model=a.model, weights=a.weights, device=a.device, mem_every=a.mem_every,
-                          max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast)
+                          max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast, top_k=a.top_k)
 
 
 def cmd_propagate(a: argparse.Namespace) -> int:

@@ -88,3 +88,12 @@ def test_forward_shapes_small_model_multi_object():
         q = model.encode_query(frame)
         fg = model.segment(q, torch.stack([k, k], 2), torch.stack([v, v], 2))
     assert fg.shape == (3, 64, 96) and 0 <= float(fg.min()) and float(fg.max()) <= 1
+
+
+def test_top_k_read_keeps_only_the_strongest_matches():
+    mk, mv, qk = torch.randn(1, 8, 40), torch.randn(1, 5, 40), torch.randn(1, 8, 6)
+    assert torch.allclose(memory_read(mk, mv, qk, top_k=40), memory_read(mk, mv, qk), atol=1e-5)
+    aff = (mk.transpose(1, 2) @ qk / math.sqrt(8))[0]
+    top = aff.topk(3, dim=0)
+    expected = mv[0][:, top.indices] * torch.softmax(top.values, 0)  # [5,3,6]
+    assert torch.allclose(memory_read(mk, mv, qk, top_k=3)[0], expected.sum(1), atol=1e-5)

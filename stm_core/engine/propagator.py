@@ -101,6 +101,7 @@ class Propagator:
                 if self._channels_last:
                     self._model = self._model.to(memory_format=torch.channels_last)
                 self._placed = True
+            self._model.top_k = self.settings.top_k
         return self._model
 
     @property

@@ -15,7 +15,8 @@ class EngineSettings:
         (paper: 5). max_memory: cap on memory frames; annotated frames are never evicted, the oldest
         propagated ones are. process_height: run the network at this frame height (e.g. 480, 360, 240) and
         upsample results to source size; None keeps the source size. fast: bf16 autocast + channels_last on
-        CPU, bf16 on CUDA. random_init: build the network without weights (tests only).
+        CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
+        in the paper). random_init: build the network without weights (tests only).
     """
 
     model: str = "stm-small"
@@ -25,4 +26,5 @@ class EngineSettings:
     max_memory: int = 20
     process_height: int | None = None
     fast: bool = True
+    top_k: int | None = None
     random_init: bool = False

@@ -9,13 +9,20 @@ import torch.nn.functional as F
 
 
 def memory_read(mem_key: torch.Tensor, mem_value: torch.Tensor, query_key: torch.Tensor,
-                use_sdpa: bool = False) -> torch.Tensor:
+                use_sdpa: bool = False, top_k: int | None = None) -> torch.Tensor:
     """mem_key [N,Ck,M], mem_value [N,Cv,M], query_key [N,Ck,Q] -> read value [N,Cv,Q].
 
     Affinity = mem_key^T query_key / sqrt(Ck), softmax over the M memory positions (all memory frames
     jointly), then a weighted sum of memory values. `use_sdpa` computes the same with
     scaled_dot_product_attention (flash/memory-efficient kernels; the affinity is never materialised).
+    `top_k` keeps only the k strongest memory positions per query before the softmax (as MiVOS/STCN do at
+    inference), which suppresses many weak, noisy matches.
     """
+    if top_k is not None and top_k < mem_key.shape[2]:
+        affinity = torch.bmm(mem_key.transpose(1, 2), query_key) / math.sqrt(mem_key.shape[1])
+        values, indices = affinity.float().topk(top_k, dim=1)
+        weights = torch.zeros_like(affinity, dtype=torch.float32).scatter_(1, indices, torch.softmax(values, dim=1))
+        return torch.bmm(mem_value, weights.to(mem_value.dtype))
     if use_sdpa:
         out = F.scaled_dot_product_attention(query_key.transpose(1, 2), mem_key.transpose(1, 2),
                                              mem_value.transpose(1, 2))

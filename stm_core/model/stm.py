@@ -53,6 +53,7 @@ class STM(nn.Module):
         self.KV_Q_r4 = KeyValue(c4, cfg.key_dim, cfg.value_dim)
         self.Decoder = Decoder(2 * cfg.value_dim, c3, c2, cfg.decoder_dim)
         self.use_sdpa = False
+        self.top_k: int | None = None
 
     def memorize(self, frame: torch.Tensor, probs: torch.Tensor,
                  sample_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +88,7 @@ class STM(nn.Module):
         else:
             q_key, q_value = query.key.expand(n, -1, -1, -1), query.value.expand(n, -1, -1, -1)
         h, w = q_key.shape[-2:]
-        read = memory_read(mem_key.flatten(2), mem_value.flatten(2), q_key.flatten(2), self.use_sdpa)
+        read = memory_read(mem_key.flatten(2), mem_value.flatten(2), q_key.flatten(2), self.use_sdpa, self.top_k)
         readout = torch.cat([read.view(n, -1, h, w), q_value], dim=1)
         logits = self.Decoder(readout, query.skip3, query.skip2, sample_index)
         logits = F.interpolate(logits.float(), scale_factor=4, mode="bilinear", align_corners=False)

@@ -248,3 +248,16 @@ def test_object_added_mid_video_is_tracked_from_its_frame(qtbot, window):
     assert finished.args[0].frames == [3]
     assert doc.session.object_ids() == [1, late.id]
     assert doc.session.is_annotated(0) and doc.session.is_annotated(2)
+
+
+def test_probability_overlay_shows_the_soft_result(qtbot, window):
+    from app.overlay import HEAT_LUT, OverlayMode
+
+    doc = window.document
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    doc.seek(2)
+    window.editor.set_overlay_mode(OverlayMode.PROBABILITY)
+    prob = doc.session.probability(2, 1)
+    assert prob is not None
+    assert np.array_equal(window.canvas._overlay.buffer, HEAT_LUT[prob])

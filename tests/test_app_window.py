@@ -220,3 +220,12 @@ def test_click_on_timeline_seeks(qtbot, window):
     scene_pos = timeline.getPlotItem().vb.mapViewToScene(QPointF(2, 0.5))
     qtbot.mouseClick(timeline.viewport(), Qt.MouseButton.LeftButton, pos=timeline.mapFromScene(scene_pos))
     assert window.document.current_frame == 2
+
+
+def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
+    from app.views.help_dialog import HelpDialog
+
+    opened = []
+    monkeypatch.setattr(HelpDialog, "exec", lambda self: opened.append(self.browser.toPlainText()))
+    key(qtbot, window, Qt.Key.Key_F1)
+    assert opened and "Next most uncertain frame" in opened[0] and "Ctrl+Shift+Z" in opened[0]

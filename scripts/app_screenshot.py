@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -70,8 +71,11 @@ def main() -> int:
     done.exec()
     print(f"propagated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     wait(600)
-    window.grab().save(args.out)
-    print(args.out)
+    shot = Path(args.out)
+    window.grab().save(str(shot))
+    # 256-colour PNG: a UI screenshot stays sharp and well under 500 KB for the README
+    Image.open(shot).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(shot, optimize=True)
+    print(f"{shot} ({shot.stat().st_size // 1024} KB)")
     window.close()
     return 0
 

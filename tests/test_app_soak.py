@@ -1,0 +1,84 @@
+"""A random annotation session through the real widgets: paint, erase, undo, redo, scrub, add objects,
+propagate, cancel, export; then close, reopen and check that every frame's mask came back exactly.
+
+Scaled for CI (60 actions); a long run: `APP_SOAK_ACTIONS=20000 APP_SOAK_SEED=7 pytest tests/test_app_soak.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import psutil
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QApplication
+
+from app.export import ExportOptions
+
+from .conftest import make_frames
+
+ACTIONS = int(os.environ.get("APP_SOAK_ACTIONS", "60"))
+RSS_GROWTH_LIMIT = 400 * 1024 ** 2
+
+
+def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_path):
+    rng = random.Random(int(os.environ.get("APP_SOAK_SEED", "1234")))
+    frames = make_frames(tmp_path / "soak", count=8)
+    window = app_factory()
+    c, doc = window.controller, window.document
+    c.open(frames)
+    canvas, viewport = window.canvas, window.canvas.viewport()
+    process = psutil.Process()
+    rss_start = process.memory_info().rss
+
+    def point() -> QPoint:
+        return canvas.mapFromScene(QPointF(rng.uniform(0, 96), rng.uniform(0, 64)))
+
+    def paint(button: Qt.MouseButton) -> None:
+        window.editor.set_brush_size(rng.choice([3, 7, 15]))
+        qtbot.mousePress(viewport, button, pos=point())
+        for _ in range(rng.randint(1, 4)):
+            qtbot.mouseMove(viewport, point())
+        qtbot.mouseRelease(viewport, button, pos=point())
+
+    def key(k: Qt.Key, mod: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+        qtbot.keyClick(canvas, k, mod)
+
+    actions = [
+        (8, lambda: paint(Qt.MouseButton.LeftButton)),
+        (2, lambda: paint(Qt.MouseButton.RightButton)),
+        (3, lambda: key(Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)),
+        (2, lambda: key(Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)),
+        (4, lambda: key(rng.choice([Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Home, Qt.Key.Key_End]))),
+        (1, lambda: key(Qt.Key.Key_N)),
+        (2, lambda: key(rng.choice([Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3]))),
+        (3, lambda: key(Qt.Key.Key_F, rng.choice([Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier,
+                                                   Qt.KeyboardModifier.ControlModifier]))),
+        (1, lambda: key(Qt.Key.Key_Escape)),
+        (1, lambda: key(Qt.Key.Key_O)),
+        (1, lambda: c.start_export(ExportOptions(tmp_path / "export"))),
+    ]
+    weights = [w for w, _ in actions]
+    for _ in range(ACTIONS):
+        rng.choices(actions, weights)[0][1]()
+        QApplication.processEvents()
+
+    qtbot.waitUntil(lambda: not c.propagation.running and not c.exporting, timeout=60_000)
+    QApplication.processEvents()
+    expected = [doc.session.labels(i) for i in range(doc.num_frames)]
+    annotated = doc.annotated_frames()
+    assert process.memory_info().rss - rss_start < RSS_GROWTH_LIMIT
+    window.close()
+
+    again = app_factory()
+    again.controller.open(frames)
+    doc2 = again.document
+    qtbot.waitUntil(lambda: again.controller._loader is None, timeout=30_000)
+    assert doc2.annotated_frames() == annotated
+    for i, labels in enumerate(expected):
+        got = doc2.session.labels(i)
+        if labels is None or not labels.any():
+            assert got is None or not got.any(), i
+        else:
+            assert np.array_equal(got, labels), i

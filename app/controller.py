@@ -86,6 +86,7 @@ class AppController(QObject):
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
         frames whose saved results are still to load). A damaged or foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
+        workspace.remove_leftovers()
         try:
             state = workspace.read_state()
             if state is not None and not workspace.matches(state, names, size):

@@ -90,6 +90,13 @@ class Workspace:
         self.root.rename(target)
         return target
 
+    def remove_leftovers(self) -> None:
+        """Delete temporary files a killed process left mid-write (complete files are never temporaries)."""
+        for folder in (self.root, self.masks_dir):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp*"):
+                    tmp.unlink(missing_ok=True)
+
     def write_state(self, state: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")

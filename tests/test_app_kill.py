@@ -76,3 +76,5 @@ def test_sigkill_leaves_a_complete_workspace(tmp_path, delay):
     assert first[20, 10] == 1 and first[20, 30] == 1 and first[20, 50] == 1  # finished strokes kept
     assert Workspace(root).matches(state, [f"{i:05d}" for i in range(12)], (64, 96))
     assert np.isin(first, [0, 1]).all()
+    Workspace(root).remove_leftovers()  # what reopening does first
+    assert not [p for p in (root / "masks").iterdir() if p.name.startswith(".")]

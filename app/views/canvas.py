@@ -188,6 +188,9 @@ class CanvasView(QGraphicsView):
         self._zoom_changed()
 
     def _zoom_changed(self) -> None:
+        # zoomed in, show crisp pixels (the mask is edited per pixel); zoomed out, a smooth picture
+        modes = Qt.TransformationMode
+        self._frame_item.setTransformationMode(modes.FastTransformation if self.zoom >= 2 else modes.SmoothTransformation)
         self._style_cursor()
         self._update_minimap_view()
         self.zoomChanged.emit(self.zoom)

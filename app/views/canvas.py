@@ -189,8 +189,9 @@ class CanvasView(QGraphicsView):
 
     def _zoom_changed(self) -> None:
         # zoomed in, show crisp pixels (the mask is edited per pixel); zoomed out, a smooth picture
-        modes = Qt.TransformationMode
-        self._frame_item.setTransformationMode(modes.FastTransformation if self.zoom >= 2 else modes.SmoothTransformation)
+        crisp = self.zoom >= 2
+        self._frame_item.setTransformationMode(Qt.TransformationMode.FastTransformation if crisp
+                                               else Qt.TransformationMode.SmoothTransformation)
         self._style_cursor()
         self._update_minimap_view()
         self.zoomChanged.emit(self.zoom)

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
             "file.quit": self.close,
             "edit.undo": doc.undo,
             "edit.redo": doc.redo,
-            "edit.clear_object": lambda: editor.selected_object and doc.erase_object_on_frame(editor.selected_object),
+            "edit.clear_object": self._erase_selected_on_frame,
             "frame.prev": lambda: doc.seek(doc.current_frame - 1),
             "frame.next": lambda: doc.seek(doc.current_frame + 1),
             "frame.back10": lambda: doc.seek(doc.current_frame - 10),
@@ -185,6 +185,10 @@ class MainWindow(QMainWindow):
             self.status.showMessage(note, 4000)
         else:
             self.document.seek(frame)
+
+    def _erase_selected_on_frame(self) -> None:
+        if self.editor.selected_object is not None:
+            self.document.erase_object_on_frame(self.editor.selected_object)
 
     def _jump_annotated(self, step: int) -> None:
         note = "No annotated frame " + ("before" if step < 0 else "after") + " this one"

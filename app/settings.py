@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from PySide6.QtCore import QSettings
 
@@ -45,7 +46,7 @@ class AppSettings:
 
     def preferences(self) -> Preferences:
         defaults = Preferences()
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(Preferences):
             default = getattr(defaults, f.name)
             raw = self._store.value(f"engine/{f.name}", default)
@@ -67,8 +68,8 @@ class AppSettings:
         return self.preferences().engine_settings()
 
     def recent(self) -> list[str]:
-        value = self._store.value("recent", [])
-        if isinstance(value, str):
+        value: Any = self._store.value("recent", [])
+        if isinstance(value, str):  # an INI store returns a one-item list as a plain string
             value = [value]
         return [str(v) for v in value or []]
 

@@ -35,11 +35,11 @@ class SettingsDialog(QDialog):
         self.max_memory = QSpinBox(minimum=2, maximum=500, value=prefs.max_memory, suffix=" frames")
         self.max_memory.setToolTip("Cap on memory frames; annotated frames always stay, the oldest others go. "
                                    "Lower it if propagation runs out of memory.")
-        self.height = QComboBox()
+        self.resolution = QComboBox()
         for height, name in PROCESS_HEIGHTS.items():
-            self.height.addItem(name, height)
-        self.height.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
-        self.height.setToolTip("Run the network at this frame height; masks are always stored and exported "
+            self.resolution.addItem(name, height)
+        self.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
+        self.resolution.setToolTip("Run the network at this frame height; masks are always stored and exported "
                                "at the source size")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
@@ -50,7 +50,7 @@ class SettingsDialog(QDialog):
         form.addRow("Weights file", weights_row)
         form.addRow("Memory every", self.mem_every)
         form.addRow("Memory cap", self.max_memory)
-        form.addRow("Processing resolution", self.height)
+        form.addRow("Processing resolution", self.resolution)
         form.addRow("", self.beside)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -68,5 +68,5 @@ class SettingsDialog(QDialog):
     def preferences(self) -> Preferences:
         return Preferences(device=self.device.currentData(), model=self.model.currentData(),
                            weights=self.weights.text().strip(), mem_every=self.mem_every.value(),
-                           max_memory=self.max_memory.value(), process_height=self.height.currentData(),
+                           max_memory=self.max_memory.value(), process_height=self.resolution.currentData(),
                            workspace_beside_video=self.beside.isChecked())

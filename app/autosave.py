@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from .document import Document
@@ -95,6 +96,7 @@ class Autosaver(QObject):
             "source": str(self._source) if self._source else None,
             "objects": doc.objects.to_json(),
             "annotated": [names[i] for i in doc.annotated_frames()],
+            "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
             "current_frame": doc.current_frame,
             "editor": self._editor.to_json(),
         }

@@ -69,9 +69,9 @@ class AppController(QObject):
         self._close_current()
         prefs = self.settings.preferences()
         workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
-        objects, frame, deferred = self._restore(workspace, session)
+        objects, frame, deferred, stale = self._restore(workspace, session)
         self.source = path
-        self.document.load(session, objects, frame)
+        self.document.load(session, objects, frame, stale)
         self._load_results(workspace, session, deferred)
         if len(self.document.objects) == 0:
             self.document.add_object()
@@ -82,9 +82,11 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         return True
 
-    def _restore(self, workspace: Workspace, session: AnnotationSession) -> tuple[ObjectTable, int, list[int]]:
+    def _restore(self, workspace: Workspace,
+                 session: AnnotationSession) -> tuple[ObjectTable, int, list[int], list[int]]:
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
-        frames whose saved results are still to load). A damaged or foreign workspace is moved aside."""
+        frames whose saved results are still to load, stale frames). A damaged or foreign workspace is
+        moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
         try:
@@ -94,9 +96,9 @@ class AppController(QObject):
         except InputError as exc:
             moved = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\nIt was kept as {moved}; starting afresh.")
-            return ObjectTable(), 0, []
+            return ObjectTable(), 0, [], []
         if state is None:
-            return ObjectTable(), 0, []
+            return ObjectTable(), 0, [], []
         annotated = set(state.get("annotated", []))
         deferred = []
         for index in workspace.saved_frames(names):
@@ -110,7 +112,9 @@ class AppController(QObject):
         except (KeyError, TypeError, ValueError):
             objects = ObjectTable()
         self.message.emit(f"Restored workspace {workspace.root}")
-        return objects, int(state.get("current_frame", 0)), deferred
+        index_of = {name: i for i, name in enumerate(names)}
+        stale = [index_of[n] for n in state.get("stale", []) if n in index_of]
+        return objects, int(state.get("current_frame", 0)), deferred, stale
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int]) -> None:
         """Read saved propagated masks on a worker thread, so a 10,000-frame video opens at once; a frame

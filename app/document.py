@@ -61,14 +61,17 @@ class Document(QObject):
         self._current = 0
         self._labels = np.zeros((1, 1), np.uint8)
         self._has_result = np.zeros(0, bool)
+        self._stale = np.zeros(0, bool)
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
         self._unreadable: set[int] = set()
 
     # ---- opening ------------------------------------------------------------------------------------
-    def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0) -> None:
-        """Show `session` (already holding any saved annotations and results) with these objects."""
+    def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
+             stale: list[int] | None = None) -> None:
+        """Show `session` (already holding any saved annotations and results) with these objects; `stale`
+        frames have results propagated before a later correction."""
         self._stroke = None
         self._session = session
         self.objects = objects
@@ -77,6 +80,8 @@ class Document(QObject):
         self._last_point = None
         self._unreadable.clear()
         self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
+        self._stale = np.zeros(session.num_frames, bool)
+        self._stale[[i for i in stale or [] if 0 <= i < session.num_frames]] = True
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self.sessionChanged.emit()
@@ -155,6 +160,11 @@ class Document(QObject):
     def result_frames(self) -> np.ndarray:
         """Boolean per frame: has a mask (annotated or propagated)."""
         return self._has_result
+
+    def stale_frames(self) -> np.ndarray:
+        """Boolean per frame: its propagated result predates a correction of a neighbouring annotated frame
+        (it sits between that frame and the next annotated one), so it should be propagated again."""
+        return self._stale
 
     def uncertainty(self) -> np.ndarray:
         return self._session.uncertainty() if self._session else np.zeros(0)
@@ -255,7 +265,19 @@ class Document(QObject):
         self.maskStored.emit(self._current, True)
         if not edit.was_annotated:
             self.annotationsChanged.emit()
+        self._mark_stale_around(self._current)
         self.historyChanged.emit()
+
+    def _mark_stale_around(self, frame: int) -> None:
+        """Results on both sides of an edited frame, up to the next annotated frames, are now out of date."""
+        annotated = set(self.annotated_frames())
+        self._stale[frame] = False
+        for step in (-1, 1):
+            i = frame + step
+            while 0 <= i < len(self._stale) and i not in annotated:
+                self._stale[i] = self._has_result[i]
+                i += step
+        self.resultsChanged.emit()
 
     # ---- undo ---------------------------------------------------------------------------------------
     def can_undo(self) -> bool:
@@ -293,12 +315,14 @@ class Document(QObject):
     def _after_history_step(self, edit: Edit) -> None:
         self.regionPainted.emit(self._current, edit.rect)
         self.maskStored.emit(self._current, True)
+        self._mark_stale_around(self._current)
         self.historyChanged.emit()
 
     # ---- results and imports ------------------------------------------------------------------------
     def note_result(self, frame: int) -> None:
         """Propagation stored a new result for `frame`: refresh it if it is on screen."""
         self._has_result[frame] = True
+        self._stale[frame] = False
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)

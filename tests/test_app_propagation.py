@@ -261,3 +261,23 @@ def test_probability_overlay_shows_the_soft_result(qtbot, window):
     prob = doc.session.probability(2, 1)
     assert prob is not None
     assert np.array_equal(window.canvas._overlay.buffer, HEAT_LUT[prob])
+
+
+def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factory, tmp_path):
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip8", count=8))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    other = doc.add_object().id  # painting a new label always changes the mask (results here are random)
+    doc.seek(7)
+    doc.begin_stroke((50.0, 30.0), other, 9, erase=False)
+    doc.end_stroke()
+    doc.seek(4)
+    doc.begin_stroke((50.0, 30.0), other, 9, erase=False)  # a correction in the middle
+    doc.end_stroke()
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3, 5, 6]
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert list(np.flatnonzero(doc.stale_frames())) == []

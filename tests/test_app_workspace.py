@@ -137,3 +137,20 @@ def test_settings_dialog_round_trip(qtbot):
     dialog = SettingsDialog(prefs)
     qtbot.addWidget(dialog)
     assert dialog.preferences() == prefs
+
+
+def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
+        c.propagation.start("forward")
+    window.document.seek(2)
+    paint(window.document, 30, 30, obj=window.document.add_object().id)
+    stale = list(np.flatnonzero(window.document.stale_frames()))
+    assert stale == [1, 3]
+    window.close()
+    again = app_factory()
+    again.controller.open(frame_dir)
+    assert list(np.flatnonzero(again.document.stale_frames())) == stale

@@ -13,6 +13,7 @@ from ..document import Document
 REFRESH_MS = 250
 ANNOTATED_COLOR = (80, 220, 120)
 RESULT_COLOR = (90, 140, 230, 110)
+STALE_COLOR = (230, 90, 90, 150)
 UNCERTAINTY_COLOR = (255, 170, 60)
 
 
@@ -60,18 +61,21 @@ class TimelineView(pg.PlotWidget):
         self.getPlotItem().setContentsMargins(0, 0, 0, 0)
         self._box.setYRange(0, 1.25, padding=0)
         self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
+        self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*STALE_COLOR))
         self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
         self._annotated = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(None),
                                              brush=pg.mkBrush(*ANNOTATED_COLOR))
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=2))
-        for item in (self._results, self._curve, self._annotated, self._cursor):
+        for item in (self._results, self._stale, self._curve, self._annotated, self._cursor):
             self.addItem(item)
         self._results.setZValue(0)
+        self._stale.setZValue(0.5)
         self._curve.setZValue(1)
         self._annotated.setZValue(2)
         self._cursor.setZValue(3)
-        self.setToolTip("Blue: frames with masks · orange: uncertainty (U jumps to the worst) · "
-                        "green: annotated frames · click or drag to seek")
+        self.setToolTip("Blue: frames with masks · red: out of date since a correction (propagate again) · "
+                        "orange: uncertainty (U jumps to the worst) · green: annotated frames · click or drag "
+                        "to seek")
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -100,6 +104,7 @@ class TimelineView(pg.PlotWidget):
             return
         edges = np.arange(n + 1, dtype=float) - 0.5
         self._results.setData(edges, self._doc.result_frames().astype(float) * 0.12)
+        self._stale.setData(edges, self._doc.stale_frames().astype(float) * 0.12)
         annotated = self._doc.annotated_frames()
         self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * relative_uncertainty(self._doc.uncertainty(),
                                                                                          annotated))

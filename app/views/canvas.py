@@ -142,7 +142,8 @@ class CanvasView(QGraphicsView):
         self._render_overlay()
 
     def _on_editor(self) -> None:
-        self._overlay.setOpacity(self._editor.opacity)
+        contours = self._editor.overlay_mode is OverlayMode.CONTOURS  # thin lines need full strength
+        self._overlay.setOpacity(1.0 if contours else self._editor.opacity)
         self._style_cursor()
         self._render_overlay()
 

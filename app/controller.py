@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from stm_core.errors import InputError
+from stm_core.errors import InputError, StmError
 from stm_core.io.masks import read_mask, read_mask_dir
 from stm_core.session import AnnotationSession
 
@@ -52,6 +52,7 @@ class AppController(QObject):
         self.source: Path | None = None
         self._export: Task | None = None
         self._loader: Task | None = None
+        self._status_error_session: AnnotationSession | None = None
         self.propagation.failed.connect(self.error)
         self.autosaver.failed.connect(self.error)
         self.document.frameUnreadable.connect(self.error)
@@ -234,9 +235,15 @@ class AppController(QObject):
         session = self.document.session
         if session is None or not old.engine_differs(prefs):
             return
+        fresh = AnnotationSession(session.frames, self.settings.engine_settings())
+        try:
+            fresh.memory_status()  # resolves the device: asking for CUDA without one fails here, not later
+        except StmError as exc:
+            self.settings.set_preferences(old)
+            self.error.emit(*describe(exc))
+            return
         self.propagation.cancel_and_wait()
         self.wait_for_loading()
-        fresh = AnnotationSession(session.frames, self.settings.engine_settings())
         for index in range(session.num_frames):
             annotation = session.annotation(index)
             if annotation is not None:
@@ -248,6 +255,19 @@ class AppController(QObject):
         session.release_memory()
         self.document.replace_session(fresh)
         self.message.emit("Engine settings applied; masks kept.")
+
+    def engine_status(self) -> dict[str, float | int | str] | None:
+        """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""
+        session = self.document.session
+        if session is None:
+            return None
+        try:
+            return session.memory_status()
+        except StmError as exc:
+            if self._status_error_session is not session:
+                self._status_error_session = session
+                self.error.emit(*describe(exc))
+            return None
 
     def clear_memory(self) -> None:
         if self.document.session is not None:

@@ -134,3 +134,27 @@ def test_read_only_workspace_location_falls_back_to_data_dir(app_factory, tmp_pa
     assert c.open(frames)
     assert c.autosaver.workspace.root.is_relative_to(c.data_dir)
     shutil.rmtree(frames)
+
+
+def test_unusable_device_is_reported_once_and_settings_kept(app_factory, frame_dir, dialogs, monkeypatch):
+    from dataclasses import replace
+
+    from stm_core.errors import StmError
+    from stm_core.session import AnnotationSession
+
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+
+    def no_cuda(self):
+        raise StmError("CUDA was requested but no CUDA device is available; use --device cpu")
+
+    monkeypatch.setattr(AnnotationSession, "memory_status", no_cuda)
+    before = c.settings.preferences()
+    old_session = window.document.session
+    c.apply_preferences(replace(before, device="cuda", mem_every=3))
+    assert dialogs[-1][1].startswith("CUDA was requested")
+    assert c.settings.preferences() == before and window.document.session is old_session
+    window.status.poll_memory()
+    window.status.poll_memory()
+    assert sum("CUDA" in text for _, text in dialogs) == 2  # the status poll reports it once, not every second

@@ -99,9 +99,8 @@ class StatusBar(QStatusBar):
         total = psutil.virtual_memory().total
         text = f"RAM {rss / GB:.1f} GB"
         fraction = rss / total
-        session = self._doc.session
-        if session is not None:
-            status = session.memory_status()
+        status = self._controller.engine_status()
+        if status is not None:
             self.device_label.setText(f"Device: {status.get('device', '?')}")
             self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}")
             gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")

@@ -70,6 +70,7 @@ MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Right drag", "Erase the selected object"),
     ("Shift + click", "Straight line from the last painted point"),
     ("Wheel", "Zoom around the cursor"),
+    ("Ctrl + wheel", "Brush size"),
     ("Middle drag or Space + drag", "Pan"),
     ("Click or drag on the timeline", "Seek"),
 )

@@ -158,6 +158,12 @@ def test_wheel_zoom_fit_and_minimap(qtbot, window):
     assert canvas.zoom > fitted * 1.3
     assert abs(canvas.mapFromScene(QPointF(20.5, 20.5)).x() - anchor.x()) <= 1  # zoomed around the cursor
     assert canvas.minimap.isVisible()
+    size, zoom = window.editor.brush_size, canvas.zoom
+    ctrl_wheel = QWheelEvent(QPointF(anchor), QPointF(canvas.viewport().mapToGlobal(anchor)), QPoint(0, 0),
+                             QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                             Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(canvas.viewport(), ctrl_wheel)
+    assert window.editor.brush_size > size and canvas.zoom == zoom  # Ctrl+wheel sizes the brush
     key(qtbot, window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert canvas.zoom == pytest.approx(fitted)
     assert not canvas.minimap.isVisible()

@@ -225,9 +225,11 @@ class CanvasView(QGraphicsView):
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         delta = event.angleDelta().y() or event.angleDelta().x()
-        if delta:
+        if delta and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            (self._editor.grow_brush if delta > 0 else self._editor.shrink_brush)()
+        elif delta:
             self.zoom_by(1.0015 ** delta, event.position())
-            self._move_cursor(event.position())
+        self._move_cursor(event.position())
         event.accept()
 
     # ---- painting input -----------------------------------------------------------------------------

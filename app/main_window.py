@@ -175,6 +175,15 @@ class MainWindow(QMainWindow):
                     menu.addSeparator()
                 else:
                     menu.addAction(self.actions_by_id[command_id])
+                if command_id == "file.demo":
+                    self.recent_menu = menu.addMenu("Open recent")
+                    self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.controller.settings.recent():
+            self.recent_menu.addAction(path, lambda p=path: self.controller.open(p))
+        self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
 
     def _update_actions(self, *_: object) -> None:
         self.actions_by_id["edit.undo"].setEnabled(self.document.can_undo())

@@ -235,3 +235,8 @@ def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
     monkeypatch.setattr(HelpDialog, "exec", lambda self: opened.append(self.browser.toPlainText()))
     key(qtbot, window, Qt.Key.Key_F1)
     assert opened and "Next most uncertain frame" in opened[0] and "Ctrl+Shift+Z" in opened[0]
+
+
+def test_recent_menu_lists_opened_videos(window, frame_dir):
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(frame_dir)]

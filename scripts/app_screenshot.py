@@ -1,7 +1,9 @@
-"""Screenshot of the real application on a DAVIS sequence: open, annotate frame 0 from the ground-truth
-mask, propagate through the worker thread, show a later frame, save the window as a PNG.
+"""Screenshot of the real application on a DAVIS sequence: open, annotate frame 0 (and any `--annotate`
+frames, standing in for the annotator's corrections) from the ground-truth masks, propagate forward from each
+annotated frame through the worker thread, show a frame, save the window as a PNG.
 
-    python scripts/app_screenshot.py [--sequence blackswan] [--frames 40] [--weights W] [--out docs/screenshot.png]
+    python scripts/app_screenshot.py [--sequence blackswan] [--annotate 0,25] [--frames N] [--weights W]
+                                     [--process-height 240] [--out docs/screenshot.png]
 
 Runs on any Qt platform (use Xvfb or QT_QPA_PLATFORM=offscreen without a display). The workspace goes to a
 temporary folder, so nothing is written next to the shared data.
@@ -37,38 +39,46 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--davis", default=str(ROOT.parent / "shared" / "data" / "davis2016"))
-    parser.add_argument("--frames", type=int, default=0, help="propagate this many frames (0: all)")
+    parser.add_argument("--annotate", default="0", help="comma-separated frames annotated from ground truth")
+    parser.add_argument("--frames", type=int, default=0, help="stop each run after this many frames (0: all)")
     parser.add_argument("--show", type=int, default=30, help="frame shown in the screenshot")
     parser.add_argument("--weights", default="")
+    parser.add_argument("--process-height", type=int, default=0, choices=(0, 480, 360, 240))
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     args = parser.parse_args()
     davis = Path(args.davis)
     frames = davis / "JPEGImages" / "480p" / args.sequence
-    first_mask = davis / "Annotations" / "480p" / args.sequence / "00000.png"
+    masks = davis / "Annotations" / "480p" / args.sequence
+    annotated = sorted(int(i) for i in args.annotate.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="stm-shot-"))
 
     app = QApplication(sys.argv[:1])
     settings = AppSettings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set_preferences(Preferences(weights=args.weights))
+    settings.set_preferences(Preferences(weights=args.weights, process_height=args.process_height))
     controller = AppController(settings, tmp)
     window = MainWindow(controller)
     window.resize(1440, 900)
     window.show()
     controller.error.disconnect(window.show_error)
     controller.error.connect(lambda title, text: print(f"ERROR {title}: {text}", file=sys.stderr))
-    if not controller.open(frames) or not controller.import_frame_mask(first_mask):
+    if not controller.open(frames):
         return 1
     doc = controller.document
+    for index in annotated:
+        doc.seek(index)
+        if not controller.import_frame_mask(masks / f"{doc.session.frame_names[index]}.png"):
+            return 1
     doc.rename_object(1, args.sequence)
-    done = QEventLoop()
-    controller.propagation.runningChanged.connect(lambda running: None if running else done.quit())
     if args.frames:
         controller.propagation.progress.connect(
             lambda frame, n, total, fps: controller.propagation.cancel() if n >= args.frames else None)
     t0 = time.perf_counter()
-    controller.propagation.start("forward", 0)
-    doc.seek(min(args.show, doc.num_frames - 1))  # scrub while it runs: the frame updates when its result lands
-    done.exec()
+    for index in annotated:  # each run stops at the next annotated frame
+        done = QEventLoop()
+        controller.propagation.runningChanged.connect(lambda running, loop=done: None if running else loop.quit())
+        controller.propagation.start("forward", index)
+        doc.seek(min(args.show, doc.num_frames - 1))  # scrub while it runs: the view updates as results land
+        done.exec()
     print(f"propagated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     wait(600)
     shot = Path(args.out)

@@ -17,15 +17,16 @@ MAX_RECENT = 8
 
 @dataclass(frozen=True)
 class Preferences:
-    """Everything the settings dialog edits. `process_height` 0 means native resolution; `weights` ""
-    means the weights shipped with the program."""
+    """Everything the settings dialog edits. `process_height` 0 means native resolution; the default 480
+    is the resolution STM was trained and evaluated at, and keeps 1080p video interactive on a CPU (masks
+    are still stored and exported at the source size). `weights` "" means the shipped weights."""
 
     device: str = "auto"
     model: str = "stm-small"
     weights: str = ""
     mem_every: int = 5
     max_memory: int = 20
-    process_height: int = 0
+    process_height: int = 480
     workspace_beside_video: bool = False
 
     def engine_settings(self) -> EngineSettings:

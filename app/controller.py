@@ -95,8 +95,8 @@ class AppController(QObject):
             if state is not None and not workspace.matches(state, names, size):
                 raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
         except InputError as exc:
-            moved = workspace.set_aside()
-            self.error.emit("Workspace not restored", f"{exc}.\n\nIt was kept as {moved}; starting afresh.")
+            done = workspace.set_aside()
+            self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
             return ObjectTable(), 0, [], []
         if state is None:
             return ObjectTable(), 0, [], []

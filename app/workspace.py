@@ -56,7 +56,10 @@ class Workspace:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.masks_dir = root / "masks"
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.root / "masks"
 
     @property
     def state_path(self) -> Path:
@@ -84,11 +87,17 @@ class Workspace:
         """Whether a saved state belongs to these frames."""
         return all(state.get(k) == v for k, v in self.identity(names, size).items())
 
-    def set_aside(self) -> Path:
-        """Move a workspace that no longer fits its video out of the way (never delete the user's masks)."""
-        target = self.root.with_name(f"{self.root.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        self.root.rename(target)
-        return target
+    def set_aside(self) -> str:
+        """Move a workspace that no longer fits its video out of the way (never delete the user's masks);
+        if it cannot be moved, leave it and continue in a fresh folder beside it. Says what was done."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.root.with_name(f"{self.root.name}.old-{stamp}")
+        try:
+            self.root.rename(target)
+            return f"It was kept as {target}"
+        except OSError:
+            old, self.root = self.root, self.root.with_name(f"{self.root.name}-{stamp}")
+            return f"It was left untouched in {old}; this video now saves to {self.root}"
 
     def remove_leftovers(self) -> None:
         """Delete temporary files a killed process left mid-write (complete files are never temporaries)."""

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PySide6.QtCore import Qt
 
-from app.workspace import STATE_FILE
+from app.workspace import STATE_FILE, Workspace
 from stm_core.io.masks import read_mask
 
 WAIT_MS = 60_000
@@ -154,3 +154,20 @@ def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
     again = app_factory()
     again.controller.open(frame_dir)
     assert list(np.flatnonzero(again.document.stale_frames())) == stale
+
+
+def test_unmovable_damaged_workspace_is_left_alone(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / STATE_FILE).write_text("{ torn")
+
+    def refuse(self, target):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(Path, "rename", refuse)
+    workspace = Workspace(root)
+    note = workspace.set_aside()
+    assert "left untouched" in note and workspace.root != root and (root / STATE_FILE).exists()
+    assert workspace.masks_dir == workspace.root / "masks"

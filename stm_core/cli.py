@@ -23,7 +23,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem-every", type=int, default=5, help="every N-th propagated frame joins memory")
     p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
     p.add_argument("--process-height", type=int, default=None,
-                   help="run the network at this frame height (e.g. 360) and upsample the masks")
+                   help="run the network at this frame height and upsample the masks; 0 = source size; "
+                        "default: the height the weights recommend (their model card)")
     p.add_argument("--top-k", type=int, default=None, help="read only the k strongest memory matches")
     p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
 

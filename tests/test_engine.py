@@ -151,3 +151,20 @@ def test_processing_resolution_returns_source_size(tmp_path):
     s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))
     s.propagate(0, "forward")
     assert s.labels(2).shape == (96, 160) and s.probability(2, 1).shape == (96, 160)
+
+
+def test_weights_can_recommend_a_working_height(tmp_path):
+    from stm_core.engine.settings import EngineSettings
+    from stm_core.model.checkpoint import save_weights
+    from stm_core.model.config import STM_SMALL
+    from stm_core.model.stm import STM
+
+    save_weights(STM(STM_SMALL), tmp_path / "w.pt", {"process_height": 32})
+    folder = write_clip(tmp_path / "c", frames=3)
+    for setting, expected in ((None, 32), (0, 0), (40, 40)):
+        s = AnnotationSession.open(folder, EngineSettings(weights=str(tmp_path / "w.pt"), device="cpu",
+                                                          process_height=setting))
+        s.set_annotation(0, square_mask())
+        s.propagate(0, "forward")
+        assert s.memory_status()["process_height"] == expected
+        assert s.labels(2).shape == (48, 80)

@@ -105,6 +105,14 @@ class Propagator:
         return self._model
 
     @property
+    def process_height(self) -> int | None:
+        """The working height in use: the setting, else the weights' recommendation; None = source size."""
+        h = self.settings.process_height
+        if h is None and self._model is not None:
+            h = self._model.recommended_height
+        return h or None
+
+    @property
     def _channels_last(self) -> bool:
         return self.settings.fast and self.device.type == "cpu"
 
@@ -157,8 +165,8 @@ class Propagator:
              annotations: dict[int, np.ndarray], obj_ids: list[int],
              cancel: threading.Event | None) -> Iterator[FrameResult]:
         s = self.settings
-        geo = Geometry.for_source(frames.size, s.process_height)
-        model = self.model
+        model = self.model  # loaded first: it may carry the recommended working height
+        geo = Geometry.for_source(frames.size, self.process_height)
         bank = MemoryBank(s.mem_every, s.max_memory)
         with self._compute():
             for idx in sorted(annotations):
@@ -210,6 +218,7 @@ class Propagator:
     def memory_status(self) -> dict[str, float | int | str]:
         status: dict[str, float | int | str] = {
             "device": self.device_name,
+            "process_height": self.process_height or 0,
             "memory_frames": self.memory_frames,
             "cached_frames": len(self._query_cache),
             "cache_bytes": self._query_cache.nbytes + self._memory_cache.nbytes,

@@ -14,7 +14,8 @@ class EngineSettings:
     device: "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory
         (paper: 5). max_memory: cap on memory frames; annotated frames are never evicted, the oldest
         propagated ones are. process_height: run the network at this frame height (e.g. 480, 360, 240) and
-        upsample results to source size; None keeps the source size. fast: bf16 autocast + channels_last on
+        upsample results to source size; 0 keeps the source size; None uses the height the weights file
+        recommends (the scale the model was trained and validated at), else the source size. fast: bf16 autocast + channels_last on
         CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
         in the paper). random_init: build the network without weights (tests only).
     """

@@ -82,12 +82,14 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     obj = _read(path)
     if not isinstance(obj, dict) or not obj:
         raise WeightsError(f"{path.name} holds no state dict")
+    recommended = None
     if obj.get("format") == FORMAT:
         try:
             cfg = StmConfig.from_dict(obj["config"])
         except (KeyError, TypeError) as exc:
             raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
         state = obj.get("state_dict")
+        recommended = (obj.get("meta") or {}).get("process_height")
     else:
         cfg = get_config(model_name)
         state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
@@ -95,6 +97,7 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
         raise WeightsError(f"{path.name} holds no tensor state dict")
     model = STM(cfg)
     load_state_into(model, state, path.name)
+    model.recommended_height = int(recommended) if recommended else None
     return model.eval()
 
 

@@ -54,6 +54,7 @@ class STM(nn.Module):
         self.Decoder = Decoder(2 * cfg.value_dim, c3, c2, cfg.decoder_dim)
         self.use_sdpa = False
         self.top_k: int | None = None
+        self.recommended_height: int | None = None  # working height the weights were validated at
 
     def memorize(self, frame: torch.Tensor, probs: torch.Tensor,
                  sample_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

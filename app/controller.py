@@ -210,6 +210,15 @@ class AppController(QObject):
         return True
 
     # ---- objects ------------------------------------------------------------------------------------
+    def add_object(self) -> None:
+        """Add an object and select it, so the next stroke paints it."""
+        if not self.document.is_open:
+            return
+        try:
+            self.editor.select_object(self.document.add_object().id)
+        except ValueError as exc:  # all 254 labels in use
+            self.error.emit(*describe(exc))
+
     def remove_object(self, obj_id: int) -> None:
         """Delete an object in every frame; a running propagation is stopped first so it cannot bring the
         object back in frames it had not reached."""

@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
             "tool.eraser": lambda: editor.set_tool(Tool.ERASER),
             "tool.smaller": editor.shrink_brush,
             "tool.larger": editor.grow_brush,
-            "object.add": lambda: editor.select_object(doc.add_object().id) if doc.is_open else None,
+            "object.add": c.add_object,
             "object.toggle_visible": self._toggle_visible,
             "view.overlay_mode": lambda: editor.set_overlay_mode(editor.overlay_mode.next()),
             "view.fit": self.canvas.fit,

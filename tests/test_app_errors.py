@@ -158,3 +158,13 @@ def test_unusable_device_is_reported_once_and_settings_kept(app_factory, frame_d
     window.status.poll_memory()
     window.status.poll_memory()
     assert sum("CUDA" in text for _, text in dialogs) == 2  # the status poll reports it once, not every second
+
+
+def test_object_limit_is_a_message(app_factory, frame_dir, dialogs):
+    window = app_factory()
+    window.controller.open(frame_dir)
+    for _ in range(253):
+        window.document.objects.add()
+    window.objects_panel.add_button.click()
+    window.objects_panel.add_button.click()
+    assert "254" in dialogs[-1][1] and len(window.document.objects) == 254

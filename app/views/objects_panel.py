@@ -40,7 +40,7 @@ class ObjectsPanel(QWidget):
                             (self.color_button, "Change the display colour of the selected object")):
             button.setToolTip(tip)
             buttons.addWidget(button)
-        self.add_button.clicked.connect(self._add)
+        self.add_button.clicked.connect(controller.add_object)
         self.remove_button.clicked.connect(self._remove)
         self.color_button.clicked.connect(self._recolour)
         layout = QVBoxLayout(self)
@@ -92,10 +92,6 @@ class ObjectsPanel(QWidget):
         obj_id, name, visible = item.data(ID_ROLE), item.text(), item.checkState() == Qt.CheckState.Checked
         self._doc.rename_object(obj_id, name)
         self._doc.set_object_visible(obj_id, visible)
-
-    def _add(self) -> None:
-        obj = self._doc.add_object()
-        self._editor.select_object(obj.id)
 
     def _remove(self) -> None:
         obj_id = self._editor.selected_object

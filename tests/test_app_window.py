@@ -240,3 +240,23 @@ def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
 def test_recent_menu_lists_opened_videos(window, frame_dir):
     window._fill_recent_menu()
     assert [a.text() for a in window.recent_menu.actions()] == [str(frame_dir)]
+
+
+@pytest.mark.parametrize("with_video", [False, True])
+def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame_dir, monkeypatch, with_video):
+    """Trigger every command of the table (dialogs stubbed): none may raise, with or without a video."""
+    from PySide6.QtWidgets import QDialog, QFileDialog
+
+    monkeypatch.setattr(QDialog, "exec", lambda self: 0)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
+    window = app_factory()
+    if with_video:
+        window.controller.open(frame_dir)
+    for command in COMMANDS:
+        if command.id not in ("file.quit", "file.demo"):
+            window.actions_by_id[command.id].trigger()
+            QApplication.processEvents()
+    window.controller.propagation.cancel_and_wait()
+    window.play_timer.stop()
+    assert window.isVisible()

@@ -21,11 +21,11 @@ from .minimap import Minimap
 MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
 
 
-def rgb_qimage(rgb: np.ndarray) -> QImage:
-    """Wrap an RGB uint8 array as a QImage (copied, so the array may go)."""
+def rgb_pixmap(rgb: np.ndarray) -> QPixmap:
+    """An RGB uint8 array as a pixmap; the QImage only borrows the array until fromImage has copied it."""
     h, w = rgb.shape[:2]
     data = np.ascontiguousarray(rgb)
-    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888))
 
 
 class OverlayItem(QGraphicsItem):
@@ -123,7 +123,7 @@ class CanvasView(QGraphicsView):
         if rgb is None:  # undecodable frame: a grey stand-in keeps the mask visible and editable
             h, w = self._doc.frame_size
             rgb = np.full((h, w, 3), 64, np.uint8)
-        pixmap = QPixmap.fromImage(rgb_qimage(rgb))
+        pixmap = rgb_pixmap(rgb)
         self._frame_item.setPixmap(pixmap)
         self.minimap.set_thumbnail(pixmap)
         self._render_overlay()
@@ -159,7 +159,10 @@ class CanvasView(QGraphicsView):
             if obj is not None and obj.visible:
                 probability = self._doc.probability(selected)
         target = rect or Rect.full(self._doc.labels.shape)
-        self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability)
+        if rect is None and probability is None and not self._doc.labels.any():
+            self._overlay.buffer.fill(0)  # a frame without mask: skip the lookup over every pixel
+        else:
+            self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability)
         self._overlay.update(QRectF(target.x0, target.y0, target.width, target.height))
 
     # ---- zoom and pan -------------------------------------------------------------------------------

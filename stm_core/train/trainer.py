@@ -100,8 +100,10 @@ def _batches(cfg: TrainConfig, step: int, max_skip: int):
     stream = ClipBatchStream(build_sampler(cfg, max_skip), cfg.batch_size, seed=cfg.seed * 100003 + step)
     if cfg.workers <= 0:
         return iter(stream)
+    # spawn, not fork: a worker forked from a process whose OpenMP pool is running can deadlock
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
-                                         persistent_workers=False, prefetch_factor=4)
+                                         persistent_workers=False, prefetch_factor=4,
+                                         multiprocessing_context="spawn")
     return iter(loader)
 
 

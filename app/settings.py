@@ -11,28 +11,31 @@ from stm_core.engine.settings import EngineSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
-PROCESS_HEIGHTS = {0: "Native", 480: "480 px", 360: "360 px", 240: "240 px"}
+RECOMMENDED_HEIGHT = -1
+PROCESS_HEIGHTS = {RECOMMENDED_HEIGHT: "Recommended by the model", 0: "Source size", 480: "480 px", 360: "360 px",
+                   240: "240 px"}
 MAX_RECENT = 8
 
 
 @dataclass(frozen=True)
 class Preferences:
-    """Everything the settings dialog edits. `process_height` 0 means native resolution; the default 480
-    is the resolution STM was trained and evaluated at, and keeps 1080p video interactive on a CPU (masks
-    are still stored and exported at the source size). `weights` "" means the shipped weights."""
+    """Everything the settings dialog edits. `process_height`: the frame height the network runs at, 0 for
+    the source size, RECOMMENDED_HEIGHT (default) for the height the weights were trained at; masks are
+    always stored and exported at the source size. `weights` "" means the shipped weights."""
 
     device: str = "auto"
     model: str = "stm-small"
     weights: str = ""
     mem_every: int = 5
     max_memory: int = 20
-    process_height: int = 480
+    process_height: int = RECOMMENDED_HEIGHT
     workspace_beside_video: bool = False
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(model=self.model, weights=self.weights or None, device=self.device,
                               mem_every=self.mem_every, max_memory=self.max_memory,
-                              process_height=self.process_height or None)
+                              process_height=None if self.process_height == RECOMMENDED_HEIGHT
+                              else self.process_height)
 
     def engine_differs(self, other: "Preferences") -> bool:
         """Whether switching to `other` needs a new engine session."""

@@ -43,7 +43,8 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=0, help="stop each run after this many frames (0: all)")
     parser.add_argument("--show", type=int, default=30, help="frame shown in the screenshot")
     parser.add_argument("--weights", default="")
-    parser.add_argument("--process-height", type=int, default=0, choices=(0, 480, 360, 240))
+    parser.add_argument("--process-height", type=int, default=-1, choices=(-1, 0, 480, 360, 240),
+                        help="-1: the height the weights recommend, 0: source size")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     args = parser.parse_args()
     davis = Path(args.davis)

@@ -163,3 +163,13 @@ def test_qt_binding_does_not_leak_bool_references(qtbot):
     for i in range(200):
         emitter.ping.emit(i)
     assert sys.getrefcount(True) - before > -50
+
+
+def test_processing_height_preference_maps_to_engine_settings():
+    from app.settings import RECOMMENDED_HEIGHT, Preferences
+
+    assert Preferences().engine_settings().process_height is None  # the weights' recommended height
+    assert Preferences(process_height=0).engine_settings().process_height == 0  # source size
+    assert Preferences(process_height=360).engine_settings().process_height == 360
+    assert Preferences().process_height == RECOMMENDED_HEIGHT
+    assert Preferences(weights="").engine_settings().weights is None  # shipped weights

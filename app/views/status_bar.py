@@ -102,7 +102,9 @@ class StatusBar(QStatusBar):
         status = self._controller.engine_status()
         if status is not None:
             self.device_label.setText(f"Device: {status.get('device', '?')}")
-            self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}")
+            height = status.get("process_height")
+            working = f" · working height {height} px" if height else ""
+            self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}{working}")
             gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")
             if isinstance(gpu, (int, float)) and isinstance(gpu_total, (int, float)) and gpu_total > 0:
                 text += f" · GPU {gpu / GB:.1f}/{gpu_total / GB:.0f} GB"

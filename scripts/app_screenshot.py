@@ -53,7 +53,7 @@ def main() -> int:
     annotated = sorted(int(i) for i in args.annotate.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="stm-shot-"))
 
-    app = QApplication(sys.argv[:1])
+    app = QApplication(sys.argv[:1])  # noqa: F841 (must outlive the window)
     settings = AppSettings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
     settings.set_preferences(Preferences(weights=args.weights, process_height=args.process_height))
     controller = AppController(settings, tmp)

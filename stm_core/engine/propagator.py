@@ -30,7 +30,7 @@ from .memory import MemoryBank
 from .settings import EngineSettings
 
 FrameResult = tuple[int, np.ndarray, np.ndarray, float]
-"""(frame index, labels uint8 HxW, probabilities uint8 [K,H,W] per object id, uncertainty)."""
+"""(frame index, labels uint8 HxW, probabilities uint8 [K,h,w] per object id at the working size, uncertainty)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -194,13 +194,14 @@ class Propagator:
 
     @staticmethod
     def _to_result(index: int, agg: torch.Tensor, geo: Geometry, obj_ids: list[int]) -> FrameResult:
+        """Labels at the source size; probabilities stay at the working size (upsampled when read), which
+        keeps a long video's results small."""
         lut = np.array([0] + obj_ids, dtype=np.uint8)
         work = unpad(agg, geo.pads)
         work_labels = lut[work.argmax(0).cpu().numpy()]
         uncertainty = boundary_uncertainty(work, work_labels)
-        full = probs_to_source(agg, geo) if geo.resized else work
-        labels = work_labels if not geo.resized else lut[full.argmax(0).cpu().numpy()]
-        probs = (full[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
+        labels = lut[probs_to_source(agg, geo).argmax(0).cpu().numpy()] if geo.resized else work_labels
+        probs = (work[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
         return index, labels, probs, uncertainty
 
     # ---- cache control --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Per-frame results kept compactly: label maps and per-object soft probabilities as zlib'd uint8.
 
-A 480p label map compresses about 50x and a probability map 10-30x, so 10,000 frames of results fit in RAM;
-entries are replaced whole, so a reader never sees half of a frame's result.
+A 480p label map compresses about 50x; probabilities are kept at the network's working size and compressed,
+so 10,000 frames of results fit in RAM. Entries are replaced whole: a reader never sees half a result.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -17,6 +18,7 @@ class _Entry:
     shape: tuple[int, int]
     labels: bytes
     probs: bytes | None
+    probs_shape: tuple[int, int]
     obj_ids: tuple[int, ...]
     uncertainty: float
 
@@ -33,11 +35,14 @@ class ResultStore:
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
             uncertainty: float = float("nan")) -> None:
-        """labels uint8 HxW; probs uint8 [K,H,W] for `obj_ids` (None: derive hard 0/255 maps from labels)."""
+        """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
+        derive hard 0/255 maps from labels)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
         z = zlib.compress(labels.tobytes(), 1)
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
-        self._entries[index] = _Entry(labels.shape, z, pz, tuple(obj_ids or ()), uncertainty)  # type: ignore[arg-type]
+        probs_shape = labels.shape if probs is None else probs.shape[1:]
+        self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
+                                      tuple(obj_ids or ()), uncertainty)
 
     def has(self, index: int) -> bool:
         return index in self._entries
@@ -55,9 +60,15 @@ class ResultStore:
         if e.probs is None or obj_id not in e.obj_ids:
             labels = self.labels(index)
             return (labels == obj_id).astype(np.uint8) * 255  # type: ignore[union-attr]
-        k = e.obj_ids.index(obj_id)
-        probs = np.frombuffer(zlib.decompress(e.probs), np.uint8).reshape((len(e.obj_ids),) + e.shape)
-        return probs[k].copy()
+        prob = self._probs(e)[e.obj_ids.index(obj_id)]
+        if prob.shape != e.shape:
+            return cv2.resize(prob, e.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        return prob.copy()
+
+    @staticmethod
+    def _probs(e: _Entry) -> np.ndarray:
+        assert e.probs is not None
+        return np.frombuffer(zlib.decompress(e.probs), np.uint8).reshape((len(e.obj_ids),) + e.probs_shape)
 
     def uncertainty_array(self, num_frames: int) -> np.ndarray:
         out = np.full(num_frames, np.nan, dtype=np.float32)
@@ -76,8 +87,7 @@ class ResultStore:
             labels[labels == obj_id] = 0
             probs, ids = None, [o for o in e.obj_ids if o != obj_id]
             if e.probs is not None and ids:
-                all_p = np.frombuffer(zlib.decompress(e.probs), np.uint8).reshape((len(e.obj_ids),) + e.shape)
-                probs = all_p[[e.obj_ids.index(o) for o in ids]]
+                probs = self._probs(e)[[e.obj_ids.index(o) for o in ids]]
             self.put(i, labels, probs, ids, e.uncertainty)
 
     def clear(self) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from stm_core.engine.settings import EngineSettings
-from stm_core.model.checkpoint import save_weights
+from stm_core.model.checkpoint import FORMAT, load_model, save_weights
 from stm_core.model.config import get_config
 from stm_core.model.stm import STM
 from stm_core.train.validate import evaluate, mean_jf
@@ -26,16 +26,21 @@ from stm_core.train.validate import evaluate, mean_jf
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", help="a trainer checkpoint (last.pt)")
+    p.add_argument("checkpoint", help="a trainer checkpoint (last.pt) or a weights file (best.pt)")
     p.add_argument("output")
+    p.add_argument("--dry-run", action="store_true", help="only print the sweep")
     p.add_argument("--davis-root", required=True)
     p.add_argument("--heights", type=int, nargs="+", default=[128, 144, 176, 208])
     p.add_argument("--training-minutes", type=float, help="recorded in the meta")
     a = p.parse_args()
     ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    if ckpt.get("format") == FORMAT:  # a weights file the trainer kept as best.pt
+        model = load_model(weights=a.checkpoint)
+        ckpt = {"step": ckpt["meta"]["step"], "config": ckpt["meta"]["train_config"]}
+    else:
+        model = STM(get_config(ckpt["config"]["model"]))
+        model.load_state_dict(ckpt["model"])
     cfg = ckpt["config"]
-    model = STM(get_config(cfg["model"]))
-    model.load_state_dict(ckpt["model"])
     model.eval()
     sweep = {}
     for h in a.heights:
@@ -46,6 +51,8 @@ def main() -> int:
     meta = {"step": ckpt["step"], "process_height": best, "validation_sweep": sweep,
             "training_minutes": a.training_minutes, "train_config": cfg,
             "trained_from": "random initialisation"}
+    if a.dry_run:
+        return 0
     save_weights(model, a.output, meta)
     print(json.dumps({"output": a.output, "process_height": best, "val_jf": sweep[best]["mean"],
                       "bytes": Path(a.output).stat().st_size}))

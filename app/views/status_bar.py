@@ -103,8 +103,10 @@ class StatusBar(QStatusBar):
         if status is not None:
             self.device_label.setText(f"Device: {status.get('device', '?')}")
             height = status.get("process_height")
-            working = f" · working height {height} px" if height else ""
+            working = f" · {height} px" if height else ""
             self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}{working}")
+            self.memory_label.setToolTip("Frames in the engine's memory, and the frame height the network "
+                                         "works at (masks are kept at the source size)")
             gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")
             if isinstance(gpu, (int, float)) and isinstance(gpu_total, (int, float)) and gpu_total > 0:
                 text += f" · GPU {gpu / GB:.1f}/{gpu_total / GB:.0f} GB"

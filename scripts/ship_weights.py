@@ -45,7 +45,7 @@ def main() -> int:
     sweep = {}
     for h in a.heights:
         scores = evaluate(model, a.davis_root, settings=EngineSettings(process_height=h))
-        sweep[h] = {"mean": mean_jf(scores), **{s.name: round(s.jf, 4) for s in scores}}
+        sweep[h] = {"mean": mean_jf(scores), **{s.sequence: round(s.jf_mean, 4) for s in scores}}
         print(f"height {h}: validation J&F {sweep[h]['mean']:.4f}  {sweep[h]}", flush=True)
     best = max(sweep, key=lambda h: sweep[h]["mean"])
     meta = {"step": ckpt["step"], "process_height": best, "validation_sweep": sweep,

@@ -51,3 +51,16 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt
     assert load_model("stm-small", tmp_path / "run" / "best.pt").cfg == STM_SMALL
+
+
+def test_shipped_model_segments_an_unseen_davis_sequence():
+    """The shipped weights on a validation sequence never used in training (model card: J&F 0.56 on dog)."""
+    from stm_core.engine.settings import EngineSettings
+    from stm_core.train.validate import evaluate
+
+    from .conftest import require_shared
+
+    davis = require_shared("data", "davis2016")
+    score = evaluate(None, davis, ("dog",), EngineSettings(device="cpu"))[0]
+    assert score.sequence == "dog" and score.frames == 58
+    assert score.jf_mean > 0.45

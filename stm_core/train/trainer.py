@@ -204,7 +204,7 @@ def _validate(model: STM, cfg: TrainConfig, settings: EngineSettings, step: int,
     t0 = time.time()
     scores = evaluate(model, cfg.davis_root, settings=settings)  # type: ignore[arg-type]
     jf = mean_jf(scores)
-    rec = {"step": step, "val_jf": jf, "val": {s.name: round(s.jf, 4) for s in scores},
+    rec = {"step": step, "val_jf": jf, "val": {s.sequence: round(s.jf_mean, 4) for s in scores},
            "val_seconds": round(time.time() - t0, 1)}
     log.write(json.dumps(rec) + "\n")
     log.flush()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +10,10 @@ from ..engine.propagator import Propagator
 from ..engine.settings import EngineSettings
 from ..io.frames import open_frames
 from ..io.masks import read_mask
-from ..metrics import f_boundary, jaccard
+from ..metrics import ObjectScore, f_boundary, jaccard
 from ..model.stm import STM
 from ..session import AnnotationSession
 from .real_clips import VALIDATION_SEQUENCES
-
-
-@dataclass
-class SequenceScore:
-    name: str
-    j: float
-    f: float
-
-    @property
-    def jf(self) -> float:
-        return (self.j + self.f) / 2
 
 
 def score_frames(gt: list[np.ndarray], pred: list[np.ndarray]) -> tuple[float, float]:
@@ -53,16 +41,12 @@ def run_sequence(session: AnnotationSession, gt: list[np.ndarray], corrections: 
 
 
 def evaluate(model: STM | None, davis_root: str | Path, sequences: tuple[str, ...] = VALIDATION_SEQUENCES,
-             settings: EngineSettings | None = None, corrections: int = 0) -> list[SequenceScore]:
+             settings: EngineSettings | None = None, corrections: int = 0) -> list[ObjectScore]:
     """J&F of `model` (None: load per `settings`) on DAVIS-2016-layout sequences under `davis_root`."""
     settings = settings or EngineSettings()
     root = Path(davis_root)
-    if model is not None:
-        was_training = model.training
-        propagator = Propagator(replace(settings), model=model)
-    else:
-        was_training = False
-        propagator = Propagator(settings)
+    was_training = model is not None and model.training
+    propagator = Propagator(settings, model=model)
     scores = []
     for name in sequences:
         frames = open_frames(root / "JPEGImages" / "480p" / name)
@@ -70,11 +54,11 @@ def evaluate(model: STM | None, davis_root: str | Path, sequences: tuple[str, ..
         session = AnnotationSession(frames, settings, propagator)
         pred = run_sequence(session, gt, corrections)
         propagator.forget_all()
-        scores.append(SequenceScore(name, *score_frames(gt, pred)))
-    if model is not None and was_training:
-        model.train()
+        scores.append(ObjectScore(name, 1, *score_frames(gt, pred), len(gt) - 2))
+    if was_training:
+        model.train()  # type: ignore[union-attr]
     return scores
 
 
-def mean_jf(scores: list[SequenceScore]) -> float:
-    return float(np.mean([s.jf for s in scores])) if scores else float("nan")
+def mean_jf(scores: list[ObjectScore]) -> float:
+    return float(np.mean([s.jf_mean for s in scores])) if scores else float("nan")

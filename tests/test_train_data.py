@@ -174,7 +174,8 @@ def test_sampler_streams() -> None:
     stream = ClipBatchStream(sampler, batch_size=2, seed=3)
     first = next(iter(pickle.loads(pickle.dumps(stream))))
     assert torch.equal(first.frames, next(iter(stream)).frames)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
+    # spawn as the trainer does: a fork after torch's OpenMP pool has run can deadlock the worker
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="spawn")
     it = iter(loader)
     a, b = next(it), next(it)
     assert a.frames.shape == (2, 3, 3, 64, 64) and not torch.equal(a.frames, b.frames)

@@ -54,7 +54,6 @@ class AnnotationSession:
         self._annotations: dict[int, np.ndarray] = {}
         self._results = ResultStore()
         self._propagator = propagator or Propagator(self.settings)
-        self._annotation_version = 0
 
     @classmethod
     def open(cls, path: str | Path, settings: EngineSettings | None = None) -> "AnnotationSession":
@@ -97,15 +96,13 @@ class AnnotationSession:
         labels = self._check_labels(labels)
         with self._lock:
             self._annotations[index] = labels.copy()
-            self._annotation_version += 1
             self._results.put(index, labels, None)
         self._propagator.forget_frame(index)
 
     def remove_annotation(self, index: int) -> None:
         """Turn an annotated frame back into an ordinary one (its mask stays as a result)."""
         with self._lock:
-            if self._annotations.pop(index, None) is not None:
-                self._annotation_version += 1
+            self._annotations.pop(index, None)
         self._propagator.forget_frame(index)
 
     def set_result(self, index: int, labels: np.ndarray) -> None:
@@ -144,7 +141,6 @@ class AnnotationSession:
                     ann = ann.copy()
                     ann[ann == obj_id] = 0
                     self._annotations[idx] = ann
-                    self._annotation_version += 1
             self._results.remove_label(obj_id)
         self._propagator.forget_all()
 
@@ -176,13 +172,6 @@ class AnnotationSession:
     def has_result(self, index: int) -> bool:
         with self._lock:
             return index in self._annotations or self._results.has(index)
-
-    def clear_results(self) -> None:
-        """Drop all propagated results (annotations stay)."""
-        with self._lock:
-            self._results.clear()
-            for idx, ann in self._annotations.items():
-                self._results.put(idx, ann, None)
 
     # ---- propagation ----------------------------------------------------------------------------------
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,

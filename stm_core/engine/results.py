@@ -90,9 +90,6 @@ class ResultStore:
                 probs = self._probs(e)[[e.obj_ids.index(o) for o in ids]]
             self.put(i, labels, probs, ids, e.uncertainty)
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     @property
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self._entries.values())

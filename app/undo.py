@@ -67,18 +67,19 @@ class UndoHistory:
     def take_undo(self, frame: int) -> Edit | None:
         """Pop the frame's last edit onto its redo stack and return it (None if nothing to undo)."""
         history = self._frames.get(frame)
-        if not history or not history.done:
-            return None
-        edit = history.done.pop()
-        history.undone.append(edit)
-        return edit
+        return self._move(history.done, history.undone) if history else None
 
     def take_redo(self, frame: int) -> Edit | None:
+        """Pop the frame's last undone edit back onto its undo stack and return it (None if none)."""
         history = self._frames.get(frame)
-        if not history or not history.undone:
+        return self._move(history.undone, history.done) if history else None
+
+    @staticmethod
+    def _move(source: list[Edit], target: list[Edit]) -> Edit | None:
+        if not source:
             return None
-        edit = history.undone.pop()
-        history.done.append(edit)
+        edit = source.pop()
+        target.append(edit)
         return edit
 
     def forget(self, frame: int) -> None:

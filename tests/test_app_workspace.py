@@ -17,6 +17,16 @@ def paint(doc, x, y, obj=1, size=9):
     doc.begin_stroke((float(x), float(y)), obj, size, erase=False)
     doc.end_stroke()
 
+def propagated_window(qtbot, app_factory, frame_dir):
+    """A window on `frame_dir` with frame 0 painted and propagated forward."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    return window
+
+
 
 def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
     window = app_factory()
@@ -64,12 +74,8 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
 
 def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
     """A kill after propagation finished loses nothing: batched result writes reach the disk by themselves."""
-    window = app_factory()
+    window = propagated_window(qtbot, app_factory, frame_dir)
     c = window.controller
-    c.open(frame_dir)
-    paint(window.document, 30, 30)
-    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
-        c.propagation.start("forward")
     masks = c.autosaver.workspace.root / "masks"
     qtbot.waitUntil(lambda: len(list(masks.glob("*.png"))) == 4, timeout=5000)
 
@@ -111,12 +117,8 @@ def test_ctrl_s_saves(qtbot, app_factory, frame_dir):
 def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, frame_dir):
     from dataclasses import replace
 
-    window = app_factory()
+    window = propagated_window(qtbot, app_factory, frame_dir)
     c = window.controller
-    c.open(frame_dir)
-    paint(window.document, 30, 30)
-    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
-        c.propagation.start("forward")
     before = {i: window.document.session.labels(i) for i in range(4)}
     old_session = window.document.session
     c.apply_preferences(replace(c.settings.preferences(), mem_every=2, max_memory=7))
@@ -140,12 +142,8 @@ def test_settings_dialog_round_trip(qtbot):
 
 
 def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
-    window = app_factory()
+    window = propagated_window(qtbot, app_factory, frame_dir)
     c = window.controller
-    c.open(frame_dir)
-    paint(window.document, 30, 30)
-    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
-        c.propagation.start("forward")
     window.document.seek(2)
     paint(window.document, 30, 30, obj=window.document.add_object().id)
     stale = list(np.flatnonzero(window.document.stale_frames()))

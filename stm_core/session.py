@@ -27,6 +27,11 @@ ProgressFn = Callable[[int, int, int], None]
 """progress(frame_index, frames_done, frames_total), called after each frame's result is stored."""
 
 
+def _object_ids(annotations: dict[int, np.ndarray]) -> list[int]:
+    """Labels present in any of these annotations, ascending."""
+    return sorted({int(v) for ann in annotations.values() for v in np.unique(ann) if v != 0})
+
+
 @dataclass
 class PropagationReport:
     """What one `propagate` call did: which frames got new results and how fast."""
@@ -128,10 +133,7 @@ class AnnotationSession:
     def object_ids(self) -> list[int]:
         """Labels present in any annotated frame, ascending (the objects that propagation tracks)."""
         with self._lock:
-            ids: set[int] = set()
-            for ann in self._annotations.values():
-                ids.update(int(v) for v in np.unique(ann) if v != 0)
-            return sorted(ids)
+            return _object_ids(self._annotations)
 
     def remove_object(self, obj_id: int) -> None:
         """Erase one object from every annotation and result (its pixels become background)."""
@@ -194,7 +196,7 @@ class AnnotationSession:
             raise ValueError("paint a mask on at least one frame before propagating")
         if seed is None:
             raise ValueError(f"frame {start} has no mask to propagate from")
-        obj_ids = sorted({int(v) for a in annotations.values() for v in np.unique(a) if v != 0})
+        obj_ids = _object_ids(annotations)
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
         directions = ["forward", "backward"] if direction == "both" else [direction]

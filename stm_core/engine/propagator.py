@@ -126,11 +126,10 @@ class Propagator:
     def _frame(self, frames: FrameSource, index: int, geo: Geometry) -> torch.Tensor:
         return frame_tensor(frames[index], geo, self.device, self._channels_last)
 
-    def _query(self, frames: FrameSource, index: int, geo: Geometry,
-               frame: torch.Tensor | None) -> QueryFeatures:
+    def _query(self, frames: FrameSource, index: int, geo: Geometry, frame: torch.Tensor) -> QueryFeatures:
+        """Query features of `frame` (frame `index`), cached: frames never change, so neither do these."""
         key = ("q", id(frames), index, geo.work)
-        return self._query_cache.get_or_compute(
-            key, lambda: self.model.encode_query(frame if frame is not None else self._frame(frames, index, geo)))
+        return self._query_cache.get_or_compute(key, lambda: self.model.encode_query(frame))
 
     def _annotation_memory(self, frames: FrameSource, index: int, labels: np.ndarray, obj_ids: list[int],
                            geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:

@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, typ in (("steps", int), ("batch-size", int), ("crop", int), ("lr", float), ("warmup", int),
                       ("davis-weight", float), ("val-every", int), ("val-height", int), ("ckpt-every", int),
                       ("max-minutes", float), ("seed", int), ("workers", int), ("threads", int),
-                      ("max-objects", int), ("log-every", int)):
+                      ("max-objects", int), ("log-every", int), ("frames", int), ("static-prob", float),
+                      ("paste-prob", float)):
         p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=typ)
     p.add_argument("--device")
     p.set_defaults(func=cmd_train)

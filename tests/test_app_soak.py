@@ -1,13 +1,16 @@
 """A random annotation session through the real widgets: paint, erase, undo, redo, scrub, add objects,
 propagate, cancel, export; then close, reopen and check that every frame's mask came back exactly.
 
-Scaled for CI (60 actions); a long run: `APP_SOAK_ACTIONS=20000 APP_SOAK_SEED=7 pytest tests/test_app_soak.py`.
+Scaled for CI (60 actions). The full-length run is time-based and logs memory as it goes:
+`APP_SOAK_MINUTES=120 APP_SOAK_LOG=soak.jsonl QT_QPA_PLATFORM=offscreen pytest tests/test_app_soak.py`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import time
 
 import numpy as np
 import psutil
@@ -19,6 +22,8 @@ from app.export import ExportOptions
 from .conftest import make_frames
 
 ACTIONS = int(os.environ.get("APP_SOAK_ACTIONS", "60"))
+MINUTES = float(os.environ.get("APP_SOAK_MINUTES", "0"))  # > 0: run for this long instead of ACTIONS actions
+LOG = os.environ.get("APP_SOAK_LOG")  # JSON lines: actions done, seconds, RSS
 RSS_GROWTH_LIMIT = 400 * 1024 ** 2
 
 
@@ -58,16 +63,29 @@ def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_p
         (1, lambda: key(Qt.Key.Key_Escape)),
         (1, lambda: key(Qt.Key.Key_O)),
         (1, lambda: c.start_export(ExportOptions(tmp_path / "export"))),
+        (1, lambda: qtbot.waitUntil(lambda: not c.propagation.running, timeout=60_000)),  # let a run land
     ]
     weights = [w for w, _ in actions]
-    for _ in range(ACTIONS):
+    t0 = time.monotonic()
+    log = open(LOG, "a") if LOG else None
+    done = 0
+    while (time.monotonic() - t0 < MINUTES * 60) if MINUTES > 0 else done < ACTIONS:
         rng.choices(actions, weights)[0][1]()
         QApplication.processEvents()
+        done += 1
+        if log and done % 2000 == 0:
+            log.write(json.dumps({"actions": done, "seconds": round(time.monotonic() - t0, 1),
+                                  "rss_mb": round(process.memory_info().rss / 2**20, 1)}) + "\n")
+            log.flush()
 
     qtbot.waitUntil(lambda: not c.propagation.running and not c.exporting, timeout=60_000)
     QApplication.processEvents()
     expected = [doc.session.labels(i) for i in range(doc.num_frames)]
     annotated = doc.annotated_frames()
+    if log:
+        log.write(json.dumps({"actions": done, "seconds": round(time.monotonic() - t0, 1), "final": True,
+                              "rss_mb": round(process.memory_info().rss / 2**20, 1)}) + "\n")
+        log.close()
     assert process.memory_info().rss - rss_start < RSS_GROWTH_LIMIT
     window.close()
 

@@ -48,6 +48,8 @@ class TrainConfig:
     warmup: int = 300
     davis_root: str | None = None
     davis_weight: float = 0.35
+    static_prob: float = 0.3  # share of real clips made by warping one still frame (STM's image pretraining)
+    paste_prob: float = 0.5  # chance of pasting a second object from another sequence into a real clip
     skip_schedule: tuple[int, ...] = (3, 6, 10, 15, 20)  # max frame skip per fifth of the run
     hard_start: float = 0.3  # bootstrapped CE: from this fraction of the run, keep only hard pixels ...
     hard_fraction: float = 0.25  # ... down to this fraction of pixels at the end
@@ -91,7 +93,8 @@ def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
         from .real_clips import DavisClips  # reads the DAVIS folder: only imported when training uses it
 
         davis = DavisClips(cfg.davis_root, size=size, frames=cfg.frames, max_skip=max_skip,
-                           max_objects=cfg.max_objects, seed=cfg.seed)
+                           max_objects=cfg.max_objects, static_prob=cfg.static_prob,
+                           paste_prob=cfg.paste_prob, seed=cfg.seed)
         sources = [(sources[0][0], 1 - cfg.davis_weight), (davis, cfg.davis_weight)]
     return ClipSampler(sources, seed=cfg.seed, max_objects=cfg.max_objects)
 

@@ -21,7 +21,8 @@ MAX_RECENT = 8
 class Preferences:
     """Everything the settings dialog edits. `process_height`: the frame height the network runs at, 0 for
     the source size, RECOMMENDED_HEIGHT (default) for the height the weights were trained at; masks are
-    always stored and exported at the source size. `weights` "" means the shipped weights."""
+    always stored and exported at the source size. `weights` "" means the shipped weights. `adapt_steps`:
+    fine-tune the network on the annotated frames before each propagation (0: off)."""
 
     device: str = "auto"
     model: str = "stm-small"
@@ -29,13 +30,14 @@ class Preferences:
     mem_every: int = 5
     max_memory: int = 20
     process_height: int = RECOMMENDED_HEIGHT
+    adapt_steps: int = 0
     workspace_beside_video: bool = False
 
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(model=self.model, weights=self.weights or None, device=self.device,
                               mem_every=self.mem_every, max_memory=self.max_memory,
                               process_height=None if self.process_height == RECOMMENDED_HEIGHT
-                              else self.process_height)
+                              else self.process_height, adapt_steps=self.adapt_steps)
 
     def engine_differs(self, other: "Preferences") -> bool:
         """Whether switching to `other` needs a new engine session."""

@@ -41,6 +41,11 @@ class SettingsDialog(QDialog):
         self.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
         self.resolution.setToolTip("Run the network at this frame height; masks are always stored and exported "
                                "at the source size")
+        self.adapt_steps = QSpinBox(minimum=0, maximum=500, value=prefs.adapt_steps, suffix=" steps",
+                                    specialValueText="off")
+        self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
+                                    "frames: more accurate on unusual videos, about a second per step on a "
+                                    "laptop CPU, redone after each correction")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
         self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")
@@ -51,6 +56,7 @@ class SettingsDialog(QDialog):
         form.addRow("Memory every", self.mem_every)
         form.addRow("Memory cap", self.max_memory)
         form.addRow("Processing resolution", self.resolution)
+        form.addRow("Adapt to the video", self.adapt_steps)
         form.addRow("", self.beside)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -69,4 +75,4 @@ class SettingsDialog(QDialog):
         return Preferences(device=self.device.currentData(), model=self.model.currentData(),
                            weights=self.weights.text().strip(), mem_every=self.mem_every.value(),
                            max_memory=self.max_memory.value(), process_height=self.resolution.currentData(),
-                           workspace_beside_video=self.beside.isChecked())
+                           adapt_steps=self.adapt_steps.value(), workspace_beside_video=self.beside.isChecked())

@@ -57,6 +57,10 @@ def boundary_uncertainty(probs: torch.Tensor, labels: np.ndarray, band: int = 7)
     return float(entropy[edge].mean() if edge.any() else entropy.mean())
 
 
+def _digest(labels: np.ndarray) -> str:
+    return hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
+
+
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower() \
         or "can't allocate memory" in str(exc).lower()
@@ -75,6 +79,7 @@ class Propagator:
         self._memory_cache = FeatureCache(memory_cache_bytes)
         self._run_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._adapted: tuple[tuple, STM] | None = None  # (what it was adapted to, the fine-tuned copy)
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -126,20 +131,46 @@ class Propagator:
     def _frame(self, frames: FrameSource, index: int, geo: Geometry) -> torch.Tensor:
         return frame_tensor(frames[index], geo, self.device, self._channels_last)
 
-    def _query(self, frames: FrameSource, index: int, geo: Geometry, frame: torch.Tensor) -> QueryFeatures:
-        """Query features of `frame` (frame `index`), cached: frames never change, so neither do these."""
+    def _query(self, model: STM, frames: FrameSource, index: int, geo: Geometry,
+               frame: torch.Tensor) -> QueryFeatures:
+        """Query features of `frame` (frame `index`), cached: frames never change, so neither do these
+        (the caches are cleared when adaptation changes the weights)."""
         key = ("q", id(frames), index, geo.work)
-        return self._query_cache.get_or_compute(key, lambda: self.model.encode_query(frame))
+        return self._query_cache.get_or_compute(key, lambda: model.encode_query(frame))
 
-    def _annotation_memory(self, frames: FrameSource, index: int, labels: np.ndarray, obj_ids: list[int],
-                           geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        digest = hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
-        key = ("m", id(frames), index, digest, tuple(obj_ids), geo.work)
+    def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
+                           obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+        key = ("m", id(frames), index, _digest(labels), tuple(obj_ids), geo.work)
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
-            return self.model.memorize(self._frame(frames, index, geo), probs)
+            return model.memorize(self._frame(frames, index, geo), probs)
         return self._memory_cache.get_or_compute(key, compute)
+
+    def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+                   geo: Geometry, cancel: threading.Event | None) -> STM | None:
+        """The network to propagate with: the loaded one or, with `adapt_steps`, a copy fine-tuned on these
+        annotations at the working size, kept while they stay the same. None if cancelled meanwhile."""
+        model = self.model
+        steps = self.settings.adapt_steps
+        if not steps:
+            return model
+        key = (id(frames), geo.work, tuple(obj_ids), tuple((i, _digest(annotations[i])) for i in sorted(annotations)))
+        if self._adapted is not None and self._adapted[0] == key:
+            return self._adapted[1]
+        from ..train.adapt import adapt  # training code: only imported when adaptation is on
+
+        lut = np.zeros(256, np.uint8)
+        lut[obj_ids] = np.arange(1, len(obj_ids) + 1)
+        size = geo.work[::-1]
+        images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
+        labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
+        tuned = adapt(model, images, labels, steps, cancel=cancel.is_set if cancel is not None else None)
+        if cancel is not None and cancel.is_set():
+            return None
+        self.forget_all()  # features computed with other weights
+        self._adapted = (key, tuned)
+        return tuned
 
     # ---- propagation ----------------------------------------------------------------------------------
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
@@ -164,12 +195,16 @@ class Propagator:
              annotations: dict[int, np.ndarray], obj_ids: list[int],
              cancel: threading.Event | None) -> Iterator[FrameResult]:
         s = self.settings
-        model = self.model  # loaded first: it may carry the recommended working height
+        self.model  # loaded first: it may carry the recommended working height
         geo = Geometry.for_source(frames.size, self.process_height)
+        model = self._model_for(frames, annotations, obj_ids, geo, cancel)
+        if model is None:
+            return
         bank = MemoryBank(s.mem_every, s.max_memory)
         with self._compute():
             for idx in sorted(annotations):
-                bank.add_permanent(idx, *self._annotation_memory(frames, idx, annotations[idx], obj_ids, geo))
+                bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx], obj_ids,
+                                                                 geo))
             if start not in annotations:
                 probs = labels_to_probs(seed, obj_ids, geo, self.device)
                 bank.set_temporary(start, *model.memorize(self._frame(frames, start, geo), probs))
@@ -178,7 +213,7 @@ class Propagator:
                 return
             with self._compute():
                 frame = self._frame(frames, index, geo)
-                query = self._query(frames, index, geo, frame)
+                query = self._query(model, frames, index, geo, frame)
                 mem_key, mem_value = bank.stacked()
                 self.memory_frames = mem_key.shape[2]
                 agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
@@ -212,6 +247,7 @@ class Propagator:
         """Free every cache (and the GPU's cached blocks); the next run recomputes what it needs."""
         self._query_cache.clear()
         self._memory_cache.clear()
+        self._adapted = None
         if self._device is not None and self._device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -17,7 +17,10 @@ class EngineSettings:
         upsample results to source size; 0 keeps the source size; None uses the height the weights file
         recommends (the scale the model was trained and validated at), else the source size. fast: bf16 autocast + channels_last on
         CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
-        in the paper). random_init: build the network without weights (tests only).
+        in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
+        warps of the annotated frames before propagating (0: off); it costs about a second per step on a
+        laptop CPU and is redone whenever the annotations change. random_init: build the network without
+        weights (tests only).
     """
 
     model: str = "stm-small"
@@ -28,4 +31,5 @@ class EngineSettings:
     process_height: int | None = None
     fast: bool = True
     top_k: int | None = None
+    adapt_steps: int = 0
     random_init: bool = False

@@ -1,0 +1,87 @@
+"""Test-time adaptation: fine-tune a copy of the network on the user's annotated frames before propagating.
+
+The only ground truth a video has is what the annotator painted. Warping an annotated frame and its mask
+(STM's static-image pretraining, applied to this one video) gives clips of this video's objects and
+background, and a few optimizer steps on them specialise a small, weakly trained model to the video.
+BatchNorm statistics stay frozen: a batch of near-identical clips would skew them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..model.stm import STM
+from .augment import elastic_field, photometric_clip, random_affine, to_chw, warp
+from .clip_sampler import Clip, ClipSampler
+from .loss import clip_loss
+
+
+class StillFrameClips:
+    """Clips made by warping annotated frames: each clip frame is a random affine + elastic warp of one
+    (image, labels) pair. Images are RGB uint8 at the working size; labels are 0..num_objects."""
+
+    def __init__(self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], frames: int = 3) -> None:
+        if not images or len(images) != len(labels):
+            raise ValueError("need one label map per annotated image")
+        h, w = images[0].shape[:2]
+        self.size = (h // 16 * 16, w // 16 * 16)  # the network works on multiples of 16
+        self.frames = frames
+        self._layers = []
+        for image, lab in zip(images, labels):
+            rgba = np.dstack([image, lab.astype(np.uint8)])[: self.size[0], : self.size[1]]
+            self._layers.append(rgba)
+        self.max_objects = max(1, max(int(lab.max()) for lab in labels))
+
+    def sample(self, rng: np.random.Generator | None = None) -> Clip:
+        rng = rng or np.random.default_rng()
+        h, w = self.size
+        source = self._layers[int(rng.integers(len(self._layers)))]
+        frames, labels = [], []
+        for _ in range(self.frames):
+            matrix = random_affine(rng, (w / 2, h / 2), max_rotation=15, scale_range=(0.85, 1.15),
+                                   max_shear=0.1, max_translation=0.08 * w)
+            field = elastic_field(rng, (h, w), rng.uniform(0, 3) * max(h, w) / 192, int(rng.integers(3, 7)))
+            image = warp(source[..., :3], matrix, (h, w), field, cv2.BORDER_REFLECT101)
+            lab = warp(source[..., 3], matrix, (h, w), field, cv2.BORDER_REFLECT101, nearest=True)
+            frame = np.ones((h, w, 4), np.float32)
+            frame[..., :3] = image * (1 / 255)
+            frames.append(frame)
+            labels.append(lab)
+        frames = photometric_clip(frames, rng, strength=0.5)
+        return Clip(to_chw(frames), np.stack(labels), int(max(lab.max() for lab in labels[:1])))
+
+
+def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,
+          lr: float = 5e-5, batch_size: int = 4, seed: int = 0,
+          cancel: Callable[[], bool] | None = None) -> STM:
+    """A copy of `model` fine-tuned for `steps` steps on warps of the annotated frames (labels 0..K, with
+    every object 1..K present in at least one frame). Returns the copy in eval mode; `model` is unchanged."""
+    device = next(model.parameters()).device
+    tuned = copy.deepcopy(model).train()
+    for module in tuned.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    source = StillFrameClips(images, labels)
+    sampler = ClipSampler([(source, 1.0)], seed=seed)
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        if cancel is not None and cancel():
+            break
+        frames, labs, counts = sampler.batch(batch_size, rng)
+        keep = [i for i, n in enumerate(counts) if n > 0]
+        if not keep:
+            continue
+        frames, labs = frames[keep].to(device), labs[keep].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
+        opt.step()
+    return tuned.eval()

@@ -1,0 +1,69 @@
+"""Test-time adaptation: clips from one annotated frame, fine-tuning that fits it, and the engine option."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from stm_core.model.config import STM_SMALL
+from stm_core.model.stm import STM
+from stm_core.train.adapt import StillFrameClips, adapt
+from stm_core.train.loss import clip_loss
+
+from .engine_helpers import square_mask, tiny_session, write_clip
+
+
+def _frame() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    labels = np.zeros((64, 96), np.uint8)
+    labels[10:30, 10:40] = 1
+    labels[35:60, 50:90] = 2
+    image[labels == 1] = (230, 30, 30)
+    image[labels == 2] = (30, 30, 230)
+    return image, labels
+
+
+def test_still_frame_clips_are_warped_copies_with_every_object():
+    image, labels = _frame()
+    clip = StillFrameClips([image], [labels]).sample(np.random.default_rng(3))
+    assert clip.frames.shape == (3, 3, 64, 96) and clip.labels.shape == (3, 64, 96)
+    assert clip.num_objects == 2 and set(np.unique(clip.labels[0])) == {0, 1, 2}
+    assert not np.array_equal(clip.labels[0], clip.labels[1])  # the frames move
+    assert 0.0 <= clip.frames.min() and clip.frames.max() <= 1.0
+
+
+def test_adapt_fits_the_annotated_frame_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    image, labels = _frame()
+    model = STM(STM_SMALL).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    clips = StillFrameClips([image], [labels])
+    rng = np.random.default_rng(5)
+    batch = [clips.sample(rng) for _ in range(2)]
+    frames = torch.from_numpy(np.stack([c.frames for c in batch]))
+    labs = torch.from_numpy(np.stack([c.labels for c in batch])).long()
+
+    def loss_of(m: STM) -> float:
+        with torch.no_grad():
+            return clip_loss(m, frames, labs, [2, 2])[0].item()
+    tuned = adapt(model, [image], [labels], steps=8, lr=1e-3, batch_size=2)
+    assert loss_of(tuned) < loss_of(model)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert not tuned.training
+
+
+def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
+    import stm_core.train.adapt as adapt_module
+
+    calls = []
+    real = adapt_module.adapt
+    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2)
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    session.propagate(0, "forward")
+    assert len(calls) == 1 and all(session.has_result(i) for i in range(1, 6))
+    session.set_annotation(3, square_mask(t=3))
+    session.propagate(3, "forward")
+    assert len(calls) == 2

@@ -1,12 +1,12 @@
 """J&F of the engine on the shared DAVIS-2016 sequences, first-frame mask only and with corrections.
 
     python benchmarks/davis_jf.py [--weights FILE] [--process-height 240] [--corrections 2] [--json out.json]
-    python benchmarks/davis_jf.py --sequences val --adapt-steps 60   # with test-time adaptation
+    python benchmarks/davis_jf.py --sequences val --adapt-steps 20   # with test-time adaptation
 
 Corrections simulate the annotator: the worst frame (by IoU with the ground truth) gets its true mask as an
 annotated frame and the video is re-propagated both ways from it, `--corrections` times. With
-`--adapt-steps`, a copy of the network is first fine-tuned on warps of each sequence's first frame
-(`stm_core.train.adapt`); the time of that is included in the per-sequence seconds.
+`--adapt-steps`, the engine fine-tunes a copy of the network on the annotated frames before each propagation
+(as the application does with that setting); its time is included in the per-sequence seconds.
 """
 
 from __future__ import annotations
@@ -17,31 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from stm_core.engine.settings import EngineSettings
-from stm_core.io.frames import open_frames
-from stm_core.io.masks import read_mask
-from stm_core.model.checkpoint import load_model
-from stm_core.model.stm import STM
-from stm_core.train.adapt import adapt
 from stm_core.train.validate import VALIDATION_SEQUENCES, evaluate
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis2016"
 ALL = ("blackswan", "bmx-trees", "breakdance", "camel", "car-roundabout", "cows", "dog", "horsejump-high",
        "kite-surf", "libby")
-
-
-def adapted_model(model: STM, root: Path, seq: str, height: int, steps: int, lr: float) -> STM:
-    """`model` fine-tuned on warps of the sequence's first frame and mask at the working height."""
-    frames = open_frames(root / "JPEGImages" / "480p" / seq)
-    image = frames[0]
-    labels = (read_mask(root / "Annotations" / "480p" / seq / f"{frames.names[0]}.png", frames.size) > 0)
-    width = round(image.shape[1] * height / image.shape[0])
-    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    labels = cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-    return adapt(model, [image], [labels], steps=steps, lr=lr)
 
 
 def main() -> int:
@@ -52,8 +33,7 @@ def main() -> int:
     p.add_argument("--process-height", type=int)
     p.add_argument("--top-k", type=int)
     p.add_argument("--corrections", type=int, default=0)
-    p.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps per sequence")
-    p.add_argument("--adapt-lr", type=float, default=5e-5)
+    p.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (0: off)")
     p.add_argument("--sequences", default="all", help="all, val, or a comma-separated list")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json")
@@ -64,16 +44,11 @@ def main() -> int:
     seqs = ALL if a.sequences == "all" else VALIDATION_SEQUENCES if a.sequences == "val" \
         else tuple(a.sequences.split(","))
     settings = EngineSettings(model=a.model, weights=a.weights, device=a.device, process_height=a.process_height,
-                              top_k=a.top_k)
-    base = load_model(a.model, a.weights) if a.adapt_steps else None
+                              top_k=a.top_k, adapt_steps=a.adapt_steps)
     rows = []
     for seq in seqs:
         t0 = time.perf_counter()
-        model = None
-        if base is not None:
-            height = a.process_height or base.recommended_height or 480
-            model = adapted_model(base, Path(a.davis_root), seq, height, a.adapt_steps, a.adapt_lr)
-        score = evaluate(model, a.davis_root, (seq,), settings, corrections=a.corrections)[0]
+        score = evaluate(None, a.davis_root, (seq,), settings, corrections=a.corrections)[0]
         seconds = time.perf_counter() - t0
         frames = len(list((Path(a.davis_root) / "JPEGImages" / "480p" / seq).glob("*.jpg")))
         rows.append({"sequence": seq, "J": score.j_mean, "F": score.f_mean, "JF": score.jf_mean, "seconds": seconds,

@@ -74,7 +74,9 @@ class StatusBar(QStatusBar):
     def _on_started(self, direction: str, start: int) -> None:
         self._direction = direction
         self.progress.setRange(0, 0)
-        self.progress.setFormat(f"Propagating {direction} from {start + 1}…")
+        adapting = self._controller.settings.preferences().adapt_steps > 0
+        self.progress.setFormat(f"{'Adapting, then propagating' if adapting else 'Propagating'} {direction} "
+                                f"from {start + 1}…")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
         self.progress.setRange(0, max(total, 1))

@@ -25,6 +25,7 @@ ACTIONS = int(os.environ.get("APP_SOAK_ACTIONS", "60"))
 MINUTES = float(os.environ.get("APP_SOAK_MINUTES", "0"))  # > 0: run for this long instead of ACTIONS actions
 LOG = os.environ.get("APP_SOAK_LOG")  # JSON lines: actions done, seconds, RSS
 RSS_GROWTH_LIMIT = 400 * 1024 ** 2
+WAIT_MS = 600_000  # generous: on a loaded machine a tiny propagation can take a minute; a hang takes forever
 
 
 def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_path):
@@ -63,7 +64,7 @@ def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_p
         (1, lambda: key(Qt.Key.Key_Escape)),
         (1, lambda: key(Qt.Key.Key_O)),
         (1, lambda: c.start_export(ExportOptions(tmp_path / "export"))),
-        (1, lambda: qtbot.waitUntil(lambda: not c.propagation.running, timeout=60_000)),  # let a run land
+        (1, lambda: qtbot.waitUntil(lambda: not c.propagation.running, timeout=WAIT_MS)),  # let a run land
     ]
     weights = [w for w, _ in actions]
     t0 = time.monotonic()
@@ -78,7 +79,7 @@ def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_p
                                   "rss_mb": round(process.memory_info().rss / 2**20, 1)}) + "\n")
             log.flush()
 
-    qtbot.waitUntil(lambda: not c.propagation.running and not c.exporting, timeout=60_000)
+    qtbot.waitUntil(lambda: not c.propagation.running and not c.exporting, timeout=WAIT_MS)
     QApplication.processEvents()
     expected = [doc.session.labels(i) for i in range(doc.num_frames)]
     annotated = doc.annotated_frames()
@@ -92,7 +93,7 @@ def test_random_session_survives_and_reopens_identical(qtbot, app_factory, tmp_p
     again = app_factory()
     again.controller.open(frames)
     doc2 = again.document
-    qtbot.waitUntil(lambda: again.controller._loader is None, timeout=30_000)
+    qtbot.waitUntil(lambda: again.controller._loader is None, timeout=WAIT_MS)
     assert doc2.annotated_frames() == annotated
     for i, labels in enumerate(expected):
         got = doc2.session.labels(i)

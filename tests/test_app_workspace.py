@@ -135,7 +135,7 @@ def test_settings_dialog_round_trip(qtbot):
     from app.views.settings_dialog import SettingsDialog
 
     prefs = Preferences(device="cpu", model="stm-r50", weights="/x/STM_weights.pth", mem_every=3, max_memory=9,
-                        process_height=360, workspace_beside_video=True)
+                        process_height=360, adapt_steps=15, workspace_beside_video=True)
     dialog = SettingsDialog(prefs)
     qtbot.addWidget(dialog)
     assert dialog.preferences() == prefs

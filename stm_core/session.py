@@ -237,7 +237,8 @@ class AnnotationSession:
     def memory_status(self) -> dict[str, float | int | str]:
         """Memory frames in use, cached feature frames and bytes, result bytes, device."""
         status = self._propagator.memory_status()
-        status["result_bytes"] = self._results.nbytes
+        with self._lock:  # the propagation thread adds results meanwhile
+            status["result_bytes"] = self._results.nbytes
         return status
 
     def release_memory(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -168,3 +169,29 @@ def test_weights_can_recommend_a_working_height(tmp_path):
         s.propagate(0, "forward")
         assert s.memory_status()["process_height"] == expected
         assert s.labels(2).shape == (48, 80)
+
+
+def test_memory_status_while_results_arrive_from_another_thread(tmp_path):
+    """The status bar polls memory while the propagation thread stores results (a 10,000-frame app run
+    once failed here with 'dictionary changed size during iteration')."""
+    session = tiny_session(write_clip(tmp_path / "clip", frames=2))
+    labels = square_mask()
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            with session._lock:  # as `propagate` stores each frame
+                session._results.put(i, labels, None)
+            i += 1
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often so that an unlocked read would collide
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(300):
+            assert session.memory_status()["result_bytes"] >= 0
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)

@@ -50,7 +50,8 @@ def main() -> int:
     best = max(sweep, key=lambda h: sweep[h]["mean"])
     meta = {"step": ckpt["step"], "process_height": best, "validation_sweep": sweep,
             "training_minutes": a.training_minutes, "train_config": cfg,
-            "trained_from": "random initialisation"}
+            "trained_from": "random initialisation" if not cfg.get("init_weights")
+            else f"continued from {cfg['init_weights']} (round 1, itself trained from random initialisation)"}
     if a.dry_run:
         return 0
     save_weights(model, a.output, meta)

@@ -53,7 +53,7 @@ class StillFrameClips:
             frames.append(frame)
             labels.append(lab)
         frames = photometric_clip(frames, rng, strength=0.5)
-        return Clip(to_chw(frames), np.stack(labels), int(max(lab.max() for lab in labels[:1])))
+        return Clip(to_chw(frames), np.stack(labels), int(labels[0].max()))  # objects visible in frame 0
 
 
 def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,

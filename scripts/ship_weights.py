@@ -5,7 +5,9 @@
 
 The model is trained on small crops, so the frame height at which it propagates best is a property of the
 weights: each candidate height is scored on the three validation sequences (never trained on) and the best
-is stored in the file's meta; the engine uses it unless the user sets a processing height.
+is stored in the file's meta; the engine uses it unless the user sets a processing height. The height for
+propagation with test-time adaptation is chosen by `benchmarks/adapt_sweep.py` and recorded with
+`--adapt-height`. A shipped weights file may be given as the input to re-record its meta.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ def main() -> int:
     p.add_argument("--davis-root", required=True)
     p.add_argument("--heights", type=int, nargs="+", default=[128, 144, 176, 208])
     p.add_argument("--training-minutes", type=float, help="recorded in the meta")
+    p.add_argument("--adapt-height", type=int, help="working height with test-time adaptation (adapt_sweep.py)")
     a = p.parse_args()
     ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    if ckpt.get("format") == FORMAT:  # a weights file the trainer kept as best.pt
+    if ckpt.get("format") == FORMAT:  # a weights file: the trainer's best.pt or a shipped file
         model = load_model(weights=a.checkpoint)
-        ckpt = {"step": ckpt["meta"]["step"], "config": ckpt["meta"]["train_config"]}
+        old = ckpt["meta"]
+        a.training_minutes = a.training_minutes or old.get("training_minutes")
+        ckpt = {"step": old["step"], "config": old["train_config"]}
     else:
         model = STM(get_config(ckpt["config"]["model"]))
         model.load_state_dict(ckpt["model"])
@@ -49,7 +54,7 @@ def main() -> int:
         print(f"height {h}: validation J&F {sweep[h]['mean']:.4f}  {sweep[h]}", flush=True)
     best = max(sweep, key=lambda h: sweep[h]["mean"])
     meta = {"step": ckpt["step"], "process_height": best, "validation_sweep": sweep,
-            "training_minutes": a.training_minutes, "train_config": cfg,
+            "adapt_process_height": a.adapt_height, "training_minutes": a.training_minutes, "train_config": cfg,
             "trained_from": "random initialisation" if not cfg.get("init_weights")
             else f"continued from {cfg['init_weights']} (round 1, itself trained from random initialisation)"}
     if a.dry_run:

@@ -67,3 +67,21 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     session.set_annotation(3, square_mask(t=3))
     session.propagate(3, "forward")
     assert len(calls) == 2
+
+
+def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagation(tmp_path):
+    from stm_core.engine.propagator import Propagator
+    from stm_core.engine.settings import EngineSettings
+    from stm_core.model.checkpoint import save_weights
+
+    weights = tmp_path / "w.pt"
+    save_weights(STM(STM_SMALL), weights, {"step": 1, "process_height": 144, "adapt_process_height": 240})
+    heights = {}
+    for steps in (0, 20):
+        propagator = Propagator(EngineSettings(weights=str(weights), device="cpu", adapt_steps=steps))
+        propagator.model  # loading reads the recommendations
+        heights[steps] = propagator.process_height
+    assert heights == {0: 144, 20: 240}
+    chosen = Propagator(EngineSettings(weights=str(weights), device="cpu", adapt_steps=20, process_height=360))
+    chosen.model
+    assert chosen.process_height == 360  # the user's choice wins

@@ -111,10 +111,13 @@ class Propagator:
 
     @property
     def process_height(self) -> int | None:
-        """The working height in use: the setting, else the weights' recommendation; None = source size."""
+        """The working height in use: the setting, else the weights' recommendation (for adapted or plain
+        propagation); None = source size."""
         h = self.settings.process_height
         if h is None and self._model is not None:
-            h = self._model.recommended_height
+            m = self._model
+            h = (m.recommended_adapt_height or m.recommended_height) if self.settings.adapt_steps \
+                else m.recommended_height
         return h or None
 
     @property
@@ -165,7 +168,8 @@ class Propagator:
         size = geo.work[::-1]
         images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
-        tuned = adapt(model, images, labels, steps, cancel=cancel.is_set if cancel is not None else None)
+        tuned = adapt(model, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
+                      cancel=cancel.is_set if cancel is not None else None)
         if cancel is not None and cancel.is_set():
             return None
         self.forget_all()  # features computed with other weights

@@ -18,8 +18,10 @@ class EngineSettings:
         recommends (the scale the model was trained and validated at), else the source size. fast: bf16 autocast + channels_last on
         CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
         in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
-        warps of the annotated frames before propagating (0: off); it costs about a second per step on a
-        laptop CPU and is redone whenever the annotations change. random_init: build the network without
+        warps of the annotated frames before propagating (0: off); it is redone whenever the annotations
+        change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py).
+        With adaptation on and no process_height, the network runs at the height the weights recommend for
+        adapted propagation: adaptation teaches the model the video's own scale. random_init: build the network without
         weights (tests only).
     """
 
@@ -32,4 +34,6 @@ class EngineSettings:
     fast: bool = True
     top_k: int | None = None
     adapt_steps: int = 0
+    adapt_lr: float = 1e-4
+    adapt_batch: int = 2
     random_init: bool = False

@@ -82,14 +82,14 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     obj = _read(path)
     if not isinstance(obj, dict) or not obj:
         raise WeightsError(f"{path.name} holds no state dict")
-    recommended = None
+    meta: dict[str, Any] = {}
     if obj.get("format") == FORMAT:
         try:
             cfg = StmConfig.from_dict(obj["config"])
         except (KeyError, TypeError) as exc:
             raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
         state = obj.get("state_dict")
-        recommended = (obj.get("meta") or {}).get("process_height")
+        meta = obj.get("meta") or {}
     else:
         cfg = get_config(model_name)
         state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
@@ -97,7 +97,8 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
         raise WeightsError(f"{path.name} holds no tensor state dict")
     model = STM(cfg)
     load_state_into(model, state, path.name)
-    model.recommended_height = int(recommended) if recommended else None
+    model.recommended_height = int(meta["process_height"]) if meta.get("process_height") else None
+    model.recommended_adapt_height = int(meta["adapt_process_height"]) if meta.get("adapt_process_height") else None
     return model.eval()
 
 

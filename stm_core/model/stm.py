@@ -55,6 +55,7 @@ class STM(nn.Module):
         self.use_sdpa = False
         self.top_k: int | None = None
         self.recommended_height: int | None = None  # working height the weights were validated at
+        self.recommended_adapt_height: int | None = None  # the same, with test-time adaptation
 
     def memorize(self, frame: torch.Tensor, probs: torch.Tensor,
                  sample_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

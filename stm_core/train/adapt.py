@@ -57,7 +57,7 @@ class StillFrameClips:
 
 
 def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,
-          lr: float = 5e-5, batch_size: int = 4, seed: int = 0,
+          lr: float = 1e-4, batch_size: int = 2, seed: int = 0,
           cancel: Callable[[], bool] | None = None) -> STM:
     """A copy of `model` fine-tuned for `steps` steps on warps of the annotated frames (labels 0..K, with
     every object 1..K present in at least one frame). Returns the copy in eval mode; `model` is unchanged."""

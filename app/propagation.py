@@ -6,15 +6,18 @@ the old one has returned (the engine stops after the frame in flight), so the GU
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from stm_core.session import AnnotationSession, Direction
+from stm_core.session import AnnotationSession, Direction, PropagationReport
 
 from .document import Document
-from .workers import Task
+from .workers import Progress, Task
+
+ADAPT = "adapt"  # tags adaptation progress among the frame progress of a propagation task
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class PropagationController(QObject):
     """direction, start frame"""
     progress = Signal(int, int, int, float)
     """frame just stored, frames done, frames planned, frames per second"""
+    adapting = Signal(int, int)
+    """test-time adaptation steps done, steps planned (before the first frame of a run)"""
     finished = Signal(object)
     """the `PropagationReport` of a run that returned (cancelled or not)"""
     failed = Signal(str, str)
@@ -85,8 +90,10 @@ class PropagationController(QObject):
     def _launch(self, request: _Request) -> None:
         session = self._document.session
         assert session is not None
-        task = Task(lambda progress, cancel: session.propagate(request.start, request.direction, progress, cancel),
-                    self)
+        def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
+            return session.propagate(request.start, request.direction, progress, cancel,
+                                     adapting=lambda done, steps: progress(ADAPT, done, steps))
+        task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, args))
         task.succeeded.connect(self.finished)
         task.failed.connect(self.failed)
@@ -97,8 +104,13 @@ class PropagationController(QObject):
         self.started.emit(request.direction, request.start)
         self.runningChanged.emit(True)
 
-    def _on_progress(self, session: AnnotationSession, args: tuple[int, int, int]) -> None:
+    def _on_progress(self, session: AnnotationSession, args: tuple) -> None:
         if self._document.session is not session:  # a late signal from before the session was replaced
+            return
+        if args[0] == ADAPT:
+            _, done, steps = args
+            self._t0 = time.perf_counter()  # frames per second count from the end of adaptation
+            self.adapting.emit(done, steps)
             return
         frame, done, total = args
         elapsed = time.perf_counter() - self._t0

@@ -28,7 +28,7 @@ from .model.stm import STM
 from .session import AnnotationSession
 
 SIZE = (480, 854)
-ADAPT_STEPS = 20  # the application's default test-time adaptation
+ADAPT_STEPS = 40  # the application's default test-time adaptation
 
 
 def _rss_mb() -> float:

@@ -17,7 +17,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .engine.propagator import Propagator
+from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
@@ -177,13 +177,15 @@ class AnnotationSession:
 
     # ---- propagation ----------------------------------------------------------------------------------
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
-                  cancel: threading.Event | None = None, until_annotated: bool = True) -> PropagationReport:
+                  cancel: threading.Event | None = None, until_annotated: bool = True,
+                  adapting: AdaptProgress | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
         `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end.
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
+        With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame.
         """
         if not 0 <= start < self.num_frames:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
@@ -206,7 +208,7 @@ class AnnotationSession:
             if cancel is not None and cancel.is_set():
                 break
             for index, labels, probs, unc in self._propagator.run(
-                    self.frames, start, seed, frames, annotations, obj_ids, cancel):
+                    self.frames, start, seed, frames, annotations, obj_ids, cancel, adapting):
                 with self._lock:
                     if index in self._annotations:  # painted while the run was in flight: the user wins
                         continue

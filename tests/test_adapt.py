@@ -61,9 +61,11 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: calls.append(1) or real(*a, **k))
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2)
     session.set_annotation(0, square_mask())
-    session.propagate(0, "forward")
-    session.propagate(0, "forward")
-    assert len(calls) == 1 and all(session.has_result(i) for i in range(1, 6))
+    steps: list[tuple[int, int]] = []
+    session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 2), (2, 2)]
+    session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert len(calls) == 1 and len(steps) == 2 and all(session.has_result(i) for i in range(1, 6))
     session.set_annotation(3, square_mask(t=3))
     session.propagate(3, "forward")
     assert len(calls) == 2

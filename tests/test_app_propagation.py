@@ -281,3 +281,23 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert list(np.flatnonzero(doc.stale_frames())) == []
+
+
+def test_adaptation_steps_show_in_the_status_bar_before_frames(qtbot, app_factory, frame_dir, monkeypatch):
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=3))
+    window = app_factory()
+    window.controller.open(frame_dir)
+    annotate_first_frame(window)
+    prop = window.controller.propagation
+    events: list[tuple] = []
+    prop.adapting.connect(lambda done, steps: events.append(("adapt", done, steps, window.status.progress.text())))
+    prop.progress.connect(lambda frame, done, total, fps: events.append(("frame", done)))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+    assert [e[:3] for e in events[:3]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
+    assert "Adapting the network to this video: step 2/3" == events[1][3]
+    assert [e for e in events[3:]] == [("frame", 1), ("frame", 2), ("frame", 3)]

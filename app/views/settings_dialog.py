@@ -44,8 +44,8 @@ class SettingsDialog(QDialog):
         self.adapt_steps = QSpinBox(minimum=0, maximum=500, value=prefs.adapt_steps, suffix=" steps",
                                     specialValueText="off")
         self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
-                                    "frames: more accurate on unusual videos, about a second per step on a "
-                                    "laptop CPU, redone after each correction")
+                                    "frames: much more accurate on unfamiliar videos, a fraction of a second "
+                                    "per step on a laptop CPU, redone after each correction")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
         self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")

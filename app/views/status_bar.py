@@ -49,6 +49,7 @@ class StatusBar(QStatusBar):
         prop = controller.propagation
         prop.started.connect(self._on_started)
         prop.progress.connect(self._on_progress)
+        prop.adapting.connect(self._on_adapting)
         prop.runningChanged.connect(self._on_running)
         prop.finished.connect(self._on_finished)
         controller.message.connect(lambda text: self.showMessage(text, 6000))
@@ -77,6 +78,11 @@ class StatusBar(QStatusBar):
         adapting = self._controller.settings.preferences().adapt_steps > 0
         self.progress.setFormat(f"{'Adapting, then propagating' if adapting else 'Propagating'} {direction} "
                                 f"from {start + 1}…")
+
+    def _on_adapting(self, done: int, steps: int) -> None:
+        self.progress.setRange(0, max(steps, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat("Adapting the network to this video: step %v/%m")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
         self.progress.setRange(0, max(total, 1))

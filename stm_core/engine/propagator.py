@@ -12,7 +12,7 @@ import hashlib
 import math
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -31,6 +31,8 @@ from .settings import EngineSettings
 
 FrameResult = tuple[int, np.ndarray, np.ndarray, float]
 """(frame index, labels uint8 HxW, probabilities uint8 [K,h,w] per object id at the working size, uncertainty)."""
+AdaptProgress = Callable[[int, int], None]
+"""(adaptation steps done, steps planned)"""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -151,7 +153,8 @@ class Propagator:
         return self._memory_cache.get_or_compute(key, compute)
 
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
-                   geo: Geometry, cancel: threading.Event | None) -> STM | None:
+                   geo: Geometry, cancel: threading.Event | None,
+                   adapting: AdaptProgress | None) -> STM | None:
         """The network to propagate with: the loaded one or, with `adapt_steps`, a copy fine-tuned on these
         annotations at the working size, kept while they stay the same. None if cancelled meanwhile."""
         model = self.model
@@ -169,7 +172,7 @@ class Propagator:
         images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
         tuned = adapt(model, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
-                      cancel=cancel.is_set if cancel is not None else None)
+                      cancel=cancel.is_set if cancel is not None else None, progress=adapting)
         if cancel is not None and cancel.is_set():
             return None
         self.forget_all()  # features computed with other weights
@@ -179,13 +182,14 @@ class Propagator:
     # ---- propagation ----------------------------------------------------------------------------------
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
             annotations: dict[int, np.ndarray], obj_ids: list[int],
-            cancel: threading.Event | None = None) -> Iterator[FrameResult]:
-        """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation."""
+            cancel: threading.Event | None = None, adapting: AdaptProgress | None = None) -> Iterator[FrameResult]:
+        """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation;
+        `adapting(done, steps)` reports test-time adaptation steps before the first frame."""
         if not obj_ids:
             raise ValueError("no objects to propagate: the annotations are empty")
         with self._run_lock:
             try:
-                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel)
+                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting)
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
@@ -197,11 +201,11 @@ class Propagator:
 
     def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
              annotations: dict[int, np.ndarray], obj_ids: list[int],
-             cancel: threading.Event | None) -> Iterator[FrameResult]:
+             cancel: threading.Event | None, adapting: AdaptProgress | None) -> Iterator[FrameResult]:
         s = self.settings
         self.model  # loaded first: it may carry the recommended working height
         geo = Geometry.for_source(frames.size, self.process_height)
-        model = self._model_for(frames, annotations, obj_ids, geo, cancel)
+        model = self._model_for(frames, annotations, obj_ids, geo, cancel, adapting)
         if model is None:
             return
         bank = MemoryBank(s.mem_every, s.max_memory)

@@ -58,9 +58,10 @@ class StillFrameClips:
 
 def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,
           lr: float = 1e-4, batch_size: int = 2, seed: int = 0,
-          cancel: Callable[[], bool] | None = None) -> STM:
+          cancel: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> STM:
     """A copy of `model` fine-tuned for `steps` steps on warps of the annotated frames (labels 0..K, with
-    every object 1..K present in at least one frame). Returns the copy in eval mode; `model` is unchanged."""
+    every object 1..K present in at least one frame). Returns the copy in eval mode; `model` is unchanged.
+    `progress(done, steps)` after each step: the wait is seconds long, so the user is shown it."""
     device = next(model.parameters()).device
     tuned = copy.deepcopy(model).train()
     for module in tuned.modules():
@@ -70,18 +71,19 @@ def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
     sampler = ClipSampler([(source, 1.0)], seed=seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=0.0)
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         if cancel is not None and cancel():
             break
         frames, labs, counts = sampler.batch(batch_size, rng)
         keep = [i for i, n in enumerate(counts) if n > 0]
-        if not keep:
-            continue
-        frames, labs = frames[keep].to(device), labs[keep].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
-        opt.step()
+        if keep:
+            frames, labs = frames[keep].to(device), labs[keep].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
+            opt.step()
+        if progress is not None:
+            progress(step, steps)
     return tuned.eval()

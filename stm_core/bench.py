@@ -13,9 +13,11 @@ import platform
 import resource
 import statistics
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import psutil
 import torch
 
@@ -23,7 +25,7 @@ from .engine.settings import EngineSettings
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
 from .model.checkpoint import DEFAULT_WEIGHTS, load_model
-from .model.padding import pad, pad_amounts
+from .model.padding import pad, pad_amounts, unpad
 from .model.stm import STM
 from .session import AnnotationSession
 
@@ -58,18 +60,19 @@ def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
 
 
 @torch.inference_mode()
-def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> dict:
-    """The naive port: fp32, objects one by one, all memory frames re-encoded at every step."""
+def reference_propagate(model: STM, frames: Sequence[np.ndarray], labels0: np.ndarray, objects: int,
+                        mem_every: int = 5) -> Iterator[tuple[int, np.ndarray, float]]:
+    """The naive port of the paper's loop: fp32, NCHW, objects one by one, every memory frame re-encoded at
+    every step. Yields (frame index, labels HxW, seconds) for frames 1.. of `frames` (RGB uint8, any size
+    the network accepts after padding to /16); labels0 holds objects 1..`objects`."""
     model = model.float().eval().to(memory_format=torch.contiguous_format)
-    video = GeneratedVideo(frames, SIZE, objects)
-    pads = pad_amounts(*SIZE)
+    pads = pad_amounts(*labels0.shape)
 
     def tensor(i: int) -> torch.Tensor:
-        return pad(torch.from_numpy(video[i].copy()).permute(2, 0, 1)[None].float() / 255, pads)
-    labels0 = torch.from_numpy(video.labels(0)).long()
-    probs = {0: pad(torch.stack([(labels0 == o + 1).float() for o in range(objects)]), pads)}
-    times = []
-    for t in range(1, frames):
+        return pad(torch.from_numpy(np.array(frames[i])).permute(2, 0, 1)[None].float() / 255, pads)
+    first = torch.from_numpy(labels0).long()
+    probs = {0: pad(torch.stack([(first == o + 1).float() for o in range(objects)]), pads)}
+    for t in range(1, len(frames)):
         t0 = time.perf_counter()
         mem = sorted({m for m in range(0, t - 1) if m % mem_every == 0} | {t - 1})
         seg = []
@@ -83,8 +86,15 @@ def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> 
                 keys.append(k)
                 values.append(v)
             seg.append(model.segment(q, torch.stack(keys, 2), torch.stack(values, 2))[0])
-        probs[t] = aggregate(torch.stack(seg), dim=0)[1:]
-        times.append(time.perf_counter() - t0)
+        agg = aggregate(torch.stack(seg), dim=0)
+        probs[t] = agg[1:]
+        yield t, unpad(agg, pads).argmax(0).numpy().astype(np.uint8), time.perf_counter() - t0
+
+
+def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> dict:
+    """Seconds per frame of the naive port on the generated video."""
+    video = GeneratedVideo(frames, SIZE, objects)
+    times = [s for _, _, s in reference_propagate(model, video, video.labels(0), objects, mem_every)]
     spf = statistics.median(times[1:]) if len(times) > 1 else times[0]
     return {"path": "reference", "model": model.cfg.name, "objects": objects, "height": SIZE[0],
             "s_per_frame": spf, "fps": 1 / spf, "first_frame_s": times[0], "peak_rss_mb": _rss_mb()}

@@ -28,11 +28,10 @@ def test_out_of_memory_is_reported_and_work_survives(tmp_path, monkeypatch):
     session.set_annotation(0, square_mask())
     session.propagate(0, "forward")
     before = session.labels(3)
-    model = session._propagator.model
 
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(model, "segment", boom)
+    monkeypatch.setattr(STM, "segment", boom)  # the class: the engine propagates with its own folded copy
     with pytest.raises(OutOfMemoryError, match="lower the memory cap"):
         session.propagate(0, "forward")
     assert np.array_equal(session.labels(3), before)
@@ -41,7 +40,7 @@ def test_out_of_memory_is_reported_and_work_survives(tmp_path, monkeypatch):
 
 
 def test_sigkill_during_cli_propagation_leaves_only_complete_files(tmp_path):
-    frames = write_clip(tmp_path / "f", frames=60, size=(96, 160))
+    frames = write_clip(tmp_path / "f", frames=300, size=(96, 160))  # long enough that the kill lands mid-run
     ann = tmp_path / "a"
     ann.mkdir()
     write_mask(ann / "00000.png", np.kron(square_mask(), np.ones((2, 2), np.uint8)))
@@ -56,7 +55,7 @@ def test_sigkill_during_cli_propagation_leaves_only_complete_files(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     written = sorted(p for p in out.iterdir() if not p.name.startswith("."))  # '.'-names: atomic temp files
-    assert 5 <= len(written) < 60
+    assert 5 <= len(written) < 300
     for path in written:
         assert path.suffix == ".png" and read_mask(path).shape == (96, 160)
 

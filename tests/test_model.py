@@ -97,3 +97,31 @@ def test_top_k_read_keeps_only_the_strongest_matches():
     top = aff.topk(3, dim=0)
     expected = mv[0][:, top.indices] * torch.softmax(top.values, 0)  # [5,3,6]
     assert torch.allclose(memory_read(mk, mv, qk, top_k=3)[0], expected.sum(1), atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [STM_SMALL, STM_R50], ids=lambda c: c.name)
+def test_folding_batchnorm_keeps_the_function(cfg):
+    import copy
+
+    from stm_core.model.fusion import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = STM(cfg).eval()
+    for m in model.modules():  # non-trivial statistics, so a wrong fold shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    folded = fold_batchnorm(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    frame, probs = torch.rand(1, 3, 64, 96), torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(model.memorize(frame, probs), folded.memorize(frame, probs)):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
+        qa, qb = model.encode_query(frame), folded.encode_query(frame)
+        for name in ("key", "value", "skip3", "skip2"):
+            a, b = getattr(qa, name), getattr(qb, name)
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
+    with pytest.raises(ValueError):
+        fold_batchnorm(STM(STM_SMALL).train())

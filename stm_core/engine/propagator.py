@@ -8,6 +8,7 @@ cached by (frame, mask content, objects), so re-propagating after a correction r
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import threading
@@ -22,6 +23,7 @@ from ..errors import OutOfMemoryError, StmError
 from ..io.frames import FrameSource
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
+from ..model.fusion import fold_batchnorm
 from ..model.padding import unpad
 from ..model.stm import STM, QueryFeatures
 from .feature_cache import FeatureCache
@@ -59,6 +61,12 @@ def boundary_uncertainty(probs: torch.Tensor, labels: np.ndarray, band: int = 7)
     return float(entropy[edge].mean() if edge.any() else entropy.mean())
 
 
+def _winner(probs: torch.Tensor) -> np.ndarray:
+    """Index of the most probable channel of [K+1,H,W] per pixel (the first on ties). `max(0)` rather than
+    `argmax(0)`: on the CPU argmax over a short leading dimension was 9x slower at 480p (44 vs 5 ms)."""
+    return probs.max(0).indices.cpu().numpy()
+
+
 def _digest(labels: np.ndarray) -> str:
     return hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
 
@@ -81,6 +89,7 @@ class Propagator:
         self._memory_cache = FeatureCache(memory_cache_bytes)
         self._run_lock = threading.Lock()
         self._load_lock = threading.Lock()
+        self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
         self._adapted: tuple[tuple, STM] | None = None  # (what it was adapted to, the fine-tuned copy)
         self.memory_frames = 0
 
@@ -110,6 +119,11 @@ class Propagator:
                 self._placed = True
             self._model.top_k = self.settings.top_k
         return self._model
+
+    def _for_inference(self, model: STM) -> STM:
+        """`model` (a copy the propagator owns) with BatchNorm folded into the convolutions."""
+        model = fold_batchnorm(model.eval())
+        return model.to(memory_format=torch.channels_last) if self._channels_last else model
 
     @property
     def process_height(self) -> int | None:
@@ -155,12 +169,15 @@ class Propagator:
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                    geo: Geometry, cancel: threading.Event | None,
                    adapting: AdaptProgress | None) -> STM | None:
-        """The network to propagate with: the loaded one or, with `adapt_steps`, a copy fine-tuned on these
-        annotations at the working size, kept while they stay the same. None if cancelled meanwhile."""
+        """The network to propagate with (BatchNorm folded): the loaded one or, with `adapt_steps`, a copy
+        fine-tuned on these annotations at the working size, kept while they stay the same. None if cancelled
+        meanwhile."""
         model = self.model
         steps = self.settings.adapt_steps
         if not steps:
-            return model
+            if self._folded is None:
+                self._folded = self._for_inference(copy.deepcopy(model))
+            return self._folded
         key = (id(frames), geo.work, tuple(obj_ids), tuple((i, _digest(annotations[i])) for i in sorted(annotations)))
         if self._adapted is not None and self._adapted[0] == key:
             return self._adapted[1]
@@ -176,8 +193,8 @@ class Propagator:
         if cancel is not None and cancel.is_set():
             return None
         self.forget_all()  # features computed with other weights
-        self._adapted = (key, tuned)
-        return tuned
+        self._adapted = (key, self._for_inference(tuned))
+        return self._adapted[1]
 
     # ---- propagation ----------------------------------------------------------------------------------
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
@@ -240,9 +257,9 @@ class Propagator:
         keeps a long video's results small."""
         lut = np.array([0] + obj_ids, dtype=np.uint8)
         work = unpad(agg, geo.pads)
-        work_labels = lut[work.argmax(0).cpu().numpy()]
+        work_labels = lut[_winner(work)]
         uncertainty = boundary_uncertainty(work, work_labels)
-        labels = lut[probs_to_source(agg, geo).argmax(0).cpu().numpy()] if geo.resized else work_labels
+        labels = lut[_winner(probs_to_source(agg, geo))] if geo.resized else work_labels
         probs = (work[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
         return index, labels, probs, uncertainty
 

@@ -125,3 +125,17 @@ def test_folding_batchnorm_keeps_the_function(cfg):
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * a.abs().max().item())
     with pytest.raises(ValueError):
         fold_batchnorm(STM(STM_SMALL).train())
+
+
+def test_batched_memory_encoding_equals_one_object_at_a_time():
+    """Objects share the frame's stem convolution; the result must be what encoding each row alone gives."""
+    torch.manual_seed(1)
+    model = STM(STM_SMALL).eval()
+    frames, probs = torch.rand(2, 3, 32, 48), torch.rand(3, 1, 32, 48)
+    rows = torch.tensor([0, 0, 1])
+    with torch.no_grad():
+        key, value = model.memorize(frames, probs, rows)
+        other = other_objects(probs, rows)
+        for i, f in enumerate(rows.tolist()):
+            k, v = model.KV_M_r4(model.Encoder_M(frames[f:f + 1], probs[i:i + 1], other[i:i + 1]))
+            assert torch.allclose(key[i:i + 1], k, atol=1e-5) and torch.allclose(value[i:i + 1], v, atol=1e-5)

@@ -65,10 +65,19 @@ class MemoryEncoder(_ResNetTrunk):
         self.conv1_m = nn.Conv2d(1, cfg.stem, 7, 2, 3, bias=False)
         self.conv1_o = nn.Conv2d(1, cfg.stem, 7, 2, 3, bias=False)
 
-    def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        """frame [N,3,H,W] in [0,1]; mask, other [N,1,H,W] soft probabilities -> r4 [N,C4,H/16,W/16]."""
-        x = self.conv1(self.normalise(frame)) + self.conv1_m(mask) + self.conv1_o(other)
-        return self._stages(x)[0]
+    def forward(self, frame: torch.Tensor, mask: torch.Tensor, other: torch.Tensor,
+                rows: torch.Tensor | None = None) -> torch.Tensor:
+        """frame [B,3,H,W] in [0,1]; mask, other [N,1,H,W] soft probabilities of N object rows; rows [N] row ->
+        frame (None: every row belongs to frame 0 of B == 1 or row i to frame i). -> r4 [N,C4,H/16,W/16].
+
+        The frame's stem convolution is the same for every object of a frame, so it runs once per frame.
+        """
+        x = self.conv1(self.normalise(frame))
+        if rows is not None:
+            x = x.index_select(0, rows)
+        elif x.shape[0] != mask.shape[0]:
+            x = x.expand(mask.shape[0], -1, -1, -1)
+        return self._stages(x + self.conv1_m(mask) + self.conv1_o(other))[0]
 
 
 class QueryEncoder(_ResNetTrunk):

@@ -64,9 +64,7 @@ class STM(nn.Module):
         frame [B,3,H,W] in [0,1] (padded); probs [N,1,H,W] each row's soft mask; sample_index [N] row -> frame
         (None: B == 1, all rows of one frame). Returns key [N,Ck,h,w], value [N,Cv,h,w].
         """
-        frames = frame.expand(probs.shape[0], -1, -1, -1) if sample_index is None \
-            else frame.index_select(0, sample_index)
-        r4 = self.Encoder_M(frames, probs, other_objects(probs, sample_index))
+        r4 = self.Encoder_M(frame, probs, other_objects(probs, sample_index), sample_index)
         return self.KV_M_r4(r4)
 
     def encode_query(self, frame: torch.Tensor) -> QueryFeatures:

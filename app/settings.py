@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from stm_core.engine.settings import EngineSettings
+from stm_core.engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
@@ -30,7 +30,7 @@ class Preferences:
     mem_every: int = 5
     max_memory: int = 20
     process_height: int = RECOMMENDED_HEIGHT
-    adapt_steps: int = 40  # test-time adaptation on by default: +0.22 J&F on unseen videos (MODEL_CARD.md)
+    adapt_steps: int = RECOMMENDED_ADAPT_STEPS  # on by default: +0.22 J&F on unseen videos (MODEL_CARD.md)
     workspace_beside_video: bool = False
 
     def engine_settings(self) -> EngineSettings:

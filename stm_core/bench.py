@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import torch
 
-from .engine.settings import EngineSettings
+from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
 from .model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -30,7 +30,6 @@ from .model.stm import STM
 from .session import AnnotationSession
 
 SIZE = (480, 854)
-ADAPT_STEPS = 40  # the application's default test-time adaptation
 
 
 def _rss_mb() -> float:
@@ -145,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
         rows.append(run_engine(replace(base, process_height=height), 1, frames))
     for objects in counts:
         rows.append(run_engine(default, objects, frames))
-    rows.append(run_engine(replace(default, adapt_steps=ADAPT_STEPS), 1, frames))
+    rows.append(run_engine(replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS), 1, frames))
     rows.append(run_engine(r50, 1, frames if args.quick else 8))
     small = load_model(base.model, base.weights, base.random_init)
     for objects in ((1,) if args.quick else (1, 3)):

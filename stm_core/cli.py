@@ -12,7 +12,7 @@ import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from .engine.settings import EngineSettings
+from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import StmError
 
 
@@ -26,8 +26,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="run the network at this frame height and upsample the masks; 0 = source size; "
                         "default: the height the weights recommend (their model card)")
     p.add_argument("--top-k", type=int, default=None, help="read only the k strongest memory matches")
-    p.add_argument("--adapt-steps", type=int, default=0,
-                   help="test-time adaptation: fine-tune on the annotated frames for N steps first (0: off)")
+    p.add_argument("--adapt-steps", type=int, default=RECOMMENDED_ADAPT_STEPS,
+                   help="test-time adaptation: fine-tune a copy of the network on the annotated frames for N "
+                        f"steps first (default {RECOMMENDED_ADAPT_STEPS}; 0: off, faster, less accurate)")
     p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
 
 

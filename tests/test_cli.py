@@ -41,7 +41,7 @@ def test_propagate_writes_one_palette_png_per_frame(tmp_path, clip, weights):
     frames, ann = clip
     out = tmp_path / "out"
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
-                 "--weights", str(weights), "--device", "cpu", "--quiet"]) == 0
+                 "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "3"]) == 0
     files = sorted(p.name for p in out.iterdir())
     assert files == [f"{i:05d}.png" for i in range(5)]
     assert np.array_equal(read_mask(out / "00000.png"), square_mask())
@@ -55,12 +55,17 @@ def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weig
     write_mask(ann / "00003.png", later)
     out = tmp_path / "out"
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
-                 "--weights", str(weights), "--device", "cpu", "--quiet", "--mem-every", "1"]) == 0
+                 "--weights", str(weights), "--device", "cpu", "--quiet", "--mem-every", "1",
+                 "--adapt-steps", "0"]) == 0
     assert len(list(out.glob("*.png"))) == 5
     assert np.array_equal(read_mask(out / "00003.png"), later)
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess; propagation without test-time adaptation unless asked (these tests check IO,
+    and adapting an untrained network only costs time)."""
+    if args[0] == "propagate" and "--adapt-steps" not in args:
+        args = [*args, "--adapt-steps", "0"]
     return subprocess.run([sys.executable, "-m", "stm_core", *args], capture_output=True, text=True, timeout=120)
 
 

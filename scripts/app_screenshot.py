@@ -35,6 +35,13 @@ def wait(ms: int) -> None:
     loop.exec()
 
 
+def save(window: MainWindow, shot: Path) -> None:
+    window.grab().save(str(shot))
+    # 256-colour PNG: a UI screenshot stays sharp and well under 500 KB for the README
+    Image.open(shot).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(shot, optimize=True)
+    print(f"{shot} ({shot.stat().st_size // 1024} KB)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequence", default="blackswan")
@@ -46,6 +53,7 @@ def main() -> int:
     parser.add_argument("--process-height", type=int, default=-1, choices=(-1, 0, 480, 360, 240),
                         help="-1: the height the weights recommend, 0: source size")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
+    parser.add_argument("--adapting-out", help="also save the window halfway through test-time adaptation")
     args = parser.parse_args()
     davis = Path(args.davis)
     frames = davis / "JPEGImages" / "480p" / args.sequence
@@ -73,6 +81,11 @@ def main() -> int:
     if args.frames:
         controller.propagation.progress.connect(
             lambda frame, n, total, fps: controller.propagation.cancel() if n >= args.frames else None)
+    if args.adapting_out:
+        def adapting(done: int, steps: int) -> None:
+            if done == steps // 2:
+                save(window, Path(args.adapting_out))
+        controller.propagation.adapting.connect(adapting)
     t0 = time.perf_counter()
     for index in annotated:  # each run stops at the next annotated frame
         done = QEventLoop()
@@ -82,11 +95,7 @@ def main() -> int:
         done.exec()
     print(f"propagated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     wait(600)
-    shot = Path(args.out)
-    window.grab().save(str(shot))
-    # 256-colour PNG: a UI screenshot stays sharp and well under 500 KB for the README
-    Image.open(shot).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(shot, optimize=True)
-    print(f"{shot} ({shot.stat().st_size // 1024} KB)")
+    save(window, Path(args.out))
     window.close()
     return 0
 

@@ -42,10 +42,13 @@ class PropagationReport:
     cancelled: bool = False
     seconds: float = 0.0
     first_frame_seconds: float | None = None
+    adapt_seconds: float = 0.0  # of `seconds`, spent on test-time adaptation before the first frame
 
     @property
     def fps(self) -> float:
-        return len(self.frames) / self.seconds if self.seconds > 0 else 0.0
+        """Propagation speed, adaptation excluded (it is paid once per set of annotations)."""
+        busy = self.seconds - self.adapt_seconds
+        return len(self.frames) / busy if busy > 0 else 0.0
 
 
 class AnnotationSession:
@@ -201,6 +204,11 @@ class AnnotationSession:
         obj_ids = _object_ids(annotations)
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
+
+        def on_adapt(done: int, steps: int) -> None:
+            report.adapt_seconds = time.perf_counter() - t0
+            if adapting is not None:
+                adapting(done, steps)
         directions = ["forward", "backward"] if direction == "both" else [direction]
         plans = [(d, self._run_range(start, d, annotations, until_annotated)) for d in directions]
         total = sum(len(r) for _, r in plans)
@@ -208,7 +216,7 @@ class AnnotationSession:
             if cancel is not None and cancel.is_set():
                 break
             for index, labels, probs, unc in self._propagator.run(
-                    self.frames, start, seed, frames, annotations, obj_ids, cancel, adapting):
+                    self.frames, start, seed, frames, annotations, obj_ids, cancel, on_adapt):
                 with self._lock:
                     if index in self._annotations:  # painted while the run was in flight: the user wins
                         continue

@@ -62,10 +62,12 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2)
     session.set_annotation(0, square_mask())
     steps: list[tuple[int, int]] = []
-    session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    first = session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
     assert steps == [(1, 2), (2, 2)]
-    session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert 0 < first.adapt_seconds < first.seconds and first.fps > len(first.frames) / first.seconds
+    again = session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
     assert len(calls) == 1 and len(steps) == 2 and all(session.has_result(i) for i in range(1, 6))
+    assert again.adapt_seconds == 0
     session.set_annotation(3, square_mask(t=3))
     session.propagate(3, "forward")
     assert len(calls) == 2

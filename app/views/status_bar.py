@@ -82,7 +82,7 @@ class StatusBar(QStatusBar):
     def _on_adapting(self, done: int, steps: int) -> None:
         self.progress.setRange(0, max(steps, 1))
         self.progress.setValue(done)
-        self.progress.setFormat("Adapting the network to this video: step %v/%m")
+        self.progress.setFormat("Adapting to this video %v/%m")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -99,7 +99,9 @@ class StatusBar(QStatusBar):
         fps = getattr(report, "fps", 0.0)
         state = "cancelled" if getattr(report, "cancelled", False) else "done"
         self.speed_label.setText(f"{fps:.1f} fps")
-        self.showMessage(f"Propagation {state}: {frames} frames at {fps:.1f} fps", 8000)
+        adapted = getattr(report, "adapt_seconds", 0.0)
+        note = f" after adapting to the video for {adapted:.0f} s" if adapted else ""
+        self.showMessage(f"Propagation {state}: {frames} frames at {fps:.1f} fps{note}", 8000)
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""

@@ -154,6 +154,17 @@ def test_processing_resolution_returns_source_size(tmp_path):
     assert s.labels(2).shape == (96, 160) and s.probability(2, 1).shape == (96, 160)
 
 
+def test_many_objects_at_a_reduced_working_height(tmp_path):
+    """Six objects downscaled by a non-integer factor (OpenCV's area resize then takes at most 4 channels)."""
+    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=40)
+    labels = np.zeros((96, 160), np.uint8)
+    for k in range(6):
+        labels[8:40, 4 + 26 * k:24 + 26 * k] = k + 1
+    s.set_annotation(0, labels)
+    s.propagate(0, "forward")
+    assert s.labels(2).shape == (96, 160) and s.probability(2, 6).shape == (96, 160)
+
+
 def test_weights_can_recommend_a_working_height(tmp_path):
     from stm_core.engine.settings import EngineSettings
     from stm_core.model.checkpoint import save_weights

@@ -46,10 +46,10 @@ def frame_tensor(frame: np.ndarray, geo: Geometry, device: torch.device,
 def labels_to_probs(labels: np.ndarray, obj_ids: list[int], geo: Geometry,
                     device: torch.device) -> torch.Tensor:
     """Label map -> per-object masks [K,1,Hp,Wp] (area-averaged when downscaled, so edges stay soft)."""
-    masks = np.stack([(labels == o).astype(np.float32) for o in obj_ids], axis=-1)
-    if geo.resized:
-        masks = cv2.resize(masks, geo.work[::-1], interpolation=cv2.INTER_AREA).reshape(*geo.work, len(obj_ids))
-    t = torch.from_numpy(np.ascontiguousarray(masks.transpose(2, 0, 1))).to(device).unsqueeze(1)
+    masks = [(labels == o).astype(np.float32) for o in obj_ids]
+    if geo.resized:  # one object at a time: OpenCV's area resize takes at most 4 channels
+        masks = [cv2.resize(m, geo.work[::-1], interpolation=cv2.INTER_AREA) for m in masks]
+    t = torch.from_numpy(np.stack(masks)).to(device).unsqueeze(1)
     return pad(t, geo.pads)
 
 

@@ -45,7 +45,7 @@ def main() -> int:
                "height": settings.process_height, "validation_jf": mean_jf(scores),
                "seconds": time.perf_counter() - t0, **{s.sequence: s.jf_mean for s in scores}}
         rows.append(row)
-        print(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+        print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
         if a.json:  # written after every configuration: a long sweep keeps what it measured
             Path(a.json).write_text(json.dumps(rows, indent=2))
     return 0

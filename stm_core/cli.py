@@ -26,14 +26,15 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="run the network at this frame height and upsample the masks; 0 = source size; "
                         "default: the height the weights recommend (their model card)")
     p.add_argument("--top-k", type=int, default=None, help="read only the k strongest memory matches")
-    p.add_argument("--adapt-steps", type=int, default=RECOMMENDED_ADAPT_STEPS,
+    p.add_argument("--adapt-steps", type=int, default=None,
                    help="test-time adaptation: fine-tune a copy of the network on the annotated frames for N "
-                        f"steps first (default {RECOMMENDED_ADAPT_STEPS}; 0: off, faster, less accurate)")
+                        f"steps first (0: off, faster, less accurate; default: {RECOMMENDED_ADAPT_STEPS} for weights "
+                        "that recommend it, like the shipped ones, else off)")
     p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
 
 
 def _settings(a: argparse.Namespace) -> EngineSettings:
-    if a.mem_every < 1 or a.max_memory < 1 or a.adapt_steps < 0:
+    if a.mem_every < 1 or a.max_memory < 1 or (a.adapt_steps or 0) < 0:
         raise StmError("--mem-every and --max-memory must be at least 1, --adapt-steps at least 0")
     return EngineSettings(model=a.model, weights=a.weights, device=a.device, mem_every=a.mem_every,
                           max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast,

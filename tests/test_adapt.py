@@ -89,3 +89,18 @@ def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagat
     chosen = Propagator(EngineSettings(weights=str(weights), device="cpu", adapt_steps=20, process_height=360))
     chosen.model
     assert chosen.process_height == 360  # the user's choice wins
+
+
+def test_unset_adaptation_follows_the_weights(tmp_path):
+    """None adapts as the weights recommend: the shipped kind (meta names an adapted height) 40 steps, others none."""
+    from stm_core.engine.propagator import Propagator
+    from stm_core.engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
+    from stm_core.model.checkpoint import save_weights
+
+    recommending, plain = tmp_path / "r.pt", tmp_path / "p.pt"
+    save_weights(STM(STM_SMALL), recommending, {"step": 1, "process_height": 144, "adapt_process_height": 240})
+    save_weights(STM(STM_SMALL), plain, {"step": 1})
+    steps = {w.name: Propagator(EngineSettings(weights=str(w), device="cpu", adapt_steps=None)).adapt_steps
+             for w in (recommending, plain)}
+    assert steps == {"r.pt": RECOMMENDED_ADAPT_STEPS, "p.pt": 0}
+    assert Propagator(EngineSettings(weights=str(recommending), device="cpu", adapt_steps=0)).adapt_steps == 0

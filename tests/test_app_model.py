@@ -174,3 +174,4 @@ def test_processing_height_preference_maps_to_engine_settings():
     assert Preferences().process_height == RECOMMENDED_HEIGHT
     assert Preferences(weights="").engine_settings().weights is None  # shipped weights
     assert Preferences(adapt_steps=12).engine_settings().adapt_steps == 12
+    assert Preferences().engine_settings().adapt_steps is None  # the weights decide

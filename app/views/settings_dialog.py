@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QWidget)
 
-from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, Preferences
+from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RECOMMENDED_ADAPT, Preferences
 
 
 class SettingsDialog(QDialog):
@@ -41,11 +41,12 @@ class SettingsDialog(QDialog):
         self.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
         self.resolution.setToolTip("Run the network at this frame height; masks are always stored and exported "
                                "at the source size")
-        self.adapt_steps = QSpinBox(minimum=0, maximum=500, value=prefs.adapt_steps, suffix=" steps",
-                                    specialValueText="off")
+        self.adapt_steps = QSpinBox(minimum=RECOMMENDED_ADAPT, maximum=500, value=prefs.adapt_steps,
+                                    suffix=" steps", specialValueText="Recommended by the model")
         self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
                                     "frames: much more accurate on unfamiliar videos, a fraction of a second "
-                                    "per step on a laptop CPU, redone after each correction")
+                                    "per step on a laptop CPU, redone after each correction. 0 turns it off; "
+                                    "recommended: 40 steps for the shipped model, off for the official one")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
         self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")

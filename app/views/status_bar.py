@@ -75,9 +75,7 @@ class StatusBar(QStatusBar):
     def _on_started(self, direction: str, start: int) -> None:
         self._direction = direction
         self.progress.setRange(0, 0)
-        adapting = self._controller.settings.preferences().adapt_steps > 0
-        self.progress.setFormat(f"{'Adapting, then propagating' if adapting else 'Propagating'} {direction} "
-                                f"from {start + 1}…")
+        self.progress.setFormat(f"Propagating {direction} from {start + 1}…")
 
     def _on_adapting(self, done: int, steps: int) -> None:
         self.progress.setRange(0, max(steps, 1))

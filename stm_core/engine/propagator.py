@@ -29,7 +29,7 @@ from ..model.stm import STM, QueryFeatures
 from .feature_cache import FeatureCache
 from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
 from .memory import MemoryBank
-from .settings import EngineSettings
+from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 FrameResult = tuple[int, np.ndarray, np.ndarray, float]
 """(frame index, labels uint8 HxW, probabilities uint8 [K,h,w] per object id at the working size, uncertainty)."""
@@ -126,13 +126,21 @@ class Propagator:
         return model.to(memory_format=torch.channels_last) if self._channels_last else model
 
     @property
+    def adapt_steps(self) -> int:
+        """Adaptation steps in use: the setting, or with None what the loaded weights recommend."""
+        steps = self.settings.adapt_steps
+        if steps is None:
+            return RECOMMENDED_ADAPT_STEPS if self.model.recommended_adapt_height else 0
+        return steps
+
+    @property
     def process_height(self) -> int | None:
         """The working height in use: the setting, else the weights' recommendation (for adapted or plain
         propagation); None = source size."""
         h = self.settings.process_height
         if h is None and self._model is not None:
             m = self._model
-            h = (m.recommended_adapt_height or m.recommended_height) if self.settings.adapt_steps \
+            h = (m.recommended_adapt_height or m.recommended_height) if self.adapt_steps \
                 else m.recommended_height
         return h or None
 
@@ -173,7 +181,7 @@ class Propagator:
         fine-tuned on these annotations at the working size, kept while they stay the same. None if cancelled
         meanwhile."""
         model = self.model
-        steps = self.settings.adapt_steps
+        steps = self.adapt_steps
         if not steps:
             if self._folded is None:
                 self._folded = self._for_inference(copy.deepcopy(model))

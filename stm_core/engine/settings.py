@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RECOMMENDED_ADAPT_STEPS = 40
-"""Test-time adaptation the CLI and the application use unless told otherwise: on the validation sequences
-it lifts J&F from 0.46 to 0.69 for about 15 s per set of annotations on a 2-core CPU (benchmarks/adapt_sweep.py)."""
+"""Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working
+height, as the shipped model's does): on the validation sequences it lifts the shipped model's J&F from 0.46 to
+0.69 for about 15 s per set of annotations on a 2-core CPU (benchmarks/adapt_sweep.py)."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class EngineSettings:
         recommends (the scale the model was trained and validated at), else the source size. fast: bf16 autocast + channels_last on
         CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
         in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
-        warps of the annotated frames before propagating (0: off); it is redone whenever the annotations
-        change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py).
+        warps of the annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights
+        recommend adaptation, else off, so the strong official weights are not slowed); it is redone whenever
+        the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py).
         With adaptation on and no process_height, the network runs at the height the weights recommend for
         adapted propagation: adaptation teaches the model the video's own scale. random_init: build the network without
         weights (tests only).
@@ -37,7 +39,7 @@ class EngineSettings:
     process_height: int | None = None
     fast: bool = True
     top_k: int | None = None
-    adapt_steps: int = 0
+    adapt_steps: int | None = 0
     adapt_lr: float = 1e-4
     adapt_batch: int = 2
     random_init: bool = False

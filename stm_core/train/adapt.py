@@ -71,19 +71,20 @@ def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
     sampler = ClipSampler([(source, 1.0)], seed=seed)
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=0.0)
-    for step in range(1, steps + 1):
-        if cancel is not None and cancel():
-            break
-        frames, labs, counts = sampler.batch(batch_size, rng)
-        keep = [i for i, n in enumerate(counts) if n > 0]
-        if keep:
-            frames, labs = frames[keep].to(device), labs[keep].to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16):
-                loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
-            opt.step()
-        if progress is not None:
-            progress(step, steps)
+    with torch.enable_grad():  # callers may run under no_grad (a benchmark, an inference thread)
+        for step in range(1, steps + 1):
+            if cancel is not None and cancel():
+                break
+            frames, labs, counts = sampler.batch(batch_size, rng)
+            keep = [i for i, n in enumerate(counts) if n > 0]
+            if keep:
+                frames, labs = frames[keep].to(device), labs[keep].to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(tuned.parameters(), 1.0)
+                opt.step()
+            if progress is not None:
+                progress(step, steps)
     return tuned.eval()

@@ -87,7 +87,7 @@ def reference_propagate(model: STM, frames: Sequence[np.ndarray], labels0: np.nd
             seg.append(model.segment(q, torch.stack(keys, 2), torch.stack(values, 2))[0])
         agg = aggregate(torch.stack(seg), dim=0)
         probs[t] = agg[1:]
-        yield t, unpad(agg, pads).argmax(0).numpy().astype(np.uint8), time.perf_counter() - t0
+        yield t, unpad(agg, pads).max(0).indices.numpy().astype(np.uint8), time.perf_counter() - t0
 
 
 def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 RECOMMENDED_ADAPT_STEPS = 40
 """Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working
 height, as the shipped model's does): on the validation sequences it lifts the shipped model's J&F from 0.46 to
-0.69 for about 15 s per set of annotations on a 2-core CPU (benchmarks/adapt_sweep.py)."""
+0.69 for about 20-25 s per set of annotations on a 2-core CPU (benchmarks/adapt_sweep.py)."""
 
 
 @dataclass(frozen=True)

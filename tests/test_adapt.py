@@ -70,8 +70,14 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 1 and len(steps) == 2 and all(session.has_result(i) for i in range(1, 6))
     assert again.adapt_seconds == 0
     session.set_annotation(3, square_mask(t=3))
-    session.propagate(3, "forward")
-    assert len(calls) == 2
+    steps.clear()
+    session.propagate(3, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert len(calls) == 2 and steps[-1] == (1, 1)  # a correction continues from the last adaptation, shorter
+    session.set_annotation(0, square_mask(t=1))
+    session.remove_annotation(3)
+    steps.clear()
+    session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
 def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagation(tmp_path):

@@ -13,6 +13,7 @@ import hashlib
 import math
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import cv2
@@ -35,6 +36,19 @@ FrameResult = tuple[int, np.ndarray, np.ndarray, float]
 """(frame index, labels uint8 HxW, probabilities uint8 [K,h,w] per object id at the working size, uncertainty)."""
 AdaptProgress = Callable[[int, int], None]
 """(adaptation steps done, steps planned)"""
+
+
+REFRESH_FRACTION = 2
+"""A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""
+
+
+@dataclass
+class _Adaptation:
+    """A network adapted to one set of annotations: trainable (to continue from) and folded (to run)."""
+
+    key: tuple
+    trainable: STM
+    folded: STM
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,7 +104,7 @@ class Propagator:
         self._run_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
-        self._adapted: tuple[tuple, STM] | None = None  # (what it was adapted to, the fine-tuned copy)
+        self._adapted: _Adaptation | None = None
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -179,16 +193,22 @@ class Propagator:
                    adapting: AdaptProgress | None) -> STM | None:
         """The network to propagate with (BatchNorm folded): the loaded one or, with `adapt_steps`, a copy
         fine-tuned on these annotations at the working size, kept while they stay the same. None if cancelled
-        meanwhile."""
+        meanwhile. A correction (same video, size and objects, some annotation kept unchanged) continues from
+        the previous adaptation for half the steps: the annotator waits half as long, for the same accuracy."""
         model = self.model
         steps = self.adapt_steps
         if not steps:
             if self._folded is None:
                 self._folded = self._for_inference(copy.deepcopy(model))
             return self._folded
-        key = (id(frames), geo.work, tuple(obj_ids), tuple((i, _digest(annotations[i])) for i in sorted(annotations)))
-        if self._adapted is not None and self._adapted[0] == key:
-            return self._adapted[1]
+        video = (id(frames), geo.work, tuple(obj_ids))
+        key = video + tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+        previous = self._adapted
+        if previous is not None and previous.key == key:
+            return previous.folded
+        start = model
+        if previous is not None and previous.key[:3] == video and set(previous.key[3:]) & set(key[3:]):
+            start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
         from ..train.adapt import adapt  # training code: only imported when adaptation is on
 
         lut = np.zeros(256, np.uint8)
@@ -196,13 +216,13 @@ class Propagator:
         size = geo.work[::-1]
         images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
-        tuned = adapt(model, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
+        tuned = adapt(start, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
                       cancel=cancel.is_set if cancel is not None else None, progress=adapting)
         if cancel is not None and cancel.is_set():
             return None
         self.forget_all()  # features computed with other weights
-        self._adapted = (key, self._for_inference(tuned))
-        return self._adapted[1]
+        self._adapted = _Adaptation(key, tuned, self._for_inference(copy.deepcopy(tuned)))
+        return self._adapted.folded
 
     # ---- propagation ----------------------------------------------------------------------------------
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],

@@ -21,6 +21,7 @@ import numpy as np
 import psutil
 import torch
 
+from .engine.propagator import resolve_device
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
@@ -60,16 +61,18 @@ def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
 
 @torch.inference_mode()
 def reference_propagate(model: STM, frames: Sequence[np.ndarray], labels0: np.ndarray, objects: int,
-                        mem_every: int = 5) -> Iterator[tuple[int, np.ndarray, float]]:
+                        mem_every: int = 5, device: torch.device | None = None
+                        ) -> Iterator[tuple[int, np.ndarray, float]]:
     """The naive port of the paper's loop: fp32, NCHW, objects one by one, every memory frame re-encoded at
     every step. Yields (frame index, labels HxW, seconds) for frames 1.. of `frames` (RGB uint8, any size
     the network accepts after padding to /16); labels0 holds objects 1..`objects`."""
-    model = model.float().eval().to(memory_format=torch.contiguous_format)
+    device = device or torch.device("cpu")
+    model = model.float().eval().to(device, memory_format=torch.contiguous_format)
     pads = pad_amounts(*labels0.shape)
 
     def tensor(i: int) -> torch.Tensor:
-        return pad(torch.from_numpy(np.array(frames[i])).permute(2, 0, 1)[None].float() / 255, pads)
-    first = torch.from_numpy(labels0).long()
+        return pad(torch.from_numpy(np.array(frames[i])).to(device).permute(2, 0, 1)[None].float() / 255, pads)
+    first = torch.from_numpy(labels0).to(device).long()
     probs = {0: pad(torch.stack([(first == o + 1).float() for o in range(objects)]), pads)}
     for t in range(1, len(frames)):
         t0 = time.perf_counter()
@@ -87,34 +90,39 @@ def reference_propagate(model: STM, frames: Sequence[np.ndarray], labels0: np.nd
             seg.append(model.segment(q, torch.stack(keys, 2), torch.stack(values, 2))[0])
         agg = aggregate(torch.stack(seg), dim=0)
         probs[t] = agg[1:]
-        yield t, unpad(agg, pads).max(0).indices.numpy().astype(np.uint8), time.perf_counter() - t0
+        labels = unpad(agg, pads).max(0).indices.cpu().numpy().astype(np.uint8)  # .cpu() waits for the GPU
+        yield t, labels, time.perf_counter() - t0
 
 
-def run_reference(model: STM, objects: int, frames: int, mem_every: int = 5) -> dict:
+def run_reference(model: STM, objects: int, frames: int, device: torch.device, mem_every: int = 5) -> dict:
     """Seconds per frame of the naive port on the generated video."""
     video = GeneratedVideo(frames, SIZE, objects)
-    times = [s for _, _, s in reference_propagate(model, video, video.labels(0), objects, mem_every)]
+    times = [s for _, _, s in reference_propagate(model, video, video.labels(0), objects, mem_every, device)]
     spf = statistics.median(times[1:]) if len(times) > 1 else times[0]
     return {"path": "reference", "model": model.cfg.name, "objects": objects, "height": SIZE[0],
             "s_per_frame": spf, "fps": 1 / spf, "first_frame_s": times[0], "peak_rss_mb": _rss_mb()}
 
 
 @torch.inference_mode()
-def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, repeats: int = 3) -> list[dict]:
+def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, device: torch.device,
+                     repeats: int = 3) -> list[dict]:
     """Per-frame cost (query encoding + memory read + decoder) against the number of memory frames."""
-    model = model.eval().to(memory_format=torch.channels_last)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    model = model.eval().to(device, memory_format=layout)
     model.use_sdpa = use_sdpa
     hp, wp = SIZE[0] + sum(pad_amounts(*SIZE)[2:]), SIZE[1] + sum(pad_amounts(*SIZE)[:2])
-    frame = torch.rand(1, 3, hp, wp).contiguous(memory_format=torch.channels_last)
+    frame = torch.rand(1, 3, hp, wp, device=device).contiguous(memory_format=layout)
     rows = []
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        k, v = model.memorize(frame, torch.rand(1, 1, hp, wp))
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        k, v = model.memorize(frame, torch.rand(1, 1, hp, wp, device=device))
         for t in sizes:
             mk, mv = k.unsqueeze(2).expand(-1, -1, t, -1, -1), v.unsqueeze(2).expand(-1, -1, t, -1, -1)
             best = float("inf")
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 model.segment(model.encode_query(frame), mk, mv)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
                 best = min(best, time.perf_counter() - t0)
             rows.append({"memory_frames": t, "read": "sdpa" if use_sdpa else "matmul", "s_per_frame": best})
     model.use_sdpa = False
@@ -133,7 +141,8 @@ def _table(rows: list[dict], cols: list[str]) -> str:
 def main(args: argparse.Namespace) -> int:
     torch.set_grad_enabled(False)
     frames = 6 if args.quick else 12
-    base = EngineSettings(device="cpu", process_height=0, random_init=not DEFAULT_WEIGHTS.exists())
+    device = resolve_device(args.device)
+    base = EngineSettings(device=str(device), process_height=0, random_init=not DEFAULT_WEIGHTS.exists())
     r50 = replace(base, model="stm-r50", random_init=True)
     default = replace(base, process_height=None)  # the height the shipped weights recommend
     rows = []
@@ -148,16 +157,17 @@ def main(args: argparse.Namespace) -> int:
     rows.append(run_engine(r50, 1, frames if args.quick else 8))
     small = load_model(base.model, base.weights, base.random_init)
     for objects in ((1,) if args.quick else (1, 3)):
-        rows.append(run_reference(small, objects, frames))
-    rows.append(run_reference(load_model("stm-r50", random_init=True), 1, 4 if args.quick else 6))
+        rows.append(run_reference(small, objects, frames, device))
+    rows.append(run_reference(load_model("stm-r50", random_init=True), 1, 4 if args.quick else 6, device))
     ref = {(r["model"], r["objects"]): r["s_per_frame"] for r in rows if r["path"] == "reference"}
     for r in rows:
         base_spf = ref.get((r["model"], r["objects"]))
         r["speedup"] = base_spf / r["s_per_frame"] if base_spf and r["path"] != "reference" else None
     sizes = (1, 5) if args.quick else (1, 5, 10, 20)
-    mem_rows = run_memory_sizes(small, sizes, False) + run_memory_sizes(small, sizes, True)
-    print(f"# {date.today()}  {platform.processor() or platform.machine()}  {psutil.cpu_count()} cores  "
-          f"torch {torch.__version__}  threads {torch.get_num_threads()}")
+    mem_rows = run_memory_sizes(small, sizes, False, device) + run_memory_sizes(small, sizes, True, device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{platform.processor() or platform.machine()}  {psutil.cpu_count()} cores  threads {torch.get_num_threads()}"
+    print(f"# {date.today()}  {where}  torch {torch.__version__}")
     print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
                         "speedup", "peak_rss_mb"]))
     print()
@@ -165,5 +175,5 @@ def main(args: argparse.Namespace) -> int:
     print(f"peak process memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"date": str(date.today()), "rows": rows, "memory": mem_rows}, f, indent=2)
+            json.dump({"date": str(date.today()), "device": where, "rows": rows, "memory": mem_rows}, f, indent=2)
     return 0

@@ -130,6 +130,9 @@ class Propagator:
                 self._model = self._model.to(self.device).eval()
                 if self._channels_last:
                     self._model = self._model.to(memory_format=torch.channels_last)
+                if self.device.type == "cuda":  # fixed sizes per video; flash attention keeps long memories small
+                    torch.backends.cudnn.benchmark = True
+                    self._model.use_sdpa = True
                 self._placed = True
             self._model.top_k = self.settings.top_k
         return self._model

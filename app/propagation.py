@@ -90,6 +90,7 @@ class PropagationController(QObject):
     def _launch(self, request: _Request) -> None:
         session = self._document.session
         assert session is not None
+
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
             return session.propagate(request.start, request.direction, progress, cancel,
                                      adapting=lambda done, steps: progress(ADAPT, done, steps))

@@ -44,9 +44,10 @@ REFRESH_FRACTION = 2
 
 @dataclass
 class _Adaptation:
-    """A network adapted to one set of annotations: trainable (to continue from) and folded (to run)."""
+    """A network adapted to one video's annotations: trainable (to continue from) and folded (to run)."""
 
-    key: tuple
+    video: tuple  # (frame source id, working size, object ids)
+    annotations: tuple  # ((frame index, mask digest), ...)
     trainable: STM
     folded: STM
 
@@ -205,12 +206,12 @@ class Propagator:
                 self._folded = self._for_inference(copy.deepcopy(model))
             return self._folded
         video = (id(frames), geo.work, tuple(obj_ids))
-        key = video + tuple((i, _digest(annotations[i])) for i in sorted(annotations))
-        previous = self._adapted
-        if previous is not None and previous.key == key:
+        annotated = tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+        previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
+        if previous is not None and previous.annotations == annotated:
             return previous.folded
         start = model
-        if previous is not None and previous.key[:3] == video and set(previous.key[3:]) & set(key[3:]):
+        if previous is not None and set(previous.annotations) & set(annotated):
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
         from ..train.adapt import adapt  # training code: only imported when adaptation is on
 
@@ -224,7 +225,7 @@ class Propagator:
         if cancel is not None and cancel.is_set():
             return None
         self.forget_all()  # features computed with other weights
-        self._adapted = _Adaptation(key, tuned, self._for_inference(copy.deepcopy(tuned)))
+        self._adapted = _Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned)))
         return self._adapted.folded
 
     # ---- propagation ----------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ class EngineSettings:
         in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
         warps of the annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights
         recommend adaptation, else off, so the strong official weights are not slowed); it is redone whenever
-        the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py).
-        With adaptation on and no process_height, the network runs at the height the weights recommend for
-        adapted propagation: adaptation teaches the model the video's own scale. random_init: build the network without
-        weights (tests only).
+        the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step
+        (benchmarks/adapt_sweep.py). With adaptation on and no process_height, the network runs at the height
+        the weights recommend for adapted propagation: adaptation teaches the model the video's own scale.
+        random_init: build the network without weights (tests only).
     """
 
     model: str = "stm-small"

@@ -18,6 +18,7 @@ from .document import Document
 from .workers import Progress, Task
 
 ADAPT = "adapt"  # tags adaptation progress among the frame progress of a propagation task
+PREVIEW = "preview"  # tags a preview result (unadapted network, shown while adapting)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class PropagationController(QObject):
     """frame just stored, frames done, frames planned, frames per second"""
     adapting = Signal(int, int)
     """test-time adaptation steps done, steps planned (before the first frame of a run)"""
+    previewed = Signal(int)
+    """a frame got a preview result from the unadapted network (before adaptation)"""
     finished = Signal(object)
     """the `PropagationReport` of a run that returned (cancelled or not)"""
     failed = Signal(str, str)
@@ -93,7 +96,8 @@ class PropagationController(QObject):
 
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
             return session.propagate(request.start, request.direction, progress, cancel,
-                                     adapting=lambda done, steps: progress(ADAPT, done, steps))
+                                     adapting=lambda done, steps: progress(ADAPT, done, steps),
+                                     previewed=lambda frame: progress(PREVIEW, frame))
         task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, args))
         task.succeeded.connect(self.finished)
@@ -112,6 +116,10 @@ class PropagationController(QObject):
             _, done, steps = args
             self._t0 = time.perf_counter()  # frames per second count from the end of adaptation
             self.adapting.emit(done, steps)
+            return
+        if args[0] == PREVIEW:
+            self._document.note_result(args[1])
+            self.previewed.emit(args[1])
             return
         frame, done, total = args
         elapsed = time.perf_counter() - self._t0

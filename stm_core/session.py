@@ -41,8 +41,9 @@ class PropagationReport:
     frames: list[int] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
-    first_frame_seconds: float | None = None
-    adapt_seconds: float = 0.0  # of `seconds`, spent on test-time adaptation before the first frame
+    first_frame_seconds: float | None = None  # until the first new result, a preview or not
+    adapt_seconds: float = 0.0  # of `seconds`, spent before the first adapted frame (adaptation, any preview)
+    previewed: list[int] = field(default_factory=list)  # frames given a preview result while adapting
 
     @property
     def fps(self) -> float:
@@ -181,14 +182,18 @@ class AnnotationSession:
     # ---- propagation ----------------------------------------------------------------------------------
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None, until_annotated: bool = True,
-                  adapting: AdaptProgress | None = None) -> PropagationReport:
+                  adapting: AdaptProgress | None = None,
+                  previewed: Callable[[int], None] | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
         `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end.
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
-        With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame.
+        With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
+        an adaptation is to be done, the first `settings.preview_frames` frames without a result get a preview
+        from the unadapted network first (`previewed(frame)` after each), so a result shows at once; the
+        adapted pass replaces them. A preview never replaces an existing result.
         """
         if not 0 <= start < self.num_frames:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
@@ -212,20 +217,30 @@ class AnnotationSession:
         directions = ["forward", "backward"] if direction == "both" else [direction]
         plans = [(d, self._run_range(start, d, annotations, until_annotated)) for d in directions]
         total = sum(len(r) for _, r in plans)
-        for d, frames in plans:
+        for n, (d, frames) in enumerate(plans):
             if cancel is not None and cancel.is_set():
                 break
-            for index, labels, probs, unc in self._propagator.run(
-                    self.frames, start, seed, frames, annotations, obj_ids, cancel, on_adapt):
+            with self._lock:
+                preview = self.settings.preview_frames if n == 0 and frames and \
+                    not self._results.has(frames[0]) else 0
+            for r in self._propagator.run(self.frames, start, seed, frames, annotations, obj_ids, cancel,
+                                          on_adapt, preview):
                 with self._lock:
-                    if index in self._annotations:  # painted while the run was in flight: the user wins
+                    if r.index in self._annotations:  # painted while the run was in flight: the user wins
                         continue
-                    self._results.put(index, labels, probs, obj_ids, unc)
-                report.frames.append(index)
+                    if r.preview and self._results.has(r.index):
+                        continue
+                    self._results.put(r.index, r.labels, r.probs, obj_ids, r.uncertainty)
                 if report.first_frame_seconds is None:
                     report.first_frame_seconds = time.perf_counter() - t0
+                if r.preview:
+                    report.previewed.append(r.index)
+                    if previewed is not None:
+                        previewed(r.index)
+                    continue
+                report.frames.append(r.index)
                 if progress is not None:
-                    progress(index, len(report.frames), total)
+                    progress(r.index, len(report.frames), total)
         report.cancelled = bool(cancel is not None and cancel.is_set())
         report.seconds = time.perf_counter() - t0
         return report

@@ -80,6 +80,37 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
+def test_a_preview_shows_frames_before_adapting_and_the_adapted_pass_replaces_them(tmp_path):
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=3)
+    session.set_annotation(0, square_mask())
+    events: list[tuple] = []
+    report = session.propagate(0, "forward", progress=lambda i, done, total: events.append(("frame", i)),
+                               adapting=lambda done, steps: events.append(("adapt", done)),
+                               previewed=lambda i: events.append(("preview", i)))
+    assert events == [("preview", 1), ("preview", 2), ("preview", 3), ("adapt", 1), ("adapt", 2),
+                      ("frame", 1), ("frame", 2), ("frame", 3), ("frame", 4), ("frame", 5)]
+    assert report.previewed == [1, 2, 3] and report.frames == [1, 2, 3, 4, 5]
+    assert report.first_frame_seconds < report.adapt_seconds
+    session.set_annotation(3, square_mask(t=3))
+    events.clear()
+    again = session.propagate(3, "forward", previewed=lambda i: events.append(("preview", i)))
+    assert not again.previewed and not events  # frames with a result keep it while the correction adapts
+
+
+def test_a_cancelled_preview_leaves_no_adaptation_behind(tmp_path):
+    import threading
+
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=3)
+    session.set_annotation(0, square_mask())
+    cancel = threading.Event()
+    report = session.propagate(0, "forward", cancel=cancel, previewed=lambda i: cancel.set())
+    assert report.cancelled and report.previewed == [1] and not report.frames
+    assert session.has_result(1) and not session.has_result(2)
+    steps: list[int] = []
+    session.propagate(0, "forward", adapting=lambda done, total: steps.append(done))
+    assert steps == [1, 2]  # adaptation was still owed
+
+
 def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagation(tmp_path):
     from stm_core.engine.propagator import Propagator
     from stm_core.engine.settings import EngineSettings
@@ -99,7 +130,7 @@ def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagat
 
 
 def test_unset_adaptation_follows_the_weights(tmp_path):
-    """None adapts as the weights recommend: the shipped kind (meta names an adapted height) 40 steps, others none."""
+    """None adapts as the weights recommend: the shipped kind (meta names an adapted height) RECOMMENDED_ADAPT_STEPS, others none."""
     from stm_core.engine.propagator import Propagator
     from stm_core.engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
     from stm_core.model.checkpoint import save_weights

@@ -283,21 +283,24 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
     assert list(np.flatnonzero(doc.stale_frames())) == []
 
 
-def test_adaptation_steps_show_in_the_status_bar_before_frames(qtbot, app_factory, frame_dir, monkeypatch):
+def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,
+                                                                          monkeypatch):
     from app.settings import AppSettings
     from stm_core.engine.settings import EngineSettings
 
     monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
-        device="cpu", random_init=True, fast=False, adapt_steps=3))
+        device="cpu", random_init=True, fast=False, adapt_steps=3, preview_frames=2))
     window = app_factory()
     window.controller.open(frame_dir)
     annotate_first_frame(window)
-    prop = window.controller.propagation
+    doc, prop = window.document, window.controller.propagation
     events: list[tuple] = []
+    prop.previewed.connect(lambda frame: events.append(("preview", frame, doc.session.has_result(frame))))
     prop.adapting.connect(lambda done, steps: events.append(("adapt", done, steps, window.status.progress.text())))
     prop.progress.connect(lambda frame, done, total, fps: events.append(("frame", done)))
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward", 0)
-    assert [e[:3] for e in events[:3]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
-    assert events[1][3] == "Adapting to this video 2/3"
-    assert [e for e in events[3:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
+    assert events[:2] == [("preview", 1, True), ("preview", 2, True)]
+    assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
+    assert events[3][3] == "Adapting to this video 2/3"
+    assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]

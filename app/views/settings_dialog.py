@@ -46,7 +46,7 @@ class SettingsDialog(QDialog):
         self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
                                     "frames: much more accurate on unfamiliar videos, a fraction of a second "
                                     "per step on a laptop CPU, redone after each correction. 0 turns it off; "
-                                    "recommended: 40 steps for the shipped model, off for the official one")
+                                    "recommended: 60 steps for the shipped model, off for the official one")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
         self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")

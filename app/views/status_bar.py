@@ -50,6 +50,7 @@ class StatusBar(QStatusBar):
         prop.started.connect(self._on_started)
         prop.progress.connect(self._on_progress)
         prop.adapting.connect(self._on_adapting)
+        prop.previewed.connect(self._on_previewed)
         prop.runningChanged.connect(self._on_running)
         prop.finished.connect(self._on_finished)
         controller.message.connect(lambda text: self.showMessage(text, 6000))
@@ -81,6 +82,10 @@ class StatusBar(QStatusBar):
         self.progress.setRange(0, max(steps, 1))
         self.progress.setValue(done)
         self.progress.setFormat("Adapting to this video %v/%m")
+
+    def _on_previewed(self, frame: int) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"Preview to frame {frame + 1}, adapting next…")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
         self.progress.setRange(0, max(total, 1))

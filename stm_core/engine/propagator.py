@@ -14,7 +14,7 @@ import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -32,8 +32,19 @@ from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
 from .memory import MemoryBank
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
-FrameResult = tuple[int, np.ndarray, np.ndarray, float]
-"""(frame index, labels uint8 HxW, probabilities uint8 [K,h,w] per object id at the working size, uncertainty)."""
+
+
+class FrameResult(NamedTuple):
+    """One propagated frame: labels at the source size, probabilities at the working size (upsampled when
+    read), boundary uncertainty; `preview` marks a result of the unadapted network, shown while adapting."""
+
+    index: int
+    labels: np.ndarray  # uint8 HxW
+    probs: np.ndarray  # uint8 [K,h,w], one channel per object id
+    uncertainty: float
+    preview: bool = False
+
+
 AdaptProgress = Callable[[int, int], None]
 """(adaptation steps done, steps planned)"""
 
@@ -155,11 +166,13 @@ class Propagator:
     def process_height(self) -> int | None:
         """The working height in use: the setting, else the weights' recommendation (for adapted or plain
         propagation); None = source size."""
+        return self._height(adapted=bool(self.adapt_steps))
+
+    def _height(self, adapted: bool) -> int | None:
         h = self.settings.process_height
         if h is None and self._model is not None:
             m = self._model
-            h = (m.recommended_adapt_height or m.recommended_height) if self.adapt_steps \
-                else m.recommended_height
+            h = (m.recommended_adapt_height or m.recommended_height) if adapted else m.recommended_height
         return h or None
 
     @property
@@ -178,19 +191,41 @@ class Propagator:
 
     def _query(self, model: STM, frames: FrameSource, index: int, geo: Geometry,
                frame: torch.Tensor) -> QueryFeatures:
-        """Query features of `frame` (frame `index`), cached: frames never change, so neither do these
-        (the caches are cleared when adaptation changes the weights)."""
-        key = ("q", id(frames), index, geo.work)
+        """Query features of `frame` (frame `index`), cached per network: frames never change, so neither do
+        these (the caches are cleared when adaptation replaces the adapted network)."""
+        key = ("q", id(frames), index, geo.work, id(model))
         return self._query_cache.get_or_compute(key, lambda: model.encode_query(frame))
 
     def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("m", id(frames), index, _digest(labels), tuple(obj_ids), geo.work)
+        key = ("m", id(frames), index, _digest(labels), tuple(obj_ids), geo.work, id(model))
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
             return model.memorize(self._frame(frames, index, geo), probs)
         return self._memory_cache.get_or_compute(key, compute)
+
+    def _plain(self) -> STM:
+        """The loaded network, BatchNorm folded (made once)."""
+        if self._folded is None:
+            self._folded = self._for_inference(copy.deepcopy(self.model))
+        return self._folded
+
+    @staticmethod
+    def _adaptation_key(frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+                        geo: Geometry) -> tuple[tuple, tuple]:
+        """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
+        same annotated frames with the same masks."""
+        return (id(frames), geo.work, tuple(obj_ids)), tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+
+    def _adaptation_pending(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+                            geo: Geometry) -> bool:
+        """Whether propagating these annotations must adapt first (adaptation on and none kept for them)."""
+        if not self.adapt_steps:
+            return False
+        video, annotated = self._adaptation_key(frames, annotations, obj_ids, geo)
+        a = self._adapted
+        return a is None or (a.video, a.annotations) != (video, annotated)
 
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                    geo: Geometry, cancel: threading.Event | None,
@@ -199,18 +234,14 @@ class Propagator:
         fine-tuned on these annotations at the working size, kept while they stay the same. None if cancelled
         meanwhile. A correction (same video, size and objects, some annotation kept unchanged) continues from
         the previous adaptation for half the steps: the annotator waits half as long, for the same accuracy."""
-        model = self.model
         steps = self.adapt_steps
         if not steps:
-            if self._folded is None:
-                self._folded = self._for_inference(copy.deepcopy(model))
-            return self._folded
-        video = (id(frames), geo.work, tuple(obj_ids))
-        annotated = tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+            return self._plain()
+        video, annotated = self._adaptation_key(frames, annotations, obj_ids, geo)
         previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
         if previous is not None and previous.annotations == annotated:
             return previous.folded
-        start = model
+        start = self.model
         if previous is not None and set(previous.annotations) & set(annotated):
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
         from ..train.adapt import adapt  # training code: only imported when adaptation is on
@@ -230,15 +261,18 @@ class Propagator:
 
     # ---- propagation ----------------------------------------------------------------------------------
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-            annotations: dict[int, np.ndarray], obj_ids: list[int],
-            cancel: threading.Event | None = None, adapting: AdaptProgress | None = None) -> Iterator[FrameResult]:
+            annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None = None,
+            adapting: AdaptProgress | None = None, preview: int = 0) -> Iterator[FrameResult]:
         """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation;
-        `adapting(done, steps)` reports test-time adaptation steps before the first frame."""
+        `adapting(done, steps)` reports test-time adaptation steps before the first adapted frame. When
+        adaptation is still to do, `preview` > 0 first propagates that many frames of `order` with the
+        unadapted network (results flagged `preview`): the annotator sees a mask at once instead of after
+        the adaptation's seconds, and the adapted pass then redoes those frames."""
         if not obj_ids:
             raise ValueError("no objects to propagate: the annotations are empty")
         with self._run_lock:
             try:
-                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting)
+                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting, preview)
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
@@ -249,14 +283,24 @@ class Propagator:
                     "lower the memory cap or the processing resolution, or run on the CPU") from None
 
     def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-             annotations: dict[int, np.ndarray], obj_ids: list[int],
-             cancel: threading.Event | None, adapting: AdaptProgress | None) -> Iterator[FrameResult]:
-        s = self.settings
+             annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None,
+             adapting: AdaptProgress | None, preview: int) -> Iterator[FrameResult]:
         self.model  # loaded first: it may carry the recommended working height
         geo = Geometry.for_source(frames.size, self.process_height)
+        if preview > 0 and self._adaptation_pending(frames, annotations, obj_ids, geo):
+            plain_geo = Geometry.for_source(frames.size, self._height(adapted=False))
+            for result in self._propagate(self._plain(), frames, start, seed, order[:preview], annotations,
+                                          obj_ids, plain_geo, cancel):
+                yield result._replace(preview=True)
         model = self._model_for(frames, annotations, obj_ids, geo, cancel, adapting)
-        if model is None:
-            return
+        if model is not None:
+            yield from self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+
+    def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
+                   annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
+                   cancel: threading.Event | None) -> Iterator[FrameResult]:
+        """One pass of `model` over `order` at the working size of `geo`."""
+        s = self.settings
         bank = MemoryBank(s.mem_every, s.max_memory)
         with self._compute():
             for idx in sorted(annotations):
@@ -274,8 +318,7 @@ class Propagator:
                 mem_key, mem_value = bank.stacked()
                 self.memory_frames = mem_key.shape[2]
                 agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
-            result = self._to_result(index, agg, geo, obj_ids)
-            yield result
+            yield self._to_result(index, agg, geo, obj_ids)
             if n < len(order):
                 with self._compute():
                     key, value = model.memorize(frame, agg[1:].unsqueeze(1))
@@ -293,7 +336,7 @@ class Propagator:
         uncertainty = boundary_uncertainty(work, work_labels)
         labels = lut[_winner(probs_to_source(agg, geo))] if geo.resized else work_labels
         probs = (work[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
-        return index, labels, probs, uncertainty
+        return FrameResult(index, labels, probs, uncertainty)
 
     # ---- cache control --------------------------------------------------------------------------------
     def forget_frame(self, index: int) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RECOMMENDED_ADAPT_STEPS = 40
+RECOMMENDED_ADAPT_STEPS = 60
 """Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working
 height, as the shipped model's does): on the validation sequences it lifts the shipped model's J&F from 0.46 to
-0.69 for about 20-25 s per set of annotations on a 2-core CPU (benchmarks/adapt_sweep.py)."""
+0.70 for about 35 s per set of annotations on a 2-core CPU; 40 steps give 0.69 on them and 0.77 instead of 0.78
+on all ten shared sequences, 80 steps no more (benchmarks/adapt_sweep.py)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class EngineSettings:
         the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step
         (benchmarks/adapt_sweep.py). With adaptation on and no process_height, the network runs at the height
         the weights recommend for adapted propagation: adaptation teaches the model the video's own scale.
+        preview_frames: while an adaptation is to be done, first propagate this many frames with the unadapted
+        network so a result shows at once (the application's choice; 0: off, as for a batch run).
         random_init: build the network without weights (tests only).
     """
 
@@ -42,4 +45,5 @@ class EngineSettings:
     adapt_steps: int | None = 0
     adapt_lr: float = 1e-4
     adapt_batch: int = 2
+    preview_frames: int = 0
     random_init: bool = False

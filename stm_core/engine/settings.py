@@ -22,8 +22,8 @@ class EngineSettings:
         propagated ones are. process_height: run the network at this frame height (e.g. 480, 360, 240) and
         upsample results to source size; 0 keeps the source size; None uses the height the weights file
         recommends (the scale the model was trained and validated at), else the source size. fast: bf16
-        autocast + channels_last on CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per query position (None: all, as
-        in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
+        autocast + channels_last on CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per
+        query position (None: all, as in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
         warps of the annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights
         recommend adaptation, else off, so the strong official weights are not slowed); it is redone whenever
         the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step

@@ -15,22 +15,22 @@ on all ten shared sequences, 80 steps no more (benchmarks/adapt_sweep.py)."""
 class EngineSettings:
     """How the propagator runs.
 
-    model: "stm-small" (shipped default, ResNet-18-style encoders) or "stm-r50" (the paper's network, loads
-        the official STM_weights.pth). weights: a checkpoint path; None means the shipped default weights.
-    device: "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory
-        (paper: 5). max_memory: cap on memory frames; annotated frames are never evicted, the oldest
-        propagated ones are. process_height: run the network at this frame height (e.g. 480, 360, 240) and
-        upsample results to source size; 0 keeps the source size; None uses the height the weights file
-        recommends (the scale the model was trained and validated at), else the source size. fast: bf16
-        autocast + channels_last on CPU, bf16 on CUDA. top_k: keep only the k strongest memory matches per
-        query position (None: all, as in the paper). adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on
-        warps of the annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights
-        recommend adaptation, else off, so the strong official weights are not slowed); it is redone whenever
-        the annotations change. adapt_lr / adapt_batch: its learning rate and clips per step
-        (benchmarks/adapt_sweep.py). With adaptation on and no process_height, the network runs at the height
-        the weights recommend for adapted propagation: adaptation teaches the model the video's own scale.
-        preview_frames: while an adaptation is to be done, first propagate this many frames with the unadapted
-        network so a result shows at once (the application's choice; 0: off, as for a batch run).
+    model: "stm-small" (shipped default, ResNet-18-style encoders) or "stm-r50" (the paper's network, loads the
+        official STM_weights.pth). weights: a checkpoint path; None means the shipped default weights. device:
+        "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory (paper: 5).
+        max_memory: cap on memory frames; annotated frames are never evicted, the oldest propagated ones are.
+        process_height: run the network at this frame height (e.g. 480, 360, 240) and upsample results to source
+        size; 0 keeps the source size; None uses the height the weights file recommends (the scale the model was
+        trained and validated at), else the source size. fast: bf16 autocast + channels_last on CPU, bf16 on CUDA.
+        top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).
+        adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on warps of the
+        annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights recommend
+        adaptation, else off, so the strong official weights are not slowed); it is redone whenever the annotations
+        change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py). With
+        adaptation on and no process_height, the network runs at the height the weights recommend for adapted
+        propagation: adaptation teaches the model the video's own scale. preview_frames: while an adaptation is to
+        be done, first propagate this many frames with the unadapted network so a result shows at once (the
+        application's choice; 0: off, as for a batch run).
         random_init: build the network without weights (tests only).
     """
 

@@ -191,9 +191,10 @@ class AnnotationSession:
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
-        an adaptation is to be done, the first `settings.preview_frames` frames without a result get a preview
-        from the unadapted network first (`previewed(frame)` after each), so a result shows at once; the
-        adapted pass replaces them. A preview never replaces an existing result.
+        an adaptation is to be done, the first `settings.preview_frames` frames of the run get a preview first
+        (`previewed(frame)` after each), so a result shows at once; the adapted pass replaces them. After a
+        correction the preview comes from the previous adaptation and replaces the old results; before any
+        adaptation it comes from the unadapted network and only fills frames without a result.
         """
         if not 0 <= start < self.num_frames:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
@@ -220,15 +221,13 @@ class AnnotationSession:
         for n, (_, frames) in enumerate(plans):
             if cancel is not None and cancel.is_set():
                 break
-            with self._lock:
-                preview = self.settings.preview_frames if n == 0 and frames and \
-                    not self._results.has(frames[0]) else 0
+            preview = self.settings.preview_frames if n == 0 else 0
             for r in self._propagator.run(self.frames, start, seed, frames, annotations, obj_ids, cancel,
                                           on_adapt, preview):
                 with self._lock:
                     if r.index in self._annotations:  # painted while the run was in flight: the user wins
                         continue
-                    if r.preview and self._results.has(r.index):
+                    if r.fill_only and self._results.has(r.index):
                         continue
                     self._results.put(r.index, r.labels, r.probs, obj_ids, r.uncertainty)
                 if report.first_frame_seconds is None:

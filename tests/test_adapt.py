@@ -93,8 +93,19 @@ def test_a_preview_shows_frames_before_adapting_and_the_adapted_pass_replaces_th
     assert report.first_frame_seconds < report.adapt_seconds
     session.set_annotation(3, square_mask(t=3))
     events.clear()
-    again = session.propagate(3, "forward", previewed=lambda i: events.append(("preview", i)))
-    assert not again.previewed and not events  # frames with a result keep it while the correction adapts
+    again = session.propagate(3, "forward", adapting=lambda done, steps: events.append(("adapt", done)),
+                              previewed=lambda i: events.append(("preview", i)))
+    # a correction's preview runs the previous adaptation with the corrected frame in memory, replacing results
+    assert events == [("preview", 4), ("preview", 5), ("adapt", 1)] and again.frames == [4, 5]
+
+
+def test_an_unadapted_preview_never_replaces_a_result(tmp_path):
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=1, preview_frames=5)
+    session.set_annotation(0, square_mask())
+    session.set_result(2, square_mask(t=2, label=1))
+    seen: dict[int, np.ndarray] = {}
+    session.propagate(0, "forward", previewed=lambda i: seen.update({i: session.labels(i).copy()}))
+    assert sorted(seen) == [1, 3, 4, 5] and 2 not in seen
 
 
 def test_a_cancelled_preview_leaves_no_adaptation_behind(tmp_path):

@@ -37,13 +37,15 @@ from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 class FrameResult(NamedTuple):
     """One propagated frame: labels at the source size, probabilities at the working size (upsampled when
-    read), boundary uncertainty; `preview` marks a result of the unadapted network, shown while adapting."""
+    read), boundary uncertainty. `preview` marks a result shown while adapting, redone after it; `fill_only`
+    marks a preview of the unadapted network, which must not replace a result the frame already has."""
 
     index: int
     labels: np.ndarray  # uint8 HxW
     probs: np.ndarray  # uint8 [K,h,w], one channel per object id
     uncertainty: float
     preview: bool = False
+    fill_only: bool = False
 
 
 AdaptProgress = Callable[[int, int], None]
@@ -267,9 +269,10 @@ class Propagator:
             adapting: AdaptProgress | None = None, preview: int = 0) -> Iterator[FrameResult]:
         """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation;
         `adapting(done, steps)` reports test-time adaptation steps before the first adapted frame. When
-        adaptation is still to do, `preview` > 0 first propagates that many frames of `order` with the
-        unadapted network (results flagged `preview`): the annotator sees a mask at once instead of after
-        the adaptation's seconds, and the adapted pass then redoes those frames."""
+        adaptation is still to do, `preview` > 0 first propagates that many frames of `order` (results flagged
+        `preview`) so the annotator sees a mask at once instead of after the adaptation's seconds; the adapted
+        pass then redoes them. After a correction the preview runs the previous adaptation with the new
+        memory, which already shows the correction's effect; otherwise the unadapted network (`fill_only`)."""
         if not obj_ids:
             raise ValueError("no objects to propagate: the annotations are empty")
         with self._run_lock:
@@ -290,10 +293,15 @@ class Propagator:
         self.model  # loaded first: it may carry the recommended working height
         geo = Geometry.for_source(frames.size, self.process_height)
         if preview > 0 and self._adaptation_pending(frames, annotations, obj_ids, geo):
-            plain_geo = Geometry.for_source(frames.size, self._height(adapted=False))
-            for result in self._propagate(self._plain(), frames, start, seed, order[:preview], annotations,
-                                          obj_ids, plain_geo, cancel):
-                yield result._replace(preview=True)
+            video, _ = self._adaptation_key(frames, annotations, obj_ids, geo)
+            if self._adapted is not None and self._adapted.video == video:
+                quick, quick_geo, fill_only = self._adapted.folded, geo, False
+            else:
+                quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))
+                fill_only = True
+            for result in self._propagate(quick, frames, start, seed, order[:preview], annotations, obj_ids,
+                                          quick_geo, cancel):
+                yield result._replace(preview=True, fill_only=fill_only)
         model = self._model_for(frames, annotations, obj_ids, geo, cancel, adapting)
         if model is not None:
             yield from self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)

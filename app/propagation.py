@@ -18,7 +18,7 @@ from .document import Document
 from .workers import Progress, Task
 
 ADAPT = "adapt"  # tags adaptation progress among the frame progress of a propagation task
-PREVIEW = "preview"  # tags a preview result (unadapted network, shown while adapting)
+PREVIEW = "preview"  # tags a preview result (shown while adapting, redone after it)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PropagationController(QObject):
     adapting = Signal(int, int)
     """test-time adaptation steps done, steps planned (before the first frame of a run)"""
     previewed = Signal(int)
-    """a frame got a preview result from the unadapted network (before adaptation)"""
+    """a frame got a preview result (before adaptation; the adapted pass redoes it)"""
     finished = Signal(object)
     """the `PropagationReport` of a run that returned (cancelled or not)"""
     failed = Signal(str, str)

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from stm_core.engine.settings import EngineSettings
+from stm_core.engine.settings import INTERACTIVE_PREVIEW_FRAMES, EngineSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
@@ -16,9 +16,6 @@ RECOMMENDED_ADAPT = -1  # adaptation steps as the weights recommend
 PROCESS_HEIGHTS = {RECOMMENDED_HEIGHT: "Recommended by the model", 0: "Source size", 480: "480 px", 360: "360 px",
                    240: "240 px"}
 MAX_RECENT = 8
-PREVIEW_FRAMES = 25
-"""While the engine adapts to the video (tens of seconds on a CPU), this many frames are first propagated with
-the unadapted network, about a second of work, so the annotator sees where the mask goes at once."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ class Preferences:
                               process_height=None if self.process_height == RECOMMENDED_HEIGHT
                               else self.process_height,
                               adapt_steps=None if self.adapt_steps == RECOMMENDED_ADAPT else self.adapt_steps,
-                              preview_frames=PREVIEW_FRAMES)
+                              preview_frames=INTERACTIVE_PREVIEW_FRAMES)
 
     def engine_differs(self, other: "Preferences") -> bool:
         """Whether switching to `other` needs a new engine session."""

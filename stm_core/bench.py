@@ -22,7 +22,7 @@ import psutil
 import torch
 
 from .engine.propagator import resolve_device
-from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
+from .engine.settings import INTERACTIVE_PREVIEW_FRAMES, RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
 from .model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -31,7 +31,6 @@ from .model.stm import STM
 from .session import AnnotationSession
 
 SIZE = (480, 854)
-APP_PREVIEW_FRAMES = 25  # the application's app.settings.PREVIEW_FRAMES (the engine does not import the app)
 
 
 def _rss_mb() -> float:
@@ -157,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
         rows.append(run_engine(default, objects, frames))
     adapted = replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS)
     rows.append(run_engine(adapted, 1, frames))
-    rows.append(run_engine(replace(adapted, preview_frames=APP_PREVIEW_FRAMES), 1, frames))
+    rows.append(run_engine(replace(adapted, preview_frames=INTERACTIVE_PREVIEW_FRAMES), 1, frames))
     rows.append(run_engine(r50, 1, frames if args.quick else 8))
     small = load_model(base.model, base.weights, base.random_init)
     for objects in ((1,) if args.quick else (1, 3)):

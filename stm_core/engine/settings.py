@@ -10,6 +10,10 @@ height, as the shipped model's does): on the validation sequences it lifts the s
 0.70 for about 35 s per set of annotations on a 2-core CPU; 40 steps give 0.69 on them and 0.77 instead of 0.78
 on all ten shared sequences, 80 steps no more (benchmarks/adapt_sweep.py)."""
 
+INTERACTIVE_PREVIEW_FRAMES = 25
+"""`preview_frames` for interactive use (the application): while the engine adapts (tens of seconds on a CPU),
+this many frames are propagated first, about a second of work, so the annotator sees where the mask goes."""
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -29,8 +33,8 @@ class EngineSettings:
         change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py). With
         adaptation on and no process_height, the network runs at the height the weights recommend for adapted
         propagation: adaptation teaches the model the video's own scale. preview_frames: while an adaptation is to
-        be done, first propagate this many frames with the unadapted network so a result shows at once (the
-        application's choice; 0: off, as for a batch run).
+        be done, first propagate this many frames with the network at hand (the previous adaptation after a
+        correction, else the unadapted one) so a result shows at once (0: off, as for a batch run).
         random_init: build the network without weights (tests only).
     """
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,12 +51,14 @@ def test_sigkill_during_cli_propagation_leaves_only_complete_files(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "stm_core", "propagate", str(frames), "--annotations", str(ann),
                              "--output", str(out), "--weights", str(weights), "--device", "cpu", "--quiet",
                              "--adapt-steps", "0"])
+    def complete() -> list[Path]:  # '.'-names are atomic temp files, not yet written masks
+        return sorted(p for p in out.glob("*.png") if not p.name.startswith(".")) if out.is_dir() else []
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("*.png"))) < 5:
+    while time.time() < deadline and len(complete()) < 5:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    written = sorted(p for p in out.iterdir() if not p.name.startswith("."))  # '.'-names: atomic temp files
+    written = sorted(p for p in out.iterdir() if not p.name.startswith("."))
     assert 5 <= len(written) < 300
     for path in written:
         assert path.suffix == ".png" and read_mask(path).shape == (96, 160)

@@ -41,7 +41,7 @@ class Autosaver(QObject):
         self._timer.timeout.connect(self.flush)
         document.maskStored.connect(self._on_mask)
         for signal in (document.annotationsChanged, document.objectsChanged, document.frameChanged,
-                       editor.changed):
+                       document.resultsChanged, editor.changed):  # results change which frames are stale
             signal.connect(self._on_state)
 
     @property

@@ -319,10 +319,12 @@ class Document(QObject):
         self.historyChanged.emit()
 
     # ---- results and imports ------------------------------------------------------------------------
-    def note_result(self, frame: int) -> None:
-        """Propagation stored a new result for `frame`: refresh it if it is on screen."""
+    def note_result(self, frame: int, preview: bool = False) -> None:
+        """Propagation stored a new result for `frame`: refresh it if it is on screen. A preview (shown while
+        the engine adapts) counts as stale until the adapted pass replaces it, so a cancelled run leaves it
+        marked for propagating again."""
         self._has_result[frame] = True
-        self._stale[frame] = False
+        self._stale[frame] = preview
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)

@@ -118,7 +118,7 @@ class PropagationController(QObject):
             self.adapting.emit(done, steps)
             return
         if args[0] == PREVIEW:
-            self._document.note_result(args[1])
+            self._document.note_result(args[1], preview=True)
             self.previewed.emit(args[1])
             return
         frame, done, total = args

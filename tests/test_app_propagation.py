@@ -295,12 +295,14 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
     annotate_first_frame(window)
     doc, prop = window.document, window.controller.propagation
     events: list[tuple] = []
-    prop.previewed.connect(lambda frame: events.append(("preview", frame, doc.session.has_result(frame))))
+    prop.previewed.connect(lambda frame: events.append(("preview", frame, doc.session.has_result(frame),
+                                                        bool(doc.stale_frames()[frame]))))
     prop.adapting.connect(lambda done, steps: events.append(("adapt", done, steps, window.status.progress.text())))
     prop.progress.connect(lambda frame, done, total, fps: events.append(("frame", done)))
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward", 0)
-    assert events[:2] == [("preview", 1, True), ("preview", 2, True)]
+    assert events[:2] == [("preview", 1, True, True), ("preview", 2, True, True)]  # stale until redone
     assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
     assert events[3][3] == "Adapting to this video 2/3"
     assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
+    assert not doc.stale_frames().any()

@@ -154,6 +154,26 @@ def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
     assert list(np.flatnonzero(again.document.stale_frames())) == stale
 
 
+def test_a_preview_cancelled_while_adapting_is_reopened_as_stale(qtbot, app_factory, frame_dir, monkeypatch):
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=50, preview_frames=2))
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    prop = window.controller.propagation
+    prop.adapting.connect(lambda done, steps: prop.cancel())
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    assert list(np.flatnonzero(window.document.stale_frames())) == [1, 2]
+    window.close()
+    again = app_factory()
+    again.controller.open(frame_dir)
+    assert list(np.flatnonzero(again.document.stale_frames())) == [1, 2]  # the preview still owes a propagation
+
+
 def test_unmovable_damaged_workspace_is_left_alone(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -143,7 +143,6 @@ def test_settings_dialog_round_trip(qtbot):
 
 def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
     window = propagated_window(qtbot, app_factory, frame_dir)
-    c = window.controller
     window.document.seek(2)
     paint(window.document, 30, 30, obj=window.document.add_object().id)
     stale = list(np.flatnonzero(window.document.stale_frames()))

@@ -32,6 +32,7 @@ def main() -> int:
     p.add_argument("--shared", default=str(SHARED))
     p.add_argument("--sequences", default="bmx-trees,horsejump-high,kite-surf")
     p.add_argument("--adapt-steps", type=int, help="test-time adaptation steps (default: as the weights recommend)")
+    p.add_argument("--process-height", type=int, help="working height (default: as the weights recommend)")
     p.add_argument("--json")
     a = p.parse_args()
     images = Path(a.shared) / "davis2016" / "JPEGImages" / "480p"
@@ -43,7 +44,7 @@ def main() -> int:
     for seq in a.sequences.split(","):
         frames = open_frames(images / seq)
         ref = [read_mask(stm / seq / f"{n}.png", frames.size) for n in frames.names]
-        session = AnnotationSession(frames, EngineSettings(adapt_steps=a.adapt_steps))
+        session = AnnotationSession(frames, EngineSettings(adapt_steps=a.adapt_steps, process_height=a.process_height))
         session.set_annotation(0, ref[0])
         t0 = time.perf_counter()
         session.propagate(0, "forward")

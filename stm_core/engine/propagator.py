@@ -222,26 +222,18 @@ class Propagator:
         annotated = tuple((i, _digest(annotations[i])) for i in sorted(annotations))
         return (id(frames), geo.work, tuple(obj_ids)), annotated
 
-    def _adaptation_pending(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
-                            geo: Geometry) -> bool:
-        """Whether propagating these annotations must adapt first (adaptation on and none kept for them)."""
-        if not self.adapt_steps:
-            return False
-        video, annotated = self._adaptation_key(frames, annotations, obj_ids, geo)
-        a = self._adapted
-        return a is None or (a.video, a.annotations) != (video, annotated)
-
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
-                   geo: Geometry, cancel: threading.Event | None,
+                   geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
                    adapting: AdaptProgress | None) -> STM | None:
-        """The network to propagate with (BatchNorm folded): the loaded one or, with `adapt_steps`, a copy
-        fine-tuned on these annotations at the working size, kept while they stay the same. None if cancelled
-        meanwhile. A correction (same video, size and objects, some annotation kept unchanged) continues from
-        the previous adaptation for half the steps: the annotator waits half as long, for the same accuracy."""
-        steps = self.adapt_steps
-        if not steps:
+        """The network to propagate with (BatchNorm folded): the loaded one or, with adaptation on (`key` from
+        `_adaptation_key`, None when off), a copy fine-tuned on these annotations at the working size, kept
+        while they stay the same. None if cancelled meanwhile. A correction (same video, size and objects, some
+        annotation kept unchanged) continues from the previous adaptation for half the steps: the annotator
+        waits half as long, for the same accuracy."""
+        if key is None:
             return self._plain()
-        video, annotated = self._adaptation_key(frames, annotations, obj_ids, geo)
+        steps = self.adapt_steps
+        video, annotated = key
         previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
         if previous is not None and previous.annotations == annotated:
             return previous.folded
@@ -292,17 +284,18 @@ class Propagator:
              adapting: AdaptProgress | None, preview: int) -> Iterator[FrameResult]:
         self.model  # loaded first: it may carry the recommended working height
         geo = Geometry.for_source(frames.size, self.process_height)
-        if preview > 0 and self._adaptation_pending(frames, annotations, obj_ids, geo):
-            video, _ = self._adaptation_key(frames, annotations, obj_ids, geo)
-            if self._adapted is not None and self._adapted.video == video:
-                quick, quick_geo, fill_only = self._adapted.folded, geo, False
+        key = self._adaptation_key(frames, annotations, obj_ids, geo) if self.adapt_steps else None
+        adapted = self._adapted
+        if preview > 0 and key is not None and (adapted is None or (adapted.video, adapted.annotations) != key):
+            if adapted is not None and adapted.video == key[0]:
+                quick, quick_geo, fill_only = adapted.folded, geo, False
             else:
                 quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))
                 fill_only = True
             for result in self._propagate(quick, frames, start, seed, order[:preview], annotations, obj_ids,
                                           quick_geo, cancel):
                 yield result._replace(preview=True, fill_only=fill_only)
-        model = self._model_for(frames, annotations, obj_ids, geo, cancel, adapting)
+        model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
         if model is not None:
             yield from self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
 

@@ -65,6 +65,17 @@ def test_half_precision_round_trip(tmp_path):
     assert torch.allclose(a, b, atol=1e-3)
 
 
+def test_continued_weights_keep_their_working_heights(tmp_path):
+    """Training continued from the shipped file writes a file the engine runs at the same working heights."""
+    model = STM(STM_SMALL)
+    save_weights(model, tmp_path / "parent.pt", {"process_height": 144, "adapt_process_height": 240})
+    child = load_model("stm-small", tmp_path / "parent.pt")
+    save_weights(child, tmp_path / "child.pt", {"step": 9})
+    assert read_meta(tmp_path / "child.pt") == {"process_height": 144, "adapt_process_height": 240, "step": 9}
+    tensors = torch.load(tmp_path / "child.pt", weights_only=True)["state_dict"].values()
+    assert all(t.device.type == "cpu" for t in tensors)
+
+
 def test_shipped_default_weights_load():
     if not DEFAULT_WEIGHTS.exists():
         pytest.fail(f"shipped weights missing: {DEFAULT_WEIGHTS}")

@@ -12,7 +12,7 @@ from stm_core.model.stm import STM
 from stm_core.train.clip_sampler import ClipSampler
 from stm_core.train.loss import clip_loss
 from stm_core.train.synthetic import SyntheticClips
-from stm_core.train.trainer import TrainConfig, hard_fraction_at, lr_at, max_skip_at, train
+from stm_core.train.trainer import TrainConfig, hard_fraction_at, lr_at, max_skip_at, progress, train
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
@@ -36,9 +36,17 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch():
 
 def test_schedules():
     cfg = TrainConfig(steps=1000, warmup=100, lr=1e-3, skip_schedule=(2, 4), hard_start=0.5, hard_fraction=0.25)
-    assert lr_at(0, cfg) < lr_at(99, cfg) <= 1e-3 and lr_at(999, cfg) < 1e-4
-    assert max_skip_at(0, cfg) == 2 and max_skip_at(999, cfg) == 4
-    assert hard_fraction_at(100, cfg) == 1.0 and abs(hard_fraction_at(1000, cfg) - 0.25) < 1e-9
+    assert lr_at(0, 0.0, cfg) < lr_at(99, 0.099, cfg) <= 1e-3 and lr_at(999, 0.999, cfg) < 1e-4
+    assert max_skip_at(0.0, cfg) == 2 and max_skip_at(0.999, cfg) == 4
+    assert hard_fraction_at(0.1, cfg) == 1.0 and abs(hard_fraction_at(1.0, cfg) - 0.25) < 1e-9
+    assert progress(500, 0.0, cfg) == 0.5
+
+
+def test_a_time_limit_anneals_the_schedule_to_fit():
+    """A run stopped by its time limit ends at the bottom of its schedules, not at its peak learning rate."""
+    cfg = TrainConfig(steps=10000, max_minutes=10, warmup=10, lr=1e-3, skip_schedule=(2, 4))
+    assert progress(100, 5.0, cfg) == 0.5 and progress(100, 12.0, cfg) == 1.0
+    assert lr_at(100, progress(100, 9.99, cfg), cfg) < 1e-4 and max_skip_at(progress(100, 9.99, cfg), cfg) == 4
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path):
@@ -49,8 +57,9 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3]
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
-    assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt
+    assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt and ckpt["minutes"] > 0
     assert load_model("stm-small", tmp_path / "run" / "best.pt").cfg == STM_SMALL
+    assert load_model("stm-small", tmp_path / "run" / "final.pt").cfg == STM_SMALL
 
 
 def test_shipped_model_segments_an_unseen_davis_sequence():

@@ -15,11 +15,15 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+
+try:
+    import av
+except ImportError:  # image folders need no PyAV; a headless training machine may not have it
+    av = None
 
 DEFAULT_CACHE_FRAMES = 64
 """About 80 MB of 854x480 frames: enough for the propagation window and GUI scrubbing, small for any video."""
@@ -166,6 +170,8 @@ class VideoFrames(FrameSource):
         path = Path(path)
         if not path.is_file():
             raise InputError(f"video file not found: {path}")
+        if av is None:
+            raise InputError(f"cannot read video {path}: PyAV is not installed (pip install av)")
         self._decoder_lock = threading.Lock()
         self._container: av.container.InputContainer | None = None
         self._frames: Iterator[av.VideoFrame] | None = None

@@ -103,11 +103,15 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
 
 
 def checkpoint_bytes(model: STM, meta: dict[str, Any] | None = None) -> bytes:
-    """Serialise weights in half precision with their configuration (the shippable form)."""
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
+    """Serialise weights in half precision with their configuration (the shippable form): CPU tensors, so a
+    file trained on a GPU loads anywhere, and the working heights of the weights it continued from, unless
+    `meta` gives its own."""
+    state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()
              if not k.endswith("num_batches_tracked")}
+    inherited = {"process_height": model.recommended_height, "adapt_process_height": model.recommended_adapt_height}
+    meta = {**{k: v for k, v in inherited.items() if v}, **(meta or {})}
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "config": model.cfg.to_dict(), "state_dict": state, "meta": meta or {}}, buf)
+    torch.save({"format": FORMAT, "config": model.cfg.to_dict(), "state_dict": state, "meta": meta}, buf)
     return buf.getvalue()
 
 

@@ -1,7 +1,8 @@
 """Resumable training of the STM network from random initialisation (or from shipped weights).
 
 The same loop runs on CUDA or the CPU (bf16 autocast on both). A run folder holds `last.pt` (model,
-optimizer, step, RNG states: kill and rerun the same command to resume), `best.pt` and `log.jsonl`
+optimizer, step, minutes, RNG states: kill and rerun the same command to resume), `best.pt`, `final.pt` (the
+weights at the end, weights-only like `best.pt`) and `log.jsonl`
 (loss per logging interval, validation J&F per validation interval).
 """
 
@@ -65,24 +66,28 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up then cosine decay to 5% of the peak."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+def progress(step: int, minutes: float, cfg: TrainConfig) -> float:
+    """Fraction of the run done: by steps, or by time when `max_minutes` ends it sooner, so that a time-limited
+    run (a lent GPU, a CPU session) still anneals its schedules fully instead of stopping at a high rate."""
+    done = step / max(1, cfg.steps)
+    if cfg.max_minutes:
+        done = max(done, minutes / cfg.max_minutes)
+    return min(1.0, done)
 
 
-def hard_fraction_at(step: int, cfg: TrainConfig) -> float:
-    t = step / max(1, cfg.steps)
+def lr_at(step: int, t: float, cfg: TrainConfig) -> float:
+    """Linear warm-up over the first steps, cosine decay to 5% of the peak over the run's progress `t`."""
+    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup)) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def hard_fraction_at(t: float, cfg: TrainConfig) -> float:
     if t < cfg.hard_start:
         return 1.0
     return 1.0 - (1.0 - cfg.hard_fraction) * min(1.0, (t - cfg.hard_start) / (1 - cfg.hard_start))
 
 
-def max_skip_at(step: int, cfg: TrainConfig) -> int:
-    stage = min(len(cfg.skip_schedule) - 1, step * len(cfg.skip_schedule) // max(1, cfg.steps))
-    return cfg.skip_schedule[stage]
+def max_skip_at(t: float, cfg: TrainConfig) -> int:
+    return cfg.skip_schedule[min(len(cfg.skip_schedule) - 1, int(t * len(cfg.skip_schedule)))]
 
 
 def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
@@ -120,11 +125,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: int, cfg: TrainConfig,
-                     best: float) -> None:
+def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: int, minutes: float,
+                     cfg: TrainConfig, best: float) -> None:
     buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
-                "config": asdict(cfg), "rng": _rng_state()}, buf)
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "minutes": minutes,
+                "best": best, "config": asdict(cfg), "rng": _rng_state()}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -145,34 +150,42 @@ def train(cfg: TrainConfig) -> Path:
     model = model.to(device).train()
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
+    else:  # one crop size for the whole run: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best = 0, -1.0
+    step, best, minutes_before = 0, -1.0, 0.0
     last = out / "last.pt"
     if last.exists():
         ckpt = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        step, best = ckpt["step"], ckpt["best"]
+        step, best, minutes_before = ckpt["step"], ckpt["best"], ckpt.get("minutes", 0.0)
         _set_rng_state(ckpt["rng"])
         print(f"resumed from {last} at step {step}", flush=True)
     log = (out / "log.jsonl").open("a")
-    max_skip = max_skip_at(step, cfg)
-    batches = _batches(cfg, step, max_skip)
     t_start = time.time()
+
+    def minutes() -> float:
+        return minutes_before + (time.time() - t_start) / 60
+
+    t = progress(step, minutes(), cfg)
+    max_skip = max_skip_at(t, cfg)
+    batches = _batches(cfg, step, max_skip)
     acc: dict[str, float] = {"loss": 0.0, "iou": 0.0, "n": 0}
     val_settings = EngineSettings(device=str(device), process_height=cfg.val_height)
     while step < cfg.steps:
-        if cfg.max_minutes is not None and time.time() - t_start > cfg.max_minutes * 60:
+        t = progress(step, minutes(), cfg)
+        if cfg.max_minutes is not None and minutes() >= cfg.max_minutes:
             break
-        if max_skip_at(step, cfg) != max_skip:
-            max_skip = max_skip_at(step, cfg)
+        if max_skip_at(t, cfg) != max_skip:
+            max_skip = max_skip_at(t, cfg)
             batches = _batches(cfg, step, max_skip)
         frames, labels, counts = next(batches)
         frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, t, cfg)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(step, cfg))
+            loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -183,19 +196,20 @@ def train(cfg: TrainConfig) -> Path:
         acc["n"] += 1
         if step % cfg.log_every == 0:
             rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
-                   "lr": lr_at(step, cfg), "skip": max_skip, "minutes": (time.time() - t_start) / 60}
+                   "lr": lr_at(step, t, cfg), "skip": max_skip, "minutes": round(minutes(), 3)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
             acc = {"loss": 0.0, "iou": 0.0, "n": 0}
         if step % cfg.ckpt_every == 0:
-            _save_checkpoint(last, model, opt, step, cfg, best)
+            _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
         if cfg.davis_root and cfg.val_every and step % cfg.val_every == 0:
             best = _validate(model, cfg, val_settings, step, best, out, log)
-            _save_checkpoint(last, model, opt, step, cfg, best)
-    _save_checkpoint(last, model, opt, step, cfg, best)
+            _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
+    _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
     if cfg.davis_root and cfg.val_every and step % cfg.val_every != 0:
         best = _validate(model, cfg, val_settings, step, best, out, log)
+    save_weights(model, out / "final.pt", {"step": step, "minutes": round(minutes(), 2), "train_config": asdict(cfg)})
     if not (out / "best.pt").exists():
         save_weights(model, out / "best.pt", {"step": step, "train_config": asdict(cfg)})
     log.close()

@@ -5,10 +5,12 @@
 #   here:  python scripts/pack_davis.py --out runs/davis_small          # ../shared does not travel
 #   there: run(command="bash scripts/gpu_session.sh 4", carry=["runs/davis_small"], timeout_s=570)
 #
-# A failed import stops it within seconds (so a rerun fits the lease); after that the steps are independent
-# and each has its own time limit. $OUT takes at most 8 files of 16 MiB, so training runs in $WORK (last.pt,
-# with the optimizer, is 29 MB) and only the weights-only best.pt/final.pt and the log come back. The training
-# schedule anneals over the given minutes (`--max-minutes`), whatever the step rate turns out to be.
+# Minutes 0 skips training; INIT=weights.pt continues from another weights file (carry it). A failed import
+# stops the script within seconds (so a rerun fits the lease); after that the steps are independent and each
+# has its own time limit: the CUDA-graph tests, the bench, the profile, training. $OUT takes at most 8 files
+# of 16 MiB, so training runs in $WORK (last.pt, with the optimizer, is 29 MB) and only the weights-only
+# best.pt/final.pt and the log come back. The training schedule anneals over the given minutes
+# (`--max-minutes`), whatever the step rate turns out to be.
 set -uo pipefail
 MINUTES="${1:-4}"
 OUT="${OUT:-runs/gpu}"
@@ -33,15 +35,17 @@ session.set_annotation(0, video.labels(0))
 t0 = time.perf_counter()
 print("smoke propagate:", len(session.propagate(0, "forward").frames), "frames in", round(time.perf_counter() - t0, 2), "s")
 PY
+timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_graphs.py || echo "CUDA tests failed: $?"
 if [ -z "${SKIP_BENCH:-}" ]; then
   timeout 150 $PY -m stm_core bench --device "$DEVICE" --json "$OUT/bench.json" || echo "bench failed or timed out: $?"
   timeout 45 $PY scripts/profile_engine.py --device "$DEVICE" --height 480 > "$OUT/profile.txt" 2>&1 \
     || echo "profile failed or timed out: $?"
   head -8 "$OUT/profile.txt"
 fi
+[ "$MINUTES" = 0 ] && { ls -la "$OUT"; exit 0; }
 limit=$(awk -v m="$MINUTES" 'BEGIN { print int(m * 60 + 75) }')
 timeout "$limit" $PY -m stm_core train --device "$DEVICE" --out-dir "$WORK" \
-  --init-weights resources/weights/stm_small.pt --davis-root "$DAVIS" --max-minutes "$MINUTES" --steps 100000 \
+  --init-weights "${INIT:-resources/weights/stm_small.pt}" --davis-root "$DAVIS" --max-minutes "$MINUTES" --steps 100000 \
   --lr 4e-4 --warmup 200 --batch-size 32 --val-every 2000 --val-height 240 --ckpt-every 500 --log-every 100 \
   --workers "${WORKERS:-14}" || echo "training failed or timed out: $?"
 cp "$WORK"/best.pt "$WORK"/final.pt "$WORK"/log.jsonl "$OUT"/ 2>/dev/null

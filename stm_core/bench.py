@@ -53,7 +53,8 @@ def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
     steps = [b - a for a, b in zip(stamps, stamps[1:])]
     spf = statistics.median(steps) if steps else report.seconds
     path = "engine" + (f"+adapt{settings.adapt_steps}" if settings.adapt_steps else "") \
-        + ("+preview" if settings.preview_frames else "")
+        + ("+preview" if settings.preview_frames else "") \
+        + ("+eager" if settings.device.startswith("cuda") and not settings.cuda_graphs else "")
     return {"path": path,
             "model": settings.model, "objects": objects,
             "height": int(session.memory_status()["process_height"]) or SIZE[0], "s_per_frame": spf, "fps": 1 / spf,
@@ -151,6 +152,8 @@ def main(args: argparse.Namespace) -> int:
     counts = (1, 3) if args.quick else (1, 3, 5)
     for objects in counts:
         rows.append(run_engine(base, objects, frames))
+    if device.type == "cuda":  # the same run without CUDA graphs: what replaying them gains
+        rows += [run_engine(replace(base, cuda_graphs=False), objects, frames) for objects in (1, counts[-1])]
     for height in (360, 240):
         rows.append(run_engine(replace(base, process_height=height), 1, frames))
     for objects in counts:

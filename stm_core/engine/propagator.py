@@ -12,8 +12,8 @@ import copy
 import hashlib
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Iterator, NamedTuple
@@ -29,6 +29,7 @@ from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm
 from ..model.padding import unpad
 from ..model.stm import STM, QueryFeatures
+from .cuda_graphs import GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
 from .memory import MemoryBank
@@ -120,6 +121,7 @@ class Propagator:
         self._load_lock = threading.Lock()
         self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
         self._adapted: _Adaptation | None = None
+        self._graphed: dict[int, GraphedNetwork] = {}
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -180,7 +182,17 @@ class Propagator:
 
     @property
     def _channels_last(self) -> bool:
-        return self.settings.fast and self.device.type == "cpu"
+        return self.settings.fast  # faster on both: 2-3x on the CPU in bf16, 10-15% on an H100 (profile_engine.py)
+
+    def _net(self, model: STM) -> STM | GraphedNetwork:
+        """What runs `model` frame by frame: on a GPU, CUDA graphs of it (`settings.cuda_graphs`), since there
+        the kernel launches, not the kernels, take most of a frame's time; else the model itself."""
+        if self.device.type != "cuda" or not self.settings.cuda_graphs:
+            return model
+        net = self._graphed.get(id(model))
+        if net is None or net.model is not model:
+            net = self._graphed[id(model)] = GraphedNetwork(model)
+        return net
 
     @contextmanager
     def _compute(self) -> Iterator[None]:
@@ -197,7 +209,7 @@ class Propagator:
         """Query features of `frame` (frame `index`), cached per network: frames never change, so neither do
         these (the caches are cleared when adaptation replaces the adapted network)."""
         key = ("q", id(frames), index, geo.work, id(model))
-        return self._query_cache.get_or_compute(key, lambda: model.encode_query(frame))
+        return self._query_cache.get_or_compute(key, lambda: self._net(model).encode_query(frame))
 
     def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,7 +217,7 @@ class Propagator:
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
-            return model.memorize(self._frame(frames, index, geo), probs)
+            return self._net(model).memorize(self._frame(frames, index, geo), probs)
         return self._memory_cache.get_or_compute(key, compute)
 
     def _plain(self) -> STM:
@@ -304,9 +316,20 @@ class Propagator:
                    cancel: threading.Event | None) -> Iterator[FrameResult]:
         """One pass of `model` over `order` at the working size of `geo`."""
         s = self.settings
-        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
+        net = self._net(model)
+        # on the CPU the look-ahead thread uses cores the network's small layers leave idle; a GPU's launches
+        # are asynchronous already (and a CUDA graph capture must not meet another thread's kernels)
+        lookahead = self.device.type == "cpu"
+        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") if lookahead else nullcontext() as ahead:
             encode = partial(self._encode_ahead, model, frames, geo, torch.get_num_threads())
-            pending = ahead.submit(encode, order[0]) if order else None
+
+            def submit(i: int) -> Future:
+                if ahead is not None:
+                    return ahead.submit(encode, i)
+                done: Future = Future()
+                done.set_result(encode(i))
+                return done
+            pending = submit(order[0]) if order else None
             bank = MemoryBank(s.mem_every, s.max_memory)
             with self._compute():
                 for idx in sorted(annotations):
@@ -314,31 +337,31 @@ class Propagator:
                                                                      obj_ids, geo))
                 if start not in annotations:
                     probs = labels_to_probs(seed, obj_ids, geo, self.device)
-                    bank.set_temporary(start, *model.memorize(self._frame(frames, start, geo), probs))
+                    bank.set_temporary(start, *net.memorize(self._frame(frames, start, geo), probs))
             for n, index in enumerate(order, 1):
                 if cancel is not None and cancel.is_set():
                     return
                 frame, query = pending.result()  # type: ignore[union-attr]
                 if n < len(order):  # the next frame's query encoding overlaps this frame's read and decode
-                    pending = ahead.submit(encode, order[n])
+                    pending = submit(order[n])
                 with self._compute():
                     mem_key, mem_value = bank.stacked()
                     self.memory_frames = mem_key.shape[2]
-                    agg = aggregate(model.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
+                    agg = aggregate(net.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
                 yield self._to_result(index, agg, geo, obj_ids)
                 if n < len(order):
                     with self._compute():
-                        key, value = model.memorize(frame, agg[1:].unsqueeze(1))
+                        key, value = net.memorize(frame, agg[1:].unsqueeze(1))
                     bank.set_temporary(index, key, value)
                     if n % s.mem_every == 0:
                         bank.add_propagated(index, key, value)
 
     def _encode_ahead(self, model: STM, frames: FrameSource, geo: Geometry, threads: int,
                       index: int) -> tuple[torch.Tensor, QueryFeatures]:
-        """Frame `index` as a tensor and its query features, on the look-ahead thread. Overlapping them with
-        the previous frame's read, decode and memorisation makes a frame at 144-240 px 1.3-1.9x faster on 2
-        cores (the network's small layers leave cores idle); at 480 px it is even. Autocast, inference mode and
-        the intra-op thread count are per thread, so they are set here."""
+        """Frame `index` as a tensor and its query features (on the CPU, on the look-ahead thread). Overlapping
+        them with the previous frame's read, decode and memorisation makes a frame at 144-240 px 1.3-1.9x faster
+        on 2 cores (the network's small layers leave cores idle); at 480 px it is even. Autocast, inference mode
+        and the intra-op thread count are per thread, so they are set here."""
         torch.set_num_threads(threads)
         with self._compute():
             frame = self._frame(frames, index, geo)
@@ -366,6 +389,7 @@ class Propagator:
         self._query_cache.clear()
         self._memory_cache.clear()
         self._adapted = None
+        self._graphed.clear()
         if self._device is not None and self._device.type == "cuda":
             torch.cuda.empty_cache()
 

@@ -82,15 +82,26 @@ class STM(nn.Module):
 
         mem_key [N,Ck,T,h,w] / mem_value [N,Cv,T,h,w]: each row's memory over T frames.
         """
+        return self.decode(query, self.read(query, mem_key, mem_value, sample_index), sample_index)
+
+    def read(self, query: QueryFeatures, mem_key: torch.Tensor, mem_value: torch.Tensor,
+             sample_index: torch.Tensor | None = None) -> torch.Tensor:
+        """The space-time memory read: memory values [N,Cv,h,w] attended by each row's query key. Its cost
+        grows with the memory; everything after it (`decode`) has the same shapes whatever the memory holds."""
         n = mem_key.shape[0]
-        if sample_index is not None:
-            q_key, q_value = query.key.index_select(0, sample_index), query.value.index_select(0, sample_index)
-        else:
-            q_key, q_value = query.key.expand(n, -1, -1, -1), query.value.expand(n, -1, -1, -1)
+        q_key = query.key.index_select(0, sample_index) if sample_index is not None else \
+            query.key.expand(n, -1, -1, -1)
         h, w = q_key.shape[-2:]
         read = memory_read(mem_key.flatten(2), mem_value.flatten(2), q_key.flatten(2), self.use_sdpa, self.top_k)
-        readout = torch.cat([read.view(n, -1, h, w), q_value], dim=1)
-        logits = self.Decoder(readout, query.skip3, query.skip2, sample_index)
+        return read.view(n, -1, h, w)
+
+    def decode(self, query: QueryFeatures, read: torch.Tensor,
+               sample_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Foreground probability [N,H,W] from the memory read [N,Cv,h,w] and the query's own features."""
+        n = read.shape[0]
+        q_value = query.value.index_select(0, sample_index) if sample_index is not None else \
+            query.value.expand(n, -1, -1, -1)
+        logits = self.Decoder(torch.cat([read, q_value], dim=1), query.skip3, query.skip2, sample_index)
         # softmax over (bg, fg), channel fg == sigmoid(fg - bg); bilinear upsampling is linear, so upsampling
         # the one difference map equals upsampling both logits (at half the cost)
         margin = logits[:, 1:].float() - logits[:, :1].float()

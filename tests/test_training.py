@@ -73,3 +73,23 @@ def test_shipped_model_segments_an_unseen_davis_sequence():
     score = evaluate(None, davis, ("dog",), EngineSettings(device="cpu"))[0]
     assert score.sequence == "dog" and score.frames == 58
     assert score.jf_mean > 0.45
+
+
+def _read_shared(value, out) -> None:
+    out.put(int(value))
+
+
+def test_a_spawned_worker_reads_the_curriculum_value_live():
+    """The loader's workers see the max skip the trainer raises, without being respawned."""
+    import multiprocessing
+
+    from stm_core.train.clip_sampler import SharedInt
+
+    skip = SharedInt(3)
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    skip.set(15)
+    worker = ctx.Process(target=_read_shared, args=(skip, out))
+    worker.start()
+    assert out.get(timeout=60) == 15
+    worker.join(timeout=60)

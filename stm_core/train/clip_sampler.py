@@ -9,6 +9,7 @@ stacks into tensors. `ClipBatchStream` wraps it as an infinite, picklable `Itera
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -101,13 +102,28 @@ class ClipSampler:
             yield self.batch(batch_size, rng)
 
 
+class SharedInt:
+    """An int that spawned DataLoader workers read live: the curriculum raises `DavisClips.max_skip` during a
+    run, and recreating the loader instead (spawning workers that decode their frames again) cost a GPU run a
+    third of its minutes. Sources read it with `int(...)`."""
+
+    def __init__(self, value: int) -> None:
+        self._value = multiprocessing.get_context("spawn").Value("i", value)
+
+    def __int__(self) -> int:
+        return self._value.value
+
+    def set(self, value: int) -> None:
+        self._value.value = value
+
+
 class ClipBatchStream(torch.utils.data.IterableDataset):
     """Endless batches for `DataLoader(stream, batch_size=None, num_workers=k)`.
 
     Each worker draws from its own generator seeded by (seed, worker id), so workers never repeat each
     other and a run is reproducible. Workers use one OpenCV/torch thread each to avoid oversubscribing
-    the cores. Note: attributes changed on the sources afterwards (e.g. `DavisClips.max_skip` for the
-    curriculum) reach worker processes only when the DataLoader is recreated.
+    the cores. Attributes changed on the sources afterwards reach worker processes only when the DataLoader is
+    recreated, except values held in a `SharedInt` (the curriculum's `DavisClips.max_skip`).
     """
 
     def __init__(self, sampler: ClipSampler, batch_size: int, seed: int = 0) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsInt
 
 import cv2
 import numpy as np
@@ -82,7 +82,7 @@ class DavisClips:
         sequences: Sequence[str] = TRAIN_SEQUENCES,
         size: tuple[int, int] = (192, 192),
         frames: int = 3,
-        max_skip: int = 5,
+        max_skip: int | SupportsInt = 5,
         max_objects: int = 3,
         static_prob: float = 0.3,
         paste_prob: float = 0.5,

@@ -26,7 +26,7 @@ from ..io.atomic import atomic_write_bytes
 from ..model.checkpoint import load_model, save_weights
 from ..model.config import get_config
 from ..model.stm import STM
-from .clip_sampler import ClipBatchStream, ClipSampler
+from .clip_sampler import ClipBatchStream, ClipSampler, SharedInt
 from .loss import clip_loss
 from .synthetic import SyntheticClips
 from .validate import evaluate, mean_jf
@@ -90,7 +90,7 @@ def max_skip_at(t: float, cfg: TrainConfig) -> int:
     return cfg.skip_schedule[min(len(cfg.skip_schedule) - 1, int(t * len(cfg.skip_schedule)))]
 
 
-def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
+def build_sampler(cfg: TrainConfig, max_skip: int | SharedInt) -> ClipSampler:
     size = (cfg.crop, cfg.crop)
     sources: list[tuple[Any, float]] = [
         (SyntheticClips(size=size, frames=cfg.frames, max_objects=cfg.max_objects, seed=cfg.seed), 1.0)]
@@ -104,13 +104,12 @@ def build_sampler(cfg: TrainConfig, max_skip: int) -> ClipSampler:
     return ClipSampler(sources, seed=cfg.seed, max_objects=cfg.max_objects)
 
 
-def _batches(cfg: TrainConfig, step: int, max_skip: int):
+def _batches(cfg: TrainConfig, step: int, max_skip: SharedInt):
     stream = ClipBatchStream(build_sampler(cfg, max_skip), cfg.batch_size, seed=cfg.seed * 100003 + step)
     if cfg.workers <= 0:
         return iter(stream)
     # spawn, not fork: a worker forked from a process whose OpenMP pool is running can deadlock
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
-                                         persistent_workers=False, prefetch_factor=4,
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4,
                                          multiprocessing_context="spawn")
     return iter(loader)
 
@@ -168,8 +167,7 @@ def train(cfg: TrainConfig) -> Path:
     def minutes() -> float:
         return minutes_before + (time.time() - t_start) / 60
 
-    t = progress(step, minutes(), cfg)
-    max_skip = max_skip_at(t, cfg)
+    max_skip = SharedInt(max_skip_at(progress(step, minutes(), cfg), cfg))  # workers read it live
     batches = _batches(cfg, step, max_skip)
     acc: dict[str, float] = {"loss": 0.0, "iou": 0.0, "n": 0}
     val_settings = EngineSettings(device=str(device), process_height=cfg.val_height)
@@ -177,9 +175,7 @@ def train(cfg: TrainConfig) -> Path:
         t = progress(step, minutes(), cfg)
         if cfg.max_minutes is not None and minutes() >= cfg.max_minutes:
             break
-        if max_skip_at(t, cfg) != max_skip:
-            max_skip = max_skip_at(t, cfg)
-            batches = _batches(cfg, step, max_skip)
+        max_skip.set(max_skip_at(t, cfg))
         frames, labels, counts = next(batches)
         frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         for g in opt.param_groups:
@@ -196,7 +192,7 @@ def train(cfg: TrainConfig) -> Path:
         acc["n"] += 1
         if step % cfg.log_every == 0:
             rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
-                   "lr": lr_at(step, t, cfg), "skip": max_skip, "minutes": round(minutes(), 3)}
+                   "lr": lr_at(step, t, cfg), "skip": int(max_skip), "minutes": round(minutes(), 3)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)

@@ -35,12 +35,14 @@ def main() -> int:
     p.add_argument("--heights", type=int, nargs="+", default=[128, 144, 176, 208])
     p.add_argument("--training-minutes", type=float, help="recorded in the meta")
     p.add_argument("--adapt-height", type=int, help="working height with test-time adaptation (adapt_sweep.py)")
+    p.add_argument("--hardware", help="where and how long each training round ran, recorded in the meta")
     a = p.parse_args()
     ckpt = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     if ckpt.get("format") == FORMAT:  # a weights file: the trainer's best.pt or a shipped file
         model = load_model(weights=a.checkpoint)
         old = ckpt["meta"]
         a.training_minutes = a.training_minutes or old.get("training_minutes")
+        a.hardware = a.hardware or old.get("hardware")
         ckpt = {"step": old["step"], "config": old["train_config"]}
     else:
         model = STM(get_config(ckpt["config"]["model"]))
@@ -56,7 +58,8 @@ def main() -> int:
     meta = {"step": ckpt["step"], "process_height": best, "validation_sweep": sweep,
             "adapt_process_height": a.adapt_height, "training_minutes": a.training_minutes, "train_config": cfg,
             "trained_from": "random initialisation" if not cfg.get("init_weights")
-            else f"continued from {cfg['init_weights']} (round 1, itself trained from random initialisation)"}
+            else f"continued from {cfg['init_weights']} (round 1, itself trained from random initialisation)",
+            **({"hardware": a.hardware} if a.hardware else {})}
     if a.dry_run:
         return 0
     save_weights(model, a.output, meta)

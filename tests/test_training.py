@@ -63,7 +63,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_shipped_model_segments_an_unseen_davis_sequence():
-    """The shipped weights on a validation sequence never used in training (model card: J&F 0.56 on dog)."""
+    """The shipped weights on a validation sequence never used in training (model card, plain: J&F 0.65 on dog)."""
     from stm_core.engine.settings import EngineSettings
     from stm_core.train.validate import evaluate
 

@@ -11,6 +11,7 @@ plain tensors (cached query features, memory-bank entries) that no later replay 
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -19,6 +20,10 @@ import torch
 from ..model.stm import STM, QueryFeatures
 
 _Fn = Callable[..., tuple[torch.Tensor, ...]]
+
+CAPTURE_LOCK = threading.Lock()
+"""Held while a graph is captured. A capture fails if another thread frees device memory meanwhile, so other
+threads take it around such calls (the GUI's "Clear memory" empties the CUDA cache during a run)."""
 
 
 class _Graph:
@@ -33,7 +38,7 @@ class _Graph:
                 fn(*self.inputs)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=pool):
+        with CAPTURE_LOCK, torch.cuda.graph(self.graph, pool=pool):
             self.outputs = fn(*self.inputs)
 
     def __call__(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:

@@ -29,7 +29,7 @@ from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm
 from ..model.padding import unpad
 from ..model.stm import STM, QueryFeatures
-from .cuda_graphs import GraphedNetwork
+from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
 from .memory import MemoryBank
@@ -391,7 +391,8 @@ class Propagator:
         self._adapted = None
         self._graphed.clear()
         if self._device is not None and self._device.type == "cuda":
-            torch.cuda.empty_cache()
+            with CAPTURE_LOCK:  # may run on the GUI thread while a run captures a graph
+                torch.cuda.empty_cache()
 
     def memory_status(self) -> dict[str, float | int | str]:
         status: dict[str, float | int | str] = {

@@ -126,10 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--davis-root", dest="davis_root", help="DAVIS-2016 folder (training sequences + validation)")
     for name, typ in (("steps", int), ("batch-size", int), ("crop", int), ("lr", float), ("warmup", int),
                       ("davis-weight", float), ("val-every", int), ("val-height", int), ("ckpt-every", int),
-                      ("max-minutes", float), ("seed", int), ("workers", int), ("threads", int),
+                      ("seed", int), ("workers", int), ("threads", int),
                       ("max-objects", int), ("log-every", int), ("frames", int), ("static-prob", float),
                       ("paste-prob", float)):
         p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=typ)
+    p.add_argument("--max-minutes", dest="max_minutes", type=float,
+                   help="stop after this many minutes of training in all (resumes included); the learning rate, "
+                        "curriculum and bootstrapping anneal over them when they end the run before --steps")
     p.add_argument("--device")
     p.set_defaults(func=cmd_train)
 

@@ -1,7 +1,7 @@
 """CUDA graphs of the network's per-frame calls, for propagation on a GPU.
 
 On a fast GPU a propagated frame is bound by the host, not the card: at 480p the network's three calls launch
-some 400 small kernels (on an H100: 17,000 launches and 94 ms of GPU work for 39 frames, against 0.8 s of
+some 400 small kernels (on an H100: 17,000 launches and 94 ms of GPU work for 39 frames, against 1.5 s of
 wall time), each costing microseconds of Python and driver time. Replaying a captured graph launches them all
 at once. The query encoder, the memory encoder and the decoder have the same shapes on every frame of a
 video, so each is captured once per input shape; the memory read, whose size grows with the memory, stays

@@ -5,8 +5,8 @@
 #   here:  python scripts/pack_davis.py --out runs/davis_small          # ../shared does not travel
 #   there: run(command="bash scripts/gpu_session.sh 4", carry=["runs/davis_small"], timeout_s=570)
 #
-# Seen on an H100 (2026-11-26): start and transfers 30-110 s, smoke + CUDA tests ~20 s, bench ~70 s, profile ~30 s, and about a
-# minute around training (workers, final validation, copies). A training-only round of 8 minutes fits one
+# Seen on an H100 (2026-11-26): start and transfers 30-110 s, smoke + CUDA tests ~20 s, bench ~70 s,
+# profile ~30 s, and about a minute around training (workers, final validation, copies). A training-only round of 8 minutes fits one
 # 600 s call: SKIP_BENCH=1 bash scripts/gpu_session.sh 8. Judge its weights here with benchmarks/davis_jf.py
 # (--adapt-steps 60, with and without --corrections 2) and benchmarks/long_clip_tracking.py.
 #

@@ -15,18 +15,16 @@ import json
 
 import numpy as np
 
+from stm_core.bench import annotated_session
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.metrics import jaccard
-from stm_core.session import AnnotationSession
 
 
 def track(weights: str | None, seed: int, frames: int) -> list[float]:
     """IoU of every 50th propagated frame of one generated clip."""
     video = GeneratedVideo(frames, size=(144, 256), objects=1, seed=seed)
-    session = AnnotationSession(video, EngineSettings(weights=weights, adapt_steps=None))
-    session.prepare()
-    session.set_annotation(0, video.labels(0))
+    session = annotated_session(video, EngineSettings(weights=weights, adapt_steps=None))
     session.propagate(0, "forward")
     return [jaccard(video.labels(i) > 0, session.labels(i) > 0) for i in range(1, frames, 50)]
 
@@ -40,14 +38,15 @@ def main() -> int:
     a = p.parse_args()
     rows = []
     for weights in a.weights:
+        name = weights or "shipped"
+        means = []
         for seed in a.seeds:
             ious = track(weights, seed, a.frames)
-            rows.append({"weights": weights or "shipped", "seed": seed, "frames": a.frames,
-                         "mean_iou": float(np.mean(ious)), "min_iou": float(np.min(ious)), "ious": ious})
-            print(f"{weights or 'shipped'}  seed {seed}  mean IoU {np.mean(ious):.3f}  min {np.min(ious):.2f}",
-                  flush=True)
-        mine = [r["mean_iou"] for r in rows if r["weights"] == (weights or "shipped")]
-        print(f"{weights or 'shipped'}  mean over seeds {np.mean(mine):.3f}", flush=True)
+            means.append(float(np.mean(ious)))
+            rows.append({"weights": name, "seed": seed, "frames": a.frames, "mean_iou": means[-1],
+                         "min_iou": float(np.min(ious)), "ious": ious})
+            print(f"{name}  seed {seed}  mean IoU {means[-1]:.3f}  min {np.min(ious):.2f}", flush=True)
+        print(f"{name}  mean over seeds {np.mean(means):.3f}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)

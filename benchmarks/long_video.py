@@ -12,10 +12,10 @@ import time
 
 import psutil
 
+from stm_core.bench import annotated_session
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS
-from stm_core.session import AnnotationSession
 
 
 def plot_png(path: str, xs: list[int], ys: list[float], title: str, size: tuple[int, int] = (640, 300)) -> None:
@@ -47,9 +47,7 @@ def main() -> int:
     a = p.parse_args()
     width = round(a.height * 16 / 9)
     video = GeneratedVideo(a.frames, (a.height, width), objects=2)
-    session = AnnotationSession(video, EngineSettings(device="cpu", random_init=not DEFAULT_WEIGHTS.exists()))
-    session.prepare()
-    session.set_annotation(0, video.labels(0))
+    session = annotated_session(video, EngineSettings(device="cpu", random_init=not DEFAULT_WEIGHTS.exists()))
     proc = psutil.Process()
     samples: list[tuple[int, float, float, int]] = []
     t0 = time.perf_counter()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from stm_core.bench import annotated_session
 from stm_core.engine.propagator import resolve_device
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
@@ -76,11 +77,7 @@ def profile_engine(height: int, objects: int, frames: int, device: torch.device)
                               random_init=not DEFAULT_WEIGHTS.exists())
 
     def session(length: int) -> AnnotationSession:
-        video = GeneratedVideo(length, (480, 854), objects)
-        s = AnnotationSession(video, settings)
-        s.prepare()
-        s.set_annotation(0, video.labels(0))
-        return s
+        return annotated_session(GeneratedVideo(length, (480, 854), objects), settings)
     session(4).propagate(0, "forward")  # kernels chosen and memory allocated outside the profiled run
     profiled = session(frames)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])

@@ -37,12 +37,18 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
-    """Propagate a generated video with the product engine; per-frame seconds after the first frame."""
-    video = GeneratedVideo(frames, SIZE, objects)
+def annotated_session(video: GeneratedVideo, settings: EngineSettings) -> AnnotationSession:
+    """A session on a generated video with frame 0 annotated from its exact masks and the network loaded, so
+    that a timed propagation measures propagating only."""
     session = AnnotationSession(video, settings)
     session.prepare()
     session.set_annotation(0, video.labels(0))
+    return session
+
+
+def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
+    """Propagate a generated video with the product engine; per-frame seconds after the first frame."""
+    session = annotated_session(GeneratedVideo(frames, SIZE, objects), settings)
     stamps: list[float] = []
     peak = [_rss_mb()]
 
@@ -111,10 +117,7 @@ def run_whole_clip(settings: EngineSettings, model: STM, frames: int, device: to
     stays flat: the 12-frame medians of the main table understate the gap on real videos (DAVIS clips have
     50-100 frames)."""
     video = GeneratedVideo(frames, SIZE, 1)
-    session = AnnotationSession(video, settings)
-    session.prepare()
-    session.set_annotation(0, video.labels(0))
-    report = session.propagate(0, "forward")
+    report = annotated_session(video, settings).propagate(0, "forward")
     engine = report.seconds / len(report.frames)
     reference = statistics.mean(s for _, _, s in reference_propagate(model, video, video.labels(0), 1, device=device))
     return [{"path": path, "model": model.cfg.name, "frames": frames, "height": SIZE[0], "mean_s_per_frame": spf,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import torch
 
@@ -30,6 +30,7 @@ class _Graph:
     """One captured call: fixed input buffers, the graph, and the output tensors its replays write."""
 
     def __init__(self, fn: _Fn, inputs: Sequence[torch.Tensor], pool: tuple[int, int]) -> None:
+        self.fn = fn  # keeps alive the tensors the graph reads besides its inputs (weights, lookup tables)
         self.inputs = [x.clone() for x in inputs]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -62,7 +63,14 @@ class GraphedNetwork:
         self._pool = torch.cuda.graph_pool_handle()
         self._failed = False
 
-    def _run(self, name: str, fn: _Fn, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def call(self, name: Hashable, fn: _Fn, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """`fn(*inputs)` (a tuple of tensors), from a graph captured on the first call with these input
+        shapes. `name` stands for `fn` and everything it reads besides `inputs`: a call with the same name and
+        shapes replays the graph captured then."""
+        with self._autocast():
+            return self._run(name, fn, inputs)
+
+    def _run(self, name: Hashable, fn: _Fn, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if self._failed:
             return fn(*inputs)
         key = (name,) + tuple((x.shape, x.dtype, x.stride()) for x in inputs)

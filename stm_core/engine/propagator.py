@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import threading
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -27,31 +26,23 @@ from ..io.frames import FrameSource
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm
-from ..model.padding import unpad
 from ..model.stm import STM, QueryFeatures
 from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
-from .frame_prep import Geometry, frame_tensor, labels_to_probs, probs_to_source
+from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
+from .frame_prep import Geometry, frame_tensor, labels_to_probs
 from .memory import MemoryBank
+from .run_ahead import run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
-
-
-class FrameResult(NamedTuple):
-    """One propagated frame: labels at the source size, probabilities at the working size (upsampled when
-    read), boundary uncertainty. `preview` marks a result shown while adapting, redone after it; `fill_only`
-    marks a preview of the unadapted network, which must not replace a result the frame already has."""
-
-    index: int
-    labels: np.ndarray  # uint8 HxW
-    probs: np.ndarray  # uint8 [K,h,w], one channel per object id
-    uncertainty: float
-    preview: bool = False
-    fill_only: bool = False
 
 
 AdaptProgress = Callable[[int, int], None]
 """(adaptation steps done, steps planned)"""
 
+
+RUN_AHEAD = 2
+"""Frames the network may run ahead of the caller storing results: enough to keep a GPU fed while a result is
+copied to the host and compressed, few enough that a cancelled run stops at once."""
 
 REFRESH_FRACTION = 2
 """A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""
@@ -78,23 +69,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def boundary_uncertainty(probs: torch.Tensor, labels: np.ndarray, band: int = 7) -> float:
-    """Mean normalised entropy of the aggregated distribution [K+1,H,W] in a band around label boundaries.
-
-    Boundaries are where a mistake shows first; with no boundary (nothing segmented) the whole frame counts.
-    Only the band's pixels are read: the entropy of a whole 480p map cost more than the rest of a result.
-    """
-    kernel = np.ones((band, band), np.uint8)
-    edge = cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)
-    p = probs[:, torch.from_numpy(edge).to(probs.device)] if edge.any() else probs.flatten(1)
-    p = p.float().clamp_min(1e-6)
-    return float(-(p * p.log()).sum(0).mean()) / math.log(probs.shape[0])
-
-
-def _winner(probs: torch.Tensor) -> np.ndarray:
-    """Index (uint8) of the most probable channel of [K+1,H,W] per pixel (the first on ties). `max(0)` rather
-    than `argmax(0)`: on the CPU argmax over a short leading dimension was 9x slower at 480p (44 vs 5 ms)."""
-    return probs.max(0).indices.to(torch.uint8).cpu().numpy()
+def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """Foreground probabilities [K,Hp,Wp] -> (aggregated probabilities, the frame's result tensors)."""
+    agg = aggregate(fg, dim=0)
+    return (agg, *frame_outputs(agg, geo, lut))
 
 
 def _digest(labels: np.ndarray) -> str:
@@ -304,32 +282,44 @@ class Propagator:
             else:
                 quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))
                 fill_only = True
-            for result in self._propagate(quick, frames, start, seed, order[:preview], annotations, obj_ids,
-                                          quick_geo, cancel):
+            for result in self._pass(quick, frames, start, seed, order[:preview], annotations, obj_ids,
+                                     quick_geo, cancel):
                 yield result._replace(preview=True, fill_only=fill_only)
         model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
         if model is not None:
-            yield from self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+            yield from self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+
+    def _pass(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
+              annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
+              cancel: threading.Event | None) -> Iterator[FrameResult]:
+        """One pass of `model` over `order` at the working size of `geo`: the network on a thread of its own,
+        up to RUN_AHEAD frames ahead of the caller, who stores the results meanwhile."""
+        pending = self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+        for result in run_ahead(pending, RUN_AHEAD, name="stm-propagate"):
+            yield result.result()
 
     def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
                    annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
-                   cancel: threading.Event | None) -> Iterator[FrameResult]:
-        """One pass of `model` over `order` at the working size of `geo`."""
+                   cancel: threading.Event | None) -> Generator[PendingResult, None, None]:
         s = self.settings
         net = self._net(model)
-        # on the CPU the look-ahead thread uses cores the network's small layers leave idle; a GPU's launches
-        # are asynchronous already (and a CUDA graph capture must not meet another thread's kernels)
-        lookahead = self.device.type == "cpu"
-        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") if lookahead else nullcontext() as ahead:
-            encode = partial(self._encode_ahead, model, frames, geo, torch.get_num_threads())
-
-            def submit(i: int) -> Future:
-                if ahead is not None:
-                    return ahead.submit(encode, i)
-                done: Future = Future()
-                done.set_result(encode(i))
-                return done
-            pending = submit(order[0]) if order else None
+        identity = obj_ids == list(range(1, len(obj_ids) + 1))
+        lut = None if identity else torch.tensor([0] + obj_ids, dtype=torch.uint8, device=self.device)
+        finish = partial(_finish, geo=geo, lut=lut)
+        finish_key = ("finish", geo, tuple(obj_ids))
+        # the look-ahead thread prepares the next frame while this one is read and decoded: on the CPU it also
+        # encodes it (using cores the network's small layers leave idle); on a GPU it only decodes the image,
+        # since a CUDA graph capture here must not meet CUDA calls from another thread
+        on_cpu = self.device.type == "cpu"
+        job = partial(self._encode_ahead, model, frames, geo, torch.get_num_threads()) if on_cpu \
+            else frames.__getitem__
+        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
+            def encoded(future: Future, index: int) -> tuple[torch.Tensor, QueryFeatures]:
+                if on_cpu:
+                    return future.result()
+                with self._compute():
+                    return self._encode(model, frames, geo, index, future.result())
+            upcoming = ahead.submit(job, order[0]) if order else None
             bank = MemoryBank(s.mem_every, s.max_memory)
             with self._compute():
                 for idx in sorted(annotations):
@@ -341,14 +331,16 @@ class Propagator:
             for n, index in enumerate(order, 1):
                 if cancel is not None and cancel.is_set():
                     return
-                frame, query = pending.result()  # type: ignore[union-attr]
-                if n < len(order):  # the next frame's query encoding overlaps this frame's read and decode
-                    pending = submit(order[n])
+                frame, query = encoded(upcoming, index)  # type: ignore[arg-type]
+                if n < len(order):  # the next frame's preparation overlaps this frame's read and decode
+                    upcoming = ahead.submit(job, order[n])
                 with self._compute():
                     mem_key, mem_value = bank.stacked()
                     self.memory_frames = mem_key.shape[2]
-                    agg = aggregate(net.segment(query, mem_key, mem_value), dim=0)  # [K+1,Hp,Wp]
-                yield self._to_result(index, agg, geo, obj_ids)
+                    fg = net.segment(query, mem_key, mem_value)
+                    agg, *outputs = net.call(finish_key, finish, [fg]) if isinstance(net, GraphedNetwork) \
+                        else finish(fg)
+                yield PendingResult(index, FrameTensors(*outputs))
                 if n < len(order):
                     with self._compute():
                         key, value = net.memorize(frame, agg[1:].unsqueeze(1))
@@ -356,28 +348,21 @@ class Propagator:
                     if n % s.mem_every == 0:
                         bank.add_propagated(index, key, value)
 
+    def _encode(self, model: STM, frames: FrameSource, geo: Geometry, index: int,
+                image: np.ndarray) -> tuple[torch.Tensor, QueryFeatures]:
+        """Frame `index` (`image`) as a tensor and its query features."""
+        frame = frame_tensor(image, geo, self.device, self._channels_last)
+        return frame, self._query(model, frames, index, geo, frame)
+
     def _encode_ahead(self, model: STM, frames: FrameSource, geo: Geometry, threads: int,
                       index: int) -> tuple[torch.Tensor, QueryFeatures]:
-        """Frame `index` as a tensor and its query features (on the CPU, on the look-ahead thread). Overlapping
-        them with the previous frame's read, decode and memorisation makes a frame at 144-240 px 1.3-1.9x faster
-        on 2 cores (the network's small layers leave cores idle); at 480 px it is even. Autocast, inference mode
-        and the intra-op thread count are per thread, so they are set here."""
+        """`_encode` on the CPU's look-ahead thread. Overlapping it with the previous frame's read, decode and
+        memorisation makes a frame at 144-240 px 1.3-1.9x faster on 2 cores (the network's small layers leave
+        cores idle); at 480 px it is even. Autocast, inference mode and the intra-op thread count are per
+        thread, so they are set here."""
         torch.set_num_threads(threads)
         with self._compute():
-            frame = self._frame(frames, index, geo)
-            return frame, self._query(model, frames, index, geo, frame)
-
-    @staticmethod
-    def _to_result(index: int, agg: torch.Tensor, geo: Geometry, obj_ids: list[int]) -> FrameResult:
-        """Labels at the source size; probabilities stay at the working size (upsampled when read), which
-        keeps a long video's results small."""
-        lut = np.array([0] + obj_ids, dtype=np.uint8)
-        work = unpad(agg, geo.pads)
-        work_labels = lut[_winner(work)]
-        uncertainty = boundary_uncertainty(work, work_labels)
-        labels = lut[_winner(probs_to_source(agg, geo))] if geo.resized else work_labels
-        probs = (work[1:].float() * 255).round().to(torch.uint8).cpu().numpy()
-        return FrameResult(index, labels, probs, uncertainty)
+            return self._encode(model, frames, geo, index, frames[index])
 
     # ---- cache control --------------------------------------------------------------------------------
     def forget_frame(self, index: int) -> None:

@@ -1,0 +1,53 @@
+"""The propagation loop on its own thread: order, bounded look-ahead, errors and early stops reach the caller."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from stm_core.engine.run_ahead import run_ahead
+
+
+def test_items_arrive_in_order_and_the_worker_stays_within_its_depth():
+    produced: list[int] = []
+
+    def items():
+        for i in range(20):
+            produced.append(i)
+            yield i
+    seen = []
+    for i in run_ahead(items(), depth=2):
+        assert len(produced) - len(seen) <= 4  # queued (2) + one in hand + this one
+        seen.append(i)
+    assert seen == list(range(20))
+
+
+def test_an_error_in_the_worker_is_raised_to_the_consumer_after_the_items_before_it():
+    def items():
+        yield 1
+        raise MemoryError("out of memory")
+    it = run_ahead(items(), depth=2)
+    assert next(it) == 1
+    with pytest.raises(MemoryError, match="out of memory"):
+        next(it)
+
+
+def test_closing_early_stops_the_worker_and_closes_the_generator_on_its_thread():
+    closed_on: list[str] = []
+    worker_names: list[str] = []
+
+    def items():
+        try:
+            i = 0
+            while True:
+                worker_names.append(threading.current_thread().name)
+                yield i
+                i += 1
+        finally:
+            closed_on.append(threading.current_thread().name)
+    it = run_ahead(items(), depth=1, name="test-worker")
+    assert next(it) == 0
+    it.close()
+    assert closed_on == ["test-worker"] and set(worker_names) == {"test-worker"}
+    assert not any(t.name == "test-worker" for t in threading.enumerate())

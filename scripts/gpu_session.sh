@@ -10,7 +10,8 @@
 # 600 s call: SKIP_BENCH=1 bash scripts/gpu_session.sh 8. Judge its weights here with benchmarks/davis_jf.py
 # (--adapt-steps 60, with and without --corrections 2) and benchmarks/long_clip_tracking.py.
 #
-# Minutes 0 skips training; INIT=weights.pt continues from another weights file (carry it). A failed import
+# Minutes 0 skips training; AB=path/to/an/older/tree (carried) times this tree against it on the same machine;
+# INIT=weights.pt continues from another weights file (carry it). A failed import
 # stops the script within seconds (so a rerun fits the lease); after that the steps are independent and each
 # has its own time limit: the CUDA-graph tests, the bench, the profile, training. $OUT takes at most 8 files
 # of 16 MiB, so training runs in $WORK (last.pt, with the optimizer, is 29 MB) and only the weights-only
@@ -46,6 +47,10 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   timeout 45 $PY scripts/profile_engine.py --device "$DEVICE" --height 480 > "$OUT/profile.txt" 2>&1 \
     || echo "profile failed or timed out: $?"
   head -8 "$OUT/profile.txt"
+fi
+if [ -n "${AB:-}" ]; then  # this tree against an older one (carried), alternately: scripts/ab_speed.py
+  timeout 120 $PY scripts/ab_speed.py "$AB" --device "$DEVICE" --rounds 2 --frames 96 | tee "$OUT/ab_speed.txt" \
+    || echo "A/B failed or timed out: $?"
 fi
 [ "$MINUTES" = 0 ] && { ls -la "$OUT"; exit 0; }
 limit=$(awk -v m="$MINUTES" 'BEGIN { print int(m * 60 + 75) }')

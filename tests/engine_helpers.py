@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 from stm_core.engine.settings import EngineSettings
@@ -32,3 +34,13 @@ def square_mask(size: tuple[int, int] = (48, 80), t: int = 0, label: int = 1) ->
 def tiny_session(folder: Path, **kw) -> AnnotationSession:
     settings = EngineSettings(random_init=True, device="cpu", **kw)
     return AnnotationSession.open(folder, settings)
+
+
+def soft_discs(height: int, width: int, count: int) -> torch.Tensor:
+    """Foreground probabilities [count,H,W] of blurred discs, so boundaries are uncertain and the rest is not."""
+    maps = []
+    for k in range(count):
+        disc = np.zeros((height, width), np.float32)
+        cv2.circle(disc, (width // 4 + k * width // 4, height // 2), height // 5 + 4 * k, 1.0, -1)
+        maps.append(cv2.GaussianBlur(disc, (15, 15), 4) * 0.98 + 0.01)
+    return torch.from_numpy(np.stack(maps))

@@ -9,13 +9,18 @@ import pytest
 import torch
 
 from stm_core.engine.cuda_graphs import GraphedNetwork
+from stm_core.engine.frame_outputs import PendingResult, frame_outputs
+from stm_core.engine.frame_prep import Geometry
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.metrics import jaccard
+from stm_core.model.aggregation import aggregate
 from stm_core.model.config import STM_SMALL
 from stm_core.model.fusion import fold_batchnorm
 from stm_core.model.stm import STM
 from stm_core.session import AnnotationSession
+
+from .engine_helpers import soft_discs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -55,3 +60,15 @@ def test_propagation_with_graphs_matches_without():
         labels.append([session.labels(i) for i in range(1, 12)])
     scores = [jaccard(b == o, a == o) for a, b in zip(*labels) for o in (1, 2) if (b == o).any()]
     assert scores and float(np.mean(scores)) >= 0.99
+
+
+def test_a_frame_result_computed_on_the_gpu_matches_the_cpu():
+    geo = Geometry.for_source((240, 416), 120)
+    agg = aggregate(torch.nn.functional.pad(soft_discs(120, 208, 2), geo.pads), dim=0)
+    lut = torch.tensor([0, 3, 9], dtype=torch.uint8)
+    cpu = PendingResult(1, frame_outputs(agg, geo, lut)).result()
+    gpu = PendingResult(1, frame_outputs(agg.cuda(), geo, lut.cuda())).result()
+    assert (gpu.labels != cpu.labels).mean() < 1e-3  # bilinear upsampling may round a boundary pixel apart
+    assert np.abs(gpu.probs.astype(int) - cpu.probs).max() <= 1
+    assert abs(gpu.uncertainty - cpu.uncertainty) < 1e-4
+    assert not torch.from_numpy(gpu.labels).is_pinned()  # copied out: pinned buffers go back to their cache

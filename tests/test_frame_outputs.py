@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import torch
 
@@ -13,19 +12,11 @@ from stm_core.engine.frame_outputs import (PendingResult, _band_mean_indexed, _b
 from stm_core.engine.frame_prep import Geometry
 from stm_core.model.aggregation import aggregate
 
-
-def _soft_discs(height: int, width: int, count: int) -> torch.Tensor:
-    """Foreground probabilities [count,H,W] of blurred discs, so boundaries are uncertain and the rest is not."""
-    maps = []
-    for k in range(count):
-        disc = np.zeros((height, width), np.float32)
-        cv2.circle(disc, (width // 4 + k * width // 4, height // 2), height // 5 + 4 * k, 1.0, -1)
-        maps.append(cv2.GaussianBlur(disc, (15, 15), 4) * 0.98 + 0.01)
-    return torch.from_numpy(np.stack(maps))
+from .engine_helpers import soft_discs
 
 
 def test_gpu_and_cpu_ways_to_find_the_band_give_the_same_uncertainty():
-    agg = aggregate(_soft_discs(120, 208, 3), dim=0)
+    agg = aggregate(soft_discs(120, 208, 3), dim=0)
     channel = agg.max(0).indices.to(torch.uint8)
     assert math.isclose(float(_band_mean_weighted(agg, channel, 7)), float(_band_mean_indexed(agg, channel, 7)),
                         rel_tol=1e-5)
@@ -35,8 +26,8 @@ def test_gpu_and_cpu_ways_to_find_the_band_give_the_same_uncertainty():
 
 
 def test_uncertainty_is_high_on_soft_boundaries_and_low_on_confident_masks():
-    soft = aggregate(_soft_discs(120, 208, 1), dim=0)
-    hard = aggregate((_soft_discs(120, 208, 1) > 0.5).float() * 0.998 + 0.001, dim=0)
+    soft = aggregate(soft_discs(120, 208, 1), dim=0)
+    hard = aggregate((soft_discs(120, 208, 1) > 0.5).float() * 0.998 + 0.001, dim=0)
     u_soft = float(boundary_uncertainty(soft, soft.max(0).indices.to(torch.uint8)))
     u_hard = float(boundary_uncertainty(hard, hard.max(0).indices.to(torch.uint8)))
     assert 0 <= u_hard < 0.05 < u_soft <= 1
@@ -44,7 +35,7 @@ def test_uncertainty_is_high_on_soft_boundaries_and_low_on_confident_masks():
 
 def test_frame_result_maps_channels_to_object_ids_at_the_source_size():
     geo = Geometry.for_source((240, 416), 120)  # working size 120x208, padded to 128x208
-    fg = torch.nn.functional.pad(_soft_discs(120, 208, 2), geo.pads)
+    fg = torch.nn.functional.pad(soft_discs(120, 208, 2), geo.pads)
     agg = aggregate(fg, dim=0)
     result = PendingResult(7, frame_outputs(agg, geo, torch.tensor([0, 3, 9], dtype=torch.uint8))).result()
     assert result.index == 7 and result.labels.shape == (240, 416) and result.labels.dtype == np.uint8

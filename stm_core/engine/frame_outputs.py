@@ -117,16 +117,17 @@ class PendingResult:
     def result(self) -> FrameResult:
         """The frame's result as NumPy (waits for the device's copies; call once)."""
         assert self._tensors is not None, "result() was already taken"
-        # a graph capture on the network's thread fails if this thread touches CUDA meanwhile (event
-        # waits, and freeing the pinned buffers queries their events)
-        with CAPTURE_LOCK if self._event is not None else nullcontext():
-            if self._event is not None:
-                self._event.synchronize()
-            labels, probs, uncertainty = self._tensors
-            self._tensors = None
-            copy = self._event is not None  # pinned memory goes back to its cache rather than into results
-            out = FrameResult(self.index, _array(labels, copy), _array(probs, copy), float(uncertainty))
-            del labels, probs
+        on_gpu = self._event is not None
+        # a graph capture on the network's thread fails if this thread touches CUDA meanwhile (the event wait,
+        # freeing the event, freeing the pinned buffers, which queries their events), so all of it is locked
+        with CAPTURE_LOCK if on_gpu else nullcontext():
+            (tensors, self._tensors), (event, self._event) = (self._tensors, None), (self._event, None)
+            if event is not None:
+                event.synchronize()
+            # pinned memory is copied out, so it goes back to its cache rather than into stored results
+            out = FrameResult(self.index, _array(tensors.labels, on_gpu), _array(tensors.probs, on_gpu),
+                              float(tensors.uncertainty))
+            del tensors, event
         return out
 
 

@@ -59,9 +59,11 @@ def run_ahead(items: Generator[T, None, None], depth: int, name: str = "stm-run-
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        while worker.is_alive():  # unblock a worker waiting to put, then let it finish
+        unread = []  # released only once the worker has stopped (a GPU result's buffers must not be freed
+        while worker.is_alive():  # while the worker captures a CUDA graph); taking them unblocks its put
             try:
-                out.get(timeout=0.05)
+                unread.append(out.get(timeout=0.05))
             except queue.Empty:
                 pass
         worker.join()
+        del unread

@@ -10,8 +10,8 @@
 # 600 s call: SKIP_BENCH=1 bash scripts/gpu_session.sh 8. Judge its weights here with benchmarks/davis_jf.py
 # (--adapt-steps 60, with and without --corrections 2) and benchmarks/long_clip_tracking.py.
 #
-# Minutes 0 skips training; AB=path/to/an/older/tree (carried) times this tree against it on the same machine;
-# INIT=weights.pt continues from another weights file (carry it). A failed import
+# Minutes 0 skips training; PROFILE=0 skips the profile; AB=path/to/an/older/tree (carried) times this tree
+# against it on the same machine; INIT=weights.pt continues from another weights file (carry it). A failed import
 # stops the script within seconds (so a rerun fits the lease); after that the steps are independent and each
 # has its own time limit: the CUDA-graph tests, the bench, the profile, training. $OUT takes at most 8 files
 # of 16 MiB, so training runs in $WORK (last.pt, with the optimizer, is 29 MB) and only the weights-only
@@ -44,9 +44,11 @@ PY
 timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_cuda_graphs.py || echo "CUDA tests failed: $?"
 if [ -z "${SKIP_BENCH:-}" ]; then
   timeout 150 $PY -m stm_core bench --device "$DEVICE" --json "$OUT/bench.json" || echo "bench failed or timed out: $?"
-  timeout 45 $PY scripts/profile_engine.py --device "$DEVICE" --height 480 > "$OUT/profile.txt" 2>&1 \
-    || echo "profile failed or timed out: $?"
-  head -8 "$OUT/profile.txt"
+  if [ "${PROFILE:-1}" = 1 ]; then
+    timeout 45 $PY scripts/profile_engine.py --device "$DEVICE" --height 480 > "$OUT/profile.txt" 2>&1 \
+      || echo "profile failed or timed out: $?"
+    head -8 "$OUT/profile.txt"
+  fi
 fi
 if [ -n "${AB:-}" ]; then  # this tree against an older one (carried), alternately: scripts/ab_speed.py
   timeout 120 $PY scripts/ab_speed.py "$AB" --device "$DEVICE" --rounds 2 --frames 96 | tee "$OUT/ab_speed.txt" \

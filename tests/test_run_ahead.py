@@ -33,7 +33,7 @@ def test_an_error_in_the_worker_is_raised_to_the_consumer_after_the_items_before
         next(it)
 
 
-def test_closing_early_stops_the_worker_and_closes_the_generator_on_its_thread():
+def test_closing_early_stops_the_worker_and_closes_the_generator_on_the_network_thread():
     closed_on: list[str] = []
     worker_names: list[str] = []
 
@@ -46,8 +46,14 @@ def test_closing_early_stops_the_worker_and_closes_the_generator_on_its_thread()
                 i += 1
         finally:
             closed_on.append(threading.current_thread().name)
-    it = run_ahead(items(), depth=1, name="test-worker")
+    it = run_ahead(items(), depth=1)
     assert next(it) == 0
     it.close()
-    assert closed_on == ["test-worker"] and set(worker_names) == {"test-worker"}
-    assert not any(t.name == "test-worker" for t in threading.enumerate())
+    assert closed_on == ["stm-network"] and set(worker_names) == {"stm-network"}
+    assert list(run_ahead((i for i in range(3)), depth=1)) == [0, 1, 2]  # the thread is free for the next run
+
+
+def test_runs_share_one_long_lived_thread():
+    def where():
+        yield threading.get_ident()
+    assert len({next(run_ahead(where(), depth=1)) for _ in range(3)}) == 1

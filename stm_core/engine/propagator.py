@@ -292,10 +292,10 @@ class Propagator:
     def _pass(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
               annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
               cancel: threading.Event | None) -> Iterator[FrameResult]:
-        """One pass of `model` over `order` at the working size of `geo`: the network on a thread of its own,
-        up to RUN_AHEAD frames ahead of the caller, who stores the results meanwhile."""
+        """One pass of `model` over `order` at the working size of `geo`: the network on the engine's network
+        thread, up to RUN_AHEAD frames ahead of the caller, who stores the results meanwhile."""
         pending = self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
-        for result in run_ahead(pending, RUN_AHEAD, name="stm-propagate"):
+        for result in run_ahead(pending, RUN_AHEAD):
             yield result.result()
 
     def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],

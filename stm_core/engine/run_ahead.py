@@ -1,10 +1,10 @@
-"""Run a generator on a thread of its own, a few items ahead of the one consuming it."""
+"""Run a generator on the engine's network thread, a few items ahead of the one consuming it."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
 import torch
@@ -13,16 +13,45 @@ T = TypeVar("T")
 _END = object()
 
 
-def run_ahead(items: Generator[T, None, None], depth: int, name: str = "stm-run-ahead") -> Iterator[T]:
-    """Yield what `items` yields, computed on a worker thread at most `depth` items ahead.
+class _NetworkThread:
+    """One long-lived daemon thread that runs jobs one after another.
+
+    Long-lived because cuDNN keeps its autotuned convolution plans per thread (`cudnn.benchmark`): on a fresh
+    thread per run, every run re-timed every convolution and could pick other kernels, so repeated runs of one
+    video gave slightly different masks. One thread for the process also keeps two runs from sharing the device.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="stm-network", daemon=True)
+                self._thread.start()
+        self._jobs.put(job)
+
+    def _loop(self) -> None:
+        while True:
+            self._jobs.get()()
+
+
+NETWORK_THREAD = _NetworkThread()
+
+
+def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
+    """Yield what `items` yields, computed on the network thread at most `depth` items ahead.
 
     The propagation loop only queues work (on a GPU it never waits for it), while its consumer stores each
     result (compression, callbacks): on separate threads the two overlap instead of taking turns. The worker
     runs with the caller's intra-op thread count; an exception in it is raised here; closing this iterator
-    stops the worker after its current item and closes `items` on its own thread.
+    stops the worker after its current item and closes `items` on the network thread.
     """
     out: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    finished = threading.Event()
     threads = torch.get_num_threads()
 
     def put(entry: tuple[object, BaseException | None]) -> bool:
@@ -35,9 +64,9 @@ def run_ahead(items: Generator[T, None, None], depth: int, name: str = "stm-run-
         return False
 
     def work() -> None:
-        torch.set_num_threads(threads)  # a per-thread setting under OpenMP
         error: BaseException | None = None
         try:
+            torch.set_num_threads(threads)  # a per-thread setting under OpenMP
             for item in items:
                 if not put((item, None)):
                     return
@@ -45,10 +74,10 @@ def run_ahead(items: Generator[T, None, None], depth: int, name: str = "stm-run-
             error = exc
         finally:
             items.close()
+            finished.set()
         put((_END, error))
 
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
+    NETWORK_THREAD.submit(work)
     try:
         while True:
             item, error = out.get()
@@ -60,10 +89,9 @@ def run_ahead(items: Generator[T, None, None], depth: int, name: str = "stm-run-
     finally:
         stop.set()
         unread = []  # released only once the worker has stopped (a GPU result's buffers must not be freed
-        while worker.is_alive():  # while the worker captures a CUDA graph); taking them unblocks its put
+        while not finished.is_set():  # while it captures a CUDA graph); taking them unblocks its put
             try:
                 unread.append(out.get(timeout=0.05))
             except queue.Empty:
                 pass
-        worker.join()
         del unread

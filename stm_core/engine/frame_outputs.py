@@ -2,9 +2,9 @@
 
 On a GPU, every `.cpu()` of a result waits for all the work queued before it, so reading labels, soft masks
 and uncertainty right after each frame kept the host and the card taking turns. Here the whole result is
-computed as tensors on the device (no host round trip, so a CUDA graph can hold it), copied to pinned host
-memory asynchronously, and only read (`PendingResult.result`) by the consumer, frames later, while the
-network already works on the next frames. On the CPU the same code runs and the copy is a no-op.
+computed as tensors on the device (on a GPU with no host round trip, so a CUDA graph holds it), copied to
+pinned host memory asynchronously, and only read (`PendingResult.result`) by the consumer, frames later,
+while the network already works on the next frames. On the CPU the same code runs and the copy is a no-op.
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ def frame_tensor(frame: np.ndarray, geo: Geometry, device: torch.device,
     elif not frame.flags.writeable:  # cached frames are read-only; torch wants memory it may write
         frame = frame.copy()
     t = torch.from_numpy(frame)
-    if device.type == "cuda":  # from pinned memory the upload is queued; from pageable memory it waits for the GPU
-        t = t.pin_memory().to(device, non_blocking=True)
-    t = t.to(device).unsqueeze(0).permute(0, 3, 1, 2).float().div_(255)
+    # on a GPU an upload from pinned memory is queued; one from pageable memory waits for all queued work
+    t = t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
+    t = t.unsqueeze(0).permute(0, 3, 1, 2).float().div_(255)
     return t if channels_last else t.contiguous()
 
 

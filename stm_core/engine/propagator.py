@@ -301,6 +301,8 @@ class Propagator:
     def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
                    annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
                    cancel: threading.Event | None) -> Generator[PendingResult, None, None]:
+        """The loop of `_pass` (run on the network thread): each frame's result is yielded as soon as its work is
+        queued, and the frame's memory encoding is queued after it."""
         s = self.settings
         net = self._net(model)
         identity = obj_ids == list(range(1, len(obj_ids) + 1))

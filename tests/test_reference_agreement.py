@@ -4,7 +4,7 @@ fp32 port of the paper's loop: the masks must agree, or the speed-up would be bo
 Both run on the same frames at 240 px, the shipped model's default working height. At 480 px, a scale the
 plain shipped model never saw in training, its masks are uncertain enough that bf16 rounding flips boundary
 pixels: the round-2 weights agree there at mean IoU 0.984 (blackswan) and 0.989 (dog), the round-1 weights
-at 0.99 and more (BENCHMARKS.md)."""
+at 0.99 and more; in fp32 the engine equals the port at either height (BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,17 @@ FRAMES = 6
 HEIGHT = 240
 
 
-@pytest.mark.parametrize("sequence", ["blackswan", "dog"])
-def test_engine_masks_agree_with_the_reference_port(tmp_path, sequence):
+@pytest.mark.parametrize("sequence,fast,floor", [("blackswan", True, 0.99), ("dog", True, 0.99),
+                                                 ("dog", False, 0.999)])
+def test_engine_masks_agree_with_the_reference_port(tmp_path, sequence, fast, floor):
+    """With bf16 (`fast`) the masks agree to 0.99; in fp32 the engine's other optimisations (folded BatchNorm,
+    caches, batched objects, the run-ahead loop) must not change them at all (at 480 px too: BENCHMARKS.md)."""
     davis = require_shared("data", "davis2016")
     width = round(854 * HEIGHT / 480)
     for jpg in sorted((davis / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:FRAMES]:
         frame = cv2.resize(cv2.imread(str(jpg)), (width, HEIGHT), interpolation=cv2.INTER_AREA)
         cv2.imwrite(str(tmp_path / f"{jpg.stem}.png"), frame)
-    session = AnnotationSession.open(tmp_path, EngineSettings(device="cpu", process_height=0))
+    session = AnnotationSession.open(tmp_path, EngineSettings(device="cpu", process_height=0, fast=fast))
     first = read_mask(davis / "Annotations" / "480p" / sequence / "00000.png", (480, 854)) > 0
     first = cv2.resize(first.astype(np.uint8), (width, HEIGHT), interpolation=cv2.INTER_NEAREST)
     session.set_annotation(0, first)
@@ -40,4 +43,4 @@ def test_engine_masks_agree_with_the_reference_port(tmp_path, sequence):
     frames = [session.frames[i] for i in range(FRAMES)]
     ious = [jaccard(session.labels(t) > 0, labels > 0)
             for t, labels, _ in reference_propagate(load_model(), frames, first, 1)]
-    assert len(ious) == FRAMES - 1 and np.mean(ious) >= 0.99, ious
+    assert len(ious) == FRAMES - 1 and np.mean(ious) >= floor, ious

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 
 import pytest
@@ -57,3 +58,20 @@ def test_runs_share_one_long_lived_thread():
     def where():
         yield threading.get_ident()
     assert len({next(run_ahead(where(), depth=1)) for _ in range(3)}) == 1
+
+
+def _run_in_child(conn) -> None:
+    conn.send(list(run_ahead((i for i in range(3)), depth=1)))
+
+
+def test_a_forked_child_runs_its_own_network_thread():
+    assert list(run_ahead((i for i in range(2)), depth=1)) == [0, 1]  # the parent's thread exists before the fork
+    parent, child = multiprocessing.get_context("fork").Pipe()
+    process = multiprocessing.get_context("fork").Process(target=_run_in_child, args=(child,))
+    process.start()
+    try:
+        assert parent.poll(30), "the child hung waiting for a thread it did not inherit"
+        assert parent.recv() == [0, 1, 2]
+    finally:
+        process.kill()
+        process.join()

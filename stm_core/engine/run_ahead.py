@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -22,6 +23,11 @@ class _NetworkThread:
     """
 
     def __init__(self) -> None:
+        self._start_afresh()
+        # a forked child (e.g. a DataLoader worker) has no copy of the thread: it starts its own when it needs one
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

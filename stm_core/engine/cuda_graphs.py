@@ -95,12 +95,10 @@ class GraphedNetwork:
         def fn(f: torch.Tensor) -> tuple[torch.Tensor, ...]:
             q = self.model.encode_query(f)
             return q.key, q.value, q.skip3, q.skip2
-        with self._autocast():
-            return QueryFeatures(*self._run("query", fn, [frame]))
+        return QueryFeatures(*self.call("query", fn, [frame]))
 
     def memorize(self, frame: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with self._autocast():
-            key, value = self._run("memorize", self.model.memorize, [frame, probs])
+        key, value = self.call("memorize", self.model.memorize, [frame, probs])
         return key, value
 
     def segment(self, query: QueryFeatures, mem_key: torch.Tensor, mem_value: torch.Tensor) -> torch.Tensor:

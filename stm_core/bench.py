@@ -114,7 +114,7 @@ def run_reference(model: STM, objects: int, frames: int, device: torch.device, m
 def run_whole_clip(settings: EngineSettings, model: STM, frames: int, device: torch.device) -> list[dict]:
     """Mean seconds per frame over a whole clip (first frame and setup included), engine and reference. The
     reference re-encodes every memory frame at every step, so its cost grows along the clip while the engine's
-    stays flat: the 12-frame medians of the main table understate the gap on real videos (DAVIS clips have
+    stays flat: the 12-frame means of the main table understate the gap on real videos (DAVIS clips have
     50-100 frames)."""
     video = GeneratedVideo(frames, SIZE, 1)
     report = annotated_session(video, settings).propagate(0, "forward")
@@ -162,7 +162,7 @@ def _table(rows: list[dict], cols: list[str]) -> str:
 def main(args: argparse.Namespace) -> int:
     torch.set_grad_enabled(False)
     device = resolve_device(args.device)
-    # a GPU frame takes milliseconds: more frames keep the median off the first frames' kernel selection
+    # a GPU frame takes milliseconds: more frames keep the mean off the first frames' kernel selection
     frames = (6 if args.quick else 12) * (4 if device.type == "cuda" else 1)
     base = EngineSettings(device=str(device), process_height=0, random_init=not DEFAULT_WEIGHTS.exists())
     r50 = replace(base, model="stm-r50", random_init=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from stm_core.bench import annotated_session
-from stm_core.engine.propagator import resolve_device
+from stm_core.engine.hardware import autocast, describe_precision, resolve_device
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -49,14 +49,15 @@ def time_parts(model_name: str, height: int, device: torch.device, repeats: int)
     width = round(854 * height / 480)
     pads = pad_amounts(height, width)
     hp, wp = height + pads[2] + pads[3], width + pads[0] + pads[1]
-    lines = [f"{model_name} at {height}x{width} (padded {hp}x{wp}), bf16 autocast, ms (median of {repeats})",
+    precision = describe_precision(device)
+    lines = [f"{model_name} at {height}x{width} (padded {hp}x{wp}), {precision}, ms (median of {repeats})",
              "layout          query  memorize  read+decode(1)  read+decode(10)"]
     for layout in (torch.contiguous_format, torch.channels_last):
         model = copy.deepcopy(base).to(memory_format=layout)
         model.use_sdpa = device.type == "cuda"
         frame = torch.rand(1, 3, hp, wp, device=device).contiguous(memory_format=layout)
         mask = torch.rand(1, 1, hp, wp, device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast(device):
             q = model.encode_query(frame)
             k, v = model.memorize(frame, mask)
             k10, v10 = (x.unsqueeze(2).expand(-1, -1, 10, -1, -1) for x in (k, v))

@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import torch
 
-from .engine.propagator import resolve_device
+from .engine.hardware import autocast, describe_precision, resolve_device
 from .engine.settings import INTERACTIVE_PREVIEW_FRAMES, RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
@@ -134,7 +134,7 @@ def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, device:
     hp, wp = SIZE[0] + sum(pad_amounts(*SIZE)[2:]), SIZE[1] + sum(pad_amounts(*SIZE)[:2])
     frame = torch.rand(1, 3, hp, wp, device=device).contiguous(memory_format=layout)
     rows = []
-    with torch.autocast(device.type, dtype=torch.bfloat16):
+    with autocast(device):
         k, v = model.memorize(frame, torch.rand(1, 1, hp, wp, device=device))
         for t in sizes:
             mk, mv = k.unsqueeze(2).expand(-1, -1, t, -1, -1), v.unsqueeze(2).expand(-1, -1, t, -1, -1)
@@ -194,6 +194,7 @@ def main(args: argparse.Namespace) -> int:
     mem_rows = run_memory_sizes(small, sizes, False, device) + run_memory_sizes(small, sizes, True, device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()}  {psutil.cpu_count()} cores  threads {torch.get_num_threads()}"
+    where += f"  engine precision {describe_precision(device)}"
     print(f"# {date.today()}  {where}  torch {torch.__version__}")
     print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
                         "speedup", "peak_rss_mb"]))

@@ -30,7 +30,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="test-time adaptation: fine-tune a copy of the network on the annotated frames for N "
                         f"steps first (0: off, faster, less accurate; default: {RECOMMENDED_ADAPT_STEPS} for weights "
                         "that recommend it, like the shipped ones, else off)")
-    p.add_argument("--no-fast", action="store_true", help="fp32 instead of bf16 autocast/channels_last")
+    p.add_argument("--no-fast", action="store_true",
+                   help="plain fp32 NCHW, instead of channels_last and bf16 autocast where the hardware computes bf16")
 
 
 def _settings(a: argparse.Namespace) -> EngineSettings:

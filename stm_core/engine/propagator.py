@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import OutOfMemoryError, StmError
+from ..errors import OutOfMemoryError
 from ..io.frames import FrameSource
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
@@ -31,6 +31,7 @@ from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
+from .hardware import autocast, resolve_device
 from .memory import MemoryBank
 from .run_ahead import run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
@@ -56,17 +57,6 @@ class _Adaptation:
     annotations: tuple  # ((frame index, mask digest), ...)
     trainable: STM
     folded: STM
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise StmError("CUDA was requested but no CUDA device is available; use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise StmError(f"unknown device '{name}' (use auto, cpu or cuda)")
-    return torch.device(name)
 
 
 def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -160,7 +150,9 @@ class Propagator:
 
     @property
     def _channels_last(self) -> bool:
-        return self.settings.fast  # faster on both: 2-3x on the CPU in bf16, 10-15% on an H100 (profile_engine.py)
+        # faster everywhere measured: with bf16 2-3x on an AVX-512 CPU and 10-15% on an H100, in fp32 on an AVX2 CPU
+        # 1.5x at 240 px and 1.1x at 480 px (scripts/profile_engine.py)
+        return self.settings.fast
 
     def _net(self, model: STM) -> STM | GraphedNetwork:
         """What runs `model` frame by frame: on a GPU, CUDA graphs of it (`settings.cuda_graphs`), since there
@@ -174,8 +166,7 @@ class Propagator:
 
     @contextmanager
     def _compute(self) -> Iterator[None]:
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                                    enabled=self.settings.fast):
+        with torch.inference_mode(), autocast(self.device, enabled=self.settings.fast):
             yield
 
     # ---- cached encoders ----------------------------------------------------------------------------

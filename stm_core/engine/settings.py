@@ -25,7 +25,8 @@ class EngineSettings:
         max_memory: cap on memory frames; annotated frames are never evicted, the oldest propagated ones are.
         process_height: run the network at this frame height (e.g. 480, 360, 240) and upsample results to source
         size; 0 keeps the source size; None uses the height the weights file recommends (the scale the model was
-        trained and validated at), else the source size. fast: bf16 autocast + channels_last. cuda_graphs: on a GPU,
+        trained and validated at), else the source size. fast: channels_last, and bf16 autocast where the hardware
+        computes bf16 (a GPU, an AVX-512 BF16 or AMX CPU; emulated elsewhere, so fp32 there). cuda_graphs: on a GPU,
         replay CUDA graphs of the network's per-frame calls (the same results, far fewer kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).
         adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on warps of the

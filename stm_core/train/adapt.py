@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..engine.hardware import autocast
 from ..model.stm import STM
 from .augment import elastic_field, photometric_clip, random_affine, to_chw, warp
 from .clip_sampler import Clip, ClipSampler
@@ -79,7 +80,7 @@ def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
             keep = [i for i, n in enumerate(counts) if n > 0]
             if keep:
                 frames, labs = frames[keep].to(device), labs[keep].to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16):
+                with autocast(device):
                     loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,8 +1,8 @@
 """Resumable training of the STM network from random initialisation (or from shipped weights).
 
-The same loop runs on CUDA or the CPU (bf16 autocast on both). A run folder holds `last.pt` (model,
-optimizer, step, minutes, RNG states: kill and rerun the same command to resume), `best.pt`, `final.pt` (the
-weights at the end, weights-only like `best.pt`) and `log.jsonl`
+The same loop runs on CUDA or the CPU (bf16 autocast where the hardware computes bf16). A run folder holds
+`last.pt` (model, optimizer, step, minutes, RNG states: kill and rerun the same command to resume), `best.pt`,
+`final.pt` (the weights at the end, weights-only like `best.pt`) and `log.jsonl`
 (loss per logging interval, validation J&F per validation interval).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine.propagator import resolve_device
+from ..engine.hardware import autocast, resolve_device
 from ..engine.settings import EngineSettings
 from ..io.atomic import atomic_write_bytes
 from ..model.checkpoint import load_model, save_weights
@@ -180,7 +180,7 @@ def train(cfg: TrainConfig) -> Path:
         frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, t, cfg)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with autocast(device):
             loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -114,7 +114,9 @@ class StatusBar(QStatusBar):
         fraction = rss / total
         status = self._controller.engine_status()
         if status is not None:
-            self.device_label.setText(f"Device: {status.get('device', '?')}")
+            self.device_label.setText(f"Device: {status.get('device', '?')} · {status.get('precision', '?')}")
+            self.device_label.setToolTip("Where the network runs, and its number format: bf16 where the hardware "
+                                         "computes it (a GPU, a CPU with AVX-512 BF16 or AMX), else fp32")
             height = status.get("process_height")
             working = f" · {height} px" if height else ""
             self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}{working}")

@@ -31,7 +31,7 @@ from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
-from .hardware import autocast, resolve_device
+from .hardware import autocast, describe_precision, resolve_device
 from .memory import MemoryBank
 from .run_ahead import run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
@@ -375,6 +375,7 @@ class Propagator:
     def memory_status(self) -> dict[str, float | int | str]:
         status: dict[str, float | int | str] = {
             "device": self.device_name,
+            "precision": describe_precision(self.device, self.settings.fast),
             "process_height": self.process_height or 0,
             "memory_frames": self.memory_frames,
             "cached_frames": len(self._query_cache),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from stm_core.bench import annotated_session
-from stm_core.engine.hardware import autocast, describe_precision, resolve_device
+from stm_core.engine.hardware import autocast_dtype, describe_precision, resolve_device
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -40,8 +40,10 @@ def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int
 
 
 @torch.inference_mode()
-def time_parts(model_name: str, height: int, device: torch.device, repeats: int) -> list[str]:
-    """Milliseconds of query encoding, memorising one object and reading 1 or 10 memory frames, per layout."""
+def time_parts(model_name: str, height: int, device: torch.device, repeats: int,
+               dtype: torch.dtype | None) -> list[str]:
+    """Milliseconds of query encoding, memorising one object and reading 1 or 10 memory frames, per layout,
+    with autocast to `dtype` (None: fp32)."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     random_init = model_name != "stm-small" or not DEFAULT_WEIGHTS.exists()  # only stm-small ships weights
@@ -49,7 +51,7 @@ def time_parts(model_name: str, height: int, device: torch.device, repeats: int)
     width = round(854 * height / 480)
     pads = pad_amounts(height, width)
     hp, wp = height + pads[2] + pads[3], width + pads[0] + pads[1]
-    precision = describe_precision(device)
+    precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
     lines = [f"{model_name} at {height}x{width} (padded {hp}x{wp}), {precision}, ms (median of {repeats})",
              "layout          query  memorize  read+decode(1)  read+decode(10)"]
     for layout in (torch.contiguous_format, torch.channels_last):
@@ -57,7 +59,7 @@ def time_parts(model_name: str, height: int, device: torch.device, repeats: int)
         model.use_sdpa = device.type == "cuda"
         frame = torch.rand(1, 3, hp, wp, device=device).contiguous(memory_format=layout)
         mask = torch.rand(1, 1, hp, wp, device=device)
-        with autocast(device):
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             q = model.encode_query(frame)
             k, v = model.memorize(frame, mask)
             k10, v10 = (x.unsqueeze(2).expand(-1, -1, 10, -1, -1) for x in (k, v))
@@ -115,12 +117,19 @@ def main() -> int:
     p.add_argument("--objects", type=int, default=1)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--precision", choices=("engine", "fp32", "bf16"), default="engine",
+                   help="for the parts table: what the engine uses on this hardware (default), or forced")
+    p.add_argument("--models", nargs="+", default=["stm-small", "stm-r50"])
+    p.add_argument("--parts-only", action="store_true", help="skip the profiled engine run")
     a = p.parse_args()
     device = resolve_device(a.device)
     torch.set_grad_enabled(False)
-    for model_name in ("stm-small", "stm-r50"):
-        print("\n".join(time_parts(model_name, a.height, device, a.repeats)), flush=True)
-    print("\n".join(profile_engine(a.height, a.objects, a.frames, device)), flush=True)
+    dtype = {"engine": autocast_dtype(device), "fp32": None, "bf16": torch.bfloat16}[a.precision]
+    for model_name in a.models:
+        print("\n".join(time_parts(model_name, a.height, device, a.repeats, dtype)), flush=True)
+    if not a.parts_only:
+        print(f"engine precision: {describe_precision(device)}")
+        print("\n".join(profile_engine(a.height, a.objects, a.frames, device)), flush=True)
     return 0
 
 

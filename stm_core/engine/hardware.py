@@ -25,8 +25,10 @@ def cpu_has_bf16() -> bool:
 
     Autocast to bf16 pays only there: 2-3x faster than fp32 with AVX-512 BF16, but 6-9x slower than fp32 on an
     AVX2 CPU, where every bf16 convolution is emulated (scripts/profile_engine.py, BENCHMARKS.md)."""
-    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    avx512_bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # probes of newer PyTorch releases
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686") and avx512_bf16 and amx:
+        return bool(avx512_bf16() or amx())
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

@@ -150,8 +150,8 @@ class Propagator:
 
     @property
     def _channels_last(self) -> bool:
-        # faster everywhere measured: with bf16 2-3x on an AVX-512 CPU and 10-15% on an H100, in fp32 on an AVX2 CPU
-        # 1.5x at 240 px and 1.1x at 480 px (scripts/profile_engine.py)
+        # faster everywhere measured: with bf16 2-3x on an AVX-512 CPU and 10-15% on an H100, in fp32 1.1-1.6x on an
+        # AVX2 CPU (scripts/profile_engine.py)
         return self.settings.fast
 
     def _net(self, model: STM) -> STM | GraphedNetwork:

@@ -24,6 +24,13 @@ def test_x86_cpus_use_bf16_only_with_hardware_support(monkeypatch, avx512_bf16, 
     assert hardware.describe_precision(CPU, enabled=False) == "fp32"
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_gpus_that_only_emulate_bf16_compute_in_fp32(monkeypatch, native):
+    """Before Ampere (the paper's 1080 Ti, a T4, a V100) PyTorch emulates bf16; those cards get fp32."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
+    assert hardware.autocast_dtype(torch.device("cuda")) is (torch.bfloat16 if native else None)
+
+
 @pytest.mark.parametrize("dtype", [None, torch.bfloat16])
 def test_the_engine_computes_in_the_chosen_precision(monkeypatch, dtype):
     """The propagator's compute context is fp32 where the hardware has no fast bf16, bf16 where it has, and

@@ -32,10 +32,18 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def _cuda_has_bf16() -> bool:
+    """Native bf16 (Ampere and later): older cards emulate it, slower than fp32, which they get instead."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older PyTorch: no such argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The reduced precision that is faster than fp32 on `device`, or None where fp32 is the fastest."""
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if _cuda_has_bf16() else None
     return torch.bfloat16 if cpu_has_bf16() else None
 
 

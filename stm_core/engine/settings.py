@@ -27,7 +27,8 @@ class EngineSettings:
         size; 0 keeps the source size; None uses the height the weights file recommends (the scale the model was
         trained and validated at), else the source size. fast: channels_last, and bf16 autocast where the hardware
         computes bf16 (an Ampere+ GPU, an AVX-512 BF16 or AMX CPU; emulated elsewhere, so fp32 there).
-        cuda_graphs: on a GPU, replay CUDA graphs of the network's per-frame calls (the same results, far fewer kernel launches).
+        cuda_graphs: on a GPU, replay CUDA graphs of the network's per-frame calls (the same results, far fewer
+        kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).
         adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on warps of the
         annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights recommend

@@ -351,8 +351,8 @@ class Propagator:
                       index: int) -> tuple[torch.Tensor, QueryFeatures]:
         """`_encode` on the CPU's look-ahead thread. Overlapping it with the previous frame's read, decode and
         memorisation makes a frame at 144-240 px 1.3-1.9x faster on 2 cores in bf16 (the network's small layers
-        leave cores idle); at 480 px, and in fp32 on an AVX2 CPU, it is even. Autocast, inference mode and the intra-op thread count are per
-        thread, so they are set here."""
+        leave cores idle); at 480 px, and in fp32 on an AVX2 CPU, it is even. Autocast, inference mode and the
+        intra-op thread count are per thread, so they are set here."""
         torch.set_num_threads(threads)
         with self._compute():
             return self._encode(model, frames, geo, index, frames[index])

@@ -116,7 +116,7 @@ class StatusBar(QStatusBar):
         if status is not None:
             self.device_label.setText(f"Device: {status.get('device', '?')} · {status.get('precision', '?')}")
             self.device_label.setToolTip("Where the network runs, and its number format: bf16 where the hardware "
-                                         "computes it (an Ampere+ GPU, a CPU with AVX-512 BF16 or AMX), else fp32")
+                                         "computes it (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32")
             height = status.get("process_height")
             working = f" · {height} px" if height else ""
             self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}{working}")

@@ -21,19 +21,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (x86: AVX-512 BF16 or AMX; elsewhere: what oneDNN reports).
+    """Whether this CPU computes bf16 in hardware: an x86 CPU with AVX-512 BF16 (every AMX CPU has it too).
 
-    Autocast to bf16 pays only there: 2-3x faster than fp32 with AVX-512 BF16, but 6-9x slower than fp32 on an
-    AVX2 CPU, where every bf16 convolution is emulated (scripts/profile_engine.py, BENCHMARKS.md)."""
-    avx512_bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # probes of newer PyTorch releases
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686") and avx512_bf16 and amx:
-        return bool(avx512_bf16() or amx())
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    Autocast to bf16 pays only there: 2-3x faster than fp32 with AVX-512 BF16, but about 10x slower than fp32
+    on an AVX2 CPU, where every bf16 convolution is emulated (BENCHMARKS.md). Elsewhere (ARM, a PyTorch without the
+    probe) bf16 was never measured, so the engine computes in fp32, which is never slow."""
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return platform.machine().lower() in ("x86_64", "amd64") and probe is not None and bool(probe())
 
 
 def _cuda_has_bf16() -> bool:
-    """Native bf16 (Ampere and later): older cards emulate it, slower than fp32, which they get instead."""
+    """Native bf16 (Ampere and later); older cards only emulate it, so they compute in fp32."""
     try:
         return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     except TypeError:  # older PyTorch: no such argument

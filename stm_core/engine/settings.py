@@ -26,7 +26,7 @@ class EngineSettings:
         process_height: run the network at this frame height (e.g. 480, 360, 240) and upsample results to source
         size; 0 keeps the source size; None uses the height the weights file recommends (the scale the model was
         trained and validated at), else the source size. fast: channels_last, and bf16 autocast where the hardware
-        computes bf16 (an Ampere+ GPU, an AVX-512 BF16 or AMX CPU; emulated elsewhere, so fp32 there).
+        computes bf16 (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32.
         cuda_graphs: on a GPU, replay CUDA graphs of the network's per-frame calls (the same results, far fewer
         kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).

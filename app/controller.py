@@ -52,6 +52,7 @@ class AppController(QObject):
         self.source: Path | None = None
         self._export: Task | None = None
         self._loader: Task | None = None
+        self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
         self.propagation.failed.connect(self.error)
         self.autosaver.failed.connect(self.error)
@@ -74,6 +75,7 @@ class AppController(QObject):
         self.source = path
         self.document.load(session, objects, frame, stale)
         self._load_results(workspace, session, deferred)
+        self._warm_up(session)
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
@@ -141,6 +143,22 @@ class AppController(QObject):
         self._loader = task
         task.start()
 
+    def _warm_up(self, session: AnnotationSession) -> None:
+        """Load the network and run it once on a worker thread while the user looks and paints, so the first
+        propagation shows its first frame sooner (0.09-0.10 s instead of 0.20-0.27 s with the default settings
+        on a 2-core CPU, benchmarks/first_frame.py). A failure (a broken weights file) is not reported here but
+        when propagating, where the user asked for the network."""
+        self.wait_for_warm_up()
+        task = Task(lambda progress, cancel: session.warm_up(), self)
+        task.finished.connect(lambda: setattr(self, "_warm", None) if self._warm is task else None)
+        task.finished.connect(task.deleteLater)
+        self._warm = task
+        task.start()
+
+    def wait_for_warm_up(self) -> None:
+        if self._warm is not None:
+            self._warm.wait()
+
     def wait_for_loading(self) -> None:
         """Block until saved results are in the session (before it is copied or replaced)."""
         if self._loader is not None:
@@ -167,6 +185,7 @@ class AppController(QObject):
         if self._loader is not None:
             self._loader.cancel()
             self._loader.wait()
+        self.wait_for_warm_up()
         self.propagation.cancel_and_wait()
         if self._export is not None:
             self._export.cancel()
@@ -263,6 +282,7 @@ class AppController(QObject):
                     fresh.set_result(index, labels)
         session.release_memory()
         self.document.replace_session(fresh)
+        self._warm_up(fresh)
         self.message.emit("Engine settings applied; masks kept.")
 
     def engine_status(self) -> dict[str, float | int | str] | None:

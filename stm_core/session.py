@@ -92,6 +92,12 @@ class AnnotationSession:
         """Load the network now (it loads lazily otherwise); raises `WeightsError` for a bad weights file."""
         self._propagator.model
 
+    def warm_up(self) -> None:
+        """`prepare`, then run the network once at this video's working size, so that the first propagation
+        shows its first frame without the one-time costs (inference copy, kernel selection). Takes up to a
+        second on a CPU: call it from a background thread; a propagation already running makes it a no-op."""
+        self._propagator.warm_up(self.frames.size)
+
     @property
     def device(self) -> str:
         return self._propagator.device_name

@@ -185,12 +185,42 @@ def test_broken_weights_file_is_reported(qtbot, app_factory, frame_dir, dialogs,
     monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(device="cpu", weights=str(broken)))
     window = app_factory()
     window.controller.open(frame_dir)
+    window.controller.wait_for_warm_up()  # the warm-up after opening fails quietly: no one asked for the network
+    qtbot.wait(50)
+    assert not dialogs
     annotate_first_frame(window)
     prop = window.controller.propagation
     with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
         prop.start("forward")
-    assert dialogs[-1][0] == "Model weights problem"
+    assert [title for title, _ in dialogs] == ["Model weights problem"]
     assert window.document.is_annotated(0)
+
+
+def test_opening_a_video_and_new_engine_settings_warm_the_engine_up(qtbot, app_factory, frame_dir, monkeypatch):
+    """The network is loaded and run once on a worker thread when a video opens and when engine settings
+    change, so the first propagation starts without that wait; it leaves no result and no cached frame."""
+    from dataclasses import replace
+
+    from stm_core.session import AnnotationSession
+
+    warmed = []
+    original = AnnotationSession.warm_up
+    monkeypatch.setattr(AnnotationSession, "warm_up", lambda self: (original(self), warmed.append(self)))
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    c.wait_for_warm_up()
+    assert warmed == [window.document.session]
+    c.apply_preferences(replace(c.settings.preferences(), max_memory=7))
+    c.wait_for_warm_up()
+    session = window.document.session
+    assert warmed[-1] is session and len(warmed) == 2
+    assert session.memory_status()["cached_frames"] == 0
+    assert not any(session.has_result(i) for i in range(session.num_frames))
+    annotate_first_frame(window)
+    with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
+        c.propagation.start("forward")
+    assert window.document.result_frames().all()
 
 
 def test_clear_memory_and_memory_gauge(qtbot, window):

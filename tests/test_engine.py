@@ -206,3 +206,27 @@ def test_memory_status_while_results_arrive_from_another_thread(tmp_path):
         stop.set()
         thread.join()
         sys.setswitchinterval(interval)
+
+
+def test_warm_up_changes_no_result(tmp_path):
+    """Warming up (the application does it when a video opens) only makes the first frame come sooner."""
+    clip = write_clip(tmp_path / "clip", frames=6)
+    masks = []
+    for warm in (False, True):
+        s = tiny_session(clip)
+        torch.manual_seed(0)  # the same random network for both
+        s.prepare()
+        s.set_annotation(0, square_mask())
+        if warm:
+            s.warm_up()
+        s.propagate(0, "forward")
+        masks.append([s.labels(i) for i in range(6)])
+    assert all(np.array_equal(a, b) for a, b in zip(*masks))
+
+
+def test_warm_up_during_a_propagation_returns_at_once(session):
+    """The application may warm up a session that is already propagating: nothing must wait or change."""
+    session.set_annotation(0, square_mask())
+    returned = []
+    session.propagate(0, "forward", progress=lambda i, d, t: (session.warm_up(), returned.append(i)))
+    assert returned == list(range(1, 8))

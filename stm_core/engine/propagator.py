@@ -45,6 +45,10 @@ RUN_AHEAD = 2
 """Frames the network may run ahead of the caller storing results: enough to keep a GPU fed while a result is
 copied to the host and compressed, few enough that a cancelled run stops at once."""
 
+WARM_UP_MAX_PIXELS = 480 * 864
+"""`warm_up` runs the network once only up to this working size: there one run costs about what it saves
+(0.2-0.4 s on a 2-core CPU); on larger frames it would cost seconds of the annotator's CPU for the same saving."""
+
 REFRESH_FRACTION = 2
 """A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""
 
@@ -237,6 +241,36 @@ class Propagator:
         return self._adapted.folded
 
     # ---- propagation ----------------------------------------------------------------------------------
+    def warm_up(self, frame_size: tuple[int, int]) -> None:
+        """Get ready for a first propagation of frames of `frame_size` (h, w): load the network, make its
+        inference copy and (up to WARM_UP_MAX_PIXELS) run it once on a blank frame at the working size the
+        first pass will use, on the network thread (where cuDNN keeps its tuned kernels). The first frame of
+        that pass then comes without these one-time costs. Does nothing while a propagation runs; meant for a
+        background thread."""
+        if not self._run_lock.acquire(blocking=False):
+            return
+        try:
+            self.model
+            if self.adapt_steps and not self.settings.preview_frames:
+                return  # that pass adapts before its first frame, seconds this would not shorten
+            geo = Geometry.for_source(frame_size, self._height(adapted=False))
+            model = self._plain()
+            if geo.work[0] * geo.work[1] <= WARM_UP_MAX_PIXELS:
+                for _ in run_ahead(self._run_once(model, geo), 1):
+                    pass
+        finally:
+            self._run_lock.release()
+
+    def _run_once(self, model: STM, geo: Geometry) -> Iterator[None]:
+        """The per-frame network calls on a blank frame at `geo`'s working size (a generator, so that
+        `run_ahead` runs it on the network thread)."""
+        frame = frame_tensor(np.zeros((*geo.source, 3), np.uint8), geo, self.device, self._channels_last)
+        with self._compute():
+            query = model.encode_query(frame)
+            key, value = model.memorize(frame, torch.zeros_like(frame[:, :1]))
+            _finish(model.segment(query, key.unsqueeze(2), value.unsqueeze(2)), geo, None)
+        yield None
+
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
             annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None = None,
             adapting: AdaptProgress | None = None, preview: int = 0) -> Iterator[FrameResult]:

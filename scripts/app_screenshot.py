@@ -3,7 +3,10 @@ frames, standing in for the annotator's corrections) from the ground-truth masks
 annotated frame through the worker thread, show a frame, save the window as a PNG.
 
     python scripts/app_screenshot.py [--sequence blackswan] [--annotate 0,25] [--frames N] [--weights W]
-                                     [--process-height 240] [--out docs/screenshot.png]
+                                     [--process-height 240] [--look 1.0] [--out docs/screenshot.png]
+
+It also prints when the first result arrived in the window after propagation was asked for (`--look`: seconds
+the annotator looks at the opened video first, while the engine warms up; 0 presses propagate at once).
 
 Runs on any Qt platform (use Xvfb or QT_QPA_PLATFORM=offscreen without a display). The workspace goes to a
 temporary folder, so nothing is written next to the shared data.
@@ -54,6 +57,8 @@ def main() -> int:
                         help="-1: the height the weights recommend, 0: source size")
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--adapting-out", help="also save the window halfway through test-time adaptation")
+    parser.add_argument("--look", type=float, default=1.0,
+                        help="seconds between opening and propagating, as an annotator looks (the engine warms up)")
     args = parser.parse_args()
     davis = Path(args.davis)
     frames = davis / "JPEGImages" / "480p" / args.sequence
@@ -86,6 +91,10 @@ def main() -> int:
             if done == steps // 2:
                 save(window, Path(args.adapting_out))
         controller.propagation.adapting.connect(adapting)
+    wait(round(1000 * args.look))
+    first: list[float] = []
+    for signal in (controller.propagation.progress, controller.propagation.previewed):
+        signal.connect(lambda *_: first.append(time.perf_counter()) if not first else None)
     t0 = time.perf_counter()
     for index in annotated:  # each run stops at the next annotated frame
         done = QEventLoop()
@@ -93,7 +102,8 @@ def main() -> int:
         controller.propagation.start("forward", index)
         doc.seek(min(args.show, doc.num_frames - 1))  # scrub while it runs: the view updates as results land
         done.exec()
-    print(f"propagated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(f"propagated in {time.perf_counter() - t0:.1f} s; first result shown after {first[0] - t0:.3f} s",
+          file=sys.stderr)
     wait(600)
     save(window, Path(args.out))
     window.close()

@@ -90,6 +90,7 @@ class Propagator:
         self._query_cache = FeatureCache(query_cache_bytes)
         self._memory_cache = FeatureCache(memory_cache_bytes)
         self._run_lock = threading.Lock()
+        self._run_waiting = threading.Event()  # a run waits for the lock: a warm-up stops short
         self._load_lock = threading.Lock()
         self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
         self._adapted: _Adaptation | None = None
@@ -245,8 +246,8 @@ class Propagator:
         """Get ready for a first propagation of frames of `frame_size` (h, w): load the network, make its
         inference copy and (up to WARM_UP_MAX_PIXELS) run it once on a blank frame at the working size the
         first pass will use, on the network thread (where cuDNN keeps its tuned kernels). The first frame of
-        that pass then comes without these one-time costs. Does nothing while a propagation runs; meant for a
-        background thread."""
+        that pass then comes without these one-time costs. Does nothing while a propagation runs and stops short
+        when one is asked for meanwhile; meant for a background thread."""
         if not self._run_lock.acquire(blocking=False):
             return
         try:
@@ -255,7 +256,7 @@ class Propagator:
                 return  # that pass adapts before its first frame, seconds this would not shorten
             geo = Geometry.for_source(frame_size, self._height(adapted=False))
             model = self._plain()
-            if geo.work[0] * geo.work[1] <= WARM_UP_MAX_PIXELS:
+            if geo.work[0] * geo.work[1] <= WARM_UP_MAX_PIXELS and not self._run_waiting.is_set():
                 for _ in run_ahead(self._run_once(model, geo), 1):
                     pass
         finally:
@@ -267,8 +268,9 @@ class Propagator:
         frame = frame_tensor(np.zeros((*geo.source, 3), np.uint8), geo, self.device, self._channels_last)
         with self._compute():
             query = model.encode_query(frame)
-            key, value = model.memorize(frame, torch.zeros_like(frame[:, :1]))
-            _finish(model.segment(query, key.unsqueeze(2), value.unsqueeze(2)), geo, None)
+            if not self._run_waiting.is_set():  # else the run does this work itself, and sooner
+                key, value = model.memorize(frame, torch.zeros_like(frame[:, :1]))
+                _finish(model.segment(query, key.unsqueeze(2), value.unsqueeze(2)), geo, None)
         yield None
 
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
@@ -282,7 +284,9 @@ class Propagator:
         memory, which already shows the correction's effect; otherwise the unadapted network (`fill_only`)."""
         if not obj_ids:
             raise ValueError("no objects to propagate: the annotations are empty")
+        self._run_waiting.set()
         with self._run_lock:
+            self._run_waiting.clear()
             try:
                 yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting, preview)
             except (RuntimeError, torch.OutOfMemoryError) as exc:

@@ -46,8 +46,9 @@ RUN_AHEAD = 2
 copied to the host and compressed, few enough that a cancelled run stops at once."""
 
 WARM_UP_MAX_PIXELS = 480 * 864
-"""`warm_up` runs the network once only up to this working size: there one run costs about what it saves
-(0.2-0.4 s on a 2-core CPU); on larger frames it would cost seconds of the annotator's CPU for the same saving."""
+"""`warm_up` runs the network once only up to this working size: there the run takes 0.2-0.4 s of a 2-core
+CPU, about what it saves later; on larger frames it would take seconds of the annotator's CPU for the same
+saving."""
 
 REFRESH_FRACTION = 2
 """A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 RECOMMENDED_ADAPT_STEPS = 60
 """Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working
 height, as the shipped model's does): on the validation sequences it lifts the shipped model's J&F from 0.45 to
-0.72 for about 35 s per set of annotations on a 2-core CPU. Chosen with the round-1 weights: 40 steps gave 0.69
+0.72 for 35-80 s per set of annotations on a 2-core CPU. Chosen with the round-1 weights: 40 steps gave 0.69
 on them and 0.77 instead of 0.78 on all ten shared sequences, 80 steps no more (benchmarks/adapt_sweep.py)."""
 
 INTERACTIVE_PREVIEW_FRAMES = 25

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from stm_core.bench import annotated_session
-from stm_core.engine.hardware import autocast_dtype, describe_precision, resolve_device
+from stm_core.engine.hardware import autocast_dtype, autocast_to, describe_precision, resolve_device
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -59,7 +59,7 @@ def time_parts(model_name: str, height: int, device: torch.device, repeats: int,
         model.use_sdpa = device.type == "cuda"
         frame = torch.rand(1, 3, hp, wp, device=device).contiguous(memory_format=layout)
         mask = torch.rand(1, 1, hp, wp, device=device)
-        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with autocast_to(device, dtype):
             q = model.encode_query(frame)
             k, v = model.memorize(frame, mask)
             k10, v10 = (x.unsqueeze(2).expand(-1, -1, 10, -1, -1) for x in (k, v))

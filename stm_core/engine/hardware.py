@@ -47,8 +47,12 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 def autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
     """Autocast to `device`'s fast precision when `enabled` and the hardware has one, else a no-op context."""
-    dtype = autocast_dtype(device)
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=enabled and dtype is not None)
+    return autocast_to(device, autocast_dtype(device) if enabled else None)
+
+
+def autocast_to(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to `dtype` on `device`; None computes in fp32 (a no-op context)."""
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def describe_precision(device: torch.device, enabled: bool = True) -> str:

@@ -63,8 +63,9 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     first = session.annotated_frames()[0]
     runs = [(first, "backward")] if first > 0 else []
     runs += [(i, "forward") for i in session.annotated_frames()]
-    with tqdm(total=session.num_frames - len(annotations), unit="frame", desc="propagating",
-              disable=a.quiet) as bar:
+    engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
+    with tqdm(total=session.num_frames - len(annotations), unit="frame",
+              desc=f"propagating on {engine['device']} ({engine['precision']})", disable=a.quiet) as bar:
         def progress(index: int, done: int, total: int) -> None:
             write_mask(out / f"{names[index]}.png", session.labels(index))
             bar.update(1)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from stm_core.cli import main
+from stm_core.engine import hardware
 from stm_core.io.masks import read_mask, write_mask
 from stm_core.model.checkpoint import save_weights
 from stm_core.model.config import STM_SMALL
@@ -48,15 +50,16 @@ def test_propagate_writes_one_palette_png_per_frame(tmp_path, clip, weights):
     assert read_mask(out / "00004.png").shape == (48, 80)
 
 
-def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weights):
+def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weights, capsys):
     frames, ann = clip
     later = square_mask(t=3)
     later[36:44, 60:70] = 2
     write_mask(ann / "00003.png", later)
     out = tmp_path / "out"
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
-                 "--weights", str(weights), "--device", "cpu", "--quiet", "--mem-every", "1",
-                 "--adapt-steps", "0"]) == 0
+                 "--weights", str(weights), "--device", "cpu", "--mem-every", "1", "--adapt-steps", "0"]) == 0
+    precision = hardware.describe_precision(torch.device("cpu"))  # fp32 here unless the CPU has AVX-512 BF16
+    assert f"propagating on CPU ({precision})" in capsys.readouterr().err
     assert len(list(out.glob("*.png"))) == 5
     assert np.array_equal(read_mask(out / "00003.png"), later)
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import torch
 
 from stm_core.bench import annotated_session
-from stm_core.engine.hardware import autocast_dtype, autocast_to, describe_precision, resolve_device
+from stm_core.engine.hardware import (autocast_dtype, autocast_to, describe_precision, precision_name,
+                                      resolve_device)
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -51,8 +52,8 @@ def time_parts(model_name: str, height: int, device: torch.device, repeats: int,
     width = round(854 * height / 480)
     pads = pad_amounts(height, width)
     hp, wp = height + pads[2] + pads[3], width + pads[0] + pads[1]
-    precision = "fp32" if dtype is None else str(dtype).removeprefix("torch.")
-    lines = [f"{model_name} at {height}x{width} (padded {hp}x{wp}), {precision}, ms (median of {repeats})",
+    lines = [f"{model_name} at {height}x{width} (padded {hp}x{wp}), {precision_name(dtype)}, "
+             f"ms (median of {repeats})",
              "layout          query  memorize  read+decode(1)  read+decode(10)"]
     for layout in (torch.contiguous_format, torch.channels_last):
         model = copy.deepcopy(base).to(memory_format=layout)

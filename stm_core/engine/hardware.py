@@ -57,4 +57,9 @@ def autocast_to(device: torch.device, dtype: torch.dtype | None) -> torch.autoca
 
 def describe_precision(device: torch.device, enabled: bool = True) -> str:
     """'bf16' or 'fp32', as `autocast(device, enabled)` computes: for benchmark tables and logs."""
-    return "bf16" if enabled and autocast_dtype(device) is not None else "fp32"
+    return precision_name(autocast_dtype(device) if enabled else None)
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The short name of what `autocast_to(device, dtype)` computes in: 'fp32' for None."""
+    return {None: "fp32", torch.bfloat16: "bf16"}.get(dtype, str(dtype).removeprefix("torch."))

@@ -205,8 +205,10 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
-        self.document.import_masks(masks, as_annotations)
-        self.message.emit(f"Imported {len(masks)} masks from {folder}")
+        imported = self.document.import_masks(masks, as_annotations)
+        kept = len(masks) - len(imported)
+        self.message.emit(f"Imported {len(imported)} masks from {folder}" +
+                          (f"; {kept} annotated frames kept their annotation" if kept else ""))
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "
@@ -272,14 +274,7 @@ class AppController(QObject):
             return
         self.propagation.cancel_and_wait()
         self.wait_for_loading()
-        for index in range(session.num_frames):
-            annotation = session.annotation(index)
-            if annotation is not None:
-                fresh.set_annotation(index, annotation)
-            elif session.has_result(index):
-                labels = session.labels(index)
-                if labels is not None:
-                    fresh.set_result(index, labels)
+        fresh.copy_masks_from(session)
         session.release_memory()
         self.document.replace_session(fresh)
         self._warm_up(fresh)

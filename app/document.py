@@ -8,6 +8,7 @@ code serves mouse strokes, imported masks and tests; the engine sees a frame onl
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,9 @@ class Document(QObject):
         self._labels = np.zeros((1, 1), np.uint8)
         self._has_result = np.zeros(0, bool)
         self._stale = np.zeros(0, bool)
+        self._digests: dict[int, bytes] = {}
+        self._key = b""
+        self._result_keys: list[bytes | None] = []
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
@@ -82,6 +86,9 @@ class Document(QObject):
         self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
         self._stale = np.zeros(session.num_frames, bool)
         self._stale[[i for i in stale or [] if 0 <= i < session.num_frames]] = True
+        self._digests = {}
+        self._update_key(session.annotated_frames())
+        self._result_keys = [None if s else self._key for s in self._stale]
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self.sessionChanged.emit()
@@ -162,9 +169,27 @@ class Document(QObject):
         return self._has_result
 
     def stale_frames(self) -> np.ndarray:
-        """Boolean per frame: its propagated result predates a correction of a neighbouring annotated frame
-        (it sits between that frame and the next annotated one), so it should be propagated again."""
+        """Boolean per frame: its propagated result was computed from other annotations than the present
+        ones, and a neighbouring annotated frame changed since (it sits between that frame and the next
+        annotated one) or the run that made it started before a correction: it should be propagated again."""
         return self._stale
+
+    def annotation_key(self) -> bytes:
+        """Identifies the present annotations by content: a propagation run tags its results with the key it
+        started from, so undoing a correction makes the results from before it current again."""
+        return self._key
+
+    def _update_key(self, frames: list[int]) -> None:
+        """Re-hash the annotations of `frames` (annotated or not any more) and the key of them all."""
+        assert self._session is not None
+        for frame in frames:
+            labels = self._session.annotation(frame)
+            if labels is None:
+                self._digests.pop(frame, None)
+            else:
+                self._digests[frame] = hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
+        self._key = hashlib.blake2b(b"".join(f.to_bytes(8, "little") + d for f, d in sorted(self._digests.items())),
+                                    digest_size=16).digest()
 
     def uncertainty(self) -> np.ndarray:
         return self._session.uncertainty() if self._session else np.zeros(0)
@@ -260,6 +285,7 @@ class Document(QObject):
     def _commit(self, edit: Edit) -> None:
         assert self._session is not None
         self._session.set_annotation(self._current, self._labels)
+        self._update_key([self._current])
         self._has_result[self._current] = True
         self._history.push(self._current, edit)
         self.maskStored.emit(self._current, True)
@@ -269,15 +295,19 @@ class Document(QObject):
         self.historyChanged.emit()
 
     def _mark_stale_around(self, frame: int) -> None:
-        """Results on both sides of an edited frame, up to the next annotated frames, are now out of date."""
+        """Results on both sides of an edited frame, up to the next annotated frames, are out of date unless
+        they were computed from the annotations as they are now (after an undo, say)."""
         annotated = set(self.annotated_frames())
-        self._stale[frame] = False
+        self._stale[frame] = frame not in annotated and self._outdated(frame)
         for step in (-1, 1):
             i = frame + step
             while 0 <= i < len(self._stale) and i not in annotated:
-                self._stale[i] = self._has_result[i]
+                self._stale[i] = self._outdated(i)
                 i += step
         self.resultsChanged.emit()
+
+    def _outdated(self, frame: int) -> bool:
+        return bool(self._has_result[frame]) and self._result_keys[frame] != self._key
 
     # ---- undo ---------------------------------------------------------------------------------------
     def can_undo(self) -> bool:
@@ -295,9 +325,11 @@ class Document(QObject):
         edit.undo_into(self._labels)
         if edit.was_annotated:
             self._session.set_annotation(self._current, self._labels)
-        else:
+        else:  # the frame's mask is again what it was before its first edit: its old result, or none
             self._session.remove_annotation(self._current)
-            self._session.set_result(self._current, self._labels)
+            self._has_result[self._current] = self._session.has_result(self._current)
+            self._reload()
+            self.labelsChanged.emit(self._current)
             self.annotationsChanged.emit()
         self._after_history_step(edit)
 
@@ -313,18 +345,22 @@ class Document(QObject):
         self._after_history_step(edit)
 
     def _after_history_step(self, edit: Edit) -> None:
+        self._update_key([self._current])
+        self._has_result[self._current] |= self.is_annotated()
         self.regionPainted.emit(self._current, edit.rect)
         self.maskStored.emit(self._current, True)
         self._mark_stale_around(self._current)
         self.historyChanged.emit()
 
     # ---- results and imports ------------------------------------------------------------------------
-    def note_result(self, frame: int, preview: bool = False) -> None:
-        """Propagation stored a new result for `frame`: refresh it if it is on screen. A preview (shown while
-        the engine adapts) counts as stale until the adapted pass replaces it, so a cancelled run leaves it
-        marked for propagating again."""
+    def note_result(self, frame: int, key: bytes, preview: bool = False) -> None:
+        """Propagation stored a new result for `frame`, computed from the annotations `key` identifies (the
+        run's `annotation_key()` when it started): refresh it if it is on screen. It is stale if the annotations
+        changed since the run started. A preview (shown while the engine adapts) counts as stale until the
+        adapted pass replaces it, so a cancelled run leaves it marked for propagating again."""
         self._has_result[frame] = True
-        self._stale[frame] = preview
+        self._result_keys[frame] = None if preview else key
+        self._stale[frame] = preview or key != self._key
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)
@@ -334,15 +370,19 @@ class Document(QObject):
     def note_loaded(self, frame: int) -> None:
         """A saved result was read back from the workspace: show it, but do not save it again."""
         self._has_result[frame] = True
+        self._result_keys[frame] = None if self._stale[frame] else self._key
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)
         self.resultsChanged.emit()
 
-    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> None:
-        """Put whole-frame masks into the session, as annotated frames or as plain results."""
+    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> list[int]:
+        """Put whole-frame masks into the session, as annotated frames (the results around them are then out
+        of date) or as plain results (annotated frames keep their annotation). Returns the frames changed."""
         assert self._session is not None
         self.end_stroke()
+        if not as_annotations:
+            masks = {i: m for i, m in masks.items() if not self._session.is_annotated(i)}
         for index, labels in masks.items():
             if as_annotations:
                 self._session.set_annotation(index, labels)
@@ -352,12 +392,21 @@ class Document(QObject):
             self._history.forget(index)
             self.objects.ensure(set(np.unique(labels).tolist()))
             self.maskStored.emit(index, False)
+        if as_annotations:
+            self._update_key(list(masks))
+            for index in masks:
+                self._mark_stale_around(index)
+        else:
+            for index in masks:
+                self._result_keys[index] = self._key
+                self._stale[index] = False
         self._reload()
         self.objectsChanged.emit()
         self.annotationsChanged.emit()
         self.resultsChanged.emit()
         self.labelsChanged.emit(self._current)
         self.historyChanged.emit()
+        return sorted(masks)
 
     # ---- objects ------------------------------------------------------------------------------------
     def add_object(self, name: str | None = None) -> TrackedObject:
@@ -371,6 +420,9 @@ class Document(QObject):
         self.objects.remove(obj_id)
         if self._session is not None:
             self._session.remove_object(obj_id)
+            old = self._key  # results lose the object as the annotations do: they stay as current as they were
+            self._update_key(self.annotated_frames())
+            self._result_keys = [self._key if k == old else k for k in self._result_keys]
             self._history.clear()
             self._reload()
             for frame in np.flatnonzero(self._has_result):
@@ -382,9 +434,11 @@ class Document(QObject):
         self.objectsChanged.emit()
 
     def rename_object(self, obj_id: int, name: str) -> None:
+        """Rename an object; an empty name is refused, and the views are told so they show the old one again."""
         obj = self.objects.get(obj_id)
-        if obj is not None and name.strip() and obj.name != name.strip():
-            obj.name = name.strip()
+        if obj is not None and obj.name != name.strip():
+            if name.strip():
+                obj.name = name.strip()
             self.objectsChanged.emit()
 
     def set_object_color(self, obj_id: int, color: Color) -> None:

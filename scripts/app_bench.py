@@ -88,7 +88,7 @@ def main() -> int:
     labels[10:20, 10:20] = 1
     for i in range(0, args.frames, 2):
         doc.session.set_result(i, labels)
-        doc.note_result(i)
+        doc.note_result(i, doc.annotation_key())
     t0 = time.perf_counter()
     c.autosaver.save_now(600)
     out["save_results_s"] = time.perf_counter() - t0

@@ -112,11 +112,11 @@ class AnnotationSession:
         labels = self._check_labels(labels)
         with self._lock:
             self._annotations[index] = labels.copy()
-            self._results.put(index, labels, None)
         self._propagator.forget_frame(index)
 
     def remove_annotation(self, index: int) -> None:
-        """Turn an annotated frame back into an ordinary one (its mask stays as a result)."""
+        """Turn an annotated frame back into an ordinary one: its result from before it was annotated (labels,
+        soft maps, uncertainty), if it had one, is its mask again; undoing a first stroke relies on that."""
         with self._lock:
             self._annotations.pop(index, None)
         self._propagator.forget_frame(index)
@@ -127,6 +127,15 @@ class AnnotationSession:
         with self._lock:
             if index not in self._annotations:
                 self._results.put(index, labels, None)
+
+    def copy_masks_from(self, other: "AnnotationSession") -> None:
+        """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a
+        session rebuilt with other engine settings keeps all the work."""
+        with other._lock:
+            annotations, results = dict(other._annotations), other._results.copy()
+        with self._lock:
+            self._annotations, self._results = annotations, results
+        self._propagator.forget_all()
 
     def annotated_frames(self) -> list[int]:
         with self._lock:
@@ -194,7 +203,8 @@ class AnnotationSession:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
-        `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end.
+        `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end; a
+        frame annotated while the run is under way counts too (the run's memory predates it, so it stops there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
@@ -229,24 +239,30 @@ class AnnotationSession:
             if cancel is not None and cancel.is_set():
                 break
             preview = self.settings.preview_frames if n == 0 else 0
-            for r in self._propagator.run(self.frames, start, seed, frames, annotations, obj_ids, cancel,
-                                          on_adapt, preview):
-                with self._lock:
-                    if r.index in self._annotations:  # painted while the run was in flight: the user wins
+            results = self._propagator.run(self.frames, start, seed, frames, annotations, obj_ids, cancel,
+                                           on_adapt, preview)
+            try:
+                for r in results:
+                    with self._lock:
+                        if r.index in self._annotations:  # painted while the run was in flight: the user wins
+                            if until_annotated:
+                                break
+                            continue
+                        if r.fill_only and self._results.has(r.index):
+                            continue
+                        self._results.put(r.index, r.labels, r.probs, obj_ids, r.uncertainty)
+                    if report.first_frame_seconds is None:
+                        report.first_frame_seconds = time.perf_counter() - t0
+                    if r.preview:
+                        report.previewed.append(r.index)
+                        if previewed is not None:
+                            previewed(r.index)
                         continue
-                    if r.fill_only and self._results.has(r.index):
-                        continue
-                    self._results.put(r.index, r.labels, r.probs, obj_ids, r.uncertainty)
-                if report.first_frame_seconds is None:
-                    report.first_frame_seconds = time.perf_counter() - t0
-                if r.preview:
-                    report.previewed.append(r.index)
-                    if previewed is not None:
-                        previewed(r.index)
-                    continue
-                report.frames.append(r.index)
-                if progress is not None:
-                    progress(r.index, len(report.frames), total)
+                    report.frames.append(r.index)
+                    if progress is not None:
+                        progress(r.index, len(report.frames), total)
+            finally:
+                results.close()  # stops the network thread's look-ahead after a break
         report.cancelled = bool(cancel is not None and cancel.is_set())
         report.seconds = time.perf_counter() - t0
         return report

@@ -117,11 +117,19 @@ def test_stroke_commits_annotation_once_and_undo_restores(document):
     document.undo()
     assert session.labels(0)[20, 30] == 1 and session.is_annotated(0)
     document.undo()
-    assert not session.is_annotated(0) and not session.labels(0).any()
+    assert not session.is_annotated(0) and session.labels(0) is None  # no mask before it: none after undo
+    assert not document.result_frames()[0] and not document.labels.any()
     document.redo()
     document.redo()
     assert session.is_annotated(0) and session.labels(0)[20, 30] == 2
     assert not document.can_redo() and document.can_undo()
+
+
+def test_an_empty_name_is_refused_and_the_views_told(document):
+    told = []
+    document.objectsChanged.connect(lambda: told.append(document.objects.get(1).name))
+    document.rename_object(1, "  ")
+    assert told == ["Object 1"]  # the list rebuilds and shows the old name again
 
 
 def test_replace_labels_rejects_wrong_size(document):

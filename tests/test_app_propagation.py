@@ -316,6 +316,71 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
     assert list(np.flatnonzero(doc.stale_frames())) == []
 
 
+def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtbot, app_factory, tmp_path):
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip6", count=6))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    other = doc.add_object().id
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), other, 9, erase=False)
+    doc.end_stroke()
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5]
+    doc.undo()  # frame 3 is an ordinary frame again, with its old result: nothing is out of date
+    assert not doc.is_annotated(3) and not doc.stale_frames().any()
+    doc.redo()
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5]
+
+
+def test_a_correction_painted_during_a_run_ends_it_there_and_outdates_what_it_made(qtbot, app_factory, tmp_path,
+                                                                                    monkeypatch):
+    """The run's memory predates the correction: it stops at the corrected frame, and the frames it still
+    delivers are marked for propagating again."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip10", count=10))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    slow_down(doc.session, monkeypatch)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward", 0)
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        doc.seek(7)
+        doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+        doc.end_stroke()
+    done = finished.args[0].frames
+    assert done[-1] == 6 and not doc.session.has_result(8)  # stopped at the corrected frame 7
+    stale = set(np.flatnonzero(doc.stale_frames()).tolist())
+    assert stale and stale <= set(done) and max(done) in stale  # delivered after the correction, so stale
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+    assert not doc.stale_frames().any()
+
+
+def test_importing_masks_as_annotated_frames_outdates_their_neighbours(qtbot, app_factory, tmp_path):
+    from stm_core.io.masks import write_mask
+
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip6", count=6))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name in ("00000", "00003"):
+        write_mask(masks / f"{name}.png", np.zeros((64, 96), np.uint8))
+    messages = []
+    window.controller.message.connect(messages.append)
+    assert window.controller.import_mask_folder(masks, as_annotations=False)
+    assert messages[-1].startswith("Imported 1 masks") and "1 annotated frames kept" in messages[-1]
+    assert doc.session.labels(0).any()  # the annotated frame kept its annotation
+    assert window.controller.import_mask_folder(masks, as_annotations=True)
+    assert doc.annotated_frames() == [0, 3]
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5]
+
+
 def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,
                                                                           monkeypatch):
     from app.settings import AppSettings

@@ -121,12 +121,16 @@ def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, fram
     c = window.controller
     before = {i: window.document.session.labels(i) for i in range(4)}
     old_session = window.document.session
+    soft, uncertainty = old_session.probability(2, 1), old_session.uncertainty()
     c.apply_preferences(replace(c.settings.preferences(), mem_every=2, max_memory=7))
     session = window.document.session
     assert session is not old_session and session.settings.mem_every == 2 and session.settings.max_memory == 7
     assert session.annotated_frames() == [0]
     for i in range(4):
         assert np.array_equal(session.labels(i), before[i])
+    # soft maps and uncertainty too: the probability overlay, U and soft export keep working
+    assert np.array_equal(session.probability(2, 1), soft) and np.array_equal(session.uncertainty(), uncertainty)
+    assert np.isfinite(uncertainty).all()
     assert c.settings.preferences().max_memory == 7  # remembered (QSettings)
 
 

@@ -119,15 +119,47 @@ def test_repropagation_reuses_cached_query_features(session):
     assert cache.misses == misses  # frames 4..7 were already encoded
 
 
-def test_painting_during_propagation_wins(session):
+@pytest.mark.parametrize("until_annotated", [True, False])
+def test_painting_during_propagation_wins_and_ends_the_run_there(session, until_annotated):
+    """A frame annotated while the run is under way is never overwritten, and the run stops at it as at any
+    annotated frame: what lies beyond was to be propagated from it, with it in memory."""
     session.set_annotation(0, square_mask())
     painted = square_mask(t=6)
 
     def progress(i, done, total):
         if done == 1:
             session.set_annotation(6, painted)
-    session.propagate(0, "forward", progress=progress, until_annotated=True)
+    report = session.propagate(0, "forward", progress=progress, until_annotated=until_annotated)
     assert np.array_equal(session.labels(6), painted)
+    assert report.frames == ([1, 2, 3, 4, 5] if until_annotated else [1, 2, 3, 4, 5, 7])
+    assert session.has_result(7) is not until_annotated
+
+
+def test_an_annotation_removed_gives_back_the_result_from_before(session):
+    """Undoing the first stroke on a frame restores its propagated result with its soft maps, or no mask."""
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    labels, prob, unc = session.labels(3), session.probability(3, 1), session.uncertainty()[3]
+    session.set_annotation(3, square_mask(t=1))
+    session.remove_annotation(3)
+    assert np.array_equal(session.labels(3), labels) and np.array_equal(session.probability(3, 1), prob)
+    assert session.uncertainty()[3] == unc
+    empty = AnnotationSession(session.frames, session.settings)
+    empty.set_annotation(2, square_mask(t=2))
+    empty.remove_annotation(2)
+    assert not empty.has_result(2) and empty.labels(2) is None
+
+
+def test_a_rebuilt_session_keeps_soft_maps_and_uncertainty(session):
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    fresh = AnnotationSession(session.frames, session.settings)
+    fresh.copy_masks_from(session)
+    assert fresh.annotated_frames() == [0]
+    for i in range(8):
+        assert np.array_equal(fresh.labels(i), session.labels(i))
+        assert np.array_equal(fresh.probability(i, 1), session.probability(i, 1))
+    assert np.array_equal(fresh.uncertainty(), session.uncertainty())
 
 
 def test_bad_annotation_size_and_empty_propagation_raise(session):

@@ -44,6 +44,12 @@ class ResultStore:
         self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
                                       tuple(obj_ids or ()), uncertainty)
 
+    def copy(self) -> "ResultStore":
+        """An independent store with the same results (entries are immutable, so they are shared)."""
+        store = ResultStore()
+        store._entries = dict(self._entries)
+        return store
+
     def has(self, index: int) -> bool:
         return index in self._entries
 

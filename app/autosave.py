@@ -91,12 +91,16 @@ class Autosaver(QObject):
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document
+        annotated = set(doc.annotated_frames())
         return {
             **Workspace.identity(names, doc.frame_size),
             "source": str(self._source) if self._source else None,
             "objects": doc.objects.to_json(),
-            "annotated": [names[i] for i in doc.annotated_frames()],
+            "annotated": [names[i] for i in sorted(annotated)],
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
+            # the uncertainty curve and U survive reopening (the saved masks are hard labels only)
+            "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())
+                            if np.isfinite(u) and i not in annotated},
             "current_frame": doc.current_frame,
             "editor": self._editor.to_json(),
         }

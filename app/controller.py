@@ -71,10 +71,10 @@ class AppController(QObject):
         self._close_current()
         prefs = self.settings.preferences()
         workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
-        objects, frame, deferred, stale = self._restore(workspace, session)
+        objects, frame, deferred, stale, uncertainty = self._restore(workspace, session)
         self.source = path
         self.document.load(session, objects, frame, stale)
-        self._load_results(workspace, session, deferred)
+        self._load_results(workspace, session, deferred, uncertainty)
         self._warm_up(session)
         if len(self.document.objects) == 0:
             self.document.add_object()
@@ -85,11 +85,11 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         return True
 
-    def _restore(self, workspace: Workspace,
-                 session: AnnotationSession) -> tuple[ObjectTable, int, list[int], list[int]]:
+    def _restore(self, workspace: Workspace, session: AnnotationSession
+                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float]]:
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
-        frames whose saved results are still to load, stale frames). A damaged or foreign workspace is
-        moved aside."""
+        frames whose saved results are still to load, stale frames, their uncertainty). A damaged or foreign
+        workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
         try:
@@ -99,9 +99,9 @@ class AppController(QObject):
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
-            return ObjectTable(), 0, [], []
+            return ObjectTable(), 0, [], [], {}
         if state is None:
-            return ObjectTable(), 0, [], []
+            return ObjectTable(), 0, [], [], {}
         annotated = set(state.get("annotated", []))
         deferred = []
         for index in workspace.saved_frames(names):
@@ -117,9 +117,13 @@ class AppController(QObject):
         self.message.emit(f"Restored workspace {workspace.root}")
         index_of = {name: i for i, name in enumerate(names)}
         stale = [index_of[n] for n in state.get("stale", []) if n in index_of]
-        return objects, int(state.get("current_frame", 0)), deferred, stale
+        saved = state.get("uncertainty", {})
+        uncertainty = {index_of[n]: float(u) for n, u in (saved.items() if isinstance(saved, dict) else ())
+                       if n in index_of and isinstance(u, (int, float))}
+        return objects, int(state.get("current_frame", 0)), deferred, stale, uncertainty
 
-    def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int]) -> None:
+    def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
+                      uncertainty: dict[int, float]) -> None:
         """Read saved propagated masks on a worker thread, so a 10,000-frame video opens at once; a frame
         that gets a newer result meanwhile (propagation, painting) keeps it."""
         if not frames:
@@ -132,7 +136,7 @@ class AppController(QObject):
                     return
                 labels = workspace.read_frame_mask(names[index], size)
                 if labels is not None and not session.has_result(index):
-                    session.set_result(index, labels)
+                    session.set_result(index, labels, uncertainty.get(index, float("nan")))
                     progress(index)
 
         task = Task(load, self)

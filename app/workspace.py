@@ -2,18 +2,21 @@
 
 Layout::
 
-    <workspace>/workspace.json      objects, annotated frames, editor state, what video it belongs to
+    <workspace>/workspace.json      objects, annotated and stale frames, each result's uncertainty, editor
+                                    state, what video it belongs to
     <workspace>/masks/<frame>.png   current mask of every frame that has one (annotated or propagated)
 
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
 By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
 read-only or shared dataset never writes next to it; "beside the video" (`<video>.stmws`) is an option.
+Changing that option moves an existing workspace to the new place when the video is opened next.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -30,14 +33,36 @@ SUFFIX = ".stmws"
 
 def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     """Where the workspace of `source` lives: `<source>.stmws` beside it if asked and writable, else under
-    `data_dir`, named after the video plus a hash of its absolute path so two `frames/` folders never clash."""
+    `data_dir`, named after the video plus a hash of its absolute path so two `frames/` folders never clash.
+
+    A workspace found only in the other place (the option changed since it was written) is moved here, or,
+    if it cannot be moved, used where it is: changing a preference must not hide the annotator's work."""
     source = source.resolve()
-    if beside_source:
-        beside = source.with_name(source.name + SUFFIX)
-        if _writable(beside):
-            return beside
     digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
-    return data_dir / "workspaces" / f"{source.name}-{digest}"
+    in_data = data_dir / "workspaces" / f"{source.name}-{digest}"
+    beside = source.with_name(source.name + SUFFIX)
+    chosen = beside if beside_source and _writable(beside) else in_data
+    other = in_data if chosen == beside else beside
+    if (other / STATE_FILE).is_file() and not (chosen / STATE_FILE).exists():
+        return _moved(other, chosen)
+    return chosen
+
+
+def _moved(old: Path, new: Path) -> Path:
+    """Move workspace `old` to `new` (copied under a temporary name first, so an interrupted move leaves no
+    half workspace at `new`); returns where the workspace is now."""
+    temporary = new.with_name(new.name + ".moving")
+    try:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.copytree(old, temporary)
+        if new.exists():
+            new.rmdir()  # only ever the empty folder of the writability probe: rmdir refuses anything else
+        temporary.rename(new)
+    except OSError:
+        shutil.rmtree(temporary, ignore_errors=True)
+        return old
+    shutil.rmtree(old, ignore_errors=True)  # a copy that cannot be removed (read-only place) is left behind
+    return new
 
 
 def _writable(folder: Path) -> bool:

@@ -121,12 +121,13 @@ class AnnotationSession:
             self._annotations.pop(index, None)
         self._propagator.forget_frame(index)
 
-    def set_result(self, index: int, labels: np.ndarray) -> None:
-        """Store a label map as this frame's result without annotating it (e.g. imported masks)."""
+    def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan")) -> None:
+        """Store a label map as this frame's result without annotating it (imported masks, or a saved result
+        read back with the `uncertainty` it had when propagated)."""
         labels = self._check_labels(labels)
         with self._lock:
             if index not in self._annotations:
-                self._results.put(index, labels, None)
+                self._results.put(index, labels, None, uncertainty=uncertainty)
 
     def copy_masks_from(self, other: "AnnotationSession") -> None:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a

@@ -56,6 +56,7 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     doc.seek(2)
     expected = {i: doc.session.labels(i) for i in range(4)}
+    uncertainty = doc.uncertainty()
     window.close()  # saves and stops the writer
 
     again = app_factory()
@@ -67,6 +68,8 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
     assert np.array_equal(doc2.labels, expected[2])  # the frame on screen was refreshed when it loaded
     for i in range(4):
         assert np.array_equal(doc2.session.labels(i), expected[i]), i
+    assert np.allclose(doc2.uncertainty(), uncertainty, atol=1e-5) and np.isfinite(uncertainty).all()
+    assert doc2.next_uncertain() is not None  # U works after reopening
     restored = doc2.objects.get(rider.id)
     assert (restored.name, restored.color, restored.visible) == ("Rider", (1, 2, 3), False)
     assert again.editor.brush_size == 33
@@ -103,6 +106,26 @@ def test_workspace_beside_video_when_asked(qtbot, app_factory, frame_dir):
     c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=True))
     c.open(frame_dir)
     assert c.autosaver.workspace.root == frame_dir.with_name(frame_dir.name + ".stmws")
+
+
+def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, frame_dir):
+    from dataclasses import replace
+
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    in_data = c.autosaver.workspace.root
+    window.close()
+    beside = frame_dir.with_name(frame_dir.name + ".stmws")
+    for place, gone in ((beside, in_data), (in_data, beside)):
+        again = app_factory()
+        c = again.controller
+        c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=place == beside))
+        c.open(frame_dir)
+        assert c.autosaver.workspace.root == place and not gone.exists()
+        assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
+        again.close()
 
 
 def test_ctrl_s_saves(qtbot, app_factory, frame_dir):

@@ -70,9 +70,9 @@ def render_frame(t: float, background: np.ndarray, textures: list[np.ndarray]) -
 
 def ensure_demo_clip(folder: Path) -> tuple[Path, Path]:
     """Generate the clip in `folder` unless a complete one is there; return (frames dir, first mask path)."""
-    frames_dir, masks_dir = folder / "frames", folder / "masks"
+    frames_dir, masks_dir = folder / "Demo clip", folder / "masks"  # the frames folder names the window
     first_mask = masks_dir / "00000.png"
-    if (folder / _DONE_MARK).exists():
+    if (folder / _DONE_MARK).exists() and frames_dir.is_dir():
         return frames_dir, first_mask
     frames_dir.mkdir(parents=True, exist_ok=True)
     masks_dir.mkdir(parents=True, exist_ok=True)

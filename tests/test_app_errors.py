@@ -147,7 +147,7 @@ def test_unusable_device_is_reported_once_and_settings_kept(app_factory, frame_d
     c.open(frame_dir)
 
     def no_cuda(self):
-        raise StmError("CUDA was requested but no CUDA device is available; use --device cpu")
+        raise StmError("CUDA was requested but no CUDA device is available: run on the CPU instead")
 
     monkeypatch.setattr(AnnotationSession, "memory_status", no_cuda)
     before = c.settings.preferences()

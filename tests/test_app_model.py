@@ -183,3 +183,14 @@ def test_processing_height_preference_maps_to_engine_settings():
     assert Preferences(weights="").engine_settings().weights is None  # shipped weights
     assert Preferences(adapt_steps=12).engine_settings().adapt_steps == 12
     assert Preferences().engine_settings().adapt_steps is None  # the weights decide
+
+
+def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
+    from app.views.status_bar import finished_note
+    from stm_core.session import PropagationReport
+
+    cancelled = PropagationReport(0, "forward", cancelled=True, seconds=30.0, adapt_seconds=29.2, previewed=[1, 2])
+    assert finished_note(cancelled) == ("Propagation cancelled while adapting to the video (29 s); "
+                                        "2 frames keep their preview")
+    done = PropagationReport(0, "forward", frames=[1, 2], seconds=3.0, adapt_seconds=1.0)
+    assert finished_note(done) == "Propagation done: 2 frames at 1.0 fps after adapting to the video for 1 s"

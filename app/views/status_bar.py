@@ -1,4 +1,8 @@
-"""Status bar: frame position, propagation progress and speed, device, engine memory and a RAM/GPU gauge."""
+"""Status bar: frame position, propagation progress and speed, device, engine memory and a RAM/GPU gauge.
+
+The permanent widgets on the right are kept narrow and given the width their longest text needs, so the
+notes shown on the left (hints, "Propagation done …") keep as much room as the window allows.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import os
 import psutil
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+
+from stm_core.session import PropagationReport
 
 from ..controller import AppController
 
@@ -25,12 +31,14 @@ class StatusBar(QStatusBar):
         self._process = psutil.Process(os.getpid())
         self.frame_label = QLabel()
         self.zoom_label = QLabel()
-        self.progress = QProgressBar(maximumWidth=260, textVisible=True)
+        metrics = self.fontMetrics()
+        self.zoom_label.setMinimumWidth(metrics.horizontalAdvance("Zoom 1600%") + 4)
+        self.progress = QProgressBar(textVisible=True)
+        self.progress.setFixedWidth(metrics.horizontalAdvance("backward 9999/9999 frames · 99.9 fps") + 24)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel (Esc)")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancelRequested)
-        self.speed_label = QLabel()
         self.device_label = QLabel()
         self.memory_label = QLabel()
         self.gauge = QProgressBar(maximumWidth=170, textVisible=True)
@@ -39,7 +47,7 @@ class StatusBar(QStatusBar):
         self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
         self.clear_button.clicked.connect(self.clearMemoryRequested)
         # permanent widgets stay visible while showMessage() notes use the left side
-        for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button, self.speed_label,
+        for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
                        self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
 
@@ -58,10 +66,14 @@ class StatusBar(QStatusBar):
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
         self._direction = ""
+        self._update_frame()
         self.poll_memory()
 
     def _update_frame(self, *_: object) -> None:
         doc = self._doc
+        for widget in (self.zoom_label, self.device_label, self.memory_label):
+            widget.setVisible(doc.is_open)
+        self.clear_button.setEnabled(doc.is_open)
         if not doc.is_open:
             self.frame_label.setText("No video")
             return
@@ -91,20 +103,13 @@ class StatusBar(QStatusBar):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"{self._direction} %v/%m frames · {fps:.1f} fps")
-        self.speed_label.setText(f"{fps:.1f} fps")
 
     def _on_running(self, running: bool) -> None:
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
 
-    def _on_finished(self, report: object) -> None:
-        frames = len(getattr(report, "frames", []))
-        fps = getattr(report, "fps", 0.0)
-        state = "cancelled" if getattr(report, "cancelled", False) else "done"
-        self.speed_label.setText(f"{fps:.1f} fps")
-        adapted = getattr(report, "adapt_seconds", 0.0)
-        note = f" after adapting to the video for {adapted:.0f} s" if adapted else ""
-        self.showMessage(f"Propagation {state}: {frames} frames at {fps:.1f} fps{note}", 8000)
+    def _on_finished(self, report: PropagationReport) -> None:
+        self.showMessage(finished_note(report), 8000)
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""
@@ -114,12 +119,12 @@ class StatusBar(QStatusBar):
         fraction = rss / total
         status = self._controller.engine_status()
         if status is not None:
-            self.device_label.setText(f"Device: {status.get('device', '?')} · {status.get('precision', '?')}")
+            self.device_label.setText(f"{status.get('device', '?')} · {status.get('precision', '?')}")
             self.device_label.setToolTip("Where the network runs, and its number format: bf16 where the hardware "
                                          "computes it (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32")
             height = status.get("process_height")
             working = f" · {height} px" if height else ""
-            self.memory_label.setText(f"Memory frames: {status.get('memory_frames', 0)}{working}")
+            self.memory_label.setText(f"Memory {status.get('memory_frames', 0)}{working}")
             self.memory_label.setToolTip("Frames in the engine's memory, and the frame height the network "
                                          "works at (masks are kept at the source size)")
             gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")
@@ -128,3 +133,13 @@ class StatusBar(QStatusBar):
                 fraction = max(fraction, gpu / gpu_total)
         self.gauge.setValue(round(fraction * 100))
         self.gauge.setFormat(text)
+
+
+def finished_note(report: PropagationReport) -> str:
+    """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames"."""
+    frames, state = len(report.frames), "cancelled" if report.cancelled else "done"
+    if report.cancelled and not frames and report.adapt_seconds:
+        kept = f"; {len(report.previewed)} frames keep their preview" if report.previewed else ""
+        return f"Propagation cancelled while adapting to the video ({report.adapt_seconds:.0f} s){kept}"
+    note = f" after adapting to the video for {report.adapt_seconds:.0f} s" if report.adapt_seconds else ""
+    return f"Propagation {state}: {frames} frames at {report.fps:.1f} fps{note}"

@@ -23,6 +23,7 @@ import torch
 
 from .engine.hardware import autocast, describe_precision, resolve_device
 from .engine.settings import INTERACTIVE_PREVIEW_FRAMES, RECOMMENDED_ADAPT_STEPS, EngineSettings
+from .io.atomic import atomic_write_bytes
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
 from .model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -151,8 +152,8 @@ def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, device:
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
-    def fmt(v: object) -> str:
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    def fmt(v: object) -> str:  # None: not measured for this row (e.g. no reference run to compare with)
+        return f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v)
     widths = [max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in cols]
     lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(fmt(r.get(c, "")).rjust(w) for c, w in zip(cols, widths)) for r in rows]
@@ -204,7 +205,6 @@ def main(args: argparse.Namespace) -> int:
     print(_table(mem_rows, ["memory_frames", "read", "s_per_frame"]))
     print(f"peak process memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"date": str(date.today()), "device": where, "rows": rows, "clip": clip, "memory": mem_rows}, f,
-                      indent=2)
+        payload = {"date": str(date.today()), "device": where, "rows": rows, "clip": clip, "memory": mem_rows}
+        atomic_write_bytes(args.json, json.dumps(payload, indent=2).encode("utf-8"))
     return 0

@@ -1,31 +1,42 @@
 """Command line: `python -m stm_core propagate|evaluate|train|bench ...`.
 
 Bad input exits with status 2 and one line on stderr (no traceback); outputs written before an error are
-complete files only (every write is atomic).
+complete files only (every write is atomic). Ctrl+C exits with 130 after the frame in flight.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
+import numpy as np
+
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
-from .errors import StmError
+from .errors import InputError, StmError
+from .model.config import CONFIGS
+
+MIN_PROCESS_HEIGHT = 64
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights file (default: the shipped stm-small model)")
-    p.add_argument("--model", default="stm-small", help="stm-small (default) or stm-r50 (official weights)")
+    p.add_argument("--model", default="stm-small", choices=list(CONFIGS),
+                   help="stm-small (default) or stm-r50 (official weights); a weights file of this project "
+                        "carries its own configuration, which wins")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--mem-every", type=int, default=5, help="every N-th propagated frame joins memory")
     p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height and upsample the masks; 0 = source size; "
                         "default: the height the weights recommend (their model card)")
-    p.add_argument("--top-k", type=int, default=None, help="read only the k strongest memory matches")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="read only the k strongest memory matches per position (default: all, as the paper)")
     p.add_argument("--adapt-steps", type=int, default=None,
                    help="test-time adaptation: fine-tune a copy of the network on the annotated frames for N "
                         f"steps first (0: off, faster, less accurate; default: {RECOMMENDED_ADAPT_STEPS} for weights "
@@ -37,9 +48,36 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 def _settings(a: argparse.Namespace) -> EngineSettings:
     if a.mem_every < 1 or a.max_memory < 1 or (a.adapt_steps or 0) < 0:
         raise StmError("--mem-every and --max-memory must be at least 1, --adapt-steps at least 0")
+    if a.process_height is not None and a.process_height != 0 and a.process_height < MIN_PROCESS_HEIGHT:
+        raise StmError(f"--process-height must be 0 (the source size) or at least {MIN_PROCESS_HEIGHT}")
+    if a.top_k is not None and a.top_k < 1:
+        raise StmError("--top-k must be at least 1")
     return EngineSettings(model=a.model, weights=a.weights, device=a.device, mem_every=a.mem_every,
                           max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast,
                           top_k=a.top_k, adapt_steps=a.adapt_steps)
+
+
+def _check_output(output: Path, *inputs: Path) -> None:
+    """Masks must never overwrite the frames or the annotations they come from."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output} is a file, not a folder")
+    for source in inputs:
+        if source.is_dir() and output.resolve() == source.resolve():
+            raise InputError(f"--output {output} is an input folder: its files would be overwritten by masks")
+
+
+def split_annotations(annotations: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """(complete, adding): a mask that shows only objects no earlier mask has (the Cutie/XMem convention for
+    objects that enter mid-video) adds them to what is propagated there; any other mask is the whole truth
+    of its frame (a correction repeats the objects it corrects). The first mask is always complete."""
+    complete: dict[int, np.ndarray] = {}
+    adding: dict[int, np.ndarray] = {}
+    seen: set[int] = set()
+    for index in sorted(annotations):
+        ids = set(np.unique(annotations[index]).tolist()) - {0}
+        (adding if complete and ids and not ids & seen else complete)[index] = annotations[index]
+        seen |= ids
+    return complete, adding
 
 
 def cmd_propagate(a: argparse.Namespace) -> int:
@@ -48,33 +86,58 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     from .io.masks import read_mask_dir, write_mask
     from .session import AnnotationSession
 
+    out = Path(a.output)
+    _check_output(out, Path(a.images), Path(a.annotations))
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
     annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)
-    for index, labels in annotations.items():
+    complete, adding = split_annotations(annotations)
+    for index, labels in complete.items():
         session.set_annotation(index, labels)
     if not session.object_ids():
         raise StmError(f"the masks in {a.annotations} contain no object (all background)")
-    out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     names = session.frame_names
     for index in session.annotated_frames():
         write_mask(out / f"{names[index]}.png", session.labels(index))
-    first = session.annotated_frames()[0]
-    runs = [(first, "backward")] if first > 0 else []
-    runs += [(i, "forward") for i in session.annotated_frames()]
+    first = min(complete)
+    runs: list[tuple[int, str, int | None]] = [(first, "backward", None)] if first > 0 else []
+    stops = sorted(set(complete) | set(adding))
+    runs += [(i, "forward", next((f for f in adding if f > i), None)) for i in stops]
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
-    with tqdm(total=session.num_frames - len(annotations), unit="frame",
-              desc=f"propagating on {engine['device']} ({engine['precision']})", disable=a.quiet) as bar:
+    desc = f"propagating on {engine['device']} ({engine['precision']})"
+    written: set[int] = set()
+    with tqdm(total=session.num_frames - len(complete), unit="frame", desc=desc, disable=a.quiet) as bar:
         def progress(index: int, done: int, total: int) -> None:
+            bar.set_description_str(desc, refresh=False)
             write_mask(out / f"{names[index]}.png", session.labels(index))
-            bar.update(1)
-        for start, direction in runs:
-            session.propagate(start, direction, progress=progress)  # type: ignore[arg-type]
+            if index not in written:
+                written.add(index)
+                bar.update(1)
+
+        def adapting(done: int, steps: int) -> None:
+            bar.set_description_str(f"adapting to the video {done}/{steps}")
+
+        for start, direction, until in runs:
+            if start in adding:  # objects enter here: merged into what was propagated to this frame
+                merged = session.labels(start)
+                merged = np.zeros(session.frame_size, np.uint8) if merged is None else merged
+                new = adding[start]
+                merged[np.isin(merged, np.unique(new)) | (new > 0)] = 0
+                merged[new > 0] = new[new > 0]
+                session.set_annotation(start, merged)
+                write_mask(out / f"{names[start]}.png", merged)
+                if start in written:
+                    written.discard(start)
+                else:
+                    bar.update(1)
+            session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
+                              until=until)
     return 0
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .io.atomic import atomic_write_bytes
     from .metrics import evaluate_dirs, format_table
 
     result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
@@ -82,7 +145,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.json:
         payload = {"rows": [asdict(r) for r in result.rows], "J": result.j_mean, "F": result.f_mean,
                    "JF": result.jf_mean}
-        Path(a.json).write_text(json.dumps(payload, indent=2))
+        atomic_write_bytes(a.json, json.dumps(payload, indent=2).encode("utf-8"))
     return 0
 
 
@@ -117,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="DAVIS J&F of predicted masks against ground truth")
     p.add_argument("gt_dir")
     p.add_argument("pred_dir")
-    p.add_argument("--objects", action="store_true", help="score each object label separately")
+    p.add_argument("--objects", action="store_true",
+                   help="score each object of the first ground-truth frame separately (DAVIS-2017)")
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
@@ -146,16 +210,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """The first Ctrl+C stops the run; further ones are ignored, so they cannot break the clean-up (the
+    network thread finishing its frame) and abort the process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: object = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupt_once) if main_thread else None
+    shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return args.func(args)
-    except StmError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
+    except (StmError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -159,6 +159,9 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if objects:
         first = read_mask(gt_files[0], keep_void=True)
         ids = [int(v) for v in np.unique(first) if v not in (0, VOID_LABEL)]
+        if not ids:
+            raise InputError(f"the first ground-truth mask of {gt_dir} shows no object: DAVIS-2017 scoring "
+                             "(--objects) scores the objects of the first frame")
     else:
         ids = [1]
     j = np.zeros((len(ids), len(gt_files) - 2))

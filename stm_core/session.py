@@ -200,12 +200,13 @@ class AnnotationSession:
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None, until_annotated: bool = True,
                   adapting: AdaptProgress | None = None,
-                  previewed: Callable[[int], None] | None = None) -> PropagationReport:
+                  previewed: Callable[[int], None] | None = None, until: int | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
         `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end; a
         frame annotated while the run is under way counts too (the run's memory predates it, so it stops there).
+        `until` ends the run after that frame at the latest (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
@@ -234,7 +235,7 @@ class AnnotationSession:
             if adapting is not None:
                 adapting(done, steps)
         directions = ["forward", "backward"] if direction == "both" else [direction]
-        plans = [(d, self._run_range(start, d, annotations, until_annotated)) for d in directions]
+        plans = [(d, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
         total = sum(len(r) for _, r in plans)
         for n, (_, frames) in enumerate(plans):
             if cancel is not None and cancel.is_set():
@@ -269,9 +270,11 @@ class AnnotationSession:
         return report
 
     def _run_range(self, start: int, direction: str, annotations: dict[int, np.ndarray],
-                   until_annotated: bool) -> list[int]:
+                   until_annotated: bool, until: int | None) -> list[int]:
         step = 1 if direction == "forward" else -1
         end = self.num_frames if step == 1 else -1
+        if until is not None and (until - start) * step > 0:
+            end = min(until + 1, end) if step == 1 else max(until - 1, end)
         frames = []
         for i in range(start + step, end, step):
             if i in annotations:

@@ -73,7 +73,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("case", ["missing_folder", "empty_folder", "bad_mask", "broken_weights",
-                                  "corrupt_frame", "no_masks"])
+                                  "corrupt_frame", "no_masks", "output_is_frames", "output_is_annotations",
+                                  "process_height", "top_k"])
 def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     frames, ann = clip
     args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
@@ -94,12 +95,28 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     elif case == "no_masks":
         shutil.rmtree(ann)
         ann.mkdir()
+    elif case in ("output_is_frames", "output_is_annotations"):
+        args[args.index("--output") + 1] = str(frames if case == "output_is_frames" else ann)
+    elif case in ("process_height", "top_k"):
+        args += ["--process-height", "7"] if case == "process_height" else ["--top-k", "0"]
+    before = {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]}
     proc = _run(args)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "propagating" not in ln]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     if case == "corrupt_frame":  # frames before the bad one are complete files
         assert all(read_mask(p).shape == (48, 80) for p in (tmp_path / "o").glob("*.png"))
+    assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]} == before  # inputs untouched
+
+
+def test_a_later_mask_adds_objects_unless_it_repeats_one():
+    from stm_core.cli import split_annotations
+
+    one, two, both = (np.full((2, 2), v, np.uint8) for v in (1, 2, 0))
+    both[0] = 1
+    both[1] = 2
+    complete, adding = split_annotations({0: one, 4: two, 6: both, 9: np.zeros((2, 2), np.uint8)})
+    assert sorted(complete) == [0, 6, 9] and sorted(adding) == [4]  # 6 repeats object 1: a correction
 
 
 def test_evaluate_reproduces_published_official_scores(capsys):
@@ -124,4 +141,9 @@ def test_judo_masks_added_mid_video_and_one_pixel_narrow_mask(tmp_path, weights)
     assert "00005.png" in proc.stderr  # the 853x480 mask is resized with a warning naming it
     assert len(list(out.glob("*.png"))) == 16
     assert read_mask(out / "00005.png").shape == (480, 854)
-    assert np.array_equal(np.unique(read_mask(out / "00013.png")), np.unique(read_mask(masks / "00013.png")))
+    # each later mask shows only the object entering there: it is added to the objects propagated so far
+    # (which keep their masks on that frame), and it is tracked from there on, not before
+    def objects(name: str) -> set[int]:
+        return set(np.unique(read_mask(out / name)).tolist()) - {0}
+    assert objects("00001.png") == {1} and objects("00005.png") == {1, 2} and objects("00013.png") == {1, 2, 3, 4}
+    assert np.array_equal(read_mask(out / "00013.png") == 4, read_mask(masks / "00013.png") == 4)

@@ -177,6 +177,18 @@ def test_read_mask_dir(tmp_path: Path) -> None:
         read_mask_dir(tmp_path / "missing", names, (8, 8))
 
 
+def test_mask_names_match_frame_numbers_however_padded(tmp_path: Path) -> None:
+    """Frames numbered from 1 ('0001'..'0006') and a mask '00001.png': it is frame '0001', the first one, not
+    the frame at index 1; with frame stems that are not numbers an integer stem is the index."""
+    a = np.ones((8, 8), np.uint8)
+    (tmp_path / "m").mkdir()
+    write_mask(tmp_path / "m" / "00001.png", a)
+    assert list(read_mask_dir(tmp_path / "m", [f"{i:04d}" for i in range(1, 7)], (8, 8))) == [0]
+    assert list(read_mask_dir(tmp_path / "m", [f"cam_{i}" for i in range(6)], (8, 8))) == [1]
+    with pytest.raises(InputError, match="names no frame"):
+        read_mask_dir(tmp_path / "m", [f"{i:04d}" for i in range(2, 7)], (8, 8))
+
+
 def test_read_shared_judo_masks() -> None:
     folder = require_shared("data", "cutie-examples", "masks", "judo")
     with warnings.catch_warnings(record=True) as caught:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
+from stm_core.errors import StmError
 from stm_core.model.checkpoint import load_model
 from stm_core.model.config import STM_SMALL
 from stm_core.model.stm import STM
@@ -60,6 +62,13 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt and ckpt["minutes"] > 0
     assert load_model("stm-small", tmp_path / "run" / "best.pt").cfg == STM_SMALL
     assert load_model("stm-small", tmp_path / "run" / "final.pt").cfg == STM_SMALL
+    # never validated: best.pt is the latest weights, not those of the first call
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["meta"]["step"] == 3
+    with pytest.raises(StmError, match="continues a stm-small run, not stm-r50: pass --model stm-small"):
+        train(TrainConfig(steps=4, model="stm-r50", **cfg))
+    (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
+    with pytest.raises(StmError, match="cannot resume from .*last.pt: not a readable training checkpoint"):
+        train(TrainConfig(steps=4, **cfg))
 
 
 def test_shipped_model_segments_an_unseen_davis_sequence():

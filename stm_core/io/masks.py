@@ -157,8 +157,10 @@ def _save(im: Image.Image, path: str | Path) -> None:
 def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
     """Read every PNG of `folder` as the mask of the frame it names: {frame index: label map}.
 
-    '00005.png' belongs to the frame whose stem is '00005'; when no stem matches, a plain integer stem
-    ('5.png') is taken as the frame index. A PNG that names no frame is an error, so typos do not go unnoticed.
+    '00005.png' belongs to the frame whose stem is '00005'. Otherwise an integer stem matches the frame with
+    the same number however it is padded ('00001.png' is frame '0001.jpg'), and when the frames' stems are
+    not numbers it is the frame index ('5.png' is the sixth frame). A PNG that names no frame is an error,
+    so typos do not go unnoticed.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -168,11 +170,15 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     if not files:
         raise InputError(f"no PNG masks in {folder}")
     index_of = {name: i for i, name in enumerate(frame_names)}
+    numbered = {int(name): i for i, name in enumerate(frame_names) if name.isdigit()}
     owner: dict[int, Path] = {}
     for p in files:
         index = index_of.get(p.stem)
-        if index is None and p.stem.isdigit() and int(p.stem) < len(frame_names):
-            index = int(p.stem)
+        if index is None and p.stem.isdigit():
+            if numbered:
+                index = numbered.get(int(p.stem))
+            elif int(p.stem) < len(frame_names):
+                index = int(p.stem)
         if index is None:
             raise InputError(f"mask {p} names no frame (frames are {frame_names[0]}..{frame_names[-1]})")
         if index in owner:

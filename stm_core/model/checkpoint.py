@@ -8,6 +8,7 @@ ship). The official file is a bare state dict with `module.`-prefixed names; it 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,15 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about legacy formats on the way to failing
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/foreign files
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if text.startswith("Weights only load failed"):
+            reason = "no plain tensor checkpoint: not a weights file of this program or of STM"
+        else:
+            reason = text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
         raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({reason})") from None
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ..engine.hardware import autocast, resolve_device
 from ..engine.settings import EngineSettings
+from ..errors import StmError
 from ..io.atomic import atomic_write_bytes
 from ..model.checkpoint import load_model, save_weights
 from ..model.config import get_config
@@ -155,11 +156,7 @@ def train(cfg: TrainConfig) -> Path:
     step, best, minutes_before = 0, -1.0, 0.0
     last = out / "last.pt"
     if last.exists():
-        ckpt = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step, best, minutes_before = ckpt["step"], ckpt["best"], ckpt.get("minutes", 0.0)
-        _set_rng_state(ckpt["rng"])
+        step, best, minutes_before = _resume(last, model, opt, cfg, device)
         print(f"resumed from {last} at step {step}", flush=True)
     log = (out / "log.jsonl").open("a")
     t_start = time.time()
@@ -206,10 +203,34 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.davis_root and cfg.val_every and step % cfg.val_every != 0:
         best = _validate(model, cfg, val_settings, step, best, out, log)
     save_weights(model, out / "final.pt", {"step": step, "minutes": round(minutes(), 2), "train_config": asdict(cfg)})
-    if not (out / "best.pt").exists():
+    if best < 0:  # never validated (no --davis-root): the best weights are the latest ones
         save_weights(model, out / "best.pt", {"step": step, "train_config": asdict(cfg)})
     log.close()
     return out / "best.pt"
+
+
+def _resume(last: Path, model: STM, opt: torch.optim.Optimizer, cfg: TrainConfig,
+            device: torch.device) -> tuple[int, float, float]:
+    """Load `last` into the model and optimizer and restore the RNGs: (step, best J&F, minutes so far). A file
+    that cannot continue this run is an `StmError` that says what to do, not a traceback."""
+    advice = "delete it or train into another --out-dir"
+    try:
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        saved_model = ckpt["config"]["model"]
+    except Exception as exc:  # truncated, foreign or from an older layout
+        raise StmError(f"cannot resume from {last}: not a readable training checkpoint ({type(exc).__name__}); "
+                       f"{advice}") from None
+    if saved_model != cfg.model:
+        raise StmError(f"{last} continues a {saved_model} run, not {cfg.model}: pass --model {saved_model} or "
+                       f"{advice}")
+    try:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise StmError(f"cannot resume from {last}: it does not fit this model ({str(exc).splitlines()[0][:100]}); "
+                       f"{advice}") from None
+    _set_rng_state(ckpt["rng"])
+    return ckpt["step"], ckpt["best"], ckpt.get("minutes", 0.0)
 
 
 def _validate(model: STM, cfg: TrainConfig, settings: EngineSettings, step: int, best: float, out: Path,

@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
+from stm_core.io.masks import add_objects, split_annotations
 from stm_core.session import AnnotationSession
 
 from .errors import describe
@@ -378,10 +379,16 @@ class Document(QObject):
 
     def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> list[int]:
         """Put whole-frame masks into the session, as annotated frames (the results around them are then out
-        of date) or as plain results (annotated frames keep their annotation). Returns the frames changed."""
+        of date) or as plain results (annotated frames keep their annotation). Returns the frames changed.
+
+        As annotated frames, a mask that shows only objects that are new (Cutie/XMem masks for objects that
+        enter mid-video) adds them to the frame's present mask instead of erasing the other objects there."""
         assert self._session is not None
         self.end_stroke()
-        if not as_annotations:
+        if as_annotations:
+            complete, adding = split_annotations(masks, self._session.object_ids())
+            masks = {**complete, **{i: add_objects(self._session.labels(i), m) for i, m in adding.items()}}
+        else:
             masks = {i: m for i, m in masks.items() if not self._session.is_annotated(i)}
         for index, labels in masks.items():
             if as_annotations:

@@ -15,7 +15,6 @@ import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import numpy as np
 
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, StmError
@@ -66,24 +65,10 @@ def _check_output(output: Path, *inputs: Path) -> None:
             raise InputError(f"--output {output} is an input folder: its files would be overwritten by masks")
 
 
-def split_annotations(annotations: dict[int, np.ndarray]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """(complete, adding): a mask that shows only objects no earlier mask has (the Cutie/XMem convention for
-    objects that enter mid-video) adds them to what is propagated there; any other mask is the whole truth
-    of its frame (a correction repeats the objects it corrects). The first mask is always complete."""
-    complete: dict[int, np.ndarray] = {}
-    adding: dict[int, np.ndarray] = {}
-    seen: set[int] = set()
-    for index in sorted(annotations):
-        ids = set(np.unique(annotations[index]).tolist()) - {0}
-        (adding if complete and ids and not ids & seen else complete)[index] = annotations[index]
-        seen |= ids
-    return complete, adding
-
-
 def cmd_propagate(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .io.masks import read_mask_dir, write_mask
+    from .io.masks import add_objects, read_mask_dir, split_annotations, write_mask
     from .session import AnnotationSession
 
     out = Path(a.output)
@@ -120,11 +105,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
 
         for start, direction, until in runs:
             if start in adding:  # objects enter here: merged into what was propagated to this frame
-                merged = session.labels(start)
-                merged = np.zeros(session.frame_size, np.uint8) if merged is None else merged
-                new = adding[start]
-                merged[np.isin(merged, np.unique(new)) | (new > 0)] = 0
-                merged[new > 0] = new[new > 0]
+                merged = add_objects(session.labels(start), adding[start])
                 session.set_annotation(start, merged)
                 write_mask(out / f"{names[start]}.png", merged)
                 if start in written:
@@ -237,5 +218,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.showwarning = shown
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        if previous is not None and signal.getsignal(signal.SIGINT) is _interrupt_once:  # after a Ctrl+C it
+            signal.signal(signal.SIGINT, previous)  # stays ignored until the process has exited

@@ -381,6 +381,27 @@ def test_importing_masks_as_annotated_frames_outdates_their_neighbours(qtbot, ap
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5]
 
 
+def test_an_imported_mask_of_a_new_object_adds_it_to_the_frame(qtbot, app_factory, tmp_path):
+    """Cutie/XMem-style masks for objects that enter mid-video hold only the new object: importing one as an
+    annotated frame keeps the objects already on that frame."""
+    from stm_core.io.masks import write_mask
+
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip6", count=6))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    before = doc.session.labels(4)
+    entering = np.zeros((64, 96), np.uint8)
+    entering[50:60, 80:90] = 2
+    (tmp_path / "masks").mkdir()
+    write_mask(tmp_path / "masks" / "00004.png", entering)
+    assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
+    expected = np.where(entering > 0, 2, np.where(before == 2, 0, before))
+    assert doc.is_annotated(4) and np.array_equal(doc.session.labels(4), expected)
+
+
 def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,
                                                                           monkeypatch):
     from app.settings import AppSettings

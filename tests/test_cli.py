@@ -110,13 +110,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
 
 
 def test_a_later_mask_adds_objects_unless_it_repeats_one():
-    from stm_core.cli import split_annotations
+    from stm_core.io.masks import add_objects, split_annotations
 
     one, two, both = (np.full((2, 2), v, np.uint8) for v in (1, 2, 0))
     both[0] = 1
     both[1] = 2
     complete, adding = split_annotations({0: one, 4: two, 6: both, 9: np.zeros((2, 2), np.uint8)})
     assert sorted(complete) == [0, 6, 9] and sorted(adding) == [4]  # 6 repeats object 1: a correction
+    frame = np.array([[1, 1], [2, 0]], np.uint8)
+    assert add_objects(frame, np.array([[0, 3], [0, 0]], np.uint8)).tolist() == [[1, 3], [2, 0]]
+    assert add_objects(frame, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[1, 1], [0, 2]]
+    assert add_objects(None, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[0, 0], [0, 2]]
 
 
 def test_evaluate_reproduces_published_official_scores(capsys):

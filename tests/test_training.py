@@ -19,7 +19,8 @@ from stm_core.train.trainer import TrainConfig, hard_fraction_at, lr_at, max_ski
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
-    sampler = ClipSampler([(SyntheticClips(size=(64, 64), frames=3, max_objects=2, min_objects=2, seed=1), 1.0)], seed=1)
+    clips = SyntheticClips(size=(64, 64), frames=3, max_objects=2, min_objects=2, seed=1)
+    sampler = ClipSampler([(clips, 1.0)], seed=1)
     batch = sampler.batch(2)
     model = STM(STM_SMALL).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

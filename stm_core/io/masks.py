@@ -187,6 +187,31 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     return {index: read_mask(p, frame_size) for index, p in sorted(owner.items())}
 
 
+def split_annotations(annotations: dict[int, np.ndarray], known_objects: Iterable[int] = ()
+                      ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """(complete, adding): a mask that shows only objects no earlier mask has, nor `known_objects` (the
+    Cutie/XMem convention for objects that enter mid-video), adds them to what is propagated there; any other
+    mask is the whole truth of its frame (a correction repeats the objects it corrects). Without known
+    objects the first mask is complete."""
+    complete: dict[int, np.ndarray] = {}
+    adding: dict[int, np.ndarray] = {}
+    seen = set(known_objects)
+    for index in sorted(annotations):
+        ids = set(np.unique(annotations[index]).tolist()) - {0}
+        (adding if seen and ids and not ids & seen else complete)[index] = annotations[index]
+        seen |= ids
+    return complete, adding
+
+
+def add_objects(labels: np.ndarray | None, new: np.ndarray) -> np.ndarray:
+    """`labels` (None: an empty frame) with the objects of mask `new` added: they take their pixels, and
+    any pixels the same labels had elsewhere become background."""
+    merged = np.zeros(new.shape, np.uint8) if labels is None else labels.copy()
+    merged[np.isin(merged, np.unique(new[new > 0]))] = 0
+    merged[new > 0] = new[new > 0]
+    return merged
+
+
 def write_mask_dir(folder: str | Path, names: list[str], labels: Iterable[tuple[int, np.ndarray]]) -> int:
     """Write (frame index, label map) pairs as palette PNGs named after the frames; returns how many."""
     folder = Path(folder)

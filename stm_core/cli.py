@@ -25,9 +25,9 @@ MIN_PROCESS_HEIGHT = 64
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights file (default: the shipped stm-small model)")
-    p.add_argument("--model", default="stm-small", choices=list(CONFIGS),
-                   help="stm-small (default) or stm-r50 (official weights); a weights file of this project "
-                        "carries its own configuration, which wins")
+    p.add_argument("--model", choices=list(CONFIGS),
+                   help="stm-small (default: the shipped weights) or stm-r50 (the official STM_weights.pth); "
+                        "a weights file of this program says which it is")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--mem-every", type=int, default=5, help="every N-th propagated frame joins memory")
     p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
@@ -51,7 +51,7 @@ def _settings(a: argparse.Namespace) -> EngineSettings:
         raise StmError(f"--process-height must be 0 (the source size) or at least {MIN_PROCESS_HEIGHT}")
     if a.top_k is not None and a.top_k < 1:
         raise StmError("--top-k must be at least 1")
-    return EngineSettings(model=a.model, weights=a.weights, device=a.device, mem_every=a.mem_every,
+    return EngineSettings(model=a.model or "stm-small", weights=a.weights, device=a.device, mem_every=a.mem_every,
                           max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast,
                           top_k=a.top_k, adapt_steps=a.adapt_steps)
 
@@ -75,6 +75,9 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     _check_output(out, Path(a.images), Path(a.annotations))
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
+    loaded = session.memory_status()["model"]
+    if a.model and loaded != a.model:
+        raise StmError(f"--model {a.model} asked for, but {a.weights} holds a {loaded} network")
     annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)
     complete, adding = split_annotations(annotations)
     for index, labels in complete.items():

@@ -74,7 +74,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("case", ["missing_folder", "empty_folder", "bad_mask", "broken_weights",
                                   "corrupt_frame", "no_masks", "output_is_frames", "output_is_annotations",
-                                  "process_height", "top_k"])
+                                  "process_height", "top_k", "model_mismatch"])
 def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     frames, ann = clip
     args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
@@ -99,6 +99,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
         args[args.index("--output") + 1] = str(frames if case == "output_is_frames" else ann)
     elif case in ("process_height", "top_k"):
         args += ["--process-height", "7"] if case == "process_height" else ["--top-k", "0"]
+    elif case == "model_mismatch":  # the weights are a stm-small file
+        args += ["--model", "stm-r50"]
     before = {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]}
     proc = _run(args)
     assert proc.returncode == 2, proc.stderr

@@ -416,6 +416,7 @@ class Propagator:
             "device": self.device_name,
             "precision": describe_precision(self.device, self.settings.fast),
             "process_height": self.process_height or 0,
+            "model": self._model.cfg.name if self._model is not None else "",  # "" until loaded
             "memory_frames": self.memory_frames,
             "cached_frames": len(self._query_cache),
             "cache_bytes": self._query_cache.nbytes + self._memory_cache.nbytes,

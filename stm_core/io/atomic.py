@@ -29,7 +29,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             raise OSError(f"nothing was written for {path}")
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # name the file the user knows, not the temporary one
+            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

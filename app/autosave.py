@@ -81,8 +81,13 @@ class Autosaver(QObject):
             name = names[frame]
             if labels is None:
                 self._writer.submit(f"mask:{name}", lambda n=name: workspace.remove_mask(n))
+                continue
+            self._writer.submit(f"mask:{name}", lambda n=name, lab=labels: workspace.write_mask(n, lab))
+            soft = session.soft_result(frame)
+            if soft is None:
+                self._writer.submit(f"soft:{name}", lambda n=name: workspace.remove_soft(n))
             else:
-                self._writer.submit(f"mask:{name}", lambda n=name, lab=labels: workspace.write_mask(n, lab))
+                self._writer.submit(f"soft:{name}", lambda n=name, lab=labels, s=soft: workspace.write_soft(n, lab, *s))
         self._dirty.clear()
         if self._state_dirty:
             state = self._state(names)

@@ -136,7 +136,8 @@ class AppController(QObject):
                     return
                 labels = workspace.read_frame_mask(names[index], size)
                 if labels is not None and not session.has_result(index):
-                    session.set_result(index, labels, uncertainty.get(index, float("nan")))
+                    session.set_result(index, labels, uncertainty.get(index, float("nan")),
+                                       workspace.read_soft(names[index], labels))
                     progress(index)
 
         task = Task(load, self)

@@ -5,6 +5,7 @@ Layout::
     <workspace>/workspace.json      objects, annotated and stale frames, each result's uncertainty, editor
                                     state, what video it belongs to
     <workspace>/masks/<frame>.png   current mask of every frame that has one (annotated or propagated)
+    <workspace>/soft/<frame>.npz    a propagated frame's soft maps (working size), tied to its mask by a hash
 
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
 By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
@@ -15,9 +16,11 @@ Changing that option moves an existing workspace to the new place when the video
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +90,10 @@ class Workspace:
         return self.root / "masks"
 
     @property
+    def soft_dir(self) -> Path:
+        return self.root / "soft"
+
+    @property
     def state_path(self) -> Path:
         return self.root / STATE_FILE
 
@@ -142,6 +149,34 @@ class Workspace:
 
     def remove_mask(self, name: str) -> None:
         (self.masks_dir / f"{name}.png").unlink(missing_ok=True)
+        self.remove_soft(name)
+
+    def write_soft(self, name: str, labels: np.ndarray, obj_ids: list[int], probs: np.ndarray) -> None:
+        """Save a frame's soft maps with a hash of its label map: read back only beside that very mask."""
+        self.soft_dir.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, probs=probs, obj_ids=np.asarray(obj_ids, np.int64), labels_hash=_digest(labels))
+        atomic_write_bytes(self.soft_dir / f"{name}.npz", buf.getvalue())
+
+    def remove_soft(self, name: str) -> None:
+        (self.soft_dir / f"{name}.npz").unlink(missing_ok=True)
+
+    def read_soft(self, name: str, labels: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+        """The soft maps saved for this frame if they belong to `labels` (a crash between writing the mask and
+        its soft maps leaves them apart); None if missing, unreadable or stale."""
+        path = self.soft_dir / f"{name}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                if data["labels_hash"].item() != _digest(labels):
+                    return None
+                probs, obj_ids = data["probs"], [int(i) for i in data["obj_ids"]]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        if probs.dtype != np.uint8 or probs.ndim != 3 or len(obj_ids) != probs.shape[0]:
+            return None
+        return obj_ids, probs
 
     def saved_frames(self, names: list[str]) -> list[int]:
         """Indices of the frames that have a saved mask file."""
@@ -156,3 +191,7 @@ class Workspace:
             return read_mask(self.masks_dir / f"{name}.png", size, tolerance=0)
         except InputError:
             return None
+
+
+def _digest(labels: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(labels, np.uint8).tobytes(), digest_size=16).hexdigest()

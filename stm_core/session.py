@@ -121,13 +121,21 @@ class AnnotationSession:
             self._annotations.pop(index, None)
         self._propagator.forget_frame(index)
 
-    def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan")) -> None:
+    def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan"),
+                   soft: tuple[list[int], np.ndarray] | None = None) -> None:
         """Store a label map as this frame's result without annotating it (imported masks, or a saved result
-        read back with the `uncertainty` it had when propagated)."""
+        read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated)."""
         labels = self._check_labels(labels)
+        obj_ids, probs = soft if soft is not None else (None, None)
         with self._lock:
             if index not in self._annotations:
-                self._results.put(index, labels, None, uncertainty=uncertainty)
+                self._results.put(index, labels, probs, obj_ids, uncertainty)
+
+    def soft_result(self, index: int) -> tuple[list[int], np.ndarray] | None:
+        """The propagated soft maps of frame `index` as stored (object ids, uint8 [K,h,w] at the working size),
+        for saving them; None for annotated frames and results without soft maps."""
+        with self._lock:
+            return None if index in self._annotations else self._results.soft(index)
 
     def copy_masks_from(self, other: "AnnotationSession") -> None:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a

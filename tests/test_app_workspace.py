@@ -56,6 +56,7 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     doc.seek(2)
     expected = {i: doc.session.labels(i) for i in range(4)}
+    soft = {i: doc.session.probability(i, 1) for i in range(1, 4)}
     uncertainty = doc.uncertainty()
     window.close()  # saves and stops the writer
 
@@ -69,6 +70,8 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
     for i in range(4):
         assert np.array_equal(doc2.session.labels(i), expected[i]), i
     assert np.allclose(doc2.uncertainty(), uncertainty, atol=1e-5) and np.isfinite(uncertainty).all()
+    for i in range(1, 4):  # soft maps too: the probability overlay and soft export are as before
+        assert np.array_equal(doc2.session.probability(i, 1), soft[i]), i
     assert doc2.next_uncertain() is not None  # U works after reopening
     restored = doc2.objects.get(rider.id)
     assert (restored.name, restored.color, restored.visible) == ("Rider", (1, 2, 3), False)
@@ -126,6 +129,23 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
         assert c.autosaver.workspace.root == place and not gone.exists()
         assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
         again.close()
+
+
+def test_soft_maps_are_read_back_only_beside_their_own_mask(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    labels = np.zeros((6, 8), np.uint8)
+    labels[2:4, 2:5] = 3
+    probs = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    workspace.write_soft("00007", labels, [3, 5], probs)
+    obj_ids, back = workspace.read_soft("00007", labels)
+    assert obj_ids == [3, 5] and np.array_equal(back, probs)
+    other = labels.copy()
+    other[0, 0] = 5
+    assert workspace.read_soft("00007", other) is None  # the mask changed after: these maps are not its own
+    (workspace.soft_dir / "00008.npz").write_bytes(b"torn")
+    assert workspace.read_soft("00008", labels) is None and workspace.read_soft("00009", labels) is None
+    workspace.remove_mask("00007")
+    assert not (workspace.soft_dir / "00007.npz").exists()
 
 
 def test_ctrl_s_saves(qtbot, app_factory, frame_dir):

@@ -71,6 +71,13 @@ class ResultStore:
             return cv2.resize(prob, e.shape[::-1], interpolation=cv2.INTER_LINEAR)
         return prob.copy()
 
+    def soft(self, index: int) -> tuple[list[int], np.ndarray] | None:
+        """(object ids, uint8 [K,h,w] soft maps at the size they were stored), None without soft maps."""
+        e = self._entries.get(index)
+        if e is None or e.probs is None:
+            return None
+        return list(e.obj_ids), self._probs(e).copy()
+
     @staticmethod
     def _probs(e: _Entry) -> np.ndarray:
         assert e.probs is not None

@@ -36,6 +36,18 @@ def slow_down(session, monkeypatch, delay: float = 0.05) -> None:
     monkeypatch.setattr(session, "propagate", propagate)
 
 
+def propagated_clip(qtbot, app_factory, tmp_path, count: int):
+    """A window on a `count`-frame clip with frame 0 painted and propagated forward: (window, document,
+    propagation controller)."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / f"clip{count}", count=count))
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    return window, doc, prop
+
+
 @pytest.fixture
 def window(app_factory, frame_dir):
     window = app_factory()
@@ -297,12 +309,7 @@ def test_probability_overlay_shows_the_soft_result(qtbot, window):
 
 
 def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factory, tmp_path):
-    window = app_factory()
-    window.controller.open(make_frames(tmp_path / "clip8", count=8))
-    annotate_first_frame(window)
-    doc, prop = window.document, window.controller.propagation
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 8)
     other = doc.add_object().id  # painting a new label always changes the mask (results here are random)
     doc.seek(7)
     doc.begin_stroke((50.0, 30.0), other, 9, erase=False)
@@ -317,12 +324,7 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
 
 
 def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtbot, app_factory, tmp_path):
-    window = app_factory()
-    window.controller.open(make_frames(tmp_path / "clip6", count=6))
-    annotate_first_frame(window)
-    doc, prop = window.document, window.controller.propagation
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
     other = doc.add_object().id
     doc.seek(3)
     doc.begin_stroke((50.0, 30.0), other, 9, erase=False)
@@ -361,12 +363,7 @@ def test_a_correction_painted_during_a_run_ends_it_there_and_outdates_what_it_ma
 def test_importing_masks_as_annotated_frames_outdates_their_neighbours(qtbot, app_factory, tmp_path):
     from stm_core.io.masks import write_mask
 
-    window = app_factory()
-    window.controller.open(make_frames(tmp_path / "clip6", count=6))
-    annotate_first_frame(window)
-    doc, prop = window.document, window.controller.propagation
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
     masks = tmp_path / "masks"
     masks.mkdir()
     for name in ("00000", "00003"):
@@ -386,12 +383,7 @@ def test_an_imported_mask_of_a_new_object_adds_it_to_the_frame(qtbot, app_factor
     annotated frame keeps the objects already on that frame."""
     from stm_core.io.masks import write_mask
 
-    window = app_factory()
-    window.controller.open(make_frames(tmp_path / "clip6", count=6))
-    annotate_first_frame(window)
-    doc, prop = window.document, window.controller.propagation
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
     before = doc.session.labels(4)
     entering = np.zeros((64, 96), np.uint8)
     entering[50:60, 80:90] = 2

@@ -169,21 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
+    from .train.trainer import TrainConfig
+
+    defaults = TrainConfig()
     p = sub.add_parser("train", help="train the network (resumes from OUT_DIR/last.pt)")
-    p.add_argument("--out-dir", dest="out_dir", default="runs/default")
-    p.add_argument("--model")
-    p.add_argument("--init-weights", dest="init_weights")
+    p.add_argument("--out-dir", dest="out_dir", default=defaults.out_dir,
+                   help="checkpoints, weights and log.jsonl (default: %(default)s)")
+    p.add_argument("--model", choices=list(CONFIGS), help=f"network configuration (default: {defaults.model})")
+    p.add_argument("--init-weights", dest="init_weights", help="start from this weights file (e.g. the shipped one)")
     p.add_argument("--davis-root", dest="davis_root", help="DAVIS-2016 folder (training sequences + validation)")
-    for name, typ in (("steps", int), ("batch-size", int), ("crop", int), ("lr", float), ("warmup", int),
-                      ("davis-weight", float), ("val-every", int), ("val-height", int), ("ckpt-every", int),
-                      ("seed", int), ("workers", int), ("threads", int),
-                      ("max-objects", int), ("log-every", int), ("frames", int), ("static-prob", float),
-                      ("paste-prob", float)):
-        p.add_argument(f"--{name}", dest=name.replace("-", "_"), type=typ)
+    for name, typ, text in (
+            ("steps", int, "optimizer steps in all"), ("batch-size", int, "clips per step"),
+            ("crop", int, "square crop size in px"), ("lr", float, "peak learning rate"),
+            ("warmup", int, "steps of linear learning-rate warm-up"),
+            ("davis-weight", float, "share of real DAVIS clips among the synthetic ones"),
+            ("val-every", int, "validate every N steps (0: never)"),
+            ("val-height", int, "working height of the validation"), ("ckpt-every", int, "save last.pt every N steps"),
+            ("seed", int, "random seed"), ("workers", int, "data loader processes"),
+            ("threads", int, "intra-op CPU threads (default: PyTorch's)"),
+            ("max-objects", int, "objects per synthetic clip at most"), ("log-every", int, "log every N steps"),
+            ("frames", int, "frames per training clip"),
+            ("static-prob", float, "share of real clips warped from one still frame"),
+            ("paste-prob", float, "chance of pasting an object from another sequence into a real clip")):
+        dest = name.replace("-", "_")
+        p.add_argument(f"--{name}", dest=dest, type=typ, help=f"{text} (default: {getattr(defaults, dest)})")
     p.add_argument("--max-minutes", dest="max_minutes", type=float,
                    help="stop after this many minutes of training in all (resumes included); the learning rate, "
                         "curriculum and bootstrapping anneal over them when they end the run before --steps")
-    p.add_argument("--device")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto (CUDA if available)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="speed and memory of propagation (see BENCHMARKS.md)")

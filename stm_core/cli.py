@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
-    from .train.trainer import TrainConfig
+    from .train.config import TrainConfig
 
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train the network (resumes from OUT_DIR/last.pt)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
-from stm_core.io.masks import read_mask, read_mask_dir
+from stm_core.io.masks import add_objects, read_mask, read_mask_dir, split_annotations
 from stm_core.session import AnnotationSession
 
 from .autosave import Autosaver
@@ -73,7 +73,7 @@ class AppController(QObject):
         workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
         objects, frame, deferred, stale, uncertainty = self._restore(workspace, session)
         self.source = path
-        self.document.load(session, objects, frame, stale)
+        self.document.load(session, objects, frame, stale, loading=deferred)
         self._load_results(workspace, session, deferred, uncertainty)
         self._warm_up(session)
         if len(self.document.objects) == 0:
@@ -143,6 +143,8 @@ class AppController(QObject):
         task = Task(load, self)
         task.progress.connect(lambda args: self.document.note_loaded(args[0])
                               if self.document.session is session else None)
+        task.succeeded.connect(lambda _: self.document.note_loading_done()
+                               if self.document.session is session else None)
         task.failed.connect(self.error)
         task.finished.connect(lambda: setattr(self, "_loader", None) if self._loader is task else None)
         self._loader = task
@@ -221,7 +223,8 @@ class AppController(QObject):
         return True
 
     def import_frame_mask(self, path: str | Path) -> bool:
-        """Replace the current frame's mask with a mask file (one undoable edit)."""
+        """Replace the current frame's mask with a mask file, or add its objects to it if they are all new
+        (one undoable edit)."""
         doc = self.document
         if doc.session is None:
             return False
@@ -229,6 +232,8 @@ class AppController(QObject):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 labels = read_mask(path, doc.frame_size)
+            if split_annotations({0: labels}, doc.session.object_ids())[1]:  # only new objects: add them
+                labels = add_objects(doc.labels, labels)
             doc.replace_labels(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged
             self.error.emit(*describe(exc))
@@ -277,13 +282,15 @@ class AppController(QObject):
             self.settings.set_preferences(old)
             self.error.emit(*describe(exc))
             return
+        stopped = self.propagation.running
         self.propagation.cancel_and_wait()
         self.wait_for_loading()
         fresh.copy_masks_from(session)
         session.release_memory()
         self.document.replace_session(fresh)
         self._warm_up(fresh)
-        self.message.emit("Engine settings applied; masks kept.")
+        self.message.emit("Engine settings applied, masks kept" +
+                          ("; the propagation was stopped: press F to go on" if stopped else ""))
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

@@ -67,6 +67,7 @@ class Document(QObject):
         self._digests: dict[int, bytes] = {}
         self._key = b""
         self._result_keys: list[bytes | None] = []
+        self._loading: set[int] = set()
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
@@ -74,9 +75,11 @@ class Document(QObject):
 
     # ---- opening ------------------------------------------------------------------------------------
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
-             stale: list[int] | None = None) -> None:
-        """Show `session` (already holding any saved annotations and results) with these objects; `stale`
-        frames have results propagated before a later correction."""
+             stale: list[int] | None = None, loading: list[int] | None = None) -> None:
+        """Show `session` (already holding any saved annotations) with these objects; `stale` frames have
+        results propagated before a later correction; the saved results of `loading` frames are still being
+        read (`note_loaded` announces each, `note_loading_done` the end): they count as results from the
+        annotations as they are now, so a correction meanwhile outdates them."""
         self._stroke = None
         self._session = session
         self.objects = objects
@@ -89,16 +92,21 @@ class Document(QObject):
         self._stale[[i for i in stale or [] if 0 <= i < session.num_frames]] = True
         self._digests = {}
         self._update_key(session.annotated_frames())
-        self._result_keys = [None if s else self._key for s in self._stale]
+        self._loading = {i for i in loading or [] if 0 <= i < session.num_frames}
+        self._result_keys = [self._key if (has or i in self._loading) and not stale else None
+                             for i, (has, stale) in enumerate(zip(self._has_result, self._stale))]
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self.sessionChanged.emit()
         self.frameChanged.emit(self._current)
 
     def replace_session(self, session: AnnotationSession) -> None:
-        """Swap in a session rebuilt with other engine settings that holds the same masks."""
+        """Swap in a session rebuilt with other engine settings that holds the same masks (and every saved
+        result: the caller waited for loading, whose late signals name the old session and are dropped)."""
         self.end_stroke()
         self._session = session
+        self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
+        self.note_loading_done()
         self.sessionChanged.emit()
 
     @property
@@ -308,7 +316,8 @@ class Document(QObject):
         self.resultsChanged.emit()
 
     def _outdated(self, frame: int) -> bool:
-        return bool(self._has_result[frame]) and self._result_keys[frame] != self._key
+        has = self._has_result[frame] or frame in self._loading
+        return bool(has) and self._result_keys[frame] != self._key
 
     # ---- undo ---------------------------------------------------------------------------------------
     def can_undo(self) -> bool:
@@ -360,6 +369,7 @@ class Document(QObject):
         changed since the run started. A preview (shown while the engine adapts) counts as stale until the
         adapted pass replaces it, so a cancelled run leaves it marked for propagating again."""
         self._has_result[frame] = True
+        self._loading.discard(frame)
         self._result_keys[frame] = None if preview else key
         self._stale[frame] = preview or key != self._key
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
@@ -371,10 +381,17 @@ class Document(QObject):
     def note_loaded(self, frame: int) -> None:
         """A saved result was read back from the workspace: show it, but do not save it again."""
         self._has_result[frame] = True
-        self._result_keys[frame] = None if self._stale[frame] else self._key
+        self._loading.discard(frame)
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)
+        self.resultsChanged.emit()
+
+    def note_loading_done(self) -> None:
+        """Every saved result has been read: a frame whose file was unreadable has no result to be stale."""
+        for frame in self._loading:
+            self._stale[frame] = self._has_result[frame] and self._stale[frame]
+        self._loading.clear()
         self.resultsChanged.emit()
 
     def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> list[int]:

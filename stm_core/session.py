@@ -44,6 +44,7 @@ class PropagationReport:
     first_frame_seconds: float | None = None  # until the first new result, a preview or not
     adapt_seconds: float = 0.0  # of `seconds`, spent before the first adapted frame (adaptation, any preview)
     previewed: list[int] = field(default_factory=list)  # frames given a preview result while adapting
+    stopped_at: int | None = None  # a frame annotated during the run, where it stopped
 
     @property
     def fps(self) -> float:
@@ -256,6 +257,7 @@ class AnnotationSession:
                     with self._lock:
                         if r.index in self._annotations:  # painted while the run was in flight: the user wins
                             if until_annotated:
+                                report.stopped_at = r.index
                                 break
                             continue
                         if r.fill_only and self._results.has(r.index):

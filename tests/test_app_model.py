@@ -194,3 +194,5 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
                                         "2 frames keep their preview")
     done = PropagationReport(0, "forward", frames=[1, 2], seconds=3.0, adapt_seconds=1.0)
     assert finished_note(done) == "Propagation done: 2 frames at 1.0 fps after adapting to the video for 1 s"
+    stopped = PropagationReport(0, "forward", frames=[1, 2], seconds=2.0, stopped_at=3)
+    assert finished_note(stopped) == "Propagation stopped at frame 4, annotated meanwhile: 2 frames at 1.0 fps"

@@ -392,6 +392,11 @@ def test_an_imported_mask_of_a_new_object_adds_it_to_the_frame(qtbot, app_factor
     assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
     expected = np.where(entering > 0, 2, np.where(before == 2, 0, before))
     assert doc.is_annotated(4) and np.array_equal(doc.session.labels(4), expected)
+    doc.seek(5)  # the same for one mask of a new object imported onto the current frame
+    before = doc.session.labels(5)
+    write_mask(tmp_path / "third.png", entering * 3 // 2)
+    assert window.controller.import_frame_mask(tmp_path / "third.png")
+    assert np.array_equal(doc.session.labels(5), np.where(entering > 0, 3, before))
 
 
 def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,

@@ -131,6 +131,43 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
         again.close()
 
 
+def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):
+    """Saved results load in the background after reopening; a correction painted before they are all in
+    must outdate them as it would loaded ones, and must not wipe the red marks saved last time."""
+    import time as _time
+
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    window = propagated_window(qtbot, app_factory, clip)
+    doc, prop = window.document, window.controller.propagation
+    doc.seek(4)
+    paint(doc, 60, 40)  # a correction on frame 4, then propagated onwards: only 1..3 stay stale
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3]
+    window.close()
+    original = Workspace.read_frame_mask
+
+    def slow_read(self, name, size):
+        _time.sleep(0.2)
+        return original(self, name, size)
+
+    monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
+    again = app_factory()
+    again.controller.open(clip)
+    doc2 = again.document
+    for frame in (2, 6):  # corrections while most saved results are still loading
+        doc2.seek(frame)
+        paint(doc2, 20, 20)
+    assert not doc2.result_frames().all()
+    qtbot.waitUntil(lambda: doc2.result_frames().all(), timeout=20_000)
+    again.controller.wait_for_loading()
+    qtbot.wait(50)
+    # 1 and 3 keep their saved marks; 5 and 7, current when saved, are outdated by the correction on 6
+    assert list(np.flatnonzero(doc2.stale_frames())) == [1, 3, 5, 7]
+
+
 def test_soft_maps_are_read_back_only_beside_their_own_mask(tmp_path):
     workspace = Workspace(tmp_path / "ws")
     labels = np.zeros((6, 8), np.uint8)

@@ -117,8 +117,9 @@ def test_a_later_mask_adds_objects_unless_it_repeats_one():
     one, two, both = (np.full((2, 2), v, np.uint8) for v in (1, 2, 0))
     both[0] = 1
     both[1] = 2
-    complete, adding = split_annotations({0: one, 4: two, 6: both, 9: np.zeros((2, 2), np.uint8)})
-    assert sorted(complete) == [0, 6, 9] and sorted(adding) == [4]  # 6 repeats object 1: a correction
+    complete, adding = split_annotations({0: one, 4: two, 5: two, 6: both, 9: np.zeros((2, 2), np.uint8)})
+    assert sorted(complete) == [0, 6, 9] and sorted(adding) == [4, 5]  # 6 repeats object 1: a correction
+    assert sorted(split_annotations({4: two, 6: both}, known_objects=[1])[1]) == [4]
     frame = np.array([[1, 1], [2, 0]], np.uint8)
     assert add_objects(frame, np.array([[0, 3], [0, 0]], np.uint8)).tolist() == [[1, 3], [2, 0]]
     assert add_objects(frame, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[1, 1], [0, 2]]

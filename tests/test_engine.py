@@ -132,6 +132,7 @@ def test_painting_during_propagation_wins_and_ends_the_run_there(session, until_
     report = session.propagate(0, "forward", progress=progress, until_annotated=until_annotated)
     assert np.array_equal(session.labels(6), painted)
     assert report.frames == ([1, 2, 3, 4, 5] if until_annotated else [1, 2, 3, 4, 5, 7])
+    assert report.stopped_at == (6 if until_annotated else None)
     assert session.has_result(7) is not until_annotated
 
 

@@ -7,6 +7,7 @@ notes shown on the left (hints, "Propagation done …") keep as much room as the
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 from PySide6.QtCore import QTimer, Signal
@@ -61,7 +62,8 @@ class StatusBar(QStatusBar):
         prop.previewed.connect(self._on_previewed)
         prop.runningChanged.connect(self._on_running)
         prop.finished.connect(self._on_finished)
-        controller.message.connect(lambda text: self.showMessage(text, 6000))
+        controller.message.connect(self._on_message)
+        self._note = ("", 0.0)
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -108,8 +110,16 @@ class StatusBar(QStatusBar):
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
 
+    def _on_message(self, text: str) -> None:
+        self._note = (text, time.monotonic())
+        self.showMessage(text, 6000)
+
     def _on_finished(self, report: PropagationReport) -> None:
-        self.showMessage(finished_note(report), 8000)
+        """The run's note; a note that came just before (what stopped the run, e.g. new engine settings)
+        stays in front of it instead of being replaced."""
+        text, at = self._note
+        recent = f"{text} · " if text and time.monotonic() - at < 2.0 else ""
+        self.showMessage(recent + finished_note(report), 8000)
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""
@@ -138,6 +148,8 @@ class StatusBar(QStatusBar):
 def finished_note(report: PropagationReport) -> str:
     """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames"."""
     frames, state = len(report.frames), "cancelled" if report.cancelled else "done"
+    if report.stopped_at is not None:
+        state = f"stopped at frame {report.stopped_at + 1}, annotated meanwhile"
     if report.cancelled and not frames and report.adapt_seconds:
         kept = f"; {len(report.previewed)} frames keep their preview" if report.previewed else ""
         return f"Propagation cancelled while adapting to the video ({report.adapt_seconds:.0f} s){kept}"

@@ -189,17 +189,20 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
 
 def split_annotations(annotations: dict[int, np.ndarray], known_objects: Iterable[int] = ()
                       ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """(complete, adding): a mask that shows only objects no earlier mask has, nor `known_objects` (the
-    Cutie/XMem convention for objects that enter mid-video), adds them to what is propagated there; any other
-    mask is the whole truth of its frame (a correction repeats the objects it corrects). Without known
-    objects the first mask is complete."""
+    """(complete, adding): a mask that shows none of the objects of the complete masks before it, nor of
+    `known_objects` (the Cutie/XMem convention: masks for objects that enter mid-video, on one frame or
+    several), adds its objects to what is propagated there; any other mask is the whole truth of its frame
+    (a correction repeats an object it corrects). Without known objects the first mask is complete."""
     complete: dict[int, np.ndarray] = {}
     adding: dict[int, np.ndarray] = {}
     seen = set(known_objects)
     for index in sorted(annotations):
         ids = set(np.unique(annotations[index]).tolist()) - {0}
-        (adding if seen and ids and not ids & seen else complete)[index] = annotations[index]
-        seen |= ids
+        if seen and ids and not ids & seen:
+            adding[index] = annotations[index]
+        else:
+            complete[index] = annotations[index]
+            seen |= ids
     return complete, adding
 
 

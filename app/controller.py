@@ -4,6 +4,7 @@ and starts exports. No widgets: the main window forwards user commands here and 
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -212,7 +213,9 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
+        known = {o.id for o in self.document.objects}
         imported = self.document.import_masks(masks, as_annotations)
+        self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported)
         self.message.emit(f"Imported {len(imported)} masks from {folder}" +
                           (f"; {kept} annotated frames kept their annotation" if kept else ""))
@@ -221,6 +224,20 @@ class AppController(QObject):
             self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "
                                              f"(nearest neighbour):\n{notes}")
         return True
+
+    def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
+        """Name and colour the objects an import added as an export of this program described them in its
+        `objects.json` (beside `masks/` or in the folder itself); without one they keep default names."""
+        for path in (folder / "objects.json", folder.parent / "objects.json"):
+            try:
+                described = ObjectTable.from_json(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            for obj in described:
+                if obj.id not in known and obj.id in self.document.objects:
+                    self.document.rename_object(obj.id, obj.name)
+                    self.document.set_object_color(obj.id, obj.color)
+            return
 
     def import_frame_mask(self, path: str | Path) -> bool:
         """Replace the current frame's mask with a mask file, or add its objects to it if they are all new

@@ -81,6 +81,11 @@ class AnnotationSession:
         return self.frames.size
 
     @property
+    def fps(self) -> float | None:
+        """Frames per second of a video file (None for a frame folder): the overlay video's default rate."""
+        return self.frames.fps
+
+    @property
     def frame_names(self) -> list[str]:
         """File stems used for mask files, e.g. '00000' for 00000.jpg or frame index 0 of a video."""
         return self.frames.names

@@ -63,12 +63,29 @@ def test_export_everything_then_reimport_is_identical(qtbot, window, tmp_path):
     assert len(frames) == 4 and frames[0].width == 96
     QApplication.processEvents()
 
-    # re-import into a fresh window of the same video: the masks come back exactly
+    # re-import: the masks come back exactly
     for i in range(4):
         session.set_result(i, np.zeros((64, 96), np.uint8))
     window.controller.import_mask_folder(out / "masks", as_annotations=False)
     for i in range(4):
         assert np.array_equal(session.labels(i), expected[i])
+    assert dialog.fps_spin.value() == 24.0  # a frame folder has no rate of its own (a video's is the default)
+
+
+def test_reimported_masks_bring_their_object_names_and_colours(qtbot, window, app_factory, frame_dir, tmp_path):
+    doc = window.document
+    doc.rename_object(2, "Rider")
+    doc.set_object_color(2, (1, 2, 3))
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=True))
+    copy = tmp_path / "copy"  # the same frames elsewhere: a new video, with a workspace of its own
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    assert other.controller.import_mask_folder(tmp_path / "out" / "masks", as_annotations=True)
+    rider = other.document.objects.get(2)
+    assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
 
 
 def test_disk_full_mid_export_reports_and_keeps_previous_files(qtbot, window, tmp_path, dialogs, monkeypatch):

@@ -141,6 +141,7 @@ def test_video_count_and_random_access(tmp_path: Path, suffix: str, codec: str) 
     video = open_frames(path)
     assert isinstance(video, VideoFrames)
     assert len(video) == 23 and video.size == (48, 64)
+    assert video.fps is not None and abs(video.fps - 25) < 0.01  # the export's overlay video keeps the rate
     assert video.names[:2] == ["00000", "00001"] and video.names[-1] == "00022"
     sequential = [video[i].copy() for i in range(len(video))]
     assert len({f.tobytes() for f in sequential}) == 23  # every frame distinct, none repeated or skipped

@@ -27,7 +27,9 @@ class ExportDialog(QDialog):
         self.binary_box = QCheckBox("Binary 0/255 mask per object (binary/object_NNN/)")
         self.soft_box = QCheckBox("Soft probability per object, 8-bit (soft/object_NNN/)")
         self.video_box = QCheckBox("Overlay video for review (overlay.mp4)")
-        self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=24.0, suffix=" fps")
+        session = controller.document.session
+        fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
+        self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=min(max(fps, 1.0), 120.0), suffix=" fps")
         self.progress = QProgressBar()
         self.progress.setValue(0)
         self.result_label = QLabel("Masks are written at the source resolution, named after the frames; "

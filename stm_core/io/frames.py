@@ -54,6 +54,7 @@ class FrameSource:
         self.path = path
         self.names = names
         self.size = size
+        self.fps: float | None = None  # frames per second, where the source says (a video file)
         self.cache_size = cache_size
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -194,6 +195,9 @@ class VideoFrames(FrameSource):
             raise
         digits = max(5, len(str(len(pts) - 1)))
         super().__init__(path, [f"{i:0{digits}d}" for i in range(len(pts))], first.shape[:2], cache_size)
+        assert self._container is not None
+        rate = self._container.streams.video[0].average_rate
+        self.fps = float(rate) if rate else None
         first.setflags(write=False)
         self._cache[0] = first
 

@@ -188,15 +188,16 @@ class Document(QObject):
         started from, so undoing a correction makes the results from before it current again."""
         return self._key
 
-    def _update_key(self, frames: list[int]) -> None:
-        """Re-hash the annotations of `frames` (annotated or not any more) and the key of them all."""
+    def _update_key(self, frames: list[int], labels: np.ndarray | None = None) -> None:
+        """Re-hash the annotations of `frames` (annotated or not any more) and the key of them all; `labels`:
+        the one frame's annotation, when the caller holds it (saves copying a 1080p map per stroke)."""
         assert self._session is not None
         for frame in frames:
-            labels = self._session.annotation(frame)
-            if labels is None:
+            annotation = self._session.annotation(frame) if labels is None else labels
+            if not self._session.is_annotated(frame):
                 self._digests.pop(frame, None)
             else:
-                self._digests[frame] = hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
+                self._digests[frame] = hashlib.blake2b(annotation.tobytes(), digest_size=16).digest()
         self._key = hashlib.blake2b(b"".join(f.to_bytes(8, "little") + d for f, d in sorted(self._digests.items())),
                                     digest_size=16).digest()
 
@@ -294,7 +295,7 @@ class Document(QObject):
     def _commit(self, edit: Edit) -> None:
         assert self._session is not None
         self._session.set_annotation(self._current, self._labels)
-        self._update_key([self._current])
+        self._update_key([self._current], self._labels)
         self._has_result[self._current] = True
         self._history.push(self._current, edit)
         self.maskStored.emit(self._current, True)
@@ -355,7 +356,7 @@ class Document(QObject):
         self._after_history_step(edit)
 
     def _after_history_step(self, edit: Edit) -> None:
-        self._update_key([self._current])
+        self._update_key([self._current], self._labels)
         self._has_result[self._current] |= self.is_annotated()
         self.regionPainted.emit(self._current, edit.rect)
         self.maskStored.emit(self._current, True)

@@ -141,8 +141,9 @@ def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_fa
     clip = make_frames(tmp_path / "clip8", count=8)
     window = propagated_window(qtbot, app_factory, clip)
     doc, prop = window.document, window.controller.propagation
+    other = doc.add_object().id  # painting a new label always changes the mask (results here are random)
     doc.seek(4)
-    paint(doc, 60, 40)  # a correction on frame 4, then propagated onwards: only 1..3 stay stale
+    paint(doc, 60, 40, obj=other)  # a correction on frame 4, then propagated onwards: only 1..3 stay stale
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward")
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3]
@@ -157,9 +158,10 @@ def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_fa
     again = app_factory()
     again.controller.open(clip)
     doc2 = again.document
+    third = doc2.add_object().id
     for frame in (2, 6):  # corrections while most saved results are still loading
         doc2.seek(frame)
-        paint(doc2, 20, 20)
+        paint(doc2, 20, 20, obj=third)
     assert not doc2.result_frames().all()
     qtbot.waitUntil(lambda: doc2.result_frames().all(), timeout=20_000)
     again.controller.wait_for_loading()

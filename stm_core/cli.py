@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+import time
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -103,8 +104,12 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                 written.add(index)
                 bar.update(1)
 
+        started = [time.time()]
+
         def adapting(done: int, steps: int) -> None:
             bar.set_description_str(f"adapting to the video {done}/{steps}")
+            if done == steps:  # the frame rate and time left count from here, not from before adapting
+                bar.start_t += time.time() - started[0]
 
         for start, direction, until in runs:
             if start in adding:  # objects enter here: merged into what was propagated to this frame
@@ -115,6 +120,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                     written.discard(start)
                 else:
                     bar.update(1)
+            started[0] = time.time()
             session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
                               until=until)
     return 0

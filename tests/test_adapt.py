@@ -154,3 +154,21 @@ def test_unset_adaptation_follows_the_weights(tmp_path):
              for w in (recommending, plain)}
     assert steps == {"r.pt": RECOMMENDED_ADAPT_STEPS, "p.pt": 0}
     assert Propagator(EngineSettings(weights=str(recommending), device="cpu", adapt_steps=0)).adapt_steps == 0
+
+
+def test_no_adaptation_without_frames_to_propagate_or_on_frames_too_small(tmp_path, monkeypatch):
+    """Adapting costs seconds to minutes: not when every frame is annotated; frames under 32 px (too small for
+    its crops, which crashed with a traceback) propagate unadapted."""
+    from stm_core.engine import propagator
+
+    calls = []
+    monkeypatch.setattr("stm_core.train.adapt.adapt", lambda *a, **k: calls.append(1) or a[0])
+    session = tiny_session(write_clip(tmp_path / "one", frames=1), adapt_steps=2)
+    session.set_annotation(0, square_mask())
+    assert session.propagate(0, "forward").frames == [] and not calls
+    small = tiny_session(write_clip(tmp_path / "small", frames=3, size=(8, 8)), adapt_steps=2, process_height=0)
+    dot = np.zeros((8, 8), np.uint8)
+    dot[2:5, 2:5] = 1
+    small.set_annotation(0, dot)
+    assert small.propagate(0, "forward").frames == [1, 2] and not calls
+    assert propagator.MIN_ADAPT_SIZE == 32

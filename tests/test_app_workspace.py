@@ -112,6 +112,7 @@ def test_workspace_beside_video_when_asked(qtbot, app_factory, frame_dir):
 
 
 def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, frame_dir):
+    """The annotator changes the setting and opens the video again (in the same window, as in real use)."""
     from dataclasses import replace
 
     window = app_factory()
@@ -119,16 +120,12 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
     c.open(frame_dir)
     paint(window.document, 30, 30)
     in_data = c.autosaver.workspace.root
-    window.close()
     beside = frame_dir.with_name(frame_dir.name + ".stmws")
     for place, gone in ((beside, in_data), (in_data, beside)):
-        again = app_factory()
-        c = again.controller
         c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=place == beside))
-        c.open(frame_dir)
+        assert c.open(frame_dir)
         assert c.autosaver.workspace.root == place and not gone.exists()
-        assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
-        again.close()
+        assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
 
 
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):

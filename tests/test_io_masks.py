@@ -187,6 +187,17 @@ def test_mask_names_match_frame_numbers_however_padded(tmp_path: Path) -> None:
     assert list(read_mask_dir(tmp_path / "m", [f"cam_{i}" for i in range(6)], (8, 8))) == [1]
     with pytest.raises(InputError, match="names no frame"):
         read_mask_dir(tmp_path / "m", [f"{i:04d}" for i in range(2, 7)], (8, 8))
+    with pytest.raises(InputError, match="could be for frame 1 or 0001"):
+        read_mask_dir(tmp_path / "m", ["1", "0001", "2"], (8, 8))
+    assert list(read_mask_dir(tmp_path / "m", ["²", "x", "0001"], (8, 8))) == [2]  # '²' is a digit, no number
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) -> None:
+    from stm_core.io.atomic import atomic_write_bytes
+
+    with pytest.raises(OSError, match=r"cannot write .*missing.s\.json: No such file") as caught:
+        atomic_write_bytes(tmp_path / "missing" / "s.json", b"{}")
+    assert ".tmp" not in str(caught.value)
 
 
 def test_read_shared_judo_masks() -> None:

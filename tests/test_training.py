@@ -56,9 +56,11 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     cfg = dict(out_dir=str(tmp_path / "run"), batch_size=2, crop=64, workers=0, warmup=1, log_every=1,
                ckpt_every=1, val_every=0)
     train(TrainConfig(steps=2, **cfg))
+    with (tmp_path / "run" / "log.jsonl").open("a") as log:  # logged after last.pt by a run killed then
+        log.write(json.dumps({"step": 3, "loss": 1.0}) + "\n" + '{"step": 4, "lo')
     train(TrainConfig(steps=3, **cfg))
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2, 3]
+    assert [r["step"] for r in log] == [1, 2, 3] and log[-1]["loss"] != 1.0  # no step twice, no torn line
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ckpt["step"] == 3 and "rng" in ckpt and "optimizer" in ckpt and ckpt["minutes"] > 0
     assert load_model("stm-small", tmp_path / "run" / "best.pt").cfg == STM_SMALL

@@ -53,6 +53,9 @@ saving."""
 REFRESH_FRACTION = 2
 """A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""
 
+MIN_ADAPT_SIZE = 32
+"""Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
+
 
 @dataclass
 class _Adaptation:
@@ -217,7 +220,7 @@ class Propagator:
         while they stay the same. None if cancelled meanwhile. A correction (same video, size and objects, some
         annotation kept unchanged) continues from the previous adaptation for half the steps: the annotator
         waits half as long, for the same accuracy."""
-        if key is None:
+        if key is None or min(geo.work) < MIN_ADAPT_SIZE:  # frames too small for the adaptation's crops
             return self._plain()
         steps = self.adapt_steps
         video, annotated = key
@@ -303,6 +306,8 @@ class Propagator:
              annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None,
              adapting: AdaptProgress | None, preview: int) -> Iterator[FrameResult]:
         self.model  # loaded first: it may carry the recommended working height
+        if not order:  # nothing to propagate: no adaptation either
+            return
         geo = Geometry.for_source(frames.size, self.process_height)
         key = self._adaptation_key(frames, annotations, obj_ids, geo) if self.adapt_steps else None
         adapted = self._adapted

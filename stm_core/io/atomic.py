@@ -29,10 +29,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             raise OSError(f"nothing was written for {path}")
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:  # name the file the user knows, not the temporary one
-            raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None  # not the temporary's name
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ import bisect
 import operator
 import re
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
@@ -229,6 +230,9 @@ class VideoFrames(FrameSource):
                     pts.append(frame.pts)
                     if frame.key_frame:
                         key_pts.append(frame.pts)
+        if len(set(pts)) < len(pts):  # broken muxing: frames that share a timestamp cannot be told apart
+            warnings.warn(f"{path}: {len(pts) - len(set(pts))} frames share a timestamp with another frame and "
+                          "are skipped; convert the video to images to keep them")
         return sorted(set(pts)), key_pts
 
     def _open_decoder(self) -> None:

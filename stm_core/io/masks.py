@@ -170,13 +170,20 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     if not files:
         raise InputError(f"no PNG masks in {folder}")
     index_of = {name: i for i, name in enumerate(frame_names)}
-    numbered = {int(name): i for i, name in enumerate(frame_names) if name.isdigit()}
+    numbered: dict[int, list[int]] = {}
+    for i, name in enumerate(frame_names):
+        if name.isascii() and name.isdecimal():
+            numbered.setdefault(int(name), []).append(i)
     owner: dict[int, Path] = {}
     for p in files:
         index = index_of.get(p.stem)
-        if index is None and p.stem.isdigit():
+        if index is None and p.stem.isascii() and p.stem.isdecimal():
             if numbered:
-                index = numbered.get(int(p.stem))
+                candidates = numbered.get(int(p.stem), [])
+                if len(candidates) > 1:
+                    raise InputError(f"mask {p} could be for frame {' or '.join(frame_names[i] for i in candidates)}:"
+                                     f" name it exactly like one of them")
+                index = candidates[0] if candidates else None
             elif int(p.stem) < len(frame_names):
                 index = int(p.stem)
         if index is None:

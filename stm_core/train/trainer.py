@@ -125,6 +125,7 @@ def train(cfg: TrainConfig) -> Path:
     if last.exists():
         step, best, minutes_before = _resume(last, model, opt, cfg, device)
         print(f"resumed from {last} at step {step}", flush=True)
+    _trim_log(out / "log.jsonl", step)
     log = (out / "log.jsonl").open("a")
     t_start = time.time()
 
@@ -135,37 +136,41 @@ def train(cfg: TrainConfig) -> Path:
     batches = _batches(cfg, step, max_skip)
     acc: dict[str, float] = {"loss": 0.0, "iou": 0.0, "n": 0}
     val_settings = EngineSettings(device=str(device), process_height=cfg.val_height)
-    while step < cfg.steps:
-        t = progress(step, minutes(), cfg)
-        if cfg.max_minutes is not None and minutes() >= cfg.max_minutes:
-            break
-        max_skip.set(max_skip_at(t, cfg))
-        frames, labels, counts = next(batches)
-        frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, t, cfg)
-        with autocast(device):
-            loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        acc["loss"] += stats["loss"]
-        acc["iou"] += stats["iou"]
-        acc["n"] += 1
-        if step % cfg.log_every == 0:
-            rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
-                   "lr": lr_at(step, t, cfg), "skip": int(max_skip), "minutes": round(minutes(), 3)}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(json.dumps(rec), flush=True)
-            acc = {"loss": 0.0, "iou": 0.0, "n": 0}
-        if step % cfg.ckpt_every == 0:
-            _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
-        if cfg.davis_root and cfg.val_every and step % cfg.val_every == 0:
-            best = _validate(model, cfg, val_settings, step, best, out, log)
-            _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
+    try:
+        while step < cfg.steps:
+            t = progress(step, minutes(), cfg)
+            if cfg.max_minutes is not None and minutes() >= cfg.max_minutes:
+                break
+            max_skip.set(max_skip_at(t, cfg))
+            frames, labels, counts = next(batches)
+            frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, t, cfg)
+            with autocast(device):
+                loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            acc["loss"] += stats["loss"]
+            acc["iou"] += stats["iou"]
+            acc["n"] += 1
+            if step % cfg.log_every == 0:
+                rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
+                       "lr": lr_at(step, t, cfg), "skip": int(max_skip), "minutes": round(minutes(), 3)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                print(json.dumps(rec), flush=True)
+                acc = {"loss": 0.0, "iou": 0.0, "n": 0}
+            if step % cfg.ckpt_every == 0:
+                _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
+            if cfg.davis_root and cfg.val_every and step % cfg.val_every == 0:
+                best = _validate(model, cfg, val_settings, step, best, out, log)
+                _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
+    except KeyboardInterrupt:  # Ctrl+C: keep every finished step, so rerunning the command resumes here
+        _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
+        raise
     _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
     if cfg.davis_root and cfg.val_every and step % cfg.val_every != 0:
         best = _validate(model, cfg, val_settings, step, best, out, log)
@@ -174,6 +179,24 @@ def train(cfg: TrainConfig) -> Path:
         save_weights(model, out / "best.pt", {"step": step, "train_config": asdict(cfg)})
     log.close()
     return out / "best.pt"
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log lines past `step` (logged after the checkpoint a resume starts from), so steps never repeat."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if _logged_step(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_bytes(path, "".join(kept).encode("utf-8"))
+
+
+def _logged_step(line: str) -> float:
+    """The step of one log line; a line torn by a kill counts as past every step."""
+    try:
+        return float(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return float("inf")
 
 
 def _resume(last: Path, model: STM, opt: torch.optim.Optimizer, cfg: TrainConfig,

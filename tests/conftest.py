@@ -78,8 +78,10 @@ def app_factory(qtbot, tmp_path: Path, monkeypatch, dialogs):
 
     Torch runs single-threaded here: on a busy 2-core machine its thread pool fighting the GUI thread and
     other processes made tiny frames 100x slower."""
+    import gc
+
     import torch
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QEvent, QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.controller import AppController
@@ -96,6 +98,8 @@ def app_factory(qtbot, tmp_path: Path, monkeypatch, dialogs):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
 
+    built = []
+
     def build():
         store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         controller = AppController(AppSettings(store), tmp_path / "data")
@@ -106,7 +110,17 @@ def app_factory(qtbot, tmp_path: Path, monkeypatch, dialogs):
         qtbot.waitExposed(window)
         window.activateWindow()
         qtbot.waitUntil(lambda: QApplication.activeWindow() is window)  # window shortcuts need it active
-        return window  # qtbot closes it after the test, which stops its threads and saves
+        built.append(window)
+        return window
 
     yield build
+    # close (which stops the window's threads and saves) and delete the windows within this test, so a
+    # fault in tearing one down shows here, not in whichever later test next runs the event loop
+    for window in built:
+        window.close()
+        window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QApplication.processEvents()
+    built.clear()
+    gc.collect()
     torch.set_num_threads(threads)

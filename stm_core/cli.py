@@ -108,7 +108,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
 
         def adapting(done: int, steps: int) -> None:
             bar.set_description_str(f"adapting to the video {done}/{steps}")
-            if done == steps:  # the frame rate and time left count from here, not from before adapting
+            if done == steps and not bar.disable:  # the rate and time left count from here, not from before
                 bar.start_t += time.time() - started[0]
 
         for start, direction, until in runs:

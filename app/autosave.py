@@ -103,7 +103,7 @@ class Autosaver(QObject):
             "objects": doc.objects.to_json(),
             "annotated": [names[i] for i in sorted(annotated)],
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
-            # the uncertainty curve and U survive reopening (the saved masks are hard labels only)
+            # the uncertainty curve and U survive reopening
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())
                             if np.isfinite(u) and i not in annotated},
             "current_frame": doc.current_frame,

@@ -16,7 +16,6 @@ import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
-
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, StmError
 from .model.config import CONFIGS
@@ -116,9 +115,8 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                 merged = add_objects(session.labels(start), adding[start])
                 session.set_annotation(start, merged)
                 write_mask(out / f"{names[start]}.png", merged)
-                if start in written:
-                    written.discard(start)
-                else:
+                if start not in written:  # counted once, propagated to or not
+                    written.add(start)
                     bar.update(1)
             started[0] = time.time()
             session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]

@@ -53,7 +53,8 @@ def main() -> int:
         frames = len(list((Path(a.davis_root) / "JPEGImages" / "480p" / seq).glob("*.jpg")))
         rows.append({"sequence": seq, "J": score.j_mean, "F": score.f_mean, "JF": score.jf_mean, "seconds": seconds,
                      "frames": frames, "validation": seq in VALIDATION_SEQUENCES})
-        print(f"{seq:16s} J {score.j_mean:.4f}  F {score.f_mean:.4f}  J&F {score.jf_mean:.4f}  {seconds:6.1f} s", flush=True)
+        print(f"{seq:16s} J {score.j_mean:.4f}  F {score.f_mean:.4f}  J&F {score.jf_mean:.4f}  {seconds:6.1f} s",
+              flush=True)
 
     def mean(sel):
         sel = list(sel)

@@ -220,7 +220,7 @@ class Propagator:
         while they stay the same. None if cancelled meanwhile. A correction (same video, size and objects, some
         annotation kept unchanged) continues from the previous adaptation for half the steps: the annotator
         waits half as long, for the same accuracy."""
-        if key is None or min(geo.work) < MIN_ADAPT_SIZE:  # frames too small for the adaptation's crops
+        if key is None:
             return self._plain()
         steps = self.adapt_steps
         video, annotated = key
@@ -309,7 +309,8 @@ class Propagator:
         if not order:  # nothing to propagate: no adaptation either
             return
         geo = Geometry.for_source(frames.size, self.process_height)
-        key = self._adaptation_key(frames, annotations, obj_ids, geo) if self.adapt_steps else None
+        adapts = self.adapt_steps and min(geo.work) >= MIN_ADAPT_SIZE  # smaller: too small for its crops
+        key = self._adaptation_key(frames, annotations, obj_ids, geo) if adapts else None
         adapted = self._adapted
         if preview > 0 and key is not None and (adapted is None or (adapted.video, adapted.annotations) != key):
             if adapted is not None and adapted.video == key[0]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
-from stm_core.io.masks import add_objects, read_mask, read_mask_dir, split_annotations
+from stm_core.io.masks import read_mask, read_mask_dir
 from stm_core.session import AnnotationSession
 
 from .autosave import Autosaver
@@ -249,9 +249,7 @@ class AppController(QObject):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 labels = read_mask(path, doc.frame_size)
-            if split_annotations({0: labels}, doc.session.object_ids())[1]:  # only new objects: add them
-                labels = add_objects(doc.labels, labels)
-            doc.replace_labels(labels)
+            doc.import_frame_mask(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged
             self.error.emit(*describe(exc))
             return False

@@ -287,6 +287,13 @@ class Document(QObject):
         self.objectsChanged.emit()
         self.labelsChanged.emit(self._current)
 
+    def import_frame_mask(self, labels: np.ndarray) -> None:
+        """An imported mask for the current frame, as one undoable edit: it replaces the frame's mask, or adds
+        its objects to it when they are all new (the rule of `import_masks`)."""
+        if self._session is not None and split_annotations({0: labels}, self._session.object_ids())[1]:
+            labels = add_objects(self._labels, labels)
+        self.replace_labels(labels)
+
     def erase_object_on_frame(self, obj_id: int) -> None:
         labels = self._labels.copy()
         labels[labels == obj_id] = 0

@@ -33,6 +33,7 @@ class Autosaver(QObject):
         self._editor = editor
         self._workspace: Workspace | None = None
         self._source: Path | None = None
+        self._fingerprint: str | None = None
         self._dirty: set[int] = set()
         self._state_dirty = False
         self._error_reported = False
@@ -48,11 +49,12 @@ class Autosaver(QObject):
     def workspace(self) -> Workspace | None:
         return self._workspace
 
-    def attach(self, workspace: Workspace | None, source: Path | None) -> None:
-        """Save the current document into `workspace` from now on (None: stop saving)."""
+    def attach(self, workspace: Workspace | None, source: Path | None, fingerprint: str | None = None) -> None:
+        """Save the current document into `workspace` from now on (None: stop saving); `fingerprint` (of the
+        first frame) is saved so the workspace can be found again if the video moves."""
         self.flush()
         self._writer.wait_idle()
-        self._workspace, self._source = workspace, source
+        self._workspace, self._source, self._fingerprint = workspace, source, fingerprint
         self._dirty.clear()
         self._state_dirty = workspace is not None
 
@@ -100,6 +102,7 @@ class Autosaver(QObject):
         return {
             **Workspace.identity(names, doc.frame_size),
             "source": str(self._source) if self._source else None,
+            "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
             "annotated": [names[i] for i in sorted(annotated)],
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],

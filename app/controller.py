@@ -24,7 +24,8 @@ from .objects import ObjectTable
 from .propagation import PropagationController
 from .settings import AppSettings, Preferences
 from .workers import Task
-from .workspace import Workspace, workspace_dir
+from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace,
+                        workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -71,7 +72,14 @@ class AppController(QObject):
             return False
         self._close_current()
         prefs = self.settings.preferences()
-        workspace = Workspace(workspace_dir(path, self.data_dir, prefs.workspace_beside_video))
+        fingerprint, moved_from = self._fingerprint(session), None
+        root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
+        if fingerprint is not None and not (root / STATE_FILE).exists():
+            identity = Workspace.identity(session.frame_names, session.frame_size)
+            if (found := find_moved_workspace(self.data_dir, path, identity, fingerprint)) is not None:
+                moved_from = found[1]
+                root = move_workspace(found[0], root)
+        workspace = Workspace(root)
         objects, frame, deferred, stale, uncertainty = self._restore(workspace, session)
         self.source = path
         self.document.load(session, objects, frame, stale, loading=deferred)
@@ -80,11 +88,22 @@ class AppController(QObject):
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
-        self.autosaver.attach(workspace, path.resolve())
+        self.autosaver.attach(workspace, path.resolve(), fingerprint)
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
+        if moved_from is not None:
+            self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
         return True
+
+    @staticmethod
+    def _fingerprint(session: AnnotationSession) -> str | None:
+        """The first frame's fingerprint (None if it cannot be read: the video still opens, and says so when
+        the frame is shown)."""
+        try:
+            return frame_fingerprint(session.frame(0))
+        except StmError:
+            return None
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
                  ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float]]:
@@ -226,17 +245,28 @@ class AppController(QObject):
         return True
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
-        """Name and colour the objects an import added as an export of this program described them in its
-        `objects.json` (beside `masks/` or in the folder itself); without one they keep default names."""
+        """Name, colour and show or hide the objects an import added as an export of this program described
+        them in its `objects.json` (beside `masks/` or in the folder itself), and add the objects it lists
+        that no mask shows yet; without one the added objects keep default names. Objects the document had
+        before the import stay as they are."""
+        doc = self.document
         for path in (folder / "objects.json", folder.parent / "objects.json"):
             try:
                 described = ObjectTable.from_json(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             for obj in described:
-                if obj.id not in known and obj.id in self.document.objects:
-                    self.document.rename_object(obj.id, obj.name)
-                    self.document.set_object_color(obj.id, obj.color)
+                if obj.id in known:
+                    continue
+                if obj.id in doc.objects:
+                    doc.rename_object(obj.id, obj.name)
+                    doc.set_object_color(obj.id, obj.color)
+                else:
+                    try:
+                        doc.add_object(obj.name, obj.id, obj.color)
+                    except ValueError:  # an id no mask can hold: a hand-edited file
+                        continue
+                doc.set_object_visible(obj.id, obj.visible)
             return
 
     def import_frame_mask(self, path: str | Path) -> bool:
@@ -336,9 +366,24 @@ class AppController(QObject):
     def exporting(self) -> bool:
         return self._export is not None
 
+    def export_blocker(self) -> str | None:
+        """Why an export cannot start now, for the user (None: it can). Frames still being propagated or
+        loaded would be written with old masks or as background, and the export would say it succeeded."""
+        if self.document.session is None:
+            return "No video is open."
+        if self._export is not None:
+            return "An export is already running."
+        if self.propagation.running:
+            return "A propagation is running, so its frames are not final yet: export when it has finished, " \
+                   "or cancel it (Esc) first."
+        if self._loader is not None:
+            return "Saved masks are still loading: export in a moment."
+        return None
+
     def start_export(self, options: ExportOptions) -> None:
+        """Export on a worker thread; does nothing while `export_blocker()` says why not."""
         session = self.document.session
-        if session is None or self._export is not None:
+        if session is None or self.export_blocker() is not None:
             return
         self.document.end_stroke()
         objects = list(self.document.objects)

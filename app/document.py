@@ -441,8 +441,10 @@ class Document(QObject):
         return sorted(masks)
 
     # ---- objects ------------------------------------------------------------------------------------
-    def add_object(self, name: str | None = None) -> TrackedObject:
-        obj = self.objects.add(name=name)
+    def add_object(self, name: str | None = None, obj_id: int | None = None,
+                   color: Color | None = None) -> TrackedObject:
+        """Add an object (by default with the smallest free id and its palette colour)."""
+        obj = self.objects.add(obj_id, name, color)
         self.objectsChanged.emit()
         return obj
 

@@ -8,6 +8,7 @@ so a full disk or a cancel leaves each earlier export file either untouched or c
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from stm_core.io.atomic import atomic_path, atomic_write_bytes
 from stm_core.io.masks import write_binary_mask, write_gray, write_mask
 from stm_core.session import AnnotationSession
 
-from .objects import TrackedObject
+from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
 
 MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE = "masks", "binary", "soft", "overlay.mp4"
@@ -50,6 +51,20 @@ class ExportSummary:
     frames: int
     files: int
     cancelled: bool
+    without_mask: int = 0
+    """Frames that had no mask yet, written as background."""
+    not_updated: tuple[str, ...] = ()
+    """Outputs of an earlier export in the folder that this one did not write (they show older masks)."""
+
+    def describe(self) -> str:
+        """One paragraph for the user."""
+        text = f"{'Cancelled after' if self.cancelled else 'Exported'} {self.frames} frames ({self.files} files) " \
+               f"to {self.folder}."
+        if self.without_mask:
+            text += f" {self.without_mask} frames had no mask yet and were written as background."
+        if self.not_updated:
+            text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
+        return text
 
 
 def object_dir(kind: str, obj: TrackedObject) -> str:
@@ -62,8 +77,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can."""
     folder = options.folder
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / "objects.json", json.dumps(
-        [{"id": o.id, "name": o.name, "color": list(o.color)} for o in objects], indent=1).encode("utf-8"))
+    atomic_write_bytes(folder / "objects.json", json.dumps(ObjectTable(objects).to_json(), indent=1,
+                                                           ensure_ascii=False).encode("utf-8"))
     files = 1
     dirs = [MASKS_DIR] if options.palette else []
     dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []
@@ -72,7 +87,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         (folder / d).mkdir(parents=True, exist_ok=True)
     names, total = session.frame_names, session.num_frames
     lut = label_lut(objects)
-    done = 0
+    done = without_mask = 0
     try:
         with ExitStack() as stack:
             video = None
@@ -85,6 +100,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                 labels = session.labels(index)
                 if labels is None:
                     labels = np.zeros(session.frame_size, np.uint8)
+                    without_mask += 1
                 if options.palette:
                     write_mask(folder / MASKS_DIR / f"{name}.png", labels)
                     files += 1
@@ -103,8 +119,24 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                 progress(done, total)
         files += int(options.video)
     except _Cancelled:
-        return ExportSummary(folder, done, files, True)
-    return ExportSummary(folder, done, files, False)
+        return ExportSummary(folder, done, files, True, without_mask)
+    return ExportSummary(folder, done, files, False, without_mask, _tidy_earlier_export(folder, objects, options))
+
+
+def _tidy_earlier_export(folder: Path, objects: list[TrackedObject], options: ExportOptions) -> tuple[str, ...]:
+    """After a complete export: remove the per-object folders of objects that no longer exist (an earlier
+    export into this folder wrote them; left, they would look current), and name the earlier outputs this
+    export did not replace."""
+    current = {object_dir(kind, o) for o in objects for kind in (BINARY_DIR, SOFT_DIR)}
+    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
+        for old in sorted((folder / kind).glob("object_[0-9][0-9][0-9]")) if chosen else []:
+            if f"{kind}/{old.name}" not in current and old.is_dir() \
+                    and all(f.is_file() and f.suffix == ".png" for f in old.iterdir()):  # only what we write
+                shutil.rmtree(old, ignore_errors=True)
+    outputs = ((MASKS_DIR + "/", options.palette, folder / MASKS_DIR), (BINARY_DIR + "/", options.binary,
+               folder / BINARY_DIR), (SOFT_DIR + "/", options.soft, folder / SOFT_DIR),
+               (VIDEO_FILE, options.video, folder / VIDEO_FILE))
+    return tuple(name for name, chosen, path in outputs if not chosen and path.exists())
 
 
 class _Cancelled(Exception):

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.start_screen.openVideo.connect(self.open_video_dialog)
         self.start_screen.openFolder.connect(self.open_folder_dialog)
         self.start_screen.openDemo.connect(self.controller.open_demo)
-        self.start_screen.openRecent.connect(self.controller.open)
+        self.start_screen.openRecent.connect(self._open_recent)
         self.start_screen.set_recent(controller.settings.recent())
         self.canvas.spaceTapped.connect(self.toggle_play)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
@@ -178,6 +178,10 @@ class MainWindow(QMainWindow):
                 if command_id == "file.demo":
                     self.recent_menu = menu.addMenu("Open recent")
                     self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+    def _open_recent(self, path: str) -> None:
+        if not self.controller.open(path):  # e.g. deleted since the list was shown: show the list as it is now
+            self.start_screen.set_recent(self.controller.settings.recent())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -274,7 +278,9 @@ class MainWindow(QMainWindow):
         if not self.document.is_open or workspace is None:
             return
         # default inside the workspace: never next to a dataset that may be shared or read-only
-        ExportDialog(self.controller, workspace.root / "export", self).exec()
+        dialog = ExportDialog(self.controller, workspace.root / "export", self)
+        dialog.exec()
+        dialog.deleteLater()  # else every dialog opened so far would still answer the controller's signals
 
     def settings_dialog(self) -> None:
         dialog = SettingsDialog(self.controller.settings.preferences(), self)

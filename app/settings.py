@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings
@@ -78,13 +79,18 @@ class AppSettings:
         return self.preferences().engine_settings()
 
     def recent(self) -> list[str]:
+        """Recently opened videos that still exist (one on a drive that is not mounted now stays stored and
+        shows again when it is back)."""
+        return [p for p in self._stored_recent() if Path(p).exists()]
+
+    def _stored_recent(self) -> list[str]:
         value: Any = self._store.value("recent", [])
         if isinstance(value, str):  # an INI store returns a one-item list as a plain string
             value = [value]
         return [str(v) for v in value or []]
 
     def add_recent(self, path: str) -> None:
-        items = [path] + [p for p in self.recent() if p != path]
+        items = [path] + [p for p in self._stored_recent() if p != path]
         self._store.setValue("recent", items[:MAX_RECENT])
         self._store.sync()
 

@@ -10,7 +10,8 @@ Layout::
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
 By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
 read-only or shared dataset never writes next to it; "beside the video" (`<video>.stmws`) is an option.
-Changing that option moves an existing workspace to the new place when the video is opened next.
+Changing that option moves an existing workspace to the new place when the video is opened next, and a
+video that was moved or renamed finds its workspace again by what its frames are (`find_moved_workspace`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from stm_core.errors import InputError
@@ -47,11 +49,44 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     chosen = beside if beside_source and _writable(beside) else in_data
     other = in_data if chosen == beside else beside
     if (other / STATE_FILE).is_file() and not (chosen / STATE_FILE).exists():
-        return _moved(other, chosen)
+        return move_workspace(other, chosen)
     return chosen
 
 
-def _moved(old: Path, new: Path) -> Path:
+def frame_fingerprint(frame: np.ndarray) -> str:
+    """A digest of how a frame looks (a 16x9 thumbnail, coarsely quantised, so that a decoder's rounding
+    does not change it). With the frame names, count and size it tells the same video at another path
+    apart from another video whose files are named alike (every DAVIS sequence is 00000.jpg...)."""
+    thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA) // 32
+    return hashlib.sha1(thumb.astype(np.uint8).tobytes()).hexdigest()
+
+
+def find_moved_workspace(data_dir: Path, source: Path, identity: dict, fingerprint: str) -> tuple[Path, str] | None:
+    """The workspace of these very frames (same `identity` and first-frame `fingerprint`) saved for a path
+    that no longer exists, because the video or its folder was moved or renamed: (its folder, the old
+    path), the most recently saved if several; None if there is none. Looks in the user data folder and
+    beside the video."""
+    places = list((data_dir / "workspaces").glob(f"*/{STATE_FILE}"))
+    places += list(source.resolve().parent.glob(f"*{SUFFIX}/{STATE_FILE}"))
+    found = []
+    for state_path in places:
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            saved_at = state_path.stat().st_mtime
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        old = state.get("source") if isinstance(state, dict) else None
+        if not isinstance(old, str) or state.get("fingerprint") != fingerprint or Path(old).exists() \
+                or any(state.get(k) != v for k, v in identity.items()):
+            continue
+        found.append((saved_at, str(state_path.parent), old))
+    if not found:
+        return None
+    _, folder, old = max(found)
+    return Path(folder), old
+
+
+def move_workspace(old: Path, new: Path) -> Path:
     """Move workspace `old` to `new` (copied under a temporary name first, so an interrupted move leaves no
     half workspace at `new`); returns where the workspace is now."""
     temporary = new.with_name(new.name + ".moving")

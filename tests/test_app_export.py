@@ -7,6 +7,8 @@ import errno
 import av
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app import export as export_module
@@ -27,7 +29,8 @@ def window(qtbot, app_factory, frame_dir):
     doc.end_stroke()
     doc.begin_stroke((70.0, 20.0), second.id, 9, erase=False)
     doc.end_stroke()
-    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda running: not running):
         window.controller.propagation.start("forward")
     return window
 
@@ -138,3 +141,85 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
     assert finished and finished[0].cancelled
     assert (out / "overlay.mp4").read_bytes() == old
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def _blocking_export(monkeypatch):
+    """Make the controller's export wait until it is cancelled (an export still running)."""
+    def wait_for_cancel(session, objects, options, progress, cancel):
+        cancel.wait(WAIT_MS / 1000)
+        return export_module.ExportSummary(options.folder, 0, 0, True)
+    monkeypatch.setattr("app.controller.export", wait_for_cancel)
+
+
+def test_escape_cancels_a_running_export_and_a_new_dialog_shows_it(qtbot, window, tmp_path, monkeypatch):
+    """QA pass 5: Esc hid the dialog while the export ran on unseen, and the next dialog's Export did nothing
+    while saying it exported (into the first folder)."""
+    _blocking_export(monkeypatch)
+    dialog = ExportDialog(window.controller, tmp_path / "a", window)
+    dialog.show()
+    dialog.export_button.click()
+    assert window.controller.exporting
+    second = ExportDialog(window.controller, tmp_path / "b", window)
+    assert not second.export_button.isEnabled() and second.close_button.text() == "Cancel"
+    second.start()
+    assert "already running" in second.result_label.text()
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda running: not running):
+        QTest.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible() and "Cancelled" in dialog.result_label.text()
+    QTest.keyClick(dialog, Qt.Key.Key_Escape)  # nothing running: Esc closes
+    assert not dialog.isVisible()
+
+
+def test_no_export_while_a_propagation_runs(qtbot, window, tmp_path, monkeypatch):
+    """QA pass 5: exporting during a run wrote background for the frames not reached yet, and said it
+    exported them."""
+    monkeypatch.setattr(type(window.controller.propagation), "running", property(lambda self: True))
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.start()
+    assert "propagation is running" in dialog.result_label.text()
+    assert not window.controller.exporting and not (tmp_path / "out").exists()
+
+
+def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_path):
+    other = app_factory()
+    other.controller.open(frame_dir)
+    other.document.begin_stroke((20.0, 30.0), 1, 15, erase=False)
+    other.document.end_stroke()
+    finished = []
+    other.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, other, ExportOptions(tmp_path / "out"))
+    assert finished[0].without_mask == 3
+    assert "3 frames had no mask yet" in finished[0].describe()
+
+
+def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_whole(qtbot, window, app_factory,
+                                                                                     frame_dir, tmp_path):
+    """QA pass 5: a removed object's binary/soft folders stayed, looking current; objects.json lost hidden
+    objects' visibility and objects without pixels."""
+    doc = window.document
+    out = tmp_path / "out"
+    both = ExportOptions(out, palette=True, binary=True, soft=True)
+    run_export(qtbot, window, both)
+    assert (out / "binary" / "object_002").is_dir()
+    doc.remove_object(2)
+    empty = doc.add_object("Not painted yet")
+    hidden = doc.add_object("Hidden")
+    doc.begin_stroke((50.0, 50.0), hidden.id, 5, erase=False)
+    doc.end_stroke()
+    doc.set_object_visible(hidden.id, False)
+    finished = []
+    window.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
+    ids = {o.id for o in doc.objects}
+    assert {p.name for p in (out / "binary").iterdir()} == {f"object_{i:03d}" for i in ids}
+    assert finished[0].not_updated == ("soft/",)  # an earlier output this export did not write is named
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    other.controller.import_mask_folder(out / "masks", as_annotations=True)
+    restored = {o.id: (o.name, o.visible) for o in other.document.objects}
+    assert restored[empty.id] == ("Not painted yet", True) and restored[hidden.id] == ("Hidden", False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -126,6 +127,52 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
         assert c.open(frame_dir)
         assert c.autosaver.workspace.root == place and not gone.exists()
         assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
+
+
+def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
+    """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
+    The same frames at a new path take their workspace along; other frames named alike do not."""
+    from .conftest import make_frames
+
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    old = c.autosaver.workspace.root
+    c.open(make_frames(frame_dir.with_name("unrelated"), size=(64, 96)))  # close the clip, as the user would
+    renamed = frame_dir.rename(frame_dir.with_name("renamed clip"))
+    messages = []
+    c.message.connect(messages.append)
+    assert c.open(renamed)
+    assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
+    assert not old.exists() and c.autosaver.workspace.root != old
+    assert any(str(frame_dir) in m for m in messages)
+    lookalike = frame_dir.with_name("lookalike")  # same names, count and size, other pictures
+    lookalike.mkdir()
+    for frame in sorted(renamed.iterdir()):
+        image = cv2.imread(str(frame))
+        cv2.imwrite(str(lookalike / frame.name), 255 - image)
+    renamed.rename(frame_dir.with_name("gone"))
+    assert c.open(lookalike)
+    assert window.document.annotated_frames() == []
+
+
+def test_recent_list_shows_only_videos_that_still_exist(qtbot, app_factory, frame_dir, tmp_path):
+    """QA pass 5: a deleted video stayed listed and failed when clicked."""
+    from .conftest import make_frames
+
+    window = app_factory()
+    c = window.controller
+    doomed = make_frames(tmp_path / "doomed")
+    c.open(doomed)
+    c.open(frame_dir)
+    assert c.settings.recent()[:2] == [str(frame_dir), str(doomed)]
+    for frame in doomed.iterdir():
+        frame.unlink()
+    doomed.rmdir()
+    assert str(doomed) not in c.settings.recent()
+    window._fill_recent_menu()
+    assert str(doomed) not in [a.text() for a in window.recent_menu.actions()]
 
 
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):

@@ -47,7 +47,7 @@ class ExportDialog(QDialog):
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start)
-        self.close_button.clicked.connect(self._close_or_cancel)
+        self.close_button.clicked.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.progress)
@@ -57,6 +57,7 @@ class ExportDialog(QDialog):
         controller.exportFinished.connect(self._on_finished)
         controller.exportFailed.connect(self._on_failed)
         controller.exportRunningChanged.connect(self._on_running)
+        self._on_running(controller.exporting)
 
     def options(self) -> ExportOptions:
         return ExportOptions(Path(self.folder_edit.text()).expanduser(), self.palette_box.isChecked(),
@@ -68,6 +69,10 @@ class ExportDialog(QDialog):
         if not options.anything:
             self.result_label.setText("Choose at least one output.")
             return
+        blocker = self._controller.export_blocker()
+        if blocker is not None:
+            self.result_label.setText(blocker)
+            return
         self.result_label.setText("Exporting…")
         self._controller.start_export(options)
 
@@ -76,11 +81,13 @@ class ExportDialog(QDialog):
         if folder:
             self.folder_edit.setText(folder)
 
-    def _close_or_cancel(self) -> None:
+    def reject(self) -> None:
+        """Close, Esc and the window's close button: while exporting they cancel the export (the dialog stays
+        to say where it stopped), so no export runs on unseen."""
         if self._controller.exporting:
             self._controller.cancel_export()
         else:
-            self.reject()
+            super().reject()
 
     def _on_running(self, running: bool) -> None:
         self.export_button.setEnabled(not running)
@@ -91,8 +98,7 @@ class ExportDialog(QDialog):
         self.progress.setValue(done)
 
     def _on_finished(self, summary: ExportSummary) -> None:
-        state = "Cancelled after" if summary.cancelled else "Exported"
-        self.result_label.setText(f"{state} {summary.frames} frames ({summary.files} files) to {summary.folder}")
+        self.result_label.setText(summary.describe())
 
     def _on_failed(self, title: str, message: str) -> None:
         self.result_label.setText(f"Export failed: {message}")

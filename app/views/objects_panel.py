@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
                                QPushButton, QVBoxLayout, QWidget)
 
@@ -12,14 +12,28 @@ from ..controller import AppController
 ID_ROLE = Qt.ItemDataRole.UserRole
 
 
-def _swatch(color: tuple[int, int, int]) -> QIcon:
-    pixmap = QPixmap(14, 14)
+SWATCH = QSize(26, 16)
+
+
+def _swatch(color: tuple[int, int, int], obj_id: int) -> QIcon:
+    """The object's colour with its id written on it: the id is what keys 1-9 select and what the exported
+    masks hold, and names say nothing about it once objects are renamed or ids have gaps."""
+    pixmap = QPixmap(SWATCH)
     pixmap.fill(QColor(*color))
+    painter = QPainter(pixmap)
+    luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    painter.setPen(QColor(0, 0, 0) if luminance > 140 else QColor(255, 255, 255))
+    font = painter.font()
+    font.setPixelSize(11)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, str(obj_id))
+    painter.end()
     return QIcon(pixmap)
 
 
 class ObjectsPanel(QWidget):
-    """One row per object: colour swatch, "id · name", a checkbox for visibility."""
+    """One row per object: a checkbox for visibility, the colour swatch with the id on it, the name."""
 
     def __init__(self, controller: AppController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -28,6 +42,7 @@ class ObjectsPanel(QWidget):
         self._editor = controller.editor
         self._updating = False
         self.list = QListWidget()
+        self.list.setIconSize(SWATCH)
         self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed)
         self.list.currentItemChanged.connect(self._on_current)
         self.list.itemChanged.connect(self._on_item_changed)
@@ -59,7 +74,7 @@ class ObjectsPanel(QWidget):
         self._updating = True
         self.list.clear()
         for obj in self._doc.objects:
-            item = QListWidgetItem(_swatch(obj.color), obj.name)
+            item = QListWidgetItem(_swatch(obj.color, obj.id), obj.name)
             item.setData(ID_ROLE, obj.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)

@@ -9,6 +9,7 @@ result is replaced as a whole under a lock, so a reader sees the old or the new 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from .engine.blend import blend_soft, blend_weight
+from .engine.frame_outputs import FrameResult
 from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
 from .engine.settings import EngineSettings
@@ -27,9 +30,34 @@ ProgressFn = Callable[[int, int, int], None]
 """progress(frame_index, frames_done, frames_total), called after each frame's result is stored."""
 
 
+def _digest(labels: np.ndarray) -> bytes:
+    """Content digest of an annotation: a result remembers which annotation it was propagated from."""
+    return hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
+
+
 def _object_ids(annotations: dict[int, np.ndarray]) -> list[int]:
     """Labels present in any of these annotations, ascending."""
     return sorted({int(v) for ann in annotations.values() for v in np.unique(ann) if v != 0})
+
+
+def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, bytes] | None, obj_ids: list[int],
+             annotations: dict[int, np.ndarray], digests: dict[int, bytes], size: tuple[int, int]
+             ) -> tuple[np.ndarray, np.ndarray, list[int], float]:
+    """(labels, soft maps, object ids, uncertainty) to store for `r`: its own, or, when the frame's result
+    `before` the run came from an annotated frame on its other side that is still annotated as it was (and
+    none lies between), the blend of both by distance (`engine/blend.py`)."""
+    own = r.labels, r.probs, obj_ids, r.uncertainty
+    old = before.origin(r.index)
+    if origin is None or old is None or (old[0] - r.index) * (origin[0] - r.index) >= 0 \
+            or digests.get(old[0]) != old[1] \
+            or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
+        return own
+    soft = before.soft(r.index)
+    if soft is None or soft[0] != obj_ids or soft[1].shape != r.probs.shape:
+        return own
+    weight = blend_weight(r.index, origin[0], old[0])
+    labels, probs = blend_soft(r.probs, soft[1], weight, obj_ids, size)
+    return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * before.uncertainty(r.index)
 
 
 @dataclass
@@ -233,6 +261,7 @@ class AnnotationSession:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
         with self._lock:
             annotations = {i: a for i, a in self._annotations.items()}
+            before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)
             seed = annotations.get(start)
             if seed is None:
                 seed = self._results.labels(start)
@@ -248,6 +277,8 @@ class AnnotationSession:
             report.adapt_seconds = time.perf_counter() - t0
             if adapting is not None:
                 adapting(done, steps)
+        digests = {i: _digest(a) for i, a in annotations.items()}
+        origin = (start, digests[start]) if start in annotations else None
         directions = ["forward", "backward"] if direction == "both" else [direction]
         plans = [(d, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
         total = sum(len(r) for _, r in plans)
@@ -267,7 +298,8 @@ class AnnotationSession:
                             continue
                         if r.fill_only and self._results.has(r.index):
                             continue
-                        self._results.put(r.index, r.labels, r.probs, obj_ids, r.uncertainty)
+                        self._results.put(r.index, *_blended(r, before, origin, obj_ids, annotations, digests,
+                                                             self.frame_size), origin)
                     if report.first_frame_seconds is None:
                         report.first_frame_seconds = time.perf_counter() - t0
                     if r.preview:

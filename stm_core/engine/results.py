@@ -21,6 +21,7 @@ class _Entry:
     probs_shape: tuple[int, int]
     obj_ids: tuple[int, ...]
     uncertainty: float
+    origin: tuple[int, bytes] | None  # (annotated frame the run started from, digest of its annotation)
 
     @property
     def nbytes(self) -> int:
@@ -34,15 +35,16 @@ class ResultStore:
         self._entries: dict[int, _Entry] = {}
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
-            uncertainty: float = float("nan")) -> None:
+            uncertainty: float = float("nan"), origin: tuple[int, bytes] | None = None) -> None:
         """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
-        derive hard 0/255 maps from labels)."""
+        derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, with a
+        digest of its annotation (None: imported or read back)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
         z = zlib.compress(labels.tobytes(), 1)
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
-                                      tuple(obj_ids or ()), uncertainty)
+                                      tuple(obj_ids or ()), uncertainty, origin)
 
     def copy(self) -> "ResultStore":
         """An independent store with the same results (entries are immutable, so they are shared)."""
@@ -52,6 +54,15 @@ class ResultStore:
 
     def has(self, index: int) -> bool:
         return index in self._entries
+
+    def origin(self, index: int) -> tuple[int, bytes] | None:
+        """Where the frame's result was propagated from (see `put`), None if unknown or no result."""
+        e = self._entries.get(index)
+        return None if e is None else e.origin
+
+    def uncertainty(self, index: int) -> float:
+        e = self._entries.get(index)
+        return float("nan") if e is None else e.uncertainty
 
     def labels(self, index: int) -> np.ndarray | None:
         e = self._entries.get(index)
@@ -101,7 +112,7 @@ class ResultStore:
             probs, ids = None, [o for o in e.obj_ids if o != obj_id]
             if e.probs is not None and ids:
                 probs = self._probs(e)[[e.obj_ids.index(o) for o in ids]]
-            self.put(i, labels, probs, ids, e.uncertainty)
+            self.put(i, labels, probs, ids, e.uncertainty, e.origin)
 
     @property
     def nbytes(self) -> int:

@@ -1,0 +1,70 @@
+"""Frames between two annotated frames blend the runs from both (stm_core/engine/blend.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stm_core.engine.blend import blend_soft, blend_weight
+from stm_core.engine.settings import EngineSettings
+from stm_core.session import AnnotationSession
+
+from .engine_helpers import square_mask, write_clip
+
+
+def _session(clip):
+    """The shipped network without adaptation: a random one segments both directions alike, which would hide
+    whether results were blended."""
+    return AnnotationSession.open(clip, EngineSettings(device="cpu", adapt_steps=0))
+
+
+def test_weights_are_linear_in_distance_and_labels_follow_the_average():
+    assert blend_weight(2, 0, 8) == 0.75 and blend_weight(2, 8, 0) == 0.25 and blend_weight(4, 0, 8) == 0.5
+    new = np.zeros((2, 2, 4), np.uint8)  # objects 3 and 7 on a 2x4 frame
+    old = np.zeros((2, 2, 4), np.uint8)
+    new[0, :, :2], old[1, :, :2] = 200, 200  # left: the new run says object 3, the old run object 7
+    new[1, :, 2:] = 100  # right: object 7 at 100/255 (background 155) in the new run, nothing in the old one
+    labels, probs = blend_soft(new, old, 0.75, [3, 7], (4, 8))  # upsampled 2x, as the engine's labels are
+    assert labels.shape == (4, 8)
+    assert (labels[:, :2] == 3).all()  # 150 (object 3) beats 50 (object 7) and 55 (background)
+    assert (labels[:, 5:] == 0).all()  # 75 (object 7) loses to 180 (background)
+    assert probs[0, 0, 0] == 150 and probs[1, 0, 0] == 50 and probs[1, 0, 3] == 75
+    labels, _ = blend_soft(new, old, 0.25, [3, 7], (2, 4))
+    assert (labels[:, :2] == 7).all()  # the old run is nearer now: 150 for object 7 against 50
+
+
+def test_a_correction_blends_with_the_run_from_the_other_side(tmp_path):
+    clip = write_clip(tmp_path / "clip", frames=7)
+    first, last = square_mask(t=0), square_mask(t=6)
+    blended = _session(clip)
+    blended.set_annotation(0, first)
+    blended.propagate(0, "forward")
+    forward = {i: blended.soft_result(i)[1] for i in range(1, 6)}
+    blended.set_annotation(6, last)
+    blended.propagate(6, "backward")
+    pure = _session(clip)  # the same annotations without earlier results: the backward run alone
+    pure.set_annotation(0, first)
+    pure.set_annotation(6, last)
+    pure.propagate(6, "backward")
+    assert max(np.abs(forward[i].astype(int) - pure.soft_result(i)[1]).max() for i in range(1, 6)) > 8
+    for i in range(1, 6):
+        expected_labels, expected = blend_soft(pure.soft_result(i)[1], forward[i], blend_weight(i, 6, 0), [1],
+                                               (48, 80))
+        assert np.abs(blended.soft_result(i)[1].astype(int) - expected).max() <= 1
+        assert (blended.labels(i) != expected_labels).mean() < 0.01
+
+
+def test_no_blend_with_a_result_of_an_annotation_that_changed_since(tmp_path):
+    clip = write_clip(tmp_path / "clip", frames=7)
+    session = _session(clip)
+    session.set_annotation(0, square_mask(t=0))
+    session.propagate(0, "forward")
+    session.set_annotation(0, square_mask(t=0, label=2))  # frame 0 repainted: the forward results are outdated
+    session.set_annotation(6, square_mask(t=6, label=2))
+    session.propagate(6, "backward")
+    pure = _session(clip)
+    pure.set_annotation(0, square_mask(t=0, label=2))
+    pure.set_annotation(6, square_mask(t=6, label=2))
+    pure.propagate(6, "backward")
+    for i in range(1, 6):
+        assert np.array_equal(session.soft_result(i)[1], pure.soft_result(i)[1])
+        assert np.array_equal(session.labels(i), pure.labels(i))

@@ -19,6 +19,7 @@ from pathlib import Path
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, StmError
 from .model.config import CONFIGS
+from .train.config import TrainConfig
 
 MIN_PROCESS_HEIGHT = 64
 
@@ -138,13 +139,29 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train.trainer import TrainConfig, train
+    from .train.trainer import train
 
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(a).items() if k in known and v is not None})
+    _check_train_config(cfg)
     best = train(cfg)
     print(f"best weights: {best}")
     return 0
+
+
+TRAIN_MINIMUMS = {"steps": 1, "batch_size": 1, "frames": 2, "crop": 32, "max_objects": 1, "log_every": 1,
+                  "ckpt_every": 1, "val_every": 0, "warmup": 0, "workers": 0}
+"""Smallest sensible value of each training option: a clip needs a memory frame and a query frame, and a
+crop under 32 px leaves the 1/16-scale features a single pixel, which BatchNorm cannot train on."""
+
+
+def _check_train_config(cfg: TrainConfig) -> None:
+    """One-line errors for values that would crash the run or silently train nothing."""
+    for name, least in TRAIN_MINIMUMS.items():
+        if getattr(cfg, name) < least:
+            raise StmError(f"--{name.replace('_', '-')} must be at least {least}")
+    if cfg.val_every and not cfg.davis_root:
+        print("note: no validation without --davis-root; best.pt will be the latest weights", file=sys.stderr)
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
@@ -169,11 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("gt_dir")
     p.add_argument("pred_dir")
     p.add_argument("--objects", action="store_true",
-                   help="score each object of the first ground-truth frame separately (DAVIS-2017)")
+                   help="score each object separately (DAVIS-2017), from the first frame it appears on")
     p.add_argument("--json", help="also write the scores to this JSON file")
     p.set_defaults(func=cmd_evaluate)
-
-    from .train.config import TrainConfig
 
     defaults = TrainConfig()
     p = sub.add_parser("train", help="train the network (resumes from OUT_DIR/last.pt)")

@@ -144,8 +144,10 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     """Score the predicted masks of one sequence against its ground truth on frames 1..N-2.
 
     objects=False (DAVIS-2016): any non-zero pixel is the one object, in the ground truth (0/255) and in the
-    prediction. objects=True (DAVIS-2017): each label of the first ground-truth frame is an object, matched
-    with the same label of the prediction; void (255) ground-truth pixels are ignored.
+    prediction. objects=True (DAVIS-2017): each label of the ground truth is an object, matched with the same
+    label of the prediction, and scored from the first frame it appears on (for the DAVIS-2017 sequences,
+    where every object is in the first frame, that is the official protocol); void (255) ground-truth pixels
+    are ignored.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     if not gt_dir.is_dir():
@@ -156,17 +158,19 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if len(gt_files) < 3:
         raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
                          f"frame, so it needs at least 3")
+    first_seen: dict[int, int] = {1: 0}  # object -> first ground-truth frame showing it
     if objects:
-        first = read_mask(gt_files[0], keep_void=True)
-        ids = [int(v) for v in np.unique(first) if v not in (0, VOID_LABEL)]
-        if not ids:
-            raise InputError(f"the first ground-truth mask of {gt_dir} shows no object: DAVIS-2017 scoring "
-                             "(--objects) scores the objects of the first frame")
-    else:
-        ids = [1]
-    j = np.zeros((len(ids), len(gt_files) - 2))
-    f = np.zeros_like(j)
-    for t, gt_path in enumerate(gt_files[1:-1]):
+        first_seen = {}
+        for t, gt_path in enumerate(gt_files[:-1]):  # an object first seen on the last frame is never scored
+            for v in np.unique(read_mask(gt_path, keep_void=True)):
+                first_seen.setdefault(int(v), t)
+        first_seen = {obj: t for obj, t in sorted(first_seen.items()) if obj not in (0, VOID_LABEL)}
+        if not first_seen:
+            raise InputError(f"the ground-truth masks of {gt_dir} show no object")
+    ids = list(first_seen)
+    j = np.full((len(ids), len(gt_files) - 2), np.nan)
+    f = np.full_like(j, np.nan)
+    for t, gt_path in enumerate(gt_files[1:-1], start=1):
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
@@ -174,10 +178,13 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
         pred = read_mask(pred_path, expected_size=gt.shape)
         void = gt == VOID_LABEL if objects and (gt == VOID_LABEL).any() else None
         for k, obj in enumerate(ids):
+            if t < first_seen[obj]:
+                continue
             gt_obj, pred_obj = (gt == obj, pred == obj) if objects else (gt != 0, pred != 0)
-            j[k, t] = jaccard(gt_obj, pred_obj, void)
-            f[k, t] = f_boundary(gt_obj, pred_obj, void=void)
-    return [ObjectScore(gt_dir.name, obj, float(j[k].mean()), float(f[k].mean()), j.shape[1])
+            j[k, t - 1] = jaccard(gt_obj, pred_obj, void)
+            f[k, t - 1] = f_boundary(gt_obj, pred_obj, void=void)
+    scored = (~np.isnan(j)).sum(1)
+    return [ObjectScore(gt_dir.name, obj, float(np.nanmean(j[k])), float(np.nanmean(f[k])), int(scored[k]))
             for k, obj in enumerate(ids)]
 
 

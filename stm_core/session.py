@@ -248,7 +248,8 @@ class AnnotationSession:
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
         `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end; a
         frame annotated while the run is under way counts too (the run's memory predates it, so it stops there).
-        `until` ends the run after that frame at the latest (the CLI merges a mask that adds objects there).
+        `until` (with "forward" or "backward") ends the run after that frame at the latest; at or behind
+        `start` nothing is propagated (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         the call returns after the frame in flight, and every frame keeps its old or its new result.
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
@@ -259,6 +260,8 @@ class AnnotationSession:
         """
         if not 0 <= start < self.num_frames:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
+        if until is not None and direction == "both":
+            raise ValueError("`until` ends a run in one direction: propagate forward and backward separately")
         with self._lock:
             annotations = {i: a for i, a in self._annotations.items()}
             before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)
@@ -320,8 +323,8 @@ class AnnotationSession:
                    until_annotated: bool, until: int | None) -> list[int]:
         step = 1 if direction == "forward" else -1
         end = self.num_frames if step == 1 else -1
-        if until is not None and (until - start) * step > 0:
-            end = min(until + 1, end) if step == 1 else max(until - 1, end)
+        if until is not None:
+            end = min(max(until + 1, start), end) if step == 1 else max(min(until - 1, start), end)
         frames = []
         for i in range(start + step, end, step):
             if i in annotations:

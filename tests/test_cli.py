@@ -111,6 +111,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]} == before  # inputs untouched
 
 
+@pytest.mark.parametrize("option,value,least", [("--steps", 0, 1), ("--frames", 1, 2), ("--batch-size", 0, 1),
+                                                ("--crop", 10, 32)])
+def test_bad_training_options_exit_2_with_one_line(tmp_path, option, value, least):
+    """Fifth CLI QA pass: --frames 1 crashed with a traceback, --steps 0 wrote an untrained best.pt, exit 0."""
+    proc = _run(["train", "--out-dir", str(tmp_path / "run"), option, str(value)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: {option} must be at least {least}"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_later_mask_adds_objects_unless_it_repeats_one():
     from stm_core.io.masks import add_objects, split_annotations
 

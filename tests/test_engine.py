@@ -81,6 +81,18 @@ def test_backward_from_a_later_annotation(session):
     assert report.frames == [5, 4, 3, 2, 1, 0]
 
 
+def test_until_ends_a_run_and_never_turns_it_around(session):
+    """Fifth CLI QA pass: `until` at or behind the start was ignored and the run went to the video's end."""
+    session.set_annotation(3, square_mask(t=3))
+    assert session.propagate(3, "forward", until=5).frames == [4, 5]
+    assert session.propagate(3, "backward", until=1).frames == [2, 1]
+    for until in (3, 1):
+        assert session.propagate(3, "forward", until=until).frames == []
+    assert session.propagate(3, "backward", until=6).frames == []
+    with pytest.raises(ValueError):
+        session.propagate(3, "both", until=6)
+
+
 def test_object_appearing_on_a_later_frame_is_tracked(session):
     session.set_annotation(0, square_mask(t=0, label=1))
     both = square_mask(t=4, label=1)

@@ -217,3 +217,21 @@ def test_per_object_mode_reproduces_davis2017_single_object_scores(sequence: str
     (row,) = evaluate_sequence(gt, results / "davis2017-val" / sequence, objects=True)
     j, f = published[f"{sequence}_1"]
     assert abs(row.j_mean - j) <= 5e-4 + 1e-9 and abs(row.f_mean - f) <= 5e-4 + 1e-9
+
+
+def test_an_object_entering_later_is_scored_from_its_first_frame(tmp_path: Path) -> None:
+    """Fifth CLI QA pass: `evaluate --objects` took the objects of frame 0 only, so a prediction that missed
+    an object entering later scored a perfect 1.0."""
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    for t in range(6):
+        labels = np.zeros((20, 30), np.uint8)
+        labels[2:8, 2:8] = 1
+        if t >= 3:
+            labels[10:18, 10:20] = 2
+        write_mask(gt / f"{t:05d}.png", labels)
+        write_mask(pred / f"{t:05d}.png", np.where(labels == 1, 1, 0).astype(np.uint8))  # object 2 missed
+    first, later = evaluate_sequence(gt, pred, objects=True)
+    assert (first.object_id, first.j_mean, first.frames) == (1, 1.0, 4)
+    assert (later.object_id, later.j_mean, later.frames) == (2, 0.0, 2)  # frames 3 and 4 (5 is the last)

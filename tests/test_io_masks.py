@@ -179,12 +179,17 @@ def test_read_mask_dir(tmp_path: Path) -> None:
 
 def test_mask_names_match_frame_numbers_however_padded(tmp_path: Path) -> None:
     """Frames numbered from 1 ('0001'..'0006') and a mask '00001.png': it is frame '0001', the first one, not
-    the frame at index 1; with frame stems that are not numbers an integer stem is the index."""
+    the frame at index 1; with frame names that end in no number an integer stem is the index."""
     a = np.ones((8, 8), np.uint8)
     (tmp_path / "m").mkdir()
     write_mask(tmp_path / "m" / "00001.png", a)
     assert list(read_mask_dir(tmp_path / "m", [f"{i:04d}" for i in range(1, 7)], (8, 8))) == [0]
     assert list(read_mask_dir(tmp_path / "m", [f"cam_{i}" for i in range(6)], (8, 8))) == [1]
+    # ffmpeg numbers extracted frames from 1 (fifth CLI QA pass: the mask landed on frame_0002)
+    assert list(read_mask_dir(tmp_path / "m", [f"frame_{i:04d}" for i in range(1, 9)], (8, 8))) == [0]
+    assert list(read_mask_dir(tmp_path / "m", ["a", "b", "c"], (8, 8))) == [1]  # no numbers: the index
+    with pytest.raises(InputError, match="could be for frame"):
+        read_mask_dir(tmp_path / "m", ["cam1_0001", "cam2_0001"], (8, 8))
     with pytest.raises(InputError, match="names no frame"):
         read_mask_dir(tmp_path / "m", [f"{i:04d}" for i in range(2, 7)], (8, 8))
     with pytest.raises(InputError, match="could be for frame 1 or 0001"):

@@ -7,6 +7,7 @@ masks, since users export masks from many tools. Every write is atomic so a cras
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -154,13 +155,17 @@ def _save(im: Image.Image, path: str | Path) -> None:
         im.save(tmp, format="PNG")
 
 
+_TRAILING_NUMBER = re.compile(r"[0-9]+$")  # ASCII digits only: '²' is a digit to Python, not a frame number
+
+
 def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
     """Read every PNG of `folder` as the mask of the frame it names: {frame index: label map}.
 
-    '00005.png' belongs to the frame whose stem is '00005'. Otherwise an integer stem matches the frame with
-    the same number however it is padded ('00001.png' is frame '0001.jpg'), and when the frames' stems are
-    not numbers it is the frame index ('5.png' is the sixth frame). A PNG that names no frame is an error,
-    so typos do not go unnoticed.
+    '00005.png' belongs to the frame whose stem is '00005'. Otherwise an integer stem matches the frame whose
+    name ends in the same number however it is padded ('00001.png' is frame '0001.jpg', or 'frame_0001.jpg'
+    as ffmpeg names frames, counting from 1), and when no frame name ends in a number it is the frame index
+    ('5.png' is the sixth frame). A PNG that names no frame, or two, is an error, so typos and ambiguous
+    names do not go unnoticed.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -172,8 +177,8 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     index_of = {name: i for i, name in enumerate(frame_names)}
     numbered: dict[int, list[int]] = {}
     for i, name in enumerate(frame_names):
-        if name.isascii() and name.isdecimal():
-            numbered.setdefault(int(name), []).append(i)
+        if (number := _TRAILING_NUMBER.search(name)) is not None:
+            numbered.setdefault(int(number.group()), []).append(i)
     owner: dict[int, Path] = {}
     for p in files:
         index = index_of.get(p.stem)

@@ -59,3 +59,28 @@ def test_paths_with_spaces_and_non_ascii_characters(tmp_path):
                  "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0"]) == 0
     assert [p.name for p in sorted(out.iterdir())] == ["00000.png", "00001.png", "00002.png"]
     assert read_mask(out / "00002.png").shape == (48, 80)
+
+
+def test_a_phone_videos_rotation_is_applied(tmp_path):
+    """Fifth CLI QA pass: portrait phone video (landscape pictures plus a rotation in the track header) came
+    out sideways, so masks drawn on the upright picture were refused as the wrong size."""
+    path = tmp_path / "portrait.mp4"
+    left_half_bright = np.zeros((48, 64, 3), np.uint8)
+    left_half_bright[:, :32] = 230
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(left_half_bright, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = bytearray(path.read_bytes())
+    matrix = data.index(b"tkhd") + 4 + 4 + 4 * 5 + 8 + 2 * 4  # version 0 track header: the display matrix
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000)  # 90° turn
+    path.write_bytes(bytes(data))
+    video = open_frames(path)
+    assert video.size == (64, 48) and video[2].shape == (64, 48, 3)
+    upright = np.rot90(left_half_bright, -1)  # what players show: the bright half on top
+    assert np.abs(video[0].astype(int) - upright).mean() < 8
+    assert video[0][:32].mean() > 200 and video[0][32:].mean() < 30

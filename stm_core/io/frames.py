@@ -291,7 +291,7 @@ class VideoFrames(FrameSource):
                 continue
             self._pos = i
             if i == index:
-                return frame.to_ndarray(format="rgb24")
+                return _upright(frame)
             if i > index:
                 return None
         self._pos = None  # the stream is exhausted: the next read must seek
@@ -309,6 +309,14 @@ class VideoFrames(FrameSource):
         with self._decoder_lock:
             self._close_container()
         super().close()
+
+
+def _upright(frame: "av.VideoFrame") -> np.ndarray:
+    """The frame as RGB, turned as the video asks players to show it: phones store portrait video as
+    landscape pictures plus a rotation, so without it masks would be painted and exported sideways."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = round(frame.rotation / 90) % 4  # counterclockwise, as np.rot90 turns
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
 
 def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> FrameSource:

@@ -80,6 +80,28 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
+def test_undoing_a_correction_gives_back_the_masks_from_before_it(tmp_path, monkeypatch):
+    """Fifth CLI QA pass: after remove_annotation every mask differed from before the correction, as the
+    network kept its fine-tuning on the removed mask."""
+    import stm_core.train.adapt as adapt_module
+
+    calls = []
+    real = adapt_module.adapt
+    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    session = tiny_session(write_clip(tmp_path / "clip", frames=8), adapt_steps=4, preview_frames=3)
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    before = [session.soft_result(i)[1] for i in range(1, 8)]
+    session.set_annotation(4, square_mask(t=4, label=2))  # a correction, adapted to, then undone
+    session.propagate(4, "forward")
+    assert any(not np.array_equal(session.soft_result(i)[1], b) for i, b in zip(range(5, 8), before[4:]))
+    session.remove_annotation(4)
+    previewed: list[int] = []
+    session.propagate(0, "forward", previewed=previewed.append)
+    assert len(calls) == 2 and previewed == []  # the earlier adaptation, ready at once: no preview needed
+    assert all(np.array_equal(session.soft_result(i)[1], b) for i, b in zip(range(1, 8), before))
+
+
 def test_a_preview_shows_frames_before_adapting_and_the_adapted_pass_replaces_them(tmp_path):
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=3)
     session.set_annotation(0, square_mask())

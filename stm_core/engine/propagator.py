@@ -53,6 +53,10 @@ saving."""
 REFRESH_FRACTION = 2
 """A correction re-adapts from the previous adaptation with 1/REFRESH_FRACTION of the steps."""
 
+ADAPTATION_HISTORY = 3
+"""Adaptations kept per engine, the latest first: undoing a correction finds the one made before it and
+gives the masks from before the correction again, without adapting anew."""
+
 MIN_ADAPT_SIZE = 32
 """Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
 
@@ -97,7 +101,8 @@ class Propagator:
         self._run_waiting = threading.Event()  # a run waits for the lock: a warm-up stops short
         self._load_lock = threading.Lock()
         self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
-        self._adapted: _Adaptation | None = None
+        self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
+        self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._graphed: dict[int, GraphedNetwork] = {}
         self.memory_frames = 0
 
@@ -219,7 +224,8 @@ class Propagator:
         `_adaptation_key`, None when off), a copy fine-tuned on these annotations at the working size, kept
         while they stay the same. None if cancelled meanwhile. A correction (same video, size and objects, some
         annotation kept unchanged) continues from the previous adaptation for half the steps: the annotator
-        waits half as long, for the same accuracy."""
+        waits half as long, for the same accuracy. Annotations adapted to recently (a correction undone) get
+        that adaptation back, so they give the same masks as then."""
         if key is None:
             return self._plain()
         steps = self.adapt_steps
@@ -227,6 +233,11 @@ class Propagator:
         previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
         if previous is not None and previous.annotations == annotated:
             return previous.folded
+        earlier = next((a for a in self._adaptations if (a.video, a.annotations) == key), None)
+        if earlier is not None:  # these annotations were adapted to before (a correction was undone)
+            self._forget_features()
+            self._remember(earlier)
+            return earlier.folded
         start = self.model
         if previous is not None and set(previous.annotations) & set(annotated):
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
@@ -241,9 +252,15 @@ class Propagator:
                       cancel=cancel.is_set if cancel is not None else None, progress=adapting)
         if cancel is not None and cancel.is_set():
             return None
-        self.forget_all()  # features computed with other weights
-        self._adapted = _Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned)))
-        return self._adapted.folded
+        self._forget_features()  # computed with other weights
+        self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned))))
+        return self._adaptations[0].folded
+
+    def _remember(self, adaptation: _Adaptation) -> None:
+        """Make `adaptation` the latest (the one propagation and a correction's continuation use)."""
+        self._adaptations = [adaptation] + [a for a in self._adaptations if a is not adaptation]
+        del self._adaptations[ADAPTATION_HISTORY:]
+        self._adapted = adaptation
 
     # ---- propagation ----------------------------------------------------------------------------------
     def warm_up(self, frame_size: tuple[int, int]) -> None:
@@ -312,7 +329,8 @@ class Propagator:
         adapts = self.adapt_steps and min(geo.work) >= MIN_ADAPT_SIZE  # smaller: too small for its crops
         key = self._adaptation_key(frames, annotations, obj_ids, geo) if adapts else None
         adapted = self._adapted
-        if preview > 0 and key is not None and (adapted is None or (adapted.video, adapted.annotations) != key):
+        known = key is not None and any((a.video, a.annotations) == key for a in self._adaptations)
+        if preview > 0 and key is not None and not known:  # else the adapted network is ready at once
             if adapted is not None and adapted.video == key[0]:
                 quick, quick_geo, fill_only = adapted.folded, geo, False
             else:
@@ -408,10 +426,15 @@ class Propagator:
         self._memory_cache.discard(lambda k: k[2] == index)  # type: ignore[index]
 
     def forget_all(self) -> None:
-        """Free every cache (and the GPU's cached blocks); the next run recomputes what it needs."""
+        """Free every cache and adaptation (and the GPU's cached blocks); the next run recomputes what it
+        needs."""
+        self._adapted = None
+        self._adaptations.clear()
+        self._forget_features()
+
+    def _forget_features(self) -> None:
         self._query_cache.clear()
         self._memory_cache.clear()
-        self._adapted = None
         self._graphed.clear()
         if self._device is not None and self._device.type == "cuda":
             with CAPTURE_LOCK:  # may run on the GUI thread while a run captures a graph

@@ -187,9 +187,15 @@ def test_remove_object_erases_it_everywhere(session):
     m[40:44, 70:76] = 2
     session.set_annotation(0, m)
     session.propagate(0, "forward")
+    before = session.uncertainty()
     session.remove_object(2)
     assert session.object_ids() == [1]
     assert all(2 not in np.unique(session.labels(i)) for i in range(8))
+    # fifth CLI QA pass: the uncertainty still counted the removed object's boundaries
+    after = session.uncertainty()
+    assert not np.allclose(before[1:], after[1:]) and np.isfinite(after[1:]).all()
+    session.remove_object(1)
+    assert np.isnan(session.uncertainty()[1:]).all()
 
 
 def test_processing_resolution_returns_source_size(tmp_path):

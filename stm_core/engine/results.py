@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
+
+from .frame_outputs import boundary_uncertainty, winner
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,22 @@ class ResultStore:
             if not (labels == obj_id).any() and obj_id not in e.obj_ids:
                 continue
             labels[labels == obj_id] = 0
-            probs, ids = None, [o for o in e.obj_ids if o != obj_id]
+            probs, ids, uncertainty = None, [o for o in e.obj_ids if o != obj_id], e.uncertainty
             if e.probs is not None and ids:
                 probs = self._probs(e)[[e.obj_ids.index(o) for o in ids]]
-            self.put(i, labels, probs, ids, e.uncertainty, e.origin)
+                uncertainty = _uncertainty(probs)  # the removed object's boundaries no longer count
+            elif e.probs is not None:
+                uncertainty = float("nan")
+            self.put(i, labels, probs, ids, uncertainty, e.origin)
 
     @property
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self._entries.values())
+
+
+def _uncertainty(probs: np.ndarray) -> float:
+    """Boundary uncertainty (as propagation computes it) of stored soft maps uint8 [K,h,w]: the background
+    has what the objects leave."""
+    objects = torch.from_numpy(probs.astype(np.float32) / 255)
+    full = torch.cat([(1 - objects.sum(0, keepdim=True)).clamp_min(0), objects])
+    return float(boundary_uncertainty(full, winner(full)))

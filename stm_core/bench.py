@@ -151,6 +151,10 @@ def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, device:
     return rows
 
 
+SPEEDUP_NOTE = ("speedup: against the reference port at the source height (480 px) with the same model and "
+                "object count; at a lower working height it includes what the smaller frames save")
+
+
 def _table(rows: list[dict], cols: list[str]) -> str:
     def fmt(v: object) -> str:  # None: not measured for this row (e.g. no reference run to compare with)
         return f"{v:.3f}" if isinstance(v, float) else "" if v is None else str(v)
@@ -178,9 +182,10 @@ def main(args: argparse.Namespace) -> int:
         rows.append(run_engine(replace(base, process_height=height), 1, frames))
     for objects in counts:
         rows.append(run_engine(default, objects, frames))
-    adapted = replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS)
-    rows.append(run_engine(adapted, 1, frames))
-    rows.append(run_engine(replace(adapted, preview_frames=INTERACTIVE_PREVIEW_FRAMES), 1, frames))
+    if not args.quick:  # adapting takes a minute of a 2-core CPU
+        adapted = replace(default, adapt_steps=RECOMMENDED_ADAPT_STEPS)
+        rows.append(run_engine(adapted, 1, frames))
+        rows.append(run_engine(replace(adapted, preview_frames=INTERACTIVE_PREVIEW_FRAMES), 1, frames))
     rows.append(run_engine(r50, 1, frames if args.quick or device.type == "cuda" else 8))
     small = load_model(base.model, base.weights, base.random_init)
     for objects in ((1,) if args.quick else (1, 3)):
@@ -199,12 +204,15 @@ def main(args: argparse.Namespace) -> int:
     print(f"# {date.today()}  {where}  torch {torch.__version__}")
     print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
                         "speedup", "peak_rss_mb"]))
+    print(SPEEDUP_NOTE)
     print()
     print(_table(clip, ["path", "model", "frames", "height", "mean_s_per_frame", "speedup"]))
     print()
     print(_table(mem_rows, ["memory_frames", "read", "s_per_frame"]))
-    print(f"peak process memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak process memory (ru_maxrss): {peak:.0f} MB")
     if args.json:
-        payload = {"date": str(date.today()), "device": where, "rows": rows, "clip": clip, "memory": mem_rows}
+        payload = {"date": str(date.today()), "device": where, "torch": torch.__version__, "rows": rows,
+                   "speedup": SPEEDUP_NOTE, "clip": clip, "memory": mem_rows, "peak_rss_mb": round(peak)}
         atomic_write_bytes(args.json, json.dumps(payload, indent=2).encode("utf-8"))
     return 0

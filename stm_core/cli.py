@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed and memory of propagation (see BENCHMARKS.md)")
     p.add_argument("--json", help="write the results to this JSON file")
-    p.add_argument("--quick", action="store_true", help="fewer frames and configurations")
+    p.add_argument("--quick", action="store_true", help="fewer frames and configurations, no adaptation")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=cmd_bench)
     return parser

@@ -133,10 +133,10 @@ def _tidy_earlier_export(folder: Path, objects: list[TrackedObject], options: Ex
             if f"{kind}/{old.name}" not in current and old.is_dir() \
                     and all(f.is_file() and f.suffix == ".png" for f in old.iterdir()):  # only what we write
                 shutil.rmtree(old, ignore_errors=True)
-    outputs = ((MASKS_DIR + "/", options.palette, folder / MASKS_DIR), (BINARY_DIR + "/", options.binary,
-               folder / BINARY_DIR), (SOFT_DIR + "/", options.soft, folder / SOFT_DIR),
-               (VIDEO_FILE, options.video, folder / VIDEO_FILE))
-    return tuple(name for name, chosen, path in outputs if not chosen and path.exists())
+    written = {MASKS_DIR: options.palette, BINARY_DIR: options.binary, SOFT_DIR: options.soft,
+               VIDEO_FILE: options.video}
+    return tuple(name + ("/" if name != VIDEO_FILE else "") for name, chosen in written.items()
+                 if not chosen and (folder / name).exists())
 
 
 class _Cancelled(Exception):

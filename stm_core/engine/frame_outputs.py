@@ -26,7 +26,8 @@ from .frame_prep import Geometry, probs_to_source
 class FrameResult(NamedTuple):
     """One propagated frame: labels at the source size, probabilities at the working size (upsampled when
     read), boundary uncertainty. `preview` marks a result shown while adapting, redone after it; `fill_only`
-    marks a preview of the unadapted network, which must not replace a result the frame already has."""
+    marks a preview of the unadapted network, which must not replace a result the frame already has;
+    `network` names the network that made it: () for the loaded one, else the annotations it was adapted to."""
 
     index: int
     labels: np.ndarray  # uint8 HxW
@@ -34,6 +35,7 @@ class FrameResult(NamedTuple):
     uncertainty: float
     preview: bool = False
     fill_only: bool = False
+    network: tuple = ()
 
 
 class FrameTensors(NamedTuple):

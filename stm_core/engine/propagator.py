@@ -332,16 +332,18 @@ class Propagator:
         known = key is not None and any((a.video, a.annotations) == key for a in self._adaptations)
         if preview > 0 and key is not None and not known:  # else the adapted network is ready at once
             if adapted is not None and adapted.video == key[0]:
-                quick, quick_geo, fill_only = adapted.folded, geo, False
+                quick, quick_geo, fill_only, network = adapted.folded, geo, False, adapted.annotations
             else:
                 quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))
-                fill_only = True
+                fill_only, network = True, ()
             for result in self._pass(quick, frames, start, seed, order[:preview], annotations, obj_ids,
                                      quick_geo, cancel):
-                yield result._replace(preview=True, fill_only=fill_only)
+                yield result._replace(preview=True, fill_only=fill_only, network=network)
         model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
         if model is not None:
-            yield from self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+            network = key[1] if key is not None else ()
+            for result in self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel):
+                yield result._replace(network=network)
 
     def _pass(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
               annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,

@@ -24,7 +24,7 @@ class _Entry:
     probs_shape: tuple[int, int]
     obj_ids: tuple[int, ...]
     uncertainty: float
-    origin: tuple[int, bytes] | None  # (annotated frame the run started from, digest of its annotation)
+    origin: tuple[int, bytes, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
 
     @property
     def nbytes(self) -> int:
@@ -38,10 +38,10 @@ class ResultStore:
         self._entries: dict[int, _Entry] = {}
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
-            uncertainty: float = float("nan"), origin: tuple[int, bytes] | None = None) -> None:
+            uncertainty: float = float("nan"), origin: tuple[int, bytes, tuple] | None = None) -> None:
         """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
-        derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, with a
-        digest of its annotation (None: imported or read back)."""
+        derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, a digest
+        of its annotation and the network that ran (None: imported or read back)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
         z = zlib.compress(labels.tobytes(), 1)
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
@@ -58,7 +58,7 @@ class ResultStore:
     def has(self, index: int) -> bool:
         return index in self._entries
 
-    def origin(self, index: int) -> tuple[int, bytes] | None:
+    def origin(self, index: int) -> tuple[int, bytes, tuple] | None:
         """Where the frame's result was propagated from (see `put`), None if unknown or no result."""
         e = self._entries.get(index)
         return None if e is None else e.origin

@@ -71,6 +71,9 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict, fingerpri
     found = []
     for state_path in places:
         try:
+            with state_path.open("rb") as f:  # the identity comes first: skip other videos' long states unread
+                if identity["frames_digest"].encode() not in f.read(4096):
+                    continue
             state = json.loads(state_path.read_text(encoding="utf-8"))
             saved_at = state_path.stat().st_mtime
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):

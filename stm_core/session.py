@@ -62,6 +62,20 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, bytes] | No
     return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * before.uncertainty(r.index)
 
 
+def _return_runs(plans: list[tuple[int, list[int]]], annotations: dict[int, np.ndarray]
+                 ) -> list[tuple[int, list[int]]]:
+    """For each run from an annotated frame that ends at the next annotated frame, the run back from that
+    frame over the same frames: every frame between two annotated frames then has a result from each side
+    by the same network, and keeps their blend by distance."""
+    back = []
+    for start, frames in plans:
+        if frames:
+            end = frames[-1] + (1 if frames[-1] > start else -1)
+            if end in annotations:
+                back.append((end, frames[::-1]))
+    return back
+
+
 @dataclass
 class PropagationReport:
     """What one `propagate` call did: which frames got new results and how fast."""
@@ -283,15 +297,21 @@ class AnnotationSession:
             if adapting is not None:
                 adapting(done, steps)
         digests = {i: _digest(a) for i, a in annotations.items()}
-        origin = (start, digests[start]) if start in annotations else None  # the network is added per result
         directions = ["forward", "backward"] if direction == "both" else [direction]
-        plans = [(d, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
-        total = sum(len(r) for _, r in plans)
-        for n, (_, frames) in enumerate(plans):
-            if cancel is not None and cancel.is_set():
+        plans = [(start, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
+        if start in annotations and until_annotated and until is None:
+            plans += _return_runs(plans, annotations)
+        total = sum(len(frames) for _, frames in plans)
+        for n, (run_start, frames) in enumerate(plans):
+            if cancel is not None and cancel.is_set() or (n >= len(directions) and report.stopped_at is not None):
                 break
+            if n > 0:  # a return run blends with what the runs before it stored
+                with self._lock:
+                    before = self._results.copy()
+            seed = annotations.get(run_start, seed)
+            origin = (run_start, digests[run_start]) if run_start in annotations else None  # + network per result
             preview = self.settings.preview_frames if n == 0 else 0
-            results = self._propagator.run(self.frames, start, seed, frames, annotations, obj_ids, cancel,
+            results = self._propagator.run(self.frames, run_start, seed, frames, annotations, obj_ids, cancel,
                                            on_adapt, preview)
             try:
                 for r in results:

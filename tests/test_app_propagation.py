@@ -99,7 +99,7 @@ def test_backward_and_both(qtbot, window):
     prop = window.controller.propagation
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
         qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
-    assert finished.args[0].frames == [2, 1]  # stops at the annotated frame 0
+    assert finished.args[0].frames == [2, 1, 1, 2]  # stops at the annotated frame 0, then runs back from it
     doc.seek(1)
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
         qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)

@@ -264,6 +264,8 @@ class AnnotationSession:
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
         `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end; a
         frame annotated while the run is under way counts too (the run's memory predates it, so it stops there).
+        A run from an annotated frame that stops at the next one is followed by a run back from that one over
+        the same frames, and each frame between them keeps the blend of both by distance (`engine/blend.py`).
         `until` (with "forward" or "backward") ends the run after that frame at the latest; at or behind
         `start` nothing is propagated (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:

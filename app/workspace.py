@@ -29,7 +29,7 @@ import numpy as np
 
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_write_bytes
-from stm_core.io.masks import read_mask, write_mask
+from stm_core.io.masks import mask_digest, read_mask, write_mask
 
 STATE_FILE = "workspace.json"
 FORMAT_VERSION = 1
@@ -193,7 +193,7 @@ class Workspace:
         """Save a frame's soft maps with a hash of its label map: read back only beside that very mask."""
         self.soft_dir.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
-        np.savez_compressed(buf, probs=probs, obj_ids=np.asarray(obj_ids, np.int64), labels_hash=_digest(labels))
+        np.savez_compressed(buf, probs=probs, obj_ids=np.asarray(obj_ids, np.int64), labels_hash=mask_digest(labels))
         atomic_write_bytes(self.soft_dir / f"{name}.npz", buf.getvalue())
 
     def remove_soft(self, name: str) -> None:
@@ -207,7 +207,7 @@ class Workspace:
             return None
         try:
             with np.load(path) as data:
-                if data["labels_hash"].item() != _digest(labels):
+                if data["labels_hash"].item() != mask_digest(labels):
                     return None
                 probs, obj_ids = data["probs"], [int(i) for i in data["obj_ids"]]
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
@@ -230,6 +230,3 @@ class Workspace:
         except InputError:
             return None
 
-
-def _digest(labels: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(labels, np.uint8).tobytes(), digest_size=16).hexdigest()

@@ -9,7 +9,6 @@ result is replaced as a whole under a lock, so a reader sees the old or the new 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,15 +23,11 @@ from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
+from .io.masks import mask_digest
 
 Direction = Literal["forward", "backward", "both"]
 ProgressFn = Callable[[int, int, int], None]
 """progress(frame_index, frames_done, frames_total), called after each frame's result is stored."""
-
-
-def _digest(labels: np.ndarray) -> bytes:
-    """Content digest of an annotation: a result remembers which annotation it was propagated from."""
-    return hashlib.blake2b(labels.tobytes(), digest_size=16).digest()
 
 
 def _object_ids(annotations: dict[int, np.ndarray]) -> list[int]:
@@ -40,8 +35,8 @@ def _object_ids(annotations: dict[int, np.ndarray]) -> list[int]:
     return sorted({int(v) for ann in annotations.values() for v in np.unique(ann) if v != 0})
 
 
-def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, bytes] | None, obj_ids: list[int],
-             annotations: dict[int, np.ndarray], digests: dict[int, bytes], size: tuple[int, int]
+def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None, obj_ids: list[int],
+             annotations: dict[int, np.ndarray], digests: dict[int, str], size: tuple[int, int]
              ) -> tuple[np.ndarray, np.ndarray, list[int], float]:
     """(labels, soft maps, object ids, uncertainty) to store for `r`: its own, or, when the frame's result
     `before` the run came from an annotated frame on its other side that is still annotated as it was (and
@@ -298,7 +293,7 @@ class AnnotationSession:
             report.adapt_seconds = time.perf_counter() - t0
             if adapting is not None:
                 adapting(done, steps)
-        digests = {i: _digest(a) for i, a in annotations.items()}
+        digests = {i: mask_digest(a) for i, a in annotations.items()}
         directions = ["forward", "backward"] if direction == "both" else [direction]
         plans = [(start, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
         if start in annotations and until_annotated and until is None:

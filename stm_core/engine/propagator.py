@@ -9,7 +9,6 @@ cached by (frame, mask content, objects), so re-propagating after a correction r
 from __future__ import annotations
 
 import copy
-import hashlib
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +22,7 @@ import torch
 
 from ..errors import OutOfMemoryError
 from ..io.frames import FrameSource
+from ..io.masks import mask_digest
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm
@@ -75,10 +75,6 @@ def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[
     """Foreground probabilities [K,Hp,Wp] -> (aggregated probabilities, the frame's result tensors)."""
     agg = aggregate(fg, dim=0)
     return (agg, *frame_outputs(agg, geo, lut))
-
-
-def _digest(labels: np.ndarray) -> str:
-    return hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -196,7 +192,7 @@ class Propagator:
 
     def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("m", id(frames), index, _digest(labels), tuple(obj_ids), geo.work, id(model))
+        key = ("m", id(frames), index, mask_digest(labels), tuple(obj_ids), geo.work, id(model))
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
@@ -214,7 +210,7 @@ class Propagator:
                         geo: Geometry) -> tuple[tuple, tuple]:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
-        annotated = tuple((i, _digest(annotations[i])) for i in sorted(annotations))
+        annotated = tuple((i, mask_digest(annotations[i])) for i in sorted(annotations))
         return (id(frames), geo.work, tuple(obj_ids)), annotated
 
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],

@@ -24,7 +24,7 @@ class _Entry:
     probs_shape: tuple[int, int]
     obj_ids: tuple[int, ...]
     uncertainty: float
-    origin: tuple[int, bytes, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
+    origin: tuple[int, str, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
 
     @property
     def nbytes(self) -> int:
@@ -38,7 +38,7 @@ class ResultStore:
         self._entries: dict[int, _Entry] = {}
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
-            uncertainty: float = float("nan"), origin: tuple[int, bytes, tuple] | None = None) -> None:
+            uncertainty: float = float("nan"), origin: tuple[int, str, tuple] | None = None) -> None:
         """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
         derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, a digest
         of its annotation and the network that ran (None: imported or read back)."""
@@ -58,7 +58,7 @@ class ResultStore:
     def has(self, index: int) -> bool:
         return index in self._entries
 
-    def origin(self, index: int) -> tuple[int, bytes, tuple] | None:
+    def origin(self, index: int) -> tuple[int, str, tuple] | None:
         """Where the frame's result was propagated from (see `put`), None if unknown or no result."""
         e = self._entries.get(index)
         return None if e is None else e.origin

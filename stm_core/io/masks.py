@@ -7,6 +7,7 @@ masks, since users export masks from many tools. Every write is atomic so a cras
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -156,6 +157,11 @@ def _save(im: Image.Image, path: str | Path) -> None:
 
 
 _TRAILING_NUMBER = re.compile(r"[0-9]+$")  # ASCII digits only: '²' is a digit to Python, not a frame number
+
+
+def mask_digest(labels: np.ndarray) -> str:
+    """Content digest of a label map: caches and results name the annotation they were made from by it."""
+    return hashlib.blake2b(np.ascontiguousarray(labels, np.uint8).tobytes(), digest_size=16).hexdigest()
 
 
 def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:

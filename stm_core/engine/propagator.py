@@ -226,14 +226,13 @@ class Propagator:
             return self._plain()
         steps = self.adapt_steps
         video, annotated = key
-        previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
-        if previous is not None and previous.annotations == annotated:
-            return previous.folded
-        earlier = next((a for a in self._adaptations if (a.video, a.annotations) == key), None)
-        if earlier is not None:  # these annotations were adapted to before (a correction was undone)
-            self._forget_features()
-            self._remember(earlier)
+        earlier = self._adaptation_for(key)
+        if earlier is not None:  # the latest, or one from before a correction that was undone
+            if earlier is not self._adapted:
+                self._forget_features()  # computed with other weights
+                self._remember(earlier)
             return earlier.folded
+        previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
         start = self.model
         if previous is not None and set(previous.annotations) & set(annotated):
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
@@ -251,6 +250,10 @@ class Propagator:
         self._forget_features()  # computed with other weights
         self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned))))
         return self._adaptations[0].folded
+
+    def _adaptation_for(self, key: tuple[tuple, tuple]) -> _Adaptation | None:
+        """The kept adaptation made for `key` (`_adaptation_key`), if any."""
+        return next((a for a in self._adaptations if (a.video, a.annotations) == key), None)
 
     def _remember(self, adaptation: _Adaptation) -> None:
         """Make `adaptation` the latest (the one propagation and a correction's continuation use)."""
@@ -325,8 +328,7 @@ class Propagator:
         adapts = self.adapt_steps and min(geo.work) >= MIN_ADAPT_SIZE  # smaller: too small for its crops
         key = self._adaptation_key(frames, annotations, obj_ids, geo) if adapts else None
         adapted = self._adapted
-        known = key is not None and any((a.video, a.annotations) == key for a in self._adaptations)
-        if preview > 0 and key is not None and not known:  # else the adapted network is ready at once
+        if preview > 0 and key is not None and self._adaptation_for(key) is None:  # else it is ready at once
             if adapted is not None and adapted.video == key[0]:
                 quick, quick_geo, fill_only, network = adapted.folded, geo, False, adapted.annotations
             else:

@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
-from stm_core.io.masks import add_objects, split_annotations
+from stm_core.io.masks import add_objects, mask_digest, split_annotations
 from stm_core.session import AnnotationSession
 
 from .errors import describe
@@ -197,7 +197,7 @@ class Document(QObject):
             if not self._session.is_annotated(frame):
                 self._digests.pop(frame, None)
             else:
-                self._digests[frame] = hashlib.blake2b(annotation.tobytes(), digest_size=16).digest()
+                self._digests[frame] = mask_digest(annotation).encode()
         self._key = hashlib.blake2b(b"".join(f.to_bytes(8, "little") + d for f, d in sorted(self._digests.items())),
                                     digest_size=16).digest()
 

@@ -157,6 +157,8 @@ def test_escape_cancels_a_running_export_and_a_new_dialog_shows_it(qtbot, window
     _blocking_export(monkeypatch)
     dialog = ExportDialog(window.controller, tmp_path / "a", window)
     dialog.show()
+    dialog.activateWindow()  # as the modal dialog is in use: the window that gets the keys
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
     dialog.export_button.click()
     assert window.controller.exporting
     second = ExportDialog(window.controller, tmp_path / "b", window)

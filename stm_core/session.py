@@ -19,6 +19,7 @@ import numpy as np
 
 from .engine.blend import blend_soft, blend_weight
 from .engine.frame_outputs import FrameResult
+from .engine.heap import release_free_heap
 from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
 from .engine.settings import EngineSettings
@@ -363,8 +364,10 @@ class AnnotationSession:
         return status
 
     def release_memory(self) -> None:
-        """Drop cached encoder features and device memory (results and annotations stay)."""
+        """Drop cached encoder features and device memory (results and annotations stay), and hand the freed
+        heap back to the system so that the process's memory falls where the user watches it."""
         self._propagator.forget_all()
+        release_free_heap()
 
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
         labels = np.asarray(labels)

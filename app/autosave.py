@@ -105,6 +105,7 @@ class Autosaver(QObject):
             "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
             "annotated": [names[i] for i in sorted(annotated)],
+            "entering": [names[i] for i in doc.entering_frames()],  # masks/ holds the objects entering there
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
             # the uncertainty curve and U survive reopening
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())

@@ -122,13 +122,17 @@ class AppController(QObject):
             return ObjectTable(), 0, [], [], {}
         if state is None:
             return ObjectTable(), 0, [], [], {}
-        annotated = set(state.get("annotated", []))
+        annotated, entering = set(state.get("annotated", [])), set(state.get("entering", []))
         deferred = []
         for index in workspace.saved_frames(names):
-            if names[index] not in annotated:
+            if names[index] not in annotated | entering:
                 deferred.append(index)
-            elif (labels := workspace.read_frame_mask(names[index], size)) is not None:
+            elif (labels := workspace.read_frame_mask(names[index], size)) is None:
+                continue
+            elif names[index] in annotated:
                 session.set_annotation(index, labels)
+            else:
+                session.add_entering(index, labels)
         self.editor.apply_json(state.get("editor", {}))
         try:
             objects = ObjectTable.from_json(state.get("objects", []))
@@ -233,11 +237,16 @@ class AppController(QObject):
                 self.error.emit(*describe(exc))
                 return False
         known = {o.id for o in self.document.objects}
+        waiting = set(self.document.entering_frames())
         imported = self.document.import_masks(masks, as_annotations)
+        entering = [i for i in self.document.entering_frames() if i not in waiting]
         self._describe_new_objects(Path(folder), known)
-        kept = len(masks) - len(imported)
-        self.message.emit(f"Imported {len(imported)} masks from {folder}" +
-                          (f"; {kept} annotated frames kept their annotation" if kept else ""))
+        kept = len(masks) - len(imported) - len(entering)
+        self.message.emit(f"Imported {len(imported) + len(entering)} masks from {folder}" +
+                          (f"; {kept} annotated frames kept their annotation" if kept else "") +
+                          (f"; new objects enter on frame{'s' if len(entering) > 1 else ''} "
+                           f"{', '.join(str(i + 1) for i in entering)}: they join the masks there when a "
+                           f"forward propagation reaches {'them' if len(entering) > 1 else 'it'}" if entering else ""))
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "

@@ -289,8 +289,12 @@ class Document(QObject):
 
     def import_frame_mask(self, labels: np.ndarray) -> None:
         """An imported mask for the current frame, as one undoable edit: it replaces the frame's mask, or adds
-        its objects to it when they are all new (the rule of `import_masks`)."""
+        its objects to it when they are all new (the rule of `import_masks`; on a frame with no mask yet, they
+        enter there, as the folder import does)."""
         if self._session is not None and split_annotations({0: labels}, self._session.object_ids())[1]:
+            if not self._session.has_result(self._current):  # nothing to add them to yet: they enter here
+                self.import_masks({self._current: labels}, as_annotations=True)
+                return
             labels = add_objects(self._labels, labels)
         self.replace_labels(labels)
 
@@ -386,6 +390,31 @@ class Document(QObject):
         self.maskStored.emit(frame, False)
         self.resultsChanged.emit()
 
+    def note_entered(self, frame: int, run_key: bytes) -> bytes:
+        """A propagation reached `frame`, where imported objects enter: the engine made it an annotated frame
+        of the result there plus them. Returns the key the run's later results count under: the run's own
+        results stay current, since the objects it added are part of what it propagates from then on."""
+        assert self._session is not None
+        old = self._key
+        self._history.forget(frame)
+        self._update_key([frame])
+        if run_key == old:
+            self._result_keys = [self._key if k == old else k for k in self._result_keys]
+            run_key = self._key
+        self._has_result[frame] = True
+        self._stale[frame] = False
+        if frame == self._current and self._stroke is None:
+            self._reload()
+            self.labelsChanged.emit(frame)
+        self.maskStored.emit(frame, True)
+        self.annotationsChanged.emit()
+        self.resultsChanged.emit()
+        return run_key
+
+    def entering_frames(self) -> list[int]:
+        """Frames where imported objects enter once a forward propagation reaches them."""
+        return self._session.entering_frames() if self._session else []
+
     def note_loaded(self, frame: int) -> None:
         """A saved result was read back from the workspace: show it, but do not save it again."""
         self._has_result[frame] = True
@@ -407,12 +436,18 @@ class Document(QObject):
         of date) or as plain results (annotated frames keep their annotation). Returns the frames changed.
 
         As annotated frames, a mask that shows only objects that are new (Cutie/XMem masks for objects that
-        enter mid-video) adds them to the frame's present mask instead of erasing the other objects there."""
+        enter mid-video) adds them to the frame's present mask instead of erasing the other objects there; on a
+        frame with no mask yet, they join when a forward propagation reaches it (`entering_frames`)."""
         assert self._session is not None
         self.end_stroke()
         if as_annotations:
             complete, adding = split_annotations(masks, self._session.object_ids())
-            masks = {**complete, **{i: add_objects(self._session.labels(i), m) for i, m in adding.items()}}
+            for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
+                if not self._session.add_entering(index, labels):
+                    self._history.forget(index)
+                    self.objects.ensure(set(np.unique(labels).tolist()))
+                    self.maskStored.emit(index, False)
+            masks = {**complete, **{i: self._session.annotation(i) for i in adding if self._session.is_annotated(i)}}
         else:
             masks = {i: m for i, m in masks.items() if not self._session.is_annotated(i)}
         for index, labels in masks.items():

@@ -19,6 +19,7 @@ from .workers import Progress, Task
 
 ADAPT = "adapt"  # tags adaptation progress among the frame progress of a propagation task
 PREVIEW = "preview"  # tags a preview result (shown while adapting, redone after it)
+ENTERED = "entered"  # tags a frame where imported objects entered: it became an annotated frame
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,13 @@ class PropagationController(QObject):
     def _launch(self, request: _Request) -> None:
         session = self._document.session
         assert session is not None
-        key = self._document.annotation_key()  # the annotations this run propagates (a later change outdates it)
+        key = [self._document.annotation_key()]  # the annotations this run propagates (a later change outdates it)
 
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
             return session.propagate(request.start, request.direction, progress, cancel,
                                      adapting=lambda done, steps: progress(ADAPT, done, steps),
-                                     previewed=lambda frame: progress(PREVIEW, frame))
+                                     previewed=lambda frame: progress(PREVIEW, frame),
+                                     entered=lambda frame: progress(ENTERED, frame))
         task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, key, args))
         task.succeeded.connect(self.finished)
@@ -110,8 +112,11 @@ class PropagationController(QObject):
         self.started.emit(request.direction, request.start)
         self.runningChanged.emit(True)
 
-    def _on_progress(self, session: AnnotationSession, key: bytes, args: tuple) -> None:
+    def _on_progress(self, session: AnnotationSession, key: list[bytes], args: tuple) -> None:
         if self._document.session is not session:  # a late signal from before the session was replaced
+            return
+        if args[0] == ENTERED:
+            key[0] = self._document.note_entered(args[1], key[0])
             return
         if args[0] == ADAPT:
             _, done, steps = args
@@ -119,12 +124,12 @@ class PropagationController(QObject):
             self.adapting.emit(done, steps)
             return
         if args[0] == PREVIEW:
-            self._document.note_result(args[1], key, preview=True)
+            self._document.note_result(args[1], key[0], preview=True)
             self.previewed.emit(args[1])
             return
         frame, done, total = args
         elapsed = time.perf_counter() - self._t0
-        self._document.note_result(frame, key)
+        self._document.note_result(frame, key[0])
         self.progress.emit(frame, done, total, done / elapsed if elapsed > 0 else 0.0)
 
     def _on_finished(self, task: Task) -> None:

@@ -69,8 +69,8 @@ def _check_output(output: Path, *inputs: Path) -> None:
 def cmd_propagate(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .io.masks import add_objects, read_mask_dir, split_annotations, write_mask
-    from .session import AnnotationSession
+    from .io.masks import read_mask_dir, split_annotations, write_mask
+    from .session import AnnotationSession, Direction
 
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
@@ -85,14 +85,15 @@ def cmd_propagate(a: argparse.Namespace) -> int:
         session.set_annotation(index, labels)
     if not session.object_ids():
         raise StmError(f"the masks in {a.annotations} contain no object (all background)")
+    for index, labels in adding.items():  # objects entering there join what is propagated to that frame
+        session.add_entering(index, labels)
     out.mkdir(parents=True, exist_ok=True)
     names = session.frame_names
     for index in session.annotated_frames():
         write_mask(out / f"{names[index]}.png", session.labels(index))
     first = min(complete)
-    runs: list[tuple[int, str, int | None]] = [(first, "backward", None)] if first > 0 else []
-    stops = sorted(set(complete) | set(adding))
-    runs += [(i, "forward", next((f for f in adding if f > i), None)) for i in stops]
+    runs: list[tuple[int, Direction]] = [(first, "backward")] if first > 0 else []
+    runs += [(i, "forward") for i in sorted(complete)]
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
     written: set[int] = set()
@@ -111,17 +112,10 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             if done == steps and not bar.disable:  # the rate and time left count from here, not from before
                 bar.start_t += time.time() - started[0]
 
-        for start, direction, until in runs:
-            if start in adding:  # objects enter here: merged into what was propagated to this frame
-                merged = add_objects(session.labels(start), adding[start])
-                session.set_annotation(start, merged)
-                write_mask(out / f"{names[start]}.png", merged)
-                if start not in written:  # counted once, propagated to or not
-                    written.add(start)
-                    bar.update(1)
+        for start, direction in runs:
             started[0] = time.time()
             session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
-                              until=until)
+                              entered=lambda index: progress(index, 0, 0))
     return 0
 
 

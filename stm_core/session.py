@@ -24,7 +24,7 @@ from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
-from .io.masks import mask_digest
+from .io.masks import add_objects, mask_digest
 
 Direction = Literal["forward", "backward", "both"]
 ProgressFn = Callable[[int, int, int], None]
@@ -93,6 +93,22 @@ class PropagationReport:
         return len(self.frames) / busy if busy > 0 else 0.0
 
 
+def _combined(start: int, direction: Direction, parts: list[tuple[float, PropagationReport]],
+              seconds: float) -> PropagationReport:
+    """One report for the runs of a `propagate` call that stopped where objects entered: `parts` are each
+    run's report with its start, in seconds after the call began."""
+    report = PropagationReport(start=start, direction=direction, seconds=seconds)
+    for offset, part in parts:
+        report.frames += part.frames
+        report.previewed += part.previewed
+        report.cancelled |= part.cancelled
+        report.adapt_seconds += part.adapt_seconds
+        report.stopped_at = part.stopped_at if part.stopped_at is not None else report.stopped_at
+        if report.first_frame_seconds is None and part.first_frame_seconds is not None:
+            report.first_frame_seconds = offset + part.first_frame_seconds
+    return report
+
+
 class AnnotationSession:
     """One open video with its annotations and results, and the engine that propagates them."""
 
@@ -102,6 +118,7 @@ class AnnotationSession:
         self.settings = settings or EngineSettings()
         self._lock = threading.RLock()
         self._annotations: dict[int, np.ndarray] = {}
+        self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
         self._propagator = propagator or Propagator(self.settings)
 
@@ -160,6 +177,40 @@ class AnnotationSession:
             self._annotations[index] = labels.copy()
         self._propagator.forget_frame(index)
 
+    def add_entering(self, index: int, labels: np.ndarray) -> bool:
+        """Objects that enter the video on frame `index` (the Cutie/XMem convention: a mask showing only them).
+        They join the frame's mask: at once if it has one (it becomes an annotated frame; returns True), else
+        when a forward propagation reaches the frame (returns False). Until then, `labels(index)` shows them
+        alone and no run tracks them, so they never appear before the frame where they enter. An annotation
+        painted there shadows them (it starts from what `labels` showed); removing it shows them again."""
+        labels = self._check_labels(labels)
+        with self._lock:
+            present = self._annotations.get(index)
+            if present is None:
+                present = self._results.labels(index)
+            if present is None:
+                waiting = self._entering.get(index)
+                self._entering[index] = labels.copy() if waiting is None else add_objects(waiting, labels)
+                return False
+        self.set_annotation(index, add_objects(present, labels))
+        return True
+
+    def entering_frames(self) -> list[int]:
+        """Frames whose entering objects (`add_entering`) wait for a forward run to reach them."""
+        with self._lock:
+            return sorted(i for i in self._entering if i not in self._annotations)
+
+    def _merge_entering(self, index: int) -> bool:
+        """A run reached pending entering frame `index`: its objects join the result there, as an annotation."""
+        with self._lock:
+            new = self._entering.get(index)
+            present = self._results.labels(index)
+            if new is None or present is None or index in self._annotations:
+                return False
+            del self._entering[index]
+        self.set_annotation(index, add_objects(present, new))
+        return True
+
     def remove_annotation(self, index: int) -> None:
         """Turn an annotated frame back into an ordinary one: its result from before it was annotated (labels,
         soft maps, uncertainty), if it had one, is its mask again; undoing a first stroke relies on that."""
@@ -187,9 +238,9 @@ class AnnotationSession:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a
         session rebuilt with other engine settings keeps all the work."""
         with other._lock:
-            annotations, results = dict(other._annotations), other._results.copy()
+            annotations, results, entering = dict(other._annotations), other._results.copy(), dict(other._entering)
         with self._lock:
-            self._annotations, self._results = annotations, results
+            self._annotations, self._results, self._entering = annotations, results, entering
         self._propagator.forget_all()
 
     def annotated_frames(self) -> list[int]:
@@ -218,17 +269,28 @@ class AnnotationSession:
                     ann = ann.copy()
                     ann[ann == obj_id] = 0
                     self._annotations[idx] = ann
+            for idx, new in list(self._entering.items()):
+                if (new == obj_id).any():
+                    new = np.where(new == obj_id, 0, new).astype(np.uint8)
+                    if new.any():
+                        self._entering[idx] = new
+                    else:
+                        del self._entering[idx]
             self._results.remove_label(obj_id)
         self._propagator.forget_all()
 
     # ---- results --------------------------------------------------------------------------------------
     def labels(self, index: int) -> np.ndarray | None:
-        """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result, else None."""
+        """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result, else the objects
+        entering there (`add_entering`), else None."""
         with self._lock:
             ann = self._annotations.get(index)
             if ann is not None:
                 return ann.copy()
-            return self._results.labels(index)
+            result = self._results.labels(index)
+            if result is None and index in self._entering:  # not annotated (checked above): still pending
+                return self._entering[index].copy()
+            return result
 
     def probability(self, index: int, obj_id: int) -> np.ndarray | None:
         """Soft-aggregated probability of object `obj_id` on frame `index` as uint8 HxW (255 = certain)."""
@@ -253,8 +315,8 @@ class AnnotationSession:
     # ---- propagation ----------------------------------------------------------------------------------
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None, until_annotated: bool = True,
-                  adapting: AdaptProgress | None = None,
-                  previewed: Callable[[int], None] | None = None, until: int | None = None) -> PropagationReport:
+                  adapting: AdaptProgress | None = None, previewed: Callable[[int], None] | None = None,
+                  until: int | None = None, entered: Callable[[int], None] | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
@@ -271,11 +333,52 @@ class AnnotationSession:
         (`previewed(frame)` after each), so a result shows at once; the adapted pass replaces them. After a
         correction the preview comes from the previous adaptation and replaces the old results; before any
         adaptation it comes from the unadapted network and only fills frames without a result.
+        A forward run that reaches a frame where objects enter (`add_entering`) stops there, adds them to the
+        frame's result as its annotation (`entered(frame)` then), and goes on from it with them tracked too.
         """
         if not 0 <= start < self.num_frames:
             raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
         if until is not None and direction == "both":
             raise ValueError("`until` ends a run in one direction: propagate forward and backward separately")
+        t0 = time.perf_counter()
+        parts: list[tuple[float, PropagationReport]] = []
+        done = 0
+
+        def run(run_start: int, run_direction: Direction, run_until: int | None) -> PropagationReport:
+            def counted(index: int, n: int, total: int) -> None:
+                if progress is not None:
+                    progress(index, done + n, done + total)
+            offset = time.perf_counter() - t0
+            part = self._propagate_run(run_start, run_direction, counted, cancel, until_annotated, adapting,
+                                       previewed, run_until)
+            parts.append((offset, part))
+            return part
+
+        def next_entering(after: int) -> int | None:
+            return next((e for e in self.entering_frames() if e > after and (until is None or e <= until)), None)
+        if direction == "backward" or next_entering(start) is None:
+            return self._propagate_run(start, direction, progress, cancel, until_annotated, adapting, previewed,
+                                       until)
+        if direction == "both":
+            done += len(run(start, "backward", None).frames)
+        run_start = start
+        while True:
+            stop = next_entering(run_start)
+            part = run(run_start, "forward", until if stop is None else stop)
+            done += len(part.frames)
+            if stop is None or part.cancelled or part.stopped_at is not None or stop not in part.frames \
+                    or not self._merge_entering(stop):
+                break
+            if entered is not None:
+                entered(stop)
+            run_start = stop
+        return _combined(start, direction, parts, time.perf_counter() - t0)
+
+    def _propagate_run(self, start: int, direction: Direction, progress: ProgressFn | None,
+                       cancel: threading.Event | None, until_annotated: bool, adapting: AdaptProgress | None,
+                       previewed: Callable[[int], None] | None, until: int | None) -> PropagationReport:
+        """One `propagate` call as it was before objects could enter mid-video: the annotations as they are
+        now, runs from `start` and the runs back from the annotated frames they reach."""
         with self._lock:
             annotations = {i: a for i, a in self._annotations.items()}
             before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)

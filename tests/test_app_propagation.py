@@ -399,6 +399,44 @@ def test_an_imported_mask_of_a_new_object_adds_it_to_the_frame(qtbot, app_factor
     assert np.array_equal(doc.session.labels(5), np.where(entering > 0, 3, before))
 
 
+def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qtbot, app_factory, tmp_path):
+    """Sixth GUI QA pass: Cutie/XMem masks imported before any propagation became annotated frames holding
+    only the entering object, so the objects already tracked were erased on those frames for good."""
+    from stm_core.io.masks import write_mask
+
+    window = app_factory()
+    clip = make_frames(tmp_path / "clip", count=6)
+    window.controller.open(clip)
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    messages: list[str] = []
+    window.controller.message.connect(messages.append)
+    (tmp_path / "masks").mkdir()
+    masks = {}
+    for frame, obj in ((2, 2), (4, 3)):
+        masks[frame] = np.zeros((64, 96), np.uint8)
+        masks[frame][50:60, 70 + 4 * obj:80 + 4 * obj] = obj
+        write_mask(tmp_path / "masks" / f"{frame:05d}.png", masks[frame])
+    assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
+    assert doc.entering_frames() == [2, 4] and doc.annotated_frames() == [0]
+    assert "enter on frames 3, 5" in messages[-1]
+    doc.seek(2)
+    assert set(np.unique(doc.labels)) == {0, 2}  # shown on its frame until a run reaches it
+    window.close()  # saved: a reopened workspace still knows where they enter
+
+    window = app_factory()
+    window.controller.open(clip)
+    doc, prop = window.document, window.controller.propagation
+    assert doc.entering_frames() == [2, 4] and doc.annotated_frames() == [0]
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+    assert doc.annotated_frames() == [0, 2, 4] and doc.entering_frames() == []
+    for frame, obj in ((2, 2), (4, 3)):  # joined to the run's result there (the engine test checks the rest)
+        assert np.array_equal(doc.session.annotation(frame) == obj, masks[frame] > 0)
+    assert 2 not in np.unique(doc.session.labels(1)) and 3 not in np.unique(doc.session.labels(3))
+    assert not doc.stale_frames().any()  # the run's own results are current, before and after each entry
+
+
 def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,
                                                                           monkeypatch):
     from app.settings import AppSettings

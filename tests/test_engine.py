@@ -198,6 +198,44 @@ def test_remove_object_erases_it_everywhere(session):
     assert np.isnan(session.uncertainty()[1:]).all()
 
 
+def test_objects_entering_mid_video_join_where_a_forward_run_reaches_them(session):
+    """Sixth GUI QA pass: Cutie/XMem masks imported before propagating (each shows only the object entering
+    there) became annotated frames without the objects already tracked, so those frames lost them for good."""
+    session.set_annotation(0, square_mask())
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    assert session.add_entering(4, entering) is False  # no mask there yet: it waits for a run
+    assert session.entering_frames() == [4] and session.labels(4).tolist() == entering.tolist()
+    seen, entered = [], []
+    report = session.propagate(0, "forward", progress=lambda i, done, total: seen.append((i, done)),
+                               entered=entered.append)
+    assert entered == [4] and session.entering_frames() == [] and session.is_annotated(4)
+    assert set(np.unique(session.annotation(4))) == {0, 1, 2}  # the tracked object kept, the new one added
+    assert all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))  # not tracked before it enters
+    assert report.frames[:4] == [1, 2, 3, 4] and 7 in report.frames and [d for _, d in seen] == sorted(
+        d for _, d in seen)  # one count across the runs
+    # a frame that already has a mask takes the entering object at once
+    entering3 = np.zeros((48, 80), np.uint8)
+    entering3[0:6, 0:8] = 3
+    assert session.add_entering(6, entering3) is True
+    assert set(np.unique(session.annotation(6))) >= {1, 3}
+
+
+def test_entering_objects_wait_through_backward_runs_and_leave_with_their_object(session):
+    session.set_annotation(5, square_mask(t=5))
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    session.add_entering(6, entering)
+    session.propagate(5, "backward", entered=lambda i: pytest.fail("a backward run merged"))
+    assert session.entering_frames() == [6] and not session.is_annotated(6)
+    session.set_annotation(6, square_mask(t=6))  # painted there: the annotation shadows the entering object
+    assert session.entering_frames() == []
+    session.remove_annotation(6)  # its first stroke undone: the object enters there again
+    assert session.entering_frames() == [6]
+    session.remove_object(2)
+    assert session.entering_frames() == [] and session.labels(6) is None
+
+
 def test_processing_resolution_returns_source_size(tmp_path):
     s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=48)
     s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))

@@ -22,12 +22,14 @@ from .views.export_dialog import ExportDialog
 from .views.help_dialog import HelpDialog
 from .views.objects_panel import ObjectsPanel
 from .views.settings_dialog import SettingsDialog
+from .views.space_key import SpaceKey
 from .views.start_screen import StartScreen
 from .views.status_bar import StatusBar
 from .views.timeline import TimelineView
 from .views.tool_panel import ToolPanel
 
 APP_NAME = "STM Annotator"
+MIN_WIDTH, MIN_HEIGHT = 860, 560
 PLAY_FPS = 12
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
 MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.resize(1400, 900)
+        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)  # below it the dock covered the canvas and the status bar
 
         self.start_screen = StartScreen()
         self.canvas = CanvasView(self.document, self.editor)
@@ -84,6 +87,11 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         dock.hide()  # shown with the first video; the start screen needs no tools
         self.dock = dock
+        layout = controller.settings.window_layout()
+        if layout is not None:  # size, place and where the dock was put, as the user left them
+            self.restoreGeometry(layout[0])
+            self.restoreState(layout[1])
+            dock.hide()
         self.status = StatusBar(controller)
         self.setStatusBar(self.status)
 
@@ -97,6 +105,8 @@ class MainWindow(QMainWindow):
         self.start_screen.openDemo.connect(self.controller.open_demo)
         self.start_screen.openRecent.connect(self._open_recent)
         self.start_screen.set_recent(controller.settings.recent())
+        self.space_key = SpaceKey(self, self.canvas)
+        self.tool_panel.editingDone.connect(self.canvas.setFocus)
         self.canvas.spaceTapped.connect(self.toggle_play)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.status.cancelRequested.connect(controller.propagation.cancel)
@@ -307,5 +317,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.play_timer.stop()
+        self.controller.settings.set_window_layout(self.saveGeometry(), self.saveState())
         self.controller.shutdown()
         super().closeEvent(event)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 from stm_core.engine.settings import INTERACTIVE_PREVIEW_FRAMES, EngineSettings
 
@@ -88,6 +88,18 @@ class AppSettings:
         if isinstance(value, str):  # an INI store returns a one-item list as a plain string
             value = [value]
         return [str(v) for v in value or []]
+
+    def window_layout(self) -> tuple[QByteArray, QByteArray] | None:
+        """The main window's saved geometry and dock layout (`QMainWindow.saveGeometry`/`saveState`)."""
+        geometry, state = self._store.value("window/geometry"), self._store.value("window/state")
+        if isinstance(geometry, QByteArray) and isinstance(state, QByteArray):
+            return geometry, state
+        return None
+
+    def set_window_layout(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._store.setValue("window/geometry", geometry)
+        self._store.setValue("window/state", state)
+        self._store.sync()
 
     def add_recent(self, path: str) -> None:
         items = [path] + [p for p in self._stored_recent() if p != path]

@@ -13,11 +13,14 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, StmError
+from .io.frames import natural_key
 from .model.config import CONFIGS
 from .train.config import TrainConfig
 
@@ -28,10 +31,13 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights file (default: the shipped stm-small model)")
     p.add_argument("--model", choices=list(CONFIGS),
                    help="stm-small (default: the shipped weights) or stm-r50 (the official STM_weights.pth); "
-                        "a weights file of this program says which it is")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--mem-every", type=int, default=5, help="every N-th propagated frame joins memory")
-    p.add_argument("--max-memory", type=int, default=20, help="cap on memory frames (annotated ones stay)")
+                        "without it a weights file loads as the model it fits, so the official file needs none")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where the network runs (default: auto, a CUDA GPU if there is one)")
+    p.add_argument("--mem-every", type=int, default=5,
+                   help="every N-th propagated frame joins memory (default: %(default)s)")
+    p.add_argument("--max-memory", type=int, default=20,
+                   help="cap on memory frames; annotated ones always stay (default: %(default)s)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height and upsample the masks; 0 = source size; "
                         "default: the height the weights recommend (their model card)")
@@ -72,6 +78,9 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     from .io.masks import read_mask_dir, split_annotations, write_mask
     from .session import AnnotationSession, Direction
 
+    for option, value in (("the frames", a.images), ("--annotations", a.annotations), ("--output", a.output)):
+        if not value.strip():  # Path("") is the working folder: an unset shell variable would write there
+            raise InputError(f"{option} is empty")
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
     session = AnnotationSession.open(a.images, _settings(a))
@@ -87,8 +96,9 @@ def cmd_propagate(a: argparse.Namespace) -> int:
         raise StmError(f"the masks in {a.annotations} contain no object (all background)")
     for index, labels in adding.items():  # objects entering there join what is propagated to that frame
         session.add_entering(index, labels)
-    out.mkdir(parents=True, exist_ok=True)
     names = session.frame_names
+    earlier = {p.stem for p in out.glob("*.png") if not p.name.startswith(".")} if out.is_dir() else set()
+    out.mkdir(parents=True, exist_ok=True)
     for index in session.annotated_frames():
         write_mask(out / f"{names[index]}.png", session.labels(index))
     first = min(complete)
@@ -96,8 +106,11 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     runs += [(i, "forward") for i in sorted(complete)]
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
-    written: set[int] = set()
-    with tqdm(total=session.num_frames - len(complete), unit="frame", desc=desc, disable=a.quiet) as bar:
+    written: set[int] = set(session.annotated_frames())
+    # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
+    # waited minutes for it
+    with tqdm(total=session.num_frames - len(complete), unit="frame", desc=desc, disable=a.quiet,
+              smoothing=0) as bar, _earlier_outputs_named(out, earlier, names, written):
         def progress(index: int, done: int, total: int) -> None:
             bar.set_description_str(desc, refresh=False)
             write_mask(out / f"{names[index]}.png", session.labels(index))
@@ -117,6 +130,20 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
                               entered=lambda index: progress(index, 0, 0))
     return 0
+
+
+@contextmanager
+def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], written: set[int]) -> Iterator[None]:
+    """After the run, or when it stops, warn about masks in `out` from an earlier run that this one did not
+    rewrite (sixth CLI QA pass: an interrupted re-run left 12 of 30 old masks looking as complete as the new,
+    and `evaluate` scored the mixture)."""
+    try:
+        yield
+    finally:
+        left = sorted(earlier - {names[i] for i in written}, key=natural_key)
+        if left:
+            warnings.warn(f"{len(left)} masks in {out} are from an earlier run and were not rewritten by this "
+                          f"one (first: {left[0]}.png)")
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -169,16 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("propagate", help="propagate annotated masks through a video or frame folder")
-    p.add_argument("images", help="folder of frames (jpg/png) or a video file")
-    p.add_argument("--annotations", required=True, help="folder of PNG masks named like the frames")
-    p.add_argument("--output", required=True, help="folder for one palette PNG per frame")
+    p.add_argument("images", help="folder of frames (jpg, png, bmp, webp, tif, gif) or a video file")
+    p.add_argument("--annotations", required=True,
+                   help="folder of PNG masks named like the frames; a later mask showing only new objects adds "
+                        "them where they enter (the Cutie/XMem convention), any other mask is its whole frame")
+    p.add_argument("--output", required=True,
+                   help="folder for one palette PNG per frame; masks already there are replaced, and any this "
+                        "run does not rewrite are named in a warning")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _engine_args(p)
     p.set_defaults(func=cmd_propagate)
 
     p = sub.add_parser("evaluate", help="DAVIS J&F of predicted masks against ground truth")
-    p.add_argument("gt_dir")
-    p.add_argument("pred_dir")
+    p.add_argument("gt_dir", help="ground-truth masks: one sequence's PNGs, or a folder of sequence folders")
+    p.add_argument("pred_dir", help="predicted masks laid out as gt_dir (file names matched); frames 1..N-2 of "
+                                    "each sequence are scored, as the DAVIS toolkits do")
     p.add_argument("--objects", action="store_true",
                    help="score each object separately (DAVIS-2017), from the first frame it appears on")
     p.add_argument("--json", help="also write the scores to this JSON file")
@@ -199,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("val-every", int, "validate every N steps (0: never)"),
             ("val-height", int, "working height of the validation"), ("ckpt-every", int, "save last.pt every N steps"),
             ("seed", int, "random seed"), ("workers", int, "data loader processes"),
-            ("threads", int, "intra-op CPU threads (default: PyTorch's)"),
+            ("threads", int, "intra-op CPU threads (none: PyTorch's choice)"),
             ("max-objects", int, "objects per synthetic clip at most"), ("log-every", int, "log every N steps"),
             ("frames", int, "frames per training clip"),
             ("static-prob", float, "share of real clips warped from one still frame"),
@@ -208,14 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", dest=dest, type=typ, help=f"{text} (default: {getattr(defaults, dest)})")
     p.add_argument("--max-minutes", dest="max_minutes", type=float,
                    help="stop after this many minutes of training in all (resumes included); the learning rate, "
-                        "curriculum and bootstrapping anneal over them when they end the run before --steps")
+                        "curriculum and bootstrapping anneal over them when they end the run before --steps "
+                        "(default: no limit)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto (CUDA if available)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("bench", help="speed and memory of propagation (see BENCHMARKS.md)")
     p.add_argument("--json", help="write the results to this JSON file")
     p.add_argument("--quick", action="store_true", help="fewer frames and configurations, no adaptation")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="where to measure (default: cpu, the laptop case the targets are set for)")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -217,6 +217,80 @@ def test_middle_drag_and_space_drag_pan_without_painting(qtbot, window):
     assert not window.document.is_annotated(0)  # nothing was painted
 
 
+def test_space_pans_wherever_the_keyboard_focus_is(qtbot, window):
+    """Sixth GUI QA pass: with the focus in the objects list, a held Space started playback through the
+    window's shortcut and the drag meant to pan painted a stroke on the frame playback had reached."""
+    canvas, viewport = window.canvas, window.canvas.viewport()
+    canvas.zoom_by(4.0)
+    h = canvas.horizontalScrollBar()
+    start = h.value()
+    objects = window.objects_panel.list
+    objects.setFocus()
+    centre = viewport.rect().center()
+    qtbot.keyPress(objects, Qt.Key.Key_Space)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseMove(viewport, centre + QPoint(-60, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=centre + QPoint(-60, 0))
+    qtbot.keyRelease(objects, Qt.Key.Key_Space)
+    assert h.value() > start and not window.play_timer.isActive() and not window.document.is_annotated(0)
+    qtbot.keyClick(objects, Qt.Key.Key_Space)  # a tap still plays, from there too
+    assert window.play_timer.isActive()
+    window.toggle_play()
+    size = window.tool_panel.size_spin
+    size.setFocus()
+    qtbot.keyClick(size, Qt.Key.Key_Space)  # typed as text into a number box
+    assert not window.play_timer.isActive()
+
+
+def test_enter_or_escape_in_the_size_box_gives_the_keys_back_to_the_canvas(qtbot, window):
+    """Sixth GUI QA pass: after typing a brush size, arrows, F and ] did nothing until the canvas was clicked."""
+    size = window.tool_panel.size_spin
+    window.activateWindow()
+    size.setFocus()
+    qtbot.waitUntil(size.hasFocus, timeout=3000)
+    size.lineEdit().selectAll()
+    qtbot.keyClicks(size, "30")
+    qtbot.keyClick(size, Qt.Key.Key_Return)
+    assert window.editor.brush_size == 30
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=3000)
+    size.setFocus()
+    qtbot.waitUntil(size.hasFocus, timeout=3000)
+    size.lineEdit().selectAll()
+    qtbot.keyClicks(size, "7")
+    qtbot.keyClick(size, Qt.Key.Key_Escape)
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=3000)
+    assert window.editor.brush_size in (7, 30) and size.value() == window.editor.brush_size
+
+
+def test_window_size_and_dock_place_are_remembered(qtbot, app_factory, frame_dir, tmp_path):
+    """Sixth GUI QA pass: the window came back at 1400x900 with the dock on the left, whatever the user did."""
+    from PySide6.QtCore import QSettings
+
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    window = app_factory()  # shares the settings file below; the factory then sizes its windows itself
+    window.controller.open(frame_dir)
+    window.resize(860, 720)  # within the offscreen screen (800x800) bar the minimum width: Qt keeps it as it is
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, window.dock)
+    qtbot.waitUntil(lambda: window.size().height() == 720)
+    window.close()
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(AppController(AppSettings(store), tmp_path / "data"))
+    qtbot.addWidget(again)
+    try:
+        assert (again.size().width(), again.size().height()) == (860, 720)  # not the first-run 1400x900
+        again.show()
+        assert not again.dock.isVisible()  # the start screen needs no tools
+        again.controller.open(frame_dir)
+        assert again.dockWidgetArea(again.dock) == Qt.DockWidgetArea.RightDockWidgetArea and again.dock.isVisible()
+        again.resize(300, 200)
+        assert again.width() >= 860 and again.height() >= 560  # the dock would cover the canvas below that
+    finally:
+        again.close()
+
+
 def test_click_on_timeline_seeks(qtbot, window):
     timeline = window.timeline
     scene_pos = timeline.getPlotItem().vb.mapViewToScene(QPointF(2, 0.5))

@@ -37,13 +37,22 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, official_state):
         load_model("stm-r50", tmp_path / "w.pth")
 
 
-def test_weights_of_another_model_are_rejected(tmp_path):
+def test_weights_load_as_the_model_they_fit(tmp_path, official_state):
+    """Sixth CLI QA pass: the official file without `--model stm-r50` failed with 280 unexpected keys and no
+    hint. A bare state dict now loads as the configuration it fits (the CLI still refuses a `--model` that
+    disagrees: test_cli's model_mismatch); a broken one is described against the closest configuration."""
     save_weights(STM(STM_SMALL), tmp_path / "small.pt")
     torch.save(STM(STM_SMALL).state_dict(), tmp_path / "bare_small.pt")
-    with pytest.raises(WeightsError, match="does not fit model stm-r50"):
-        load_model("stm-r50", tmp_path / "bare_small.pt")
-    # our own format carries its configuration
-    assert load_model("stm-r50", tmp_path / "small.pt").cfg == STM_SMALL
+    torch.save(official_state, tmp_path / "STM_weights.pth")
+    assert load_model("stm-r50", tmp_path / "bare_small.pt").cfg == STM_SMALL
+    assert load_model("stm-small", tmp_path / "STM_weights.pth").cfg == STM_R50
+    assert load_model("stm-r50", tmp_path / "small.pt").cfg == STM_SMALL  # our own format says what it is
+    broken = dict(official_state)
+    broken["module.Decoder.pred2.weight"] = torch.zeros(3, 3)
+    torch.save(broken, tmp_path / "broken.pth")
+    with pytest.raises(WeightsError, match=r"does not fit model stm-r50: 1 shape mismatches \(first: "
+                                           r"Decoder.pred2.weight \(3, 3\) in the file, \(2, 256, 3, 3\) in the model"):
+        load_model("stm-small", tmp_path / "broken.pth")
 
 
 def test_truncated_and_non_checkpoint_files(tmp_path):

@@ -61,6 +61,27 @@ def test_paths_with_spaces_and_non_ascii_characters(tmp_path):
     assert read_mask(out / "00002.png").shape == (48, 80)
 
 
+def test_a_phone_photos_exif_orientation_is_applied_and_tif_gif_frames_are_read(tmp_path):
+    """Sixth CLI QA pass: JPEGs stored sideways with an EXIF orientation came out sideways (upright masks were
+    refused), and .tif/.gif frames in a folder were left out without a word."""
+    from PIL import Image
+
+    left_half_bright = np.zeros((48, 64, 3), np.uint8)
+    left_half_bright[:, :32] = 230
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: show the stored picture turned 90° clockwise
+    Image.fromarray(left_half_bright).save(folder / "00000.jpg", exif=exif, quality=95)
+    Image.fromarray(np.rot90(left_half_bright, -1).copy()).save(folder / "00001.tif")
+    Image.fromarray(np.rot90(left_half_bright, -1).copy()).save(folder / "00002.gif")
+    frames = open_frames(folder)
+    assert frames.size == (64, 48) and frames.names == ["00000", "00001", "00002"]
+    upright = np.rot90(left_half_bright, -1)  # what viewers show: the bright half on top
+    for i in range(3):
+        assert frames[i].shape == (64, 48, 3) and np.abs(frames[i].astype(int) - upright).mean() < 8, i
+
+
 def test_a_phone_videos_rotation_is_applied(tmp_path):
     """Fifth CLI QA pass: portrait phone video (landscape pictures plus a rotation in the track header) came
     out sideways, so masks drawn on the upright picture were refused as the wrong size."""

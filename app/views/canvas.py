@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QStyleOptionGraphicsItem, QWidget)
 
@@ -311,28 +311,17 @@ class CanvasView(QGraphicsView):
             for item in (self._cursor, self._cursor_shadow):
                 item.setRect(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r))
 
-    # ---- space: tap = play/pause, hold = pan --------------------------------------------------------
-    def event(self, event: QEvent) -> bool:  # noqa: D102
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
-                and event.key() == Qt.Key.Key_Space and not event.modifiers():
-            event.accept()  # keep Space from the window's play shortcut so a held Space can pan
-            return True
-        return super().event(event)
+    # ---- space: tap = play/pause, hold = pan (routed here by `SpaceKey`, wherever the focus is) ----------
+    def hold_space(self) -> None:
+        if not self._space_down:
+            self._space_down, self._space_panned = True, False
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() == Qt.Key.Key_Space and not event.modifiers():
-            if not event.isAutoRepeat():
-                self._space_down, self._space_panned = True, False
-                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+    def release_space(self) -> None:
+        if not self._space_down:
             return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat() and self._space_down:
-            self._space_down = False
-            self._pan_from = None
-            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
-            if not self._space_panned:
-                self.spaceTapped.emit()
-            return
-        super().keyReleaseEvent(event)
+        self._space_down = False
+        self._pan_from = None
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        if not self._space_panned:
+            self.spaceTapped.emit()

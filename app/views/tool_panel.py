@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QToolButton,
                                QWidget)
 
@@ -14,6 +15,10 @@ MODE_NAMES = {OverlayMode.FILLED: "Filled", OverlayMode.CONTOURS: "Contours",
 
 
 class ToolPanel(QWidget):
+    editingDone = Signal()
+    """Enter or Esc in the size box: the window gives the keyboard back to the canvas and its shortcuts (sixth
+    GUI QA pass: after typing a size, arrows, F and ] did nothing until the canvas was clicked)."""
+
     def __init__(self, editor: EditorState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._editor = editor
@@ -49,8 +54,25 @@ class ToolPanel(QWidget):
         form.addRow("Opacity", self.opacity_slider)
         for widget in (self.size_spin, self.mode_combo, self.opacity_slider, self.brush_button, self.eraser_button):
             widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep arrows and digits for the window's shortcuts
+        self.size_spin.installEventFilter(self)
         editor.changed.connect(self._sync)
         self._sync()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if watched is not self.size_spin or not isinstance(event, QKeyEvent) \
+                or event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape):
+            return False
+        if event.type() == QEvent.Type.ShortcutOverride:  # Esc would otherwise cancel a propagation instead
+            event.accept()
+            return True
+        if event.type() == QEvent.Type.KeyPress:
+            if event.key() == Qt.Key.Key_Escape:  # the size shown goes back to the one in use
+                self._sync()
+            else:
+                self.size_spin.interpretText()
+            self.editingDone.emit()
+            return True
+        return False
 
     def _sync(self) -> None:
         e = self._editor

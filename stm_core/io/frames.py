@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError
 
@@ -29,7 +29,8 @@ except ImportError:  # image folders need no PyAV; a headless training machine m
 DEFAULT_CACHE_FRAMES = 64
 """About 80 MB of 854x480 frames: enough for the propagation window and GUI scrubbing, small for any video."""
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+_EXIF_ORIENTATION = 0x0112  # 5-8 turn the picture a quarter, so width and height swap
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
@@ -112,7 +113,8 @@ class FrameSource:
 
 
 class FolderFrames(FrameSource):
-    """The images of one folder (jpg, jpeg, png, bmp, webp), in natural order; names are the file stems."""
+    """The images of one folder (jpg, jpeg, png, bmp, webp, tif, gif), in natural order; names are the file
+    stems. JPEGs turned by their EXIF orientation come upright, as every image viewer shows them."""
 
     def __init__(self, folder: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> None:
         folder = Path(folder)
@@ -122,7 +124,7 @@ class FolderFrames(FrameSource):
         files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
                         and not p.name.startswith(".") and p.is_file()), key=lambda p: natural_key(p.name))
         if not files:
-            raise InputError(f"no images (jpg, png, bmp, webp) in {folder}")
+            raise InputError(f"no images (jpg, png, bmp, webp, tif, gif) in {folder}")
         stems: dict[str, Path] = {}
         for p in files:
             if p.stem in stems:
@@ -131,6 +133,8 @@ class FolderFrames(FrameSource):
         try:
             with Image.open(files[0]) as im:
                 width, height = im.size
+                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    width, height = height, width
         except (OSError, UnidentifiedImageError) as e:
             raise InputError(f"cannot read image {files[0]}: {e}") from None
         self._files = files
@@ -144,6 +148,8 @@ class FolderFrames(FrameSource):
         try:
             with Image.open(path) as im:
                 im.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off by default)
+                if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone's portrait photo stored sideways
+                    return image_to_rgb(ImageOps.exif_transpose(im))
                 return image_to_rgb(im)
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
             raise InputError(f"cannot read image {path}: {e}") from None

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import WeightsError
 from ..io.atomic import atomic_write_bytes
-from .config import StmConfig, get_config
+from .config import CONFIGS, StmConfig, get_config
 from .stm import STM
 
 FORMAT = "stm-annotator/1"
@@ -56,7 +56,7 @@ def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> 
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+    shapes = [f"{k} {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items()
               if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if missing or unexpected or shapes:
         parts = []
@@ -76,7 +76,9 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     """Build a network and load its weights (None: the shipped default for stm-small).
 
     Our own files carry their configuration, which wins over `model_name`; a bare state dict (the official
-    checkpoint) is loaded into `model_name`'s configuration, `stm-r50` for the official file.
+    checkpoint) is loaded into `model_name`'s configuration, else into the one it fits best (the official file
+    is `stm-r50` even when no model was named; the model's `cfg` says which, and callers that were told a
+    model compare).
     """
     if random_init:
         return STM(get_config(model_name)).eval()
@@ -103,10 +105,28 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path.name} holds no tensor state dict")
     model = STM(cfg)
-    load_state_into(model, state, path.name)
+    try:
+        load_state_into(model, state, path.name)
+    except WeightsError:
+        closest = cfg if obj.get("format") == FORMAT else _closest_config(state)
+        if closest == cfg:
+            raise
+        model = STM(closest)
+        load_state_into(model, state, path.name)
     model.recommended_height = int(meta["process_height"]) if meta.get("process_height") else None
     model.recommended_adapt_height = int(meta["adapt_process_height"]) if meta.get("adapt_process_height") else None
     return model.eval()
+
+
+def _closest_config(state: dict[str, torch.Tensor]) -> StmConfig:
+    """The configuration whose network `state` fits best (fewest missing, unexpected or mis-shaped keys): a
+    bare state dict is loaded into it, and an error then names what does not fit that network."""
+    state = _strip(state)
+
+    def misfits(cfg: StmConfig) -> int:
+        own = {k: v.shape for k, v in STM(cfg).state_dict().items() if not k.endswith("num_batches_tracked")}
+        return len(own.keys() ^ state.keys()) + sum(state[k].shape != shape for k, shape in own.items() if k in state)
+    return min(CONFIGS.values(), key=misfits)
 
 
 def checkpoint_bytes(model: STM, meta: dict[str, Any] | None = None) -> bytes:

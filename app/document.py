@@ -34,6 +34,7 @@ class _Stroke:
     erase: bool
     before: np.ndarray
     last: Point
+    hidden: tuple[int, ...] = ()  # hidden objects, which the brush leaves alone
     rect: Rect | None = None
 
 
@@ -240,7 +241,10 @@ class Document(QObject):
         if self._session is None:
             return
         self.end_stroke()
-        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point)
+        self.set_object_visible(obj_id, True)  # an object is edited in sight (sixth GUI QA pass: a hidden
+        # object took strokes with no trace on screen)
+        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point,
+                               hidden=tuple(o.id for o in self.objects if not o.visible))
         self._paint(point, point)
 
     def extend_stroke(self, point: Point) -> None:
@@ -262,7 +266,7 @@ class Document(QObject):
     def _paint(self, p0: Point, p1: Point) -> None:
         stroke = self._stroke
         assert stroke is not None
-        rect = paint_segment(self._labels, p0, p1, stroke.diameter, stroke.obj_id, stroke.erase)
+        rect = paint_segment(self._labels, p0, p1, stroke.diameter, stroke.obj_id, stroke.erase, stroke.hidden)
         if rect is not None:
             stroke.rect = rect.union(stroke.rect)
             self.regionPainted.emit(stroke.frame, rect)
@@ -299,6 +303,7 @@ class Document(QObject):
         self.replace_labels(labels)
 
     def erase_object_on_frame(self, obj_id: int) -> None:
+        self.set_object_visible(obj_id, True)
         labels = self._labels.copy()
         labels[labels == obj_id] = 0
         self.replace_labels(labels)

@@ -57,11 +57,13 @@ def segment_rect(p0: Point, p1: Point, diameter: int, shape: tuple[int, int]) ->
     return Rect(x0, y0, x1, y1)
 
 
-def paint_segment(labels: np.ndarray, p0: Point, p1: Point, diameter: int, obj_id: int, erase: bool) -> Rect | None:
+def paint_segment(labels: np.ndarray, p0: Point, p1: Point, diameter: int, obj_id: int, erase: bool,
+                  protected: tuple[int, ...] = ()) -> Rect | None:
     """Paint (or erase) `obj_id` along p0-p1 in place and return the rectangle that may have changed.
 
-    The brush overwrites whatever is under it with `obj_id`; the eraser only clears `obj_id`'s own pixels,
-    so erasing one object never eats into its neighbours.
+    The brush overwrites whatever is under it with `obj_id`, except the `protected` labels (hidden objects,
+    which the user cannot see being painted over); the eraser only clears `obj_id`'s own pixels, so erasing
+    one object never eats into its neighbours.
     """
     rect = segment_rect(p0, p1, diameter, labels.shape[:2])
     if rect is None:
@@ -79,5 +81,7 @@ def paint_segment(labels: np.ndarray, p0: Point, p1: Point, diameter: int, obj_i
     if erase:
         region[hit & (region == obj_id)] = 0
     else:
+        if protected:
+            hit &= ~np.isin(region, protected)
         region[hit] = obj_id
     return rect

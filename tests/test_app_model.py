@@ -125,6 +125,25 @@ def test_stroke_commits_annotation_once_and_undo_restores(document):
     assert not document.can_redo() and document.can_undo()
 
 
+def test_hidden_objects_are_not_painted_over_and_an_edited_object_shows(document):
+    """Sixth GUI QA pass: painting object 2 across hidden object 1 overwrote it unseen, and strokes or Delete
+    on a hidden selected object changed it with nothing on screen."""
+    document.begin_stroke((20.0, 20.0), 1, 9, erase=False)
+    document.end_stroke()
+    document.set_object_visible(1, False)
+    document.begin_stroke((5.0, 20.0), 2, 5, erase=False)
+    document.extend_stroke((40.0, 20.0))
+    document.end_stroke()
+    labels = document.session.labels(0)
+    assert labels[20, 20] == 1 and labels[20, 35] == 2 and labels[20, 8] == 2  # around it, not over it
+    document.begin_stroke((20.0, 30.0), 1, 3, erase=False)  # painting the hidden object shows it again
+    document.end_stroke()
+    assert document.objects.get(1).visible
+    document.set_object_visible(2, False)
+    document.erase_object_on_frame(2)
+    assert document.objects.get(2).visible and 2 not in np.unique(document.session.labels(0))
+
+
 def test_an_empty_name_is_refused_and_the_views_told(document):
     told = []
     document.objectsChanged.connect(lambda: told.append(document.objects.get(1).name))

@@ -453,8 +453,13 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
                                                         bool(doc.stale_frames()[frame]))))
     prop.adapting.connect(lambda done, steps: events.append(("adapt", done, steps, window.status.progress.text())))
     prop.progress.connect(lambda frame, done, total, fps: events.append(("frame", done)))
+    notes: list[str] = []  # sixth GUI QA pass: a busy bar drew none of these
+    prop.started.connect(lambda *_: notes.append(window.status.progress.text()))
+    prop.previewed.connect(lambda frame: notes.append(window.status.progress.text()))
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward", 0)
+    assert notes == ["Propagating forward from 1…", "Preview to frame 2, adapting next…",
+                     "Preview to frame 3, adapting next…"]
     assert events[:2] == [("preview", 1, True, True), ("preview", 2, True, True)]  # stale until redone
     assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
     assert events[3][3] == "Adapting to this video 2/3"

@@ -87,10 +87,16 @@ class StatusBar(QStatusBar):
     def set_zoom(self, zoom: float) -> None:
         self.zoom_label.setText(f"Zoom {zoom * 100:.0f}%")
 
+    def _show_waiting(self, text: str) -> None:
+        """A phase with no count yet: an empty bar that says what is happening (a busy bar, range 0..0, draws
+        no text at all: the sixth GUI QA pass never saw these notes)."""
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(text)
+
     def _on_started(self, direction: str, start: int) -> None:
         self._direction = direction
-        self.progress.setRange(0, 0)
-        self.progress.setFormat(f"Propagating {direction} from {start + 1}…")
+        self._show_waiting(f"Propagating {direction} from {start + 1}…")
 
     def _on_adapting(self, done: int, steps: int) -> None:
         self.progress.setRange(0, max(steps, 1))
@@ -98,8 +104,7 @@ class StatusBar(QStatusBar):
         self.progress.setFormat("Adapting to this video %v/%m")
 
     def _on_previewed(self, frame: int) -> None:
-        self.progress.setRange(0, 0)
-        self.progress.setFormat(f"Preview to frame {frame + 1}, adapting next…")
+        self._show_waiting(f"Preview to frame {frame + 1}, adapting next…")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
         self.progress.setRange(0, max(total, 1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -65,7 +66,7 @@ def run_engine(settings: EngineSettings, objects: int, frames: int) -> dict:
     return {"path": path,
             "model": settings.model, "objects": objects,
             "height": int(session.memory_status()["process_height"]) or SIZE[0], "s_per_frame": spf, "fps": 1 / spf,
-            "first_frame_s": report.first_frame_seconds, "peak_rss_mb": max(peak)}
+            "first_frame_s": report.first_frame_seconds, "peak_rss_mb": max(peak), "frames": frames}
 
 
 @torch.inference_mode()
@@ -109,7 +110,8 @@ def run_reference(model: STM, objects: int, frames: int, device: torch.device, m
     times = [s for _, _, s in reference_propagate(model, video, video.labels(0), objects, mem_every, device)]
     spf = statistics.mean(times[1:]) if len(times) > 1 else times[0]
     return {"path": "reference", "model": model.cfg.name, "objects": objects, "height": SIZE[0],
-            "s_per_frame": spf, "fps": 1 / spf, "first_frame_s": times[0], "peak_rss_mb": _rss_mb()}
+            "s_per_frame": spf, "fps": 1 / spf, "first_frame_s": times[0], "peak_rss_mb": _rss_mb(),
+            "frames": frames}
 
 
 def run_whole_clip(settings: EngineSettings, model: STM, frames: int, device: torch.device) -> list[dict]:
@@ -149,6 +151,21 @@ def run_memory_sizes(model: STM, sizes: tuple[int, ...], use_sdpa: bool, device:
             rows.append({"memory_frames": t, "read": "sdpa" if use_sdpa else "matmul", "s_per_frame": best})
     model.use_sdpa = False
     return rows
+
+
+RSS_NOTE = ("peak_rss_mb: the process's resident memory at the row's end (reference rows) or its peak during the "
+            "row (engine rows), with earlier rows' allocations still counted: rows run in the order listed")
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux), else what `platform` knows."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 SPEEDUP_NOTE = ("speedup: against the reference port at the source height (480 px) with the same model and "
@@ -199,7 +216,7 @@ def main(args: argparse.Namespace) -> int:
     sizes = (1, 5) if args.quick else (1, 5, 10, 20)
     mem_rows = run_memory_sizes(small, sizes, False, device) + run_memory_sizes(small, sizes, True, device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{platform.processor() or platform.machine()}  {psutil.cpu_count()} cores  threads {torch.get_num_threads()}"
+        f"{_cpu_name()}  {psutil.cpu_count()} cores  threads {torch.get_num_threads()}"
     where += f"  engine precision {describe_precision(device)}"
     print(f"# {date.today()}  {where}  torch {torch.__version__}")
     print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
@@ -212,7 +229,9 @@ def main(args: argparse.Namespace) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak process memory (ru_maxrss): {peak:.0f} MB")
     if args.json:
-        payload = {"date": str(date.today()), "device": where, "torch": torch.__version__, "rows": rows,
-                   "speedup": SPEEDUP_NOTE, "clip": clip, "memory": mem_rows, "peak_rss_mb": round(peak)}
+        payload = {"date": str(date.today()), "device": where, "torch": torch.__version__, "quick": args.quick,
+                   "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,  # a busy machine
+                   "rows": rows, "speedup": SPEEDUP_NOTE, "rss": RSS_NOTE, "clip": clip, "memory": mem_rows,
+                   "peak_rss_mb": round(peak)}
         atomic_write_bytes(args.json, json.dumps(payload, indent=2).encode("utf-8"))
     return 0

@@ -150,11 +150,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .io.atomic import atomic_write_bytes
     from .metrics import evaluate_dirs, format_table
 
+    if a.json and not Path(a.json).resolve().parent.is_dir():  # found before scoring, not after
+        raise InputError(f"--json {a.json}: its folder does not exist")
     result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
     print(format_table(result))
     if a.json:
-        payload = {"rows": [asdict(r) for r in result.rows], "J": result.j_mean, "F": result.f_mean,
-                   "JF": result.jf_mean}
+        payload = {"gt_dir": str(Path(a.gt_dir).resolve()), "pred_dir": str(Path(a.pred_dir).resolve()),
+                   "mode": "per object (DAVIS-2017)" if a.objects else "foreground (DAVIS-2016)",
+                   "frames": "1..N-2 of each sequence (the first and last are not scored, as in the DAVIS toolkits)",
+                   "rows": [{**asdict(r), "jf_mean": r.jf_mean} for r in result.rows],
+                   "J": result.j_mean, "F": result.f_mean, "JF": result.jf_mean}
         atomic_write_bytes(a.json, json.dumps(payload, indent=2).encode("utf-8"))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -154,6 +155,25 @@ def test_a_later_mask_adds_objects_unless_it_repeats_one():
     assert add_objects(frame, np.array([[0, 3], [0, 0]], np.uint8)).tolist() == [[1, 3], [2, 0]]
     assert add_objects(frame, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[1, 1], [0, 2]]
     assert add_objects(None, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[0, 0], [0, 2]]
+
+
+def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
+    """Sixth CLI QA pass: the JSON held no folders, mode or frame convention, and an unwritable --json path
+    was found only after the whole evaluation."""
+    for folder, shift in (("gt", 0), ("pred", 1)):
+        (tmp_path / folder / "seq").mkdir(parents=True)
+        for t in range(4):
+            write_mask(tmp_path / folder / "seq" / f"{t:05d}.png", square_mask(t=t + shift * (t > 0)))
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["gt_dir"] == str((tmp_path / "gt").resolve()) and scores["mode"].startswith("foreground")
+    assert "1..N-2" in scores["frames"] and scores["rows"][0]["sequence"] == "seq"
+    row = scores["rows"][0]
+    assert row["jf_mean"] == pytest.approx((row["j_mean"] + row["f_mean"]) / 2) and row["j_mean"] < 1
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json",
+                 str(tmp_path / "nope" / "s.json")]) == 2
+    assert "its folder does not exist" in capsys.readouterr().err
 
 
 def test_evaluate_reproduces_published_official_scores(capsys):

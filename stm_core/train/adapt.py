@@ -54,7 +54,13 @@ class StillFrameClips:
             frames.append(frame)
             labels.append(lab)
         frames = photometric_clip(frames, rng, strength=0.5)
-        return Clip(to_chw(frames), np.stack(labels), int(labels[0].max()))  # objects visible in frame 0
+        # A clip tracks the objects its first frame shows, numbered 1..K as `Clip` promises: a warp can push an
+        # object out of frame 0 but not out of a later one, whose label the loss (sized by frame 0) cannot take.
+        table = np.zeros(256, np.uint8)
+        shown = np.unique(labels[0])
+        shown = shown[shown > 0]
+        table[shown] = np.arange(1, len(shown) + 1)
+        return Clip(to_chw(frames), table[np.stack(labels)], len(shown))
 
 
 def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,

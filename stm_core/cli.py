@@ -101,6 +101,9 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for index in session.annotated_frames():
         write_mask(out / f"{names[index]}.png", session.labels(index))
+    if len(complete) == session.num_frames:
+        warnings.warn(f"every frame of {a.images} has a mask in {a.annotations}: nothing to propagate, the masks "
+                      "were copied")
     first = min(complete)
     runs: list[tuple[int, Direction]] = [(first, "backward")] if first > 0 else []
     runs += [(i, "forward") for i in sorted(complete)]

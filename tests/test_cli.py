@@ -157,6 +157,16 @@ def test_a_later_mask_adds_objects_unless_it_repeats_one():
     assert add_objects(None, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[0, 0], [0, 2]]
 
 
+def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):
+    frames, ann = clip  # sixth CLI QA pass: "0frame" on the bar, exit 0, and no word that nothing ran
+    for t in range(1, 5):
+        write_mask(ann / f"{t:05d}.png", square_mask(t=t))
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "out"),
+                 "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0"]) == 0
+    assert "nothing to propagate, the masks were copied" in capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 5
+
+
 def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     """Sixth CLI QA pass: the JSON held no folders, mode or frame convention, and an unwritable --json path
     was found only after the whole evaluation."""

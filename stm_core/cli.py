@@ -105,14 +105,24 @@ def cmd_propagate(a: argparse.Namespace) -> int:
         warnings.warn(f"every frame of {a.images} has a mask in {a.annotations}: nothing to propagate, the masks "
                       "were copied")
     first = min(complete)
-    runs: list[tuple[int, Direction]] = [(first, "backward")] if first > 0 else []
-    runs += [(i, "forward") for i in sorted(complete)]
+    runs: list[tuple[int, Direction]] = []
+    if a.direction == "both" and first > 0:
+        runs.append((first, "backward"))
+    elif a.direction == "backward":  # each mask back to the one before it, the first to the video's start
+        runs += [(i, "backward") for i in sorted(complete, reverse=True)]
+    if a.direction != "backward":
+        runs += [(i, "forward") for i in sorted(complete)]
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
     written: set[int] = set(session.annotated_frames())
     # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
     # waited minutes for it
-    with tqdm(total=session.num_frames - len(complete), unit="frame", desc=desc, disable=a.quiet,
+    lo, hi = (first if a.direction == "forward" else 0), (max(complete) + 1 if a.direction == "backward"
+                                                          else session.num_frames)
+    if a.direction == "backward" and adding:
+        warnings.warn(f"the masks adding objects on frames {', '.join(names[i] for i in sorted(adding))} join a "
+                      "forward run only: with --direction backward they are not used")
+    with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=a.quiet,
               smoothing=0) as bar, _earlier_outputs_named(out, earlier, names, written):
         def progress(index: int, done: int, total: int) -> None:
             bar.set_description_str(desc, refresh=False)
@@ -211,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True,
                    help="folder for one palette PNG per frame; masks already there are replaced, and any this "
                         "run does not rewrite are named in a warning")
+    p.add_argument("--direction", choices=["both", "forward", "backward"], default="both",
+                   help="both (default): every frame, backward from the first mask and forward from each; forward "
+                        "or backward: only that way from each mask, so frames on the other side get no mask")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _engine_args(p)
     p.set_defaults(func=cmd_propagate)

@@ -157,6 +157,20 @@ def test_a_later_mask_adds_objects_unless_it_repeats_one():
     assert add_objects(None, np.array([[0, 0], [0, 2]], np.uint8)).tolist() == [[0, 0], [0, 2]]
 
 
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_direction_propagates_one_way_from_each_mask(tmp_path, clip, weights, direction):
+    """Sixth CLI QA pass: the CLI always propagated both ways from every mask; only-backward from a middle
+    frame was impossible."""
+    frames, ann = clip
+    (ann / "00000.png").unlink()
+    write_mask(ann / "00002.png", square_mask(t=2))
+    out = tmp_path / "out"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
+                 direction, "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0"]) == 0
+    written = sorted(int(p.stem) for p in out.glob("*.png"))
+    assert written == ([2, 3, 4] if direction == "forward" else [0, 1, 2])
+
+
 def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):
     frames, ann = clip  # sixth CLI QA pass: "0frame" on the bar, exit 0, and no word that nothing ran
     for t in range(1, 5):

@@ -115,13 +115,13 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
     written: set[int] = set(session.annotated_frames())
-    # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
-    # waited minutes for it
     lo, hi = (first if a.direction == "forward" else 0), (max(complete) + 1 if a.direction == "backward"
                                                           else session.num_frames)
     if a.direction == "backward" and adding:
         warnings.warn(f"the masks adding objects on frames {', '.join(names[i] for i in sorted(adding))} join a "
                       "forward run only: with --direction backward they are not used")
+    # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
+    # waited minutes for it
     with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=a.quiet,
               smoothing=0) as bar, _earlier_outputs_named(out, earlier, names, written):
         def progress(index: int, done: int, total: int) -> None:
@@ -258,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
             ("static-prob", float, "share of real clips warped from one still frame"),
             ("paste-prob", float, "chance of pasting an object from another sequence into a real clip")):
         dest = name.replace("-", "_")
-        p.add_argument(f"--{name}", dest=dest, type=typ, help=f"{text} (default: {getattr(defaults, dest)})")
+        default = getattr(defaults, dest)
+        p.add_argument(f"--{name}", dest=dest, type=typ,
+                       help=f"{text} (default: {'none' if default is None else default})")
     p.add_argument("--max-minutes", dest="max_minutes", type=float,
                    help="stop after this many minutes of training in all (resumes included); the learning rate, "
                         "curriculum and bootstrapping anneal over them when they end the run before --steps "

@@ -377,8 +377,8 @@ class AnnotationSession:
     def _propagate_run(self, start: int, direction: Direction, progress: ProgressFn | None,
                        cancel: threading.Event | None, until_annotated: bool, adapting: AdaptProgress | None,
                        previewed: Callable[[int], None] | None, until: int | None) -> PropagationReport:
-        """One `propagate` call as it was before objects could enter mid-video: the annotations as they are
-        now, runs from `start` and the runs back from the annotated frames they reach."""
+        """Runs from `start` with the annotations as they are now, and the runs back from the annotated frames
+        they reach: all of a `propagate` call when no objects enter on the way."""
         with self._lock:
             annotations = {i: a for i, a in self._annotations.items()}
             before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)

@@ -25,6 +25,21 @@ def test_paint_segment_touches_only_its_rectangle():
     assert not outside.any()
 
 
+def test_a_dab_paints_what_its_ring_covers():
+    """Sixth GUI QA pass: sizes 1 and 2 both painted 1 px, 3 and 4 a 5-pixel plus, 24 a 23 px disc under a
+    24 px ring, wherever the cursor was. Now the pixels whose centres lie inside the ring are painted."""
+    def width(diameter: int, at: float) -> int:
+        labels = np.zeros((80, 80), np.uint8)
+        paint_segment(labels, (at, at), (at, at), diameter, 1, erase=False)
+        return int(labels.any(0).sum())
+    # even sizes are exact with the cursor between pixels, odd ones on a pixel centre; 1 px always paints
+    assert [width(d, 40.5) for d in (1, 2, 3, 4, 24)] == [1, 2, 2, 4, 24]
+    assert [width(d, 40.0) for d in (1, 2, 3, 5, 24)] == [1, 1, 3, 5, 23]
+    labels = np.zeros((80, 80), np.uint8)
+    paint_segment(labels, (10.5, 40.5), (60.5, 40.5), 6, 1, erase=False)
+    assert labels[:, 30].sum() == 6 and labels[40, 10:61].all()  # a stroke is as wide as its brush
+
+
 def test_eraser_only_clears_its_object():
     labels = np.zeros((50, 50), np.uint8)
     labels[:, :25] = 1

@@ -319,9 +319,11 @@ class AnnotationSession:
                   until: int | None = None, entered: Callable[[int], None] | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
-        Every annotated frame is in memory. A run stops at the next annotated frame in its direction when
-        `until_annotated` is set (the frames beyond it belong to that annotation), else at the video's end; a
-        frame annotated while the run is under way counts too (the run's memory predates it, so it stops there).
+        Every annotated frame is in memory; the objects sought are those annotated up to `start` and those its
+        mask shows, so an object first painted on a later frame is found from there, not before. A run stops
+        at the next annotated frame in its direction when `until_annotated` is set (the frames beyond it belong
+        to that annotation), else at the video's end; a frame annotated while the run is under way counts too
+        (the run's memory predates it, so it stops there).
         A run from an annotated frame that stops at the next one is followed by a run back from that one over
         the same frames, and each frame between them keeps the blend of both by distance (`engine/blend.py`).
         `until` (with "forward" or "backward") ends the run after that frame at the latest; at or behind
@@ -389,7 +391,11 @@ class AnnotationSession:
             raise ValueError("paint a mask on at least one frame before propagating")
         if seed is None:
             raise ValueError(f"frame {start} has no mask to propagate from")
-        obj_ids = _object_ids(annotations)
+        # the objects annotated up to `start`, and those its mask shows: an object first painted on a later frame
+        # is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26 only, appeared
+        # on frames 2-20 of a run from frame 0, and would have come back on the run back from frame 25)
+        obj_ids = sorted(set(_object_ids({i: a for i, a in annotations.items() if i <= start}))
+                         | set(_object_ids({start: seed}))) or _object_ids(annotations)  # none known there yet
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
 

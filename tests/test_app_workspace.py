@@ -50,8 +50,8 @@ def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, fram
     paint(doc, 30, 30)
     rider = doc.add_object("Rider")
     doc.set_object_color(rider.id, (1, 2, 3))
-    doc.set_object_visible(rider.id, False)
     paint(doc, 60, 40, obj=rider.id)
+    doc.set_object_visible(rider.id, False)  # after painting it: painting an object shows it
     window.editor.set_brush_size(33)
     with qtbot.waitSignal(c.propagation.finished, timeout=WAIT_MS):
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from stm_core.engine.memory import MemoryBank
+from stm_core.io.masks import add_objects
 from stm_core.session import AnnotationSession
 
 from .engine_helpers import square_mask, tiny_session, write_clip
@@ -206,19 +207,24 @@ def test_objects_entering_mid_video_join_where_a_forward_run_reaches_them(sessio
     entering[36:46, 60:76] = 2
     assert session.add_entering(4, entering) is False  # no mask there yet: it waits for a run
     assert session.entering_frames() == [4] and session.labels(4).tolist() == entering.tolist()
-    seen, entered = [], []
-    report = session.propagate(0, "forward", progress=lambda i, done, total: seen.append((i, done)),
-                               entered=entered.append)
+    seen, entered, propagated = [], [], {}
+
+    def progress(i: int, done: int, total: int) -> None:
+        seen.append((i, done))
+        propagated.setdefault(i, session.labels(i))  # frame 4's result, before the entering object joins it
+    report = session.propagate(0, "forward", progress=progress, entered=entered.append)
     assert entered == [4] and session.entering_frames() == [] and session.is_annotated(4)
-    assert set(np.unique(session.annotation(4))) == {0, 1, 2}  # the tracked object kept, the new one added
+    # the tracked object kept as the run left it, the new one added
+    assert np.array_equal(session.annotation(4), add_objects(propagated[4], entering))
     assert all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))  # not tracked before it enters
     assert report.frames[:4] == [1, 2, 3, 4] and 7 in report.frames and [d for _, d in seen] == sorted(
         d for _, d in seen)  # one count across the runs
     # a frame that already has a mask takes the entering object at once
     entering3 = np.zeros((48, 80), np.uint8)
     entering3[0:6, 0:8] = 3
+    before = session.labels(6)
     assert session.add_entering(6, entering3) is True
-    assert set(np.unique(session.annotation(6))) >= {1, 3}
+    assert np.array_equal(session.annotation(6), add_objects(before, entering3))
 
 
 def test_entering_objects_wait_through_backward_runs_and_leave_with_their_object(session):
@@ -234,6 +240,23 @@ def test_entering_objects_wait_through_backward_runs_and_leave_with_their_object
     assert session.entering_frames() == [6]
     session.remove_object(2)
     assert session.entering_frames() == [] and session.labels(6) is None
+
+
+def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, monkeypatch):
+    """Sixth GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0
+    (frames 0 and 25 annotated without it): every annotated frame is in memory, and every object was sought."""
+    session.set_annotation(0, square_mask())
+    session.set_annotation(4, square_mask(t=4))
+    later = square_mask(t=6)
+    later[36:46, 60:76] = 2
+    session.set_annotation(6, later)
+    sought = []
+    run = session._propagator.run
+    monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
+    session.propagate(0, "forward")  # to frame 4, and the run back from it
+    assert sought == [[1], [1]] and all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))
+    session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways
+    assert sought[2:] and all(ids == [1, 2] for ids in sought[2:])
 
 
 def test_processing_resolution_returns_source_size(tmp_path):

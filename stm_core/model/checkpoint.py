@@ -124,7 +124,8 @@ def _closest_config(state: dict[str, torch.Tensor]) -> StmConfig:
     state = _strip(state)
 
     def misfits(cfg: StmConfig) -> int:
-        own = {k: v.shape for k, v in STM(cfg).state_dict().items() if not k.endswith("num_batches_tracked")}
+        with torch.device("meta"):  # shapes only: no memory for a network built just to compare names
+            own = {k: v.shape for k, v in STM(cfg).state_dict().items() if not k.endswith("num_batches_tracked")}
         return len(own.keys() ^ state.keys()) + sum(state[k].shape != shape for k, shape in own.items() if k in state)
     return min(CONFIGS.values(), key=misfits)
 

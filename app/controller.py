@@ -242,11 +242,11 @@ class AppController(QObject):
         entering = [i for i in self.document.entering_frames() if i not in waiting]
         self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
-        self.message.emit(f"Imported {len(imported) + len(entering)} masks from {folder}" +
-                          (f"; {kept} annotated frames kept their annotation" if kept else "") +
-                          (f"; new objects enter on frame{'s' if len(entering) > 1 else ''} "
-                           f"{', '.join(str(i + 1) for i in entering)}: they join the masks there when a "
-                           f"forward propagation reaches {'them' if len(entering) > 1 else 'it'}" if entering else ""))
+        self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
+                          (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
+                           f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
+                           if entering else "") +
+                          (f"; {kept} annotated frames kept their annotation" if kept else "") + f" from {folder}")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "

@@ -420,6 +420,8 @@ def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qt
     assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
     assert doc.entering_frames() == [2, 4] and doc.annotated_frames() == [0]
     assert "enter on frames 3, 5" in messages[-1]
+    window.timeline.refresh()
+    assert list(window.timeline.entering.getData()[0]) == [2, 4]  # hollow marks where they enter
     doc.seek(2)
     assert set(np.unique(doc.labels)) == {0, 2}  # shown on its frame until a run reaches it
     window.close()  # saved: a reopened workspace still knows where they enter
@@ -431,6 +433,8 @@ def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qt
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward", 0)
     assert doc.annotated_frames() == [0, 2, 4] and doc.entering_frames() == []
+    window.timeline.refresh()
+    assert len(window.timeline.entering.getData()[0]) == 0
     for frame, obj in ((2, 2), (4, 3)):  # joined to the run's result there (the engine test checks the rest)
         assert np.array_equal(doc.session.annotation(frame) == obj, masks[frame] > 0)
     assert 2 not in np.unique(doc.session.labels(1)) and 3 not in np.unique(doc.session.labels(3))

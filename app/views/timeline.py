@@ -65,17 +65,21 @@ class TimelineView(pg.PlotWidget):
         self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
         self._annotated = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(None),
                                              brush=pg.mkBrush(*ANNOTATED_COLOR))
+        # hollow: imported objects enter there and join the frame's mask when a forward run reaches it
+        self.entering = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(ANNOTATED_COLOR, width=1.5),
+                                           brush=pg.mkBrush(None))
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=2))
-        for item in (self._results, self._stale, self._curve, self._annotated, self._cursor):
+        for item in (self._results, self._stale, self._curve, self._annotated, self.entering, self._cursor):
             self.addItem(item)
         self._results.setZValue(0)
         self._stale.setZValue(0.5)
         self._curve.setZValue(1)
         self._annotated.setZValue(2)
+        self.entering.setZValue(2)
         self._cursor.setZValue(3)
         self.setToolTip("Blue: frames with masks · red: out of date since a correction (propagate again) · "
-                        "orange: uncertainty (U jumps to the worst) · green: annotated frames · click or drag "
-                        "to seek")
+                        "orange: uncertainty (U jumps to the worst) · green: annotated frames · hollow green: "
+                        "imported objects enter there (a forward run adds them) · click or drag to seek")
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -109,3 +113,5 @@ class TimelineView(pg.PlotWidget):
         self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * relative_uncertainty(self._doc.uncertainty(),
                                                                                          annotated))
         self._annotated.setData(np.asarray(annotated, float), np.full(len(annotated), 1.12))
+        entering = self._doc.entering_frames()
+        self.entering.setData(np.asarray(entering, float), np.full(len(entering), 1.12))

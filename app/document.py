@@ -404,7 +404,7 @@ class Document(QObject):
         self._history.forget(frame)
         self._update_key([frame])
         if run_key == old:
-            self._result_keys = [self._key if k == old else k for k in self._result_keys]
+            self._carry_results_to_key(old)
             run_key = self._key
         self._has_result[frame] = True
         self._stale[frame] = False
@@ -415,6 +415,10 @@ class Document(QObject):
         self.annotationsChanged.emit()
         self.resultsChanged.emit()
         return run_key
+
+    def _carry_results_to_key(self, old: bytes) -> None:
+        """Results that were current under the annotations' `old` key stay current under the present one."""
+        self._result_keys = [self._key if k == old else k for k in self._result_keys]
 
     def entering_frames(self) -> list[int]:
         """Frames where imported objects enter once a forward propagation reaches them."""
@@ -496,7 +500,7 @@ class Document(QObject):
             self._session.remove_object(obj_id)
             old = self._key  # results lose the object as the annotations do: they stay as current as they were
             self._update_key(self.annotated_frames())
-            self._result_keys = [self._key if k == old else k for k in self._result_keys]
+            self._carry_results_to_key(old)
             self._history.clear()
             self._reload()
             for frame in np.flatnonzero(self._has_result):

@@ -50,14 +50,20 @@ def _read(path: Path) -> Any:
         raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({reason})") from None
 
 
-def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> None:
-    """Strict load that reports the first missing/unexpected/mis-shaped keys instead of a wall of text."""
-    state = _strip(state)
+def _misfits(model: STM, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+    """(missing keys, unexpected keys, shape mismatches) of a stripped `state` against `model`'s own."""
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items()
               if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    return missing, unexpected, shapes
+
+
+def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strict load that reports the first missing/unexpected/mis-shaped keys instead of a wall of text."""
+    state = _strip(state)
+    missing, unexpected, shapes = _misfits(model, state)
     if missing or unexpected or shapes:
         parts = []
         if missing:
@@ -125,8 +131,8 @@ def _closest_config(state: dict[str, torch.Tensor]) -> StmConfig:
 
     def misfits(cfg: StmConfig) -> int:
         with torch.device("meta"):  # shapes only: no memory for a network built just to compare names
-            own = {k: v.shape for k, v in STM(cfg).state_dict().items() if not k.endswith("num_batches_tracked")}
-        return len(own.keys() ^ state.keys()) + sum(state[k].shape != shape for k, shape in own.items() if k in state)
+            model = STM(cfg)
+        return sum(len(found) for found in _misfits(model, state))
     return min(CONFIGS.values(), key=misfits)
 
 

@@ -65,11 +65,13 @@ class AppController(QObject):
     def open(self, path: str | Path) -> bool:
         """Open a video file or frame folder and its workspace (created on first open)."""
         path = Path(path).expanduser()
-        try:
-            session = AnnotationSession.open(path, self.settings.engine_settings())
-        except Exception as exc:  # every failure to open is shown; the current video stays open
-            self.error.emit(*describe(exc))
-            return False
+        with warnings.catch_warnings(record=True) as caught:  # a video cut short, frames sharing a timestamp
+            warnings.simplefilter("always")
+            try:
+                session = AnnotationSession.open(path, self.settings.engine_settings())
+            except Exception as exc:  # every failure to open is shown; the current video stays open
+                self.error.emit(*describe(exc))
+                return False
         self._close_current()
         prefs = self.settings.preferences()
         fingerprint, moved_from = self._fingerprint(session), None
@@ -94,6 +96,8 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         if moved_from is not None:
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
+        if caught:
+            self.error.emit("Video opened with a warning", "\n".join(str(w.message) for w in caught[:5]))
         return True
 
     @staticmethod

@@ -44,3 +44,18 @@ def soft_discs(height: int, width: int, count: int) -> torch.Tensor:
         cv2.circle(disc, (width // 4 + k * width // 4, height // 2), height // 5 + 4 * k, 1.0, -1)
         maps.append(cv2.GaussianBlur(disc, (15, 15), 4) * 0.98 + 0.01)
     return torch.from_numpy(np.stack(maps))
+
+
+def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6) -> Path:
+    """A noise video in Matroska whose file is then cut to its first `kept` share of bytes, as an interrupted
+    download leaves it (the header still gives the whole length)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for img in np.random.default_rng(0).integers(0, 255, (frames, 48, 64, 3), dtype=np.uint8):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * kept)])
+    return path

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QPushButton
 from stm_core.io.masks import write_mask
 
 from .conftest import make_frames, require_shared
+from .engine_helpers import write_cut_video
 
 
 def test_unopenable_inputs_show_dialogs(app_factory, tmp_path, dialogs):
@@ -45,6 +46,16 @@ def test_corrupt_frame_reports_on_display(app_factory, tmp_path, dialogs):
     if window.controller.open(frames):
         window.document.seek(1)
     assert any("00001" in text for _, text in dialogs)
+
+
+def test_a_video_cut_short_opens_with_a_warning(app_factory, tmp_path, dialogs):
+    """Found by a QA pass: a truncated mkv opened as 19 of its 30 frames without a word."""
+    path = write_cut_video(tmp_path / "cut.mkv")
+    window = app_factory()
+    assert window.controller.open(path)
+    n = window.document.num_frames
+    assert 5 < n < 30 and dialogs[-1][0] == "Video opened with a warning"
+    assert f"about 30 frames but only {n} could be read" in dialogs[-1][1] and "cut short" in dialogs[-1][1]
 
 
 def test_mask_imports_with_wrong_size_or_names(app_factory, frame_dir, tmp_path, dialogs):

@@ -298,6 +298,17 @@ def test_click_on_timeline_seeks(qtbot, window):
     assert window.document.current_frame == 2
 
 
+def test_timeline_counts_frames_from_one_like_the_status_bar(window):
+    axis = window.timeline.getPlotItem().getAxis("bottom")
+    ticks = [(v, s) for _, level in axis.tickValues(-0.5, 99.5, 600) for v in level
+             for s in axis.tickStrings([v], 1, 1)]
+    assert ticks and all(s == str(int(v) + 1) and float(v).is_integer() for v, s in ticks)
+    assert "10" in [s for _, s in ticks] and "0" not in [s for _, s in ticks]
+    assert [axis.tickStrings(level, 1, 1) for _, level in axis.tickValues(-0.5, 1.5, 600)] == [["1", "2"]]
+    window.document.seek(2)
+    assert window.status.frame_label.text().startswith("Frame 3 /")
+
+
 def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
     from app.views.help_dialog import HelpDialog
 

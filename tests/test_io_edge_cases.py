@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from stm_core.cli import main
 from stm_core.io.frames import open_frames
@@ -15,7 +17,7 @@ from stm_core.model.checkpoint import save_weights
 from stm_core.model.config import STM_SMALL
 from stm_core.model.stm import STM
 
-from .engine_helpers import square_mask, write_clip
+from .engine_helpers import square_mask, write_clip, write_cut_video
 
 
 def _write_avi(path: Path, frames: int) -> None:
@@ -41,9 +43,21 @@ def test_video_whose_header_frame_count_is_wrong(tmp_path):
     path.write_bytes(bytes(data))
     with av.open(str(path)) as container:
         assert container.streams.video[0].frames != 7  # the header really lies
-    video = open_frames(path)
+    with pytest.warns(UserWarning, match="header gives about 999 frames but only 7 could be read"):
+        video = open_frames(path)
     assert len(video) == 7
     assert video[6].shape == (48, 64, 3) and abs(int(video[6].mean()) - 120) < 10
+
+
+def test_a_video_cut_short_is_said_to_be(tmp_path):
+    """Found by a QA pass: a truncated mkv opened as 19 of its 30 frames without a word."""
+    whole = write_cut_video(tmp_path / "whole.mkv", kept=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(open_frames(whole)) == 30
+    with pytest.warns(UserWarning, match=r"about 30 frames but only \d+ could be read; the file may be cut short"):
+        video = open_frames(write_cut_video(tmp_path / "cut.mkv"))
+    assert 5 < len(video) < 30 and video[len(video) - 1].shape == (48, 64, 3)
 
 
 def test_paths_with_spaces_and_non_ascii_characters(tmp_path):

@@ -46,12 +46,30 @@ class _SeekViewBox(pg.ViewBox):
         ev.ignore()
 
 
+class _FrameNumberAxis(pg.AxisItem):
+    """Frame numbers counted from 1, as the status bar and every message count them; ticks on whole frames."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph override)
+        levels = super().tickValues(minVal + 1, maxVal + 1, size)
+        whole = []
+        for spacing, values in levels:
+            if spacing >= 1:
+                whole.append((spacing, [v - 1 for v in values if float(v).is_integer() and v >= 1]))
+        if not whole:  # a few frames: pyqtgraph would tick halves and tenths
+            whole.append((1.0, [float(v) for v in range(max(int(np.ceil(minVal)), 0), int(np.floor(maxVal)) + 1)]))
+        return whole
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph override)
+        return [str(int(round(v)) + 1) for v in values]
+
+
 class TimelineView(pg.PlotWidget):
     """Redraws at most four times a second however fast results arrive."""
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         self._box = _SeekViewBox()
-        super().__init__(parent, viewBox=self._box, background=(28, 28, 32))
+        super().__init__(parent, viewBox=self._box, background=(28, 28, 32),
+                         axisItems={"bottom": _FrameNumberAxis("bottom")})
         self._doc = document
         self.setFixedHeight(104)
         self.setMenuEnabled(False)

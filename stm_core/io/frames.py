@@ -215,6 +215,7 @@ class VideoFrames(FrameSource):
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream")
             stream = container.streams.video[0]
+            stated = VideoFrames._stated_frames(container)
             pts: list[int] = []
             key_pts: list[int] = []
             missing_pts = False
@@ -239,7 +240,25 @@ class VideoFrames(FrameSource):
         if len(set(pts)) < len(pts):  # broken muxing: frames that share a timestamp cannot be told apart
             warnings.warn(f"{path}: {len(pts) - len(set(pts))} frames share a timestamp with another frame and "
                           "are skipped; convert the video to images to keep them")
+        if stated is not None and len(set(pts)) < 0.95 * stated - 1:
+            warnings.warn(f"{path}: its header gives about {stated} frames but only {len(set(pts))} could be read; "
+                          "the file may be cut short (an interrupted download or recording) or its header wrong")
         return sorted(set(pts)), key_pts
+
+    @staticmethod
+    def _stated_frames(container: "av.container.InputContainer") -> int | None:
+        """The frame count the header states (or its duration times the frame rate), None if it states neither.
+
+        A truncated file still carries the header written for the whole video, so a count well above what
+        the packets hold means frames were lost."""
+        stream = container.streams.video[0]
+        if stream.frames:
+            return int(stream.frames)
+        if stream.duration and stream.time_base and stream.average_rate:
+            return round(float(stream.duration * stream.time_base * stream.average_rate))
+        if container.duration and stream.average_rate:
+            return round(container.duration / av.time_base * float(stream.average_rate))
+        return None
 
     def _open_decoder(self) -> None:
         self._close_container()

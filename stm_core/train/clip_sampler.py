@@ -9,7 +9,9 @@ stacks into tensors. `ClipBatchStream` wraps it as an infinite, picklable `Itera
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -138,6 +140,11 @@ class ClipBatchStream(torch.utils.data.IterableDataset):
         if info is not None:
             cv2.setNumThreads(1)
             torch.set_num_threads(1)
+            # When the loader is dropped, its worker may still be sending a batch from its queue's thread;
+            # finalizing the interpreter then ends that thread inside torch's C++ pickling code, which aborts
+            # the worker ("terminate called without an active exception") and the parent reports it killed
+            # by SIGABRT. The batch is unwanted anyway: leave at once, without finalizing.
+            atexit.register(os._exit, 0)
         return self.sampler.batches(self.batch_size, seed=[self.seed, worker])
 
 

@@ -78,13 +78,15 @@ class Autosaver(QObject):
         if session is None or workspace is None:
             return
         names = session.frame_names
+        entering = set(session.entering_frames())
         for frame in sorted(self._dirty):
             labels = session.labels(frame)
             name = names[frame]
             if labels is None:
                 self._writer.submit(f"mask:{name}", lambda n=name: workspace.remove_mask(n))
                 continue
-            self._writer.submit(f"mask:{name}", lambda n=name, lab=labels: workspace.write_mask(n, lab))
+            kind = "annotation" if session.is_annotated(frame) else "entering" if frame in entering else "result"
+            self._writer.submit(f"mask:{name}", lambda n=name, lab=labels, k=kind: workspace.write_mask(n, lab, k))
             soft = session.soft_result(frame)
             if soft is None:
                 self._writer.submit(f"soft:{name}", lambda n=name: workspace.remove_soft(n))
@@ -104,8 +106,6 @@ class Autosaver(QObject):
             "source": str(self._source) if self._source else None,
             "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
-            "annotated": [names[i] for i in sorted(annotated)],
-            "entering": [names[i] for i in doc.entering_frames()],  # masks/ holds the objects entering there
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
             # the uncertainty curve and U survive reopening
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())

@@ -126,14 +126,14 @@ class AppController(QObject):
             return ObjectTable(), 0, [], [], {}
         if state is None:
             return ObjectTable(), 0, [], [], {}
-        annotated, entering = set(state.get("annotated", [])), set(state.get("entering", []))
+        workspace.adopt_listed(state)
         deferred = []
-        for index in workspace.saved_frames(names):
-            if names[index] not in annotated | entering:
+        for index, kind in workspace.saved_frames(names).items():
+            if kind == "result":
                 deferred.append(index)
-            elif (labels := workspace.read_frame_mask(names[index], size)) is None:
+            elif (labels := workspace.read_frame_mask(names[index], size, kind)) is None:
                 continue
-            elif names[index] in annotated:
+            elif kind == "annotation":
                 session.set_annotation(index, labels)
             else:
                 session.add_entering(index, labels)

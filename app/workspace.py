@@ -2,12 +2,17 @@
 
 Layout::
 
-    <workspace>/workspace.json      objects, annotated and stale frames, each result's uncertainty, editor
-                                    state, what video it belongs to
-    <workspace>/masks/<frame>.png   current mask of every frame that has one (annotated or propagated)
-    <workspace>/soft/<frame>.npz    a propagated frame's soft maps (working size), tied to its mask by a hash
+    <workspace>/workspace.json            objects, stale frames, each result's uncertainty, editor state,
+                                          what video it belongs to
+    <workspace>/annotations/<frame>.png   the mask of each annotated frame
+    <workspace>/entering/<frame>.png      imported objects waiting on their frame for a forward run
+    <workspace>/masks/<frame>.png         the mask of each other frame that has one (a propagated result)
+    <workspace>/soft/<frame>.npz          a propagated frame's soft maps (working size), tied to its mask by a hash
 
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
+Which folder holds a frame's mask says what the mask is, so a kill between two writes never turns the
+user's annotation into a result that propagation may overwrite. A mask is written to its folder before
+its copies elsewhere are removed: after a kill, both may be there and the annotation wins.
 By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
 read-only or shared dataset never writes next to it; "beside the video" (`<video>.stmws`) is an option.
 Changing that option moves an existing workspace to the new place when the video is opened next, and a
@@ -23,6 +28,7 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -33,6 +39,8 @@ from stm_core.io.masks import mask_digest, read_mask, write_mask
 
 STATE_FILE = "workspace.json"
 FORMAT_VERSION = 1
+MaskKind = Literal["annotation", "entering", "result"]
+_FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
 SUFFIX = ".stmws"
 
 
@@ -127,6 +135,9 @@ class Workspace:
     def masks_dir(self) -> Path:
         return self.root / "masks"
 
+    def _folder(self, kind: MaskKind) -> Path:
+        return self.root / _FOLDERS[kind]
+
     @property
     def soft_dir(self) -> Path:
         return self.root / "soft"
@@ -171,7 +182,7 @@ class Workspace:
 
     def remove_leftovers(self) -> None:
         """Delete temporary files a killed process left mid-write (complete files are never temporaries)."""
-        for folder in (self.root, self.masks_dir):
+        for folder in (self.root, self.soft_dir, *(self._folder(kind) for kind in _FOLDERS)):
             if folder.is_dir():
                 for tmp in folder.glob(".*.tmp*"):
                     tmp.unlink(missing_ok=True)
@@ -181,12 +192,18 @@ class Workspace:
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(self.state_path, data)
 
-    def write_mask(self, name: str, labels: np.ndarray) -> None:
-        self.masks_dir.mkdir(parents=True, exist_ok=True)
-        write_mask(self.masks_dir / f"{name}.png", labels)
+    def write_mask(self, name: str, labels: np.ndarray, kind: MaskKind = "result") -> None:
+        """Save a frame's mask as `kind`, then remove the frame's masks of other kinds."""
+        folder = self._folder(kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_mask(folder / f"{name}.png", labels)
+        for other in _FOLDERS:
+            if other != kind:
+                (self._folder(other) / f"{name}.png").unlink(missing_ok=True)
 
     def remove_mask(self, name: str) -> None:
-        (self.masks_dir / f"{name}.png").unlink(missing_ok=True)
+        for kind in _FOLDERS:
+            (self._folder(kind) / f"{name}.png").unlink(missing_ok=True)
         self.remove_soft(name)
 
     def write_soft(self, name: str, labels: np.ndarray, obj_ids: list[int], probs: np.ndarray) -> None:
@@ -216,17 +233,29 @@ class Workspace:
             return None
         return obj_ids, probs
 
-    def saved_frames(self, names: list[str]) -> list[int]:
-        """Indices of the frames that have a saved mask file."""
-        if not self.masks_dir.is_dir():
-            return []
-        present = {p.stem for p in self.masks_dir.glob("*.png") if not p.name.startswith(".")}
-        return [i for i, name in enumerate(names) if name in present]
+    def saved_frames(self, names: list[str]) -> dict[int, MaskKind]:
+        """What each frame with a saved mask holds; an annotation wins over the rest (a kill may leave two)."""
+        kinds: dict[str, MaskKind] = {}
+        for kind in reversed(_FOLDERS):  # dicts keep the last write: the first kind listed wins
+            folder = self._folder(kind)
+            if folder.is_dir():
+                kinds.update((p.stem, kind) for p in folder.glob("*.png") if not p.name.startswith("."))
+        return {i: kinds[name] for i, name in enumerate(names) if name in kinds}
 
-    def read_frame_mask(self, name: str, size: tuple[int, int]) -> np.ndarray | None:
+    def read_frame_mask(self, name: str, size: tuple[int, int], kind: MaskKind = "result") -> np.ndarray | None:
         """One saved mask; None if it is missing or unreadable (the frame then just has no mask)."""
         try:
-            return read_mask(self.masks_dir / f"{name}.png", size, tolerance=0)
+            return read_mask(self._folder(kind) / f"{name}.png", size, tolerance=0)
         except InputError:
             return None
+
+    def adopt_listed(self, state: dict) -> None:
+        """Move the masks a workspace of the first layout listed as annotated or entering into their folders
+        (that layout kept every mask in masks/ and told them apart in the state file)."""
+        for key, kind in (("annotated", "annotation"), ("entering", "entering")):
+            folder = self._folder(kind)
+            for name in state.get(key, []):
+                if (self.masks_dir / f"{name}.png").exists():
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (self.masks_dir / f"{name}.png").replace(folder / f"{name}.png")
 

@@ -68,13 +68,12 @@ def test_sigkill_leaves_a_complete_workspace(tmp_path, delay):
         child.wait(30)
 
     state = json.loads((root / STATE_FILE).read_text())  # parses: never torn
-    assert "00000" in state["annotated"]
-    for png in (root / "masks").glob("*.png"):
+    for png in (*(root / "masks").glob("*.png"), *(root / "annotations").glob("*.png")):
         if not png.name.startswith("."):  # dot-files are temporaries a kill left behind; readers skip them
             assert read_mask(png).shape == (64, 96)  # every mask file complete
-    first = read_mask(root / "masks" / "00000.png")
+    first = read_mask(root / "annotations" / "00000.png")
     assert first[20, 10] == 1 and first[20, 30] == 1 and first[20, 50] == 1  # finished strokes kept
     assert Workspace(root).matches(state, [f"{i:05d}" for i in range(12)], (64, 96))
     assert np.isin(first, [0, 1]).all()
     Workspace(root).remove_leftovers()  # what reopening does first
-    assert not [p for p in (root / "masks").iterdir() if p.name.startswith(".")]
+    assert not [p for p in root.rglob(".*.tmp*")]

@@ -35,11 +35,52 @@ def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
     paint(window.document, 30, 30)
     assert window.controller.autosaver._writer.wait_idle(10)
     root = window.controller.autosaver.workspace.root
-    mask = read_mask(root / "masks" / "00000.png")
+    mask = read_mask(root / "annotations" / "00000.png")  # the folder says it is an annotation
     assert mask[30, 30] == 1
+    assert not (root / "masks" / "00000.png").exists()
+    assert not any(p.name.startswith(".") for p in (root / "annotations").iterdir())  # no temp files left
+
+
+def test_a_kill_between_the_mask_and_the_state_file_keeps_the_annotation(qtbot, app_factory, frame_dir):
+    """Seventh GUI QA pass: killed 30 ms after a stroke on a frame with a result, the mask file was written
+    but the state file did not list the frame yet; it reopened as a plain result and propagation replaced it.
+    The mask's folder now says what it is, so the state file no longer has to agree."""
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    c, doc = window.controller, window.document
+    assert c.autosaver.save_now()
+    root = c.autosaver.workspace.root
+    state_before = (root / STATE_FILE).read_bytes()
+    doc.seek(2)
+    paint(doc, 20, 60)
+    painted = doc.session.annotation(2).copy()
+    window.close()  # saves everything
+    (root / STATE_FILE).write_bytes(state_before)  # as if killed before the state file was rewritten
+
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    doc2 = again.document
+    assert doc2.annotated_frames() == [0, 2] and np.array_equal(doc2.session.annotation(2), painted)
+
+
+def test_a_workspace_of_the_first_layout_opens_and_moves_to_folders(qtbot, app_factory, frame_dir):
+    """Workspaces saved before masks had folders by kind kept them all in masks/ and listed the annotated
+    frames in the state file."""
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    doc = window.document
+    root = window.controller.autosaver.workspace.root
+    first = doc.session.annotation(0).copy()
+    window.close()
+    (root / "annotations" / "00000.png").replace(root / "masks" / "00000.png")
+    (root / "annotations").rmdir()
     state = json.loads((root / STATE_FILE).read_text())
-    assert state["annotated"] == ["00000"]
-    assert not any(p.name.startswith(".") for p in (root / "masks").iterdir())  # no temp files left
+    (root / STATE_FILE).write_text(json.dumps(dict(state, annotated=["00000"], entering=[])))
+
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    doc2 = again.document
+    assert doc2.annotated_frames() == [0] and np.array_equal(doc2.session.annotation(0), first)
+    assert (root / "annotations" / "00000.png").exists() and not (root / "masks" / "00000.png").exists()
+    qtbot.waitUntil(lambda: doc2.result_frames().all(), timeout=10_000)
 
 
 def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, frame_dir):
@@ -83,8 +124,9 @@ def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
     """A kill after propagation finished loses nothing: batched result writes reach the disk by themselves."""
     window = propagated_window(qtbot, app_factory, frame_dir)
     c = window.controller
-    masks = c.autosaver.workspace.root / "masks"
-    qtbot.waitUntil(lambda: len(list(masks.glob("*.png"))) == 4, timeout=5000)
+    root = c.autosaver.workspace.root
+    qtbot.waitUntil(lambda: len(list((root / "masks").glob("*.png"))) == 3, timeout=5000)
+    assert [p.name for p in (root / "annotations").glob("*.png")] == ["00000.png"]
 
 
 def test_corrupt_workspace_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
@@ -98,7 +140,7 @@ def test_corrupt_workspace_is_set_aside_not_deleted(qtbot, app_factory, frame_di
     assert again.controller.open(frame_dir)
     assert dialogs[-1][0] == "Workspace not restored"
     kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
-    assert kept and (kept[0] / "masks" / "00000.png").exists()
+    assert kept and (kept[0] / "annotations" / "00000.png").exists()
     assert again.document.annotated_frames() == []
 
 
@@ -194,9 +236,9 @@ def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_fa
     window.close()
     original = Workspace.read_frame_mask
 
-    def slow_read(self, name, size):
+    def slow_read(self, name, size, kind="result"):
         _time.sleep(0.2)
-        return original(self, name, size)
+        return original(self, name, size, kind)
 
     monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
     again = app_factory()

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from stm_core.engine.memory import MemoryBank
 from stm_core.io.masks import add_objects
@@ -264,6 +265,40 @@ def test_processing_resolution_returns_source_size(tmp_path):
     s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))
     s.propagate(0, "forward")
     assert s.labels(2).shape == (96, 160) and s.probability(2, 1).shape == (96, 160)
+
+
+def test_working_size_short_side_and_small_frames():
+    """The working height is a landscape frame's height and a portrait frame's width; frames under 128 px are
+    scaled up (seventh GUI QA pass: at 64x48 the network saw 4x3 feature cells and every mask came out empty)."""
+    from stm_core.engine.frame_prep import Geometry
+
+    assert Geometry.for_source((480, 854), 240).work == (240, 427)
+    assert Geometry.for_source((1920, 1080), 240).work == (427, 240)
+    assert Geometry.for_source((480, 854), None).work == (480, 854)
+    assert Geometry.for_source((30, 40), 240).work == (128, 171)
+    assert Geometry.for_source((48, 64), None).work == (128, 171)
+    assert Geometry.for_source((1600, 90), 240).work == (1600, 90)  # a sliver: scaling up would pass 1024
+
+
+def test_the_shipped_model_tracks_an_object_in_a_tiny_video(tmp_path):
+    """40x30 px (seventh GUI QA pass): IoU 0.0 on every propagated frame before small frames were scaled up."""
+    from stm_core.engine.settings import EngineSettings
+
+    rng = np.random.default_rng(3)
+    background = rng.integers(0, 120, (30, 40, 3), dtype=np.uint8)
+    truth = []
+    (tmp_path / "c").mkdir()
+    for t in range(5):
+        frame, mask = background.copy(), np.zeros((30, 40), np.uint8)
+        frame[10:20, 10 + t:23 + t], mask[10:20, 10 + t:23 + t] = (200, 90, 40), 1
+        Image.fromarray(frame).save(tmp_path / "c" / f"{t:05d}.png")
+        truth.append(mask)
+    s = AnnotationSession.open(tmp_path / "c", EngineSettings(device="cpu", adapt_steps=0))
+    s.set_annotation(0, truth[0])
+    s.propagate(0, "forward")
+    ious = [((s.labels(t) == 1) & (truth[t] == 1)).sum() / ((s.labels(t) == 1) | (truth[t] == 1)).sum()
+            for t in range(1, 5)]
+    assert min(ious) > 0.8, ious
 
 
 def test_many_objects_at_a_reduced_working_height(tmp_path):

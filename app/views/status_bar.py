@@ -141,7 +141,8 @@ class StatusBar(QStatusBar):
             working = f" · {height} px" if height else ""
             self.memory_label.setText(f"Memory {status.get('memory_frames', 0)}{working}")
             self.memory_label.setToolTip("Frames in the engine's memory, and the frame height the network "
-                                         "works at (masks are kept at the source size)")
+                                         "works at (the width of a portrait video; masks are kept at the source "
+                                         "size)")
             gpu, gpu_total = status.get("gpu_bytes"), status.get("gpu_total_bytes")
             if isinstance(gpu, (int, float)) and isinstance(gpu_total, (int, float)) and gpu_total > 0:
                 text += f" · GPU {gpu / GB:.1f}/{gpu_total / GB:.0f} GB"

@@ -11,9 +11,19 @@ import torch
 from ..model.padding import Pads, pad, pad_amounts, unpad
 
 
+MIN_SIDE = 128
+"""Smaller frames are scaled up to this shorter side: the network sees them at 1/16, and a 64x48 frame gave it
+4x3 feature cells, too few to tell an object from the background (every propagated mask came out empty)."""
+MAX_UPSCALED_SIDE = 1024
+"""Scaling up stops before the longer side passes this (a sliver of a frame stays as it is)."""
+
+
 @dataclass(frozen=True)
 class Geometry:
-    """Source size, processing size (aspect kept, height = process_height) and padding to /16."""
+    """Source size, processing size (aspect kept) and padding to /16.
+
+    The processing height of a landscape frame, `process_height`, applies to the shorter side: a portrait
+    phone video at 240 runs 240 px wide, not 135. Frames under `MIN_SIDE` are scaled up."""
 
     source: tuple[int, int]
     work: tuple[int, int]
@@ -22,10 +32,13 @@ class Geometry:
     @classmethod
     def for_source(cls, source: tuple[int, int], process_height: int | None) -> "Geometry":
         h, w = source
-        if process_height and process_height < h:
-            work = (int(process_height), max(16, round(w * process_height / h)))
-        else:
-            work = (h, w)
+        short, long = min(h, w), max(h, w)
+        scale = 1.0
+        if process_height and process_height < short:
+            scale = process_height / short
+        elif short < MIN_SIDE:
+            scale = max(1.0, min(MIN_SIDE / short, MAX_UPSCALED_SIDE / long))
+        work = (h, w) if scale == 1.0 else (max(16, round(h * scale)), max(16, round(w * scale)))
         return cls(source, work, pad_amounts(*work))
 
     @property
@@ -69,5 +82,6 @@ def probs_to_source(probs: torch.Tensor, geo: Geometry) -> torch.Tensor:
     probs = unpad(probs, geo.pads)
     if geo.resized:
         probs = torch.nn.functional.interpolate(probs.unsqueeze(0), size=geo.source, mode="bilinear",
-                                                align_corners=False).squeeze(0)
+                                                align_corners=False, antialias=geo.work[0] > geo.source[0]
+                                                ).squeeze(0)
     return probs

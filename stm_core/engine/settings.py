@@ -23,10 +23,11 @@ class EngineSettings:
         official STM_weights.pth). weights: a checkpoint path; None means the shipped default weights. device:
         "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory (paper: 5).
         max_memory: cap on memory frames; annotated frames are never evicted, the oldest propagated ones are.
-        process_height: run the network at this frame height (e.g. 480, 360, 240) and upsample results to source
-        size; 0 keeps the source size; None uses the height the weights file recommends (the scale the model was
-        trained and validated at), else the source size. fast: channels_last, and bf16 autocast where the hardware
-        computes bf16 (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32.
+        process_height: run the network at this frame height (e.g. 480, 360, 240; the width of a portrait frame)
+        and upsample results to source size; 0 keeps the source size; None uses the height the weights file
+        recommends (the scale the model was trained and validated at), else the source size. Frames under 128 px
+        are scaled up whatever the setting (`frame_prep.MIN_SIDE`). fast: channels_last, and bf16 autocast where
+        the hardware computes bf16 (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32.
         cuda_graphs: on a GPU, replay CUDA graphs of the network's per-frame calls (the same results, far fewer
         kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).

@@ -142,7 +142,8 @@ class AppController(QObject):
             objects = ObjectTable.from_json(state.get("objects", []))
         except (KeyError, TypeError, ValueError):
             objects = ObjectTable()
-        self.message.emit(f"Restored workspace {workspace.root}")
+        # the folder's name, not its path: a long path ran into the frame number on the status bar
+        self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
         index_of = {name: i for i, name in enumerate(names)}
         stale = [index_of[n] for n in state.get("stale", []) if n in index_of]
         saved = state.get("uncertainty", {})

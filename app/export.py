@@ -55,6 +55,8 @@ class ExportSummary:
     """Frames that had no mask yet, written as background."""
     not_updated: tuple[str, ...] = ()
     """Outputs of an earlier export in the folder that this one did not write (they show older masks)."""
+    video_size: tuple[int, int] | None = None
+    """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -64,6 +66,9 @@ class ExportSummary:
             text += f" {self.without_mask} frames had no mask yet and were written as background."
         if self.not_updated:
             text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
+        if self.video_size:
+            h, w = self.video_size
+            text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
         return text
 
 
@@ -120,7 +125,10 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         files += int(options.video)
     except _Cancelled:
         return ExportSummary(folder, done, files, True, without_mask)
-    return ExportSummary(folder, done, files, False, without_mask, _tidy_earlier_export(folder, objects, options))
+    h, w = session.frame_size
+    padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
+    return ExportSummary(folder, done, files, False, without_mask, _tidy_earlier_export(folder, objects, options),
+                         padded)
 
 
 def _tidy_earlier_export(folder: Path, objects: list[TrackedObject], options: ExportOptions) -> tuple[str, ...]:
@@ -150,7 +158,7 @@ class _VideoEncoder:
         h, w = size
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes
+        self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes (summary says)
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": "20", "preset": "veryfast"}
 

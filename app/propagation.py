@@ -66,6 +66,13 @@ class PropagationController(QObject):
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
             return
+        last = doc.num_frames - 1
+        if (request.direction == "forward" and request.start == last) or (
+                request.direction == "backward" and request.start == 0) or last == 0:
+            where = "the only frame" if last == 0 else "the last frame" if request.start == last else "the first frame"
+            self.failed.emit("Nothing to propagate", f"Frame {request.start + 1} is {where}: there is no frame "
+                                                     f"{'' if last == 0 else 'beyond it '}to propagate to.")
+            return
         if not doc.session.has_result(request.start):
             self.failed.emit("No mask on this frame", f"Frame {request.start + 1} has no mask to propagate from. "
                                                       "Paint it, or go to a frame that has one (Alt+←/→ jumps "

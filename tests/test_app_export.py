@@ -195,6 +195,23 @@ def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_pa
     assert "3 frames had no mask yet" in finished[0].describe()
 
 
+def test_an_odd_sized_overlay_video_is_said_to_be_padded(qtbot, app_factory, tmp_path):
+    """Seventh GUI QA pass: a 41x31 clip gave a 42x32 overlay.mp4 without a word (the PNGs were 41x31)."""
+    from .conftest import make_frames
+
+    other = app_factory()
+    other.controller.open(make_frames(tmp_path / "odd", count=2, size=(31, 41)))
+    other.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
+    other.document.end_stroke()
+    finished = []
+    other.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, other, ExportOptions(tmp_path / "out", video=True))
+    with av.open(str(tmp_path / "out" / "overlay.mp4")) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (42, 32)
+    assert read_mask(tmp_path / "out" / "masks" / "00000.png").shape == (31, 41)
+    assert "The overlay video is 42x32: H.264 needs even sizes" in finished[0].describe()
+
+
 def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_whole(qtbot, window, app_factory,
                                                                                      frame_dir, tmp_path):
     """QA pass 5: a removed object's binary/soft folders stayed, looking current; objects.json lost hidden

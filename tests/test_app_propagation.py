@@ -162,6 +162,22 @@ def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, 
     assert doc.session.labels(8)[10, 80] == 1  # the user's paint is never overwritten by the run
 
 
+def test_propagating_off_the_end_explains(qtbot, app_factory, frame_dir, tmp_path, dialogs):
+    """Seventh GUI QA pass: F on a 1-frame video said "Propagation done: 0 frames at 0.0 fps"."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "one", count=1))
+    annotate_first_frame(window)
+    window.controller.propagation.start("both")
+    assert dialogs[-1] == ("Nothing to propagate", "Frame 1 is the only frame: there is no frame to propagate to.")
+    window.controller.open(frame_dir)
+    annotate_first_frame(window)
+    window.controller.propagation.start("backward")
+    assert "Frame 1 is the first frame" in dialogs[-1][1] and not window.controller.propagation.running
+    window.document.seek(3)
+    window.controller.propagation.start("forward", frame=3)
+    assert "Frame 4 is the last frame: there is no frame beyond it" in dialogs[-1][1]
+
+
 def test_propagating_without_annotation_explains(qtbot, app_factory, frame_dir, dialogs):
     window = app_factory()
     window.controller.open(frame_dir)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.editor_state import Tool
 from app.overlay import OverlayMode
+from app.views.canvas import MAX_ZOOM
 from app.shortcuts import COMMANDS
 from app.views.help_dialog import shortcuts_html
 
@@ -167,6 +168,22 @@ def test_wheel_zoom_fit_and_minimap(qtbot, window):
     key(qtbot, window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert canvas.zoom == pytest.approx(fitted)
     assert not canvas.minimap.isVisible()
+
+
+def test_zoom_in_never_zooms_out_on_a_tiny_frame(app_factory, tmp_path):
+    """Seventh GUI QA pass: a 16x12 clip fitted at 62x, and Ctrl+= took it to the 40x cap, shrinking it."""
+    from .conftest import make_frames
+
+    window = app_factory()
+    assert window.controller.open(make_frames(tmp_path / "tiny", count=2, size=(6, 8)))
+    canvas = window.canvas
+    canvas.fit()
+    fitted = canvas.zoom
+    assert fitted > MAX_ZOOM
+    canvas.zoom_by(1.25)
+    assert canvas.zoom == pytest.approx(fitted)
+    canvas.zoom_by(0.8)
+    assert canvas.zoom < fitted
 
 
 def test_help_lists_every_key():

@@ -180,7 +180,11 @@ class CanvasView(QGraphicsView):
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Zoom keeping `anchor` (a viewport position; default the centre) fixed on screen."""
-        factor = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM) / self.zoom
+        # never the opposite way: a frame of a few pixels fits the window beyond MAX_ZOOM, and zooming in
+        # there once shrank it (seventh GUI QA pass)
+        target = self.zoom * factor
+        target = min(target, max(MAX_ZOOM, self.zoom)) if factor > 1 else max(target, min(MIN_ZOOM, self.zoom))
+        factor = target / self.zoom
         anchor = anchor if anchor is not None else QPointF(self.viewport().rect().center())
         fixed = self.mapToScene(anchor.toPoint())
         self.scale(factor, factor)

@@ -19,12 +19,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
-from .errors import InputError, StmError
+from .errors import InputError, SettingsError, StmError
 from .io.frames import natural_key
 from .model.config import CONFIGS
 from .train.config import TrainConfig
-
-MIN_PROCESS_HEIGHT = 64
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -53,15 +51,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(a: argparse.Namespace) -> EngineSettings:
-    if a.mem_every < 1 or a.max_memory < 1 or (a.adapt_steps or 0) < 0:
-        raise StmError("--mem-every and --max-memory must be at least 1, --adapt-steps at least 0")
-    if a.process_height is not None and a.process_height != 0 and a.process_height < MIN_PROCESS_HEIGHT:
-        raise StmError(f"--process-height must be 0 (the source size) or at least {MIN_PROCESS_HEIGHT}")
-    if a.top_k is not None and a.top_k < 1:
-        raise StmError("--top-k must be at least 1")
-    return EngineSettings(model=a.model or "stm-small", weights=a.weights, device=a.device, mem_every=a.mem_every,
-                          max_memory=a.max_memory, process_height=a.process_height, fast=not a.no_fast,
-                          top_k=a.top_k, adapt_steps=a.adapt_steps)
+    try:
+        return EngineSettings(model=a.model or "stm-small", weights=a.weights, device=a.device,
+                              mem_every=a.mem_every, max_memory=a.max_memory, process_height=a.process_height,
+                              fast=not a.no_fast, top_k=a.top_k, adapt_steps=a.adapt_steps)
+    except SettingsError as e:  # named as the option the user typed
+        raise StmError(f"--{e.field.replace('_', '-')} {e.requirement}") from None
 
 
 def _check_output(output: Path, *inputs: Path) -> None:

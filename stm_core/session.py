@@ -172,6 +172,7 @@ class AnnotationSession:
 
         Annotated frames join STM memory and are never overwritten by propagation.
         """
+        self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:
             self._annotations[index] = labels.copy()
@@ -183,6 +184,7 @@ class AnnotationSession:
         when a forward propagation reaches the frame (returns False). Until then, `labels(index)` shows them
         alone and no run tracks them, so they never appear before the frame where they enter. An annotation
         painted there shadows them (it starts from what `labels` showed); removing it shows them again."""
+        self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:
             present = self._annotations.get(index)
@@ -222,6 +224,7 @@ class AnnotationSession:
                    soft: tuple[list[int], np.ndarray] | None = None) -> None:
         """Store a label map as this frame's result without annotating it (imported masks, or a saved result
         read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated)."""
+        self._check_index(index)
         labels = self._check_labels(labels)
         obj_ids, probs = soft if soft is not None else (None, None)
         with self._lock:
@@ -237,6 +240,10 @@ class AnnotationSession:
     def copy_masks_from(self, other: "AnnotationSession") -> None:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a
         session rebuilt with other engine settings keeps all the work."""
+        if (other.num_frames, other.frame_size) != (self.num_frames, self.frame_size):
+            raise ValueError(f"that session is of another video ({other.num_frames} frames of "
+                             f"{other.frame_size[1]}x{other.frame_size[0]}, this one {self.num_frames} of "
+                             f"{self.frame_size[1]}x{self.frame_size[0]})")
         with other._lock:
             annotations, results, entering = dict(other._annotations), other._results.copy(), dict(other._entering)
         with self._lock:
@@ -338,8 +345,9 @@ class AnnotationSession:
         A forward run that reaches a frame where objects enter (`add_entering`) stops there, adds them to the
         frame's result as its annotation (`entered(frame)` then), and goes on from it with them tracked too.
         """
-        if not 0 <= start < self.num_frames:
-            raise IndexError(f"frame {start} is outside 0..{self.num_frames - 1}")
+        self._check_index(start)
+        if direction not in ("forward", "backward", "both"):
+            raise ValueError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}")
         if until is not None and direction == "both":
             raise ValueError("`until` ends a run in one direction: propagate forward and backward separately")
         t0 = time.perf_counter()
@@ -478,13 +486,21 @@ class AnnotationSession:
         self._propagator.forget_all()
         release_free_heap()
 
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_frames:  # a negative index would wrap onto the last frames
+            raise IndexError(f"frame {index} is outside 0..{self.num_frames - 1}")
+
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
+        """A label map as uint8: integers (or booleans) 0..254 of the frames' size; 255 is DAVIS's "void",
+        which a saved mask could not keep."""
         labels = np.asarray(labels)
+        if labels.ndim != 2:
+            raise ValueError(f"a mask is a 2-D label map (height x width); this one has shape {labels.shape}")
         if labels.shape != self.frame_size:
             raise ValueError(f"mask is {labels.shape[1]}x{labels.shape[0]}, frames are "
                              f"{self.frame_size[1]}x{self.frame_size[0]}")
-        if labels.dtype != np.uint8:
-            if labels.min() < 0 or labels.max() > 254:
-                raise ValueError("mask labels must lie in 0..254")
-            labels = labels.astype(np.uint8)
-        return labels
+        if labels.dtype != np.bool_ and not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"mask labels must be integers (object ids), not {labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() > 254):
+            raise ValueError("mask labels must lie in 0..254 (255 is DAVIS's void label)")
+        return labels.astype(np.uint8, copy=False)

@@ -261,7 +261,7 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
 
 
 def test_processing_resolution_returns_source_size(tmp_path):
-    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=48)
+    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=64)
     s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))
     s.propagate(0, "forward")
     assert s.labels(2).shape == (96, 160) and s.probability(2, 1).shape == (96, 160)
@@ -303,7 +303,7 @@ def test_the_shipped_model_tracks_an_object_in_a_tiny_video(tmp_path):
 
 def test_many_objects_at_a_reduced_working_height(tmp_path):
     """Six objects downscaled by a non-integer factor (OpenCV's area resize then takes at most 4 channels)."""
-    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=40)
+    s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=64)
     labels = np.zeros((96, 160), np.uint8)
     for k in range(6):
         labels[8:40, 4 + 26 * k:24 + 26 * k] = k + 1
@@ -320,7 +320,7 @@ def test_weights_can_recommend_a_working_height(tmp_path):
 
     save_weights(STM(STM_SMALL), tmp_path / "w.pt", {"process_height": 32})
     folder = write_clip(tmp_path / "c", frames=3)
-    for setting, expected in ((None, 32), (0, 0), (40, 40)):
+    for setting, expected in ((None, 32), (0, 0), (64, 64)):
         s = AnnotationSession.open(folder, EngineSettings(weights=str(tmp_path / "w.pt"), device="cpu",
                                                           process_height=setting))
         s.set_annotation(0, square_mask())
@@ -377,3 +377,35 @@ def test_warm_up_during_a_propagation_returns_at_once(session):
     returned = []
     session.propagate(0, "forward", progress=lambda i, d, t: (session.warm_up(), returned.append(i)))
     assert returned == list(range(1, 8))
+
+
+def test_the_library_refuses_bad_calls_with_one_line(tmp_path):
+    """Seventh CLI QA pass: the API took a mistyped direction (and ran backward), frames outside the video
+    (-1 wrapped onto the last frame), float, 3-D and label-255 masks, and settings the CLI refuses (blank masks
+    at process_height 7, an OpenCV assertion at -5); a session of another video was copied in."""
+    from stm_core.engine.settings import EngineSettings
+    from stm_core.errors import SettingsError
+
+    s = tiny_session(write_clip(tmp_path / "c", frames=3))
+    s.set_annotation(0, square_mask())
+    with pytest.raises(ValueError, match="direction must be 'forward', 'backward' or 'both', not 'Forward'"):
+        s.propagate(0, "Forward")
+    for call in (s.set_annotation, s.add_entering, s.set_result):
+        for index in (-1, 3):
+            with pytest.raises(IndexError, match=f"frame {index} is outside 0..2"):
+                call(index, square_mask())
+    with pytest.raises(ValueError, match="must be integers"):
+        s.set_annotation(1, square_mask() * 1.7)
+    with pytest.raises(ValueError, match="2-D label map"):
+        s.set_annotation(1, np.stack([square_mask()] * 3, axis=2))
+    with pytest.raises(ValueError, match="0..254"):
+        s.set_annotation(1, square_mask() * 255)
+    s.set_annotation(1, square_mask() > 0)  # booleans are one object
+    assert s.annotated_frames() == [0, 1] and s.labels(1).max() == 1
+    other = tiny_session(write_clip(tmp_path / "d", frames=3, size=(64, 64)))
+    with pytest.raises(ValueError, match="another video"):
+        s.copy_masks_from(other)
+    for field, value in (("process_height", 7), ("process_height", -5), ("top_k", 0), ("adapt_steps", -3),
+                         ("max_memory", 0), ("model", "stm-tiny")):
+        with pytest.raises(SettingsError, match=f"^{field} must be"):
+            EngineSettings(**{field: value})

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import SettingsError
+from ..model.config import CONFIGS
+
+MIN_PROCESS_HEIGHT = 64
+"""Below this working height the network sees too few feature cells (1/16 of the frame) to segment anything."""
+
 RECOMMENDED_ADAPT_STEPS = 60
 """Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working
 height, as the shipped model's does): on the validation sequences it lifts the shipped model's J&F from 0.45 to
@@ -56,3 +62,21 @@ class EngineSettings:
     adapt_batch: int = 2
     preview_frames: int = 0
     random_init: bool = False
+
+    def __post_init__(self) -> None:
+        """Out-of-range values fail here with one line, not later as blank masks or a library's assertion."""
+        checks = (
+            ("model", self.model in CONFIGS, f"must be one of {', '.join(CONFIGS)}"),
+            ("mem_every", self.mem_every >= 1, "must be at least 1"),
+            ("max_memory", self.max_memory >= 1, "must be at least 1"),
+            ("process_height", self.process_height in (None, 0) or self.process_height >= MIN_PROCESS_HEIGHT,
+             f"must be 0 (the source size) or at least {MIN_PROCESS_HEIGHT}"),
+            ("top_k", self.top_k is None or self.top_k >= 1, "must be at least 1"),
+            ("adapt_steps", self.adapt_steps is None or self.adapt_steps >= 0, "must be at least 0"),
+            ("adapt_lr", self.adapt_lr > 0, "must be above 0"),
+            ("adapt_batch", self.adapt_batch >= 1, "must be at least 1"),
+            ("preview_frames", self.preview_frames >= 0, "must be at least 0"),
+        )
+        for field, ok, requirement in checks:
+            if not ok:
+                raise SettingsError(field, f"{requirement}, not {getattr(self, field)!r}")

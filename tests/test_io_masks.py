@@ -77,6 +77,19 @@ def test_grayscale_masks(tmp_path: Path) -> None:
         read_mask(tmp_path / "bad.png")
 
 
+def test_a_palette_mask_of_0_and_255_is_one_object(tmp_path: Path) -> None:
+    """Seventh CLI QA pass: official predictions re-saved as palette 0/255 with a grey palette scored J 0, and
+    as an annotation "contained no object": 255 was read as DAVIS void. Void beside real labels stays void."""
+    grey = Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)).convert("P")
+    grey.putpalette([v for i in range(256) for v in (i, i, i)])
+    grey.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    assert read_mask(tmp_path / "p.png").tolist() == [[0, 1], [1, 0]]
+    davis = np.array([[0, 255], [2, 1]], np.uint8)  # an object boundary marked void
+    write_mask(tmp_path / "d.png", davis)
+    assert read_mask(tmp_path / "d.png").tolist() == [[0, 0], [2, 1]]
+
+
 def test_sixteen_bit_masks(tmp_path: Path) -> None:
     Image.fromarray(np.array([[0, 65535], [65535, 0]], np.uint16)).save(tmp_path / "b16.png")
     with Image.open(tmp_path / "b16.png") as im:

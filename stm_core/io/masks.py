@@ -47,8 +47,8 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
               keep_void: bool = False) -> np.ndarray:
     """Read a mask file as a uint8 label map (H, W).
 
-    Palette PNGs give their indices; grayscale masks holding only 0 and one full-scale value (255, 65535, or
-    1) are one object; other grayscale values up to 254 are labels; RGB(A) masks map through the DAVIS
+    Palette PNGs give their indices (one holding only 0 and 255 is a binary mask: one object); grayscale masks
+    holding only 0 and one full-scale value (255, 65535, or 1) are one object; other grayscale values up to 254 are labels; RGB(A) masks map through the DAVIS
     palette. Void (255) becomes background unless `keep_void`. A mask off the `expected_size` (H, W) by at
     most `tolerance` pixels per side is resized (nearest) with a warning; a larger mismatch is an error.
     """
@@ -68,7 +68,11 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
 
 def _labels_of(im: Image.Image, path: Path) -> np.ndarray:
     if im.mode == "P":
-        return np.array(im, dtype=np.uint8)
+        labels = np.array(im, dtype=np.uint8)
+        # a 0/255 binary mask saved with a palette: 255 is its object, not a mask of nothing but DAVIS void
+        # (seventh CLI QA pass: such predictions scored J 0 and such annotations "contain no object")
+        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=1))
+        return (labels != 0).astype(np.uint8) if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]) else labels
     if im.mode == "1":
         return np.array(im, dtype=np.uint8)
     if im.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"):

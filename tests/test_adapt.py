@@ -188,8 +188,9 @@ def test_no_adaptation_without_frames_to_propagate_or_on_frames_too_small(tmp_pa
     session = tiny_session(write_clip(tmp_path / "one", frames=1), adapt_steps=2)
     session.set_annotation(0, square_mask())
     assert session.propagate(0, "forward").frames == [] and not calls
-    small = tiny_session(write_clip(tmp_path / "small", frames=3, size=(8, 8)), adapt_steps=2, process_height=0)
-    dot = np.zeros((8, 8), np.uint8)
+    # a sliver: frames under 128 px are scaled up, unless that takes the longer side past 1024
+    small = tiny_session(write_clip(tmp_path / "small", frames=3, size=(8, 1100)), adapt_steps=2, process_height=0)
+    dot = np.zeros((8, 1100), np.uint8)
     dot[2:5, 2:5] = 1
     small.set_annotation(0, dot)
     assert small.propagate(0, "forward").frames == [1, 2] and not calls

@@ -38,8 +38,9 @@ class EngineSettings:
         kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).
         adapt_steps: test-time adaptation, fine-tune a copy of the network for this many steps on warps of the
-        annotated frames before propagating (0: off; None: RECOMMENDED_ADAPT_STEPS if the weights recommend
-        adaptation, else off, so the strong official weights are not slowed); it is redone whenever the annotations
+        annotated frames before propagating (0, the default here: off; None, what the CLI and the app use:
+        RECOMMENDED_ADAPT_STEPS if the weights recommend adaptation, else off, so the strong official weights are
+        not slowed); it is redone whenever the annotations
         change. adapt_lr / adapt_batch: its learning rate and clips per step (benchmarks/adapt_sweep.py). With
         adaptation on and no process_height, the network runs at the height the weights recommend for adapted
         propagation: adaptation teaches the model the video's own scale. preview_frames: while an adaptation is to

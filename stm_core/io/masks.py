@@ -48,9 +48,10 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     """Read a mask file as a uint8 label map (H, W).
 
     Palette PNGs give their indices (one holding only 0 and 255 is a binary mask: one object); grayscale masks
-    holding only 0 and one full-scale value (255, 65535, or 1) are one object; other grayscale values up to 254 are labels; RGB(A) masks map through the DAVIS
-    palette. Void (255) becomes background unless `keep_void`. A mask off the `expected_size` (H, W) by at
-    most `tolerance` pixels per side is resized (nearest) with a warning; a larger mismatch is an error.
+    holding only 0 and one full-scale value (255, 65535, or 1) are one object; other grayscale values up to 254
+    are labels; RGB(A) masks map through the DAVIS palette. Void (255) becomes background unless `keep_void`.
+    A mask off the `expected_size` (H, W) by at most `tolerance` pixels per side is resized (nearest) with a
+    warning; a larger mismatch is an error.
     """
     path = Path(path)
     try:

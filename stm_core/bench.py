@@ -218,7 +218,8 @@ def main(args: argparse.Namespace) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{_cpu_name()}  {psutil.cpu_count()} cores  threads {torch.get_num_threads()}"
     where += f"  engine precision {describe_precision(device)}"
-    print(f"# {date.today()}  {where}  torch {torch.__version__}")
+    load = f"  load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""  # a busy machine is slow
+    print(f"# {date.today()}  {where}  torch {torch.__version__}{load}")
     print(_table(rows, ["path", "model", "objects", "height", "s_per_frame", "fps", "first_frame_s",
                         "speedup", "peak_rss_mb"]))
     print(SPEEDUP_NOTE)

@@ -113,6 +113,12 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     written: set[int] = set(session.annotated_frames())
     lo, hi = (first if a.direction == "forward" else 0), (max(complete) + 1 if a.direction == "backward"
                                                           else session.num_frames)
+    left = range(max(complete) + 1, session.num_frames) if a.direction == "backward" else \
+        range(first) if a.direction == "forward" else range(0)
+    if left:  # seventh CLI QA pass: backward from a mask on the first frame did nothing, exit 0, no word
+        side = "after the last" if a.direction == "backward" else "before the first"
+        warnings.warn(f"--direction {a.direction} leaves {len(left)} frames {side} mask without masks "
+                      f"({names[left[0]]}..{names[left[-1]]})")
     if a.direction == "backward" and adding:
         warnings.warn(f"the masks adding objects on frames {', '.join(names[i] for i in sorted(adding))} join a "
                       "forward run only: with --direction backward they are not used")
@@ -155,12 +161,19 @@ def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], writt
                           f"one (first: {left[0]}.png)")
 
 
+def _check_json_target(path: str | None) -> None:
+    """Found before the work, not after it (a benchmark takes minutes)."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise InputError(f"--json {path}: its folder does not exist")
+    if path and Path(path).is_dir():
+        raise InputError(f"--json {path} is a folder; give a file name")
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .io.atomic import atomic_write_bytes
     from .metrics import evaluate_dirs, format_table
 
-    if a.json and not Path(a.json).resolve().parent.is_dir():  # found before scoring, not after
-        raise InputError(f"--json {a.json}: its folder does not exist")
+    _check_json_target(a.json)
     result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
     print(format_table(result))
     if a.json:
@@ -202,6 +215,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
+    _check_json_target(a.json)
     return bench_main(a)
 
 

@@ -8,6 +8,7 @@ on frames 1..N-2 (the first frame is given, the last is dropped); 255 in a palet
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -170,12 +171,16 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     ids = list(first_seen)
     j = np.full((len(ids), len(gt_files) - 2), np.nan)
     f = np.full_like(j, np.nan)
+    resized: list[str] = []
     for t, gt_path in enumerate(gt_files[1:-1], start=1):
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
         gt = read_mask(gt_path, keep_void=objects)
-        pred = read_mask(pred_path, expected_size=gt.shape)
+        with warnings.catch_warnings(record=True) as caught:  # one line per sequence, not one per frame
+            warnings.simplefilter("always")
+            pred = read_mask(pred_path, expected_size=gt.shape, size_of="the ground truth is")
+        resized += [str(w.message) for w in caught]
         void = gt == VOID_LABEL if objects and (gt == VOID_LABEL).any() else None
         for k, obj in enumerate(ids):
             if t < first_seen[obj]:
@@ -183,6 +188,9 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
             gt_obj, pred_obj = (gt == obj, pred == obj) if objects else (gt != 0, pred != 0)
             j[k, t - 1] = jaccard(gt_obj, pred_obj, void)
             f[k, t - 1] = f_boundary(gt_obj, pred_obj, void=void)
+    if resized:
+        warnings.warn(f"{len(resized)} predictions of {gt_dir.name} were resized to the ground truth's size "
+                      f"(first: {resized[0]})", stacklevel=2)
     scored = (~np.isnan(j)).sum(1)
     return [ObjectScore(gt_dir.name, obj, float(np.nanmean(j[k])), float(np.nanmean(f[k])), int(scored[k]))
             for k, obj in enumerate(ids)]

@@ -74,7 +74,11 @@ def _return_runs(plans: list[tuple[int, list[int]]], annotations: dict[int, np.n
 
 @dataclass
 class PropagationReport:
-    """What one `propagate` call did: which frames got new results and how fast."""
+    """What one `propagate` call did: which frames got new results and how fast.
+
+    `frames` lists every frame the network propagated, in order: a frame between two annotated frames appears
+    once per run over it (the runs from both sides are blended), so `fps` is the network's rate and `updated`
+    the frames that got new results."""
 
     start: int
     direction: Direction
@@ -85,6 +89,10 @@ class PropagationReport:
     adapt_seconds: float = 0.0  # of `seconds`, spent before the first adapted frame (adaptation, any preview)
     previewed: list[int] = field(default_factory=list)  # frames given a preview result while adapting
     stopped_at: int | None = None  # a frame annotated during the run, where it stopped
+
+    @property
+    def updated(self) -> list[int]:
+        return sorted(set(self.frames))
 
     @property
     def fps(self) -> float:

@@ -230,3 +230,6 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
     assert finished_note(done) == "Propagation done: 2 frames at 1.0 fps after adapting to the video for 1 s"
     stopped = PropagationReport(0, "forward", frames=[1, 2], seconds=2.0, stopped_at=3)
     assert finished_note(stopped) == "Propagation stopped at frame 4, annotated meanwhile: 2 frames at 1.0 fps"
+    # seventh CLI QA pass: a run and the run back over the same frames counted each frame twice
+    blended = PropagationReport(0, "forward", frames=[1, 2, 3, 3, 2, 1], seconds=3.0)
+    assert finished_note(blended) == "Propagation done: 3 frames at 2.0 fps" and blended.updated == [1, 2, 3]

@@ -66,6 +66,18 @@ def test_truncated_and_non_checkpoint_files(tmp_path):
     assert read_meta(tmp_path / "ok.pt") == {"step": 3}
 
 
+def test_a_training_checkpoint_as_weights_says_which_files_to_use(tmp_path):
+    """Seventh CLI QA pass: the trainer's last.pt was "not a weights file of this program or of STM"."""
+    import numpy as np
+
+    path = tmp_path / "run" / "last.pt"
+    path.parent.mkdir()
+    torch.save({"model": STM(STM_SMALL).state_dict(), "optimizer": {}, "step": 3,
+                "rng": {"numpy": np.random.get_state()}}, path)
+    with pytest.raises(WeightsError, match=r"run/last.pt is a training checkpoint .* best.pt or final.pt"):
+        load_model("stm-small", str(path))
+
+
 def test_half_precision_round_trip(tmp_path):
     model = STM(STM_SMALL)
     save_weights(model, tmp_path / "w.pt")

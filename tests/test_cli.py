@@ -158,9 +158,9 @@ def test_a_later_mask_adds_objects_unless_it_repeats_one():
 
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_direction_propagates_one_way_from_each_mask(tmp_path, clip, weights, direction):
+def test_direction_propagates_one_way_from_each_mask(tmp_path, clip, weights, direction, capsys):
     """Sixth CLI QA pass: the CLI always propagated both ways from every mask; only-backward from a middle
-    frame was impossible."""
+    frame was impossible. Seventh: the frames a direction leaves without masks are named."""
     frames, ann = clip
     (ann / "00000.png").unlink()
     write_mask(ann / "00002.png", square_mask(t=2))
@@ -169,6 +169,9 @@ def test_direction_propagates_one_way_from_each_mask(tmp_path, clip, weights, di
                  direction, "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0"]) == 0
     written = sorted(int(p.stem) for p in out.glob("*.png"))
     assert written == ([2, 3, 4] if direction == "forward" else [0, 1, 2])
+    left = "2 frames before the first mask without masks (00000..00001)" if direction == "forward" else \
+        "2 frames after the last mask without masks (00003..00004)"
+    assert left in capsys.readouterr().err
 
 
 def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):
@@ -197,6 +200,9 @@ def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     assert row["jf_mean"] == pytest.approx((row["j_mean"] + row["f_mean"]) / 2) and row["j_mean"] < 1
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json",
                  str(tmp_path / "nope" / "s.json")]) == 2
+    # seventh CLI QA pass: a folder as --json, and bench's --json, were found only after the work
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(tmp_path)]) == 2
+    assert main(["bench", "--quick", "--json", str(tmp_path / "nope" / "b.json")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
 
 

@@ -235,3 +235,17 @@ def test_an_object_entering_later_is_scored_from_its_first_frame(tmp_path: Path)
     first, later = evaluate_sequence(gt, pred, objects=True)
     assert (first.object_id, first.j_mean, first.frames) == (1, 1.0, 4)
     assert (later.object_id, later.j_mean, later.frames) == (2, 0.0, 2)  # frames 3 and 4 (5 is the last)
+
+
+def test_predictions_a_few_pixels_off_warn_once_against_the_ground_truth(tmp_path: Path) -> None:
+    """Seventh CLI QA pass: 48 identical warnings, one per frame, saying "the frames are" where there are none."""
+    for folder, size in (("gt", (20, 24)), ("pred", (22, 26))):
+        (tmp_path / folder).mkdir()
+        for t in range(5):
+            mask = np.zeros(size, np.uint8)
+            mask[5:12, 5:12] = 1
+            write_mask(tmp_path / folder / f"{t:05d}.png", mask)
+    with pytest.warns(UserWarning) as caught:
+        evaluate_sequence(tmp_path / "gt", tmp_path / "pred")
+    assert len(caught) == 1 and "3 predictions of gt were resized" in str(caught[0].message)
+    assert "is 26x22, the ground truth is 24x20" in str(caught[0].message)

@@ -153,7 +153,7 @@ class StatusBar(QStatusBar):
 
 def finished_note(report: PropagationReport) -> str:
     """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames"."""
-    frames, state = len(report.frames), "cancelled" if report.cancelled else "done"
+    frames, state = len(report.updated), "cancelled" if report.cancelled else "done"
     if report.stopped_at is not None:
         state = f"stopped at frame {report.stopped_at + 1}, annotated meanwhile"
     if report.cancelled and not frames and report.adapt_seconds:

@@ -44,14 +44,14 @@ _LABEL_OF_COLOUR = {code: label for label, code in enumerate(_PALETTE_CODES)}
 
 
 def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, tolerance: int = 4, *,
-              keep_void: bool = False) -> np.ndarray:
+              keep_void: bool = False, size_of: str = "the frames are") -> np.ndarray:
     """Read a mask file as a uint8 label map (H, W).
 
     Palette PNGs give their indices (one holding only 0 and 255 is a binary mask: one object); grayscale masks
     holding only 0 and one full-scale value (255, 65535, or 1) are one object; other grayscale values up to 254
     are labels; RGB(A) masks map through the DAVIS palette. Void (255) becomes background unless `keep_void`.
     A mask off the `expected_size` (H, W) by at most `tolerance` pixels per side is resized (nearest) with a
-    warning; a larger mismatch is an error.
+    warning; a larger mismatch is an error. `size_of` says whose size that is in the messages.
     """
     path = Path(path)
     try:
@@ -63,7 +63,7 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     if not keep_void:
         labels[labels == VOID_LABEL] = 0
     if expected_size is not None and labels.shape != tuple(expected_size):
-        labels = _fit_size(labels, tuple(expected_size), tolerance, path)
+        labels = _fit_size(labels, tuple(expected_size), tolerance, path, size_of)
     return labels
 
 
@@ -116,10 +116,10 @@ def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:
                      f"the DAVIS palette; save it as a palette or grayscale PNG")
 
 
-def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: Path) -> np.ndarray:
+def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: Path, size_of: str) -> np.ndarray:
     h, w = labels.shape
     eh, ew = size
-    message = f"mask {path} is {w}x{h}, the frames are {ew}x{eh}"
+    message = f"mask {path} is {w}x{h}, {size_of} {ew}x{eh}"
     if abs(h - eh) > tolerance or abs(w - ew) > tolerance:
         raise InputError(message)
     warnings.warn(f"{message}; resized it (nearest neighbour)", stacklevel=3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,26 @@ def _read(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/foreign files
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if text.startswith("Weights only load failed") and _is_training_checkpoint(path):
+            raise WeightsError(f"{path} is a training checkpoint of this program (for resuming training); "
+                               "propagate with best.pt or final.pt from the same folder") from None
         if text.startswith("Weights only load failed"):
             reason = "no plain tensor checkpoint: not a weights file of this program or of STM"
         else:
             reason = text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
-        raise WeightsError(f"{path.name} is not a readable PyTorch checkpoint ({reason})") from None
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({reason})") from None
+
+
+def _is_training_checkpoint(path: Path) -> bool:
+    """Whether a file the safe loader refused is the trainer's `last.pt` (its pickle names the optimizer and
+    random states), read without unpickling anything."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickle = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+            data = archive.read(pickle) if pickle else b""
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return all(key in data for key in (b"optimizer", b"rng", b"model"))
 
 
 def _misfits(model: STM, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:

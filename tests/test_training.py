@@ -52,7 +52,7 @@ def test_a_time_limit_anneals_the_schedule_to_fit():
     assert lr_at(100, progress(100, 9.99, cfg), cfg) < 1e-4 and max_skip_at(progress(100, 9.99, cfg), cfg) == 4
 
 
-def test_training_resumes_from_its_checkpoint(tmp_path):
+def test_training_resumes_from_its_checkpoint(tmp_path, capsys):
     cfg = dict(out_dir=str(tmp_path / "run"), batch_size=2, crop=64, workers=0, warmup=1, log_every=1,
                ckpt_every=1, val_every=0)
     train(TrainConfig(steps=2, **cfg))
@@ -69,6 +69,8 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["meta"]["step"] == 3
     with pytest.raises(StmError, match="continues a stm-small run, not stm-r50: pass --model stm-small"):
         train(TrainConfig(steps=4, model="stm-r50", **cfg))
+    train(TrainConfig(steps=4, **dict(cfg, crop=80)))  # seventh CLI QA pass: resumed without a word
+    assert "resuming with changed options: crop 64 -> 80" in capsys.readouterr().err
     (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
     with pytest.raises(StmError, match="cannot resume from .*last.pt: not a readable training checkpoint"):
         train(TrainConfig(steps=4, **cfg))

@@ -1,7 +1,9 @@
 """Resumable training of the STM network from random initialisation (or from shipped weights).
 
 The same loop runs on CUDA or the CPU (bf16 autocast where the hardware computes bf16). A run folder holds
-`last.pt` (model, optimizer, step, minutes, RNG states: kill and rerun the same command to resume), `best.pt`,
+`last.pt` (model, optimizer, step, minutes, RNG states: kill and rerun the same command to resume; the resumed
+run draws fresh clips, its clip stream seeded from the step it resumes at, since worker processes' generators
+cannot be saved, so its losses differ from an uninterrupted run's), `best.pt`,
 `final.pt` (the weights at the end, weights-only like `best.pt`) and `log.jsonl`
 (loss per logging interval, validation J&F per validation interval).
 """
@@ -12,6 +14,7 @@ import io
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -144,8 +147,9 @@ def train(cfg: TrainConfig) -> Path:
             max_skip.set(max_skip_at(t, cfg))
             frames, labels, counts = next(batches)
             frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            rate = lr_at(step, t, cfg)
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, t, cfg)
+                g["lr"] = rate
             with autocast(device):
                 loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
             opt.zero_grad(set_to_none=True)
@@ -158,7 +162,7 @@ def train(cfg: TrainConfig) -> Path:
             acc["n"] += 1
             if step % cfg.log_every == 0:
                 rec = {"step": step, "loss": acc["loss"] / acc["n"], "iou": acc["iou"] / acc["n"],
-                       "lr": lr_at(step, t, cfg), "skip": int(max_skip), "minutes": round(minutes(), 3)}
+                       "lr": rate, "skip": int(max_skip), "minutes": round(minutes(), 3)}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
                 print(json.dumps(rec), flush=True)
@@ -220,6 +224,10 @@ def _resume(last: Path, model: STM, opt: torch.optim.Optimizer, cfg: TrainConfig
         raise StmError(f"cannot resume from {last}: it does not fit this model ({str(exc).splitlines()[0][:100]}); "
                        f"{advice}") from None
     _set_rng_state(ckpt["rng"])
+    changed = [f"{k} {v} -> {getattr(cfg, k)}" for k, v in ckpt["config"].items()
+               if k not in ("steps", "out_dir", "max_minutes") and hasattr(cfg, k) and getattr(cfg, k) != v]
+    if changed:  # seventh CLI QA pass: a resume with another --crop or --batch-size went by without a word
+        print(f"note: resuming with changed options: {', '.join(changed)}", file=sys.stderr, flush=True)
     return ckpt["step"], ckpt["best"], ckpt.get("minutes", 0.0)
 
 

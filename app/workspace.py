@@ -258,4 +258,3 @@ class Workspace:
                 if (self.masks_dir / f"{name}.png").exists():
                     folder.mkdir(parents=True, exist_ok=True)
                     (self.masks_dir / f"{name}.png").replace(folder / f"{name}.png")
-

@@ -51,7 +51,7 @@ def test_a_kill_between_the_mask_and_the_state_file_keeps_the_annotation(qtbot, 
     root = c.autosaver.workspace.root
     state_before = (root / STATE_FILE).read_bytes()
     doc.seek(2)
-    paint(doc, 20, 60)
+    paint(doc, 20, 60, obj=doc.add_object("Rider").id)  # a new object: the stroke surely changes the frame
     painted = doc.session.annotation(2).copy()
     window.close()  # saves everything
     (root / STATE_FILE).write_bytes(state_before)  # as if killed before the state file was rewritten

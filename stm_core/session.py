@@ -19,6 +19,7 @@ import numpy as np
 
 from .engine.blend import blend_soft, blend_weight
 from .engine.frame_outputs import FrameResult
+from .engine.frame_prep import Geometry
 from .engine.heap import release_free_heap
 from .engine.propagator import AdaptProgress, Propagator
 from .engine.results import ResultStore
@@ -482,8 +483,10 @@ class AnnotationSession:
 
     # ---- resources ------------------------------------------------------------------------------------
     def memory_status(self) -> dict[str, float | int | str]:
-        """Memory frames in use, cached feature frames and bytes, result bytes, device."""
+        """Memory frames in use, cached feature frames and bytes, result bytes, device, and the shorter side the
+        network works at for this video (`working_height`: small videos are scaled up, whatever the setting)."""
         status = self._propagator.memory_status()
+        status["working_height"] = min(Geometry.for_source(self.frame_size, self._propagator.process_height).work)
         with self._lock:  # the propagation thread adds results meanwhile
             status["result_bytes"] = self._results.nbytes
         return status

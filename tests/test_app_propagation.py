@@ -256,8 +256,10 @@ def test_clear_memory_and_memory_gauge(qtbot, window):
         window.controller.propagation.start("forward")
     window.status.poll_memory()
     assert "RAM" in window.status.gauge.format()
-    assert window.status.memory_label.text().startswith("Memory ")
     engine = window.document.session.memory_status()
+    # the frames are 64x96: scaled up to 128 px whatever the setting (it said 240 px on a 40x30 clip)
+    assert window.status.memory_label.text().startswith("Memory ") and window.status.memory_label.text().endswith(
+        f" · {engine['working_height']} px") and engine["working_height"] == 128
     assert engine["precision"] in ("bf16", "fp32")
     assert window.status.device_label.text() == f"{engine['device']} · {engine['precision']}"
     window.status.clear_button.click()

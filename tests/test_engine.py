@@ -299,6 +299,7 @@ def test_the_shipped_model_tracks_an_object_in_a_tiny_video(tmp_path):
     ious = [((s.labels(t) == 1) & (truth[t] == 1)).sum() / ((s.labels(t) == 1) | (truth[t] == 1)).sum()
             for t in range(1, 5)]
     assert min(ious) > 0.8, ious
+    assert s.memory_status()["working_height"] == 128  # what the status bar shows, not the 176 px setting
 
 
 def test_many_objects_at_a_reduced_working_height(tmp_path):

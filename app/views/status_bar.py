@@ -137,7 +137,7 @@ class StatusBar(QStatusBar):
             self.device_label.setText(f"{status.get('device', '?')} · {status.get('precision', '?')}")
             self.device_label.setToolTip("Where the network runs, and its number format: bf16 where the hardware "
                                          "computes it (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32")
-            height = status.get("process_height")
+            height = status.get("working_height")
             working = f" · {height} px" if height else ""
             self.memory_label.setText(f"Memory {status.get('memory_frames', 0)}{working}")
             self.memory_label.setToolTip("Frames in the engine's memory, and the frame height the network "

@@ -7,6 +7,7 @@ arrive many per second, so they are batched and written once a second. Encoding 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -78,15 +79,18 @@ class Autosaver(QObject):
         if session is None or workspace is None:
             return
         names = session.frame_names
-        entering = set(session.entering_frames())
         for frame in sorted(self._dirty):
             labels = session.labels(frame)
             name = names[frame]
             if labels is None:
                 self._writer.submit(f"mask:{name}", lambda n=name: workspace.remove_mask(n))
                 continue
-            kind = "annotation" if session.is_annotated(frame) else "entering" if frame in entering else "result"
-            self._writer.submit(f"mask:{name}", lambda n=name, lab=labels, k=kind: workspace.write_mask(n, lab, k))
+            if session.is_annotated(frame):
+                save = partial(workspace.write_mask, name, labels, "annotation")
+            else:  # objects waiting to enter, and a result a backward run left there, are kept apart
+                result = labels if session.has_result(frame) else None
+                save = partial(self._save_plain, workspace, name, session.entering_labels(frame), result)
+            self._writer.submit(f"mask:{name}", save)
             soft = session.soft_result(frame)
             if soft is None:
                 self._writer.submit(f"soft:{name}", lambda n=name: workspace.remove_soft(n))
@@ -97,6 +101,15 @@ class Autosaver(QObject):
             state = self._state(names)
             self._writer.submit("state", lambda: self._write_state(workspace, state))
             self._state_dirty = False
+
+    @staticmethod
+    def _save_plain(workspace: Workspace, name: str, entering: np.ndarray | None, result: np.ndarray | None) -> None:
+        """A frame that is not annotated: its waiting objects and its result, each saved or removed."""
+        for labels, kind in ((entering, "entering"), (result, "result")):
+            if labels is not None:
+                workspace.write_mask(name, labels, kind)
+            else:
+                workspace.remove_mask(name, kind)
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document

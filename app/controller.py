@@ -127,16 +127,14 @@ class AppController(QObject):
         if state is None:
             return ObjectTable(), 0, [], [], {}
         workspace.adopt_listed(state)
-        deferred = []
-        for index, kind in workspace.saved_frames(names).items():
-            if kind == "result":
-                deferred.append(index)
-            elif (labels := workspace.read_frame_mask(names[index], size, kind)) is None:
-                continue
-            elif kind == "annotation":
+        annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
+        for index in annotated:
+            if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is not None:
                 session.set_annotation(index, labels)
-            else:
+        for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
+            if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None:
                 session.add_entering(index, labels)
+        deferred = [i for i in workspace.saved_frames(names, "result") if i not in annotated]
         self.editor.apply_json(state.get("editor", {}))
         try:
             objects = ObjectTable.from_json(state.get("objects", []))

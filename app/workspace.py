@@ -193,18 +193,22 @@ class Workspace:
         atomic_write_bytes(self.state_path, data)
 
     def write_mask(self, name: str, labels: np.ndarray, kind: MaskKind = "result") -> None:
-        """Save a frame's mask as `kind`, then remove the frame's masks of other kinds."""
+        """Save a frame's mask as `kind`, then remove what it replaces: an annotation replaces the frame's other
+        masks; a result or entering objects replace an annotation (a frame may hold both of those two: objects
+        wait to enter where a backward run left a result)."""
         folder = self._folder(kind)
         folder.mkdir(parents=True, exist_ok=True)
         write_mask(folder / f"{name}.png", labels)
-        for other in _FOLDERS:
+        for other in _FOLDERS if kind == "annotation" else ("annotation",):
             if other != kind:
-                (self._folder(other) / f"{name}.png").unlink(missing_ok=True)
+                self.remove_mask(name, other)
 
-    def remove_mask(self, name: str) -> None:
-        for kind in _FOLDERS:
-            (self._folder(kind) / f"{name}.png").unlink(missing_ok=True)
-        self.remove_soft(name)
+    def remove_mask(self, name: str, kind: MaskKind | None = None) -> None:
+        """Remove a frame's mask of `kind`, or all its masks and its soft maps."""
+        for each in _FOLDERS if kind is None else (kind,):
+            (self._folder(each) / f"{name}.png").unlink(missing_ok=True)
+        if kind is None:
+            self.remove_soft(name)
 
     def write_soft(self, name: str, labels: np.ndarray, obj_ids: list[int], probs: np.ndarray) -> None:
         """Save a frame's soft maps with a hash of its label map: read back only beside that very mask."""
@@ -233,14 +237,13 @@ class Workspace:
             return None
         return obj_ids, probs
 
-    def saved_frames(self, names: list[str]) -> dict[int, MaskKind]:
-        """What each frame with a saved mask holds; an annotation wins over the rest (a kill may leave two)."""
-        kinds: dict[str, MaskKind] = {}
-        for kind in reversed(_FOLDERS):  # dicts keep the last write: the first kind listed wins
-            folder = self._folder(kind)
-            if folder.is_dir():
-                kinds.update((p.stem, kind) for p in folder.glob("*.png") if not p.name.startswith("."))
-        return {i: kinds[name] for i, name in enumerate(names) if name in kinds}
+    def saved_frames(self, names: list[str], kind: MaskKind) -> list[int]:
+        """Indices of the frames with a saved mask of `kind`."""
+        folder = self._folder(kind)
+        if not folder.is_dir():
+            return []
+        present = {p.stem for p in folder.glob("*.png") if not p.name.startswith(".")}
+        return [i for i, name in enumerate(names) if name in present]
 
     def read_frame_mask(self, name: str, size: tuple[int, int], kind: MaskKind = "result") -> np.ndarray | None:
         """One saved mask; None if it is missing or unreadable (the frame then just has no mask)."""

@@ -211,6 +211,13 @@ class AnnotationSession:
         with self._lock:
             return sorted(i for i in self._entering if i not in self._annotations)
 
+    def entering_labels(self, index: int) -> np.ndarray | None:
+        """The objects waiting to enter on frame `index`, alone (a backward run may have given the frame a
+        result meanwhile, which `labels` then shows); None if none wait there."""
+        with self._lock:
+            waiting = self._entering.get(index) if index not in self._annotations else None
+            return None if waiting is None else waiting.copy()
+
     def _merge_entering(self, index: int) -> bool:
         """A run reached pending entering frame `index`: its objects join the result there, as an annotation."""
         with self._lock:

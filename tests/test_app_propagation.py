@@ -459,6 +459,37 @@ def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qt
     assert not doc.stale_frames().any()  # the run's own results are current, before and after each entry
 
 
+def test_a_backward_run_over_a_frame_where_objects_enter_keeps_them_through_reopening(qtbot, app_factory, tmp_path):
+    """Eighth QA pass: a backward run gave the frame where imported objects wait a result, and saving wrote that
+    result over them; after reopening they were gone for good."""
+    from stm_core.io.masks import write_mask
+
+    window = app_factory()
+    clip = make_frames(tmp_path / "clip", count=6)
+    window.controller.open(clip)
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    entering = np.zeros((64, 96), np.uint8)
+    entering[50:60, 80:90] = 2
+    (tmp_path / "masks").mkdir()
+    write_mask(tmp_path / "masks" / "00002.png", entering)
+    assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
+    doc.seek(4)
+    annotate_first_frame(window)  # frame 4 annotated too
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("backward", 4)
+    assert doc.entering_frames() == [2] and doc.session.has_result(2)
+    result = doc.session.labels(2)
+    window.close()
+
+    window = app_factory()
+    window.controller.open(clip)
+    doc = window.document
+    assert doc.entering_frames() == [2] and np.array_equal(doc.session.entering_labels(2), entering)
+    qtbot.waitUntil(lambda: doc.session.has_result(2), timeout=10_000)
+    assert np.array_equal(doc.session.labels(2), result)
+
+
 def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, app_factory, frame_dir,
                                                                           monkeypatch):
     from app.settings import AppSettings

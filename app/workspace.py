@@ -6,13 +6,13 @@ Layout::
                                           what video it belongs to
     <workspace>/annotations/<frame>.png   the mask of each annotated frame
     <workspace>/entering/<frame>.png      imported objects waiting on their frame for a forward run
-    <workspace>/masks/<frame>.png         the mask of each other frame that has one (a propagated result)
+    <workspace>/masks/<frame>.png         the propagated result of each frame that is not annotated
     <workspace>/soft/<frame>.npz          a propagated frame's soft maps (working size), tied to its mask by a hash
 
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
 Which folder holds a frame's mask says what the mask is, so a kill between two writes never turns the
 user's annotation into a result that propagation may overwrite. A mask is written to its folder before
-its copies elsewhere are removed: after a kill, both may be there and the annotation wins.
+what it replaces is removed: after a kill, both may be there and the annotation wins.
 By default workspaces live in the user data folder (keyed by the video's absolute path) so annotating a
 read-only or shared dataset never writes next to it; "beside the video" (`<video>.stmws`) is an option.
 Changing that option moves an existing workspace to the new place when the video is opened next, and a

@@ -46,16 +46,32 @@ def soft_discs(height: int, width: int, count: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(maps))
 
 
-def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6) -> Path:
-    """A noise video in Matroska whose file is then cut to its first `kept` share of bytes, as an interrupted
+def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6, audio_seconds: float = 0.0,
+                    vfr: bool = False) -> Path:
+    """A noise video in Matroska (10 fps; with `vfr`, frames 0.04 or 0.2 s apart), with a silent audio track of
+    `audio_seconds` if asked, whose file is then cut to its first `kept` share of bytes, as an interrupted
     download leaves it (the header still gives the whole length)."""
+    from fractions import Fraction
+
     import av
 
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for img in np.random.default_rng(0).integers(0, 255, (frames, 48, 64, 3), dtype=np.uint8):
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        if vfr:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        audio = out.add_stream("aac", rate=48000) if audio_seconds else None  # every stream before muxing
+        for t, img in enumerate(np.random.default_rng(0).integers(0, 255, (frames, 48, 64, 3), dtype=np.uint8)):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if vfr:  # two steps of 40 ms, then one of 200: a frame rate guessed from the steps is far off
+                frame.pts, frame.time_base = 280 * (t // 3) + 40 * (t % 3), Fraction(1, 1000)
+            out.mux(stream.encode(frame))
         out.mux(stream.encode())
+        if audio is not None:
+            for start in range(0, int(audio_seconds * 48000), 1024):
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, start
+                out.mux(audio.encode(chunk))
+            out.mux(audio.encode())
     path.write_bytes(path.read_bytes()[: int(path.stat().st_size * kept)])
     return path

@@ -55,7 +55,8 @@ def test_a_video_cut_short_opens_with_a_warning(app_factory, tmp_path, dialogs):
     assert window.controller.open(path)
     n = window.document.num_frames
     assert 5 < n < 30 and dialogs[-1][0] == "Video opened with a warning"
-    assert f"about 30 frames but only {n} could be read" in dialogs[-1][1] and "cut short" in dialogs[-1][1]
+    assert "a length of 3.0 s but its data ends" in dialogs[-1][1] and f"({n} frames read)" in dialogs[-1][1]
+    assert "cut short" in dialogs[-1][1]
 
 
 def test_mask_imports_with_wrong_size_or_names(app_factory, frame_dir, tmp_path, dialogs):

@@ -215,12 +215,14 @@ class VideoFrames(FrameSource):
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream")
             stream = container.streams.video[0]
-            stated = VideoFrames._stated_frames(container)
             pts: list[int] = []
             key_pts: list[int] = []
             missing_pts = False
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:
+            ends_at = 0.0  # seconds: where the data of any stream ends (audio may run longer than the video)
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    ends_at = max(ends_at, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                if packet.stream.index != stream.index or packet.size == 0 or packet.is_discard:
                     continue
                 if packet.pts is None:
                     missing_pts = True
@@ -228,6 +230,7 @@ class VideoFrames(FrameSource):
                 pts.append(packet.pts)
                 if packet.is_keyframe:
                     key_pts.append(packet.pts)
+            lost = None if missing_pts else VideoFrames._lost(container, len(set(pts)), ends_at)
         if missing_pts:  # some AVI/raw streams: only decoding gives timestamps
             with av.open(str(path)) as container:
                 pts, key_pts = [], []
@@ -240,24 +243,28 @@ class VideoFrames(FrameSource):
         if len(set(pts)) < len(pts):  # broken muxing: frames that share a timestamp cannot be told apart
             warnings.warn(f"{path}: {len(pts) - len(set(pts))} frames share a timestamp with another frame and "
                           "are skipped; convert the video to images to keep them")
-        if stated is not None and len(set(pts)) < 0.95 * stated - 1:
-            warnings.warn(f"{path}: its header gives about {stated} frames but only {len(set(pts))} could be read; "
-                          "the file may be cut short (an interrupted download or recording) or its header wrong")
+        if lost:
+            warnings.warn(f"{path}: {lost}; the file may be cut short (an interrupted download or recording) or "
+                          "its header wrong")
         return sorted(set(pts)), key_pts
 
     @staticmethod
-    def _stated_frames(container: "av.container.InputContainer") -> int | None:
-        """The frame count the header states (or its duration times the frame rate), None if it states neither.
+    def _lost(container: "av.container.InputContainer", frames: int, ends_at: float) -> str | None:
+        """What the header says a file holds beyond what it does, or None.
 
-        A truncated file still carries the header written for the whole video, so a count well above what
-        the packets hold means frames were lost."""
-        stream = container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-        if stream.duration and stream.time_base and stream.average_rate:
-            return round(float(stream.duration * stream.time_base * stream.average_rate))
-        if container.duration and stream.average_rate:
-            return round(container.duration / av.time_base * float(stream.average_rate))
+        A cut file keeps the header written for the whole video: AVI and MP4 state a frame count, Matroska and
+        WebM only a length, which is compared with where the data of any stream ends (so audio that runs longer
+        than the video, or a variable frame rate, is not taken for a loss)."""
+        stated = container.streams.video[0].frames
+        if stated:
+            return f"its header gives {stated} frames but only {frames} could be read" \
+                if frames < 0.95 * stated - 1 else None
+        if container.duration:
+            length = container.duration / av.time_base
+            data = ends_at - (container.start_time or 0) / av.time_base
+            if data < 0.9 * length - 0.5:
+                return f"its header gives a length of {length:.1f} s but its data ends at {data:.1f} s " \
+                       f"({frames} frames read)"
         return None
 
     def _open_decoder(self) -> None:

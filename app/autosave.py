@@ -120,6 +120,7 @@ class Autosaver(QObject):
             "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
+            "annotations_key": doc.annotation_key().hex(),  # what `stale` was judged against
             # the uncertainty curve and U survive reopening
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())
                             if np.isfinite(u) and i not in annotated},

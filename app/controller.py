@@ -82,9 +82,11 @@ class AppController(QObject):
                 moved_from = found[1]
                 root = move_workspace(found[0], root)
         workspace = Workspace(root)
-        objects, frame, deferred, stale, uncertainty = self._restore(workspace, session)
+        objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
         self.source = path
         self.document.load(session, objects, frame, stale, loading=deferred)
+        if saved_key is not None and saved_key != self.document.annotation_key().hex():
+            self.document.outdate_results()  # killed between an annotation's mask and the state file
         self._load_results(workspace, session, deferred, uncertainty)
         self._warm_up(session)
         if len(self.document.objects) == 0:
@@ -110,10 +112,10 @@ class AppController(QObject):
             return None
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
-                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float]]:
+                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float], str | None]:
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
-        frames whose saved results are still to load, stale frames, their uncertainty). A damaged or foreign
-        workspace is moved aside."""
+        frames whose saved results are still to load, stale frames, their uncertainty, the key of the
+        annotations the stale frames were judged against). A damaged or foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
         try:
@@ -123,9 +125,9 @@ class AppController(QObject):
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
-            return ObjectTable(), 0, [], [], {}
+            return ObjectTable(), 0, [], [], {}, None
         if state is None:
-            return ObjectTable(), 0, [], [], {}
+            return ObjectTable(), 0, [], [], {}, None
         workspace.adopt_listed(state)
         annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
         for index in annotated:
@@ -147,7 +149,9 @@ class AppController(QObject):
         saved = state.get("uncertainty", {})
         uncertainty = {index_of[n]: float(u) for n, u in (saved.items() if isinstance(saved, dict) else ())
                        if n in index_of and isinstance(u, (int, float))}
-        return objects, int(state.get("current_frame", 0)), deferred, stale, uncertainty
+        saved_key = state.get("annotations_key")
+        return objects, int(state.get("current_frame", 0)), deferred, stale, uncertainty, \
+            saved_key if isinstance(saved_key, str) else None
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
                       uncertainty: dict[int, float]) -> None:

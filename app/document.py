@@ -91,6 +91,7 @@ class Document(QObject):
         self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
         self._stale = np.zeros(session.num_frames, bool)
         self._stale[[i for i in stale or [] if 0 <= i < session.num_frames]] = True
+        self._stale[session.annotated_frames()] = False  # an annotation is never out of date
         self._digests = {}
         self._update_key(session.annotated_frames())
         self._loading = {i for i in loading or [] if 0 <= i < session.num_frames}
@@ -100,6 +101,16 @@ class Document(QObject):
         self._reload()
         self.sessionChanged.emit()
         self.frameChanged.emit(self._current)
+
+    def outdate_results(self) -> None:
+        """Mark every result out of date: the saved stale marks were judged against other annotations (a kill
+        between an annotation's mask file and the state file), so which results are current is unknown."""
+        annotated = set(self.annotated_frames())
+        for i in range(len(self._stale)):
+            if (self._has_result[i] or i in self._loading) and i not in annotated:
+                self._stale[i] = True
+                self._result_keys[i] = None
+        self.resultsChanged.emit()
 
     def replace_session(self, session: AnnotationSession) -> None:
         """Swap in a session rebuilt with other engine settings that holds the same masks (and every saved

@@ -66,12 +66,8 @@ class PropagationController(QObject):
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
             return
-        last = doc.num_frames - 1
-        if (request.direction == "forward" and request.start == last) or (
-                request.direction == "backward" and request.start == 0) or last == 0:
-            where = "the only frame" if last == 0 else "the last frame" if request.start == last else "the first frame"
-            self.failed.emit("Nothing to propagate", f"Frame {request.start + 1} is {where}: there is no frame "
-                                                     f"{'' if last == 0 else 'beyond it '}to propagate to.")
+        if (why := self._nothing_to_propagate(request)) is not None:
+            self.failed.emit("Nothing to propagate", why)
             return
         if not doc.session.has_result(request.start):
             self.failed.emit("No mask on this frame", f"Frame {request.start + 1} has no mask to propagate from. "
@@ -83,6 +79,25 @@ class PropagationController(QObject):
             self._task.cancel()
             return
         self._launch(request)
+
+    def _nothing_to_propagate(self, request: _Request) -> str | None:
+        """Why a run would reach no frame (the video's end, or an annotated frame, next to its start), or None;
+        it used to report "done: 0 frames"."""
+        doc, start = self._document, request.start
+        if doc.num_frames == 1:
+            return "Frame 1 is the only frame: there is no frame to propagate to."
+        annotated = set(doc.annotated_frames())
+        steps = {"forward": (1,), "backward": (-1,), "both": (1, -1)}[request.direction]
+        reasons = []
+        for step in steps:
+            side, nxt = ("after" if step > 0 else "before"), start + step
+            if not 0 <= nxt < doc.num_frames:
+                reasons.append(f"there is no frame {side} it")
+            elif nxt in annotated:
+                reasons.append(f"frame {nxt + 1}, {side} it, is annotated")
+            else:
+                return None
+        return f"Nothing to propagate from frame {start + 1}: {' and '.join(reasons)}."
 
     def cancel(self) -> None:
         """Stop the run in progress (and forget a queued one); results so far stay."""

@@ -38,7 +38,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="cap on memory frames; annotated ones always stay (default: %(default)s)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height (a portrait video's width) and upsample the masks; "
-                        "0 = source size (frames under 128 px are scaled up); "
+                        "0 = source size (frames under 128 px are scaled up to it, unless a smaller height is set); "
                         "default: the height the weights recommend (their model card)")
     p.add_argument("--top-k", type=int, default=None,
                    help="read only the k strongest memory matches per position (default: all, as the paper)")

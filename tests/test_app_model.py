@@ -233,3 +233,17 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
     # seventh CLI QA pass: a run and the run back over the same frames counted each frame twice
     blended = PropagationReport(0, "forward", frames=[1, 2, 3, 3, 2, 1], seconds=3.0)
     assert finished_note(blended) == "Propagation done: 3 frames at 2.0 fps" and blended.updated == [1, 2, 3]
+
+
+def test_a_hand_edited_setting_out_of_range_falls_back_to_the_defaults(tmp_path):
+    """Eighth QA pass: engine/mem_every=0 in the settings file made every open fail with a settings error."""
+    from PySide6.QtCore import QSettings
+
+    from app.settings import AppSettings, Preferences
+
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    for key, value in (("mem_every", 0), ("max_memory", -3)):
+        store.setValue(f"engine/{key}", value)
+        assert AppSettings(store).preferences() == Preferences()
+        assert AppSettings(store).engine_settings().mem_every >= 1
+        store.remove(f"engine/{key}")

@@ -172,10 +172,20 @@ def test_propagating_off_the_end_explains(qtbot, app_factory, frame_dir, tmp_pat
     window.controller.open(frame_dir)
     annotate_first_frame(window)
     window.controller.propagation.start("backward")
-    assert "Frame 1 is the first frame" in dialogs[-1][1] and not window.controller.propagation.running
+    assert dialogs[-1][1] == "Nothing to propagate from frame 1: there is no frame before it."
+    assert not window.controller.propagation.running
     window.document.seek(3)
     window.controller.propagation.start("forward", frame=3)
-    assert "Frame 4 is the last frame: there is no frame beyond it" in dialogs[-1][1]
+    assert dialogs[-1][1] == "Nothing to propagate from frame 4: there is no frame after it."
+    window.document.seek(2)  # eighth QA pass: F just before an annotated frame said "done: 0 frames"
+    annotate_first_frame(window)
+    window.document.seek(1)
+    window.controller.propagation.start("forward", frame=1)
+    assert dialogs[-1][1] == "Nothing to propagate from frame 2: frame 3, after it, is annotated."
+    window.controller.propagation.start("both", frame=1)
+    assert dialogs[-1][1] == ("Nothing to propagate from frame 2: frame 3, after it, is annotated and frame 1, "
+                              "before it, is annotated.")
+    assert not window.controller.propagation.running
 
 
 def test_propagating_without_annotation_explains(qtbot, app_factory, frame_dir, dialogs):

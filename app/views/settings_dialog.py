@@ -40,7 +40,7 @@ class SettingsDialog(QDialog):
             self.resolution.addItem(name, height)
         self.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(prefs.process_height))
         self.resolution.setToolTip("Run the network at this frame height (the width of a portrait video; frames "
-                               "under 128 px are scaled up); masks are always stored and exported at the "
+                               "under 128 px are scaled up to it); masks are always stored and exported at the "
                                "source size")
         self.adapt_steps = QSpinBox(minimum=RECOMMENDED_ADAPT, maximum=500, value=prefs.adapt_steps,
                                     suffix=" steps", specialValueText="Recommended by the model")

@@ -32,8 +32,8 @@ class EngineSettings:
         process_height: run the network at this frame height (e.g. 480, 360, 240; the width of a portrait frame)
         and upsample results to source size; 0 keeps the source size; None uses the height the weights file
         recommends (the scale the model was trained and validated at), else the source size. Frames under 128 px
-        are scaled up whatever the setting (`frame_prep.MIN_SIDE`). fast: channels_last, and bf16 autocast where
-        the hardware computes bf16 (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32.
+        are scaled up to it unless a smaller height is set (`frame_prep.MIN_SIDE`). fast: channels_last, and
+        bf16 autocast where the hardware computes bf16 (an Ampere+ GPU, an x86 CPU with AVX-512 BF16), else fp32.
         cuda_graphs: on a GPU, replay CUDA graphs of the network's per-frame calls (the same results, far fewer
         kernel launches).
         top_k: keep only the k strongest memory matches per query position (None: all, as in the paper).

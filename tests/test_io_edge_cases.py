@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from stm_core.cli import main
+from stm_core.errors import InputError
 from stm_core.io.frames import open_frames
 from stm_core.io.masks import read_mask, write_mask
 from stm_core.model.checkpoint import save_weights
@@ -61,6 +62,16 @@ def test_a_video_cut_short_is_said_to_be(tmp_path):
                                          r"\(\d+ frames read\); the file may be cut short"):
         video = open_frames(write_cut_video(tmp_path / "cut.mkv"))
     assert 5 < len(video) < 30 and video[len(video) - 1].shape == (48, 64, 3)
+    mp4 = tmp_path / "cut.mp4"  # its index (moov) comes last: what is left is unreadable, and says why
+    with av.open(str(mp4), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for img in np.random.default_rng(0).integers(0, 255, (10, 48, 64, 3), dtype=np.uint8):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    mp4.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])
+    with pytest.raises(InputError, match="cut short"):
+        open_frames(mp4)
 
 
 def test_paths_with_spaces_and_non_ascii_characters(tmp_path):

@@ -196,7 +196,7 @@ class VideoFrames(FrameSource):
             first = self._read(0)
         except av.FFmpegError as e:
             self._close_container()
-            raise InputError(f"cannot read video {path}: {e}") from None
+            raise InputError(f"cannot read video {path}: {e} (not a video, or one damaged or cut short)") from None
         except InputError:
             self._close_container()
             raise
@@ -213,7 +213,8 @@ class VideoFrames(FrameSource):
         """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets."""
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise InputError(f"{path} has no video stream")
+                raise InputError(f"{path} has no video stream (a file of sound or data only, or a video cut "
+                                 "short before its index, as an interrupted MP4 download is)")
             stream = container.streams.video[0]
             pts: list[int] = []
             key_pts: list[int] = []

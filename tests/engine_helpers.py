@@ -47,9 +47,9 @@ def soft_discs(height: int, width: int, count: int) -> torch.Tensor:
 
 
 def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6, audio_seconds: float = 0.0,
-                    vfr: bool = False) -> Path:
+                    vfr: bool = False, start_seconds: float = 0.0) -> Path:
     """A noise video in Matroska (10 fps; with `vfr`, frames 0.04 or 0.2 s apart), with a silent audio track of
-    `audio_seconds` if asked, whose file is then cut to its first `kept` share of bytes, as an interrupted
+    `audio_seconds` if asked, timestamps from `start_seconds`, whose file is then cut to its first `kept` share of bytes, as an interrupted
     download leaves it (the header still gives the whole length)."""
     from fractions import Fraction
 
@@ -58,13 +58,14 @@ def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6, audio_secon
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        if vfr:
+        if vfr or start_seconds:
             stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
         audio = out.add_stream("aac", rate=48000) if audio_seconds else None  # every stream before muxing
         for t, img in enumerate(np.random.default_rng(0).integers(0, 255, (frames, 48, 64, 3), dtype=np.uint8)):
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            if vfr:  # two steps of 40 ms, then one of 200: a frame rate guessed from the steps is far off
-                frame.pts, frame.time_base = 280 * (t // 3) + 40 * (t % 3), Fraction(1, 1000)
+            if vfr or start_seconds:  # vfr: two steps of 40 ms, then one of 200, far from any guessed rate
+                step = 280 * (t // 3) + 40 * (t % 3) if vfr else 100 * t
+                frame.pts, frame.time_base = round(1000 * start_seconds) + step, Fraction(1, 1000)
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
         if audio is not None:

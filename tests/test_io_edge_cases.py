@@ -52,9 +52,10 @@ def test_video_whose_header_frame_count_is_wrong(tmp_path):
 
 def test_a_video_cut_short_is_said_to_be(tmp_path):
     """Found by a QA pass: a truncated mkv opened as 19 of its 30 frames without a word. Matroska states only a
-    length; audio running longer than the video, or a variable frame rate, must not read as a loss (eighth QA
-    pass: both did)."""
-    for name, kw in (("whole.mkv", {}), ("audio.mkv", {"audio_seconds": 4.5}), ("vfr.mkv", {"vfr": True})):
+    length; audio running longer than the video, a variable frame rate or timestamps starting late must not read
+    as a loss (eighth and ninth QA passes: they did); a fifth cut off must (ninth: it did not)."""
+    for name, kw in (("whole.mkv", {}), ("audio.mkv", {"audio_seconds": 4.5}), ("vfr.mkv", {"vfr": True}),
+                     ("late.mkv", {"start_seconds": 5.0})):  # ninth QA pass: timestamps from 5 s warned
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert len(open_frames(write_cut_video(tmp_path / name, kept=1.0, **kw))) == 30, name
@@ -62,6 +63,8 @@ def test_a_video_cut_short_is_said_to_be(tmp_path):
                                          r"\(\d+ frames read\); the file may be cut short"):
         video = open_frames(write_cut_video(tmp_path / "cut.mkv"))
     assert 5 < len(video) < 30 and video[len(video) - 1].shape == (48, 64, 3)
+    with pytest.warns(UserWarning, match="cut short"):
+        assert len(open_frames(write_cut_video(tmp_path / "cut80.mkv", kept=0.8))) < 30
     mp4 = tmp_path / "cut.mp4"  # its index (moov) comes last: what is left is unreadable, and says why
     with av.open(str(mp4), "w") as out:
         stream = out.add_stream("mpeg4", rate=10)

@@ -260,11 +260,10 @@ class VideoFrames(FrameSource):
         if stated:
             return f"its header gives {stated} frames but only {frames} could be read" \
                 if frames < 0.95 * stated - 1 else None
-        if container.duration:
+        if container.duration:  # `ends_at` is a time, not a span: timestamps starting late never read as a loss
             length = container.duration / av.time_base
-            data = ends_at - (container.start_time or 0) / av.time_base
-            if data < 0.9 * length - 0.5:
-                return f"its header gives a length of {length:.1f} s but its data ends at {data:.1f} s " \
+            if ends_at < length - max(0.25, 0.03 * length):
+                return f"its header gives a length of {length:.1f} s but its data ends at {ends_at:.1f} s " \
                        f"({frames} frames read)"
         return None
 

@@ -49,8 +49,8 @@ def soft_discs(height: int, width: int, count: int) -> torch.Tensor:
 def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6, audio_seconds: float = 0.0,
                     vfr: bool = False, start_seconds: float = 0.0) -> Path:
     """A noise video in Matroska (10 fps; with `vfr`, frames 0.04 or 0.2 s apart), with a silent audio track of
-    `audio_seconds` if asked, timestamps from `start_seconds`, whose file is then cut to its first `kept` share of bytes, as an interrupted
-    download leaves it (the header still gives the whole length)."""
+    `audio_seconds` if asked, timestamps from `start_seconds`, whose file is then cut to its first `kept` share
+    of bytes, as an interrupted download leaves it (the header still gives the whole length)."""
     from fractions import Fraction
 
     import av

@@ -304,16 +304,18 @@ class AnnotationSession:
 
     # ---- results --------------------------------------------------------------------------------------
     def labels(self, index: int) -> np.ndarray | None:
-        """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result, else the objects
-        entering there (`add_entering`), else None."""
+        """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result with the objects
+        waiting to enter there (`add_entering`) added, as a forward run will add them, else those objects alone,
+        else None. So a stroke painted there (which starts from this) keeps them."""
         with self._lock:
             ann = self._annotations.get(index)
             if ann is not None:
                 return ann.copy()
             result = self._results.labels(index)
-            if result is None and index in self._entering:  # not annotated (checked above): still pending
-                return self._entering[index].copy()
-            return result
+            waiting = self._entering.get(index)  # not annotated (checked above): still pending
+            if waiting is None:
+                return result
+            return waiting.copy() if result is None else add_objects(result, waiting)
 
     def probability(self, index: int, obj_id: int) -> np.ndarray | None:
         """Soft-aggregated probability of object `obj_id` on frame `index` as uint8 HxW (255 = certain)."""

@@ -191,8 +191,9 @@ class AnnotationSession:
         """Objects that enter the video on frame `index` (the Cutie/XMem convention: a mask showing only them).
         They join the frame's mask: at once if it has one (it becomes an annotated frame; returns True), else
         when a forward propagation reaches the frame (returns False). Until then, `labels(index)` shows them
-        alone and no run tracks them, so they never appear before the frame where they enter. An annotation
-        painted there shadows them (it starts from what `labels` showed); removing it shows them again."""
+        (over a result a backward run left there) and no run tracks them, so they never appear before the frame
+        where they enter. An annotation painted there starts from what `labels` showed, so it holds them;
+        removing it leaves them waiting again."""
         self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:

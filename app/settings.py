@@ -15,6 +15,8 @@ DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
 RECOMMENDED_HEIGHT = -1
 RECOMMENDED_ADAPT = -1  # adaptation steps as the weights recommend
+RANGES = {"mem_every": (1, 100), "max_memory": (2, 500), "adapt_steps": (RECOMMENDED_ADAPT, 500)}
+"""What the settings dialog offers; a saved value outside (a hand-edited file) means the defaults."""
 PROCESS_HEIGHTS = {RECOMMENDED_HEIGHT: "Recommended by the model", 0: "Source size", 480: "480 px", 360: "360 px",
                    240: "240 px"}
 MAX_RECENT = 8
@@ -67,7 +69,7 @@ class AppSettings:
                 values[f.name] = default
         prefs = replace(defaults, **values)
         if prefs.device not in DEVICES or prefs.model not in MODELS or prefs.process_height not in PROCESS_HEIGHTS \
-                or prefs.adapt_steps < RECOMMENDED_ADAPT:
+                or any(not lo <= getattr(prefs, name) <= hi for name, (lo, hi) in RANGES.items()):
             return defaults
         try:  # a hand-edited value out of range (mem_every=0) blocked every open (eighth QA pass)
             prefs.engine_settings()

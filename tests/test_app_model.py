@@ -236,13 +236,14 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
 
 
 def test_a_hand_edited_setting_out_of_range_falls_back_to_the_defaults(tmp_path):
-    """Eighth QA pass: engine/mem_every=0 in the settings file made every open fail with a settings error."""
+    """Eighth QA pass: engine/mem_every=0 in the settings file made every open fail with a settings error; ninth:
+    values far beyond what the dialog offers were kept."""
     from PySide6.QtCore import QSettings
 
     from app.settings import AppSettings, Preferences
 
     store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    for key, value in (("mem_every", 0), ("max_memory", -3)):
+    for key, value in (("mem_every", 0), ("max_memory", -3), ("adapt_steps", 100000), ("mem_every", "9" * 20)):
         store.setValue(f"engine/{key}", value)
         assert AppSettings(store).preferences() == Preferences()
         assert AppSettings(store).engine_settings().mem_every >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QWidget)
 
-from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RECOMMENDED_ADAPT, Preferences
+from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RANGES, Preferences
 
 
 class SettingsDialog(QDialog):
@@ -30,9 +30,11 @@ class SettingsDialog(QDialog):
         weights_row = QHBoxLayout()
         weights_row.addWidget(self.weights)
         weights_row.addWidget(browse)
-        self.mem_every = QSpinBox(minimum=1, maximum=100, value=prefs.mem_every, suffix=" frames")
+        self.mem_every = QSpinBox(minimum=RANGES["mem_every"][0], maximum=RANGES["mem_every"][1],
+                                  value=prefs.mem_every, suffix=" frames")
         self.mem_every.setToolTip("Every N-th propagated frame joins the memory (the STM paper uses 5)")
-        self.max_memory = QSpinBox(minimum=2, maximum=500, value=prefs.max_memory, suffix=" frames")
+        self.max_memory = QSpinBox(minimum=RANGES["max_memory"][0], maximum=RANGES["max_memory"][1],
+                                   value=prefs.max_memory, suffix=" frames")
         self.max_memory.setToolTip("Cap on memory frames; annotated frames always stay, the oldest others go. "
                                    "Lower it if propagation runs out of memory.")
         self.resolution = QComboBox()
@@ -42,7 +44,8 @@ class SettingsDialog(QDialog):
         self.resolution.setToolTip("Run the network at this frame height (the width of a portrait video; frames "
                                "under 128 px are scaled up to it); masks are always stored and exported at the "
                                "source size")
-        self.adapt_steps = QSpinBox(minimum=RECOMMENDED_ADAPT, maximum=500, value=prefs.adapt_steps,
+        self.adapt_steps = QSpinBox(minimum=RANGES["adapt_steps"][0], maximum=RANGES["adapt_steps"][1],
+                                    value=prefs.adapt_steps,
                                     suffix=" steps", specialValueText="Recommended by the model")
         self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
                                     "frames: much more accurate on unfamiliar videos, a fraction of a second "

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from stm_core.engine.settings import INTERACTIVE_PREVIEW_FRAMES, EngineSettings
-from stm_core.errors import SettingsError
 
 DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
@@ -70,10 +69,6 @@ class AppSettings:
         prefs = replace(defaults, **values)
         if prefs.device not in DEVICES or prefs.model not in MODELS or prefs.process_height not in PROCESS_HEIGHTS \
                 or any(not lo <= getattr(prefs, name) <= hi for name, (lo, hi) in RANGES.items()):
-            return defaults
-        try:  # a hand-edited value out of range (mem_every=0) blocked every open (eighth QA pass)
-            prefs.engine_settings()
-        except SettingsError:
             return defaults
         return prefs
 

@@ -19,7 +19,7 @@ import torch
 
 from stm_core.bench import annotated_session
 from stm_core.engine.hardware import (autocast_dtype, autocast_to, describe_precision, precision_name,
-                                      resolve_device)
+                                      prepare_compute_thread, resolve_device)
 from stm_core.engine.settings import EngineSettings
 from stm_core.io.generated import GeneratedVideo
 from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model
@@ -123,6 +123,7 @@ def main() -> int:
     p.add_argument("--models", nargs="+", default=["stm-small", "stm-r50"])
     p.add_argument("--parts-only", action="store_true", help="skip the profiled engine run")
     a = p.parse_args()
+    prepare_compute_thread()  # the parts are timed on this thread, set up as the engine's network thread is
     device = resolve_device(a.device)
     torch.set_grad_enabled(False)
     dtype = {"engine": autocast_dtype(device), "fp32": None, "bf16": torch.bfloat16}[a.precision]

@@ -301,6 +301,8 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
+    prepare_compute_thread()  # training and the bench's reference path compute on this thread
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _interrupt_once) if main_thread else None
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning

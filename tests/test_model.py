@@ -127,6 +127,27 @@ def test_folding_batchnorm_keeps_the_function(cfg):
         fold_batchnorm(STM(STM_SMALL).train())
 
 
+def test_weights_stored_in_the_autocast_precision_compute_the_same():
+    """Autocast casts every fp32 weight at every call; weights stored in bf16 skip the casts and give the
+    same numbers bit for bit, while the input normalisation's buffers stay fp32."""
+    import copy
+
+    from stm_core.model.fusion import fold_batchnorm, store_weights_in
+
+    torch.manual_seed(0)
+    model = fold_batchnorm(STM(STM_SMALL).eval())
+    stored = store_weights_in(copy.deepcopy(model), torch.bfloat16)
+    assert stored.Decoder.pred2.weight.dtype == torch.bfloat16 and stored.Encoder_Q.mean.dtype == torch.float32
+    frame, probs = torch.rand(1, 3, 64, 96), torch.rand(2, 1, 64, 96)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = []
+        for net in (model, stored):
+            key, value = net.memorize(frame, probs)
+            outputs.append((key, value, net.segment(net.encode_query(frame), key.unsqueeze(2), value.unsqueeze(2))))
+    for a, b in zip(*outputs):
+        assert torch.equal(a, b)
+
+
 def test_batched_memory_encoding_equals_one_object_at_a_time():
     """Objects share the frame's stem convolution; the result must be what encoding each row alone gives."""
     torch.manual_seed(1)

@@ -30,6 +30,21 @@ def cpu_has_bf16() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64") and probe is not None and bool(probe())
 
 
+def prepare_compute_thread(threads: int | None = None) -> None:
+    """Set up the calling thread to run the network: `threads` intra-op threads (None: as it is) and denormals
+    flushed to zero.
+
+    Both are per-thread states. Arithmetic on denormal floats (below 1.2e-38) takes a microcode assist on Intel
+    CPUs, and the memory read's softmax over thousands of memory positions yields many: on a Xeon the fp32
+    weighted sum of memory values ran 4x slower, a 480 px read and decode with 10 memory frames 970 ms instead of
+    71 ms (BENCHMARKS.md). Flushing them (FTZ/DAZ) changes nothing a mask can show. The OpenMP workers a thread
+    starts at its first parallel operation inherit its setting, so this comes before the thread's first
+    operation."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+
+
 def _cuda_has_bf16() -> bool:
     """Native bf16 (Ampere and later); older cards only emulate it, so they compute in fp32."""
     try:
@@ -45,9 +60,14 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if cpu_has_bf16() else None
 
 
+def compute_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """What `autocast(device, enabled)` computes in: the fast reduced precision, or None for fp32."""
+    return autocast_dtype(device) if enabled else None
+
+
 def autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
     """Autocast to `device`'s fast precision when `enabled` and the hardware has one, else a no-op context."""
-    return autocast_to(device, autocast_dtype(device) if enabled else None)
+    return autocast_to(device, compute_dtype(device, enabled))
 
 
 def autocast_to(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
@@ -57,7 +77,7 @@ def autocast_to(device: torch.device, dtype: torch.dtype | None) -> torch.autoca
 
 def describe_precision(device: torch.device, enabled: bool = True) -> str:
     """'bf16' or 'fp32', as `autocast(device, enabled)` computes: for benchmark tables and logs."""
-    return precision_name(autocast_dtype(device) if enabled else None)
+    return precision_name(compute_dtype(device, enabled))
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

@@ -25,13 +25,13 @@ from ..io.frames import FrameSource
 from ..io.masks import mask_digest
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
-from ..model.fusion import fold_batchnorm
+from ..model.fusion import fold_batchnorm, store_weights_in
 from ..model.stm import STM, QueryFeatures
 from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
-from .hardware import autocast, describe_precision, resolve_device
+from .hardware import autocast, compute_dtype, describe_precision, prepare_compute_thread, resolve_device
 from .memory import MemoryBank
 from .run_ahead import run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
@@ -133,8 +133,12 @@ class Propagator:
         return self._model
 
     def _for_inference(self, model: STM) -> STM:
-        """`model` (a copy the propagator owns) with BatchNorm folded into the convolutions."""
+        """`model` (a copy the propagator owns) with BatchNorm folded into the convolutions and, where the
+        engine computes in reduced precision, their weights stored in it."""
         model = fold_batchnorm(model.eval())
+        dtype = compute_dtype(self.device, self.settings.fast)
+        if dtype is not None:
+            store_weights_in(model, dtype)
         return model.to(memory_format=torch.channels_last) if self._channels_last else model
 
     @property
@@ -414,9 +418,9 @@ class Propagator:
                       index: int) -> tuple[torch.Tensor, QueryFeatures]:
         """`_encode` on the CPU's look-ahead thread. Overlapping it with the previous frame's read, decode and
         memorisation makes a frame at 144-240 px 1.3-1.9x faster on 2 cores in bf16 (the network's small layers
-        leave cores idle); at 480 px, and in fp32 on an AVX2 CPU, it is even. Autocast, inference mode and the
-        intra-op thread count are per thread, so they are set here."""
-        torch.set_num_threads(threads)
+        leave cores idle); at 480 px, and in fp32 on an AVX2 CPU, it is even. Autocast, inference mode, the
+        intra-op thread count and flushing denormals are per thread, so they are set here."""
+        prepare_compute_thread(threads)
         with self._compute():
             return self._encode(model, frames, geo, index, frames[index])
 

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 import torch
 
+from .hardware import prepare_compute_thread
+
 T = TypeVar("T")
 _END = object()
 
@@ -52,8 +54,8 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
 
     The propagation loop only queues work (on a GPU it never waits for it), while its consumer stores each
     result (compression, callbacks): on separate threads the two overlap instead of taking turns. The worker
-    runs with the caller's intra-op thread count; an exception in it is raised here; closing this iterator
-    stops the worker after its current item and closes `items` on the network thread.
+    runs with the caller's intra-op thread count and denormals flushed; an exception in it is raised here;
+    closing this iterator stops the worker after its current item and closes `items` on the network thread.
     """
     out: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -72,7 +74,7 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
     def work() -> None:
         error: BaseException | None = None
         try:
-            torch.set_num_threads(threads)  # a per-thread setting under OpenMP
+            prepare_compute_thread(threads)
             for item in items:
                 if not put((item, None)):
                     return

@@ -1,4 +1,5 @@
-"""Inference-only rewrite: fold every BatchNorm into the convolution before it.
+"""Inference-only rewrites: every BatchNorm folded into the convolution before it; weights stored in the
+precision autocast computes in.
 
 In eval mode a BatchNorm is a fixed per-channel affine map, so it can be merged into the preceding
 convolution's weights and bias. The network computes the same function with one pass over each feature map
@@ -49,4 +50,16 @@ def fold_batchnorm(model: STM) -> STM:
         raise ValueError("fold BatchNorm only into a network in eval mode")
     _fold_trunk(model.Encoder_M)
     _fold_trunk(model.Encoder_Q)
+    return model
+
+
+@torch.no_grad()
+def store_weights_in(model: STM, dtype: torch.dtype) -> STM:
+    """Store the convolutions' weights and biases in `dtype`, in place, for a network run under autocast to
+    `dtype`: autocast casts an fp32 weight at every call (about 120 casts a frame), and casts a weight already
+    in `dtype` not at all, so the network computes exactly the same. Buffers (the input normalisation's mean
+    and std) stay fp32, as autocast leaves them."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(dtype)
     return model

@@ -127,6 +127,18 @@ def test_folding_batchnorm_keeps_the_function(cfg):
         fold_batchnorm(STM(STM_SMALL).train())
 
 
+def test_memory_encoder_stem_adds_the_frame_mask_and_other_objects_convolutions():
+    """The official memory encoder sums conv1(frame), conv1_m(mask) and conv1_o(other); the mask and
+    other-objects maps go through one two-channel convolution (faster on the CPU), which must be the same sum."""
+    torch.manual_seed(0)
+    encoder = STM(STM_SMALL).eval().Encoder_M
+    frame, mask, other = torch.rand(1, 3, 64, 96), torch.rand(2, 1, 64, 96), torch.rand(2, 1, 64, 96)
+    with torch.no_grad():
+        stem = encoder.conv1(encoder.normalise(frame)) + encoder.conv1_m(mask) + encoder.conv1_o(other)
+        expected = encoder._stages(stem)[0]
+        assert torch.allclose(encoder(frame, mask, other), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_weights_stored_in_the_autocast_precision_compute_the_same():
     """Autocast casts every fp32 weight at every call; weights stored in bf16 skip the casts and give the
     same numbers bit for bit, while the input normalisation's buffers stay fp32."""

@@ -57,6 +57,8 @@ class ExportSummary:
     """Outputs of an earlier export in the folder that this one did not write (they show older masks)."""
     video_size: tuple[int, int] | None = None
     """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
+    removed: tuple[str, ...] = ()
+    """Per-object folders an earlier export wrote for objects deleted since, removed by this one."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -64,6 +66,8 @@ class ExportSummary:
                f"to {self.folder}."
         if self.without_mask:
             text += f" {self.without_mask} frames had no mask yet and were written as background."
+        if self.removed:
+            text += f" Removed the folders of objects deleted since an earlier export: {', '.join(self.removed)}."
         if self.not_updated:
             text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
         if self.video_size:
@@ -79,8 +83,16 @@ def object_dir(kind: str, obj: TrackedObject) -> str:
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
            progress: Callable[[int, int], None], cancel: threading.Event) -> ExportSummary:
-    """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can."""
+    """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
+    ValueError for a folder that cannot take an export."""
     folder = options.folder
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder: choose a folder to export into")
+    source = session.frames.path
+    if source.is_dir() and folder.exists() and folder.resolve() == source.resolve():
+        raise ValueError(f"{folder} holds the video's own frames: choose another folder, so that the exported "
+                         "masks and the frames stay apart")
+    earlier = _earlier_export_ids(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(ObjectTable(objects).to_json(), indent=1,
                                                            ensure_ascii=False).encode("utf-8"))
@@ -127,24 +139,37 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         return ExportSummary(folder, done, files, True, without_mask)
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
-    return ExportSummary(folder, done, files, False, without_mask, _tidy_earlier_export(folder, objects, options),
-                         padded)
-
-
-def _tidy_earlier_export(folder: Path, objects: list[TrackedObject], options: ExportOptions) -> tuple[str, ...]:
-    """After a complete export: remove the per-object folders of objects that no longer exist (an earlier
-    export into this folder wrote them; left, they would look current), and name the earlier outputs this
-    export did not replace."""
-    current = {object_dir(kind, o) for o in objects for kind in (BINARY_DIR, SOFT_DIR)}
-    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        for old in sorted((folder / kind).glob("object_[0-9][0-9][0-9]")) if chosen else []:
-            if f"{kind}/{old.name}" not in current and old.is_dir() \
-                    and all(f.is_file() and f.suffix == ".png" for f in old.iterdir()):  # only what we write
-                shutil.rmtree(old, ignore_errors=True)
+    removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
     written = {MASKS_DIR: options.palette, BINARY_DIR: options.binary, SOFT_DIR: options.soft,
                VIDEO_FILE: options.video}
-    return tuple(name + ("/" if name != VIDEO_FILE else "") for name, chosen in written.items()
-                 if not chosen and (folder / name).exists())
+    not_updated = tuple(name + ("/" if name != VIDEO_FILE else "") for name, chosen in written.items()
+                        if not chosen and (folder / name).exists())
+    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed)
+
+
+def _earlier_export_ids(folder: Path) -> set[int]:
+    """The object ids the `objects.json` of an earlier export into `folder` lists (none without one)."""
+    try:
+        return set(ObjectTable.from_json(json.loads((folder / "objects.json").read_text(encoding="utf-8"))).ids())
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options: ExportOptions,
+                            earlier: set[int], names: set[str]) -> tuple[str, ...]:
+    """After a complete export: remove the per-object folders of objects deleted since an earlier export into
+    this folder (left, they would look current). Only folders that export wrote go: its `objects.json` lists
+    the object, and the folder holds nothing but this video's frame PNGs. Returns what was removed."""
+    current = {o.id for o in objects}
+    removed = []
+    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
+        for obj_id in sorted(earlier - current) if chosen else []:
+            old = folder / kind / f"object_{obj_id:03d}"
+            if old.is_dir() and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
+                shutil.rmtree(old, ignore_errors=True)
+                if not old.exists():
+                    removed.append(f"{kind}/{old.name}")
+    return tuple(removed)
 
 
 class _Cancelled(Exception):

@@ -242,3 +242,36 @@ def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_wh
     other.controller.import_mask_folder(out / "masks", as_annotations=True)
     restored = {o.id: (o.name, o.visible) for o in other.document.objects}
     assert restored[empty.id] == ("Not painted yet", True) and restored[hidden.id] == ("Hidden", False)
+
+
+def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window, tmp_path):
+    """QA pass 10: an export removed binary/object_009, a folder the user had put there (this program never
+    wrote it), without a word. Only folders of objects the earlier export's objects.json lists go, and the
+    summary names them."""
+    out = tmp_path / "out"
+    run_export(qtbot, window, ExportOptions(out, binary=True))
+    foreign = out / "binary" / "object_009"
+    foreign.mkdir()
+    (foreign / "00000.png").write_bytes((out / "binary" / "object_001" / "00000.png").read_bytes())
+    window.document.remove_object(2)
+    finished = []
+    window.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, window, ExportOptions(out, binary=True))
+    assert sorted(p.name for p in (out / "binary").iterdir()) == ["object_001", "object_009"]
+    assert finished[0].removed == ("binary/object_002",)
+    assert "Removed the folders of objects deleted since an earlier export: binary/object_002" \
+        in finished[0].describe()
+
+
+@pytest.mark.parametrize("where", ["frame folder", "a file"])
+def test_export_into_the_frame_folder_or_onto_a_file_is_refused(qtbot, window, frame_dir, tmp_path, where):
+    """QA pass 10: the app exported masks/, binary/ and overlay.mp4 among the video's own frames (the CLI
+    refuses that), and a file chosen as the folder gave "File exists"."""
+    target = frame_dir if where == "frame folder" else frame_dir / sorted(p.name for p in frame_dir.iterdir())[0]
+    before = sorted(p.name for p in frame_dir.iterdir())
+    failures = []
+    window.controller.exportFailed.connect(lambda *a: failures.append(a))
+    run_export(qtbot, window, ExportOptions(target, palette=True, video=True))
+    expected = "holds the video's own frames" if where == "frame folder" else "is a file, not a folder"
+    assert failures and expected in failures[0][1]
+    assert sorted(p.name for p in frame_dir.iterdir()) == before

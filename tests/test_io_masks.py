@@ -218,6 +218,17 @@ def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) 
     assert ".tmp" not in str(caught.value)
 
 
+def test_a_failed_write_inside_another_atomic_write_names_its_own_file(tmp_path: Path) -> None:
+    """QA pass 10: a mask that failed to write while the overlay video was open was reported as the video
+    ("cannot write overlay.mp4: cannot write soft/.../00002.png: ...")."""
+    with pytest.raises(OSError) as caught:
+        with atomic_path(tmp_path / "overlay.mp4") as video:
+            video.write_bytes(b"frames")
+            atomic_write_bytes(tmp_path / "missing" / "00002.png", b"png")
+    assert caught.value.strerror.startswith(f"cannot write {tmp_path / 'missing' / '00002.png'}: ")
+    assert "overlay.mp4" not in caught.value.strerror and list(tmp_path.iterdir()) == []  # no temporary left
+
+
 def test_read_shared_judo_masks() -> None:
     folder = require_shared("data", "cutie-examples", "masks", "judo")
     with warnings.catch_warnings(record=True) as caught:

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Iterator
 
 
+class WriteError(OSError):
+    """A failed atomic write, naming the file it was to replace (not its temporary)."""
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success fsync it and rename it over `path`.
@@ -32,9 +36,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno is None:
+        if exc.errno is None or isinstance(exc, WriteError):  # a nested atomic write's error names its own file
             raise
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from None  # not the temporary's name
+        raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror}") from None  # not the temporary's name
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

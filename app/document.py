@@ -319,6 +319,25 @@ class Document(QObject):
         labels[labels == obj_id] = 0
         self.replace_labels(labels)
 
+    def clear_annotation(self) -> None:
+        """Make the current frame an ordinary frame again, discarding its painted mask and that mask's undo
+        history: it shows its propagated result from before it was annotated, if it had one, and the next
+        propagation runs over it like any other frame (a frame annotated by mistake, or left empty by removing
+        every object, would otherwise stop every run there)."""
+        if self._session is None or not self.is_annotated():
+            return
+        self.end_stroke()
+        self._session.remove_annotation(self._current)
+        self._history.forget(self._current)
+        self._has_result[self._current] = self._session.has_result(self._current)
+        self._reload()
+        self._update_key([self._current])
+        self.labelsChanged.emit(self._current)
+        self.maskStored.emit(self._current, True)
+        self.annotationsChanged.emit()
+        self._mark_stale_around(self._current)
+        self.historyChanged.emit()
+
     def _commit(self, edit: Edit) -> None:
         assert self._session is not None
         self._session.set_annotation(self._current, self._labels)

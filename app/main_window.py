@@ -35,7 +35,7 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
 MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
                    "file.import_frame_mask", None, "file.save", "file.export", None, "file.settings", None,
                    "file.quit")),
-         ("Edit", ("edit.undo", "edit.redo", None, "edit.clear_object")),
+         ("Edit", ("edit.undo", "edit.redo", None, "edit.clear_object", "edit.clear_annotation")),
          ("View", ("view.overlay_mode", None, "view.fit", "view.zoom_in", "view.zoom_out")),
          ("Navigate", ("frame.play", None, "frame.prev", "frame.next", "frame.back10", "frame.forward10",
                        "frame.first", "frame.last", None, "frame.prev_annotated", "frame.next_annotated",
@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
             "edit.undo": doc.undo,
             "edit.redo": doc.redo,
             "edit.clear_object": self._erase_selected_on_frame,
+            "edit.clear_annotation": self._clear_annotation,
             "frame.prev": lambda: doc.seek(doc.current_frame - 1),
             "frame.next": lambda: doc.seek(doc.current_frame + 1),
             "frame.back10": lambda: doc.seek(doc.current_frame - 10),
@@ -212,6 +213,18 @@ class MainWindow(QMainWindow):
     def _erase_selected_on_frame(self) -> None:
         if self.editor.selected_object is not None:
             self.document.erase_object_on_frame(self.editor.selected_object)
+
+    def _clear_annotation(self) -> None:
+        doc = self.document
+        if not doc.is_open or not doc.is_annotated():
+            self.status.showMessage("This frame has no annotation to clear", 4000)
+            return
+        answer = QMessageBox.question(
+            self, "Clear annotation", f"Clear the annotation of frame {doc.current_frame + 1}?\n\nIts painted mask "
+            "is discarded and cannot be brought back with Undo. The frame shows its propagated result again, if "
+            "it had one, and the next propagation runs over it like any other frame.")
+        if answer == QMessageBox.StandardButton.Yes:
+            doc.clear_annotation()
 
     def _jump_annotated(self, step: int) -> None:
         note = "No annotated frame " + ("before" if step < 0 else "after") + " this one"

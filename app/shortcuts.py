@@ -36,6 +36,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("edit.undo", "Undo stroke on this frame", ("Ctrl+Z",), "Edit"),
     Command("edit.redo", "Redo stroke on this frame", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
     Command("edit.clear_object", "Erase selected object on this frame", ("Delete",), "Edit"),
+    Command("edit.clear_annotation", "Clear this frame's annotation (propagate over it again)", ("Shift+Delete",),
+            "Edit"),
     Command("frame.prev", "Previous frame", ("Left",), "Navigate"),
     Command("frame.next", "Next frame", ("Right",), "Navigate"),
     Command("frame.back10", "Back 10 frames", ("Shift+Left",), "Navigate"),

@@ -533,3 +533,29 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
     assert events[3][3] == "Adapting to this video 2/3"
     assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
     assert not doc.stale_frames().any()
+
+
+def test_clearing_a_frames_annotation_lets_propagation_run_over_it(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 10: a frame annotated by an import, or left empty by removing every object, stopped every
+    forward run there, and nothing could make it an ordinary frame again. Shift+Delete (after a confirmation)
+    clears it: the workspace forgets it and the next run covers it."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), doc.add_object().id, 9, erase=False)  # a new object: always a change
+    doc.end_stroke()
+    doc.replace_labels(np.zeros_like(doc.labels))  # then an empty annotation
+    assert doc.is_annotated(3) and doc.can_undo()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
+    assert dialogs and dialogs[-1][0] == "Clear annotation"
+    assert not doc.is_annotated(3) and not doc.can_undo() and doc.annotated_frames() == [0]
+    autosaver = window.controller.autosaver
+    assert autosaver.save_now()
+    assert not (autosaver.workspace.root / "annotations" / "00003.png").exists()
+    doc.seek(0)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    assert not doc.stale_frames().any() and all(doc.session.has_result(i) for i in range(6))
+    doc.seek(2)
+    asked = len(dialogs)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)  # nothing to clear
+    assert len(dialogs) == asked and "no annotation" in window.status.currentMessage()

@@ -358,3 +358,18 @@ def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame
     window.controller.propagation.cancel_and_wait()
     window.play_timer.stop()
     assert window.isVisible()
+
+
+def test_a_long_status_note_ends_in_an_ellipsis_before_the_frame_label(qtbot, window):
+    """QA pass 10: a long note was cut off at the frame label ("Propagation caFrame 1 / 50")."""
+    window.resize(700, 500)
+    window.show()
+    qtbot.waitExposed(window)
+    status = window.status
+    note = "Engine settings changed: the run stopped at frame 12, press F to go on · Propagation cancelled " * 2
+    status.showMessage(note, 5000)
+    shown = status.currentMessage()
+    assert shown.endswith("…") and len(shown) < len(note) and status.toolTip() == note
+    assert status.fontMetrics().horizontalAdvance(shown) <= status.frame_label.x()
+    status.showMessage("Saved", 5000)
+    assert status.currentMessage() == "Saved" and status.toolTip() == ""

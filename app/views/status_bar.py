@@ -10,7 +10,7 @@ import os
 import time
 
 import psutil
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from stm_core.session import PropagationReport
@@ -48,8 +48,9 @@ class StatusBar(QStatusBar):
         self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
         self.clear_button.clicked.connect(self.clearMemoryRequested)
         # permanent widgets stay visible while showMessage() notes use the left side
-        for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
-                       self.device_label, self.memory_label, self.gauge, self.clear_button):
+        self._permanent = (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
+                           self.device_label, self.memory_label, self.gauge, self.clear_button)
+        for widget in self._permanent:
             self.addPermanentWidget(widget)
 
         self._doc.frameChanged.connect(self._update_frame)
@@ -114,6 +115,14 @@ class StatusBar(QStatusBar):
     def _on_running(self, running: bool) -> None:
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
+        """A note longer than the room left of the permanent widgets ends in '…', with the whole note as the
+        tooltip: cut off at the frame label, "Propagation cancelled" read "Propagation caFrame 1 / 50"."""
+        right = min((w.x() for w in self._permanent if w.isVisible()), default=self.width())
+        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(right - 16, 60))
+        self.setToolTip(text if shown != text else "")
+        super().showMessage(shown, timeout)
 
     def _on_message(self, text: str) -> None:
         self._note = (text, time.monotonic())

@@ -119,8 +119,10 @@ class StatusBar(QStatusBar):
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
         """A note longer than the room left of the permanent widgets ends in '…', with the whole note as the
         tooltip: cut off at the frame label, "Propagation cancelled" read "Propagation caFrame 1 / 50"."""
-        right = min((w.x() for w in self._permanent if w.isVisible()), default=self.width())
-        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(right - 16, 60))
+        shown = text
+        if self.isVisible():  # laid out: the permanent widgets' places are known
+            right = min((w.x() for w in self._permanent if w.isVisible()), default=self.width())
+            shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(right - 16, 60))
         self.setToolTip(text if shown != text else "")
         super().showMessage(shown, timeout)
 

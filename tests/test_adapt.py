@@ -80,6 +80,33 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
+def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, monkeypatch):
+    """The application propagates from a worker thread that never flushed denormals; an fp32 adaptation there
+    ran 1.7x slower on an Intel CPU (BENCHMARKS.md), so it runs on the network thread, set up for that."""
+    import threading
+
+    import stm_core.train.adapt as adapt_module
+
+    seen = []
+    real = adapt_module.adapt
+
+    def recording(*args, **kwargs):
+        tiny = int((torch.full((1 << 20,), 1e-39) * 1.0).count_nonzero())
+        seen.append((threading.current_thread().name, tiny))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(adapt_module, "adapt", recording)
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=1)
+    session.set_annotation(0, square_mask())
+    worker = threading.Thread(target=lambda: session.propagate(0, "forward"), name="app-worker")
+    worker.start()
+    worker.join()
+    flushing = []  # whether this CPU can flush denormals, asked on a thread of its own
+    probe = threading.Thread(target=lambda: flushing.append(torch.set_flush_denormal(True)))
+    probe.start()
+    probe.join()
+    assert seen == [("stm-network", 0 if flushing[0] else seen[0][1])] and session.has_result(5)
+
+
 def test_undoing_a_correction_gives_back_the_masks_from_before_it(tmp_path, monkeypatch):
     """Fifth CLI QA pass: after remove_annotation every mask differed from before the correction, as the
     network kept its fine-tuning on the removed mask."""

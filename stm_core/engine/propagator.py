@@ -33,7 +33,7 @@ from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outpu
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
 from .hardware import autocast, compute_dtype, describe_precision, prepare_compute_thread, resolve_device
 from .memory import MemoryBank
-from .run_ahead import run_ahead
+from .run_ahead import on_network_thread, run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
@@ -247,8 +247,10 @@ class Propagator:
         size = geo.work[::-1]
         images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
-        tuned = adapt(start, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
-                      cancel=cancel.is_set if cancel is not None else None, progress=adapting)
+        # on the network thread, which flushes denormals: an fp32 adaptation ran 1.7x slower without (Intel CPU)
+        tuned = on_network_thread(partial(adapt, start, images, labels, steps, self.settings.adapt_lr,
+                                          self.settings.adapt_batch, progress=adapting,
+                                          cancel=cancel.is_set if cancel is not None else None))
         if cancel is not None and cancel.is_set():
             return None
         self._forget_features()  # computed with other weights

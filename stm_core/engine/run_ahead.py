@@ -103,3 +103,12 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
             except queue.Empty:
                 pass
         del unread
+
+
+def on_network_thread(job: Callable[[], T]) -> T:
+    """`job()` run on the network thread as `run_ahead` runs its items (the caller's intra-op thread count,
+    denormals flushed), the caller waiting for it; an exception in it is raised here. Not for use from the
+    network thread itself, which would wait for itself."""
+    def once() -> Generator[T, None, None]:
+        yield job()
+    return list(run_ahead(once(), 1))[0]

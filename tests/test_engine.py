@@ -410,3 +410,32 @@ def test_the_library_refuses_bad_calls_with_one_line(tmp_path):
                          ("max_memory", 0), ("model", "stm-tiny")):
         with pytest.raises(SettingsError, match=f"^{field} must be"):
             EngineSettings(**{field: value})
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_small_working_sizes_share_the_cores_between_the_two_compute_threads(session, monkeypatch, shared):
+    """On two cores, frames of up to 360 px ran 8-30% faster with one intra-op thread for the network thread
+    and one for the look-ahead thread than with both driving both cores; 480 px ran 5% slower, so it keeps
+    them all (BENCHMARKS.md)."""
+    from stm_core.engine import propagator as propagator_module
+
+    if not shared:
+        monkeypatch.setattr(propagator_module, "SHARED_CORES_MAX_PIXELS", 0)
+    seen: dict[str, set[int]] = {"network": set(), "look-ahead": set()}
+    real_segment, real_encode = propagator_module.STM.segment, propagator_module.Propagator._encode_ahead
+    monkeypatch.setattr(propagator_module.STM, "segment",
+                        lambda *a, **k: seen["network"].add(torch.get_num_threads()) or real_segment(*a, **k))
+
+    def encode_ahead(self, model, frames, geo, threads, index):
+        result = real_encode(self, model, frames, geo, threads, index)
+        seen["look-ahead"].add(torch.get_num_threads())
+        return result
+    monkeypatch.setattr(propagator_module.Propagator, "_encode_ahead", encode_ahead)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        session.set_annotation(0, square_mask())
+        session.propagate(0, "forward")
+    finally:
+        torch.set_num_threads(before)
+    assert seen == ({"network": {1}, "look-ahead": {1}} if shared else {"network": {2}, "look-ahead": {2}})

@@ -37,6 +37,13 @@ from .run_ahead import on_network_thread, run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
+SHARED_CORES_MAX_PIXELS = 250_000
+"""Working sizes up to this many pixels (360 px of a 16:9 video; 480 px is 410,000) share the CPU's cores out
+between the network thread and the look-ahead thread (one intra-op thread each on two cores) instead of both
+driving all of them: their layers are too small to use two cores well. On a 2-core AMX CPU, frames took
+20-30% less time at 176 px, 8% at 240 px, 4-7% at 360 px, but 5% more at 480 px, where the memory read on the
+network thread dominates (BENCHMARKS.md)."""
+
 AdaptProgress = Callable[[int, int], None]
 """(adaptation steps done, steps planned)"""
 
@@ -373,8 +380,11 @@ class Propagator:
         # encodes it (using cores the network's small layers leave idle); on a GPU it only decodes the image,
         # since a CUDA graph capture here must not meet CUDA calls from another thread
         on_cpu = self.device.type == "cpu"
-        job = partial(self._encode_ahead, model, frames, geo, torch.get_num_threads()) if on_cpu \
-            else frames.__getitem__
+        cores = torch.get_num_threads()
+        if on_cpu and geo.work[0] * geo.work[1] <= SHARED_CORES_MAX_PIXELS:
+            torch.set_num_threads(cores - cores // 2)  # this thread's share; the look-ahead thread has the rest
+            cores = max(1, cores // 2)
+        job = partial(self._encode_ahead, model, frames, geo, cores) if on_cpu else frames.__getitem__
         with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
             def encoded(future: Future, index: int) -> tuple[torch.Tensor, QueryFeatures]:
                 if on_cpu:

@@ -75,3 +75,35 @@ def test_a_forked_child_runs_its_own_network_thread():
     finally:
         process.kill()
         process.join()
+
+
+def test_a_job_on_the_network_thread_returns_raises_and_is_abandoned_when_the_wait_is_interrupted():
+    """Adaptation runs there while the caller waits; Ctrl+C during the wait must end it soon, not after
+    its remaining steps."""
+    import signal
+    import time
+
+    from stm_core.engine.run_ahead import on_network_thread
+
+    assert on_network_thread(lambda abandoned: threading.current_thread().name) == "stm-network"
+    with pytest.raises(ValueError, match="in the job"):
+        on_network_thread(lambda abandoned: (_ for _ in ()).throw(ValueError("in the job")))
+    seen = []
+
+    def long_job(abandoned):
+        start = time.monotonic()
+        while not abandoned() and time.monotonic() - start < 20:
+            time.sleep(0.01)
+        seen.append((abandoned(), time.monotonic() - start))
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            on_network_thread(long_job)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(seen) == 1 and seen[0][0] and seen[0][1] < 5

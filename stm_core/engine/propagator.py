@@ -255,9 +255,9 @@ class Propagator:
         images = [cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA) for i in sorted(annotations)]
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
         # on the network thread, which flushes denormals: an fp32 adaptation ran 1.7x slower without (Intel CPU)
-        tuned = on_network_thread(partial(adapt, start, images, labels, steps, self.settings.adapt_lr,
-                                          self.settings.adapt_batch, progress=adapting,
-                                          cancel=cancel.is_set if cancel is not None else None))
+        tuned = on_network_thread(lambda abandoned: adapt(
+            start, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch, progress=adapting,
+            cancel=lambda: abandoned() or (cancel is not None and cancel.is_set())))
         if cancel is not None and cancel.is_set():
             return None
         self._forget_features()  # computed with other weights

@@ -105,10 +105,31 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
         del unread
 
 
-def on_network_thread(job: Callable[[], T]) -> T:
-    """`job()` run on the network thread as `run_ahead` runs its items (the caller's intra-op thread count,
-    denormals flushed), the caller waiting for it; an exception in it is raised here. Not for use from the
-    network thread itself, which would wait for itself."""
-    def once() -> Generator[T, None, None]:
-        yield job()
-    return list(run_ahead(once(), 1))[0]
+def on_network_thread(job: Callable[[Callable[[], bool]], T]) -> T:
+    """`job(abandoned)` run on the network thread as `run_ahead` runs its items (the caller's intra-op thread
+    count, denormals flushed), the caller waiting for it; an exception in it is raised here. If the wait itself
+    is interrupted (Ctrl+C), `abandoned()` turns True, the caller waits for the job to notice and return, and
+    the interruption goes on. Not for use from the network thread itself, which would wait for itself."""
+    threads = torch.get_num_threads()
+    abandoned, done = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            prepare_compute_thread(threads)
+            outcome["value"] = job(abandoned.is_set)
+        except BaseException as exc:  # handed to the caller, raised there
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    NETWORK_THREAD.submit(work)
+    try:
+        done.wait()
+    except BaseException:
+        abandoned.set()
+        done.wait()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

@@ -58,7 +58,7 @@ class ExportSummary:
     video_size: tuple[int, int] | None = None
     """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
     removed: tuple[str, ...] = ()
-    """Per-object folders an earlier export wrote for objects deleted since, removed by this one."""
+    """Per-object folders an earlier export wrote for objects this video no longer has, removed by this one."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -67,7 +67,8 @@ class ExportSummary:
         if self.without_mask:
             text += f" {self.without_mask} frames had no mask yet and were written as background."
         if self.removed:
-            text += f" Removed the folders of objects deleted since an earlier export: {', '.join(self.removed)}."
+            text += f" Removed what an earlier export wrote for objects this video no longer has: " \
+                    f"{', '.join(self.removed)}."
         if self.not_updated:
             text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
         if self.video_size:
@@ -86,12 +87,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
     ValueError for a folder that cannot take an export."""
     folder = options.folder
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{folder} is a file, not a folder: choose a folder to export into")
-    source = session.frames.path
-    if source.is_dir() and folder.exists() and folder.resolve() == source.resolve():
-        raise ValueError(f"{folder} holds the video's own frames: choose another folder, so that the exported "
-                         "masks and the frames stay apart")
+    _refuse_unsafe_folder(folder, session.frames.path, options)
     earlier = _earlier_export_ids(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(ObjectTable(objects).to_json(), indent=1,
@@ -145,6 +141,24 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     not_updated = tuple(name + ("/" if name != VIDEO_FILE else "") for name, chosen in written.items()
                         if not chosen and (folder / name).exists())
     return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed)
+
+
+def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) -> None:
+    """ValueError where the export could not write, or would write over or delete the video itself: a file
+    as the folder, the frame folder, a folder that holds the frames where the export writes (`masks/`,
+    `binary/...`, `soft/...`), or an overlay video that is the source video."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder: choose a folder to export into")
+    target, own = folder.resolve(), source.resolve()  # links and '..' followed, whether the folder exists or not
+    if own == target:
+        raise ValueError(f"{folder} holds the video's own frames: choose another folder, so that the exported "
+                         "masks and the frames stay apart")
+    for written in (target / MASKS_DIR, target / BINARY_DIR, target / SOFT_DIR):
+        if own == written or written in own.parents:
+            raise ValueError(f"an export into {folder} would write into {source}, which holds the video's own "
+                             "frames: choose another folder")
+    if options.video and own == target / VIDEO_FILE:
+        raise ValueError(f"the overlay video would replace the video itself ({source}): choose another folder")
 
 
 def _earlier_export_ids(folder: Path) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import av
 import numpy as np
@@ -259,7 +260,7 @@ def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window
     run_export(qtbot, window, ExportOptions(out, binary=True))
     assert sorted(p.name for p in (out / "binary").iterdir()) == ["object_001", "object_009"]
     assert finished[0].removed == ("binary/object_002",)
-    assert "Removed the folders of objects deleted since an earlier export: binary/object_002" \
+    assert "Removed what an earlier export wrote for objects this video no longer has: binary/object_002" \
         in finished[0].describe()
 
 
@@ -275,3 +276,32 @@ def test_export_into_the_frame_folder_or_onto_a_file_is_refused(qtbot, window, f
     expected = "holds the video's own frames" if where == "frame folder" else "is a file, not a folder"
     assert failures and expected in failures[0][1]
     assert sorted(p.name for p in frame_dir.iterdir()) == before
+
+
+@pytest.mark.parametrize("frames_at,video", [("masks", False), ("binary/object_002", False), ("soft", False),
+                                             ("overlay.mp4", True), ("nonexistent/..", False)])
+def test_no_export_can_write_over_or_delete_the_video_itself(tmp_path, frames_at, video):
+    """QA pass 11: frames in proj/masks/ were overwritten by an export into proj, frames in
+    out/binary/object_002/ deleted as an earlier export's folder, a source named overlay.mp4 replaced, and
+    'clip/nonexistent/..' got past the check for the frame folder itself."""
+    out = tmp_path / "out"
+    source = (out / frames_at).resolve() if frames_at != "nonexistent/.." else out
+    folder = out if frames_at != "nonexistent/.." else out / frames_at
+    options = ExportOptions(folder, palette=True, binary=True, soft=True, video=video)
+    with pytest.raises(ValueError, match="video"):
+        export_module._refuse_unsafe_folder(folder, source, options)
+    export_module._refuse_unsafe_folder(out, tmp_path / "elsewhere" / "frames", options)  # fine
+    export_module._refuse_unsafe_folder(out, out / "frames", options)  # a folder of its own beside the outputs
+
+
+@pytest.mark.parametrize("text,says", [("", "Choose a folder"), ("  ", "Choose a folder"),
+                                       ("~nosuchuser_qa/out", "home folder"), ("rel_out", "not a full path")])
+def test_a_folder_field_that_names_no_folder_for_certain_is_refused(qtbot, window, text, says):
+    """QA pass 11: '~nosuchuser/out' raised an uncaught RuntimeError, an empty field exported into the
+    program's working directory ('to .'), a relative path resolved against it."""
+    dialog = ExportDialog(window.controller, Path("/unused"), window)
+    dialog.folder_edit.setText(text)
+    started = []
+    window.controller.exportRunningChanged.connect(started.append)
+    dialog.start()
+    assert says in dialog.result_label.text() and not started

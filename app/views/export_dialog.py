@@ -60,12 +60,26 @@ class ExportDialog(QDialog):
         self._on_running(controller.exporting)
 
     def options(self) -> ExportOptions:
-        return ExportOptions(Path(self.folder_edit.text()).expanduser(), self.palette_box.isChecked(),
-                             self.binary_box.isChecked(), self.soft_box.isChecked(), self.video_box.isChecked(),
-                             self.fps_spin.value())
+        """The chosen outputs; ValueError, saying why, for a folder field that names no folder for certain: empty,
+        relative (to what, in a desktop program?) or an unknown user's '~name'."""
+        text = self.folder_edit.text().strip()
+        if not text:
+            raise ValueError("Choose a folder to export into.")
+        try:
+            folder = Path(text).expanduser()
+        except RuntimeError:
+            raise ValueError(f"Cannot find the home folder in {text}: enter the folder's full path.") from None
+        if not folder.is_absolute():
+            raise ValueError(f"{text} is not a full path: enter the folder's full path, or use Browse….")
+        return ExportOptions(folder, self.palette_box.isChecked(), self.binary_box.isChecked(),
+                             self.soft_box.isChecked(), self.video_box.isChecked(), self.fps_spin.value())
 
     def start(self) -> None:
-        options = self.options()
+        try:
+            options = self.options()
+        except ValueError as exc:
+            self.result_label.setText(str(exc))
+            return
         if not options.anything:
             self.result_label.setText("Choose at least one output.")
             return

@@ -361,15 +361,22 @@ def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame
 
 
 def test_a_long_status_note_ends_in_an_ellipsis_before_the_frame_label(qtbot, window):
-    """QA pass 10: a long note was cut off at the frame label ("Propagation caFrame 1 / 50")."""
-    window.resize(700, 500)
+    """QA passes 10 and 11: a long note was cut off at the frame label ("Propagation caFrame 1 / 50"); then it
+    was elided once and never again when the room changed (a resize, the progress bar going)."""
+    window.resize(1400, 500)
     window.show()
     qtbot.waitExposed(window)
-    status = window.status
+    status, label = window.status, window.status.note_label
     note = "Engine settings changed: the run stopped at frame 12, press F to go on · Propagation cancelled " * 2
+
+    def fits() -> bool:
+        return label.x() + status.fontMetrics().horizontalAdvance(label.text()) <= status.frame_label.x()
     status.showMessage(note, 5000)
-    shown = status.currentMessage()
-    assert shown.endswith("…") and len(shown) < len(note) and status.toolTip() == note
-    assert status.fontMetrics().horizontalAdvance(shown) <= status.frame_label.x()
+    qtbot.waitUntil(lambda: label.text().endswith("…") and fits())
+    assert status.currentMessage() == note and label.toolTip() == note
+    window.resize(700, 500)
+    qtbot.waitUntil(lambda: fits() and len(label.text()) < 60)
+    window.resize(2400, 500)
+    qtbot.waitUntil(lambda: label.text() == note and label.toolTip() == "")
     status.showMessage("Saved", 5000)
-    assert status.currentMessage() == "Saved" and status.toolTip() == ""
+    assert label.text() == "Saved" and label.toolTip() == ""

@@ -11,7 +11,8 @@ import time
 
 import psutil
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QStatusBar, QWidget
 
 from stm_core.session import PropagationReport
 
@@ -19,6 +20,29 @@ from ..controller import AppController
 
 POLL_MS = 1000
 GB = 1024 ** 3
+
+
+class _NoteLabel(QLabel):
+    """The status bar's note, elided to the room the permanent widgets leave it and elided anew whenever that
+    room changes (a resize, the progress bar appearing or going); the whole note is the tooltip when cut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.note = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_note(self, text: str) -> None:
+        self.note = text
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self.note, Qt.TextElideMode.ElideRight, max(self.width(), 0))
+        self.setText(shown)
+        self.setToolTip(self.note if shown != self.note else "")
 
 
 class StatusBar(QStatusBar):
@@ -47,10 +71,13 @@ class StatusBar(QStatusBar):
         self.clear_button = QPushButton("Clear memory")
         self.clear_button.setToolTip("Drop the engine's cached features and GPU memory; masks are kept")
         self.clear_button.clicked.connect(self.clearMemoryRequested)
-        # permanent widgets stay visible while showMessage() notes use the left side
-        self._permanent = (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
-                           self.device_label, self.memory_label, self.gauge, self.clear_button)
-        for widget in self._permanent:
+        # permanent widgets on the right; the notes (showMessage) on the left, in the room left
+        self.note_label = _NoteLabel()
+        self.addWidget(self.note_label, 1)
+        self._note_timer = QTimer(self, singleShot=True)
+        self._note_timer.timeout.connect(self.clearMessage)
+        for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
+                       self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
 
         self._doc.frameChanged.connect(self._update_frame)
@@ -116,15 +143,21 @@ class StatusBar(QStatusBar):
         self.progress.setVisible(running)
         self.cancel_button.setVisible(running)
 
-    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's name)
-        """A note longer than the room left of the permanent widgets ends in '…', with the whole note as the
-        tooltip: cut off at the frame label, "Propagation cancelled" read "Propagation caFrame 1 / 50"."""
-        shown = text
-        if self.isVisible():  # laid out: the permanent widgets' places are known
-            right = min((w.x() for w in self._permanent if w.isVisible()), default=self.width())
-            shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, max(right - 16, 60))
-        self.setToolTip(text if shown != text else "")
-        super().showMessage(shown, timeout)
+    # notes go to an eliding label instead of QStatusBar's own message, which is clipped where the permanent
+    # widgets begin ("Propagation caFrame 1 / 50") and never redrawn when that place moves
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's names)
+        self.note_label.set_note(text)
+        if timeout > 0:
+            self._note_timer.start(timeout)
+        else:
+            self._note_timer.stop()
+
+    def clearMessage(self) -> None:  # noqa: N802
+        self._note_timer.stop()
+        self.note_label.set_note("")
+
+    def currentMessage(self) -> str:  # noqa: N802
+        return self.note_label.note
 
     def _on_message(self, text: str) -> None:
         self._note = (text, time.monotonic())

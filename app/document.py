@@ -333,9 +333,9 @@ class Document(QObject):
         self._reload()
         self._update_key([self._current])
         self.labelsChanged.emit(self._current)
-        self.maskStored.emit(self._current, True)
         self.annotationsChanged.emit()
         self._mark_stale_around(self._current)
+        self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
         self.historyChanged.emit()
 
     def _commit(self, edit: Edit) -> None:
@@ -344,10 +344,10 @@ class Document(QObject):
         self._update_key([self._current], self._labels)
         self._has_result[self._current] = True
         self._history.push(self._current, edit)
-        self.maskStored.emit(self._current, True)
         if not edit.was_annotated:
             self.annotationsChanged.emit()
         self._mark_stale_around(self._current)
+        self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
         self.historyChanged.emit()
 
     def _mark_stale_around(self, frame: int) -> None:
@@ -405,8 +405,8 @@ class Document(QObject):
         self._update_key([self._current], self._labels)
         self._has_result[self._current] |= self.is_annotated()
         self.regionPainted.emit(self._current, edit.rect)
-        self.maskStored.emit(self._current, True)
         self._mark_stale_around(self._current)
+        self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
         self.historyChanged.emit()
 
     # ---- results and imports ------------------------------------------------------------------------

@@ -559,3 +559,20 @@ def test_clearing_a_frames_annotation_lets_propagation_run_over_it(qtbot, app_fa
     asked = len(dialogs)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)  # nothing to clear
     assert len(dialogs) == asked and "no annotation" in window.status.currentMessage()
+
+
+def test_the_immediate_save_of_an_edit_holds_the_stale_marks_it_causes(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 11: killed 0.3 s after clearing an annotation, the reopened workspace showed the cleared frame's
+    old result as current: the save made at once ran before the frames were marked stale."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    saved = []
+    doc.maskStored.connect(lambda frame, urgent: urgent and saved.append(set(np.flatnonzero(doc.stale_frames()))))
+    new = doc.add_object().id  # painting a new object always changes the mask
+    for frame in (5, 3):
+        doc.seek(frame)
+        doc.begin_stroke((50.0, 30.0), new, 9, erase=False)
+        doc.end_stroke()
+    doc.undo()
+    doc.redo()
+    doc.clear_annotation()  # frame 3's result came from before frame 5 was annotated: out of date
+    assert saved == [{1, 2, 3, 4}, {1, 2, 4}, {1, 2, 3, 4}, {1, 2, 4}, {1, 2, 3, 4}]

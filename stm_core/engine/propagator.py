@@ -380,11 +380,11 @@ class Propagator:
         # encodes it (using cores the network's small layers leave idle); on a GPU it only decodes the image,
         # since a CUDA graph capture here must not meet CUDA calls from another thread
         on_cpu = self.device.type == "cpu"
-        cores = torch.get_num_threads()
+        threads = ahead_threads = torch.get_num_threads()
         if on_cpu and geo.work[0] * geo.work[1] <= SHARED_CORES_MAX_PIXELS:
-            torch.set_num_threads(cores - cores // 2)  # this thread's share; the look-ahead thread has the rest
-            cores = max(1, cores // 2)
-        job = partial(self._encode_ahead, model, frames, geo, cores) if on_cpu else frames.__getitem__
+            torch.set_num_threads(threads - threads // 2)  # this thread's share; the look-ahead thread has the rest
+            ahead_threads = max(1, threads // 2)
+        job = partial(self._encode_ahead, model, frames, geo, ahead_threads) if on_cpu else frames.__getitem__
         with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
             def encoded(future: Future, index: int) -> tuple[torch.Tensor, QueryFeatures]:
                 if on_cpu:

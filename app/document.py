@@ -327,13 +327,9 @@ class Document(QObject):
         if self._session is None or not self.is_annotated():
             return
         self.end_stroke()
-        self._session.remove_annotation(self._current)
         self._history.forget(self._current)
-        self._has_result[self._current] = self._session.has_result(self._current)
-        self._reload()
+        self._make_ordinary()
         self._update_key([self._current])
-        self.labelsChanged.emit(self._current)
-        self.annotationsChanged.emit()
         self._mark_stale_around(self._current)
         self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
         self.historyChanged.emit()
@@ -383,12 +379,17 @@ class Document(QObject):
         if edit.was_annotated:
             self._session.set_annotation(self._current, self._labels)
         else:  # the frame's mask is again what it was before its first edit: its old result, or none
-            self._session.remove_annotation(self._current)
-            self._has_result[self._current] = self._session.has_result(self._current)
-            self._reload()
-            self.labelsChanged.emit(self._current)
-            self.annotationsChanged.emit()
+            self._make_ordinary()
         self._after_history_step(edit)
+
+    def _make_ordinary(self) -> None:
+        """The current frame is no longer annotated: its mask is its result from before, or none."""
+        assert self._session is not None
+        self._session.remove_annotation(self._current)
+        self._has_result[self._current] = self._session.has_result(self._current)
+        self._reload()
+        self.labelsChanged.emit(self._current)
+        self.annotationsChanged.emit()
 
     def redo(self) -> None:
         self.end_stroke()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -11,6 +14,8 @@ from PIL import Image
 
 from stm_core.engine.settings import EngineSettings
 from stm_core.session import AnnotationSession
+
+T = TypeVar("T")
 
 
 def write_clip(folder: Path, frames: int = 6, size: tuple[int, int] = (48, 80)) -> Path:
@@ -76,3 +81,18 @@ def write_cut_video(path: Path, frames: int = 30, kept: float = 0.6, audio_secon
             out.mux(audio.encode())
     path.write_bytes(path.read_bytes()[: int(path.stat().st_size * kept)])
     return path
+
+
+def surviving_denormals() -> int:
+    """How many of 4M products of a denormal float stay nonzero: none where every OpenMP worker of the calling
+    thread flushes denormals (the product is large enough to run in parallel)."""
+    return int((torch.full((1 << 22,), 1e-39) * 1.0).count_nonzero())
+
+
+def on_new_thread(work: Callable[[], T]) -> T:
+    """`work()` on a thread Python starts afresh (no denormal flushing inherited from a set-up thread)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join()
+    return result[0]

@@ -10,7 +10,7 @@ from stm_core.model.stm import STM
 from stm_core.train.adapt import StillFrameClips, adapt
 from stm_core.train.loss import clip_loss
 
-from .engine_helpers import square_mask, tiny_session, write_clip
+from .engine_helpers import on_new_thread, square_mask, surviving_denormals, tiny_session, write_clip
 
 
 def _frame() -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +91,7 @@ def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, 
     real = adapt_module.adapt
 
     def recording(*args, **kwargs):
-        tiny = int((torch.full((1 << 20,), 1e-39) * 1.0).count_nonzero())
-        seen.append((threading.current_thread().name, tiny))
+        seen.append((threading.current_thread().name, surviving_denormals()))
         return real(*args, **kwargs)
     monkeypatch.setattr(adapt_module, "adapt", recording)
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=1)
@@ -100,11 +99,8 @@ def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, 
     worker = threading.Thread(target=lambda: session.propagate(0, "forward"), name="app-worker")
     worker.start()
     worker.join()
-    flushing = []  # whether this CPU can flush denormals, asked on a thread of its own
-    probe = threading.Thread(target=lambda: flushing.append(torch.set_flush_denormal(True)))
-    probe.start()
-    probe.join()
-    assert seen == [("stm-network", 0 if flushing[0] else seen[0][1])] and session.has_result(5)
+    flushing = on_new_thread(lambda: torch.set_flush_denormal(True))  # whether this CPU can flush denormals
+    assert seen == [("stm-network", 0 if flushing else seen[0][1])] and session.has_result(5)
 
 
 def test_undoing_a_correction_gives_back_the_masks_from_before_it(tmp_path, monkeypatch):

@@ -3,8 +3,6 @@ AVX2 CPU is about 10x slower than fp32 (a CLI run over a 16-frame clip: 190 s in
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
 
@@ -12,6 +10,8 @@ from stm_core.engine import hardware
 from stm_core.engine.propagator import Propagator
 from stm_core.engine.run_ahead import run_ahead
 from stm_core.engine.settings import EngineSettings
+
+from .engine_helpers import on_new_thread, surviving_denormals
 
 CPU = torch.device("cpu")
 
@@ -46,27 +46,13 @@ def test_the_engine_computes_in_the_chosen_precision(monkeypatch, dtype):
         assert out.dtype == (dtype if fast and dtype is not None else torch.float32)
 
 
-def _surviving_denormals() -> int:
-    """How many of 4M products of a denormal float stay nonzero: none where every OpenMP worker of the calling
-    thread flushes denormals (the product is large enough to run in parallel)."""
-    return int((torch.full((1 << 22,), 1e-39) * 1.0).count_nonzero())
-
-
-def _on_new_thread(work):
-    result = []
-    thread = threading.Thread(target=lambda: result.append(work()))
-    thread.start()
-    thread.join()
-    return result[0]
-
-
-@pytest.mark.skipif(not _on_new_thread(lambda: torch.set_flush_denormal(True)),
+@pytest.mark.skipif(not on_new_thread(lambda: torch.set_flush_denormal(True)),
                     reason="this CPU cannot flush denormals")
 def test_the_network_threads_flush_denormals():
     """Denormals made the fp32 memory read 4x slower on an Intel CPU (970 ms instead of 71 ms at 480 px with
     10 memory frames): a thread set up for the network flushes them, on all its OpenMP workers."""
-    assert _on_new_thread(lambda: (hardware.prepare_compute_thread(2), _surviving_denormals())[1]) == 0
+    assert on_new_thread(lambda: (hardware.prepare_compute_thread(2), surviving_denormals())[1]) == 0
 
     def computing():
-        yield _surviving_denormals()
+        yield surviving_denormals()
     assert list(run_ahead(computing(), 1)) == [0]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.editor_state import Tool
 from app.overlay import OverlayMode
@@ -380,3 +380,32 @@ def test_a_long_status_note_ends_in_an_ellipsis_before_the_frame_label(qtbot, wi
     qtbot.waitUntil(lambda: label.text() == note and label.toolTip() == "")
     status.showMessage("Saved", 5000)
     assert label.text() == "Saved" and label.toolTip() == ""
+
+
+def test_at_the_minimum_width_a_run_keeps_the_status_bar_inside_the_window(qtbot, window):
+    """Seen after QA pass 11: at the minimum window width a run's progress bar and Cancel button pushed the
+    status bar 50-200 px past the window's right edge and left the note no room at all. The least needed
+    widgets now step aside while the window is narrow, and come back when it widens."""
+    from app.main_window import MIN_HEIGHT, MIN_WIDTH
+    from app.views.status_bar import NOTE_MIN_WIDTH
+
+    status = window.status
+    status.device_label.setText("cpu · bf16")
+    status.memory_label.setText("Memory 20 · 480 px")
+    window.resize(MIN_WIDTH, MIN_HEIGHT)
+    qtbot.waitUntil(lambda: window.width() == MIN_WIDTH)
+    status._on_running(True)
+    status.showMessage("Propagation done: 39 frames at 17.3 fps")
+
+    def right_edge() -> int:
+        return max(w.geometry().right() for w in status.findChildren(QWidget)
+                   if w.isVisible() and w.parentWidget() is status)
+    qtbot.waitUntil(lambda: status.width() <= window.width() and right_edge() < window.width())
+    assert status.progress.isVisible() and status.cancel_button.isVisible() and status.frame_label.isVisible()
+    assert status.note_label.width() >= NOTE_MIN_WIDTH - 10
+    assert not status.zoom_label.isVisible()
+    window.resize(1600, MIN_HEIGHT)
+    qtbot.waitUntil(lambda: all(w.isVisible() for w in (status.zoom_label, status.device_label,
+                                                        status.memory_label, status.gauge, status.clear_button)))
+    status._on_running(False)
+    qtbot.waitUntil(lambda: not status.progress.isVisible() and not status.cancel_button.isVisible())

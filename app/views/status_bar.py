@@ -1,7 +1,9 @@
 """Status bar: frame position, propagation progress and speed, device, engine memory and a RAM/GPU gauge.
 
 The permanent widgets on the right are kept narrow and given the width their longest text needs, so the
-notes shown on the left (hints, "Propagation done …") keep as much room as the window allows.
+notes shown on the left (hints, "Propagation done …") keep as much room as the window allows. Where the window
+is too narrow for all of them (a run's progress bar and Cancel button need 350 px more), the least needed ones
+step aside until the note has NOTE_MIN_WIDTH again, and come back when there is room.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import os
 import time
 
 import psutil
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QStatusBar, QWidget
 
 from stm_core.session import PropagationReport
@@ -20,6 +22,7 @@ from ..controller import AppController
 
 POLL_MS = 1000
 GB = 1024 ** 3
+NOTE_MIN_WIDTH = 160
 
 
 class _NoteLabel(QLabel):
@@ -76,9 +79,13 @@ class StatusBar(QStatusBar):
         self.addWidget(self.note_label, 1)
         self._note_timer = QTimer(self, singleShot=True)
         self._note_timer.timeout.connect(self.clearMessage)
+        self._wanted: dict[QWidget, bool] = {}
         for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
                        self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
+            self._wanted[widget] = not widget.isHidden()
+        # stepping aside first to last: the zoom shows on the canvas, Clear memory matters least during a run
+        self._optional = (self.zoom_label, self.clear_button, self.memory_label, self.device_label, self.gauge)
 
         self._doc.frameChanged.connect(self._update_frame)
         self._doc.annotationsChanged.connect(self._update_frame)
@@ -101,8 +108,7 @@ class StatusBar(QStatusBar):
 
     def _update_frame(self, *_: object) -> None:
         doc = self._doc
-        for widget in (self.zoom_label, self.device_label, self.memory_label):
-            widget.setVisible(doc.is_open)
+        self._want(doc.is_open, self.zoom_label, self.device_label, self.memory_label)
         self.clear_button.setEnabled(doc.is_open)
         if not doc.is_open:
             self.frame_label.setText("No video")
@@ -111,9 +117,11 @@ class StatusBar(QStatusBar):
         name = doc.session.frame_names[i] if doc.session else ""
         mark = " · annotated" if doc.is_annotated(i) else ""
         self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
+        self._fit()
 
     def set_zoom(self, zoom: float) -> None:
         self.zoom_label.setText(f"Zoom {zoom * 100:.0f}%")
+        self._fit()
 
     def _show_waiting(self, text: str) -> None:
         """A phase with no count yet: an empty bar that says what is happening (a busy bar, range 0..0, draws
@@ -140,8 +148,42 @@ class StatusBar(QStatusBar):
         self.progress.setFormat(f"{self._direction} %v/%m frames · {fps:.1f} fps")
 
     def _on_running(self, running: bool) -> None:
-        self.progress.setVisible(running)
-        self.cancel_button.setVisible(running)
+        self._want(running, self.progress, self.cancel_button)
+
+    def _want(self, shown: bool, *widgets: QWidget) -> None:
+        """Show or hide permanent widgets as the state asks; `_fit` then decides which of them have room."""
+        for widget in widgets:
+            self._wanted[widget] = shown
+        self._fit()
+
+    def _fit(self) -> None:
+        """Show the wanted widgets, leaving out optional ones (least needed first) while the note would get less
+        than NOTE_MIN_WIDTH: at the minimum window width a run's progress had pushed the bar past the window's
+        edge, hiding the note and Cancel's neighbours."""
+        spacing = self.style().pixelMetric(self.style().PixelMetric.PM_LayoutHorizontalSpacing) + 6
+        room = self.window().width() - NOTE_MIN_WIDTH  # not ours: a bar too wide for the window sticks out of it
+        widths = {widget: max(widget.sizeHint().width(), widget.minimumWidth()) + spacing
+                  for widget, shown in self._wanted.items() if shown}
+        need, left_out = sum(widths.values()), set()
+        for widget in self._optional:
+            if need <= room:
+                break
+            if widget in widths:
+                left_out.add(widget)
+                need -= widths[widget]
+        for widget, shown in self._wanted.items():
+            widget.setVisible(shown and widget not in left_out)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """Follow the window's width: once the bar sticks out of a narrowed window, it gets no resize itself."""
+        super().showEvent(event)
+        self.window().installEventFilter(self)  # installing twice keeps one filter
+        self._fit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Resize and watched is self.window():
+            self._fit()
+        return False
 
     # notes go to an eliding label instead of QStatusBar's own message, which is clipped where the permanent
     # widgets begin ("Propagation caFrame 1 / 50") and never redrawn when that place moves
@@ -193,6 +235,7 @@ class StatusBar(QStatusBar):
                 fraction = max(fraction, gpu / gpu_total)
         self.gauge.setValue(round(fraction * 100))
         self.gauge.setFormat(text)
+        self._fit()
 
 
 def finished_note(report: PropagationReport) -> str:

@@ -355,7 +355,8 @@ class AnnotationSession:
         `until` (with "forward" or "backward") ends the run after that frame at the latest; at or behind
         `start` nothing is propagated (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
-        the call returns after the frame in flight, and every frame keeps its old or its new result.
+        no result is stored after it (those the network computed ahead are dropped), the call returns once the
+        network's frame in flight is done, and every frame keeps its old or its new result.
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
         an adaptation is to be done, the first `settings.preview_frames` frames of the run get a preview first
         (`previewed(frame)` after each), so a result shows at once; the adapted pass replaces them. After a
@@ -449,6 +450,8 @@ class AnnotationSession:
                                            on_adapt, preview)
             try:
                 for r in results:
+                    if cancel is not None and cancel.is_set():  # results computed ahead before it are dropped
+                        break
                     with self._lock:
                         if r.index in self._annotations:  # painted while the run was in flight: the user wins
                             if until_annotated:

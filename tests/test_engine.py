@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -116,6 +117,7 @@ def test_cancel_leaves_each_frame_old_or_new(session):
 
     def progress(i, done, total):
         if done == 2:
+            time.sleep(0.3)  # the network thread computes frames 3 and 4 ahead meanwhile: they must not land
             cancel.set()
     report = session.propagate(0, "forward", progress=progress, cancel=cancel)
     assert report.cancelled and report.frames == [1, 2]

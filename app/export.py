@@ -1,5 +1,5 @@
 """Export every frame's masks at source resolution: DAVIS palette PNGs, per-object binary masks, per-object
-soft probability maps and an overlay video for review.
+soft probability maps, an overlay video for review and a COCO instance-segmentation file.
 
 Runs on a worker thread (`progress(done, total)`, cooperative `cancel`). Every file is written atomically,
 so a full disk or a cancel leaves each earlier export file either untouched or completely replaced.
@@ -20,13 +20,14 @@ import av
 import numpy as np
 
 from stm_core.io.atomic import atomic_path, atomic_write_bytes
+from stm_core.io.coco import CocoDocument
 from stm_core.io.masks import write_binary_mask, write_gray, write_mask
 from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
 
-MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE = "masks", "binary", "soft", "overlay.mp4"
+MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", "soft", "overlay.mp4", "coco.json"
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,11 @@ class ExportOptions:
     soft: bool = False
     video: bool = False
     fps: float = 24.0
+    coco: bool = False
 
     @property
     def anything(self) -> bool:
-        return self.palette or self.binary or self.soft or self.video
+        return self.palette or self.binary or self.soft or self.video or self.coco
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         (folder / d).mkdir(parents=True, exist_ok=True)
     names, total = session.frame_names, session.num_frames
     lut = label_lut(objects)
+    coco = CocoDocument([(o.id, o.name) for o in objects], session.frame_size,
+                        f"{session.frames.path.name}: masks exported by STM Annotator") if options.coco else None
     done = without_mask = 0
     try:
         with ExitStack() as stack:
@@ -128,17 +132,21 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     files += 1
                 if video is not None:
                     video.write(composite(session.frame(index), labels, lut))
+                if coco is not None:
+                    coco.add_frame(index, session.frames.file_name(index), labels)
                 done = index + 1
                 progress(done, total)
-        files += int(options.video)
+        if coco is not None:
+            coco.write(folder / COCO_FILE)
+        files += int(options.video) + int(options.coco)
     except _Cancelled:
         return ExportSummary(folder, done, files, True, without_mask)
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
     written = {MASKS_DIR: options.palette, BINARY_DIR: options.binary, SOFT_DIR: options.soft,
-               VIDEO_FILE: options.video}
-    not_updated = tuple(name + ("/" if name != VIDEO_FILE else "") for name, chosen in written.items()
+               VIDEO_FILE: options.video, COCO_FILE: options.coco}
+    not_updated = tuple(name + ("" if name in (VIDEO_FILE, COCO_FILE) else "/") for name, chosen in written.items()
                         if not chosen and (folder / name).exists())
     return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed)
 

@@ -17,12 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, SettingsError, StmError
 from .io.frames import natural_key
 from .model.config import CONFIGS
 from .train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from .session import AnnotationSession
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +83,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             raise InputError(f"{option} is empty")
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
+    _check_json_target(a.coco, "--coco")
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
     loaded = session.memory_status()["model"]
@@ -144,7 +149,20 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             started[0] = time.time()
             session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
                               entered=lambda index: progress(index, 0, 0))
+    if a.coco:
+        _write_coco(Path(a.coco), session, Path(a.annotations), sorted(written))
     return 0
+
+
+def _write_coco(path: Path, session: "AnnotationSession", annotations: Path, frames: list[int]) -> None:
+    """The masks written, as one COCO file (frames without a mask are left out: no mask is not "no object")."""
+    from .io.coco import CocoDocument, object_names
+
+    objects = object_names(annotations, session.object_ids())
+    coco = CocoDocument(objects, session.frame_size, f"{session.frames.path.name}: masks propagated by STM")
+    for index in frames:
+        coco.add_frame(index, session.frames.file_name(index), session.labels(index))
+    coco.write(path)
 
 
 @contextmanager
@@ -161,12 +179,12 @@ def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], writt
                           f"one (first: {left[0]}.png)")
 
 
-def _check_json_target(path: str | None) -> None:
+def _check_json_target(path: str | None, option: str = "--json") -> None:
     """Found before the work, not after it (a benchmark takes minutes)."""
     if path and not Path(path).resolve().parent.is_dir():
-        raise InputError(f"--json {path}: its folder does not exist")
+        raise InputError(f"{option} {path}: its folder does not exist")
     if path and Path(path).is_dir():
-        raise InputError(f"--json {path} is a folder; give a file name")
+        raise InputError(f"{option} {path} is a folder; give a file name")
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -235,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="both (default): every frame, backward from the first mask and forward from each; forward "
                         "or backward: only that way from each mask, so frames on the other side get no mask")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--coco", metavar="FILE", help="also write the masks as a COCO instance-segmentation file "
+                   "(RLE; object names from an objects.json in or beside the annotations folder)")
     _engine_args(p)
     p.set_defaults(func=cmd_propagate)
 

@@ -305,3 +305,41 @@ def test_a_folder_field_that_names_no_folder_for_certain_is_refused(qtbot, windo
     window.controller.exportRunningChanged.connect(started.append)
     dialog.start()
     assert says in dialog.result_label.text() and not started
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools' decoder
+def test_coco_export_decodes_to_the_masks_with_one_category_per_name(qtbot, window, tmp_path):
+    """The COCO file, read back by pycocotools' own reader as training code would: every object's mask in
+    every frame, boxes and areas that match, objects that share a name in one category, told apart by
+    track_id, and frames named by their files."""
+    from pycocotools.coco import COCO
+
+    doc = window.document
+    twin = doc.add_object(next(iter(doc.objects)).name)  # a second instance of the first object's class
+    doc.begin_stroke((80.0, 50.0), twin.id, 5, erase=False)
+    doc.end_stroke()
+    session = doc.session
+    expected = [session.labels(i) for i in range(4)]
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.palette_box.setChecked(False)
+    dialog.coco_box.setChecked(True)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS) as finished:
+        dialog.export_button.click()
+    assert finished.args[0].files == 2  # objects.json and coco.json
+    coco = COCO(str(tmp_path / "out" / "coco.json"))
+    assert [coco.imgs[i + 1]["file_name"] for i in range(4)] == sorted(p.name for p in session.frames.path.iterdir())
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    assert sorted(names.values()) == sorted({o.name for o in doc.objects})
+    seen = 0
+    for i in range(4):
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[i + 1]))
+        present = set(np.unique(expected[i]).tolist()) - {0}
+        assert {a["track_id"] for a in anns} == present
+        for a in anns:
+            mask = coco.annToMask(a).astype(bool)
+            assert np.array_equal(mask, expected[i] == a["track_id"])
+            ys, xs = np.nonzero(mask)
+            assert a["area"] == mask.sum() and a["bbox"] == [xs.min(), ys.min(), np.ptp(xs) + 1, np.ptp(ys) + 1]
+            assert names[a["category_id"]] == next(o.name for o in doc.objects if o.id == a["track_id"])
+            seen += 1
+    assert seen >= 5 and twin.id in {a["track_id"] for a in coco.dataset["annotations"]}

@@ -83,6 +83,35 @@ def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weig
     assert np.array_equal(read_mask(out / "00003.png"), later)
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools' decoder
+def test_coco_file_holds_the_written_masks_with_the_exported_object_names(tmp_path, clip, weights):
+    """`--coco`: one COCO image per frame with a mask (a forward run from frame 2 leaves 0 and 1 out), each
+    object's mask decoding to the PNG written for it, named from the annotations' objects.json."""
+    from pycocotools import mask as mask_utils
+
+    frames, ann = clip
+    (ann / "00000.png").unlink()
+    two = square_mask(t=2)
+    two[36:44, 60:70] = 2
+    write_mask(ann / "00002.png", two)
+    (ann / "objects.json").write_text(json.dumps([{"id": 1, "name": "dog", "color": [1, 2, 3]}]))
+    out, coco_path = tmp_path / "out", tmp_path / "coco.json"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
+                 "forward", "--coco", str(coco_path), "--weights", str(weights), "--device", "cpu", "--quiet",
+                 "--adapt-steps", "0"]) == 0
+    coco = json.loads(coco_path.read_text())
+    assert [image["file_name"] for image in coco["images"]] == ["00002.png", "00003.png", "00004.png"]
+    assert {c["name"] for c in coco["categories"]} == {"dog", "object 2"}
+    category = {c["id"]: c["name"] for c in coco["categories"]}
+    for image in coco["images"]:
+        labels = read_mask(out / image["file_name"])  # the frames are PNGs named as the masks
+        anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+        assert {a["track_id"] for a in anns} == set(np.unique(labels).tolist()) - {0}
+        for a in anns:
+            assert np.array_equal(mask_utils.decode(a["segmentation"]).astype(bool), labels == a["track_id"])
+            assert category[a["category_id"]] == ("dog" if a["track_id"] == 1 else "object 2")
+
+
 def _run(args: list[str]) -> subprocess.CompletedProcess:
     """The CLI in a subprocess; propagation without test-time adaptation unless asked (these tests check IO,
     and adapting an untrained network only costs time)."""

@@ -27,6 +27,9 @@ class ExportDialog(QDialog):
         self.binary_box = QCheckBox("Binary 0/255 mask per object (binary/object_NNN/)")
         self.soft_box = QCheckBox("Soft probability per object, 8-bit (soft/object_NNN/)")
         self.video_box = QCheckBox("Overlay video for review (overlay.mp4)")
+        self.coco_box = QCheckBox("COCO instance segmentation, RLE masks (coco.json)")
+        self.coco_box.setToolTip("One image per frame, one annotation per object in it; objects with the same "
+                                 "name share a category, track_id is the object's id")
         session = controller.document.session
         fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
         self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=min(max(fps, 1.0), 120.0), suffix=" fps")
@@ -43,6 +46,7 @@ class ExportDialog(QDialog):
         video_row.addWidget(self.video_box)
         video_row.addWidget(self.fps_spin)
         form.addRow("", video_row)
+        form.addRow("", self.coco_box)
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
@@ -71,8 +75,9 @@ class ExportDialog(QDialog):
             raise ValueError(f"Cannot find the home folder in {text}: enter the folder's full path.") from None
         if not folder.is_absolute():
             raise ValueError(f"{text} is not a full path: enter the folder's full path, or use Browse….")
-        return ExportOptions(folder, self.palette_box.isChecked(), self.binary_box.isChecked(),
-                             self.soft_box.isChecked(), self.video_box.isChecked(), self.fps_spin.value())
+        return ExportOptions(folder, palette=self.palette_box.isChecked(), binary=self.binary_box.isChecked(),
+                             soft=self.soft_box.isChecked(), video=self.video_box.isChecked(),
+                             fps=self.fps_spin.value(), coco=self.coco_box.isChecked())
 
     def start(self) -> None:
         try:

@@ -64,6 +64,11 @@ class FrameSource:
     def __len__(self) -> int:
         return len(self.names)
 
+    def file_name(self, index: int) -> str:
+        """The frame's file name, for outputs that refer to frames by file (COCO's `file_name`); a video's frames
+        are named as extracted PNGs would be."""
+        return f"{self.names[index]}.png"
+
     def __getitem__(self, index: int) -> np.ndarray:
         i = operator.index(index)
         n = len(self)
@@ -139,6 +144,9 @@ class FolderFrames(FrameSource):
             raise InputError(f"cannot read image {files[0]}: {e}") from None
         self._files = files
         super().__init__(folder, [p.stem for p in files], (height, width), cache_size)
+
+    def file_name(self, index: int) -> str:
+        return self._files[index].name
 
     def _describe(self, index: int) -> str:
         return str(self._files[index])

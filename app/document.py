@@ -227,6 +227,24 @@ class Document(QObject):
             return ranked[(ranked.index(self._current) + 1) % len(ranked)]
         return ranked[0]
 
+    def object_areas(self) -> np.ndarray:
+        """Pixels of each object (in the list's order) per frame, int64 [frames, objects]; -1: no mask."""
+        ids = [o.id for o in self.objects]
+        return self._session.object_areas(ids) if self._session else np.zeros((0, len(ids)), np.int64)
+
+    def next_lost(self) -> tuple[int, list[TrackedObject]] | None:
+        """The next frame after the current one (wrapping around) where objects that the frame's nearest
+        earlier mask shows are gone, and those objects: where tracking most often fails (or they leave)."""
+        objects, areas = list(self.objects), self.object_areas()
+        masked = np.flatnonzero((areas >= 0).all(axis=1)) if objects else np.zeros(0, np.int64)
+        gone = (areas[masked[:-1]] > 0) & (areas[masked[1:]] == 0)
+        rows = np.flatnonzero(gone.any(axis=1))
+        if not len(rows):
+            return None
+        later = rows[masked[1:][rows] > self._current]
+        row = int(later[0] if len(later) else rows[0])
+        return int(masked[row + 1]), [o for o, lost in zip(objects, gone[row]) if lost]
+
     def neighbour_annotated(self, step: int) -> int | None:
         """The nearest annotated frame before (step -1) or after (step +1) the current one."""
         frames = [f for f in self.annotated_frames() if (f - self._current) * step > 0]

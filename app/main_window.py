@@ -39,7 +39,7 @@ MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "fi
          ("View", ("view.overlay_mode", None, "view.fit", "view.zoom_in", "view.zoom_out")),
          ("Navigate", ("frame.play", None, "frame.prev", "frame.next", "frame.back10", "frame.forward10",
                        "frame.first", "frame.last", None, "frame.prev_annotated", "frame.next_annotated",
-                       "frame.uncertain")),
+                       "frame.uncertain", "frame.lost")),
          ("Paint", ("tool.brush", "tool.eraser", "tool.smaller", "tool.larger")),
          ("Objects", ("object.add", "object.toggle_visible", None,
                       *(f"object.select.{n}" for n in range(1, 10)))),
@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
             "frame.prev_annotated": lambda: self._jump_annotated(-1),
             "frame.next_annotated": lambda: self._jump_annotated(1),
             "frame.uncertain": lambda: self._seek_or_note(doc.next_uncertain(), "No propagated frames yet"),
+            "frame.lost": self._jump_lost,
             "frame.play": self.toggle_play,
             "tool.brush": lambda: editor.set_tool(Tool.BRUSH),
             "tool.eraser": lambda: editor.set_tool(Tool.ERASER),
@@ -209,6 +210,17 @@ class MainWindow(QMainWindow):
             self.status.showMessage(note, 4000)
         else:
             self.document.seek(frame)
+
+    def _jump_lost(self) -> None:
+        """Seek to the next frame where objects vanish, and name them (the timeline's lanes show the gap)."""
+        found = self.document.next_lost()
+        if found is None:
+            self.status.showMessage("No object is lost in any frame with a mask", 4000)
+            return
+        frame, objects = found
+        self.document.seek(frame)
+        names = ", ".join(o.name for o in objects)
+        self.status.showMessage(f"Frame {frame + 1}: {names} lost here (shown in the mask before it)", 6000)
 
     def _erase_selected_on_frame(self) -> None:
         if self.editor.selected_object is not None:

@@ -47,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("frame.prev_annotated", "Previous annotated frame", ("Alt+Left", "PgUp"), "Navigate"),
     Command("frame.next_annotated", "Next annotated frame", ("Alt+Right", "PgDown"), "Navigate"),
     Command("frame.uncertain", "Next most uncertain frame", ("U",), "Navigate"),
+    Command("frame.lost", "Next frame where an object is lost", ("L",), "Navigate"),
     Command("frame.play", "Play / pause", ("Space",), "Navigate"),
     Command("tool.brush", "Brush", ("B",), "Paint"),
     Command("tool.eraser", "Eraser (right-drag erases too)", ("E",), "Paint"),

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .engine.frame_outputs import FrameResult
 from .engine.frame_prep import Geometry
 from .engine.heap import release_free_heap
 from .engine.propagator import AdaptProgress, Propagator
-from .engine.results import ResultStore
+from .engine.results import ResultStore, label_areas
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
 from .io.masks import add_objects, mask_digest
@@ -127,6 +127,7 @@ class AnnotationSession:
         self.settings = settings or EngineSettings()
         self._lock = threading.RLock()
         self._annotations: dict[int, np.ndarray] = {}
+        self._annotation_areas: dict[int, tuple[np.ndarray, dict[int, int]]] = {}  # (annotation, its areas)
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
         self._propagator = propagator or Propagator(self.settings)
@@ -333,6 +334,24 @@ class AnnotationSession:
             for idx in self._annotations:
                 out[idx] = 0.0
             return out
+
+    def object_areas(self, obj_ids: Sequence[int]) -> np.ndarray:
+        """Pixels of each of `obj_ids` in each frame's mask, int64 [frames, objects], -1 where a frame has no
+        mask: where each object is found and where it is lost, for the timeline. Results are counted when
+        stored and annotations once each, so this decodes no mask."""
+        with self._lock:
+            areas = self._results.areas()
+            for index, ann in self._annotations.items():
+                cached = self._annotation_areas.get(index)
+                if cached is None or cached[0] is not ann:  # annotations are replaced whole, never changed
+                    cached = self._annotation_areas[index] = (ann, dict(label_areas(ann)))
+                areas[index] = cached[1]
+            self._annotation_areas = {i: self._annotation_areas[i] for i in self._annotations}
+        out = np.full((self.num_frames, len(obj_ids)), -1, np.int64)
+        for index, counts in areas.items():
+            if index < self.num_frames:
+                out[index] = [counts.get(o, 0) for o in obj_ids]
+        return out
 
     def has_result(self, index: int) -> bool:
         with self._lock:

@@ -181,6 +181,27 @@ def test_next_uncertain_walks_the_ranking(document, monkeypatch):
     assert document.next_uncertain() == 3
 
 
+def test_next_lost_finds_where_an_object_vanishes_and_names_it(document):
+    """L: the next frame whose mask lacks an object the nearest earlier mask shows (a frame without a mask
+    is no evidence either way), wrapping around; an object never found is never "lost"."""
+    session = document.session
+    first, second = list(document.objects)
+    both = np.zeros((64, 96), np.uint8)
+    both[5:20, 5:20] = first.id
+    both[30:50, 40:60] = second.id
+    session.set_annotation(0, both)
+    session.set_result(2, np.where(both == second.id, 0, both))  # frame 1 has no mask
+    session.set_result(3, both)
+    assert document.object_areas().tolist() == [[225, 400], [-1, -1], [225, 0], [225, 400]]
+    assert document.next_lost() == (2, [second])
+    document.seek(2)
+    assert document.next_lost() == (2, [second])  # the only one: found again after wrapping around
+    session.set_annotation(0, np.where(both == first.id, 0, both))  # counted anew when annotated anew
+    assert document.object_areas()[0].tolist() == [0, 400]
+    session.set_result(2, both)
+    assert document.next_lost() is None
+
+
 def test_remove_object_clears_it_everywhere(document):
     document.begin_stroke((20.0, 20.0), 2, 9, erase=False)
     document.end_stroke()

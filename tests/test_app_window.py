@@ -409,3 +409,28 @@ def test_at_the_minimum_width_a_run_keeps_the_status_bar_inside_the_window(qtbot
                                                         status.memory_label, status.gauge, status.clear_button)))
     status._on_running(False)
     qtbot.waitUntil(lambda: not status.progress.isVisible() and not status.cancel_button.isVisible())
+
+
+def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost(qtbot, window):
+    """A lane per object above the timeline, in its colour where it has pixels; L seeks to the frame where
+    one is lost and names it."""
+    from app.views.timeline import BASE_HEIGHT, LANE_PX
+
+    doc = window.document
+    second = doc.add_object("Second")
+    labels = np.zeros((64, 96), np.uint8)
+    labels[5:20, 5:20] = 1
+    labels[30:50, 40:60] = second.id
+    for i in range(4):
+        doc.session.set_result(i, labels if i != 2 else np.where(labels == second.id, 0, labels))
+    doc.resultsChanged.emit()
+    timeline = window.timeline
+    qtbot.waitUntil(lambda: timeline.lanes.image is not None and timeline.lanes.image.shape == (4, 2 * LANE_PX, 4))
+    assert timeline.height() == BASE_HEIGHT + 2 * LANE_PX
+    image = timeline.lanes.image  # x = frame, y = rows upward: the second object's lane is the lower one,
+    lower, upper = image[:, 1:LANE_PX], image[:, LANE_PX + 1:]  # each above a clear row
+    assert not image[:, [0, LANE_PX], 3].any()
+    assert (upper[..., 3] > 0).all() and (upper[..., :3] == doc.objects.get(1).color).all()
+    assert [bool((lower[i, :, 3] > 0).all()) for i in range(4)] == [True, True, False, True]
+    key(qtbot, window, Qt.Key.Key_L)
+    assert doc.current_frame == 2 and "Second lost here" in window.status.currentMessage()

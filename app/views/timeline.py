@@ -1,20 +1,37 @@
 """The timeline under the frame: where masks exist, which frames were annotated, how uncertain each
-propagated frame is, and the current frame; click or drag anywhere on it to seek."""
+propagated frame is, a lane per object showing where it is found (a gap: lost, or gone from view), and the
+current frame; click or drag anywhere on it to seek."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from ..document import Document
+from ..objects import TrackedObject
 
 REFRESH_MS = 250
 ANNOTATED_COLOR = (80, 220, 120)
 RESULT_COLOR = (90, 140, 230, 110)
 STALE_COLOR = (230, 90, 90, 150)
 UNCERTAINTY_COLOR = (255, 170, 60)
+BASE_HEIGHT, AXIS_HEIGHT, BASE_TOP = 104, 24, 1.25  # pixels of the plot without lanes; its y range is 0..BASE_TOP
+LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MAX_LANES objects, then lanes thin
+
+
+def lane_image(objects: list[TrackedObject], areas: np.ndarray) -> np.ndarray:
+    """RGBA [frames, rows] for pyqtgraph (x first, rows upward): per object, top down, LANE_PX - 1 rows in
+    its colour where it has pixels (fainter while hidden) and a clear row between lanes."""
+    n, k = areas.shape
+    lanes = np.zeros((n, k, 4), np.uint8)
+    lanes[..., :3] = np.array([o.color for o in objects], np.uint8).reshape(1, k, 3)
+    alpha = np.array([230 if o.visible else 90 for o in objects], np.uint8)
+    lanes[..., 3] = np.where(areas > 0, alpha[None, :], 0)
+    rows = np.concatenate([np.repeat(lanes[:, :, None], LANE_PX - 1, axis=2),
+                           np.zeros((n, k, 1, 4), np.uint8)], axis=2)
+    return np.ascontiguousarray(rows.reshape(n, k * LANE_PX, 4)[:, ::-1])
 
 
 def relative_uncertainty(unc: np.ndarray, annotated: list[int]) -> np.ndarray:
@@ -71,13 +88,15 @@ class TimelineView(pg.PlotWidget):
         super().__init__(parent, viewBox=self._box, background=(28, 28, 32),
                          axisItems={"bottom": _FrameNumberAxis("bottom")})
         self._doc = document
-        self.setFixedHeight(104)
+        self.setFixedHeight(BASE_HEIGHT)
         self.setMenuEnabled(False)
         self.hideButtons()
         self._box.setMouseEnabled(x=False, y=False)
         self.getPlotItem().hideAxis("left")
+        self.getPlotItem().getAxis("bottom").setHeight(AXIS_HEIGHT)
         self.getPlotItem().setContentsMargins(0, 0, 0, 0)
-        self._box.setYRange(0, 1.25, padding=0)
+        self._box.setYRange(0, BASE_TOP, padding=0)
+        self.lanes = pg.ImageItem()
         self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
         self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*STALE_COLOR))
         self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
@@ -87,8 +106,10 @@ class TimelineView(pg.PlotWidget):
         self.entering = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(ANNOTATED_COLOR, width=1.5),
                                            brush=pg.mkBrush(None))
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=2))
-        for item in (self._results, self._stale, self._curve, self._annotated, self.entering, self._cursor):
+        for item in (self.lanes, self._results, self._stale, self._curve, self._annotated, self.entering,
+                     self._cursor):
             self.addItem(item)
+        self.lanes.setZValue(0)
         self._results.setZValue(0)
         self._stale.setZValue(0.5)
         self._curve.setZValue(1)
@@ -97,14 +118,16 @@ class TimelineView(pg.PlotWidget):
         self._cursor.setZValue(3)
         self.setToolTip("Blue: frames with masks · red: out of date since a correction (propagate again) · "
                         "orange: uncertainty (U jumps to the worst) · green: annotated frames · hollow green: "
-                        "imported objects enter there (a forward run adds them) · click or drag to seek")
+                        "imported objects enter there (a forward run adds them) · top lanes, one per object: "
+                        "where it has pixels (L jumps to the next frame where one is lost) · click or drag to "
+                        "seek")
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._box.seek.connect(lambda x: document.seek(int(round(x))))
         document.sessionChanged.connect(self._on_session)
         document.frameChanged.connect(self._on_frame)
-        for signal in (document.resultsChanged, document.annotationsChanged):
+        for signal in (document.resultsChanged, document.annotationsChanged, document.objectsChanged):
             signal.connect(self.schedule_refresh)
 
     def _on_session(self) -> None:
@@ -133,3 +156,16 @@ class TimelineView(pg.PlotWidget):
         self._annotated.setData(np.asarray(annotated, float), np.full(len(annotated), 1.12))
         entering = self._doc.entering_frames()
         self.entering.setData(np.asarray(entering, float), np.full(len(entering), 1.12))
+        self._draw_lanes(list(self._doc.objects), self._doc.object_areas())
+
+    def _draw_lanes(self, objects: list[TrackedObject], areas: np.ndarray) -> None:
+        """The object lanes above the plot; the widget grows to keep each lane LANE_PX high (up to MAX_LANES)."""
+        grown = min(len(objects), MAX_LANES) * LANE_PX
+        self.setFixedHeight(BASE_HEIGHT + grown)
+        top = BASE_TOP * (1 + grown / (BASE_HEIGHT - AXIS_HEIGHT))  # the plot's scale stays as it was
+        self._box.setYRange(0, top, padding=0)
+        if not objects or not len(areas):
+            self.lanes.clear()
+            return
+        self.lanes.setImage(lane_image(objects, areas), autoLevels=False, levels=(0, 255))
+        self.lanes.setRect(QRectF(-0.5, BASE_TOP, len(areas), top - BASE_TOP))

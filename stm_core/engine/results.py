@@ -25,6 +25,7 @@ class _Entry:
     obj_ids: tuple[int, ...]
     uncertainty: float
     origin: tuple[int, str, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
+    areas: tuple[tuple[int, int], ...]  # (label, pixels) of every label present, background included
 
     @property
     def nbytes(self) -> int:
@@ -47,7 +48,7 @@ class ResultStore:
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
-                                      tuple(obj_ids or ()), uncertainty, origin)
+                                      tuple(obj_ids or ()), uncertainty, origin, label_areas(labels))
 
     def copy(self) -> "ResultStore":
         """An independent store with the same results (entries are immutable, so they are shared)."""
@@ -97,6 +98,10 @@ class ResultStore:
         assert e.probs is not None
         return np.frombuffer(zlib.decompress(e.probs), np.uint8).reshape((len(e.obj_ids),) + e.probs_shape)
 
+    def areas(self) -> dict[int, dict[int, int]]:
+        """Frame -> {label: pixels} of every stored result (counted when stored, so this reads no mask)."""
+        return {i: dict(e.areas) for i, e in self._entries.items()}
+
     def uncertainty_array(self, num_frames: int) -> np.ndarray:
         out = np.full(num_frames, np.nan, dtype=np.float32)
         for i, e in self._entries.items():
@@ -123,6 +128,12 @@ class ResultStore:
     @property
     def nbytes(self) -> int:
         return sum(e.nbytes for e in self._entries.values())
+
+
+def label_areas(labels: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """(label, pixels) of each label in a uint8 label map (OpenCV's histogram: 3x NumPy's bincount here)."""
+    counts = cv2.calcHist([labels], [0], None, [256], [0, 256]).ravel()
+    return tuple((int(label), int(counts[label])) for label in np.flatnonzero(counts))
 
 
 def _uncertainty(probs: np.ndarray) -> float:

@@ -1,7 +1,9 @@
-"""What the annotator is doing right now (tool, brush, selected object, overlay look); a model, no widgets.
+"""What the annotator is doing right now (tool, brush, selected object, overlay look, export choices); a
+model, no widgets.
 
 Kept apart from the document because it is per-user view state: it changes no mask, yet is saved in the
-workspace so reopening a video brings back the same tool, brush and object.
+workspace so reopening a video brings back the same tool, brush and object, and the export dialog the same
+folder and outputs as the video's last export.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ class Tool(str, Enum):
     ERASER = "eraser"
 
 
+EXPORT_KEYS = {"folder": str, "palette": bool, "binary": bool, "soft": bool, "video": bool, "coco": bool,
+               "fps": float}
+
+
 class EditorState(QObject):
-    """Tool, brush diameter (frame pixels), selected object id, overlay mode and opacity.
+    """Tool, brush diameter (frame pixels), selected object id, overlay mode and opacity, last export's choices.
 
     Setters emit `changed` only when a value really changes, so views can refresh on every signal.
     """
@@ -35,6 +41,7 @@ class EditorState(QObject):
         self._selected: int | None = None
         self._mode = OverlayMode.FILLED
         self._opacity = 0.5
+        self._export: dict = {}
 
     @property
     def tool(self) -> Tool:
@@ -78,9 +85,23 @@ class EditorState(QObject):
     def set_opacity(self, opacity: float) -> None:
         self._set("_opacity", float(min(max(opacity, 0.0), 1.0)))
 
+    @property
+    def export_choices(self) -> dict:
+        """The last export's folder, outputs and frame rate (EXPORT_KEYS), for the next export dialog."""
+        return dict(self._export)
+
+    def set_export_choices(self, choices: dict) -> None:
+        """Keeps only the known keys of the right types (a hand-edited workspace may hold anything)."""
+        def valid(key: str, value: object) -> bool:
+            kind = EXPORT_KEYS.get(key)
+            if kind is float:  # JSON writes 24.0 back as 24.0, a hand edit may write 24
+                return isinstance(value, (int, float)) and not isinstance(value, bool)
+            return kind is not None and isinstance(value, kind)
+        self._set("_export", {k: v for k, v in choices.items() if valid(k, v)})
+
     def to_json(self) -> dict:
         return {"tool": self._tool.value, "brush_size": self._brush_size, "selected_object": self._selected,
-                "overlay_mode": self._mode.value, "opacity": self._opacity}
+                "overlay_mode": self._mode.value, "opacity": self._opacity, "export": self._export}
 
     def apply_json(self, data: dict) -> None:
         """Restore saved values, ignoring any that are missing or invalid (an old or hand-edited workspace)."""
@@ -93,6 +114,8 @@ class EditorState(QObject):
                 continue
         selected = data.get("selected_object")
         self.select_object(int(selected) if isinstance(selected, int) else None)
+        export = data.get("export")
+        self.set_export_choices(export if isinstance(export, dict) else {})
 
     def _set(self, attr: str, value: object) -> None:
         if getattr(self, attr) != value:

@@ -343,3 +343,27 @@ def test_coco_export_decodes_to_the_masks_with_one_category_per_name(qtbot, wind
             assert names[a["category_id"]] == next(o.name for o in doc.objects if o.id == a["track_id"])
             seen += 1
     assert seen >= 5 and twin.id in {a["track_id"] for a in coco.dataset["annotations"]}
+
+
+def test_the_dialog_offers_the_videos_last_export_again_also_after_reopening(qtbot, window, app_factory,
+                                                                             frame_dir, tmp_path):
+    """Re-exporting after corrections is routine: the folder and outputs of the video's last export come back
+    (saved in its workspace), instead of the defaults to be chosen again each time."""
+    out = tmp_path / "my export"
+    dialog = ExportDialog(window.controller, tmp_path / "default", window)
+    assert dialog.folder_edit.text() == str(tmp_path / "default") and dialog.palette_box.isChecked()
+    dialog.folder_edit.setText(str(out))
+    dialog.palette_box.setChecked(False)
+    dialog.coco_box.setChecked(True)
+    dialog.fps_spin.setValue(12.5)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+        dialog.export_button.click()
+    assert (out / "coco.json").is_file() and not (out / "masks").exists()
+    assert window.controller.autosaver.save_now()
+    window.close()
+    reopened = app_factory()
+    reopened.controller.open(frame_dir)
+    again = ExportDialog(reopened.controller, tmp_path / "default", reopened)
+    assert again.folder_edit.text() == str(out) and again.fps_spin.value() == 12.5
+    assert [b.isChecked() for b in (again.palette_box, again.binary_box, again.soft_box, again.video_box,
+                                    again.coco_box)] == [False, False, False, False, True]

@@ -269,3 +269,19 @@ def test_a_hand_edited_setting_out_of_range_falls_back_to_the_defaults(tmp_path)
         assert AppSettings(store).preferences() == Preferences()
         assert AppSettings(store).engine_settings().mem_every >= 1
         store.remove(f"engine/{key}")
+
+
+def test_editor_state_round_trips_and_ignores_what_a_hand_edit_broke(qtbot):
+    from app.editor_state import EditorState
+
+    state = EditorState()
+    state.set_brush_size(40)
+    state.set_export_choices({"folder": "/x/out", "coco": True, "fps": 25, "palette": False})
+    again = EditorState()
+    again.apply_json(state.to_json())
+    assert again.to_json() == state.to_json() and again.export_choices["fps"] == 25
+    again.apply_json({"brush_size": "huge", "export": {"folder": 3, "coco": "yes", "fps": True, "video": True,
+                                                       "unknown": 1}})
+    assert again.brush_size == 40 and again.export_choices == {"video": True}
+    again.apply_json({"export": ["not", "a", "dict"]})
+    assert again.export_choices == {}

@@ -17,7 +17,8 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self._controller = controller
         self.setWindowTitle("Export masks")
-        self.folder_edit = QLineEdit(str(default_folder))
+        last = controller.editor.export_choices  # this video's last export, else the defaults
+        self.folder_edit = QLineEdit(last.get("folder", str(default_folder)))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
@@ -32,7 +33,11 @@ class ExportDialog(QDialog):
                                  "name share a category, track_id is the object's id")
         session = controller.document.session
         fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
+        fps = last.get("fps", fps)
         self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=min(max(fps, 1.0), 120.0), suffix=" fps")
+        for key, box in (("palette", self.palette_box), ("binary", self.binary_box), ("soft", self.soft_box),
+                         ("video", self.video_box), ("coco", self.coco_box)):
+            box.setChecked(last.get(key, box.isChecked()))
         self.progress = QProgressBar()
         self.progress.setValue(0)
         self.result_label = QLabel("Masks are written at the source resolution, named after the frames; "
@@ -93,6 +98,9 @@ class ExportDialog(QDialog):
             self.result_label.setText(blocker)
             return
         self.result_label.setText("Exporting…")
+        self._controller.editor.set_export_choices(
+            {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
+             "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps})
         self._controller.start_export(options)
 
     def _browse(self) -> None:

@@ -34,7 +34,7 @@ class _Stroke:
     erase: bool
     before: np.ndarray
     last: Point
-    hidden: tuple[int, ...] = ()  # hidden objects, which the brush leaves alone
+    protected: tuple[int, ...] = ()  # objects the brush leaves alone: hidden ones, or all others if asked
     rect: Rect | None = None
 
 
@@ -265,15 +265,16 @@ class Document(QObject):
             return self._last_point[1]
         return None
 
-    def begin_stroke(self, point: Point, obj_id: int, diameter: int, erase: bool) -> None:
-        """Start painting `obj_id` (or erasing it) on the current frame with a dab at `point`."""
+    def begin_stroke(self, point: Point, obj_id: int, diameter: int, erase: bool, keep_others: bool = False) -> None:
+        """Start painting `obj_id` (or erasing it) on the current frame with a dab at `point`. The brush paints
+        over other objects unless they are hidden, or `keep_others` asks it to paint only the background."""
         if self._session is None:
             return
         self.end_stroke()
         self.set_object_visible(obj_id, True)  # an object is edited in sight (sixth GUI QA pass: a hidden
         # object took strokes with no trace on screen)
-        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point,
-                               hidden=tuple(o.id for o in self.objects if not o.visible))
+        protected = tuple(o.id for o in self.objects if o.id != obj_id and (keep_others or not o.visible))
+        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point, protected)
         self._paint(point, point)
 
     def extend_stroke(self, point: Point) -> None:
@@ -295,7 +296,7 @@ class Document(QObject):
     def _paint(self, p0: Point, p1: Point) -> None:
         stroke = self._stroke
         assert stroke is not None
-        rect = paint_segment(self._labels, p0, p1, stroke.diameter, stroke.obj_id, stroke.erase, stroke.hidden)
+        rect = paint_segment(self._labels, p0, p1, stroke.diameter, stroke.obj_id, stroke.erase, stroke.protected)
         if rect is not None:
             stroke.rect = rect.union(stroke.rect)
             self.regionPainted.emit(stroke.frame, rect)

@@ -27,7 +27,8 @@ EXPORT_KEYS = {"folder": str, "palette": bool, "binary": bool, "soft": bool, "vi
 
 
 class EditorState(QObject):
-    """Tool, brush diameter (frame pixels), selected object id, overlay mode and opacity, last export's choices.
+    """Tool, brush diameter (frame pixels), whether the brush keeps other objects, selected object id, overlay
+    mode and opacity, last export's choices.
 
     Setters emit `changed` only when a value really changes, so views can refresh on every signal.
     """
@@ -38,6 +39,7 @@ class EditorState(QObject):
         super().__init__()
         self._tool = Tool.BRUSH
         self._brush_size = 24
+        self._keep_others = False
         self._selected: int | None = None
         self._mode = OverlayMode.FILLED
         self._opacity = 0.5
@@ -63,6 +65,15 @@ class EditorState(QObject):
 
     def shrink_brush(self) -> None:
         self.set_brush_size(min(self._brush_size - 1, round(self._brush_size / 1.2)))
+
+    @property
+    def keep_others(self) -> bool:
+        """The brush paints only over the background (and its own object), never over other objects: for
+        painting an object right up to its neighbours without cutting into them."""
+        return self._keep_others
+
+    def set_keep_others(self, keep: bool) -> None:
+        self._set("_keep_others", bool(keep))
 
     @property
     def selected_object(self) -> int | None:
@@ -100,7 +111,8 @@ class EditorState(QObject):
         self._set("_export", {k: v for k, v in choices.items() if valid(k, v)})
 
     def to_json(self) -> dict:
-        return {"tool": self._tool.value, "brush_size": self._brush_size, "selected_object": self._selected,
+        return {"tool": self._tool.value, "brush_size": self._brush_size, "keep_others": self._keep_others,
+                "selected_object": self._selected,
                 "overlay_mode": self._mode.value, "opacity": self._opacity, "export": self._export}
 
     def apply_json(self, data: dict) -> None:
@@ -112,6 +124,8 @@ class EditorState(QObject):
                     setter(data[key])
             except (TypeError, ValueError):
                 continue
+        if isinstance(data.get("keep_others"), bool):
+            self.set_keep_others(data["keep_others"])
         selected = data.get("selected_object")
         self.select_object(int(selected) if isinstance(selected, int) else None)
         export = data.get("export")

@@ -79,8 +79,8 @@ def paint_segment(labels: np.ndarray, p0: Point, p1: Point, diameter: int, obj_i
     """Paint (or erase) `obj_id` along p0-p1 in place and return the rectangle that may have changed.
 
     The brush overwrites whatever is under it with `obj_id`, except the `protected` labels (hidden objects,
-    which the user cannot see being painted over); the eraser only clears `obj_id`'s own pixels, so erasing
-    one object never eats into its neighbours.
+    which the user cannot see being painted over, or every other object when the user asks); the eraser only
+    clears `obj_id`'s own pixels, so erasing one object never eats into its neighbours.
     """
     rect = segment_rect(p0, p1, diameter, labels.shape[:2])
     if rect is None:

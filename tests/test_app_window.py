@@ -434,3 +434,24 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
     assert [bool((lower[i, :, 3] > 0).all()) for i in range(4)] == [True, True, False, True]
     key(qtbot, window, Qt.Key.Key_L)
     assert doc.current_frame == 2 and "Second lost here" in window.status.currentMessage()
+
+
+def test_keep_other_objects_paints_only_the_background(qtbot, window):
+    """K (or the tool panel's box): the brush fills up to a neighbour without cutting into it; off again, it
+    paints over it as before. The choice is part of the editor state the workspace keeps."""
+    doc = window.document
+    second = doc.add_object("Second")
+    window.editor.select_object(second.id)
+    window.editor.set_brush_size(9)
+    stroke(qtbot, window, [(40, 30), (60, 30)])
+    window.editor.select_object(1)
+    key(qtbot, window, Qt.Key.Key_K)
+    assert window.editor.keep_others and window.tool_panel.keep_box.isChecked()
+    stroke(qtbot, window, [(30, 30), (70, 30)])
+    labels = doc.session.labels(0)
+    assert labels[30, 50] == second.id and labels[30, 32] == 1 and labels[30, 68] == 1
+    assert window.editor.to_json()["keep_others"] is True
+    window.tool_panel.keep_box.click()
+    assert not window.editor.keep_others
+    stroke(qtbot, window, [(30, 30), (70, 30)])
+    assert doc.session.labels(0)[30, 50] == 1

@@ -258,10 +258,10 @@ class CanvasView(QGraphicsView):
         point = self._to_frame(event.position())
         last = self._doc.last_point
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier and last is not None:
-            self._doc.begin_stroke(last, obj_id, self._editor.brush_size, erase)
+            self._doc.begin_stroke(last, obj_id, self._editor.brush_size, erase, self._editor.keep_others)
             self._doc.extend_stroke(point)
         else:
-            self._doc.begin_stroke(point, obj_id, self._editor.brush_size, erase)
+            self._doc.begin_stroke(point, obj_id, self._editor.brush_size, erase, self._editor.keep_others)
         self._painting = True
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QToolButton,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox,
+                               QToolButton, QWidget)
 
 from ..editor_state import MAX_BRUSH, MIN_BRUSH, EditorState, Tool
 from ..overlay import OverlayMode
@@ -37,6 +37,10 @@ class ToolPanel(QWidget):
         self.size_spin = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, suffix=" px")
         self.size_spin.setToolTip("Brush diameter in frame pixels ([ and ])")
         self.size_spin.valueChanged.connect(editor.set_brush_size)
+        self.keep_box = QCheckBox("Keep other objects (K)")
+        self.keep_box.setToolTip("The brush paints only over the background and the selected object, so an object "
+                                 "can be painted up to its neighbours without cutting into them")
+        self.keep_box.toggled.connect(editor.set_keep_others)
         self.mode_combo = QComboBox()
         for mode, name in MODE_NAMES.items():
             self.mode_combo.addItem(name, mode)
@@ -50,9 +54,11 @@ class ToolPanel(QWidget):
         form.setContentsMargins(6, 6, 6, 6)
         form.addRow("Tool", tools)
         form.addRow("Size", self.size_spin)
+        form.addRow("", self.keep_box)
         form.addRow("Overlay", self.mode_combo)
         form.addRow("Opacity", self.opacity_slider)
-        for widget in (self.size_spin, self.mode_combo, self.opacity_slider, self.brush_button, self.eraser_button):
+        for widget in (self.size_spin, self.keep_box, self.mode_combo, self.opacity_slider, self.brush_button,
+                       self.eraser_button):
             widget.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keep arrows and digits for the window's shortcuts
         self.size_spin.installEventFilter(self)
         editor.changed.connect(self._sync)
@@ -80,7 +86,8 @@ class ToolPanel(QWidget):
         for widget, setter, value in ((self.size_spin, self.size_spin.setValue, e.brush_size),
                                       (self.mode_combo, self.mode_combo.setCurrentIndex,
                                        list(MODE_NAMES).index(e.overlay_mode)),
-                                      (self.opacity_slider, self.opacity_slider.setValue, round(e.opacity * 100))):
+                                      (self.opacity_slider, self.opacity_slider.setValue, round(e.opacity * 100)),
+                                      (self.keep_box, self.keep_box.setChecked, e.keep_others)):
             widget.blockSignals(True)
             setter(value)
             widget.blockSignals(False)

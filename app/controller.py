@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -231,8 +232,10 @@ class AppController(QObject):
         self.autosaver.attach(None, None)
 
     # ---- imports ------------------------------------------------------------------------------------
-    def import_mask_folder(self, folder: str | Path, as_annotations: bool) -> bool:
-        """Import the PNG masks of a folder, named after the frames (palette, grayscale or 0/255)."""
+    def import_mask_folder(self, folder: str | Path, as_annotations: bool,
+                           confirm: Callable[[list[int]], bool] | None = None) -> bool:
+        """Import the PNG masks of a folder, named after the frames (palette, grayscale or 0/255). Where they
+        would replace painted annotations, `confirm(frames)` is asked first (False: nothing is imported)."""
         session = self.document.session
         if session is None:
             return False
@@ -243,6 +246,9 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
+        replaced = self.document.annotations_replaced_by(masks) if as_annotations else []
+        if replaced and confirm is not None and not confirm(replaced):
+            return False
         known = {o.id for o in self.document.objects}
         waiting = set(self.document.entering_frames())
         imported = self.document.import_masks(masks, as_annotations)

@@ -309,15 +309,12 @@ class Document(QObject):
         if labels.shape != self._labels.shape:
             raise ValueError(f"mask is {labels.shape[1]}x{labels.shape[0]}, frames are "
                              f"{self._labels.shape[1]}x{self._labels.shape[0]}")
-        changed = np.argwhere(labels != self._labels)
-        if changed.size == 0:
+        change = Edit.of_change(self._labels, labels.astype(np.uint8), self.is_annotated())
+        if change is None:
             return
-        (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
-        rect = Rect(int(x0), int(y0), int(x1), int(y1))
-        before = self._labels
         self._labels = labels.astype(np.uint8, copy=True)
         self.objects.ensure(set(np.unique(labels).tolist()))
-        self._commit(Edit.capture(before, self._labels, rect, self.is_annotated()))
+        self._commit(change)
         self.objectsChanged.emit()
         self.labelsChanged.emit(self._current)
 
@@ -490,6 +487,15 @@ class Document(QObject):
         self._loading.clear()
         self.resultsChanged.emit()
 
+    def annotations_replaced_by(self, masks: dict[int, np.ndarray]) -> list[int]:
+        """Annotated frames whose painted mask `import_masks(masks, as_annotations=True)` would change (masks
+        that only add new objects change no painted pixel)."""
+        if self._session is None:
+            return []
+        complete, _ = split_annotations(masks, self._session.object_ids())
+        return sorted(i for i, labels in complete.items() if self._session.is_annotated(i)
+                      and not np.array_equal(self._session.annotation(i), labels))
+
     def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> list[int]:
         """Put whole-frame masks into the session, as annotated frames (the results around them are then out
         of date) or as plain results (annotated frames keep their annotation). Returns the frames changed.
@@ -499,11 +505,14 @@ class Document(QObject):
         frame with no mask yet, they join when a forward propagation reaches it (`entering_frames`)."""
         assert self._session is not None
         self.end_stroke()
+        # an annotated frame's mask replaced by an import is one more undoable edit there (QA pass 12: imported
+        # masks wiped painted objects with no way back); other frames' history starts afresh
+        painted = {i: self._session.annotation(i) for i in masks if as_annotations and self._session.is_annotated(i)}
         if as_annotations:
             complete, adding = split_annotations(masks, self._session.object_ids())
             for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
                 if not self._session.add_entering(index, labels):
-                    self._history.forget(index)
+                    self._history.forget(index)  # no annotation there (add_entering would have joined it)
                     self.objects.ensure(set(np.unique(labels).tolist()))
                     self.maskStored.emit(index, False)
             masks = {**complete, **{i: self._session.annotation(i) for i in adding if self._session.is_annotated(i)}}
@@ -515,7 +524,12 @@ class Document(QObject):
             else:
                 self._session.set_result(index, labels)
             self._has_result[index] = True
-            self._history.forget(index)
+            before = painted.get(index)
+            change = Edit.of_change(before, labels, True) if before is not None else None
+            if before is None:
+                self._history.forget(index)
+            elif change is not None:
+                self._history.push(index, change)
             self.objects.ensure(set(np.unique(labels).tolist()))
             self.maskStored.emit(index, False)
         if as_annotations:

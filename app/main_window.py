@@ -300,7 +300,19 @@ class MainWindow(QMainWindow):
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         if box.clickedButton() is not cancel:
-            self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations)
+            self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
+                                               confirm=self._confirm_replacing)
+
+    def _confirm_replacing(self, frames: list[int]) -> bool:
+        """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""
+        shown = ", ".join(str(i + 1) for i in frames[:12]) + (" …" if len(frames) > 12 else "")
+        answer = QMessageBox.question(
+            self, "Replace annotated frames?",
+            f"The imported masks replace the painted masks of {len(frames)} annotated frame"
+            f"{'s' if len(frames) > 1 else ''} ({shown}); objects they do not show are erased there.\n\n"
+            "Ctrl+Z on such a frame brings its painted mask back.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     def import_frame_mask_dialog(self) -> None:
         if not self.document.is_open:

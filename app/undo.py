@@ -30,6 +30,16 @@ class Edit:
         s = rect.slices()
         return cls(rect, before[s].copy(), after[s].copy(), was_annotated)
 
+    @classmethod
+    def of_change(cls, before: np.ndarray, after: np.ndarray, was_annotated: bool) -> "Edit | None":
+        """The edit that turns a whole label map `before` into `after` (an import, an erased object), kept to
+        the rectangle of changed pixels; None if nothing changed."""
+        changed = np.argwhere(before != after)
+        if changed.size == 0:
+            return None
+        (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
+        return cls.capture(before, after, Rect(int(x0), int(y0), int(x1), int(y1)), was_annotated)
+
     def undo_into(self, labels: np.ndarray) -> None:
         labels[self.rect.slices()] = self.before
 

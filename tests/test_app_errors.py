@@ -111,6 +111,46 @@ def test_cutie_judo_masks_slightly_off_size_are_resized_with_notice(app_factory,
     assert len(doc.objects) >= 2
 
 
+def test_an_import_over_painted_frames_is_asked_for_and_undoable(app_factory, frame_dir, tmp_path, dialogs,
+                                                                  monkeypatch):
+    """QA pass 12: importing a folder of 0/255 masks as annotated frames replaced frame 0's two painted objects
+    with the imported one, without a question and with no undo. Now the window asks first (Cancel imports
+    nothing) and Ctrl+Z on the frame brings the painted mask back."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    window = app_factory()
+    window.controller.open(frame_dir)
+    doc = window.document
+    second = doc.add_object("Second")
+    for obj_id, at in ((1, (20.0, 20.0)), (second.id, (60.0, 40.0))):
+        doc.begin_stroke(at, obj_id, 9, erase=False)
+        doc.end_stroke()
+    painted = doc.session.labels(0)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    binary = np.zeros((64, 96), np.uint8)
+    binary[30:50, 10:30] = 255
+    for name in ("00000.png", "00003.png"):
+        Image.fromarray(binary).save(folder / name)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: 0)  # the import dialog, answered "Annotated frames":
+    monkeypatch.setattr(QMessageBox, "clickedButton", lambda box: box.buttons()[0])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.Cancel))
+    window.import_masks_dialog()
+    assert "1 annotated frame (1)" in asked[0] and "Ctrl+Z" in asked[0]
+    assert np.array_equal(doc.session.labels(0), painted) and not doc.session.is_annotated(3)  # cancelled
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
+    window.import_masks_dialog()
+    assert np.array_equal(doc.session.labels(0), (binary > 0).astype(np.uint8))
+    assert doc.session.is_annotated(3)
+    doc.undo()
+    assert np.array_equal(doc.session.labels(0), painted) and doc.session.is_annotated(0)
+    doc.redo()
+    assert np.array_equal(doc.session.labels(0), (binary > 0).astype(np.uint8))
+
+
 def test_drop_a_folder_opens_it(app_factory, frame_dir):
     window = app_factory()
     mime = QMimeData()

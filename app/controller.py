@@ -262,8 +262,8 @@ class AppController(QObject):
                           (f"; {kept} annotated frames kept their annotation" if kept else "") + f" from {folder}")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
-            self.error.emit("Masks resized", f"Some masks were slightly off the frame size and were resized "
-                                             f"(nearest neighbour):\n{notes}")
+            more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""
+            self.error.emit("Masks adjusted", f"Some masks were adjusted as they were read:\n{notes}{more}")
         return True
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
@@ -298,13 +298,15 @@ class AppController(QObject):
         if doc.session is None:
             return False
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 labels = read_mask(path, doc.frame_size)
             doc.import_frame_mask(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged
             self.error.emit(*describe(exc))
             return False
+        if caught:  # resized, or a soft-edged binary mask thresholded: said, since the result differs
+            self.message.emit("; ".join(str(w.message) for w in caught))
         return True
 
     # ---- objects ------------------------------------------------------------------------------------

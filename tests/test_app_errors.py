@@ -107,7 +107,7 @@ def test_cutie_judo_masks_slightly_off_size_are_resized_with_notice(app_factory,
     assert window.controller.import_mask_folder(masks, as_annotations=True)
     doc = window.document
     assert doc.annotated_frames() == [0] and doc.entering_frames() == [5, 8, 13]  # they enter when reached
-    assert dialogs[-1][0] == "Masks resized" and "00005" in dialogs[-1][1]
+    assert dialogs[-1][0] == "Masks adjusted" and "00005" in dialogs[-1][1] and "resized" in dialogs[-1][1]
     assert len(doc.objects) >= 2
 
 

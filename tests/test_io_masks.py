@@ -77,6 +77,32 @@ def test_grayscale_masks(tmp_path: Path) -> None:
         read_mask(tmp_path / "bad.png")
 
 
+def test_a_binary_mask_with_soft_or_jpeg_edges_is_one_object_with_a_warning(tmp_path: Path) -> None:
+    """QA pass 12: a 0/200 mask resized smoothly held 200 grey levels and became 200 objects (the CLI tracked
+    them all, 43 s instead of 5); a JPEG 0/255 mask was refused. Levels found only along edges mark such
+    masks; real label maps, even with tiny objects among many, stay labels."""
+    import cv2
+
+    truth = np.zeros((120, 160), np.uint8)
+    cv2.ellipse(truth, (70, 60), (40, 25), 20, 0, 360, 1, -1)
+    soft = cv2.resize(cv2.resize(truth * 200, (80, 60), interpolation=cv2.INTER_LINEAR), (160, 120),
+                      interpolation=cv2.INTER_LINEAR)
+    Image.fromarray(soft).save(tmp_path / "soft.png")
+    Image.fromarray(truth * 255).save(tmp_path / "mask.jpg", quality=80)
+    for name in ("soft.png", "mask.jpg"):
+        with pytest.warns(UserWarning, match="soft or JPEG edges, read as one object"):
+            labels = read_mask(tmp_path / name)
+        assert set(np.unique(labels).tolist()) == {0, 1} and (labels != truth).mean() < 0.01
+    many = np.zeros((120, 160), np.uint8)
+    for k in range(1, 13):
+        many[8 * k:8 * k + 6, 10 * k:10 * k + 8] = k
+    many[110:112, 150:152], many[115, 5] = 13, 14  # tiny objects: no inner pixel
+    Image.fromarray(many).save(tmp_path / "labels.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(read_mask(tmp_path / "labels.png"), many)
+
+
 def test_a_palette_mask_of_0_and_255_is_one_object(tmp_path: Path) -> None:
     """Seventh CLI QA pass: official predictions re-saved as palette 0/255 with a grey palette scored J 0, and
     as an annotation "contained no object": 255 was read as DAVIS void. Void beside real labels stays void."""

@@ -48,8 +48,9 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     """Read a mask file as a uint8 label map (H, W).
 
     Palette PNGs give their indices (one holding only 0 and 255 is a binary mask: one object); grayscale masks
-    holding only 0 and one full-scale value (255, 65535, or 1) are one object; other grayscale values up to 254
-    are labels; RGB(A) masks map through the DAVIS palette. Void (255) becomes background unless `keep_void`.
+    holding only 0 and one full-scale value (255, 65535, or 1) are one object, and so are binary masks whose
+    edges were softened (resized, anti-aliased, JPEG; thresholded with a warning); other grayscale values up
+    to 254 are labels; RGB(A) masks map through the DAVIS palette. Void (255) becomes background unless `keep_void`.
     A mask off the `expected_size` (H, W) by at most `tolerance` pixels per side is resized (nearest) with a
     warning; a larger mismatch is an error. `size_of` says whose size that is in the messages.
     """
@@ -85,7 +86,8 @@ def _labels_of(im: Image.Image, path: Path) -> np.ndarray:
 
 
 def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
-    """Binary masks (0 and one full-scale value) become object 1; otherwise the values are the labels."""
+    """Binary masks (0 and one full-scale value) become object 1, and so do binary masks whose edges were
+    softened or blurred by JPEG (a warning says so); otherwise the values are the labels."""
     if grey.dtype in (np.uint8, np.uint16):  # a histogram is several times faster than np.unique here
         values = np.flatnonzero(np.bincount(grey.ravel(), minlength=1))
     else:
@@ -93,10 +95,37 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)
+    threshold = _soft_binary_threshold(grey, nonzero) if len(nonzero) >= SOFT_MIN_LEVELS else None
+    if threshold is not None:
+        warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
+                      f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=4)
+        return (grey >= threshold).astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
     return grey.astype(np.uint8)
+
+
+SOFT_MIN_LEVELS = 8
+"""A grey mask with fewer non-zero levels is taken as labels whatever its edges look like."""
+
+
+def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray) -> int | None:
+    """The threshold (half the main object value) if `grey` is a binary mask whose edges were anti-aliased,
+    resized smoothly or blurred by JPEG, else None. Such a mask has many grey levels (QA pass 12: a resized
+    0/200 mask held 200, read as 200 objects), and most of them occur only where values change: no pixel of
+    theirs has four neighbours of its own value. Every object of a real label map has such inner pixels."""
+    if grey.dtype not in (np.uint8, np.uint16) or min(grey.shape) < 3:
+        return None
+    inner = grey[1:-1, 1:-1]
+    same = (inner == grey[:-2, 1:-1]) & (inner == grey[2:, 1:-1]) & (inner == grey[1:-1, :-2]) & \
+        (inner == grey[1:-1, 2:])
+    interior = np.bincount(inner[same].ravel(), minlength=int(levels[-1]) + 1)
+    edge_only = int((interior[levels] == 0).sum())
+    if edge_only * 4 < len(levels) * 3:  # fewer than 3 in 4 levels without inner pixels: labels
+        return None
+    main = int(levels[np.argmax(interior[levels])])
+    return (main + 1) // 2 if interior[main] else None
 
 
 def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:

@@ -234,7 +234,7 @@ class AppController(QObject):
     # ---- imports ------------------------------------------------------------------------------------
     def import_mask_folder(self, folder: str | Path, as_annotations: bool,
                            confirm: Callable[[list[int]], bool] | None = None) -> bool:
-        """Import the PNG masks of a folder, named after the frames (palette, grayscale or 0/255). Where they
+        """Import the masks of a folder (PNG, JPEG, …), named after the frames (palette, grayscale or 0/255). Where they
         would replace painted annotations, `confirm(frames)` is asked first (False: nothing is imported)."""
         session = self.document.session
         if session is None:

@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
     def import_masks_dialog(self) -> None:
         if not self.document.is_open:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Import masks (PNG files named after the frames)")
+        folder = QFileDialog.getExistingDirectory(self, "Import masks (images named after the frames)")
         if not folder:
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Import masks",

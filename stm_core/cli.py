@@ -244,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("propagate", help="propagate annotated masks through a video or frame folder")
     p.add_argument("images", help="folder of frames (jpg, png, bmp, webp, tif, gif) or a video file")
     p.add_argument("--annotations", required=True,
-                   help="folder of PNG masks named like the frames; a later mask showing only new objects adds "
-                        "them where they enter (the Cutie/XMem convention), any other mask is its whole frame")
+                   help="folder of masks (PNG, or JPEG…) named like the frames; a later mask showing only new "
+                        "objects adds them where they enter (the Cutie/XMem convention), any other mask is its whole "
+                        "frame")
     p.add_argument("--output", required=True,
                    help="folder for one palette PNG per frame; masks already there are replaced, and any this "
                         "run does not rewrite are named in a warning")

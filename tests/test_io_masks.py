@@ -198,9 +198,19 @@ def test_read_mask_dir(tmp_path: Path) -> None:
     write_mask(tmp_path / "m" / "3.png", a)  # plain integer stem: frame 3
     (tmp_path / "m" / ".00004.png.1234abcd.tmp.png").write_bytes(b"crash leftover")
     (tmp_path / "m" / "notes.txt").write_text("ignored")
-    masks = read_mask_dir(tmp_path / "m", names, (8, 8))
-    assert sorted(masks) == [0, 3, 7]
-    assert np.array_equal(masks[7], a * 2)
+    half = np.zeros((8, 8), np.uint8)
+    half[:, :4] = 1
+    Image.fromarray(half * 255).save(tmp_path / "m" / "00005.jpg", quality=90)  # QA pass 12: JPEGs were skipped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a JPEG's grey edges are thresholded with a warning
+        masks = read_mask_dir(tmp_path / "m", names, (8, 8))
+    assert sorted(masks) == [0, 3, 5, 7]
+    assert np.array_equal(masks[7], a * 2) and np.array_equal(masks[5], half)
+    write_mask(tmp_path / "m" / "00005.png", a)
+    with pytest.raises(InputError, match="00005.jpg and 00005.png .* both for frame 5|00005.png and 00005.jpg"):
+        read_mask_dir(tmp_path / "m", names, (8, 8))
+    (tmp_path / "m" / "00005.png").unlink()
+    (tmp_path / "m" / "00005.jpg").unlink()
 
     write_mask(tmp_path / "m" / "extra.png", a)
     with pytest.raises(InputError, match="extra.png names no frame"):
@@ -210,7 +220,7 @@ def test_read_mask_dir(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="both for frame 7"):
         read_mask_dir(tmp_path / "m", names, (8, 8))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no PNG masks"):
+    with pytest.raises(InputError, match="no masks"):
         read_mask_dir(tmp_path / "empty", names, (8, 8))
     with pytest.raises(InputError, match="not found"):
         read_mask_dir(tmp_path / "missing", names, (8, 8))

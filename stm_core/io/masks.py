@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .frames import natural_key
+from .frames import IMAGE_SUFFIXES, natural_key
 
 VOID_LABEL = 255
 """DAVIS marks 'void' (unlabelled, ignored by the metrics) pixels with palette index 255."""
@@ -95,7 +95,9 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)
-    threshold = _soft_binary_threshold(grey, nonzero) if len(nonzero) >= SOFT_MIN_LEVELS else None
+    beyond_labels = bool(len(nonzero)) and nonzero[-1] > 254  # 255 beside other values: no label map either
+    threshold = _soft_binary_threshold(grey, nonzero, 0.5 if beyond_labels else 0.75) \
+        if len(nonzero) >= SOFT_MIN_LEVELS or beyond_labels else None
     if threshold is not None:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=4)
@@ -110,11 +112,12 @@ SOFT_MIN_LEVELS = 8
 """A grey mask with fewer non-zero levels is taken as labels whatever its edges look like."""
 
 
-def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray) -> int | None:
+def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: float) -> int | None:
     """The threshold (half the main object value) if `grey` is a binary mask whose edges were anti-aliased,
     resized smoothly or blurred by JPEG, else None. Such a mask has many grey levels (QA pass 12: a resized
     0/200 mask held 200, read as 200 objects), and most of them occur only where values change: no pixel of
-    theirs has four neighbours of its own value. Every object of a real label map has such inner pixels."""
+    theirs has four neighbours of its own value. Every object of a real label map has such inner pixels.
+    At least `edge_share` of the levels must be edge-only (less is asked where it cannot be labels anyway)."""
     if grey.dtype not in (np.uint8, np.uint16) or min(grey.shape) < 3:
         return None
     inner = grey[1:-1, 1:-1]
@@ -122,7 +125,7 @@ def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray) -> int | None:
         (inner == grey[1:-1, 2:])
     interior = np.bincount(inner[same].ravel(), minlength=int(levels[-1]) + 1)
     edge_only = int((interior[levels] == 0).sum())
-    if edge_only * 4 < len(levels) * 3:  # fewer than 3 in 4 levels without inner pixels: labels
+    if edge_only < edge_share * len(levels):
         return None
     main = int(levels[np.argmax(interior[levels])])
     return (main + 1) // 2 if interior[main] else None
@@ -199,21 +202,22 @@ def mask_digest(labels: np.ndarray) -> str:
 
 
 def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
-    """Read every PNG of `folder` as the mask of the frame it names: {frame index: label map}.
+    """Read every image of `folder` (PNG, or JPEG and the other frame formats) as the mask of the frame it
+    names: {frame index: label map}.
 
     '00005.png' belongs to the frame whose stem is '00005'. Otherwise an integer stem matches the frame whose
     name ends in the same number however it is padded ('00001.png' is frame '0001.jpg', or 'frame_0001.jpg'
     as ffmpeg names frames, counting from 1), and when no frame name ends in a number it is the frame index
-    ('5.png' is the sixth frame). A PNG that names no frame, or two, is an error, so typos and ambiguous
-    names do not go unnoticed.
+    ('5.png' is the sixth frame). A mask that names no frame, or two, and two masks for one frame ('5.png'
+    and '5.jpg') are errors, so typos and ambiguous names do not go unnoticed.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"mask folder not found: {folder}")
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith(".")),
-                   key=lambda p: natural_key(p.name))
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                    and p.is_file()), key=lambda p: natural_key(p.name))  # QA pass 12: JPEG masks were skipped
     if not files:
-        raise InputError(f"no PNG masks in {folder}")
+        raise InputError(f"no masks (png, jpg, bmp, tif, webp, gif) in {folder}")
     index_of = {name: i for i, name in enumerate(frame_names)}
     numbered: dict[int, list[int]] = {}
     for i, name in enumerate(frame_names):

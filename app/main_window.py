@@ -14,6 +14,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout,
                                QWidget)
 
+from stm_core.io.frames import VIDEO_SUFFIXES
+
 from .controller import AppController
 from .editor_state import Tool
 from .shortcuts import COMMANDS
@@ -31,7 +33,7 @@ from .views.tool_panel import ToolPanel
 APP_NAME = "STM Annotator"
 MIN_WIDTH, MIN_HEIGHT = 860, 560
 PLAY_FPS = 12
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm);;All files (*)"
+VIDEO_FILTER = f"Videos ({' '.join('*' + s for s in sorted(VIDEO_SUFFIXES))});;All files (*)"
 MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
                    "file.import_frame_mask", None, "file.save", "file.export", None, "file.settings", None,
                    "file.quit")),

@@ -31,7 +31,8 @@ DEFAULT_CACHE_FRAMES = 64
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 _EXIF_ORIENTATION = 0x0112  # 5-8 turn the picture a quarter, so width and height swap
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                            ".3gp", ".wmv", ".flv", ".ogv"})  # what FFmpeg (PyAV) demuxes; others: rename or convert
 
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 
@@ -194,14 +195,20 @@ class VideoFrames(FrameSource):
         self._pos: int | None = None  # index of the frame the decoder returned last
         self._video_path = path
         try:
-            pts, key_pts = self._index(path)
+            pts, key_pts, short = self._index(path)
             if not pts:
                 raise InputError(f"{path} has no video frames")
-            self._pts = pts
-            self._index_of = {p: i for i, p in enumerate(pts)}
-            self._keys = sorted({self._index_of[p] for p in key_pts if p in self._index_of} | {0})
+            self._use_frames(pts, key_pts)
             self._open_decoder()
             first = self._read(0)
+            if short:  # QA pass 12: a cut MP4 indexed frames whose data was cut off; they failed later
+                usable = self._decodable_frames()
+                if usable < len(pts):
+                    warnings.warn(f"{path}: its last {len(pts) - usable} of {len(pts)} frames cannot be decoded "
+                                  "and are left out; the file may be cut short (an interrupted download or "
+                                  "recording)")
+                    pts = pts[:usable]
+                    self._use_frames(pts, [self._pts[k] for k in self._keys])
         except av.FFmpegError as e:
             self._close_container()
             raise InputError(f"cannot read video {path}: {e} (not a video, or one damaged or cut short)") from None
@@ -216,9 +223,27 @@ class VideoFrames(FrameSource):
         first.setflags(write=False)
         self._cache[0] = first
 
+    def _use_frames(self, pts: list[int], key_pts: list[int]) -> None:
+        """Index these frames (presentation timestamps, sorted) with these keyframes."""
+        self._pts = pts
+        self._index_of = {p: i for i, p in enumerate(pts)}
+        self._keys = sorted({self._index_of[p] for p in key_pts if p in self._index_of} | {0})
+
+    def _decodable_frames(self) -> int:
+        """How many frames decode, tried from the last keyframe on: the last packets of a cut file are often
+        partial, indexed but not decodable (the caller holds no lock yet: the source is not shared)."""
+        for index in range(self._keys[-1], len(self._pts)):
+            try:
+                self._read(index)
+            except (av.FFmpegError, InputError):
+                self._open_decoder()
+                return index
+        return len(self._pts)
+
     @staticmethod
-    def _index(path: Path) -> tuple[list[int], list[int]]:
-        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets."""
+    def _index(path: Path) -> tuple[list[int], list[int], bool]:
+        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets, and
+        whether the header promises more than that (then the last frames are checked by decoding them)."""
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream (a file of sound or data only, or a video cut "
@@ -240,6 +265,8 @@ class VideoFrames(FrameSource):
                 if packet.is_keyframe:
                     key_pts.append(packet.pts)
             lost = None if missing_pts else VideoFrames._lost(container, len(set(pts)), ends_at)
+            stated, length = stream.frames, (container.duration or 0) / av.time_base
+            short = not missing_pts and (stated > len(pts) if stated else ends_at < length - 0.1)
         if missing_pts:  # some AVI/raw streams: only decoding gives timestamps
             with av.open(str(path)) as container:
                 pts, key_pts = [], []
@@ -255,7 +282,7 @@ class VideoFrames(FrameSource):
         if lost:
             warnings.warn(f"{path}: {lost}; the file may be cut short (an interrupted download or recording) or "
                           "its header wrong")
-        return sorted(set(pts)), key_pts
+        return sorted(set(pts)), key_pts, short
 
     @staticmethod
     def _lost(container: "av.container.InputContainer", frames: int, ends_at: float) -> str | None:
@@ -270,7 +297,7 @@ class VideoFrames(FrameSource):
                 if frames < 0.95 * stated - 1 else None
         if container.duration:  # `ends_at` is a time, not a span: timestamps starting late never read as a loss
             length = container.duration / av.time_base
-            if ends_at < length - max(0.25, 0.03 * length):
+            if ends_at < length - max(0.25, 0.01 * length):
                 return f"its header gives a length of {length:.1f} s but its data ends at {ends_at:.1f} s " \
                        f"({frames} frames read)"
         return None
@@ -352,11 +379,29 @@ class VideoFrames(FrameSource):
 
 
 def _upright(frame: "av.VideoFrame") -> np.ndarray:
-    """The frame as RGB, turned as the video asks players to show it: phones store portrait video as
-    landscape pictures plus a rotation, so without it masks would be painted and exported sideways."""
+    """The frame as RGB, turned (and mirrored) as its display matrix asks players to show it: phones store
+    portrait video as landscape pictures plus a rotation, so without it masks would be painted and exported
+    sideways. Follows FFmpeg's autorotation, flips included (QA pass 12: a mirrored video came out turned
+    180 degrees, since the rotation alone cannot tell a mirror from a half turn)."""
     rgb = frame.to_ndarray(format="rgb24")
-    quarter_turns = round(frame.rotation / 90) % 4  # counterclockwise, as np.rot90 turns
-    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+    matrix = next((np.frombuffer(bytes(data), "<i4") for data in frame.side_data
+                   if data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
+    if matrix is None:
+        return rgb
+    a, c, d = matrix[0], matrix[3], matrix[4]
+    theta = -round(frame.rotation) % 360  # clockwise, as FFmpeg's autorotation reads it
+    if theta == 90:
+        rgb = np.rot90(rgb, -1)
+        rgb = rgb[::-1] if c > 0 else rgb
+    elif theta == 270:
+        rgb = np.rot90(rgb, 1)
+        rgb = rgb[::-1] if c < 0 else rgb
+    elif theta == 180:
+        rgb = rgb[:, ::-1] if a < 0 else rgb
+        rgb = rgb[::-1] if d < 0 else rgb
+    elif d < 0:
+        rgb = rgb[::-1]
+    return np.ascontiguousarray(rgb)
 
 
 def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> FrameSource:

@@ -191,6 +191,10 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if resized:
         warnings.warn(f"{len(resized)} predictions of {gt_dir.name} were resized to the ground truth's size "
                       f"(first: {resized[0]})", stacklevel=2)
+    unmatched = sorted({p.name for p in _pngs(pred_dir)} - {p.name for p in gt_files}, key=natural_key)
+    if unmatched:  # QA pass 12: another sequence's 90 predictions were scored against 50 masks without a word
+        warnings.warn(f"{len(unmatched)} predictions in {pred_dir} have no ground-truth mask and are not scored "
+                      f"(first: {unmatched[0]}); are they of another sequence?", stacklevel=2)
     scored = (~np.isnan(j)).sum(1)
     return [ObjectScore(gt_dir.name, obj, float(np.nanmean(j[k])), float(np.nanmean(f[k])), int(scored[k]))
             for k, obj in enumerate(ids)]

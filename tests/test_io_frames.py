@@ -71,10 +71,15 @@ def test_other_image_modes_become_rgb8(tmp_path: Path) -> None:
     Image.fromarray(grey16).save(tmp_path / "0.png")
     Image.fromarray(np.full((24, 32), 77, np.uint8)).save(tmp_path / "1.png")
     Image.fromarray(np.full((24, 32, 4), 150, np.uint8)).save(tmp_path / "2.png")
+    ramp = np.linspace(0, 1, 24 * 32, dtype=np.float32).reshape(24, 32)  # QA pass 12: a 0..1 float TIFF was black
+    Image.fromarray(ramp, mode="F").save(tmp_path / "3.tif")
+    Image.fromarray(ramp * 200, mode="F").save(tmp_path / "4.tif")  # floats on the 0..255 scale stay there
     frames = FolderFrames(tmp_path)
     assert np.array_equal(frames[0][..., 0], np.rint(grey16 / 257).astype(np.uint8))
     assert (frames[1] == 77).all() and frames[1].shape == (24, 32, 3)
     assert (frames[2] == 150).all() and frames[2].shape == (24, 32, 3)
+    assert np.array_equal(frames[3][..., 2], np.rint(ramp * 255).astype(np.uint8))
+    assert np.array_equal(frames[4][..., 1], np.rint(ramp * 200).astype(np.uint8))
 
 
 def test_cache_is_bounded_and_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

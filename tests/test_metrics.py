@@ -137,6 +137,10 @@ def test_protocol_drops_first_and_last_frame(tmp_path: Path) -> None:
     assert (score.sequence, score.object_id, score.frames) == ("seq", 1, 3)
     assert score.j_mean == 1.0 and score.f_mean == 1.0
 
+    write_mask(pred_dir / "00005.png", gt[0])  # QA pass 12: predictions of a longer sequence went unremarked
+    with pytest.warns(UserWarning, match=r"1 predictions in .* have no ground-truth mask and are not scored "
+                                         r"\(first: 00005.png\)"):
+        evaluate_sequence(gt_dir, pred_dir)
     (pred_dir / "00002.png").unlink()
     with pytest.raises(InputError, match="00002.png"):
         evaluate_sequence(gt_dir, pred_dir)

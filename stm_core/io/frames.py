@@ -165,11 +165,15 @@ class FolderFrames(FrameSource):
 
 
 def image_to_rgb(im: Image.Image) -> np.ndarray:
-    """Any Pillow image as RGB uint8; 16-bit grey is scaled (Pillow's own conversion would clip it)."""
-    if im.mode in _SIXTEEN_BIT_MODES:
-        grey = np.asarray(im).astype(np.float32)
-        grey = np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8)
-        return np.repeat(grey[:, :, None], 3, axis=2)
+    """Any Pillow image as RGB uint8; 16-bit grey is scaled, and floating-point grey in 0..1 (scientific TIFFs)
+    too: Pillow's own conversion would clip the one and turn the other black (QA pass 12)."""
+    if im.mode in _SIXTEEN_BIT_MODES or im.mode == "F":
+        grey = np.nan_to_num(np.asarray(im).astype(np.float32))
+        if im.mode != "F":
+            grey /= 257.0
+        elif grey.max(initial=0.0) <= 1.0:
+            grey *= 255.0
+        return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im, dtype=np.uint8).copy()

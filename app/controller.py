@@ -9,10 +9,11 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
-from stm_core.io.masks import read_mask, read_mask_dir
+from stm_core.io.masks import add_objects, read_mask, read_mask_dir
 from stm_core.session import AnnotationSession
 
 from .autosave import Autosaver
@@ -21,7 +22,7 @@ from .document import Document
 from .editor_state import EditorState
 from .errors import describe
 from .export import ExportOptions, export
-from .objects import ObjectTable
+from .objects import ObjectTable, TrackedObject
 from .propagation import PropagationController
 from .settings import AppSettings, Preferences
 from .workers import Task
@@ -233,38 +234,58 @@ class AppController(QObject):
 
     # ---- imports ------------------------------------------------------------------------------------
     def import_mask_folder(self, folder: str | Path, as_annotations: bool,
-                           confirm: Callable[[list[int]], bool] | None = None) -> bool:
-        """Import the masks of a folder (PNG, JPEG, …), named after the frames (palette, grayscale or 0/255). Where they
-        would replace painted annotations, `confirm(frames)` is asked first (False: nothing is imported)."""
-        session = self.document.session
+                           confirm: Callable[[list[int]], bool] | None = None, as_new_object: bool = False) -> bool:
+        """Import the masks of a folder (PNG, JPEG, …) named after the frames (palette, grayscale or 0/255). Where
+        they would replace painted annotations, `confirm(frames)` is asked first (False: nothing is imported).
+        `as_new_object`: the folder holds one object's masks (a per-object export, SAM or XMem style), which
+        become a new object added to each frame's present mask; annotated frames stay annotated."""
+        doc, session = self.document, self.document.session
         if session is None:
             return False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 masks = read_mask_dir(folder, session.frame_names, session.frame_size)
+                new_object, masks = self._as_new_object(Path(folder), masks) if as_new_object else (None, masks)
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
-        replaced = self.document.annotations_replaced_by(masks) if as_annotations else []
+        replaced = doc.annotations_replaced_by(masks) if as_annotations and not as_new_object else []
         if replaced and confirm is not None and not confirm(replaced):
             return False
-        known = {o.id for o in self.document.objects}
-        waiting = set(self.document.entering_frames())
-        imported = self.document.import_masks(masks, as_annotations)
-        entering = [i for i in self.document.entering_frames() if i not in waiting]
-        self._describe_new_objects(Path(folder), known)
+        known = {o.id for o in doc.objects}
+        waiting = set(doc.entering_frames())
+        if as_new_object and not as_annotations:  # the object joins annotated frames' annotations too
+            doc.import_masks({i: m for i, m in masks.items() if session.is_annotated(i)}, as_annotations=True)
+        imported = doc.import_masks(masks, as_annotations)
+        entering = [i for i in doc.entering_frames() if i not in waiting]
+        if not as_new_object:
+            self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
         self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
+                          (f" as the new object {new_object.name}" if new_object is not None else "") +
                           (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
                            f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
                            if entering else "") +
-                          (f"; {kept} annotated frames kept their annotation" if kept else "") + f" from {folder}")
+                          (f"; {kept} annotated frames kept their annotation" if kept and not as_new_object else "")
+                          + f" from {folder}")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""
             self.error.emit("Masks adjusted", f"Some masks were adjusted as they were read:\n{notes}{more}")
         return True
+
+    def _as_new_object(self, folder: Path, masks: dict[int, np.ndarray]
+                       ) -> tuple[TrackedObject, dict[int, np.ndarray]]:
+        """One object's masks as a new object (named after the folder) over each frame's present mask."""
+        several = next((i for i, m in masks.items() if len(np.unique(m[m > 0])) > 1), None)
+        if several is not None:
+            raise InputError(f"the mask for frame {several + 1} in {folder} holds several objects: import the "
+                             "folder as annotated frames or results instead")
+        session = self.document.session
+        assert session is not None
+        obj = self.document.add_object(folder.name)  # ValueError when all 254 labels are taken
+        return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()}
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
         """Name, colour and show or hide the objects an import added as an export of this program described

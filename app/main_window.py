@@ -11,8 +11,8 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from stm_core.io.frames import VIDEO_SUFFIXES
 
@@ -300,10 +300,13 @@ class MainWindow(QMainWindow):
         as_annotations = box.addButton("Annotated frames", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Results", QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        new_object = QCheckBox("One object's masks (0/255, one folder per object): add them as a new object "
+                               "and keep the objects already there")
+        box.setCheckBox(new_object)
         box.exec()
         if box.clickedButton() is not cancel:
             self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
-                                               confirm=self._confirm_replacing)
+                                               confirm=self._confirm_replacing, as_new_object=new_object.isChecked())
 
     def _confirm_replacing(self, frames: list[int]) -> bool:
         """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""

@@ -220,3 +220,35 @@ def test_object_limit_is_a_message(app_factory, frame_dir, dialogs):
     window.objects_panel.add_button.click()
     window.objects_panel.add_button.click()
     assert "254" in dialogs[-1][1] and len(window.document.objects) == 254
+
+
+def test_per_object_binary_folders_import_as_new_objects_beside_the_others(app_factory, frame_dir, tmp_path,
+                                                                          dialogs):
+    """QA pass 12: two per-object 0/255 folders (SAM/XMem style, or this program's binary/ export) imported one
+    after the other: the second erased the first, since both read as object 1. As new objects, each is added
+    to the masks already there, named after its folder."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    doc = window.document
+    truths = {}
+    for name, rows in (("car", slice(5, 20)), ("person", slice(30, 50))):
+        folder = tmp_path / name
+        folder.mkdir()
+        mask = np.zeros((64, 96), np.uint8)
+        mask[rows, 10:40] = 255
+        for frame in ("00000.png", "00002.png"):
+            Image.fromarray(mask).save(folder / frame)
+        assert window.controller.import_mask_folder(folder, as_annotations=True, as_new_object=True)
+        truths[name] = mask > 0
+    car, person = (next(o for o in doc.objects if o.name == n) for n in ("car", "person"))
+    for frame in (0, 2):
+        labels = doc.session.labels(frame)
+        assert np.array_equal(labels == car.id, truths["car"]) and np.array_equal(labels == person.id,
+                                                                                   truths["person"])
+    assert doc.annotated_frames() == [0, 2]
+    several = tmp_path / "several"
+    several.mkdir()
+    write_mask(several / "00001.png", np.array(np.arange(64 * 96).reshape(64, 96) % 3, np.uint8))
+    count = len(doc.objects)
+    assert not window.controller.import_mask_folder(several, as_annotations=True, as_new_object=True)
+    assert "holds several objects" in dialogs[-1][1] and len(doc.objects) == count

@@ -255,9 +255,10 @@ class AppController(QObject):
             return False
         known = {o.id for o in doc.objects}
         waiting = set(doc.entering_frames())
+        imported = []
         if as_new_object and not as_annotations:  # the object joins annotated frames' annotations too
-            doc.import_masks({i: m for i, m in masks.items() if session.is_annotated(i)}, as_annotations=True)
-        imported = doc.import_masks(masks, as_annotations)
+            imported += doc.import_masks({i: m for i, m in masks.items() if session.is_annotated(i)}, True)
+        imported += doc.import_masks(masks, as_annotations)
         entering = [i for i in doc.entering_frames() if i not in waiting]
         if not as_new_object:
             self._describe_new_objects(Path(folder), known)
@@ -267,8 +268,7 @@ class AppController(QObject):
                           (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
                            f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
                            if entering else "") +
-                          (f"; {kept} annotated frames kept their annotation" if kept and not as_new_object else "")
-                          + f" from {folder}")
+                          (f"; {kept} annotated frames kept their annotation" if kept else "") + f" from {folder}")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""

@@ -258,7 +258,11 @@ class AppController(QObject):
         imported = []
         if as_new_object and not as_annotations:  # the object joins annotated frames' annotations too
             imported += doc.import_masks({i: m for i, m in masks.items() if session.is_annotated(i)}, True)
-        imported += doc.import_masks(masks, as_annotations)
+        # on a frame with no mask yet the new object waits for a forward run to bring the others there, which
+        # would otherwise be annotated as absent (QA pass 13: they were never tracked there again)
+        tracked = as_new_object and any(o != new_object.id for o in session.object_ids())
+        unmasked = [i for i in masks if session.labels(i) is None] if tracked else []
+        imported += doc.import_masks(masks, as_annotations, entering=unmasked)
         entering = [i for i in doc.entering_frames() if i not in waiting]
         if not as_new_object:
             self._describe_new_objects(Path(folder), known)

@@ -9,6 +9,7 @@ code serves mouse strokes, imported masks and tests; the engine sees a frame onl
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -496,13 +497,15 @@ class Document(QObject):
         return sorted(i for i, labels in complete.items() if self._session.is_annotated(i)
                       and not np.array_equal(self._session.annotation(i), labels))
 
-    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool) -> list[int]:
+    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool,
+                     entering: Iterable[int] = ()) -> list[int]:
         """Put whole-frame masks into the session, as annotated frames (the results around them are then out
         of date) or as plain results (annotated frames keep their annotation). Returns the frames changed.
 
         As annotated frames, a mask that shows only objects that are new (Cutie/XMem masks for objects that
-        enter mid-video) adds them to the frame's present mask instead of erasing the other objects there; on a
-        frame with no mask yet, they join when a forward propagation reaches it (`entering_frames`)."""
+        enter mid-video), or one of the `entering` frames, adds them to the frame's present mask instead of
+        erasing the other objects there; on a frame with no mask yet, they join when a forward propagation
+        reaches it (`entering_frames`)."""
         assert self._session is not None
         self.end_stroke()
         # an annotated frame's mask replaced by an import is one more undoable edit there (QA pass 12: imported
@@ -510,6 +513,7 @@ class Document(QObject):
         painted = {i: self._session.annotation(i) for i in masks if as_annotations and self._session.is_annotated(i)}
         if as_annotations:
             complete, adding = split_annotations(masks, self._session.object_ids())
+            adding.update({i: complete.pop(i) for i in set(entering) & set(complete)})
             for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
                 if not self._session.add_entering(index, labels):
                     self._history.forget(index)  # no annotation there (add_entering would have joined it)

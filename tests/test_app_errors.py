@@ -252,3 +252,28 @@ def test_per_object_binary_folders_import_as_new_objects_beside_the_others(app_f
     count = len(doc.objects)
     assert not window.controller.import_mask_folder(several, as_annotations=True, as_new_object=True)
     assert "holds several objects" in dialogs[-1][1] and len(doc.objects) == count
+
+
+def test_a_new_object_imported_onto_frames_without_masks_waits_there_for_the_others(app_factory, frame_dir,
+                                                                                  tmp_path):
+    """QA pass 13: a per-object folder imported as a new object onto frames not propagated yet made them
+    annotated frames holding that object alone, so the object painted on frame 0 was never tracked there.
+    Now it enters there, as Cutie/XMem masks do, and a forward run brings both."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    doc = window.document
+    doc.begin_stroke((20.0, 20.0), 1, 9, erase=False)
+    doc.end_stroke()
+    folder = tmp_path / "car"
+    folder.mkdir()
+    car = np.zeros((64, 96), np.uint8)
+    car[30:50, 50:80] = 255
+    for i in range(4):
+        Image.fromarray(car).save(folder / f"{i:05d}.png")
+    assert window.controller.import_mask_folder(folder, as_annotations=True, as_new_object=True)
+    new = next(o for o in doc.objects if o.name == "car")
+    assert doc.annotated_frames() == [0] and doc.entering_frames() == [1, 2, 3]
+    assert set(np.unique(doc.session.labels(0)).tolist()) == {0, 1, new.id}
+    doc.session.propagate(0, "forward")  # the engine's run, as F starts it (merging the entering objects)
+    for i in (1, 2, 3):
+        assert np.array_equal(doc.session.labels(i) == new.id, car > 0), i

@@ -242,6 +242,11 @@ class AppController(QObject):
         doc, session = self.document, self.document.session
         if session is None:
             return False
+        if self.propagation.running or self._loader is not None:  # QA pass 13: a run overwrote imported results
+            self.error.emit("Import refused", "A propagation is running and would overwrite imported masks: "
+                            "import when it has finished, or cancel it (Esc) first." if self.propagation.running
+                            else "Saved masks are still loading: import in a moment.")
+            return False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:

@@ -277,3 +277,17 @@ def test_a_new_object_imported_onto_frames_without_masks_waits_there_for_the_oth
     doc.session.propagate(0, "forward")  # the engine's run, as F starts it (merging the entering objects)
     for i in (1, 2, 3):
         assert np.array_equal(doc.session.labels(i) == new.id, car > 0), i
+
+
+def test_no_mask_folder_import_while_a_propagation_runs(app_factory, frame_dir, tmp_path, dialogs, monkeypatch):
+    """QA pass 13: masks imported as results during a run were overwritten by it on every frame it reached
+    afterwards, without a word."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    write_mask(folder / "00002.png", np.ones((64, 96), np.uint8))
+    monkeypatch.setattr(type(window.controller.propagation), "running", property(lambda self: True))
+    assert not window.controller.import_mask_folder(folder, as_annotations=False)
+    assert dialogs[-1][0] == "Import refused" and "propagation is running" in dialogs[-1][1]
+    assert window.document.session.labels(2) is None

@@ -242,10 +242,9 @@ class AppController(QObject):
         doc, session = self.document, self.document.session
         if session is None:
             return False
-        if self.propagation.running or self._loader is not None:  # QA pass 13: a run overwrote imported results
-            self.error.emit("Import refused", "A propagation is running and would overwrite imported masks: "
-                            "import when it has finished, or cancel it (Esc) first." if self.propagation.running
-                            else "Saved masks are still loading: import in a moment.")
+        blocker = self.import_blocker()
+        if blocker is not None:
+            self.error.emit("Import refused", blocker)
             return False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -283,6 +282,16 @@ class AppController(QObject):
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""
             self.error.emit("Masks adjusted", f"Some masks were adjusted as they were read:\n{notes}{more}")
         return True
+
+    def import_blocker(self) -> str | None:
+        """Why a mask folder cannot be imported now (None: it can): a running propagation would overwrite the
+        imported masks on every frame it reaches (QA pass 13), and saved masks still loading might too."""
+        if self.propagation.running:
+            return "A propagation is running and would overwrite imported masks: import when it has finished, " \
+                   "or cancel it (Esc) first."
+        if self._loader is not None:
+            return "Saved masks are still loading: import in a moment."
+        return None
 
     def _as_new_object(self, folder: Path, masks: dict[int, np.ndarray]
                        ) -> tuple[TrackedObject, dict[int, np.ndarray]]:

@@ -290,6 +290,10 @@ class MainWindow(QMainWindow):
     def import_masks_dialog(self) -> None:
         if not self.document.is_open:
             return
+        blocker = self.controller.import_blocker()
+        if blocker is not None:  # said before the user picks a folder, not after
+            self.show_error("Import refused", blocker)
+            return
         folder = QFileDialog.getExistingDirectory(self, "Import masks (images named after the frames)")
         if not folder:
             return

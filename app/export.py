@@ -61,13 +61,16 @@ class ExportSummary:
     """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
     removed: tuple[str, ...] = ()
     """Per-object folders an earlier export wrote for objects this video no longer has, removed by this one."""
+    coco: bool = False
+    """A COCO file was written: it leaves out the frames without a mask."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
         text = f"{'Cancelled after' if self.cancelled else 'Exported'} {self.frames} frames ({self.files} files) " \
                f"to {self.folder}."
         if self.without_mask:
-            text += f" {self.without_mask} frames had no mask yet and were written as background."
+            text += f" {self.without_mask} frames had no mask yet and were written as background" + \
+                    (" (coco.json leaves them out)." if self.coco else ".")
         if self.removed:
             text += f" Removed what an earlier export wrote for objects this video no longer has: " \
                     f"{', '.join(self.removed)}."
@@ -115,7 +118,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                 if cancel.is_set():
                     raise _Cancelled
                 labels = session.labels(index)
-                if labels is None:
+                unmasked = labels is None
+                if unmasked:
                     labels = np.zeros(session.frame_size, np.uint8)
                     without_mask += 1
                 if options.palette:
@@ -132,15 +136,19 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     files += 1
                 if video is not None:
                     video.write(composite(session.frame(index), labels, lut))
-                if coco is not None:
+                if coco is not None and not unmasked:  # left out: no mask is not "no object" (QA pass 13)
                     coco.add_frame(index, session.frames.file_name(index), labels)
                 done = index + 1
                 progress(done, total)
         if coco is not None:
             coco.write(folder / COCO_FILE)
         files += int(options.video) + int(options.coco)
-    except _Cancelled:
-        return ExportSummary(folder, done, files, True, without_mask)
+    except _Cancelled:  # what this export did not get to replace is from an earlier one: said, not left to look new
+        earlier = [f"{d}/ (frames {done + 1}-{total})" for d in dirs if any((folder / d / f"{n}.png").exists()
+                                                                           for n in names[done:])]
+        earlier += [f for f, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
+                    if chosen and (folder / f).exists()]
+        return ExportSummary(folder, done, files, True, without_mask, tuple(earlier))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
@@ -148,7 +156,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                VIDEO_FILE: options.video, COCO_FILE: options.coco}
     not_updated = tuple(name + ("" if name in (VIDEO_FILE, COCO_FILE) else "/") for name, chosen in written.items()
                         if not chosen and (folder / name).exists())
-    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed)
+    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed, options.coco)
 
 
 def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) -> None:

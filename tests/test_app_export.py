@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import threading
 from pathlib import Path
 
 import av
@@ -191,9 +193,26 @@ def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_pa
     other.document.end_stroke()
     finished = []
     other.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, other, ExportOptions(tmp_path / "out"))
+    run_export(qtbot, other, ExportOptions(tmp_path / "out", coco=True))
     assert finished[0].without_mask == 3
-    assert "3 frames had no mask yet" in finished[0].describe()
+    assert "3 frames had no mask yet" in finished[0].describe() and "coco.json leaves them out" in \
+        finished[0].describe()
+    coco = json.loads((tmp_path / "out" / "coco.json").read_text())  # QA pass 13: no mask is not "no object"
+    assert [image["frame_index"] for image in coco["images"]] == [0]
+
+
+def test_a_cancelled_export_names_what_it_left_from_an_earlier_one(qtbot, window, tmp_path):
+    """QA pass 13: cancelled at frame 2, a re-export left the earlier coco.json and overlay.mp4 beside partly
+    new masks, and said only "Cancelled after 2 frames"."""
+    out = tmp_path / "out"
+    everything = ExportOptions(out, palette=True, video=True, coco=True)
+    run_export(qtbot, window, everything)
+    cancel = threading.Event()
+    summary = export_module.export(window.document.session, list(window.document.objects), everything,
+                                   lambda done, total: done == 2 and cancel.set(), cancel)
+    assert summary.cancelled and summary.frames == 2
+    text = summary.describe()
+    assert "masks/ (frames 3-4)" in text and "overlay.mp4" in text and "coco.json" in text, text
 
 
 def test_an_odd_sized_overlay_video_is_said_to_be_padded(qtbot, app_factory, tmp_path):

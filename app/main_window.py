@@ -222,8 +222,9 @@ class MainWindow(QMainWindow):
             return
         frame, objects = found
         self.document.seek(frame)
-        names = ", ".join(o.name for o in objects)
-        self.status.showMessage(f"Frame {frame + 1}: {names} lost here (shown in the mask before it)", 6000)
+        names = ", ".join(o.name for o in objects)  # first: a narrow window's status bar elides the end
+        self.status.showMessage(f"{names} lost on frame {frame + 1}: the mask before it shows "
+                                f"{'them' if len(objects) > 1 else 'it'}", 6000)
 
     def _erase_selected_on_frame(self) -> None:
         if self.editor.selected_object is not None:

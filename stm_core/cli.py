@@ -83,7 +83,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             raise InputError(f"{option} is empty")
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
-    _check_json_target(a.coco, "--coco")
+    _check_json_target(a.coco, "--coco", created=out)  # it may go into the output folder made below
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
     loaded = session.memory_status()["model"]
@@ -179,9 +179,11 @@ def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], writt
                           f"one (first: {left[0]}.png)")
 
 
-def _check_json_target(path: str | None, option: str = "--json") -> None:
-    """Found before the work, not after it (a benchmark takes minutes)."""
-    if path and not Path(path).resolve().parent.is_dir():
+def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None) -> None:
+    """Found before the work, not after it (a benchmark takes minutes); `created`: a folder the command makes,
+    in which the file may go."""
+    folder = Path(path).resolve().parent if path else None
+    if folder is not None and not folder.is_dir() and (created is None or folder != created.resolve()):
         raise InputError(f"{option} {path}: its folder does not exist")
     if path and Path(path).is_dir():
         raise InputError(f"{option} {path} is a folder; give a file name")

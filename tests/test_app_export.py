@@ -375,9 +375,15 @@ def test_the_dialog_offers_the_videos_last_export_again_also_after_reopening(qtb
     dialog.palette_box.setChecked(False)
     dialog.coco_box.setChecked(True)
     dialog.fps_spin.setValue(12.5)
-    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda running: not running):
         dialog.export_button.click()
     assert (out / "coco.json").is_file() and not (out / "masks").exists()
+    failing = ExportDialog(window.controller, tmp_path / "default", window)  # QA pass 13: a failed export's
+    (tmp_path / "a file").write_text("not a folder")  # folder was offered next time
+    failing.folder_edit.setText(str(tmp_path / "a file" / "out"))
+    with qtbot.waitSignal(window.controller.exportFailed, timeout=WAIT_MS):
+        failing.export_button.click()
     assert window.controller.autosaver.save_now()
     window.close()
     reopened = app_factory()

@@ -433,7 +433,7 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
     assert (upper[..., 3] > 0).all() and (upper[..., :3] == doc.objects.get(1).color).all()
     assert [bool((lower[i, :, 3] > 0).all()) for i in range(4)] == [True, True, False, True]
     key(qtbot, window, Qt.Key.Key_L)
-    assert doc.current_frame == 2 and "Second lost here" in window.status.currentMessage()
+    assert doc.current_frame == 2 and window.status.currentMessage().startswith("Second lost on frame 3")
     doc.seek(0)  # edits update the lanes, also those on a frame annotated already
     doc.erase_object_on_frame(1)
     qtbot.waitUntil(lambda: not (timeline.lanes.image[0, LANE_PX + 1:, 3] > 0).any())

@@ -95,7 +95,8 @@ def test_coco_file_holds_the_written_masks_with_the_exported_object_names(tmp_pa
     two[36:44, 60:70] = 2
     write_mask(ann / "00002.png", two)
     (ann / "objects.json").write_text(json.dumps([{"id": 1, "name": "dog", "color": [1, 2, 3]}]))
-    out, coco_path = tmp_path / "out", tmp_path / "coco.json"
+    out = tmp_path / "out"
+    coco_path = out / "coco.json"  # QA pass 13: refused while the output folder did not exist yet
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
                  "forward", "--coco", str(coco_path), "--weights", str(weights), "--device", "cpu", "--quiet",
                  "--adapt-steps", "0"]) == 0

@@ -16,6 +16,7 @@ class ExportDialog(QDialog):
     def __init__(self, controller: AppController, default_folder: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._controller = controller
+        self._started: ExportOptions | None = None  # the export this dialog started, until it ends
         self.setWindowTitle("Export masks")
         last = controller.editor.export_choices  # this video's last export, else the defaults
         self.folder_edit = QLineEdit(last.get("folder", str(default_folder)))
@@ -98,9 +99,7 @@ class ExportDialog(QDialog):
             self.result_label.setText(blocker)
             return
         self.result_label.setText("Exporting…")
-        self._controller.editor.set_export_choices(
-            {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
-             "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps})
+        self._started = options
         self._controller.start_export(options)
 
     def _browse(self) -> None:
@@ -125,9 +124,16 @@ class ExportDialog(QDialog):
         self.progress.setValue(done)
 
     def _on_finished(self, summary: ExportSummary) -> None:
+        """Also remembers this export's choices for the video's next one (not a failed export's: QA pass 13)."""
         self.result_label.setText(summary.describe())
+        options, self._started = self._started, None
+        if options is not None:
+            self._controller.editor.set_export_choices(
+                {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
+                 "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps})
 
     def _on_failed(self, title: str, message: str) -> None:
+        self._started = None
         self.result_label.setText(f"Export failed: {message}")
         QMessageBox.critical(self, f"Export failed: {title}", f"{message}\n\nFiles of an earlier export in "
                                                              "that folder are left as they were.")

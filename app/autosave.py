@@ -7,6 +7,7 @@ arrive many per second, so they are batched and written once a second. Encoding 
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class Autosaver(QObject):
         self._dirty: set[int] = set()
         self._state_dirty = False
         self._error_reported = False
+        self._failed: set[str] = set()  # writer keys whose job failed, to submit again (writer thread adds)
+        self._failed_lock = threading.Lock()
         self._writer = SerialWriter(self._on_write_error)
         self._timer = QTimer(self, singleShot=True, interval=BATCH_MS)
         self._timer.timeout.connect(self.flush)
@@ -57,6 +60,8 @@ class Autosaver(QObject):
         self._writer.wait_idle()
         self._workspace, self._source, self._fingerprint = workspace, source, fingerprint
         self._dirty.clear()
+        with self._failed_lock:
+            self._failed.clear()
         self._state_dirty = workspace is not None
 
     def _on_mask(self, frame: int, urgent: bool) -> None:
@@ -79,6 +84,7 @@ class Autosaver(QObject):
         if session is None or workspace is None:
             return
         names = session.frame_names
+        self._retry_failed(names)
         for frame in sorted(self._dirty):
             labels = session.labels(frame)
             name = names[frame]
@@ -133,16 +139,35 @@ class Autosaver(QObject):
         self._error_reported = False
 
     def save_now(self, timeout: float = 30.0) -> bool:
-        """Write everything pending and wait for the disk; False if it did not finish in time."""
+        """Write everything pending, writes that failed before included, and wait for the disk; False if it did
+        not finish in time or a write failed (reported again: the user asked for this save)."""
+        self._error_reported = False
         self._state_dirty = True
         self.flush()
-        return self._writer.wait_idle(timeout)
+        idle = self._writer.wait_idle(timeout)
+        with self._failed_lock:
+            return idle and not self._failed
 
     def close(self) -> None:
         self.flush()
         self._writer.close()
 
-    def _on_write_error(self, exc: BaseException) -> None:
+    def _retry_failed(self, names: list[str]) -> None:
+        """Writes that failed (a full disk, a read-only folder) are done again with the next save, Ctrl+S
+        included (QA pass 14: strokes whose save failed were never written, and Ctrl+S said "Saved")."""
+        with self._failed_lock:
+            failed, self._failed = self._failed, set()
+        index_of = {name: i for i, name in enumerate(names)} if failed else {}
+        for key in failed:
+            kind, _, name = key.partition(":")
+            if kind == "state":
+                self._state_dirty = True
+            elif name in index_of:
+                self._dirty.add(index_of[name])
+
+    def _on_write_error(self, key: str, exc: BaseException) -> None:
+        with self._failed_lock:
+            self._failed.add(key)
         if not self._error_reported:
             self._error_reported = True
             _, message = describe(exc)

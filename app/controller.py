@@ -422,6 +422,9 @@ class AppController(QObject):
         ok = self.autosaver.save_now()
         if ok and self.autosaver.workspace is not None:
             self.message.emit(f"Saved to {self.autosaver.workspace.root}")
+        elif self.autosaver.workspace is not None:
+            self.message.emit("Not everything could be saved: the work stays in memory; press Ctrl+S again when "
+                              "the disk has room or the folder is writable")
         return ok
 
     # ---- export -------------------------------------------------------------------------------------

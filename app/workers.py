@@ -100,7 +100,8 @@ class SerialWriter:
     once, and the order is kept so a state file submitted after its masks lands after them.
     """
 
-    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
+    def __init__(self, on_error: Callable[[str, BaseException], None]) -> None:
+        """`on_error(key, exception)` runs on the writer thread for a job that failed."""
         self._jobs: OrderedDict[str, Callable[[], None]] = OrderedDict()
         self._cond = threading.Condition()
         self._busy = False
@@ -137,12 +138,12 @@ class SerialWriter:
                 self._cond.wait_for(lambda: self._jobs or self._closed)
                 if not self._jobs:
                     return
-                _, job = self._jobs.popitem(last=False)
+                key, job = self._jobs.popitem(last=False)
                 self._busy = True
             try:
                 job()
             except BaseException as exc:  # a full disk must not kill the writer; the user is told
-                self._on_error(exc)
+                self._on_error(key, exc)
             finally:
                 with self._cond:
                     self._busy = False

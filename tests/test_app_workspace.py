@@ -285,6 +285,37 @@ def test_ctrl_s_saves(qtbot, app_factory, frame_dir):
     assert (window.controller.autosaver.workspace.root / STATE_FILE).exists()
 
 
+def test_strokes_whose_save_failed_are_written_by_ctrl_s_once_the_disk_takes_them(qtbot, app_factory, frame_dir,
+                                                                                  dialogs, monkeypatch):
+    """QA pass 14: with the disk full, a stroke's save failed and the dialog said to press Ctrl+S once there was
+    room; Ctrl+S then said "Saved" but never wrote the stroke, which was gone after reopening."""
+    import errno
+
+    from app import workspace as workspace_module
+
+    window = app_factory()
+    window.controller.open(frame_dir)
+    real = workspace_module.write_mask
+
+    def full_disk(path, labels):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(workspace_module, "write_mask", full_disk)
+    window.document.seek(2)
+    paint(window.document, 40, 20)
+    assert window.controller.autosaver._writer.wait_idle(10)
+    qtbot.waitUntil(lambda: any(title == "Autosave failed" for title, _ in dialogs))
+    assert not window.controller.save_now()  # still full: said, not "Saved"
+    assert "Not everything could be saved" in window.status.currentMessage()
+    monkeypatch.setattr(workspace_module, "write_mask", real)  # room again
+    assert window.controller.save_now()
+    root = window.controller.autosaver.workspace.root
+    assert read_mask(root / "annotations" / "00002.png")[20, 40] == 1
+    window.close()
+    reopened = app_factory()
+    reopened.controller.open(frame_dir)
+    assert reopened.document.session.is_annotated(2)
+
+
 def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, frame_dir):
     from dataclasses import replace
 

@@ -53,6 +53,10 @@ class Autosaver(QObject):
     def workspace(self) -> Workspace | None:
         return self._workspace
 
+    def attached(self) -> tuple[Workspace | None, Path | None, str | None]:
+        """What `attach` was last given: (workspace, source, fingerprint)."""
+        return self._workspace, self._source, self._fingerprint
+
     def attach(self, workspace: Workspace | None, source: Path | None, fingerprint: str | None = None) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprint` (of the
         first frame) is saved so the workspace can be found again if the video moves."""

@@ -26,7 +26,7 @@ from .objects import ObjectTable, TrackedObject
 from .propagation import PropagationController
 from .settings import AppSettings, Preferences
 from .workers import Task
-from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace,
+from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace, saved,
                         workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
@@ -74,17 +74,23 @@ class AppController(QObject):
             except Exception as exc:  # every failure to open is shown; the current video stays open
                 self.error.emit(*describe(exc))
                 return False
-        self._close_current()
+        previous = self.autosaver.attached()
+        self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
         fingerprint, moved_from = self._fingerprint(session), None
-        root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
-        if fingerprint is not None and not (root / STATE_FILE).exists():
-            identity = Workspace.identity(session.frame_names, session.frame_size)
-            if (found := find_moved_workspace(self.data_dir, path, identity, fingerprint)) is not None:
-                moved_from = found[1]
-                root = move_workspace(found[0], root)
-        workspace = Workspace(root)
-        objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
+        try:
+            root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
+            if fingerprint is not None and not (root / STATE_FILE).exists():
+                identity = Workspace.identity(session.frame_names, session.frame_size)
+                if (found := find_moved_workspace(self.data_dir, path, identity, fingerprint)) is not None:
+                    moved_from = found[1]
+                    root = move_workspace(found[0], root)
+            workspace = Workspace(root)
+            objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
+        except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
+            self.autosaver.attach(*previous)
+            self.error.emit(*describe(exc))
+            return False
         self.source = path
         self.document.load(session, objects, frame, stale, loading=deferred)
         if saved_key is not None and saved_key != self.document.annotation_key().hex():
@@ -130,7 +136,7 @@ class AppController(QObject):
             return ObjectTable(), 0, [], [], {}, None
         if state is None:
             return ObjectTable(), 0, [], [], {}, None
-        workspace.adopt_listed(state)
+        workspace.adopt_listed(state)  # from here on each saved value is checked: a wrong one costs only itself
         annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
         for index in annotated:
             if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is not None:
@@ -139,21 +145,17 @@ class AppController(QObject):
             if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None:
                 session.add_entering(index, labels)
         deferred = [i for i in workspace.saved_frames(names, "result") if i not in annotated]
-        self.editor.apply_json(state.get("editor", {}))
-        try:
-            objects = ObjectTable.from_json(state.get("objects", []))
-        except (KeyError, TypeError, ValueError):
-            objects = ObjectTable()
+        self.editor.apply_json(saved(state, "editor", dict, {}))
+        objects = ObjectTable.from_json(state.get("objects"))
         # the folder's name, not its path: a long path ran into the frame number on the status bar
         self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
         index_of = {name: i for i, name in enumerate(names)}
-        stale = [index_of[n] for n in state.get("stale", []) if n in index_of]
-        saved = state.get("uncertainty", {})
-        uncertainty = {index_of[n]: float(u) for n, u in (saved.items() if isinstance(saved, dict) else ())
+        stale = [index_of[n] for n in saved(state, "stale", list, []) if isinstance(n, str) and n in index_of]
+        uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
                        if n in index_of and isinstance(u, (int, float))}
-        saved_key = state.get("annotations_key")
-        return objects, int(state.get("current_frame", 0)), deferred, stale, uncertainty, \
-            saved_key if isinstance(saved_key, str) else None
+        frame = saved(state, "current_frame", int, 0)
+        return objects, frame if 0 <= frame < len(names) else 0, deferred, stale, uncertainty, \
+            saved(state, "annotations_key", str, None)
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
                       uncertainty: dict[int, float]) -> None:

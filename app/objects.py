@@ -81,10 +81,16 @@ class ObjectTable:
         return [dict(asdict(o), color=list(o.color)) for o in self]
 
     @classmethod
-    def from_json(cls, items: list[dict]) -> "ObjectTable":
+    def from_json(cls, items: object) -> "ObjectTable":
+        """The objects of a saved list; an item that is not a valid object (a hand edit: id 300, a colour of
+        two numbers) is left out, and anything but a list gives no objects (QA pass 14: id 300 crashed the
+        overlay)."""
         objects = []
-        for item in items:
-            r, g, b = (int(v) for v in item["color"])
-            visible = bool(item.get("visible", True))
-            objects.append(TrackedObject(int(item["id"]), str(item["name"]), (r, g, b), visible))
+        for item in items if isinstance(items, list) else ():
+            try:
+                obj_id, (r, g, b) = int(item["id"]), (int(v) for v in item["color"])
+                if 1 <= obj_id <= MAX_LABEL and all(0 <= v <= 255 for v in (r, g, b)):
+                    objects.append(TrackedObject(obj_id, str(item["name"]), (r, g, b), bool(item.get("visible", True))))
+            except (KeyError, TypeError, ValueError):
+                continue
         return cls(objects)

@@ -28,7 +28,7 @@ import shutil
 import time
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -114,6 +114,13 @@ def move_workspace(old: Path, new: Path) -> Path:
     return new
 
 
+def saved(state: dict, key: str, kind: type, default: Any) -> Any:
+    """`state[key]` where it is a `kind` (an int: not a bool), else `default`: a hand-edited workspace may hold
+    anything, and a value of the wrong type must cost only that value (QA pass 14: it made opening fail)."""
+    value = state.get(key, default)
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else default
+
+
 def _writable(folder: Path) -> bool:
     """Try for real: permission bits say nothing when running as root or on a read-only mount."""
     try:
@@ -154,7 +161,9 @@ class Workspace:
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InputError(f"workspace state {self.state_path} is unreadable: {e}") from None
-        if not isinstance(state, dict) or state.get("version") != FORMAT_VERSION:
+        if not isinstance(state, dict):
+            raise InputError(f"workspace state {self.state_path} is damaged (not a JSON object)")
+        if state.get("version") != FORMAT_VERSION:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state
 
@@ -257,7 +266,7 @@ class Workspace:
         (that layout kept every mask in masks/ and told them apart in the state file)."""
         for key, kind in (("annotated", "annotation"), ("entering", "entering")):
             folder = self._folder(kind)
-            for name in state.get(key, []):
+            for name in (n for n in saved(state, key, list, []) if isinstance(n, str)):
                 if (self.masks_dir / f"{name}.png").exists():
                     folder.mkdir(parents=True, exist_ok=True)
                     (self.masks_dir / f"{name}.png").replace(folder / f"{name}.png")

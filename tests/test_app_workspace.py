@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from app.workspace import STATE_FILE, Workspace
@@ -145,6 +146,47 @@ def test_corrupt_workspace_is_set_aside_not_deleted(qtbot, app_factory, frame_di
     kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
     assert kept and (kept[0] / "annotations" / "00000.png").exists()
     assert again.document.annotated_frames() == []
+
+
+@pytest.mark.parametrize("edit", [{"current_frame": "x"}, {"current_frame": None}, {"current_frame": 99},
+                                  {"stale": 5}, {"stale": None}, {"editor": [1]}, {"uncertainty": [3]},
+                                  {"objects": [{"id": 300, "name": "far", "color": [1, 2, 3]}]},
+                                  {"objects": 7}, {"annotated": 3}, {"annotations_key": 12}],
+                         ids=lambda edit: "-".join(f"{k}={v}" for k, v in edit.items())[:40])
+def test_a_hand_edited_workspace_value_costs_only_itself(qtbot, app_factory, frame_dir, dialogs, edit):
+    """QA pass 14: a value of the wrong type in workspace.json made opening raise (a traceback, no dialog;
+    `main.py VIDEO` died), and an object id 300 crashed the overlay. Now the value is ignored and the work
+    (the painted frames) opens."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    state = json.loads((root / STATE_FILE).read_text())
+    (root / STATE_FILE).write_text(json.dumps({**state, **edit}))
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
+    assert all(1 <= o.id <= 254 for o in again.document.objects) and 0 <= again.document.current_frame < 4
+    assert not any(title == "Unexpected error" for title, _ in dialogs)
+
+
+def test_a_failed_open_leaves_the_open_video_saving(qtbot, app_factory, frame_dir, tmp_path, dialogs, monkeypatch):
+    """QA pass 14: when restoring another video's workspace failed, the video still open was no longer saved:
+    a stroke painted afterwards was lost."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    other = tmp_path / "other"
+    other.mkdir()
+    for frame in frame_dir.iterdir():
+        (other / frame.name).write_bytes(frame.read_bytes())
+    monkeypatch.setattr(type(window.controller), "_restore", lambda *a: 1 / 0)
+    assert not window.controller.open(other)
+    assert dialogs[-1][0] == "Unexpected error"
+    paint(window.document, 40, 40)
+    assert window.controller.save_now()
+    root = window.controller.autosaver.workspace.root
+    assert read_mask(root / "annotations" / "00000.png")[40, 40] == 1
 
 
 def test_workspace_beside_video_when_asked(qtbot, app_factory, frame_dir):

@@ -86,8 +86,14 @@ class AppController(QObject):
                     moved_from = found[1]
                     root = move_workspace(found[0], root)
             workspace = Workspace(root)
+            busy = workspace.lock()
+            if busy is not None:
+                raise InputError(f"Cannot open {path.name}: {busy}")
             objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
+            workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
+            if previous[0] is not None:
+                previous[0].lock()
             self.autosaver.attach(*previous)
             self.error.emit(*describe(exc))
             return False
@@ -232,7 +238,10 @@ class AppController(QObject):
         if self._export is not None:
             self._export.cancel()
             self._export.wait()
-        self.autosaver.attach(None, None)
+        workspace = self.autosaver.workspace
+        self.autosaver.attach(None, None)  # saves what is pending first
+        if workspace is not None:
+            workspace.unlock()
 
     # ---- imports ------------------------------------------------------------------------------------
     def import_mask_folder(self, folder: str | Path, as_annotations: bool,

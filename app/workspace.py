@@ -24,14 +24,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
+import socket
 import time
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
+import psutil
 
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_write_bytes
@@ -114,6 +118,25 @@ def move_workspace(old: Path, new: Path) -> Path:
     return new
 
 
+def _lock_holder(path: Path, alive_only: bool = True) -> dict | None:
+    """Who holds a workspace lock: None if nobody, or (with `alive_only`) if its process has ended or was
+    started after the lock was written (its number reused). A lock from another machine is taken as held."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        written = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(holder, dict):
+        return None
+    if not alive_only or holder.get("host") != socket.gethostname():
+        return holder
+    try:
+        process = psutil.Process(int(holder.get("pid", -1)))
+        return holder if process.create_time() <= written + 1 else None
+    except (psutil.Error, ValueError, TypeError):
+        return None
+
+
 def saved(state: dict, key: str, kind: type, default: Any) -> Any:
     """`state[key]` where it is a `kind` (an int: not a bool), else `default`: a hand-edited workspace may hold
     anything, and a value of the wrong type must cost only that value (QA pass 14: it made opening fail)."""
@@ -132,11 +155,49 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+LOCK_FILE = ".open-in"  # a dot name: workspace scans and exports skip it
+
+
 class Workspace:
     """Reads and writes one workspace folder; every method is safe to call from the writer thread."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._token = uuid.uuid4().hex  # tells this window's lock from another's, in this process too
+
+    def lock(self) -> str | None:
+        """Mark the workspace as open here; if another window (of any process on this machine) has it open,
+        say which instead. Two windows saving one workspace undo each other's work (QA pass 14: one window's
+        propagation deleted the annotation the other had just painted). A lock whose window is gone (a crash,
+        a kill) is taken over."""
+        path = self.root / LOCK_FILE
+        mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": self._token}
+        for _ in range(2):
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                with open(path, "x", encoding="utf-8") as f:
+                    json.dump(mine, f)
+                return None
+            except FileExistsError:
+                holder = _lock_holder(path)
+                if holder is not None and holder.get("token") == self._token:
+                    return None
+                if holder is None:  # its window is gone
+                    path.unlink(missing_ok=True)
+                    continue
+                where = "" if holder.get("host") == mine["host"] else f" on {holder.get('host')}"
+                return f"this video is open in another window (process {holder.get('pid')}{where}); close it " \
+                       f"there first. If no such window is open, delete {path}"
+            except OSError:  # a read-only place: nothing can be saved there anyway, and Autosave says so
+                return None
+        return None
+
+    def unlock(self) -> None:
+        """Give up the lock, if it is this window's."""
+        path = self.root / LOCK_FILE
+        holder = _lock_holder(path, alive_only=False)
+        if holder is not None and holder.get("token") == self._token:
+            path.unlink(missing_ok=True)
 
     @property
     def masks_dir(self) -> Path:

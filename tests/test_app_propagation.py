@@ -43,7 +43,7 @@ def propagated_clip(qtbot, app_factory, tmp_path, count: int):
     window.controller.open(make_frames(tmp_path / f"clip{count}", count=count))
     annotate_first_frame(window)
     doc, prop = window.document, window.controller.propagation
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
         prop.start("forward")
     return window, doc, prop
 

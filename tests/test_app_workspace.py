@@ -436,3 +436,27 @@ def test_unmovable_damaged_workspace_is_left_alone(tmp_path, monkeypatch):
     note = workspace.set_aside()
     assert "left untouched" in note and workspace.root != root and (root / STATE_FILE).exists()
     assert workspace.masks_dir == workspace.root / "masks"
+
+
+def test_a_video_open_in_one_window_is_refused_in_another(qtbot, app_factory, frame_dir, dialogs):
+    """QA pass 14: two windows on one video saved into one workspace, and one window's propagation deleted the
+    annotation the other had just painted. The second window is now refused until the first closes it; the
+    lock of a window that is gone (killed: its process ended) is taken over."""
+    import socket
+
+    from app.workspace import LOCK_FILE
+
+    first = app_factory()
+    assert first.controller.open(frame_dir)
+    second = app_factory()
+    assert not second.controller.open(frame_dir)
+    assert "open in another window" in dialogs[-1][1] and second.document.session is None
+    root = first.controller.autosaver.workspace.root
+    first.close()
+    assert not (root / LOCK_FILE).exists()
+    assert second.controller.open(frame_dir)
+    second.close()
+    (root / LOCK_FILE).write_text(json.dumps({"pid": 2 ** 22 + 7, "host": socket.gethostname(),  # no such process
+                                              "token": "killed"}))
+    third = app_factory()
+    assert third.controller.open(frame_dir)

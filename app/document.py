@@ -162,7 +162,14 @@ class Document(QObject):
         try:
             return self._session.frame(self._current)
         except StmError as exc:
-            if self._current not in self._unreadable:
+            source = self._session.frames.path
+            if not source.exists():  # moved or deleted while open: said once, not for every frame (QA pass 14)
+                if -1 not in self._unreadable:
+                    self._unreadable.add(-1)
+                    self.frameUnreadable.emit("Video not found", f"{source} is gone: the video was moved, "
+                                              "renamed or deleted while open. Your work is saved; open the video "
+                                              "from where it is now, and its work is found again.")
+            elif self._current not in self._unreadable:
                 self._unreadable.add(self._current)
                 self.frameUnreadable.emit(*describe(exc))
             return None

@@ -291,3 +291,18 @@ def test_no_mask_folder_import_while_a_propagation_runs(app_factory, frame_dir, 
     assert not window.controller.import_mask_folder(folder, as_annotations=False)
     assert dialogs[-1][0] == "Import refused" and "propagation is running" in dialogs[-1][1]
     assert window.document.session.labels(2) is None
+
+
+def test_a_video_moved_while_open_is_said_once_not_per_frame(app_factory, frame_dir, tmp_path, dialogs):
+    """QA pass 14: after the video's folder was moved, every frame visited raised its own dialog."""
+    folder = tmp_path / "video"
+    shutil.copytree(frame_dir, folder)
+    window = app_factory()
+    window.controller.open(folder)
+    folder.rename(tmp_path / "moved")
+    for frame in (1, 2, 3):
+        window.document.seek(frame)
+        window.document.image()
+    said = [title for title, _ in dialogs if title in ("Video not found", "Cannot read input")]
+    assert said == ["Video not found"]
+

@@ -364,6 +364,16 @@ class MainWindow(QMainWindow):
             self.controller.open(paths[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.document.is_open and not self.controller.autosaver.save_now():
+            answer = QMessageBox.warning(
+                self, "Work not saved", "Some of your work could not be written to the workspace (the disk is full "
+                "or the folder is not writable), so closing now loses it. Keep the window open, free some space or "
+                "fix the folder, and press Ctrl+S; or close anyway.",
+                QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Close:
+                event.ignore()
+                return
         self.play_timer.stop()
         self.controller.settings.set_window_layout(self.saveGeometry(), self.saveState())
         self.controller.shutdown()

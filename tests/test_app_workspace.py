@@ -348,6 +348,8 @@ def test_strokes_whose_save_failed_are_written_by_ctrl_s_once_the_disk_takes_the
     qtbot.waitUntil(lambda: any(title == "Autosave failed" for title, _ in dialogs))
     assert not window.controller.save_now()  # still full: said, not "Saved"
     assert "Not everything could be saved" in window.status.currentMessage()
+    window.close()  # closing would lose it: asked first, and the answer (the fixture's Ok) keeps the window
+    assert window.isVisible() and dialogs[-1][0] == "Work not saved"
     monkeypatch.setattr(workspace_module, "write_mask", real)  # room again
     assert window.controller.save_now()
     root = window.controller.autosaver.workspace.root

@@ -144,11 +144,11 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
             coco.write(folder / COCO_FILE)
         files += int(options.video) + int(options.coco)
     except _Cancelled:  # what this export did not get to replace is from an earlier one: said, not left to look new
-        earlier = [f"{d}/ (frames {done + 1}-{total})" for d in dirs if any((folder / d / f"{n}.png").exists()
-                                                                           for n in names[done:])]
-        earlier += [f for f, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
-                    if chosen and (folder / f).exists()]
-        return ExportSummary(folder, done, files, True, without_mask, tuple(earlier))
+        older = [f"{d}/ (frames {done + 1}-{total})" for d in dirs if any((folder / d / f"{n}.png").exists()
+                                                                         for n in names[done:])]
+        older += [f for f, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
+                  if chosen and (folder / f).exists()]
+        return ExportSummary(folder, done, files, True, without_mask, tuple(older))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))

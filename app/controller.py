@@ -67,6 +67,11 @@ class AppController(QObject):
     def open(self, path: str | Path) -> bool:
         """Open a video file or frame folder and its workspace (created on first open)."""
         path = Path(path).expanduser()
+        if self.autosaver.workspace is not None and not self.autosaver.save_now():  # QA pass 15: it was dropped
+            self.error.emit("Work not saved", "Some of the open video's work could not be written to its workspace "
+                            "(the disk is full or the folder is not writable). Free some space or fix the folder "
+                            "and press Ctrl+S, then open the other video.")
+            return False
         with warnings.catch_warnings(record=True) as caught:  # a video cut short, frames sharing a timestamp
             warnings.simplefilter("always")
             try:
@@ -78,24 +83,30 @@ class AppController(QObject):
         self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
         fingerprint, moved_from = self._fingerprint(session), None
+        workspace, busy, restored = None, None, False
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
             if fingerprint is not None and not (root / STATE_FILE).exists():
                 identity = Workspace.identity(session.frame_names, session.frame_size)
                 if (found := find_moved_workspace(self.data_dir, path, identity, fingerprint)) is not None:
                     moved_from = found[1]
-                    root = move_workspace(found[0], root)
+                    root = move_workspace(found[0], root)  # not while another window has it open
             workspace = Workspace(root)
             busy = workspace.lock()
-            if busy is not None:
-                raise InputError(f"Cannot open {path.name}: {busy}")
-            objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
-            workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
+            if busy is None:
+                objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
+                workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
+                restored = True
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
+            self.error.emit(*describe(exc))
+        if not restored:
+            if busy is not None:
+                self.error.emit("Video already open", f"Cannot open {path.name}: {busy}")
+            elif workspace is not None:
+                workspace.unlock()  # QA pass 15: a failed restore kept the lock, refusing every retry
             if previous[0] is not None:
                 previous[0].lock()
             self.autosaver.attach(*previous)
-            self.error.emit(*describe(exc))
             return False
         self.source = path
         self.document.load(session, objects, frame, stale, loading=deferred)
@@ -158,7 +169,7 @@ class AppController(QObject):
         index_of = {name: i for i, name in enumerate(names)}
         stale = [index_of[n] for n in saved(state, "stale", list, []) if isinstance(n, str) and n in index_of]
         uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
-                       if n in index_of and isinstance(u, (int, float))}
+                       if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
         frame = saved(state, "current_frame", int, 0)
         return objects, frame if 0 <= frame < len(names) else 0, deferred, stale, uncertainty, \
             saved(state, "annotations_key", str, None)
@@ -314,7 +325,9 @@ class AppController(QObject):
         session = self.document.session
         assert session is not None
         obj = self.document.add_object(folder.name)  # ValueError when all 254 labels are taken
-        return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()}
+        return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()
+                     if m.any()}  # a blank mask (a per-object export writes one where the object is absent) changes
+        # nothing there (QA pass 15: it made frames annotated, or waiting for objects to enter)
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
         """Name, colour and show or hide the objects an import added as an export of this program described

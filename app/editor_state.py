@@ -8,6 +8,7 @@ folder and outputs as the video's last export.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
 from PySide6.QtCore import QObject, Signal
@@ -94,6 +95,8 @@ class EditorState(QObject):
         return self._opacity
 
     def set_opacity(self, opacity: float) -> None:
+        if not math.isfinite(opacity):  # a hand-edited NaN stopped the tool panel (QA pass 15)
+            raise ValueError(f"opacity {opacity}")
         self._set("_opacity", float(min(max(opacity, 0.0), 1.0)))
 
     @property
@@ -105,8 +108,8 @@ class EditorState(QObject):
         """Keeps only the known keys of the right types (a hand-edited workspace may hold anything)."""
         def valid(key: str, value: object) -> bool:
             kind = EXPORT_KEYS.get(key)
-            if kind is float:  # JSON writes 24.0 back as 24.0, a hand edit may write 24
-                return isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is float:  # JSON writes 24.0 back as 24.0, a hand edit may write 24 (or NaN)
+                return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             return kind is not None and isinstance(value, kind)
         self._set("_export", {k: v for k, v in choices.items() if valid(k, v)})
 

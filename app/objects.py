@@ -91,6 +91,6 @@ class ObjectTable:
                 obj_id, (r, g, b) = int(item["id"]), (int(v) for v in item["color"])
                 if 1 <= obj_id <= MAX_LABEL and all(0 <= v <= 255 for v in (r, g, b)):
                     objects.append(TrackedObject(obj_id, str(item["name"]), (r, g, b), bool(item.get("visible", True))))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):  # 1e400 is a float JSON reads, int() refuses
                 continue
         return cls(objects)

@@ -103,7 +103,10 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict, fingerpri
 
 def move_workspace(old: Path, new: Path) -> Path:
     """Move workspace `old` to `new` (copied under a temporary name first, so an interrupted move leaves no
-    half workspace at `new`); returns where the workspace is now."""
+    half workspace at `new`); returns where the workspace is now. One that a window has open stays where it
+    is (QA pass 15: a refused second window had moved it away from under the first, whose strokes were lost)."""
+    if _lock_holder(old / LOCK_FILE) is not None:
+        return old
     temporary = new.with_name(new.name + ".moving")
     try:
         shutil.rmtree(temporary, ignore_errors=True)

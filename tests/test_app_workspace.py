@@ -462,3 +462,63 @@ def test_a_video_open_in_one_window_is_refused_in_another(qtbot, app_factory, fr
                                               "token": "killed"}))
     third = app_factory()
     assert third.controller.open(frame_dir)
+
+
+def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,
+                                                                                dialogs):
+    """QA pass 15: a second window set to keep workspaces beside the video was refused, but had already moved
+    the first window's workspace there; the first window's later strokes went to a folder never read again."""
+    from dataclasses import replace
+
+    first = app_factory()
+    first.controller.open(frame_dir)
+    paint(first.document, 30, 30)
+    root = first.controller.autosaver.workspace.root
+    second = app_factory()
+    settings = second.controller.settings
+    settings.set_preferences(replace(settings.preferences(), workspace_beside_video=True))
+    assert not second.controller.open(frame_dir)
+    assert dialogs[-1][0] == "Video already open" and (root / STATE_FILE).is_file()
+    first.document.seek(2)
+    paint(first.document, 40, 20)
+    first.close()
+    settings.set_preferences(replace(settings.preferences(), workspace_beside_video=False))
+    third = app_factory()
+    assert third.controller.open(frame_dir)
+    assert third.document.annotated_frames() == [0, 2]
+
+
+def test_another_video_is_not_opened_while_the_open_ones_work_cannot_be_saved(qtbot, app_factory, frame_dir,
+                                                                             tmp_path, dialogs, monkeypatch):
+    """QA pass 15: with the disk full, opening another video dropped the strokes whose save had failed."""
+    import errno
+    import shutil
+
+    from app import workspace as workspace_module
+
+    window = app_factory()
+    window.controller.open(frame_dir)
+    monkeypatch.setattr(workspace_module, "write_mask",
+                        lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    paint(window.document, 30, 30)
+    other = tmp_path / "other"
+    shutil.copytree(frame_dir, other)
+    assert not window.controller.open(other)
+    assert dialogs[-1][0] == "Work not saved" and window.document.session.is_annotated(0)
+
+
+def test_out_of_range_numbers_in_a_hand_edited_workspace_cost_only_themselves(qtbot, app_factory, frame_dir,
+                                                                             dialogs):
+    """QA pass 15: an object id of 1e400 or a 400-digit uncertainty raised OverflowError: the workspace could
+    not be opened, and its lock, kept, refused every retry in that window."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    state = json.loads((root / STATE_FILE).read_text())
+    state["objects"].append({"id": 1e400, "name": "huge", "color": [1, 2, 3]})  # written as Infinity
+    state["uncertainty"] = {"00001": int("9" * 400)}
+    (root / STATE_FILE).write_text(json.dumps(state))
+    again = app_factory()
+    assert again.controller.open(frame_dir) and again.document.annotated_frames() == [0]

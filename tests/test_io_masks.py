@@ -100,9 +100,21 @@ def test_a_binary_mask_with_soft_or_jpeg_edges_is_one_object_with_a_warning(tmp_
         many[8 * k:8 * k + 6, 10 * k:10 * k + 8] = k
     many[110:112, 150:152], many[115, 5] = 13, 14  # tiny objects: no inner pixel
     Image.fromarray(many).save(tmp_path / "labels.png")
+    people_and_birds = np.zeros((120, 160), np.uint8)  # QA pass 15: read as one soft object
+    cv2.circle(people_and_birds, (40, 60), 30, 1, -1)
+    cv2.circle(people_and_birds, (110, 60), 30, 2, -1)
+    for k in range(3, 11):
+        people_and_birds[5:7, 10 * k:10 * k + 3] = k  # eight distant 2x3 px birds
+    Image.fromarray(people_and_birds).save(tmp_path / "birds.png")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.array_equal(read_mask(tmp_path / "labels.png"), many)
+        assert np.array_equal(read_mask(tmp_path / "birds.png"), people_and_birds)
+    # QA pass 15: a 0/200 mask halved holds only four levels (50, 100, 150, 200): one object, not four
+    halved = cv2.resize(truth * 200, (80, 60), interpolation=cv2.INTER_LINEAR)
+    Image.fromarray(halved).save(tmp_path / "halved.png")
+    with pytest.warns(UserWarning, match="read as one object"):
+        assert set(np.unique(read_mask(tmp_path / "halved.png")).tolist()) == {0, 1}
 
 
 def test_a_palette_mask_of_0_and_255_is_one_object(tmp_path: Path) -> None:

@@ -108,8 +108,11 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     return grey.astype(np.uint8)
 
 
-SOFT_MIN_LEVELS = 8
+SOFT_MIN_LEVELS = 3
 """A grey mask with fewer non-zero levels is taken as labels whatever its edges look like."""
+SOFT_MIN_VALUE = 64
+"""A soft binary mask's object is bright (255, 200, 128, 100 are usual); grey label maps count 1, 2, 3...
+(QA pass 15: one of two discs and eight 2x3 px objects, labels 1-10, was read as one soft object)."""
 
 
 def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: float) -> int | None:
@@ -133,7 +136,8 @@ def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: flo
     scale = 1 if grey.dtype == np.uint8 else 257
     split, _ = cv2.threshold((grey // scale).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     above = grey[grey > int(split) * scale]
-    return (int(np.median(above)) + 1) // 2 if above.size else None
+    main = int(np.median(above)) if above.size else 0
+    return (main + 1) // 2 if main >= SOFT_MIN_VALUE * scale else None
 
 
 def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:

@@ -287,3 +287,5 @@ def test_editor_state_round_trips_and_ignores_what_a_hand_edit_broke(qtbot):
     assert again.brush_size == 40 and again.export_choices == {"video": True}
     again.apply_json({"export": ["not", "a", "dict"]})
     assert again.export_choices == {}
+    again.apply_json({"opacity": float("nan"), "export": {"fps": float("nan")}})  # QA pass 15: NaN stopped the panel
+    assert again.opacity == state.opacity and again.export_choices == {}

@@ -385,6 +385,8 @@ class AppController(QObject):
     def remove_object(self, obj_id: int) -> None:
         """Delete an object in every frame; a running propagation is stopped first so it cannot bring the
         object back in frames it had not reached."""
+        if self.propagation.running:  # said first: the run's own note then follows it (QA pass 16)
+            self.message.emit("Removing an object stopped the propagation: press F to go on")
         self.propagation.cancel_and_wait()
         self.document.remove_object(obj_id)
 

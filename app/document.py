@@ -444,6 +444,11 @@ class Document(QObject):
         self._loading.discard(frame)
         self._result_keys[frame] = None if preview else key
         self._stale[frame] = preview or key != self._key
+        if not self.is_annotated(frame) and self._history.can_redo(frame):
+            # strokes undone there would be redone onto the mask they were painted on, now replaced: a redo
+            # pasted that old mask's rectangle over the new result (QA pass 16)
+            self._history.forget(frame)
+            self.historyChanged.emit()
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)

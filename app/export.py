@@ -11,7 +11,7 @@ import json
 import shutil
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -104,7 +104,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     for d in dirs:
         (folder / d).mkdir(parents=True, exist_ok=True)
     names, total = session.frame_names, session.num_frames
-    lut = label_lut(objects)
+    lut = label_lut(replace(o, visible=True) for o in objects)  # the review video shows hidden objects too
     coco = CocoDocument([(o.id, o.name) for o in objects], session.frame_size,
                         f"{session.frames.path.name}: masks exported by STM Annotator") if options.coco else None
     done = without_mask = 0

@@ -392,3 +392,15 @@ def test_the_dialog_offers_the_videos_last_export_again_also_after_reopening(qtb
     assert again.folder_edit.text() == str(out) and again.fps_spin.value() == 12.5
     assert [b.isChecked() for b in (again.palette_box, again.binary_box, again.soft_box, again.video_box,
                                     again.coco_box)] == [False, False, False, False, True]
+
+
+def test_the_overlay_video_shows_hidden_objects_too(qtbot, window, tmp_path):
+    """QA pass 16: an object hidden on screen was left out of overlay.mp4 (the other outputs hold it)."""
+    run_export(qtbot, window, ExportOptions(tmp_path / "shown", palette=False, video=True))
+    window.document.set_object_visible(2, False)
+    run_export(qtbot, window, ExportOptions(tmp_path / "hidden", palette=False, video=True))
+    frames = []
+    for folder in ("shown", "hidden"):
+        with av.open(str(tmp_path / folder / "overlay.mp4")) as container:
+            frames.append([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert all(np.array_equal(a, b) for a, b in zip(*frames))

@@ -289,3 +289,22 @@ def test_editor_state_round_trips_and_ignores_what_a_hand_edit_broke(qtbot):
     assert again.export_choices == {}
     again.apply_json({"opacity": float("nan"), "export": {"fps": float("nan")}})  # QA pass 15: NaN stopped the panel
     assert again.opacity == state.opacity and again.export_choices == {}
+
+
+def test_redo_is_dropped_when_a_result_replaces_the_mask_it_was_painted_on(document):
+    """QA pass 16: a stroke undone on a frame without a mask, then a propagation's result there, then redo:
+    the stroke's whole rectangle from before was pasted over the new result, and the frame became annotated."""
+    session = document.session
+    document.seek(2)
+    document.begin_stroke((10.0, 10.0), 1, 3, erase=False)
+    document.extend_stroke((85.0, 55.0))
+    document.end_stroke()
+    document.undo()
+    assert document.can_redo() and not session.is_annotated(2)
+    result = np.zeros((64, 96), np.uint8)
+    result[20:40, 30:60] = 2
+    session.set_result(2, result)
+    document.note_result(2, document.annotation_key())
+    assert not document.can_redo()
+    document.redo()
+    assert np.array_equal(session.labels(2), result) and not session.is_annotated(2)

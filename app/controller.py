@@ -4,7 +4,6 @@ and starts exports. No widgets: the main window forwards user commands here and 
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -13,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
-from stm_core.io.masks import add_objects, read_mask, read_mask_dir
+from stm_core.io.masks import add_objects, objects_listings, read_mask, read_mask_dir
 from stm_core.session import AnnotationSession
 
 from .autosave import Autosaver
@@ -308,11 +307,14 @@ class AppController(QObject):
     def import_blocker(self) -> str | None:
         """Why a mask folder cannot be imported now (None: it can): a running propagation would overwrite the
         imported masks on every frame it reaches (QA pass 13), and saved masks still loading might too."""
+        return self._masks_in_flux("import", " and would overwrite imported masks")
+
+    def _masks_in_flux(self, action: str, running_means: str) -> str | None:
+        """Why `action` must wait while a propagation or the loading of saved masks still changes masks."""
         if self.propagation.running:
-            return "A propagation is running and would overwrite imported masks: import when it has finished, " \
-                   "or cancel it (Esc) first."
+            return f"A propagation is running{running_means}: {action} when it has finished, or cancel it (Esc) first."
         if self._loader is not None:
-            return "Saved masks are still loading: import in a moment."
+            return f"Saved masks are still loading: {action} in a moment."
         return None
 
     def _as_new_object(self, folder: Path, masks: dict[int, np.ndarray]
@@ -335,11 +337,8 @@ class AppController(QObject):
         that no mask shows yet; without one the added objects keep default names. Objects the document had
         before the import stay as they are."""
         doc = self.document
-        for path in (folder / "objects.json", folder.parent / "objects.json"):
-            try:
-                described = ObjectTable.from_json(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+        for listing in objects_listings(folder):
+            described = ObjectTable.from_json(listing)  # leaves out what is not an object; never raises
             for obj in described:
                 if obj.id in known:
                     continue
@@ -465,12 +464,7 @@ class AppController(QObject):
             return "No video is open."
         if self._export is not None:
             return "An export is already running."
-        if self.propagation.running:
-            return "A propagation is running, so its frames are not final yet: export when it has finished, " \
-                   "or cancel it (Esc) first."
-        if self._loader is not None:
-            return "Saved masks are still loading: export in a moment."
-        return None
+        return self._masks_in_flux("export", ", so its frames are not final yet")
 
     def start_export(self, options: ExportOptions) -> None:
         """Export on a worker thread; does nothing while `export_blocker()` says why not."""

@@ -17,6 +17,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from .atomic import atomic_write_bytes
+from .masks import objects_listings
 
 
 class CocoDocument:
@@ -72,10 +73,10 @@ def object_names(folder: Path, ids: Sequence[int]) -> list[tuple[int, str]]:
     """(id, name) of each object: the names the application's export wrote into an `objects.json` in `folder`
     or beside it, else "object N"."""
     names: dict[int, str] = {}
-    for path in (folder / "objects.json", folder.parent / "objects.json"):
+    for listing in objects_listings(folder):
         try:
-            names = {int(item["id"]): str(item["name"]) for item in json.loads(path.read_text(encoding="utf-8"))}
+            names = {int(item["id"]): str(item["name"]) for item in listing}
             break
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             continue
     return [(i, names.get(i, f"object {i}")) for i in ids]

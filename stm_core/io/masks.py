@@ -8,10 +8,11 @@ masks, since users export masks from many tools. Every write is atomic so a cras
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -250,6 +251,16 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
             raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
         owner[index] = p
     return {index: read_mask(p, frame_size) for index, p in sorted(owner.items())}
+
+
+def objects_listings(folder: Path) -> Iterator[Any]:
+    """The parsed `objects.json` files that describe a mask folder's objects (as the application's export writes
+    it: beside `masks/`, or in the folder itself), nearest first; unreadable ones are skipped."""
+    for path in (folder / "objects.json", folder.parent / "objects.json"):
+        try:
+            yield json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
 
 
 def split_annotations(annotations: dict[int, np.ndarray], known_objects: Iterable[int] = ()

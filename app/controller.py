@@ -278,7 +278,7 @@ class AppController(QObject):
         replaced = doc.annotations_replaced_by(masks) if as_annotations and not as_new_object else []
         if replaced and confirm is not None and not confirm(replaced):
             return False
-        known = {o.id for o in doc.objects}
+        known = {o.id for o in doc.objects if not o.default_look}  # see _describe_new_objects
         waiting = set(doc.entering_frames())
         imported = []
         if as_new_object and not as_annotations:  # the object joins annotated frames' annotations too
@@ -335,7 +335,8 @@ class AppController(QObject):
         """Name, colour and show or hide the objects an import added as an export of this program described
         them in its `objects.json` (beside `masks/` or in the folder itself), and add the objects it lists
         that no mask shows yet; without one the added objects keep default names. Objects the document had
-        before the import stay as they are."""
+        before the import stay as they are, unless still named and coloured by default (the object a new video
+        opens with: an export's names are what a re-import should show)."""
         doc = self.document
         for listing in objects_listings(folder):
             described = ObjectTable.from_json(listing)  # leaves out what is not an object; never raises

@@ -41,6 +41,8 @@ class ExportOptions:
     video: bool = False
     fps: float = 24.0
     coco: bool = False
+    renumber: bool = False
+    """Write the objects as 1..N in id order (DAVIS evaluation tools take a missing id for a lost object)."""
 
     @property
     def anything(self) -> bool:
@@ -60,7 +62,8 @@ class ExportSummary:
     video_size: tuple[int, int] | None = None
     """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
     removed: tuple[str, ...] = ()
-    """Per-object folders an earlier export wrote for objects this video no longer has, removed by this one."""
+    """Per-object folders an earlier export wrote for ids this one does not write (objects deleted or renumbered
+    since), removed by this one."""
     coco: bool = False
     """A COCO file was written: it leaves out the frames without a mask."""
 
@@ -72,7 +75,7 @@ class ExportSummary:
             text += f" {self.without_mask} frames had no mask yet and were written as background" + \
                     (" (coco.json leaves them out)." if self.coco else ".")
         if self.removed:
-            text += f" Removed what an earlier export wrote for objects this video no longer has: " \
+            text += f" Removed what an earlier export wrote for object ids this one does not write: " \
                     f"{', '.join(self.removed)}."
         if self.not_updated:
             text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
@@ -80,6 +83,14 @@ class ExportSummary:
             h, w = self.video_size
             text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
         return text
+
+
+def renumbered(objects: list[TrackedObject]) -> tuple[list[TrackedObject], np.ndarray]:
+    """The objects (in their order) numbered 1..N by id, and the lookup table that relabels a mask the same way."""
+    relabel = np.zeros(256, np.uint8)
+    for new_id, old_id in enumerate(sorted(o.id for o in objects), start=1):
+        relabel[old_id] = new_id
+    return [replace(o, id=int(relabel[o.id])) for o in objects], relabel
 
 
 def object_dir(kind: str, obj: TrackedObject) -> str:
@@ -94,6 +105,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     folder = options.folder
     _refuse_unsafe_folder(folder, session.frames.path, options)
     earlier = _earlier_export_ids(folder)
+    sources = [o.id for o in objects]  # the ids in the session, whatever the files call the objects
+    objects, relabel = renumbered(objects) if options.renumber else (objects, None)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(ObjectTable(objects).to_json(), indent=1,
                                                            ensure_ascii=False).encode("utf-8"))
@@ -122,14 +135,16 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                 if unmasked:
                     labels = np.zeros(session.frame_size, np.uint8)
                     without_mask += 1
+                elif relabel is not None:
+                    labels = relabel[labels]
                 if options.palette:
                     write_mask(folder / MASKS_DIR / f"{name}.png", labels)
                     files += 1
                 for obj in objects if options.binary else []:
                     write_binary_mask(folder / object_dir(BINARY_DIR, obj) / f"{name}.png", labels == obj.id)
                     files += 1
-                for obj in objects if options.soft else []:
-                    prob = session.probability(index, obj.id)
+                for source, obj in zip(sources, objects) if options.soft else []:
+                    prob = session.probability(index, source)
                     if prob is None:  # imported or hand-made masks have no soft result: use the hard mask
                         prob = (labels == obj.id).astype(np.uint8) * 255
                     write_gray(folder / object_dir(SOFT_DIR, obj) / f"{name}.png", prob)

@@ -29,6 +29,11 @@ class TrackedObject:
     color: Color
     visible: bool = True
 
+    @property
+    def default_look(self) -> bool:
+        """Still named and coloured as added (the user gave it nothing an import's `objects.json` should keep)."""
+        return self.name == f"Object {self.id}" and tuple(self.color) == default_color(self.id)
+
 
 class ObjectTable:
     """Objects ordered by label id; adding picks the smallest free id, so ids stay small and stable."""
@@ -63,7 +68,7 @@ class ObjectTable:
             raise ValueError(f"object ids lie in 1..{MAX_LABEL}, not {obj_id}")
         if obj_id in self._objects:
             return self._objects[obj_id]
-        obj = TrackedObject(obj_id, name or f"Object {obj_id}", color or default_color(obj_id))
+        obj = TrackedObject(obj_id, name or f"Object {obj_id}", color or default_color(obj_id))  # see default_look
         self._objects[obj_id] = obj
         return obj
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -279,7 +280,7 @@ def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window
     run_export(qtbot, window, ExportOptions(out, binary=True))
     assert sorted(p.name for p in (out / "binary").iterdir()) == ["object_001", "object_009"]
     assert finished[0].removed == ("binary/object_002",)
-    assert "Removed what an earlier export wrote for objects this video no longer has: binary/object_002" \
+    assert "Removed what an earlier export wrote for object ids this one does not write: binary/object_002" \
         in finished[0].describe()
 
 
@@ -404,3 +405,49 @@ def test_the_overlay_video_shows_hidden_objects_too(qtbot, window, tmp_path):
         with av.open(str(tmp_path / folder / "overlay.mp4")) as container:
             frames.append([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     assert all(np.array_equal(a, b) for a, b in zip(*frames))
+
+
+def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_same_objects(
+        qtbot, window, app_factory, frame_dir, tmp_path):
+    """DAVIS evaluation tools count objects up to the largest id: with object 1 removed, masks holding ids 2
+    and 3 would be scored as three objects, one of them lost in every frame."""
+    doc = window.document
+    third = doc.add_object("Third")
+    doc.begin_stroke((50.0, 50.0), third.id, 7, erase=False)
+    doc.end_stroke()
+    doc.remove_object(1)
+    session = doc.session
+    expected = [session.labels(i) for i in range(4)]
+    out = tmp_path / "out"
+    dialog = ExportDialog(window.controller, out, window)
+    assert dialog.renumber_box.isEnabled() and "(ids now 2, 3)" in dialog.renumber_box.text()
+    for box in (dialog.binary_box, dialog.soft_box, dialog.coco_box, dialog.renumber_box):
+        box.setChecked(True)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+        dialog.export_button.click()
+    assert [o.id for o in doc.objects] == [2, 3]  # the files are renumbered, not the video's objects
+    assert sorted(p.name for p in (out / "binary").iterdir()) == ["object_001", "object_002"]
+    for i, name in enumerate(session.frame_names):
+        renumbered = np.select([expected[i] == 2, expected[i] == 3], [1, 2], 0)
+        assert np.array_equal(read_mask(out / "masks" / f"{name}.png"), renumbered)
+        for new, old in ((1, 2), (2, 3)):
+            binary = read_mask(out / "binary" / f"object_{new:03d}" / f"{name}.png")
+            assert np.array_equal(binary.astype(bool), expected[i] == old)
+            prob = session.probability(i, old)  # the source object's soft map, else its hard mask
+            prob = (expected[i] == old).astype(np.uint8) * 255 if prob is None else prob
+            assert np.array_equal(np.array(Image.open(out / "soft" / f"object_{new:03d}" / f"{name}.png")), prob)
+    coco = json.loads((out / "coco.json").read_text(encoding="utf-8"))
+    assert {a["track_id"] for a in coco["annotations"]} == {1, 2}
+    listed = json.loads((out / "objects.json").read_text(encoding="utf-8"))
+    assert [(o["id"], o["name"]) for o in listed] == [(1, "Second"), (2, "Third")]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    other.controller.import_mask_folder(out / "masks", as_annotations=True)
+    assert [(o.id, o.name) for o in other.document.objects] == [(1, "Second"), (2, "Third")]
+    again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N
+    assert again.renumber_box.isChecked()
+    assert not ExportDialog(other.controller, out, other).renumber_box.isEnabled()

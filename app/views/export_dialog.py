@@ -32,12 +32,21 @@ class ExportDialog(QDialog):
         self.coco_box = QCheckBox("COCO instance segmentation, RLE masks (coco.json)")
         self.coco_box.setToolTip("One image per frame, one annotation per object in it; objects with the same "
                                  "name share a category, track_id is the object's id")
+        ids = [o.id for o in controller.document.objects]
+        gaps = ids != list(range(1, len(ids) + 1))
+        self.renumber_box = QCheckBox("Number the objects 1..N in the files" +
+                                      (f" (ids now {_id_list(ids)})" if gaps else " (their ids already are)"))
+        self.renumber_box.setToolTip("DAVIS evaluation tools count objects up to the largest id and score a "
+                                     "missing id as a lost object; objects.json records the new numbers, so "
+                                     "re-importing the masks gives the same objects")
+        self.renumber_box.setEnabled(gaps)
         session = controller.document.session
         fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
         fps = last.get("fps", fps)
         self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=min(max(fps, 1.0), 120.0), suffix=" fps")
         for key, box in (("palette", self.palette_box), ("binary", self.binary_box), ("soft", self.soft_box),
-                         ("video", self.video_box), ("coco", self.coco_box)):
+                         ("video", self.video_box), ("coco", self.coco_box),
+                         ("renumber", self.renumber_box)):
             box.setChecked(last.get(key, box.isChecked()))
         self.progress = QProgressBar()
         self.progress.setValue(0)
@@ -53,6 +62,7 @@ class ExportDialog(QDialog):
         video_row.addWidget(self.fps_spin)
         form.addRow("", video_row)
         form.addRow("", self.coco_box)
+        form.addRow("", self.renumber_box)
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
@@ -83,7 +93,8 @@ class ExportDialog(QDialog):
             raise ValueError(f"{text} is not a full path: enter the folder's full path, or use Browse….")
         return ExportOptions(folder, palette=self.palette_box.isChecked(), binary=self.binary_box.isChecked(),
                              soft=self.soft_box.isChecked(), video=self.video_box.isChecked(),
-                             fps=self.fps_spin.value(), coco=self.coco_box.isChecked())
+                             fps=self.fps_spin.value(), coco=self.coco_box.isChecked(),
+                             renumber=self.renumber_box.isEnabled() and self.renumber_box.isChecked())
 
     def start(self) -> None:
         try:
@@ -130,10 +141,17 @@ class ExportDialog(QDialog):
         if options is not None:
             self._controller.editor.set_export_choices(
                 {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
-                 "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps})
+                 "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps,
+                 "renumber": self.renumber_box.isChecked()})
 
     def _on_failed(self, title: str, message: str) -> None:
         self._started = None
         self.result_label.setText(f"Export failed: {message}")
         QMessageBox.critical(self, f"Export failed: {title}", f"{message}\n\nFiles of an earlier export in "
                                                              "that folder are left as they were.")
+
+
+def _id_list(ids: list[int], shown: int = 8) -> str:
+    """'1, 3, 4' or '2, 3, 4, 5, 6, 7, 8, …, 40' for a checkbox label."""
+    listed = ids if len(ids) <= shown else ids[:shown - 1]
+    return ", ".join(str(i) for i in listed) + ("" if len(ids) <= shown else f", …, {ids[-1]}")

@@ -199,7 +199,8 @@ class VideoFrames(FrameSource):
         self._pos: int | None = None  # index of the frame the decoder returned last
         self._video_path = path
         try:
-            pts, key_pts, short = self._index(path)
+            pts, key_pts, short, self._partial_pts = self._index(path)
+            cut = int(self._partial_pts is not None)
             if not pts:
                 raise InputError(f"{path} has no video frames")
             self._use_frames(pts, key_pts)
@@ -207,10 +208,10 @@ class VideoFrames(FrameSource):
             first = self._read(0)
             if short:  # QA pass 12: a cut MP4 indexed frames whose data was cut off; they failed later
                 usable = self._decodable_frames()
-                if usable < len(pts):
-                    warnings.warn(f"{path}: its last {len(pts) - usable} of {len(pts)} frames cannot be decoded "
-                                  "and are left out; the file may be cut short (an interrupted download or "
-                                  "recording)")
+                if usable < len(pts) or cut:
+                    warnings.warn(f"{path}: its last {len(pts) + cut - usable} of {len(pts) + cut} frames cannot "
+                                  "be decoded and are left out; the file may be cut short (an interrupted download "
+                                  "or recording)")
                     pts = pts[:usable]
                     self._use_frames(pts, [self._pts[k] for k in self._keys])
         except av.FFmpegError as e:
@@ -245,9 +246,10 @@ class VideoFrames(FrameSource):
         return len(self._pts)
 
     @staticmethod
-    def _index(path: Path) -> tuple[list[int], list[int], bool]:
-        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets, and
-        whether the header promises more than that (then the last frames are checked by decoding them)."""
+    def _index(path: Path) -> tuple[list[int], list[int], bool, int | None]:
+        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets;
+        whether the file looks cut (the header promises more, or the last packet is partial: then the last
+        frames are checked by decoding them); and the timestamp of that partial packet, left out (or None)."""
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream (a file of sound or data only, or a video cut "
@@ -255,7 +257,7 @@ class VideoFrames(FrameSource):
             stream = container.streams.video[0]
             pts: list[int] = []
             key_pts: list[int] = []
-            missing_pts = False
+            missing_pts = partial = False
             ends_at = 0.0  # seconds: where the data of any stream ends (audio may run longer than the video)
             for packet in container.demux():
                 if packet.pts is not None and packet.time_base is not None:
@@ -266,11 +268,16 @@ class VideoFrames(FrameSource):
                     missing_pts = True
                     break
                 pts.append(packet.pts)
+                partial = packet.is_corrupt  # FFmpeg's mark on a packet the file ended inside of
                 if packet.is_keyframe:
                     key_pts.append(packet.pts)
+            # the file ends inside the last frame's data (a cut fragmented MP4 or AVI, whose headers promise
+            # nothing): decoders fail on it or conceal it as garbage
+            partial_pts = pts.pop() if partial and not missing_pts else None
             lost = None if missing_pts else VideoFrames._lost(container, len(set(pts)), ends_at)
             stated, length = stream.frames, (container.duration or 0) / av.time_base
-            short = not missing_pts and (stated > len(pts) if stated else ends_at < length - 0.1)
+            promised_more = stated > len(pts) if stated else ends_at < length - 0.1
+            short = not missing_pts and (partial_pts is not None or promised_more)
         if missing_pts:  # some AVI/raw streams: only decoding gives timestamps
             with av.open(str(path)) as container:
                 pts, key_pts = [], []
@@ -286,7 +293,7 @@ class VideoFrames(FrameSource):
         if lost:
             warnings.warn(f"{path}: {lost}; the file may be cut short (an interrupted download or recording) or "
                           "its header wrong")
-        return sorted(set(pts)), key_pts, short
+        return sorted(set(pts)), key_pts, short, partial_pts
 
     @staticmethod
     def _lost(container: "av.container.InputContainer", frames: int, ends_at: float) -> str | None:
@@ -311,8 +318,17 @@ class VideoFrames(FrameSource):
         self._container = av.open(str(self._video_path))
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._frames = self._container.decode(stream)
+        self._frames = self._decoded(stream)
         self._pos = None
+
+    def _decoded(self, stream: "av.video.stream.VideoStream") -> Iterator["av.VideoFrame"]:
+        """The stream's frames from where the container is, without the partial packet a cut file ends in: fed
+        to the decoder, it failed and took the frames still in the decoder's threads with it."""
+        assert self._container is not None
+        for packet in self._container.demux(stream):
+            if packet.is_corrupt and packet.pts is not None and packet.pts == self._partial_pts:
+                continue
+            yield from packet.decode()
 
     def _describe(self, index: int) -> str:
         return f"frame {index} of {self._video_path}"
@@ -343,7 +359,7 @@ class VideoFrames(FrameSource):
             stream = self._container.streams.video[0]
             try:
                 self._container.seek(self._pts[self._keys[attempt]], stream=stream, backward=True)
-                self._frames = self._container.decode(stream)
+                self._frames = self._decoded(stream)
                 self._pos = None
                 frame = self._decode_forward(index)
             except av.FFmpegError:  # a cut WebM without its index seeks wrong or not at all (QA pass 15)

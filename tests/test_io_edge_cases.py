@@ -188,3 +188,28 @@ def test_other_video_containers_ffmpeg_reads_open(tmp_path, suffix):
         out.mux(stream.encode())
     video = open_frames(path)
     assert len(video) == 12 and video[11].shape == (48, 64, 3) and video[3].shape == (48, 64, 3)
+
+
+def test_an_animated_gif_opens_as_a_clip_and_one_in_a_frame_folder_is_said_to_give_one_picture(tmp_path):
+    """QA pass 16: an animated GIF could not be opened (not a video suffix), and one in a frame folder gave
+    its first picture without a word."""
+    from PIL import Image
+
+    pictures = [Image.fromarray(img) for img in
+                np.random.default_rng(0).integers(0, 255, (6, 48, 64, 3), dtype=np.uint8)]
+    clip = tmp_path / "clip.gif"
+    pictures[0].save(clip, save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        video = open_frames(clip)
+        assert len(video) == 6 and video.fps == 10
+    with Image.open(clip) as im:
+        for i in reversed(range(6)):
+            im.seek(i)
+            assert np.array_equal(video[i], np.array(im.convert("RGB")))
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    pictures[0].save(folder / "00000.gif", save_all=True, append_images=pictures[1:])
+    pictures[1].save(folder / "00001.gif")
+    with pytest.warns(UserWarning, match="00000.gif is an animated GIF: in a frame folder only its first picture"):
+        assert len(open_frames(folder)) == 2

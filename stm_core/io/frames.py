@@ -32,9 +32,26 @@ DEFAULT_CACHE_FRAMES = 64
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 _EXIF_ORIENTATION = 0x0112  # 5-8 turn the picture a quarter, so width and height swap
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                            ".3gp", ".wmv", ".flv", ".ogv"})  # what FFmpeg (PyAV) demuxes; others: rename or convert
+                            ".3gp", ".wmv", ".flv", ".ogv", ".gif"})
+"""What FFmpeg (PyAV) demuxes; others: rename or convert. A .gif file is a clip (an animated GIF); a .gif in a
+frame folder is one picture."""
 
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+def _warn_if_animated(gif: Path | None) -> None:
+    """A frame folder's GIFs are read as one picture each; say so where they are animated (the first one is
+    checked: a folder's frames come from one source)."""
+    if gif is None:
+        return
+    try:
+        with Image.open(gif) as im:
+            animated = getattr(im, "is_animated", False)
+    except (OSError, UnidentifiedImageError):
+        return  # said when that frame is read
+    if animated:
+        warnings.warn(f"{gif} is an animated GIF: in a frame folder only its first picture is read; open the GIF "
+                      "file itself to read its pictures as the frames of a video")
 
 
 def natural_key(name: str) -> tuple:
@@ -143,6 +160,7 @@ class FolderFrames(FrameSource):
                     width, height = height, width
         except (OSError, UnidentifiedImageError) as e:
             raise InputError(f"cannot read image {files[0]}: {e}") from None
+        _warn_if_animated(next((p for p in files if p.suffix.lower() == ".gif"), None))
         self._files = files
         super().__init__(folder, [p.stem for p in files], (height, width), cache_size)
 

@@ -460,3 +460,15 @@ def test_keep_other_objects_paints_only_the_background(qtbot, window):
     assert not window.editor.keep_others
     stroke(qtbot, window, [(30, 30), (70, 30)])
     assert doc.session.labels(0)[30, 50] == 1
+
+
+def test_remove_asks_with_a_long_name_cut_short_and_removes_the_object(qtbot, window, dialogs):
+    """QA pass 16: a 500-character name (pasted by mistake) stretched the question far off the screen."""
+    doc = window.document
+    obj = doc.add_object()
+    window.editor.select_object(obj.id)
+    window.objects_panel.list.item(1).setText("pasted " * 80)
+    window.objects_panel.remove_button.click()
+    title, text = dialogs[-1]
+    assert title == "Remove object" and len(text) < 120 and "pasted pasted" in text and "…" in text
+    assert obj.id not in doc.objects

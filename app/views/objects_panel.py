@@ -114,7 +114,7 @@ class ObjectsPanel(QWidget):
         if obj is None:
             return
         answer = QMessageBox.question(self, "Remove object",
-                                      f"Remove “{obj.name}” from every frame? This cannot be undone.")
+                                      f"Remove “{_short(obj.name)}” from every frame? This cannot be undone.")
         if answer == QMessageBox.StandardButton.Yes:
             self._controller.remove_object(obj.id)
 
@@ -123,6 +123,11 @@ class ObjectsPanel(QWidget):
         obj = self._doc.objects.get(obj_id) if obj_id is not None else None
         if obj is None:
             return
-        color = QColorDialog.getColor(QColor(*obj.color), self, f"Colour of {obj.name}")
+        color = QColorDialog.getColor(QColor(*obj.color), self, f"Colour of {_short(obj.name)}")
         if color.isValid():
             self._doc.set_object_color(obj.id, (color.red(), color.green(), color.blue()))
+
+
+def _short(name: str, most: int = 60) -> str:
+    """A name as a dialog shows it: a long one (names may be pasted paragraphs) would stretch it off screen."""
+    return name if len(name) <= most else name[:most - 1] + "…"

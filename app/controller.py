@@ -5,6 +5,7 @@ and starts exports. No widgets: the main window forwards user commands here and 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +24,7 @@ from .errors import describe
 from .export import ExportOptions, export
 from .objects import ObjectTable, TrackedObject
 from .propagation import PropagationController
-from .settings import AppSettings, Preferences
+from .settings import MODELS, AppSettings, Preferences
 from .workers import Task
 from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace, saved,
                         workspace_dir)
@@ -208,10 +209,22 @@ class AppController(QObject):
         when propagating, where the user asked for the network."""
         self.wait_for_warm_up()
         task = Task(lambda progress, cancel: session.warm_up(), self)
+        task.succeeded.connect(lambda _: self._follow_loaded_model(session))
         task.finished.connect(lambda: setattr(self, "_warm", None) if self._warm is task else None)
         task.finished.connect(task.deleteLater)
         self._warm = task
         task.start()
+
+    def _follow_loaded_model(self, session: AnnotationSession) -> None:
+        """A weights file runs as the network it holds (the engine loads the official layout as stm-r50
+        whatever was named); where the Model setting names the other one (a path typed, not browsed), it
+        follows the file, so that the settings show what runs."""
+        prefs = self.settings.preferences()
+        loaded = session.memory_status()["model"]
+        if session is self.document.session and prefs.weights and loaded in MODELS and loaded != prefs.model:
+            self.settings.set_preferences(replace(prefs, model=str(loaded)))
+            self.message.emit(f"{Path(prefs.weights).name} holds a {loaded} network: the Model setting now "
+                              f"says {MODELS[str(loaded)]}")
 
     def wait_for_warm_up(self) -> None:
         if self._warm is not None:

@@ -508,3 +508,30 @@ def test_another_video_is_not_opened_while_the_open_ones_work_cannot_be_saved(qt
     shutil.copytree(frame_dir, other)
     assert not window.controller.open(other)
     assert dialogs[-1][0] == "Work not saved" and window.document.session.is_annotated(0)
+
+
+def test_the_model_setting_follows_the_network_a_typed_weights_file_holds(qtbot, app_factory, frame_dir, tmp_path,
+                                                                         monkeypatch):
+    """QA pass 16: weights typed (not browsed) with the other model selected ran as the network they hold,
+    while the settings still named the other one."""
+    import torch
+    from dataclasses import replace
+
+    from app.settings import AppSettings
+    from stm_core.model.config import STM_SMALL
+    from stm_core.model.stm import STM
+
+    weights = tmp_path / "my_weights.pth"
+    torch.save(STM(STM_SMALL).state_dict(), weights)  # a bare state dict, as the official file is
+    monkeypatch.setattr(AppSettings, "engine_settings",
+                        lambda self: replace(self.preferences().engine_settings(), device="cpu"))
+    window = app_factory()
+    c = window.controller
+    c.apply_preferences(replace(c.settings.preferences(), model="stm-r50", weights=str(weights)))
+    notes = []
+    c.message.connect(notes.append)
+    assert c.open(frame_dir)
+    qtbot.waitUntil(lambda: c.settings.preferences().model == "stm-small", timeout=60_000)
+    assert any("my_weights.pth holds a stm-small network: the Model setting now says Shipped model" in n
+               for n in notes)
+    assert window.document.session.memory_status()["model"] == "stm-small"

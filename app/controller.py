@@ -22,7 +22,7 @@ from .document import Document
 from .editor_state import EditorState
 from .errors import describe
 from .export import ExportOptions, export
-from .objects import ObjectTable, TrackedObject
+from .objects import ObjectTable, TrackedObject, default_color
 from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .workers import Task
@@ -288,9 +288,15 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
-        replaced = doc.annotations_replaced_by(masks) if as_annotations and not as_new_object else []
+        if as_new_object:  # its pixels win over painted ones of other objects
+            replaced = [i for i, m in sorted(masks.items()) if session.is_annotated(i)
+                        and session.annotation(i)[m == new_object.id].any()]
+        else:
+            replaced = doc.annotations_replaced_by(masks) if as_annotations else []
         if replaced and confirm is not None and not confirm(replaced):
             return False
+        if new_object is not None:
+            doc.add_object(new_object.name, new_object.id)
         known = {o.id for o in doc.objects if not o.default_look}  # see _describe_new_objects
         waiting = set(doc.entering_frames())
         imported = []
@@ -332,14 +338,16 @@ class AppController(QObject):
 
     def _as_new_object(self, folder: Path, masks: dict[int, np.ndarray]
                        ) -> tuple[TrackedObject, dict[int, np.ndarray]]:
-        """One object's masks as a new object (named after the folder) over each frame's present mask."""
+        """One object's masks as a new object (named after the folder, not added yet) over each frame's present
+        mask; ValueError when all 254 labels are taken."""
         several = next((i for i, m in masks.items() if len(np.unique(m[m > 0])) > 1), None)
         if several is not None:
             raise InputError(f"the mask for frame {several + 1} in {folder} holds several objects: import the "
                              "folder as annotated frames or results instead")
         session = self.document.session
         assert session is not None
-        obj = self.document.add_object(folder.name)  # ValueError when all 254 labels are taken
+        obj_id = self.document.objects.free_id()
+        obj = TrackedObject(obj_id, folder.name, default_color(obj_id))
         return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()
                      if m.any()}  # a blank mask (a per-object export writes one where the object is absent) changes
         # nothing there (QA pass 15: it made frames annotated, or waiting for objects to enter)

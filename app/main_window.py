@@ -6,6 +6,7 @@ the controller's errors as dialogs.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -311,16 +312,20 @@ class MainWindow(QMainWindow):
         box.exec()
         if box.clickedButton() is not cancel:
             self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
-                                               confirm=self._confirm_replacing, as_new_object=new_object.isChecked())
+                                               confirm=partial(self._confirm_replacing, new_object.isChecked()),
+                                               as_new_object=new_object.isChecked())
 
-    def _confirm_replacing(self, frames: list[int]) -> bool:
+    def _confirm_replacing(self, new_object: bool, frames: list[int]) -> bool:
         """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""
         shown = ", ".join(str(i + 1) for i in frames[:12]) + (" …" if len(frames) > 12 else "")
+        plural = "s" if len(frames) > 1 else ""
+        what = f"The new object covers pixels painted for other objects on {len(frames)} annotated frame{plural} " \
+               f"({shown}); it takes them there." if new_object else \
+               f"The imported masks replace the painted masks of {len(frames)} annotated frame{plural} " \
+               f"({shown}); objects they do not show are erased there."
         answer = QMessageBox.question(
             self, "Replace annotated frames?",
-            f"The imported masks replace the painted masks of {len(frames)} annotated frame"
-            f"{'s' if len(frames) > 1 else ''} ({shown}); objects they do not show are erased there.\n\n"
-            "Ctrl+Z on such a frame brings its painted mask back.",
+            f"{what}\n\nCtrl+Z on such a frame brings its painted mask back.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 

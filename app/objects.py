@@ -61,9 +61,7 @@ class ObjectTable:
     def add(self, obj_id: int | None = None, name: str | None = None, color: Color | None = None) -> TrackedObject:
         """Add an object; without `obj_id` the smallest free label is used."""
         if obj_id is None:
-            obj_id = next((i for i in range(1, MAX_LABEL + 1) if i not in self._objects), None)
-            if obj_id is None:
-                raise ValueError(f"at most {MAX_LABEL} objects fit in one mask")
+            obj_id = self.free_id()
         if not 1 <= obj_id <= MAX_LABEL:
             raise ValueError(f"object ids lie in 1..{MAX_LABEL}, not {obj_id}")
         if obj_id in self._objects:
@@ -71,6 +69,13 @@ class ObjectTable:
         obj = TrackedObject(obj_id, name or f"Object {obj_id}", color or default_color(obj_id))  # see default_look
         self._objects[obj_id] = obj
         return obj
+
+    def free_id(self) -> int:
+        """The smallest label no object has (ValueError when all are taken)."""
+        obj_id = next((i for i in range(1, MAX_LABEL + 1) if i not in self._objects), None)
+        if obj_id is None:
+            raise ValueError(f"at most {MAX_LABEL} objects fit in one mask")
+        return obj_id
 
     def ensure(self, ids: list[int] | set[int]) -> list[int]:
         """Add an entry for every label that masks use but the table lacks; return the added ids."""

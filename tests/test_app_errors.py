@@ -246,6 +246,25 @@ def test_per_object_binary_folders_import_as_new_objects_beside_the_others(app_f
         assert np.array_equal(labels == car.id, truths["car"]) and np.array_equal(labels == person.id,
                                                                                    truths["person"])
     assert doc.annotated_frames() == [0, 2]
+    # QA pass 16: a new object over painted pixels of another took them without a question
+    over = tmp_path / "over the car"
+    over.mkdir()
+    cover = np.zeros((64, 96), np.uint8)
+    cover[10:15, 10:40] = 255  # inside the car on frame 0 only; frame 1 has no annotation to cover
+    Image.fromarray(cover).save(over / "00000.png")
+    Image.fromarray(cover).save(over / "00001.png")
+    asked, before, count = [], doc.session.labels(0), len(doc.objects)
+    assert not window.controller.import_mask_folder(over, as_annotations=True, as_new_object=True,
+                                                    confirm=lambda frames: asked.append(frames) or False)
+    assert asked == [[0]] and len(doc.objects) == count and np.array_equal(doc.session.labels(0), before)
+    assert window.controller.import_mask_folder(over, as_annotations=True, as_new_object=True,
+                                                confirm=lambda frames: True)
+    covering = next(o for o in doc.objects if o.name == "over the car")
+    assert (doc.session.labels(0) == covering.id).sum() == cover.astype(bool).sum()
+    doc.undo()  # on frame 0, the current frame: the painted mask comes back
+    assert np.array_equal(doc.session.labels(0), before)
+    assert window._confirm_replacing(True, [0, 1])  # the window's question says what the new object does
+    assert "The new object covers pixels painted for other objects on 2 annotated frames (1, 2)" in dialogs[-1][1]
     several = tmp_path / "several"
     several.mkdir()
     write_mask(several / "00001.png", np.array(np.arange(64 * 96).reshape(64, 96) % 3, np.uint8))

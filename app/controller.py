@@ -220,7 +220,10 @@ class AppController(QObject):
         whatever was named); where the Model setting names the other one (a path typed, not browsed), it
         follows the file, so that the settings show what runs."""
         prefs = self.settings.preferences()
-        loaded = session.memory_status()["model"]
+        try:
+            loaded = session.memory_status()["model"]
+        except StmError:  # an unusable device: said by the status bar
+            return
         if session is self.document.session and prefs.weights and loaded in MODELS and loaded != prefs.model:
             self.settings.set_preferences(replace(prefs, model=str(loaded)))
             self.message.emit(f"{Path(prefs.weights).name} holds a {loaded} network: the Model setting now "

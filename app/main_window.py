@@ -19,12 +19,13 @@ from stm_core.io.frames import VIDEO_SUFFIXES
 
 from .controller import AppController
 from .editor_state import Tool
-from .shortcuts import COMMANDS
+from .shortcuts import COMMANDS, KeyMap
 from .views.canvas import CanvasView
 from .views.export_dialog import ExportDialog
 from .views.help_dialog import HelpDialog
 from .views.objects_panel import ObjectsPanel
 from .views.settings_dialog import SettingsDialog
+from .views.shortcuts_dialog import ShortcutsDialog
 from .views.space_key import SpaceKey
 from .views.start_screen import StartScreen
 from .views.status_bar import StatusBar
@@ -48,7 +49,7 @@ MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "fi
                       *(f"object.select.{n}" for n in range(1, 10)))),
          ("Propagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.cancel", None,
                         "memory.clear")),
-         ("Help", ("help.shortcuts",)))
+         ("Help", ("help.shortcuts", "help.edit_shortcuts")))
 
 
 class MainWindow(QMainWindow):
@@ -164,24 +165,38 @@ class MainWindow(QMainWindow):
             "propagate.both": lambda: c.propagation.start("both"),
             "propagate.cancel": self._escape,
             "memory.clear": c.clear_memory,
-            "help.shortcuts": lambda: HelpDialog(self).exec(),
+            "help.shortcuts": lambda: HelpDialog(self.keys, self).exec(),
+            "help.edit_shortcuts": self.shortcuts_dialog,
         }
         for n in range(1, 10):
             handlers[f"object.select.{n}"] = lambda n=n: c.select_object(n)
         return handlers
 
     def _build_actions(self) -> dict[str, QAction]:
-        """One QAction per command of the table, its keys bound window-wide."""
+        """One QAction per command of the table, its keys (the user's, else the table's) bound window-wide."""
         handlers = self._handlers()
+        self.keys = self.controller.settings.keymap()
         actions = {}
         for command in COMMANDS:
             action = QAction(command.text, self)
-            action.setShortcuts([QKeySequence(k) for k in command.keys])
+            action.setShortcuts([QKeySequence(k) for k in self.keys[command.id]])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(lambda _=False, fn=handlers[command.id]: fn())
             self.addAction(action)
             actions[command.id] = action
         return actions
+
+    def shortcuts_dialog(self) -> None:
+        dialog = ShortcutsDialog(self.keys, self)
+        if dialog.exec():
+            self.set_keys(dialog.keys())
+
+    def set_keys(self, keys: KeyMap) -> None:
+        """Bind and remember these keys (menus and F1 show them at once)."""
+        self.controller.settings.set_keymap(keys)
+        self.keys = keys
+        for command_id, action in self.actions_by_id.items():
+            action.setShortcuts([QKeySequence(k) for k in keys[command_id]])
 
     def _build_menus(self) -> None:
         for title, ids in MENUS:

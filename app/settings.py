@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from stm_core.engine.settings import INTERACTIVE_PREVIEW_FRAMES, EngineSettings
+
+from .shortcuts import KeyMap, clashes, keymap, same_key
 
 DEVICES = ("auto", "cpu", "cuda")
 MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
@@ -101,6 +104,23 @@ class AppSettings:
     def set_window_layout(self, geometry: QByteArray, state: QByteArray) -> None:
         self._store.setValue("window/geometry", geometry)
         self._store.setValue("window/state", state)
+        self._store.sync()
+
+    def keymap(self) -> KeyMap:
+        """Every command's keys, with the user's own where chosen (a stored map that cannot be read, or whose
+        keys clash, as a hand edit might make it, gives the table's keys)."""
+        try:
+            chosen = json.loads(str(self._store.value("shortcuts", "{}")))
+        except ValueError:
+            return keymap()
+        keys = keymap(chosen if isinstance(chosen, dict) else {})
+        return keymap() if clashes(keys) else keys
+
+    def set_keymap(self, keys: KeyMap) -> None:
+        """Store the keys that differ from the table's (later versions' new defaults still reach the rest)."""
+        table = keymap()
+        chosen = {c: list(k) for c, k in keys.items() if [same_key(x) for x in k] != [same_key(x) for x in table[c]]}
+        self._store.setValue("shortcuts", json.dumps(chosen))
         self._store.sync()
 
     def add_recent(self, path: str) -> None:

@@ -1,12 +1,15 @@
-"""The one table of commands and their keys.
+"""The one table of commands and their keys, and the user's own keys over it.
 
-Menus, window shortcuts and the F1 help dialog are all generated from `COMMANDS`, so a key can never be
-bound in one place and documented differently in another.
+Menus, window shortcuts and the F1 help dialog are all generated from `COMMANDS` and the key map the user
+made of it (`keymap`), so a key can never be bound in one place and documented differently in another.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from PySide6.QtGui import QKeySequence
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("propagate.cancel", "Cancel propagation", ("Esc",), "Propagate"),
     Command("memory.clear", "Clear engine memory (keeps all masks)", (), "Propagate"),
     Command("help.shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
+    Command("help.edit_shortcuts", "Change keyboard shortcuts…", (), "Help"),
 )
+
+KeyMap = dict[str, tuple[str, ...]]
+"""Command id -> its keys, in Qt's portable spelling ("Ctrl+Shift+Z")."""
+
+RESERVED = {"Space": "frame.play"}
+"""Keys taken before any shortcut sees them (a Space tap plays, a hold pans: views/space_key.py), and the one
+command they may stay bound to."""
 
 MOUSE_HELP: tuple[tuple[str, str], ...] = (
     ("Left drag", "Paint with the current tool"),
@@ -80,10 +91,47 @@ MOUSE_HELP: tuple[tuple[str, str], ...] = (
 )
 
 
-def groups() -> dict[str, list[Command]]:
-    """Commands by help-dialog section, keeping table order; only commands that have keys."""
-    out: dict[str, list[Command]] = {}
+def keymap(chosen: Mapping[str, Sequence[str]] | None = None) -> KeyMap:
+    """Every command's keys: those the user chose for it (`chosen`, as stored), else the table's. Entries
+    that name no command of the table or hold no key Qt can read are left out (a stored file from another
+    version, a hand edit)."""
+    keys = {c.id: c.keys for c in COMMANDS}
+    for command_id, chosen_keys in (chosen or {}).items():
+        if command_id in keys and isinstance(chosen_keys, (list, tuple)) \
+                and all(isinstance(k, str) and same_key(k) for k in chosen_keys):
+            keys[command_id] = tuple(chosen_keys)
+    return keys
+
+
+def same_key(key: str) -> str:
+    """One spelling per key ("ctrl+z" is "Ctrl+Z", "Delete" is "Del"); "" for text that is no key."""
+    sequence = QKeySequence(key)
+    return sequence.toString(QKeySequence.SequenceFormat.PortableText) if 0 < sequence.count() <= 1 else ""
+
+
+def clashes(keys: KeyMap) -> list[str]:
+    """What is wrong with a key map, one line each: a key bound to two commands (Qt would run neither) or a
+    reserved key bound to another command than its own."""
+    users: dict[str, list[str]] = {}
+    for command_id, command_keys in keys.items():
+        for key in command_keys:
+            ids = users.setdefault(same_key(key), [])
+            ids += [] if command_id in ids else [command_id]
+    text = {c.id: c.text for c in COMMANDS}
+    reserved = {same_key(k) for k in RESERVED}
+    problems = [f"{key} is bound to {' and to '.join(text[c] for c in ids)}"
+                for key, ids in users.items() if len(ids) > 1 and key not in reserved]
+    problems += [f"{key} plays (a tap) and pans (a hold) everywhere: it cannot be bound to {text[c]}"
+                 for key, own in RESERVED.items() for c in users.get(same_key(key), []) if c != own]
+    return problems
+
+
+def groups(keys: KeyMap | None = None) -> dict[str, list[tuple[Command, tuple[str, ...]]]]:
+    """Commands with their keys (`keys`, else the table's) by help-dialog section, keeping table order; only
+    commands that have keys."""
+    keys = keys or keymap()
+    out: dict[str, list[tuple[Command, tuple[str, ...]]]] = {}
     for command in COMMANDS:
-        if command.keys:
-            out.setdefault(command.group, []).append(command)
+        if keys[command.id]:
+            out.setdefault(command.group, []).append((command, keys[command.id]))
     return out

@@ -9,7 +9,7 @@ from app.document import Document
 from app.objects import ObjectTable
 from app.overlay import OverlayMode, boundary, label_lut, render
 from app.painting import Rect, paint_segment
-from app.shortcuts import COMMANDS, groups
+from app.shortcuts import COMMANDS, clashes, groups, keymap
 from app.undo import Edit, UndoHistory
 from stm_core.engine.settings import EngineSettings
 from stm_core.session import AnnotationSession
@@ -105,6 +105,7 @@ def test_shortcut_table_has_no_duplicate_keys_and_covers_the_brief():
                 *map(str, range(1, 10))):
         assert key in keys
     assert sum(len(v) for v in groups().values()) == sum(1 for c in COMMANDS if c.keys)
+    assert clashes(keymap()) == []
 
 
 @pytest.fixture
@@ -271,6 +272,23 @@ def test_a_hand_edited_setting_out_of_range_falls_back_to_the_defaults(tmp_path)
         assert AppSettings(store).preferences() == Preferences()
         assert AppSettings(store).engine_settings().mem_every >= 1
         store.remove(f"engine/{key}")
+
+
+def test_stored_shortcuts_that_cannot_be_used_give_the_tables_keys(tmp_path):
+    """A key map from a hand edit or another version: unreadable, clashing, an unknown command, no key."""
+    from PySide6.QtCore import QSettings
+
+    from app.settings import AppSettings
+    from app.shortcuts import keymap
+
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings = AppSettings(store)
+    for stored in ("{not json", '["D"]', '{"frame.next": ["F"]}', '{"frame.next": "D"}', '{"frame.next": [""]}',
+                   '{"frame.next": ["Right", 5]}'):
+        store.setValue("shortcuts", stored)
+        assert settings.keymap() == keymap()
+    store.setValue("shortcuts", '{"frame.next": ["D"], "no.such.command": ["Q"], "frame.first": []}')
+    assert settings.keymap() == dict(keymap(), **{"frame.next": ("D",), "frame.first": ()})
 
 
 def test_editor_state_round_trips_and_ignores_what_a_hand_edit_broke(qtbot):

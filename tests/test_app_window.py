@@ -472,3 +472,41 @@ def test_remove_asks_with_a_long_name_cut_short_and_removes_the_object(qtbot, wi
     title, text = dialogs[-1]
     assert title == "Remove object" and len(text) < 120 and "pasted pasted" in text and "…" in text
     assert obj.id not in doc.objects
+
+
+def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembered(qtbot, app_factory, frame_dir):
+    """The gui-anchors' gap 11: rebindable shortcuts (other keyboard layouts, habits from other tools)."""
+    from app.shortcuts import keymap
+    from app.views.shortcuts_dialog import ShortcutsDialog
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    window = app_factory()
+    assert window.controller.open(frame_dir)
+    dialog = ShortcutsDialog(window.keys, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    next_key, first_alternative = dialog._editors["frame.next"][0], dialog._editors["frame.first"][1]
+    next_key.setFocus()
+    qtbot.keyClick(next_key, Qt.Key.Key_F)  # propagate forward's: Qt would run neither
+    assert dialog.problems.text() == "F is bound to Next frame and to Propagate forward from this frame"
+    assert not ok.isEnabled()
+    qtbot.keyClick(next_key, Qt.Key.Key_D)
+    first_alternative.setFocus()
+    qtbot.keyClick(first_alternative, Qt.Key.Key_Space)
+    assert "Space plays (a tap) and pans (a hold) everywhere" in dialog.problems.text() and not ok.isEnabled()
+    first_alternative.clear()
+    assert dialog.problems.text() == "" and ok.isEnabled()
+    window.set_keys(dialog.keys())
+    window.canvas.setFocus()
+    key(qtbot, window, Qt.Key.Key_D)
+    assert window.document.current_frame == 1
+    key(qtbot, window, Qt.Key.Key_Right)  # its old key is free now
+    assert window.document.current_frame == 1
+    assert "D" in shortcuts_html(window.keys).split("Next frame")[0].rsplit("<tr>", 1)[1]
+    other = app_factory()  # remembered, as every setting
+    assert other.keys["frame.next"] == ("D",) and other.keys["frame.prev"] == ("Left",)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
+    assert dialog.keys()["frame.next"] == ("Right",)
+    other.set_keys(dialog.keys())
+    assert app_factory().keys == keymap()  # nothing but the table's keys is stored

@@ -1,0 +1,81 @@
+"""Change the keyboard shortcuts: a key and an alternative per command, checked for clashes before they apply
+(another keyboard layout, a left-handed grip, a habit from another tool)."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QKeySequenceEdit, QLabel,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ..shortcuts import COMMANDS, KeyMap, clashes, keymap
+
+PORTABLE = QKeySequence.SequenceFormat.PortableText
+
+
+class ShortcutsDialog(QDialog):
+    """Edits a copy of a key map; `keys()` reads the result after `exec()` (OK only while nothing clashes)."""
+
+    def __init__(self, keys: KeyMap, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.resize(760, 680)
+        self.table = QTableWidget(len(COMMANDS), 3)
+        self.table.setHorizontalHeaderLabels(["Command", "Key", "Alternative"])
+        self.table.verticalHeader().hide()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            self.table.setColumnWidth(column, 150)
+        self._editors: dict[str, tuple[QKeySequenceEdit, QKeySequenceEdit]] = {}
+        for row, command in enumerate(COMMANDS):
+            item = QTableWidgetItem(f"{command.group}: {command.text}")
+            item.setFlags(item.flags() & ~item.flags().ItemIsEditable)
+            self.table.setItem(row, 0, item)
+            pair = (self._key_edit(), self._key_edit())
+            for column, edit in enumerate(pair, start=1):
+                self.table.setCellWidget(row, column, edit)
+            self._editors[command.id] = pair
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #c0392b")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                        | QDialogButtonBox.StandardButton.RestoreDefaults)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.set_keys(keymap()))
+        hint = QLabel("Click a field and press the key; its × clears it. A tap of Space always plays and a hold "
+                      "pans.")
+        hint.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(hint)
+        layout.addWidget(self.table)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.buttons)
+        self.set_keys(keys)
+
+    def _key_edit(self) -> QKeySequenceEdit:
+        edit = QKeySequenceEdit()
+        edit.setMaximumSequenceLength(1)  # one key press, as every shortcut of the table is
+        edit.setClearButtonEnabled(True)
+        edit.keySequenceChanged.connect(self._check)
+        return edit
+
+    def set_keys(self, keys: KeyMap) -> None:
+        for command_id, pair in self._editors.items():
+            own = keys.get(command_id, ())
+            for edit, key in zip(pair, (*own, "", "")):
+                edit.blockSignals(True)
+                edit.setKeySequence(QKeySequence(key))
+                edit.blockSignals(False)
+        self._check()
+
+    def keys(self) -> KeyMap:
+        return {command_id: tuple(dict.fromkeys(e.keySequence().toString(PORTABLE) for e in pair
+                                                if not e.keySequence().isEmpty()))
+                for command_id, pair in self._editors.items()}
+
+    def _check(self) -> None:
+        problems = clashes(self.keys())
+        self.problems.setText("\n".join(problems))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)

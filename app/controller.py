@@ -25,6 +25,7 @@ from .export import ExportOptions, export
 from .objects import ObjectTable, TrackedObject, default_color
 from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
+from .shortcuts import hint
 from .workers import Task
 from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace, saved,
                         workspace_dir)
@@ -252,7 +253,7 @@ class AppController(QObject):
             doc.import_masks({0: read_mask(first_mask, doc.frame_size)}, as_annotations=True)
             for obj_id, name in enumerate(DEMO_OBJECT_NAMES, start=1):
                 doc.rename_object(obj_id, name)
-            self.message.emit("Frame 0 is annotated: press F to propagate")
+            self.message.emit(f"Frame 0 is annotated: press {self._key('propagate.forward')} to propagate")
         return True
 
     def _close_current(self) -> None:
@@ -334,7 +335,8 @@ class AppController(QObject):
     def _masks_in_flux(self, action: str, running_means: str) -> str | None:
         """Why `action` must wait while a propagation or the loading of saved masks still changes masks."""
         if self.propagation.running:
-            return f"A propagation is running{running_means}: {action} when it has finished, or cancel it (Esc) first."
+            return f"A propagation is running{running_means}: {action} when it has finished, or cancel it " \
+                   f"({self._key('propagate.cancel')}) first."
         if self._loader is not None:
             return f"Saved masks are still loading: {action} in a moment."
         return None
@@ -410,15 +412,20 @@ class AppController(QObject):
         """Delete an object in every frame; a running propagation is stopped first so it cannot bring the
         object back in frames it had not reached."""
         if self.propagation.running:  # said first: the run's own note then follows it (QA pass 16)
-            self.message.emit("Removing an object stopped the propagation: press F to go on")
+            self.message.emit("Removing an object stopped the propagation: press "
+                              f"{self._key('propagate.forward')} to go on")
         self.propagation.cancel_and_wait()
         self.document.remove_object(obj_id)
+
+    def _key(self, command_id: str) -> str:
+        """The key the user has for a command, to name in a note."""
+        return hint(self.settings.keymap(), command_id)
 
     def select_object(self, obj_id: int) -> None:
         if obj_id in self.document.objects:
             self.editor.select_object(obj_id)
         else:
-            self.message.emit(f"There is no object {obj_id}; press N to add one.")
+            self.message.emit(f"There is no object {obj_id}; press {self._key('object.add')} to add one.")
 
     def _keep_selection_valid(self) -> None:
         ids = self.document.objects.ids()
@@ -448,7 +455,8 @@ class AppController(QObject):
         self.document.replace_session(fresh)
         self._warm_up(fresh)
         self.message.emit("Engine settings applied, masks kept" +
-                          ("; the propagation was stopped: press F to go on" if stopped else ""))
+                          (f"; the propagation was stopped: press {self._key('propagate.forward')} to go on"
+                           if stopped else ""))
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self.play_timer = QTimer(self, interval=1000 // PLAY_FPS)
         self.play_timer.timeout.connect(self._play_step)
         self.actions_by_id = self._build_actions()
+        self._show_keys()
         self._build_menus()
 
         self.start_screen.openVideo.connect(self.open_video_dialog)
@@ -197,6 +198,11 @@ class MainWindow(QMainWindow):
         self.keys = keys
         for command_id, action in self.actions_by_id.items():
             action.setShortcuts([QKeySequence(k) for k in keys[command_id]])
+        self._show_keys()
+
+    def _show_keys(self) -> None:
+        for view in (self.tool_panel, self.objects_panel, self.status):
+            view.show_keys(self.keys)
 
     def _build_menus(self) -> None:
         for title, ids in MENUS:

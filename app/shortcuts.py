@@ -126,6 +126,12 @@ def clashes(keys: KeyMap) -> list[str]:
     return problems
 
 
+def hint(keys: KeyMap, command_id: str) -> str:
+    """The key to name in a note or label ("F"), else (no key bound) the command as its menu names it."""
+    own = keys.get(command_id, ())
+    return own[0] if own else "“" + next(c.text for c in COMMANDS if c.id == command_id) + "”"
+
+
 def groups(keys: KeyMap | None = None) -> dict[str, list[tuple[Command, tuple[str, ...]]]]:
     """Commands with their keys (`keys`, else the table's) by help-dialog section, keeping table order; only
     commands that have keys."""

@@ -496,8 +496,14 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     qtbot.keyClick(first_alternative, Qt.Key.Key_Space)
     assert "Space plays (a tap) and pans (a hold) everywhere" in dialog.problems.text() and not ok.isEnabled()
     first_alternative.clear()
+    brush = dialog._editors["tool.brush"][0]
+    brush.setFocus()
+    qtbot.keyClick(brush, Qt.Key.Key_P)
     assert dialog.problems.text() == "" and ok.isEnabled()
     window.set_keys(dialog.keys())
+    assert window.tool_panel.brush_button.text() == "Brush (P)"  # labels and notes name the user's keys
+    window.controller.select_object(40)
+    assert window.statusBar().currentMessage() == "There is no object 40; press N to add one."
     window.canvas.setFocus()
     key(qtbot, window, Qt.Key.Key_D)
     assert window.document.current_frame == 1

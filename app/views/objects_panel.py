@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, Q
                                QPushButton, QVBoxLayout, QWidget)
 
 from ..controller import AppController
+from ..shortcuts import KeyMap, hint
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -69,6 +70,9 @@ class ObjectsPanel(QWidget):
         self._doc.objectsChanged.connect(self._rebuild)
         self._doc.sessionChanged.connect(self._rebuild)
         self._editor.changed.connect(self._sync_selection)
+
+    def show_keys(self, keys: KeyMap) -> None:
+        self.add_button.setToolTip(f"Add an object ({hint(keys, 'object.add')})")
 
     def _rebuild(self) -> None:
         self._updating = True

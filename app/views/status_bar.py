@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QS
 from stm_core.session import PropagationReport
 
 from ..controller import AppController
+from ..shortcuts import KeyMap, hint
 
 POLL_MS = 1000
 GB = 1024 ** 3
@@ -105,6 +106,9 @@ class StatusBar(QStatusBar):
         self._direction = ""
         self._update_frame()
         self.poll_memory()
+
+    def show_keys(self, keys: KeyMap) -> None:
+        self.cancel_button.setText(f"Cancel ({hint(keys, 'propagate.cancel')})")
 
     def _update_frame(self, *_: object) -> None:
         doc = self._doc

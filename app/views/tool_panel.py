@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFormLayout, 
 
 from ..editor_state import MAX_BRUSH, MIN_BRUSH, EditorState, Tool
 from ..overlay import OverlayMode
+from ..shortcuts import KeyMap, hint
 
 MODE_NAMES = {OverlayMode.FILLED: "Filled", OverlayMode.CONTOURS: "Contours",
               OverlayMode.PROBABILITY: "Probability (selected object)"}
@@ -35,7 +36,7 @@ class ToolPanel(QWidget):
         tools.addWidget(self.eraser_button)
 
         self.size_spin = QSpinBox(minimum=MIN_BRUSH, maximum=MAX_BRUSH, suffix=" px")
-        self.size_spin.setToolTip("Brush diameter in frame pixels ([ and ])")
+        self.size_spin.setToolTip("Brush diameter in frame pixels")
         self.size_spin.valueChanged.connect(editor.set_brush_size)
         self.keep_box = QCheckBox("Keep other objects (K)")
         self.keep_box.setToolTip("The brush paints only over the background and the selected object, so an object "
@@ -44,7 +45,7 @@ class ToolPanel(QWidget):
         self.mode_combo = QComboBox()
         for mode, name in MODE_NAMES.items():
             self.mode_combo.addItem(name, mode)
-        self.mode_combo.setToolTip("Overlay mode (O cycles)")
+        self.mode_combo.setToolTip("Overlay mode")
         self.mode_combo.currentIndexChanged.connect(lambda i: editor.set_overlay_mode(self.mode_combo.itemData(i)))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
         self.opacity_slider.setToolTip("Overlay opacity")
@@ -63,6 +64,15 @@ class ToolPanel(QWidget):
         self.size_spin.installEventFilter(self)
         editor.changed.connect(self._sync)
         self._sync()
+
+    def show_keys(self, keys: KeyMap) -> None:
+        """Name the user's keys on the buttons and in the tips."""
+        self.brush_button.setText(f"Brush ({hint(keys, 'tool.brush')})")
+        self.eraser_button.setText(f"Eraser ({hint(keys, 'tool.eraser')})")
+        self.keep_box.setText(f"Keep other objects ({hint(keys, 'tool.keep_others')})")
+        self.size_spin.setToolTip(f"Brush diameter in frame pixels ({hint(keys, 'tool.smaller')} and "
+                                  f"{hint(keys, 'tool.larger')})")
+        self.mode_combo.setToolTip(f"Overlay mode ({hint(keys, 'view.overlay_mode')} cycles)")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is not self.size_spin or not isinstance(event, QKeyEvent) \

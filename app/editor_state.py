@@ -24,7 +24,7 @@ class Tool(str, Enum):
 
 
 EXPORT_KEYS = {"folder": str, "palette": bool, "binary": bool, "soft": bool, "video": bool, "coco": bool,
-               "renumber": bool, "fps": float}
+               "renumber": bool, "fps": float, "grow": int}
 
 
 class EditorState(QObject):

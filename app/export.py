@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import av
+import cv2
 import numpy as np
 
 from stm_core.io.atomic import atomic_path, atomic_write_bytes
@@ -43,6 +44,8 @@ class ExportOptions:
     coco: bool = False
     renumber: bool = False
     """Write the objects as 1..N in id order (DAVIS evaluation tools take a missing id for a lost object)."""
+    grow: int = 0
+    """Pixels the binary masks grow by, shrink by where negative (inpainting wants a margin round the object)."""
 
     @property
     def anything(self) -> bool:
@@ -93,6 +96,14 @@ def renumbered(objects: list[TrackedObject]) -> tuple[list[TrackedObject], np.nd
     return [replace(o, id=int(relabel[o.id])) for o in objects], relabel
 
 
+def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """`mask` grown by a disc of radius `pixels`, or shrunk by one where negative."""
+    if pixels == 0:
+        return mask
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(pixels) + 1,) * 2)
+    return (cv2.dilate if pixels > 0 else cv2.erode)(mask.astype(np.uint8), disc).astype(bool)
+
+
 def object_dir(kind: str, obj: TrackedObject) -> str:
     """Per-object folder name, e.g. 'binary/object_003' (ids, not names: names may hold any character)."""
     return f"{kind}/object_{obj.id:03d}"
@@ -141,7 +152,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     write_mask(folder / MASKS_DIR / f"{name}.png", labels)
                     files += 1
                 for obj in objects if options.binary else []:
-                    write_binary_mask(folder / object_dir(BINARY_DIR, obj) / f"{name}.png", labels == obj.id)
+                    write_binary_mask(folder / object_dir(BINARY_DIR, obj) / f"{name}.png",
+                                      grown(labels == obj.id, options.grow))
                     files += 1
                 for source, obj in zip(sources, objects) if options.soft else []:
                     prob = session.probability(index, source)

@@ -451,3 +451,30 @@ def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_s
     again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N
     assert again.renumber_box.isChecked()
     assert not ExportDialog(other.controller, out, other).renumber_box.isEnabled()
+
+
+@pytest.mark.parametrize("grow", [4, -2])
+def test_binary_masks_grow_or_shrink_by_the_chosen_pixels(qtbot, window, tmp_path, grow):
+    """Inpainting and matting tools want a margin round the object (the gui-anchors' export wish list)."""
+    import cv2
+
+    doc = window.document
+    doc.begin_stroke((48.0, 32.0), 1, 21, erase=False)  # a disc big enough to shrink
+    doc.end_stroke()
+    session = doc.session
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.palette_box.setChecked(False)
+    dialog.binary_box.setChecked(True)
+    dialog.grow_spin.setValue(grow)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+        dialog.export_button.click()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(grow) + 1,) * 2)
+    for i, name in enumerate(session.frame_names):
+        for obj in doc.objects:
+            exact = (session.labels(i) == obj.id).astype(np.uint8)
+            expected = (cv2.dilate if grow > 0 else cv2.erode)(exact, disc).astype(bool)
+            written = read_mask(tmp_path / "out" / "binary" / f"object_{obj.id:03d}" / f"{name}.png").astype(bool)
+            assert np.array_equal(written, expected)
+            if exact.any():
+                assert (written.sum() > exact.sum()) == (grow > 0)
+    assert ExportDialog(window.controller, tmp_path / "out", window).grow_spin.value() == grow  # remembered

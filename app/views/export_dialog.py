@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ..controller import AppController
 from ..export import ExportOptions, ExportSummary
+
+GROW_LIMIT = 100
 
 
 class ExportDialog(QDialog):
@@ -27,6 +29,10 @@ class ExportDialog(QDialog):
         folder_row.addWidget(browse)
         self.palette_box = QCheckBox("DAVIS palette PNGs, every frame (masks/)", checked=True)
         self.binary_box = QCheckBox("Binary 0/255 mask per object (binary/object_NNN/)")
+        self.grow_spin = QSpinBox(minimum=-GROW_LIMIT, maximum=GROW_LIMIT, value=int(last.get("grow", 0)),
+                                  prefix="grown by ", suffix=" px")
+        self.grow_spin.setToolTip("Grow the binary masks by this many pixels (shrink where negative): inpainting "
+                                  "and matting tools want a margin round the object")
         self.soft_box = QCheckBox("Soft probability per object, 8-bit (soft/object_NNN/)")
         self.video_box = QCheckBox("Overlay video for review (overlay.mp4)")
         self.coco_box = QCheckBox("COCO instance segmentation, RLE masks (coco.json)")
@@ -55,8 +61,12 @@ class ExportDialog(QDialog):
         self.result_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Folder", folder_row)
-        for box in (self.palette_box, self.binary_box, self.soft_box):
-            form.addRow("", box)
+        binary_row = QHBoxLayout()
+        binary_row.addWidget(self.binary_box)
+        binary_row.addWidget(self.grow_spin)
+        form.addRow("", self.palette_box)
+        form.addRow("", binary_row)
+        form.addRow("", self.soft_box)
         video_row = QHBoxLayout()
         video_row.addWidget(self.video_box)
         video_row.addWidget(self.fps_spin)
@@ -94,7 +104,8 @@ class ExportDialog(QDialog):
         return ExportOptions(folder, palette=self.palette_box.isChecked(), binary=self.binary_box.isChecked(),
                              soft=self.soft_box.isChecked(), video=self.video_box.isChecked(),
                              fps=self.fps_spin.value(), coco=self.coco_box.isChecked(),
-                             renumber=self.renumber_box.isEnabled() and self.renumber_box.isChecked())
+                             renumber=self.renumber_box.isEnabled() and self.renumber_box.isChecked(),
+                             grow=self.grow_spin.value())
 
     def start(self) -> None:
         try:
@@ -142,7 +153,7 @@ class ExportDialog(QDialog):
             self._controller.editor.set_export_choices(
                 {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
                  "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps,
-                 "renumber": self.renumber_box.isChecked()})
+                 "renumber": self.renumber_box.isChecked(), "grow": options.grow})
 
     def _on_failed(self, title: str, message: str) -> None:
         self._started = None

@@ -83,7 +83,8 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             raise InputError(f"{option} is empty")
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
-    _check_json_target(a.coco, "--coco", created=out)  # it may go into the output folder made below
+    _check_json_target(a.coco, "--coco", created=out,  # it may go into the output folder made below
+                       inputs=(a.images, a.annotations, a.weights))
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
     loaded = session.memory_status()["model"]
@@ -179,21 +180,31 @@ def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], writt
                           f"one (first: {left[0]}.png)")
 
 
-def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None) -> None:
+def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None,
+                       inputs: tuple[str | None, ...] = ()) -> None:
     """Found before the work, not after it (a benchmark takes minutes); `created`: a folder the command makes,
-    in which the file may go."""
-    folder = Path(path).resolve().parent if path else None
-    if folder is not None and not folder.is_dir() and (created is None or folder != created.resolve()):
+    in which the file may go (but not as one of the PNGs it writes there). The file must not be one of the
+    `inputs` or lie inside one (QA pass 18: a tab-completed `--coco clip.mp4` replaced the video with JSON)."""
+    if not path:
+        return
+    target = Path(path).resolve()
+    if not target.parent.is_dir() and (created is None or target.parent != created.resolve()):
         raise InputError(f"{option} {path}: its folder does not exist")
-    if path and Path(path).is_dir():
+    if Path(path).is_dir():
         raise InputError(f"{option} {path} is a folder; give a file name")
+    for source in (Path(s).resolve() for s in inputs if s):
+        if target == source or source in target.parents:
+            raise InputError(f"{option} {path} would overwrite {'an input' if target == source else 'a file in'} "
+                             f"{source}: give another file name")
+    if created is not None and target.parent == created.resolve() and target.suffix.lower() == ".png":
+        raise InputError(f"{option} {path} would be a mask of the output folder: give a .json file name")
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .io.atomic import atomic_write_bytes
     from .metrics import evaluate_dirs, format_table
 
-    _check_json_target(a.json)
+    _check_json_target(a.json, inputs=(a.gt_dir, a.pred_dir))
     result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
     print(format_table(result))
     if a.json:
@@ -235,7 +246,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
-    _check_json_target(a.json)
+    _check_json_target(a.json, inputs=(getattr(a, "weights", None),))
     return bench_main(a)
 
 

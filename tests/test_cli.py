@@ -123,7 +123,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("case", ["missing_folder", "empty_folder", "bad_mask", "broken_weights",
                                   "corrupt_frame", "no_masks", "output_is_frames", "output_is_annotations",
-                                  "process_height", "top_k", "model_mismatch", "empty_output"])
+                                  "process_height", "top_k", "model_mismatch", "empty_output", "coco_onto_a_frame",
+                                  "coco_onto_a_mask", "coco_onto_the_weights", "coco_as_an_output_mask"])
 def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     frames, ann = clip
     args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
@@ -152,14 +153,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
         args += ["--model", "stm-r50"]
     elif case == "empty_output":  # sixth CLI QA pass: `--output "$OUT"` with OUT unset wrote into the working folder
         args[5] = ""
-    before = {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]}
+    elif case.startswith("coco_"):  # QA pass 18: a tab-completed --coco replaced an input with JSON, exit 0
+        target = {"coco_onto_a_frame": frames / "00003.png", "coco_onto_a_mask": ann / "00000.png",
+                  "coco_onto_the_weights": weights, "coco_as_an_output_mask": tmp_path / "o" / "00001.png"}[case]
+        args += ["--coco", str(target)]
+    before = {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir(), weights]}
     proc = _run(args)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "propagating" not in ln]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     if case == "corrupt_frame":  # frames before the bad one are complete files
         assert all(read_mask(p).shape == (48, 80) for p in (tmp_path / "o").glob("*.png"))
-    assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir()]} == before  # inputs untouched
+    assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir(), weights]} == before  # untouched
 
 
 @pytest.mark.parametrize("option,value,least", [("--steps", 0, 1), ("--frames", 1, 2), ("--batch-size", 0, 1),
@@ -234,6 +239,11 @@ def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(tmp_path)]) == 2
     assert main(["bench", "--quick", "--json", str(tmp_path / "nope" / "b.json")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
+    truth = (tmp_path / "gt" / "seq" / "00003.png").read_bytes()  # QA pass 18: the ground truth became JSON
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json",
+                 str(tmp_path / "gt" / "seq" / "00003.png")]) == 2
+    assert (tmp_path / "gt" / "seq" / "00003.png").read_bytes() == truth
+    assert "would overwrite a file in" in capsys.readouterr().err
 
 
 def test_evaluate_reproduces_published_official_scores(capsys):

@@ -326,3 +326,33 @@ def test_a_video_moved_while_open_is_said_once_not_per_frame(app_factory, frame_
     said = [title for title, _ in dialogs if title in ("Video not found", "Cannot read input")]
     assert said == ["Video not found"]
 
+
+
+def test_the_apps_own_soft_export_imported_as_masks_is_one_object(qtbot, app_factory, frame_dir, tmp_path):
+    """QA pass 17: soft/object_001 (beside binary/object_001, easy to pick by mistake) imported as results
+    became 250 objects, every grey level one, and replaced every result with no undo."""
+    import torch
+
+    from app.export import ExportOptions
+
+    torch.manual_seed(0)  # the untrained network the tests run: the same soft maps every time
+    window = app_factory()
+    window.controller.open(frame_dir)
+    doc = window.document
+    second = doc.add_object("Second")
+    doc.begin_stroke((30.0, 30.0), 1, 21, erase=False)
+    doc.end_stroke()
+    doc.begin_stroke((70.0, 30.0), second.id, 15, erase=False)
+    doc.end_stroke()
+    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=60_000,
+                          check_params_cb=lambda running: not running):
+        window.controller.propagation.start("forward")
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=60_000,
+                          check_params_cb=lambda running: not running):
+        window.controller.start_export(ExportOptions(tmp_path / "out", palette=False, soft=True))
+    soft = tmp_path / "out" / "soft" / "object_001"
+    levels = {len(np.unique(np.array(Image.open(f)))) for f in soft.iterdir()}
+    assert max(levels) > 16  # probability maps, many grey levels
+    assert window.controller.import_mask_folder(soft, as_annotations=False)
+    assert [o.id for o in doc.objects] == [1, 2]
+    assert all(set(np.unique(doc.session.labels(i)).tolist()) <= {0, 1, 2} for i in range(doc.num_frames))

@@ -326,3 +326,27 @@ def test_failed_mask_write_leaves_old_mask(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.undo()
     assert (read_mask(target) == 2).all()
     assert _leftovers(tmp_path) == []
+
+
+def test_a_probability_map_is_one_object_and_many_labels_stay_labels(tmp_path: Path) -> None:
+    """QA pass 17: the app's own soft/object_NNN export imported as masks became 250 objects (every grey level
+    a label) and replaced every result. Smoothly changing grey is a probability map: one object where p >= 0.5."""
+    import cv2
+
+    truth = np.zeros((120, 160), np.uint8)
+    cv2.ellipse(truth, (70, 60), (40, 25), 20, 0, 360, 1, -1)
+    prob = cv2.GaussianBlur(truth.astype(np.float32) * 250, (0, 0), 6)  # confident inside, a wide soft edge
+    Image.fromarray(np.round(prob).astype(np.uint8)).save(tmp_path / "soft.png")
+    with pytest.warns(UserWarning, match="read as one object where grey >= "):
+        labels = read_mask(tmp_path / "soft.png")
+    half = prob >= 127.5
+    assert set(np.unique(labels).tolist()) == {0, 1} and (labels.astype(bool) & half).sum() / half.sum() > 0.95
+    crowd = np.zeros((240, 320), np.uint8)  # forty objects on the background, some touching
+    rng = np.random.default_rng(0)
+    for k in range(1, 41):
+        x, y = rng.integers(0, 290), rng.integers(0, 215)
+        crowd[y:y + 25, x:x + 30] = k
+    Image.fromarray(crowd).save(tmp_path / "crowd.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(read_mask(tmp_path / "crowd.png"), crowd)

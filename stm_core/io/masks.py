@@ -103,6 +103,11 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=4)
         return (grey >= threshold).astype(np.uint8)
+    if _is_probability_map(grey, nonzero):
+        half = 128 if grey.dtype == np.uint8 else 32768
+        warnings.warn(f"mask {path} has {len(nonzero)} grey levels that change smoothly: a probability map (as a "
+                      f"soft/ export holds), read as one object where grey >= {half}", stacklevel=4)
+        return (grey >= half).astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
@@ -114,6 +119,25 @@ SOFT_MIN_LEVELS = 3
 SOFT_MIN_VALUE = 64
 """A soft binary mask's object is bright (255, 200, 128, 100 are usual); grey label maps count 1, 2, 3...
 (QA pass 15: one of two discs and eight 2x3 px objects, labels 1-10, was read as one soft object)."""
+
+
+PROBABILITY_MIN_LEVELS = 8
+"""A grey mask with fewer non-zero levels is never read as a probability map."""
+
+
+def _is_probability_map(grey: np.ndarray, levels: np.ndarray) -> bool:
+    """Whether `grey` is a probability map (255 or 65535 = certain), not labels: many levels, and most places
+    where neighbouring values differ lie inside the non-zero area, in small steps (a gradient). Labels meet
+    the background, or each other in jumps of their ids (QA pass 17: an imported soft/ export became 250
+    objects)."""
+    if grey.dtype not in (np.uint8, np.uint16) or len(levels) < PROBABILITY_MIN_LEVELS or min(grey.shape) < 2:
+        return False
+    step = 16 if grey.dtype == np.uint8 else 16 * 257
+    grey = grey.astype(np.int32)
+    pairs = [(grey[1:], grey[:-1]), (grey[:, 1:], grey[:, :-1])]
+    changes = np.concatenate([np.abs(a - b)[(a != b)].ravel() for a, b in pairs])
+    inside = np.concatenate([np.abs(a - b)[(a != b) & (a > 0) & (b > 0)].ravel() for a, b in pairs])
+    return inside.size >= 0.5 * changes.size > 0 and np.count_nonzero(inside <= step) >= 0.7 * inside.size
 
 
 def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: float) -> int | None:

@@ -28,7 +28,7 @@ from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
 from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace, saved,
-                        workspace_dir)
+                        source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -83,13 +83,14 @@ class AppController(QObject):
         previous = self.autosaver.attached()
         self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
-        fingerprint, moved_from = self._fingerprint(session), None
+        fingerprints, moved_from = self._fingerprints(session), None
+        fingerprint = fingerprints[0] if fingerprints else None
         workspace, busy, restored = None, None, False
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
-            if fingerprint is not None and not (root / STATE_FILE).exists():
+            if fingerprints and not (root / STATE_FILE).exists():
                 identity = Workspace.identity(session.frame_names, session.frame_size)
-                if (found := find_moved_workspace(self.data_dir, path, identity, fingerprint)) is not None:
+                if (found := find_moved_workspace(self.data_dir, path, identity, fingerprints)) is not None:
                     moved_from = found[1]
                     root = move_workspace(found[0], root)  # not while another window has it open
             workspace = Workspace(root)
@@ -129,13 +130,15 @@ class AppController(QObject):
         return True
 
     @staticmethod
-    def _fingerprint(session: AnnotationSession) -> str | None:
-        """The first frame's fingerprint (None if it cannot be read: the video still opens, and says so when
-        the frame is shown)."""
+    def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
+        """The video's fingerprint (first frame and file sizes), then the first frame's alone, as workspaces of
+        earlier versions hold it; none if the first frame cannot be read (the video still opens, and says so
+        when the frame is shown)."""
         try:
-            return frame_fingerprint(session.frame(0))
+            first = session.frame(0)
         except StmError:
-            return None
+            return ()
+        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first)
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
                  ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float], str | None]:

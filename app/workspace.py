@@ -39,6 +39,7 @@ import psutil
 
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_write_bytes
+from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
 
 STATE_FILE = "workspace.json"
@@ -65,19 +66,33 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     return chosen
 
 
-def frame_fingerprint(frame: np.ndarray) -> str:
+def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
     """A digest of how a frame looks (a 16x9 thumbnail, coarsely quantised, so that a decoder's rounding
     does not change it). With the frame names, count and size it tells the same video at another path
-    apart from another video whose files are named alike (every DAVIS sequence is 00000.jpg...)."""
+    apart from another video whose files are named alike (every DAVIS sequence is 00000.jpg...). `files`
+    (`source_files`) adds what the video's files are, since first frames can look alike (QA pass 18: two
+    clips that fade in from black shared one, and the second took over the first one's moved work)."""
     thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA) // 32
-    return hashlib.sha1(thumb.astype(np.uint8).tobytes()).hexdigest()
+    return hashlib.sha1(thumb.astype(np.uint8).tobytes() + files.encode()).hexdigest()
 
 
-def find_moved_workspace(data_dir: Path, source: Path, identity: dict, fingerprint: str) -> tuple[Path, str] | None:
-    """The workspace of these very frames (same `identity` and first-frame `fingerprint`) saved for a path
-    that no longer exists, because the video or its folder was moved or renamed: (its folder, the old
-    path), the most recently saved if several; None if there is none. Looks in the user data folder and
-    beside the video."""
+def source_files(frames: FrameSource) -> str:
+    """The sizes of a video's files (the file, or each frame of a folder): a moved video keeps them, another
+    video does not; "" if they cannot be read."""
+    try:
+        if frames.path.is_file():
+            return str(frames.path.stat().st_size)
+        return ",".join(str((frames.path / frames.file_name(i)).stat().st_size) for i in range(len(frames)))
+    except OSError:
+        return ""
+
+
+def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
+                         fingerprints: tuple[str, ...]) -> tuple[Path, str] | None:
+    """The workspace of these very frames (same `identity` and one of the `fingerprints`: this version's, and
+    the first frame's alone that workspaces saved by earlier versions hold) saved for a path that no longer
+    exists, because the video or its folder was moved or renamed: (its folder, the old path), the most
+    recently saved if several; None if there is none. Looks in the user data folder and beside the video."""
     places = list((data_dir / "workspaces").glob(f"*/{STATE_FILE}"))
     places += list(source.resolve().parent.glob(f"*{SUFFIX}/{STATE_FILE}"))
     found = []
@@ -91,7 +106,7 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict, fingerpri
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue
         old = state.get("source") if isinstance(state, dict) else None
-        if not isinstance(old, str) or state.get("fingerprint") != fingerprint or Path(old).exists() \
+        if not isinstance(old, str) or state.get("fingerprint") not in fingerprints or Path(old).exists() \
                 or any(state.get(k) != v for k, v in identity.items()):
             continue
         found.append((saved_at, str(state_path.parent), old))

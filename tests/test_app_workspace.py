@@ -222,6 +222,8 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""
+    from app.workspace import frame_fingerprint
+
     from .conftest import make_frames
 
     window = app_factory()
@@ -242,9 +244,23 @@ def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame
     for frame in sorted(renamed.iterdir()):
         image = cv2.imread(str(frame))
         cv2.imwrite(str(lookalike / frame.name), 255 - image)
-    renamed.rename(frame_dir.with_name("gone"))
+    moved = c.autosaver.workspace.root
+    gone = renamed.rename(frame_dir.with_name("gone"))
     assert c.open(lookalike)
     assert window.document.annotated_frames() == []
+    same_start = frame_dir.with_name("same start")  # QA pass 18: clips that fade in from black took over the
+    same_start.mkdir()  # moved work of another clip of as many frames of one size
+    for i, frame in enumerate(sorted(lookalike.iterdir())):
+        (same_start / frame.name).write_bytes((gone / frame.name if i == 0 else frame).read_bytes())
+    assert c.open(same_start)
+    assert window.document.annotated_frames() == []
+    c.open(lookalike)
+    state = json.loads((moved / "workspace.json").read_text())  # as earlier versions saved it: the first
+    state["fingerprint"] = frame_fingerprint(cv2.imread(str(gone / sorted(p.name for p in gone.iterdir())[0]))
+                                             [..., ::-1])  # frame alone
+    (moved / "workspace.json").write_text(json.dumps(state))
+    assert c.open(gone.rename(frame_dir.with_name("back")))
+    assert window.document.annotated_frames() == [0]
 
 
 def test_recent_list_shows_only_videos_that_still_exist(qtbot, app_factory, frame_dir, tmp_path):

@@ -37,6 +37,7 @@ class _Stroke:
     last: Point
     protected: tuple[int, ...] = ()  # objects the brush leaves alone: hidden ones, or all others if asked
     rect: Rect | None = None
+    result_came: bool = False  # a propagated result for the frame arrived meanwhile (shown after the stroke)
 
 
 class Document(QObject):
@@ -293,11 +294,15 @@ class Document(QObject):
     def end_stroke(self) -> None:
         """Finish the stroke: the frame becomes an annotated frame and the stroke one undo step."""
         stroke, self._stroke = self._stroke, None
-        if stroke is None or stroke.rect is None:
+        if stroke is None:
             return
-        self._last_point = (stroke.frame, stroke.last)
-        s = stroke.rect.slices()
-        if np.array_equal(stroke.before[s], self._labels[s]):
+        if stroke.rect is not None:
+            self._last_point = (stroke.frame, stroke.last)
+        if stroke.rect is None or np.array_equal(stroke.before[stroke.rect.slices()],
+                                                 self._labels[stroke.rect.slices()]):
+            if stroke.result_came and not self.is_annotated():  # QA pass 17: the result stayed hidden, and the
+                self._reload()  # next stroke annotated the frame from the blank view, wiping the result
+                self.labelsChanged.emit(self._current)
             return
         self._commit(Edit.capture(stroke.before, self._labels, stroke.rect, self.is_annotated()))
 
@@ -443,15 +448,19 @@ class Document(QObject):
         self._has_result[frame] = True
         self._loading.discard(frame)
         self._result_keys[frame] = None if preview else key
-        self._stale[frame] = preview or key != self._key
+        # an annotation made after the run stored this result, before its note came here, wins: never red
+        self._stale[frame] = (preview or key != self._key) and not self.is_annotated(frame)  # (QA pass 17)
         if not self.is_annotated(frame) and self._history.can_redo(frame):
             # strokes undone there would be redone onto the mask they were painted on, now replaced: a redo
             # pasted that old mask's rectangle over the new result (QA pass 16)
             self._history.forget(frame)
             self.historyChanged.emit()
-        if frame == self._current and self._stroke is None and not self.is_annotated(frame):
-            self._reload()
-            self.labelsChanged.emit(frame)
+        if frame == self._current and not self.is_annotated(frame):
+            if self._stroke is None:
+                self._reload()
+                self.labelsChanged.emit(frame)
+            else:  # painted on what was shown: a stroke that changes nothing shows the result when it ends
+                self._stroke.result_came = True
         self.maskStored.emit(frame, False)
         self.resultsChanged.emit()
 

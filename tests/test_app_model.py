@@ -326,3 +326,35 @@ def test_redo_is_dropped_when_a_result_replaces_the_mask_it_was_painted_on(docum
     assert not document.can_redo()
     document.redo()
     assert np.array_equal(session.labels(2), result) and not session.is_annotated(2)
+
+
+def test_a_result_that_arrives_during_a_stroke_that_changes_nothing_is_shown_when_it_ends(document):
+    """QA pass 17: an eraser drag held on a frame without a mask while the run's result for it arrived: the
+    window went on showing no mask, and the next touch-up there annotated the frame from that blank view,
+    wiping the result's objects."""
+    session = document.session
+    document.seek(2)
+    document.begin_stroke((10.0, 10.0), 1, 5, erase=True)  # nothing to erase yet
+    result = np.zeros((64, 96), np.uint8)
+    result[20:40, 30:60] = 2
+    session.set_result(2, result)
+    document.note_result(2, document.annotation_key())
+    document.extend_stroke((20.0, 10.0))
+    document.end_stroke()
+    assert np.array_equal(document.labels, result) and not session.is_annotated(2)
+    document.begin_stroke((80.0, 60.0), 1, 3, erase=False)  # a touch-up in a corner keeps the result's object
+    document.end_stroke()
+    assert session.is_annotated(2) and (session.labels(2) == 2).sum() == (result == 2).sum()
+
+
+def test_a_result_noted_after_its_frame_was_annotated_leaves_it_current(document):
+    """QA pass 17: a stroke released on frame k after the run stored k's result, before its note arrived:
+    the annotated frame was marked out of date (red under the green triangle)."""
+    session = document.session
+    document.seek(3)
+    old_key = document.annotation_key()  # the run started from these annotations
+    document.begin_stroke((10.0, 10.0), 1, 5, erase=False)
+    document.end_stroke()
+    session.set_result(3, np.zeros((64, 96), np.uint8))
+    document.note_result(3, old_key)
+    assert session.is_annotated(3) and not document.stale_frames()[3]

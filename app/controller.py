@@ -509,7 +509,8 @@ class AppController(QObject):
             return
         self.document.end_stroke()
         objects = list(self.document.objects)
-        task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel), self)
+        stale = int(self.document.stale_frames().sum())
+        task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel, stale), self)
         task.progress.connect(lambda args: self.exportProgress.emit(*args))
         task.succeeded.connect(self.exportFinished)
         task.failed.connect(self.exportFailed)

@@ -69,6 +69,8 @@ class ExportSummary:
     since), removed by this one."""
     coco: bool = False
     """A COCO file was written: it leaves out the frames without a mask."""
+    out_of_date: int = 0
+    """Frames whose masks were propagated before a later correction (red on the timeline)."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -77,6 +79,9 @@ class ExportSummary:
         if self.without_mask:
             text += f" {self.without_mask} frames had no mask yet and were written as background" + \
                     (" (coco.json leaves them out)." if self.coco else ".")
+        if self.out_of_date:
+            text += f" {_frames(self.out_of_date)} out of date (propagated before a later correction, red on the " \
+                    "timeline): propagate again and export again to include the correction."
         if self.removed:
             text += f" Removed what an earlier export wrote for object ids this one does not write: " \
                     f"{', '.join(self.removed)}."
@@ -86,6 +91,10 @@ class ExportSummary:
             h, w = self.video_size
             text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
         return text
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame{'' if count == 1 else 's'} {'was' if count == 1 else 'were'}"
 
 
 def renumbered(objects: list[TrackedObject]) -> tuple[list[TrackedObject], np.ndarray]:
@@ -110,9 +119,10 @@ def object_dir(kind: str, obj: TrackedObject) -> str:
 
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
-           progress: Callable[[int, int], None], cancel: threading.Event) -> ExportSummary:
+           progress: Callable[[int, int], None], cancel: threading.Event, out_of_date: int = 0) -> ExportSummary:
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
-    ValueError for a folder that cannot take an export."""
+    ValueError for a folder that cannot take an export. `out_of_date`: how many frames hold masks from before
+    a later correction, for the summary."""
     folder = options.folder
     _refuse_unsafe_folder(folder, session.frames.path, options)
     earlier = _earlier_export_ids(folder)
@@ -183,7 +193,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                VIDEO_FILE: options.video, COCO_FILE: options.coco}
     not_updated = tuple(name + ("" if name in (VIDEO_FILE, COCO_FILE) else "/") for name, chosen in written.items()
                         if not chosen and (folder / name).exists())
-    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed, options.coco)
+    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed, options.coco,
+                         out_of_date)
 
 
 def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) -> None:

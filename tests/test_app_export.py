@@ -63,8 +63,8 @@ def test_export_everything_then_reimport_is_identical(qtbot, window, tmp_path):
         for obj in doc.objects:
             binary = read_mask(out / "binary" / f"object_{obj.id:03d}" / f"{name}.png")
             assert np.array_equal(binary.astype(bool), expected[i] == obj.id)
-            soft = read_mask(out / "soft" / f"object_{obj.id:03d}" / f"{name}.png", keep_void=True)
-            assert soft.shape == (64, 96)
+            soft = np.array(Image.open(out / "soft" / f"object_{obj.id:03d}" / f"{name}.png"))
+            assert soft.shape == (64, 96) and soft.dtype == np.uint8
     with av.open(str(out / "overlay.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 4 and frames[0].width == 96
@@ -134,7 +134,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
     run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
     old = (out / "overlay.mp4").read_bytes()
 
-    def progress_then_cancel(session, objects, options, progress, cancel):
+    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0):
         return real(session, objects, options, lambda *a: (progress(*a), cancel.set()), cancel)
 
     real = export_module.export
@@ -149,7 +149,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
 
 def _blocking_export(monkeypatch):
     """Make the controller's export wait until it is cancelled (an export still running)."""
-    def wait_for_cancel(session, objects, options, progress, cancel):
+    def wait_for_cancel(session, objects, options, progress, cancel, out_of_date=0):
         cancel.wait(WAIT_MS / 1000)
         return export_module.ExportSummary(options.folder, 0, 0, True)
     monkeypatch.setattr("app.controller.export", wait_for_cancel)
@@ -478,3 +478,19 @@ def test_binary_masks_grow_or_shrink_by_the_chosen_pixels(qtbot, window, tmp_pat
             if exact.any():
                 assert (written.sum() > exact.sum()) == (grow > 0)
     assert ExportDialog(window.controller, tmp_path / "out", window).grow_spin.value() == grow  # remembered
+
+
+def test_exporting_out_of_date_frames_is_said_before_and_after(qtbot, window, tmp_path):
+    """QA pass 17: an export right after a correction wrote the frames propagated before it (red on the
+    timeline) without a word."""
+    doc = window.document
+    doc.seek(2)
+    doc.begin_stroke((60.0, 40.0), doc.add_object("New").id, 9, erase=False)  # a correction: the results
+    doc.end_stroke()  # around it are out of date
+    stale = int(doc.stale_frames().sum())
+    assert stale > 0
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    assert f"{stale} frame{'s are' if stale > 1 else ' is'} out of date" in dialog.result_label.text()
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS) as finished:
+        dialog.export_button.click()
+    assert finished.args[0].out_of_date == stale and "out of date" in dialog.result_label.text()

@@ -56,8 +56,12 @@ class ExportDialog(QDialog):
             box.setChecked(last.get(key, box.isChecked()))
         self.progress = QProgressBar()
         self.progress.setValue(0)
+        stale = int(controller.document.stale_frames().sum()) if controller.document.is_open else 0
         self.result_label = QLabel("Masks are written at the source resolution, named after the frames; "
-                                   "each file is replaced atomically.")
+                                   "each file is replaced atomically." +
+                                   (f" {stale} frame{'s are' if stale > 1 else ' is'} out of date (red on the "
+                                    "timeline): propagate again first to include your corrections."
+                                    if stale else ""))
         self.result_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Folder", folder_row)

@@ -62,6 +62,7 @@ class AppController(QObject):
         self.propagation.failed.connect(self.error)
         self.autosaver.failed.connect(self.error)
         self.document.frameUnreadable.connect(self.error)
+        self.document.note.connect(self.message)
         self.document.objectsChanged.connect(self._keep_selection_valid)
 
     # ---- opening ------------------------------------------------------------------------------------

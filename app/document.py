@@ -38,6 +38,7 @@ class _Stroke:
     protected: tuple[int, ...] = ()  # objects the brush leaves alone: hidden ones, or all others if asked
     rect: Rect | None = None
     result_came: bool = False  # a propagated result for the frame arrived meanwhile (shown after the stroke)
+    unmasked: bool = False  # the frame had no mask when the stroke began
 
 
 class Document(QObject):
@@ -58,6 +59,8 @@ class Document(QObject):
     historyChanged = Signal()
     frameUnreadable = Signal(str, str)
     """A frame could not be decoded: (title, message), reported once per frame."""
+    note = Signal(str)
+    """Something the annotator should know about an edit just made, for the status bar."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -283,7 +286,8 @@ class Document(QObject):
         self.set_object_visible(obj_id, True)  # an object is edited in sight (sixth GUI QA pass: a hidden
         # object took strokes with no trace on screen)
         protected = tuple(o.id for o in self.objects if o.id != obj_id and (keep_others or not o.visible))
-        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point, protected)
+        self._stroke = _Stroke(self._current, obj_id, diameter, erase, self._labels.copy(), point, protected,
+                               unmasked=self._session.labels(self._current) is None)
         self._paint(point, point)
 
     def extend_stroke(self, point: Point) -> None:
@@ -304,7 +308,13 @@ class Document(QObject):
                 self._reload()  # next stroke annotated the frame from the blank view, wiping the result
                 self.labelsChanged.emit(self._current)
             return
+        absent = [o for o in self._session.object_ids() if o not in self._labels] if stroke.unmasked else []
         self._commit(Edit.capture(stroke.before, self._labels, stroke.rect, self.is_annotated()))
+        if absent:  # QA pass 17: painted ahead of the run, the frame held the new object alone, for good
+            names = ", ".join(o.name for o in self.objects if o.id in absent)
+            self.note.emit(f"Frame {self._current + 1} had no mask yet: it is now annotated with only what you "
+                           f"painted, so {names} count as absent there. To keep them, undo the stroke, "
+                           "propagate to this frame first, then paint.")
 
     def _paint(self, p0: Point, p1: Point) -> None:
         stroke = self._stroke

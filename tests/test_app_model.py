@@ -358,3 +358,21 @@ def test_a_result_noted_after_its_frame_was_annotated_leaves_it_current(document
     session.set_result(3, np.zeros((64, 96), np.uint8))
     document.note_result(3, old_key)
     assert session.is_annotated(3) and not document.stale_frames()[3]
+
+
+def test_painting_a_frame_the_run_has_not_reached_says_the_other_objects_count_as_absent(document):
+    """QA pass 17: object 12 painted on frame 21 before propagating annotated that frame with it alone: the
+    horse and rider, tracked from frame 0, were absent there for good, without a word."""
+    notes = []
+    document.note.connect(notes.append)
+    document.begin_stroke((20.0, 20.0), 1, 9, erase=False)  # object 1 annotated on frame 0: nothing to say
+    document.end_stroke()
+    assert notes == []
+    document.seek(3)  # no mask yet
+    new = document.add_object("Latecomer")
+    document.begin_stroke((70.0, 40.0), new.id, 7, erase=False)
+    document.end_stroke()
+    assert len(notes) == 1 and notes[0].startswith("Frame 4 had no mask yet") and "Object 1" in notes[0]
+    document.begin_stroke((75.0, 40.0), new.id, 7, erase=False)  # the frame has a mask now: said once
+    document.end_stroke()
+    assert len(notes) == 1

@@ -10,8 +10,9 @@ from stm_core.errors import InputError, OutOfMemoryError, StmError, WeightsError
 def describe(exc: BaseException) -> tuple[str, str]:
     """(title, message) for an error dialog; unexpected errors also print their traceback for a bug report."""
     if isinstance(exc, OutOfMemoryError):
+        cpu = "" if "system memory" in str(exc) else ", or switch the device to CPU"
         return ("Out of memory", f"{exc}\n\nYour masks are kept. Lower the memory cap or the processing "
-                                 "resolution in Settings, or switch the device to CPU, then propagate again.")
+                                 f"resolution in Settings{cpu}, then propagate again.")
     if isinstance(exc, WeightsError):
         return "Model weights problem", f"{exc}\n\nChoose another weights file in Settings."
     if isinstance(exc, InputError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
-from .errors import InputError, SettingsError, StmError
+from .errors import InputError, OutOfMemoryError, SettingsError, StmError
 from .io.frames import natural_key
 from .model.config import CONFIGS
 from .train.config import TrainConfig
@@ -87,7 +87,12 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                        inputs=(a.images, a.annotations, a.weights))
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
-    loaded = session.memory_status()["model"]
+    status = session.memory_status()
+    loaded = status["model"]
+    if a.process_height and a.process_height > min(session.frame_size):  # QA pass 18: said nothing
+        warnings.warn(f"--process-height {a.process_height} is more than the frames' {min(session.frame_size)} px: "
+                      f"the network works at {status['working_height']} px (frames are not scaled up, except "
+                      "those under 128 px)")
     if a.model and loaded != a.model:
         raise StmError(f"--model {a.model} asked for, but {a.weights} holds a {loaded} network")
     annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)
@@ -343,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (StmError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        options = " (--max-memory, --process-height)" if isinstance(exc, OutOfMemoryError) else ""
+        print(f"error: {exc}{options}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

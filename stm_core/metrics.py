@@ -172,11 +172,13 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     j = np.full((len(ids), len(gt_files) - 2), np.nan)
     f = np.full_like(j, np.nan)
     resized: list[str] = []
+    several = False  # ground truth of several objects scored as one foreground (QA pass 18: no hint was given)
     for t, gt_path in enumerate(gt_files[1:-1], start=1):
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
         gt = read_mask(gt_path, keep_void=objects)
+        several = several or (not objects and gt.max() > 1 and len(np.unique(gt)) > 2)
         with warnings.catch_warnings(record=True) as caught:  # one line per sequence, not one per frame
             warnings.simplefilter("always")
             pred = read_mask(pred_path, expected_size=gt.shape, size_of="the ground truth is")
@@ -191,6 +193,9 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if resized:
         warnings.warn(f"{len(resized)} predictions of {gt_dir.name} were resized to the ground truth's size "
                       f"(first: {resized[0]})", stacklevel=2)
+    if several:
+        warnings.warn(f"the ground truth of {gt_dir.name} holds several objects, scored together as one foreground "
+                      "(DAVIS-2016); score each object with --objects (DAVIS-2017)", stacklevel=2)
     unmatched = sorted({p.name for p in _pngs(pred_dir)} - {p.name for p in gt_files}, key=natural_key)
     if unmatched:  # QA pass 12: another sequence's 90 predictions were scored against 50 masks without a word
         warnings.warn(f"{len(unmatched)} predictions in {pred_dir} have no ground-truth mask and are not scored "

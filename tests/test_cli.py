@@ -274,3 +274,27 @@ def test_judo_masks_added_mid_video_and_one_pixel_narrow_mask(tmp_path, weights)
         return set(np.unique(read_mask(out / name)).tolist()) - {0}
     assert objects("00001.png") == {1} and objects("00005.png") == {1, 2} and objects("00013.png") == {1, 2, 3, 4}
     assert np.array_equal(read_mask(out / "00013.png") == 4, read_mask(masks / "00013.png") == 4)
+
+
+def test_mistakes_that_are_said_in_plain_words(tmp_path, clip, weights, capsys):
+    """QA pass 18: a mask file as --annotations said "mask folder not found"; --process-height above the frames'
+    size was taken without a word; several ground-truth objects scored as one foreground gave no hint."""
+    frames, ann = clip
+    base = ["propagate", str(frames), "--output", str(tmp_path / "o"), "--weights", str(weights), "--device",
+            "cpu", "--quiet", "--adapt-steps", "0"]
+    assert main([*base, "--annotations", str(ann / "00000.png")]) == 2
+    assert "00000.png is a file, not a folder of masks: give its folder" in capsys.readouterr().err
+    assert main([*base, "--annotations", str(ann), "--process-height", "5000"]) == 0
+    assert "--process-height 5000 is more than the frames' 48 px: the network works at 128 px" \
+        in capsys.readouterr().err
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for t in range(4):
+        labels = square_mask(t=t)
+        labels[:4, :4] = 2  # a second object
+        write_mask(gt / f"{t:05d}.png", labels)
+    assert main(["evaluate", str(gt), str(gt)]) == 0
+    assert "holds several objects, scored together as one foreground (DAVIS-2016); score each object with " \
+        "--objects" in capsys.readouterr().err
+    assert main(["evaluate", str(gt), str(gt), "--objects"]) == 0
+    assert "several objects" not in capsys.readouterr().err

@@ -33,8 +33,12 @@ def test_out_of_memory_is_reported_and_work_survives(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     monkeypatch.setattr(STM, "segment", boom)  # the class: the engine propagates with its own folded copy
-    with pytest.raises(OutOfMemoryError, match="lower the memory cap"):
+    with pytest.raises(OutOfMemoryError, match="lower the memory cap") as raised:
         session.propagate(0, "forward")
+    assert "system memory" in str(raised.value) and "CPU" not in str(raised.value)  # QA pass 18: "run on the
+    # CPU", said on the CPU
+    from app.errors import describe
+    assert "CPU" not in describe(raised.value)[1]
     assert np.array_equal(session.labels(3), before)
     monkeypatch.undo()
     assert session.propagate(0, "forward").frames == [1, 2, 3, 4]  # retry works

@@ -327,9 +327,10 @@ class Propagator:
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
+                gpu = self.device.type == "cuda"
                 raise OutOfMemoryError(
-                    f"out of {'GPU' if self.device.type == 'cuda' else 'system'} memory while propagating: "
-                    "lower the memory cap or the processing resolution, or run on the CPU") from None
+                    f"out of {'GPU' if gpu else 'system'} memory while propagating: lower the memory cap or the "
+                    f"processing resolution{', or run on the CPU' if gpu else ''}") from None
 
     def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
              annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None,

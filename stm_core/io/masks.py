@@ -247,7 +247,8 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(f"mask folder not found: {folder}")
+        raise InputError(f"{folder} is a file, not a folder of masks: give its folder" if folder.is_file()
+                         else f"mask folder not found: {folder}")
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
                     and p.is_file()), key=lambda p: natural_key(p.name))  # QA pass 12: JPEG masks were skipped
     if not files:

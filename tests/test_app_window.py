@@ -516,3 +516,13 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     assert dialog.keys()["frame.next"] == ("Right",)
     other.set_keys(dialog.keys())
     assert app_factory().keys == keymap()  # nothing but the table's keys is stored
+
+
+def test_a_note_from_before_a_run_is_not_glued_to_how_it_ended(qtbot, window):
+    """QA pass 17: "…press F to go on · Propagation done" after F had been pressed."""
+    stroke(qtbot, window, [(20, 30)])
+    window.controller.message.emit("The propagation was stopped: press F to go on")
+    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=60_000,
+                          check_params_cb=lambda running: not running):
+        key(qtbot, window, Qt.Key.Key_F)
+    assert window.statusBar().currentMessage().startswith("Propagation done")

@@ -397,6 +397,11 @@ def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, fram
     assert np.array_equal(session.probability(2, 1), soft) and np.array_equal(session.uncertainty(), uncertainty)
     assert np.isfinite(uncertainty).all()
     assert c.settings.preferences().max_memory == 7  # remembered (QSettings)
+    errors = []  # QA pass 17: the official model without its weights file was accepted, and failed at the next F
+    c.error.connect(lambda title, text: errors.append(text))
+    c.apply_preferences(replace(c.settings.preferences(), model="stm-r50", weights=""))
+    assert "choose its weights file" in errors[0] and c.settings.preferences().model == "stm-small"
+    assert window.document.session is session
 
 
 def test_settings_dialog_round_trip(qtbot):

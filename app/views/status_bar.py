@@ -152,6 +152,8 @@ class StatusBar(QStatusBar):
         self.progress.setFormat(f"{self._direction} %v/%m frames · {fps:.1f} fps")
 
     def _on_running(self, running: bool) -> None:
+        if running:  # a note from before the run is not about how it ended (QA pass 17: "press F to go on"
+            self._note = ("", 0.0)  # stayed in front of "Propagation done" after F was pressed)
         self._want(running, self.progress, self.cancel_button)
 
     def _want(self, shown: bool, *widgets: QWidget) -> None:

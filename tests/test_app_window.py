@@ -526,3 +526,23 @@ def test_a_note_from_before_a_run_is_not_glued_to_how_it_ended(qtbot, window):
                           check_params_cb=lambda running: not running):
         key(qtbot, window, Qt.Key.Key_F)
     assert window.statusBar().currentMessage().startswith("Propagation done")
+
+
+def test_many_wheel_notches_keep_the_point_under_the_cursor(qtbot, app_factory, tmp_path):
+    """QA pass 17: 25 notches up to 40x moved the frame point under a still cursor by 10 and 26 screen px
+    (each notch's correction was rounded to whole pixels, and the roundings added up)."""
+    from .conftest import make_frames
+
+    window = app_factory()
+    window.resize(1200, 800)
+    assert window.controller.open(make_frames(tmp_path / "wide", size=(480, 854)))
+    QApplication.processEvents()
+    canvas = window.canvas
+    anchor = QPoint(413, 297)
+    under = canvas.viewportTransform().inverted()[0].map(QPointF(anchor))
+    for delta in [120] * 25 + [15] * 40 + [-120] * 5:
+        QApplication.sendEvent(canvas.viewport(), QWheelEvent(
+            QPointF(anchor), QPointF(canvas.viewport().mapToGlobal(anchor)), QPoint(0, 0), QPoint(0, delta),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+    now = canvas.viewportTransform().map(under)
+    assert canvas.zoom > 10 and abs(now.x() - anchor.x()) <= 1 and abs(now.y() - anchor.y()) <= 1

@@ -387,7 +387,11 @@ def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, fram
     before = {i: window.document.session.labels(i) for i in range(4)}
     old_session = window.document.session
     soft, uncertainty = old_session.probability(2, 1), old_session.uncertainty()
+    window.canvas.zoom_by(3.0)
+    zoom, centre = window.canvas.zoom, window.canvas.mapToScene(window.canvas.viewport().rect().center())
     c.apply_preferences(replace(c.settings.preferences(), mem_every=2, max_memory=7))
+    # QA pass 17: the view was fitted again; the annotator keeps the zoom and place they worked at
+    assert window.canvas.zoom == zoom and window.canvas.mapToScene(window.canvas.viewport().rect().center()) == centre
     session = window.document.session
     assert session is not old_session and session.settings.mem_every == 2 and session.settings.max_memory == 7
     assert session.annotated_frames() == [0]

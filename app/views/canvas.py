@@ -65,6 +65,8 @@ class CanvasView(QGraphicsView):
         self._editor = editor
         self._lut = np.zeros((256, 4), np.uint8)
         self._fit = True
+        self._zoom_anchor: tuple[QPointF, QPointF] | None = None  # (viewport, scene) of the last zoom step
+        self._frames: object = None  # the frame source shown: a session of the same frames keeps the view
         self._pan_from: QPointF | None = None
         self._space_down = False
         self._space_panned = False
@@ -108,10 +110,17 @@ class CanvasView(QGraphicsView):
 
     # ---- model -> view ------------------------------------------------------------------------------
     def _on_session(self) -> None:
+        """A video opened (fit it), or the same frames under new engine settings (QA pass 17: the view was
+        fitted again, losing the zoom the annotator worked at)."""
+        frames = self._doc.session.frames if self._doc.session is not None else None
+        same_video, self._frames = frames is not None and frames is self._frames, frames
         h, w = self._doc.frame_size
         self._overlay.resize(h, w)
-        self.scene().setSceneRect(QRectF(-w * 0.5, -h * 0.5, w * 2.0, h * 2.0))
         self._lut = label_lut(self._doc.objects)
+        if same_video:
+            self._on_frame(self._doc.current_frame)
+            return
+        self.scene().setSceneRect(QRectF(-w * 0.5, -h * 0.5, w * 2.0, h * 2.0))
         self._fit = True
         self._on_frame(self._doc.current_frame)
         self.fit()
@@ -186,12 +195,16 @@ class CanvasView(QGraphicsView):
         target = min(target, max(MAX_ZOOM, self.zoom)) if factor > 1 else max(target, min(MIN_ZOOM, self.zoom))
         factor = target / self.zoom
         anchor = anchor if anchor is not None else QPointF(self.viewport().rect().center())
-        fixed = self.mapToScene(anchor.toPoint())
+        fixed = self.viewportTransform().inverted()[0].map(anchor)
+        last = self._zoom_anchor  # the point the notches before fixed here: scrollbars move in whole screen
+        if last is not None and last[0] == anchor and (fixed - last[1]).manhattanLength() * self.zoom <= 2:
+            fixed = last[1]  # pixels, and their rounding added up to 26 px at 40x (QA pass 17)
+        self._zoom_anchor = (QPointF(anchor), fixed)
         self.scale(factor, factor)
-        drift = self.mapFromScene(fixed) - anchor.toPoint()
+        drift = self.viewportTransform().map(fixed) - anchor
         h, v = self.horizontalScrollBar(), self.verticalScrollBar()
-        h.setValue(h.value() + drift.x())
-        v.setValue(v.value() + drift.y())
+        h.setValue(h.value() + round(drift.x()))
+        v.setValue(v.value() + round(drift.y()))
         self._fit = False
         self._zoom_changed()
 

@@ -151,10 +151,15 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             if done == steps and not bar.disable:  # the rate and time left count from here, not from before
                 bar.start_t += time.time() - started[0]
 
-        for start, direction in runs:
-            started[0] = time.time()
-            session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
-                              entered=lambda index: progress(index, 0, 0))
+        try:
+            for start, direction in runs:
+                started[0] = time.time()
+                session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
+                                  entered=lambda index: progress(index, 0, 0))
+        except KeyboardInterrupt:
+            if a.coco:  # QA pass 18: "interrupted" said nothing of it
+                warnings.warn(f"--coco {a.coco} was not written: the run was interrupted")
+            raise
     if a.coco:
         _write_coco(Path(a.coco), session, Path(a.annotations), sorted(written))
     return 0

@@ -298,3 +298,20 @@ def test_mistakes_that_are_said_in_plain_words(tmp_path, clip, weights, capsys):
         "--objects" in capsys.readouterr().err
     assert main(["evaluate", str(gt), str(gt), "--objects"]) == 0
     assert "several objects" not in capsys.readouterr().err
+
+
+def test_an_interrupted_run_says_its_coco_file_was_not_written(tmp_path, clip, weights, capsys, monkeypatch):
+    """QA pass 18: Ctrl+C during `propagate --coco` said only "interrupted"; no COCO file was there."""
+    from stm_core.session import AnnotationSession
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AnnotationSession, "propagate", interrupted)
+    frames, ann = clip
+    coco = tmp_path / "coco.json"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
+                 "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
+                 "--coco", str(coco)]) == 130
+    assert f"--coco {coco} was not written: the run was interrupted" in capsys.readouterr().err
+    assert not coco.exists()

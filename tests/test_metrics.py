@@ -156,7 +156,8 @@ def test_objects_and_void(tmp_path: Path) -> None:
     one, two = evaluate_sequence(gt_dir, pred_dir, objects=True)
     assert (one.object_id, one.j_mean, one.f_mean) == (1, 1.0, 1.0)
     assert (two.object_id, two.j_mean, two.f_mean) == (2, 0.0, 0.0)
-    (single,) = evaluate_sequence(gt_dir, pred_dir)
+    with pytest.warns(UserWarning, match="holds several objects, scored together as one foreground"):
+        (single,) = evaluate_sequence(gt_dir, pred_dir)
     assert 0 < single.j_mean < 1
 
     # Void ground-truth pixels are ignored: a wrong prediction there costs nothing.

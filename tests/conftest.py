@@ -124,3 +124,18 @@ def app_factory(qtbot, tmp_path: Path, monkeypatch, dialogs):
     built.clear()
     gc.collect()
     torch.set_num_threads(threads)
+
+
+def two_objects_propagated(qtbot, window, frame_dir: Path):
+    """`window` with `frame_dir` open, objects 1 and "Second" painted on frame 0 and propagated forward."""
+    window.controller.open(frame_dir)
+    doc = window.document
+    second = doc.add_object("Second")
+    doc.begin_stroke((20.0, 30.0), 1, 15, erase=False)
+    doc.end_stroke()
+    doc.begin_stroke((70.0, 20.0), second.id, 9, erase=False)
+    doc.end_stroke()
+    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=60_000,
+                          check_params_cb=lambda running: not running):
+        window.controller.propagation.start("forward")
+    return window

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QPushButton
 
 from stm_core.io.masks import write_mask
 
-from .conftest import make_frames, require_shared
+from .conftest import make_frames, require_shared, two_objects_propagated
 from .engine_helpers import write_cut_video
 
 
@@ -336,17 +336,8 @@ def test_the_apps_own_soft_export_imported_as_masks_is_one_object(qtbot, app_fac
     from app.export import ExportOptions
 
     torch.manual_seed(0)  # the untrained network the tests run: the same soft maps every time
-    window = app_factory()
-    window.controller.open(frame_dir)
+    window = two_objects_propagated(qtbot, app_factory(), frame_dir)
     doc = window.document
-    second = doc.add_object("Second")
-    doc.begin_stroke((30.0, 30.0), 1, 21, erase=False)
-    doc.end_stroke()
-    doc.begin_stroke((70.0, 30.0), second.id, 15, erase=False)
-    doc.end_stroke()
-    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=60_000,
-                          check_params_cb=lambda running: not running):
-        window.controller.propagation.start("forward")
     with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=60_000,
                           check_params_cb=lambda running: not running):
         window.controller.start_export(ExportOptions(tmp_path / "out", palette=False, soft=True))

@@ -20,29 +20,31 @@ from app.export import ExportOptions
 from app.views.export_dialog import ExportDialog
 from stm_core.io.masks import read_mask
 
+from .conftest import two_objects_propagated
+
 WAIT_MS = 60_000
 
 
 @pytest.fixture
 def window(qtbot, app_factory, frame_dir):
-    window = app_factory()
-    window.controller.open(frame_dir)
-    doc = window.document
-    second = doc.add_object("Second")
-    doc.begin_stroke((20.0, 30.0), 1, 15, erase=False)
-    doc.end_stroke()
-    doc.begin_stroke((70.0, 20.0), second.id, 9, erase=False)
-    doc.end_stroke()
-    with qtbot.waitSignal(window.controller.propagation.runningChanged, timeout=WAIT_MS,
-                          check_params_cb=lambda running: not running):
-        window.controller.propagation.start("forward")
-    return window
+    return two_objects_propagated(qtbot, app_factory(), frame_dir)
 
 
 def run_export(qtbot, window, options: ExportOptions):
     with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
                           check_params_cb=lambda running: not running):
         window.controller.start_export(options)
+
+
+def reimported(app_factory, frame_dir: Path, masks: Path, copy: Path):
+    """Another window on a copy of the clip (the clip itself is open in the first one), `masks` imported."""
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    other.controller.import_mask_folder(masks, as_annotations=True)
+    return other
 
 
 def test_export_everything_then_reimport_is_identical(qtbot, window, tmp_path):
@@ -254,13 +256,7 @@ def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_wh
     ids = {o.id for o in doc.objects}
     assert {p.name for p in (out / "binary").iterdir()} == {f"object_{i:03d}" for i in ids}
     assert finished[0].not_updated == ("soft/",)  # an earlier output this export did not write is named
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
-    other.controller.import_mask_folder(out / "masks", as_annotations=True)
+    other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     restored = {o.id: (o.name, o.visible) for o in other.document.objects}
     assert restored[empty.id] == ("Not painted yet", True) and restored[hidden.id] == ("Hidden", False)
 
@@ -440,13 +436,7 @@ def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_s
     assert {a["track_id"] for a in coco["annotations"]} == {1, 2}
     listed = json.loads((out / "objects.json").read_text(encoding="utf-8"))
     assert [(o["id"], o["name"]) for o in listed] == [(1, "Second"), (2, "Third")]
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
-    other.controller.import_mask_folder(out / "masks", as_annotations=True)
+    other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     assert [(o.id, o.name) for o in other.document.objects] == [(1, "Second"), (2, "Third")]
     again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N
     assert again.renumber_box.isChecked()

@@ -328,6 +328,12 @@ def test_failed_mask_write_leaves_old_mask(tmp_path: Path, monkeypatch: pytest.M
     assert _leftovers(tmp_path) == []
 
 
+def probability_blob(h: int, w: int) -> np.ndarray:
+    """A network's confidence in one round object, 0..1, as a low-resolution float map."""
+    yy, xx = np.mgrid[:h, :w]
+    return (1 / (1 + np.exp(-(h / 3 - np.hypot(yy - h / 2, xx - w * 0.45)) * 0.3))).astype(np.float32)
+
+
 def test_a_probability_map_is_one_object_and_many_labels_stay_labels(tmp_path: Path) -> None:
     """QA pass 17: the app's own soft/object_NNN export imported as masks became 250 objects (every grey level
     a label) and replaced every result. Smoothly changing grey is a probability map: one object where p >= 0.5."""
@@ -341,6 +347,18 @@ def test_a_probability_map_is_one_object_and_many_labels_stay_labels(tmp_path: P
         labels = read_mask(tmp_path / "soft.png")
     half = prob >= 127.5
     assert set(np.unique(labels).tolist()) == {0, 1} and (labels.astype(bool) & half).sum() / half.sum() > 0.95
+    soft = np.round(cv2.resize(probability_blob(60, 80), (320, 240), interpolation=cv2.INTER_NEAREST) * 255)
+    Image.fromarray(soft.astype(np.uint8)).save(tmp_path / "plateaus.png")  # as a network's upsampled output: a
+    with pytest.warns(UserWarning, match="a probability map .* read as one object where grey >= 128"):  # level
+        assert np.array_equal(read_mask(tmp_path / "plateaus.png"), (soft >= 128).astype(np.uint8))  # per block
+    # QA pass 19: label maps whose touching objects have consecutive ids change in small steps too
+    stripes = np.repeat(np.repeat(np.arange(1, 61, dtype=np.uint8), 5)[None], 40, axis=0)
+    bands = np.repeat(np.arange(1, 16, dtype=np.uint8), 16)[:, None].repeat(320, axis=1)  # classes, full frame
+    for labels in (stripes, bands):
+        Image.fromarray(labels).save(tmp_path / "touching.png")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert np.array_equal(read_mask(tmp_path / "touching.png"), labels)
     crowd = np.zeros((240, 320), np.uint8)  # forty objects on the background, some touching
     rng = np.random.default_rng(0)
     for k in range(1, 41):

@@ -121,8 +121,10 @@ SOFT_MIN_VALUE = 64
 (QA pass 15: one of two discs and eight 2x3 px objects, labels 1-10, was read as one soft object)."""
 
 
-PROBABILITY_MIN_LEVELS = 8
-"""A grey mask with fewer non-zero levels is never read as a probability map."""
+PROBABILITY_MIN_LEVELS = 64
+"""A grey mask with fewer non-zero levels is never read as a probability map: label maps of touching objects
+with consecutive ids change in small steps too (QA pass 19: stripes, grids, class bands of 8-60 ids were
+read as one object), but hold as many levels as objects, and real probability maps hold about 200."""
 
 
 def _is_probability_map(grey: np.ndarray, levels: np.ndarray) -> bool:
@@ -130,7 +132,9 @@ def _is_probability_map(grey: np.ndarray, levels: np.ndarray) -> bool:
     where neighbouring values differ lie inside the non-zero area, in small steps (a gradient). Labels meet
     the background, or each other in jumps of their ids (QA pass 17: an imported soft/ export became 250
     objects)."""
-    if grey.dtype not in (np.uint8, np.uint16) or len(levels) < PROBABILITY_MIN_LEVELS or min(grey.shape) < 2:
+    full = 255 if grey.dtype == np.uint8 else 65535
+    if grey.dtype not in (np.uint8, np.uint16) or len(levels) < PROBABILITY_MIN_LEVELS or min(grey.shape) < 2 \
+            or levels[-1] < full // 2:  # nowhere even likely: no probability map worth an object
         return False
     step = 16 if grey.dtype == np.uint8 else 16 * 257
     grey = grey.astype(np.int32)

@@ -76,6 +76,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .io.masks import read_mask_dir, split_annotations, write_mask
+    from .model.checkpoint import DEFAULT_WEIGHTS
     from .session import AnnotationSession, Direction
 
     for option, value in (("the frames", a.images), ("--annotations", a.annotations), ("--output", a.output)):
@@ -84,7 +85,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     out = Path(a.output)
     _check_output(out, Path(a.images), Path(a.annotations))
     _check_json_target(a.coco, "--coco", created=out,  # it may go into the output folder made below
-                       inputs=(a.images, a.annotations, a.weights))
+                       inputs=(a.images, a.annotations, a.weights or str(DEFAULT_WEIGHTS)))
     session = AnnotationSession.open(a.images, _settings(a))
     session.prepare()
     status = session.memory_status()
@@ -200,7 +201,7 @@ def _check_json_target(path: str | None, option: str = "--json", created: Path |
     target = Path(path).resolve()
     if not target.parent.is_dir() and (created is None or target.parent != created.resolve()):
         raise InputError(f"{option} {path}: its folder does not exist")
-    if Path(path).is_dir():
+    if Path(path).is_dir() or (created is not None and target == created.resolve()):
         raise InputError(f"{option} {path} is a folder; give a file name")
     for source in (Path(s).resolve() for s in inputs if s):
         if target == source or source in target.parents:
@@ -255,8 +256,9 @@ def _check_train_config(cfg: TrainConfig) -> None:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     from .bench import main as bench_main
+    from .model.checkpoint import DEFAULT_WEIGHTS
 
-    _check_json_target(a.json, inputs=(getattr(a, "weights", None),))
+    _check_json_target(a.json, inputs=(getattr(a, "weights", None) or str(DEFAULT_WEIGHTS),))
     return bench_main(a)
 
 

@@ -124,7 +124,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("case", ["missing_folder", "empty_folder", "bad_mask", "broken_weights",
                                   "corrupt_frame", "no_masks", "output_is_frames", "output_is_annotations",
                                   "process_height", "top_k", "model_mismatch", "empty_output", "coco_onto_a_frame",
-                                  "coco_onto_a_mask", "coco_onto_the_weights", "coco_as_an_output_mask"])
+                                  "coco_onto_a_mask", "coco_onto_the_weights", "coco_as_an_output_mask",
+                                  "coco_as_the_output_folder"])
 def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     frames, ann = clip
     args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
@@ -155,7 +156,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
         args[5] = ""
     elif case.startswith("coco_"):  # QA pass 18: a tab-completed --coco replaced an input with JSON, exit 0
         target = {"coco_onto_a_frame": frames / "00003.png", "coco_onto_a_mask": ann / "00000.png",
-                  "coco_onto_the_weights": weights, "coco_as_an_output_mask": tmp_path / "o" / "00001.png"}[case]
+                  "coco_onto_the_weights": weights, "coco_as_an_output_mask": tmp_path / "o" / "00001.png",
+                  "coco_as_the_output_folder": tmp_path / "o"}[case]  # QA pass 19: refused after the run
         args += ["--coco", str(target)]
     before = {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir(), weights]}
     proc = _run(args)
@@ -165,6 +167,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     if case == "corrupt_frame":  # frames before the bad one are complete files
         assert all(read_mask(p).shape == (48, 80) for p in (tmp_path / "o").glob("*.png"))
     assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir(), weights]} == before  # untouched
+    if case == "coco_as_the_output_folder":  # said before the run, not after minutes of it
+        assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("option,value,least", [("--steps", 0, 1), ("--frames", 1, 2), ("--batch-size", 0, 1),
@@ -315,3 +319,18 @@ def test_an_interrupted_run_says_its_coco_file_was_not_written(tmp_path, clip, w
                  "--coco", str(coco)]) == 130
     assert f"--coco {coco} was not written: the run was interrupted" in capsys.readouterr().err
     assert not coco.exists()
+
+
+def test_coco_onto_the_shipped_weights_is_refused(tmp_path, clip, monkeypatch, capsys):
+    """QA pass 19: without --weights, `--coco` naming the shipped weights replaced them with JSON, exit 0
+    (the shipped file is copied here, so that a failure cannot damage the real one)."""
+    from stm_core.model import checkpoint
+
+    shipped, real = tmp_path / "stm_small.pt", checkpoint.DEFAULT_WEIGHTS
+    shipped.write_bytes(real.read_bytes())
+    monkeypatch.setattr(checkpoint, "DEFAULT_WEIGHTS", shipped)
+    frames, ann = clip
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
+                 "--device", "cpu", "--quiet", "--adapt-steps", "0", "--coco", str(shipped)]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert shipped.read_bytes() == real.read_bytes() and not (tmp_path / "o").exists()

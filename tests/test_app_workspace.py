@@ -560,3 +560,26 @@ def test_the_model_setting_follows_the_network_a_typed_weights_file_holds(qtbot,
     assert any("my_weights.pth holds a stm-small network: the Model setting now says Shipped model" in n
                for n in notes)
     assert window.document.session.memory_status()["model"] == "stm-small"
+
+
+def test_a_clip_of_uncompressed_frames_does_not_take_another_ones_moved_work(qtbot, app_factory, tmp_path):
+    """QA pass 19: BMP frames (and raw AVIs) of one size have equal file sizes, so a clip with the same
+    first frame (black) still took over a moved clip's work."""
+    from .conftest import make_frames
+
+    def clip(folder: Path, seed: int) -> Path:
+        folder.mkdir()
+        rng = np.random.default_rng(seed)
+        for i in range(4):
+            cv2.imwrite(str(folder / f"{i:05d}.bmp"), rng.integers(0, 255, (64, 96, 3), np.uint8) * (i > 0))
+        return folder
+
+    first, second = clip(tmp_path / "first", 1), clip(tmp_path / "second", 2)
+    window = app_factory()
+    c = window.controller
+    assert c.open(first)
+    paint(window.document, 30, 30)
+    c.open(make_frames(tmp_path / "other"))
+    moved = first.rename(tmp_path / "first, moved")
+    assert c.open(second) and window.document.annotated_frames() == []
+    assert c.open(moved) and window.document.annotated_frames() == [0]

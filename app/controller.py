@@ -292,6 +292,8 @@ class AppController(QObject):
             warnings.simplefilter("always")
             try:
                 masks = read_mask_dir(folder, session.frame_names, session.frame_size)
+                back = None if as_new_object else self._video_ids(Path(folder))
+                masks = masks if back is None else {i: back[m] for i, m in masks.items()}
                 new_object, masks = self._as_new_object(Path(folder), masks) if as_new_object else (None, masks)
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
@@ -316,7 +318,7 @@ class AppController(QObject):
         unmasked = [i for i in masks if session.labels(i) is None] if tracked else []
         imported += doc.import_masks(masks, as_annotations, entering=unmasked)
         entering = [i for i in doc.entering_frames() if i not in waiting]
-        if not as_new_object:
+        if not as_new_object and back is None:  # back home, the objects are the video's own
             self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
         self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
@@ -360,6 +362,23 @@ class AppController(QObject):
         return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()
                      if m.any()}  # a blank mask (a per-object export writes one where the object is absent) changes
         # nothing there (QA pass 15: it made frames annotated, or waiting for objects to enter)
+
+    def _video_ids(self, folder: Path) -> np.ndarray | None:
+        """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's
+        id in the video, and every one is still here under its name): the table from the files' ids back to the
+        video's; else None. Without it a renumbered export re-imported swapped objects (QA pass 19)."""
+        for listing in objects_listings(folder):
+            items = [i for i in listing if isinstance(i, dict)] if isinstance(listing, list) else []
+            back = np.arange(256, dtype=np.uint8)
+            for item in items:
+                video_id, own = item.get("video_id"), None
+                if isinstance(video_id, int) and not isinstance(video_id, bool) and isinstance(item.get("id"), int):
+                    own = self.document.objects.get(video_id)
+                if own is None or own.name != item.get("name") or not 0 < item["id"] < 256:
+                    return None
+                back[item["id"]] = video_id
+            return back if items else None
+        return None
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:
         """Name, colour and show or hide the objects an import added as an export of this program described

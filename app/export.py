@@ -128,9 +128,12 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     earlier = _earlier_export_ids(folder)
     sources = [o.id for o in objects]  # the ids in the session, whatever the files call the objects
     objects, relabel = renumbered(objects) if options.renumber else (objects, None)
+    listing = ObjectTable(objects).to_json()
+    if relabel is not None:  # a re-import into this video gives each object its own pixels back (QA pass 19)
+        for item, source in zip(listing, sorted(sources)):
+            item["video_id"] = source
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / "objects.json", json.dumps(ObjectTable(objects).to_json(), indent=1,
-                                                           ensure_ascii=False).encode("utf-8"))
+    atomic_write_bytes(folder / "objects.json", json.dumps(listing, indent=1, ensure_ascii=False).encode("utf-8"))
     files = 1
     dirs = [MASKS_DIR] if options.palette else []
     dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []

@@ -435,7 +435,12 @@ def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_s
     coco = json.loads((out / "coco.json").read_text(encoding="utf-8"))
     assert {a["track_id"] for a in coco["annotations"]} == {1, 2}
     listed = json.loads((out / "objects.json").read_text(encoding="utf-8"))
-    assert [(o["id"], o["name"]) for o in listed] == [(1, "Second"), (2, "Third")]
+    assert [(o["id"], o["name"], o["video_id"]) for o in listed] == [(1, "Second", 2), (2, "Third", 3)]
+    # QA pass 19: re-imported into this video, the files' 1 and 2 became the video's 1 and 2, swapping objects
+    assert window.controller.import_mask_folder(out / "masks", as_annotations=False)
+    assert [(o.id, o.name) for o in doc.objects] == [(2, "Second"), (3, "Third")]
+    for i in range(4):
+        assert np.array_equal(session.labels(i), expected[i])
     other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     assert [(o.id, o.name) for o in other.document.objects] == [(1, "Second"), (2, "Third")]
     again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N

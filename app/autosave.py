@@ -176,4 +176,5 @@ class Autosaver(QObject):
             self._error_reported = True
             _, message = describe(exc)
             self.failed.emit("Autosave failed", f"{message}\n\nYour work stays in memory; free some disk "
-                                                "space or fix the folder's permissions, then press Ctrl+S.")
+                                                "space or fix the folder's permissions, then save again (File "
+                                                "▸ Save workspace now).")

@@ -72,7 +72,7 @@ class AppController(QObject):
         if self.autosaver.workspace is not None and not self.autosaver.save_now():  # QA pass 15: it was dropped
             self.error.emit("Work not saved", "Some of the open video's work could not be written to its workspace "
                             "(the disk is full or the folder is not writable). Free some space or fix the folder "
-                            "and press Ctrl+S, then open the other video.")
+                            f"and press {self._key('file.save')}, then open the other video.")
             return False
         with warnings.catch_warnings(record=True) as caught:  # a video cut short, frames sharing a timestamp
             warnings.simplefilter("always")
@@ -508,7 +508,8 @@ class AppController(QObject):
         if ok and self.autosaver.workspace is not None:
             self.message.emit(f"Saved to {self.autosaver.workspace.root}")
         elif self.autosaver.workspace is not None:
-            self.message.emit("Not everything could be saved: the work stays in memory; press Ctrl+S again when "
+            self.message.emit("Not everything could be saved: the work stays in memory; press "
+                              f"{self._key('file.save')} again when "
                               "the disk has room or the folder is writable")
         return ok
 

@@ -312,9 +312,10 @@ class Document(QObject):
         self._commit(Edit.capture(stroke.before, self._labels, stroke.rect, self.is_annotated()))
         if absent:  # QA pass 17: painted ahead of the run, the frame held the new object alone, for good
             names = ", ".join(o.name for o in self.objects if o.id in absent)
+            one = len(absent) == 1
             self.note.emit(f"Frame {self._current + 1} had no mask yet: it is now annotated with only what you "
-                           f"painted, so {names} count as absent there. To keep them, undo the stroke, "
-                           "propagate to this frame first, then paint.")
+                           f"painted, so {names} {'counts' if one else 'count'} as absent there. To keep "
+                           f"{'it' if one else 'them'}, undo the stroke, propagate to this frame first, then paint.")
 
     def _paint(self, p0: Point, p1: Point) -> None:
         stroke = self._stroke

@@ -19,7 +19,7 @@ from stm_core.io.frames import VIDEO_SUFFIXES
 
 from .controller import AppController
 from .editor_state import Tool
-from .shortcuts import COMMANDS, KeyMap
+from .shortcuts import COMMANDS, KeyMap, hint
 from .views.canvas import CanvasView
 from .views.export_dialog import ExportDialog
 from .views.help_dialog import HelpDialog
@@ -188,6 +188,9 @@ class MainWindow(QMainWindow):
         return actions
 
     def shortcuts_dialog(self) -> None:
+        """Edits the stored keys, which another window may have changed since this one bound its own (QA pass
+        19: its older keys were written back over them)."""
+        self.set_keys(self.controller.settings.keymap())
         dialog = ShortcutsDialog(self.keys, self)
         if dialog.exec():
             self.set_keys(dialog.keys())
@@ -346,7 +349,7 @@ class MainWindow(QMainWindow):
                f"({shown}); objects they do not show are erased there."
         answer = QMessageBox.question(
             self, "Replace annotated frames?",
-            f"{what}\n\nCtrl+Z on such a frame brings its painted mask back.",
+            f"{what}\n\n{hint(self.keys, 'edit.undo')} on such a frame brings its painted mask back.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
@@ -394,7 +397,7 @@ class MainWindow(QMainWindow):
             answer = QMessageBox.warning(
                 self, "Work not saved", "Some of your work could not be written to the workspace (the disk is full "
                 "or the folder is not writable), so closing now loses it. Keep the window open, free some space or "
-                "fix the folder, and press Ctrl+S; or close anyway.",
+                f"fix the folder, and press {hint(self.keys, 'file.save')}; or close anyway.",
                 QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Close:

@@ -71,8 +71,8 @@ class PropagationController(QObject):
             return
         if not doc.session.has_result(request.start):
             self.failed.emit("No mask on this frame", f"Frame {request.start + 1} has no mask to propagate from. "
-                                                      "Paint it, or go to a frame that has one (Alt+←/→ jumps "
-                                                      "between annotated frames).")
+                                                      "Paint it, or go to a frame that has one (Navigate ▸ "
+                                                      "Previous / Next annotated frame).")
             return
         if self._task is not None:
             self._pending = request

@@ -372,7 +372,8 @@ def test_painting_a_frame_the_run_has_not_reached_says_the_other_objects_count_a
     new = document.add_object("Latecomer")
     document.begin_stroke((70.0, 40.0), new.id, 7, erase=False)
     document.end_stroke()
-    assert len(notes) == 1 and notes[0].startswith("Frame 4 had no mask yet") and "Object 1" in notes[0]
+    assert len(notes) == 1 and notes[0].startswith("Frame 4 had no mask yet")
+    assert "Object 1 counts as absent there. To keep it," in notes[0]
     document.begin_stroke((75.0, 40.0), new.id, 7, erase=False)  # the frame has a mask now: said once
     document.end_stroke()
     assert len(notes) == 1

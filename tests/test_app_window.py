@@ -474,7 +474,8 @@ def test_remove_asks_with_a_long_name_cut_short_and_removes_the_object(qtbot, wi
     assert obj.id not in doc.objects
 
 
-def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembered(qtbot, app_factory, frame_dir):
+def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembered(qtbot, app_factory, frame_dir,
+                                                                                    monkeypatch):
     """The gui-anchors' gap 11: rebindable shortcuts (other keyboard layouts, habits from other tools)."""
     from app.shortcuts import keymap
     from app.views.shortcuts_dialog import ShortcutsDialog
@@ -512,6 +513,14 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     assert "D" in shortcuts_html(window.keys).split("Next frame")[0].rsplit("<tr>", 1)[1]
     other = app_factory()  # remembered, as every setting
     assert other.keys["frame.next"] == ("D",) and other.keys["frame.prev"] == ("Left",)
+    assert window.objects_panel.list.item(0).toolTip().startswith("Object 1 (key 1)")
+    opened = []  # QA pass 19: a window opened before the change wrote its older keys back over it
+    monkeypatch.setattr(ShortcutsDialog, "exec", lambda self: opened.append(self.keys()) or True)
+    first = app_factory()
+    first.set_keys(keymap())
+    window.set_keys(dict(keymap(), **{"frame.next": ("D",)}))
+    first.shortcuts_dialog()
+    assert opened[-1]["frame.next"] == ("D",) and first.keys["frame.next"] == ("D",)
     dialog.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).click()
     assert dialog.keys()["frame.next"] == ("Right",)
     other.set_keys(dialog.keys())

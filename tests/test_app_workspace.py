@@ -409,7 +409,9 @@ def test_settings_change_rebuilds_session_keeping_masks(qtbot, app_factory, fram
     assert window.document.session is session
 
 
-def test_settings_dialog_round_trip(qtbot):
+def test_settings_dialog_round_trip(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
     from app.settings import Preferences
     from app.views.settings_dialog import SettingsDialog
 
@@ -418,6 +420,14 @@ def test_settings_dialog_round_trip(qtbot):
     dialog = SettingsDialog(prefs)
     qtbot.addWidget(dialog)
     assert dialog.preferences() == prefs
+    warned = []  # QA pass 19: the official model without weights lost every other edit of the dialog
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: warned.append(args[2]))
+    dialog.weights.setText("")
+    dialog.accept()
+    assert "choose its weights file" in warned[0] and dialog.result() != QDialog.DialogCode.Accepted
+    dialog.model.setCurrentIndex(0)
+    dialog.accept()
+    assert dialog.result() == QDialog.DialogCode.Accepted
 
 
 def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):

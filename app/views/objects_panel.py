@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, Q
                                QPushButton, QVBoxLayout, QWidget)
 
 from ..controller import AppController
-from ..shortcuts import KeyMap, hint
+from ..shortcuts import KeyMap, hint, keymap
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -42,6 +42,7 @@ class ObjectsPanel(QWidget):
         self._doc = controller.document
         self._editor = controller.editor
         self._updating = False
+        self._keys: KeyMap = keymap()  # the keys named in tips, until the window gives the user's
         self.list = QListWidget()
         self.list.setIconSize(SWATCH)
         self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed)
@@ -72,7 +73,9 @@ class ObjectsPanel(QWidget):
         self._editor.changed.connect(self._sync_selection)
 
     def show_keys(self, keys: KeyMap) -> None:
+        self._keys = keys
         self.add_button.setToolTip(f"Add an object ({hint(keys, 'object.add')})")
+        self._rebuild()
 
     def _rebuild(self) -> None:
         self._updating = True
@@ -82,7 +85,8 @@ class ObjectsPanel(QWidget):
             item.setData(ID_ROLE, obj.id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
-            item.setToolTip(f"Object {obj.id}" + (f" (key {obj.id})" if obj.id <= 9 else "") +
+            key = self._keys.get(f"object.select.{obj.id}", ())
+            item.setToolTip(f"Object {obj.id}" + (f" (key {key[0]})" if key else "") +
                             " · double-click to rename · checkbox shows/hides it")
             self.list.addItem(item)
         self._updating = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QWidget)
+                               QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
 from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RANGES, Preferences
 
@@ -67,6 +67,15 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def accept(self) -> None:
+        """The official model has no shipped weights: asked for here, so the other edits are not lost (QA pass
+        19: the controller refused the whole change after the dialog had closed)."""
+        if self.model.currentData() != "stm-small" and not self.weights.text().strip():
+            QMessageBox.warning(self, "Weights file needed", f"{self.model.currentText()} has no weights shipped "
+                                "with the program: choose its weights file (STM_weights.pth) under Weights file.")
+            return
+        super().accept()
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model weights", self.weights.text(),

@@ -303,6 +303,7 @@ class VideoFrames(FrameSource):
         if missing_pts:  # some AVI/raw streams: only decoding gives timestamps (or their display order)
             with av.open(str(path)) as container:
                 pts, key_pts = [], []
+                container.streams.video[0].thread_type = "AUTO"  # a long video is decoded whole here
                 for frame in container.decode(video=0):
                     if frame.pts is None:
                         raise InputError(f"{path} has no frame timestamps; convert it to images or to mp4")

@@ -265,7 +265,8 @@ class VideoFrames(FrameSource):
 
     @staticmethod
     def _index(path: Path) -> tuple[list[int], list[int], bool, int | None]:
-        """Presentation timestamps of all frames (sorted) and of the keyframes, from one pass over packets;
+        """Timestamps of all frames in display order (sorted, or in decoding's output order where only decoding
+        gives them) and of the keyframes, from one pass over packets;
         whether the file looks cut (the header promises more, or the last packet is partial: then the last
         frames are checked by decoding them); and the timestamp of that partial packet, left out (or None)."""
         with av.open(str(path)) as container:

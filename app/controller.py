@@ -132,7 +132,7 @@ class AppController(QObject):
 
     @staticmethod
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
-        """The video's fingerprint (first frame and file sizes), then the first frame's alone, as workspaces of
+        """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
         earlier versions hold it; none if the first frame cannot be read (the video still opens, and says so
         when the frame is shown)."""
         try:

@@ -334,37 +334,33 @@ def probability_blob(h: int, w: int) -> np.ndarray:
     return (1 / (1 + np.exp(-(h / 3 - np.hypot(yy - h / 2, xx - w * 0.45)) * 0.3))).astype(np.float32)
 
 
-def test_a_probability_map_is_one_object_and_many_labels_stay_labels(tmp_path: Path) -> None:
+def test_a_soft_export_is_one_object_per_map_and_label_maps_stay_labels(tmp_path: Path) -> None:
     """QA pass 17: the app's own soft/object_NNN export imported as masks became 250 objects (every grey level
-    a label) and replaced every result. Smoothly changing grey is a probability map: one object where p >= 0.5."""
+    a label). QA passes 19 and 20: a rule from the grey values alone read label maps of touching objects with
+    consecutive ids (stripes, class bands, 127-254 objects) as one object or none. The export's folder says
+    what its maps are; grey label maps stay labels."""
     import cv2
 
-    truth = np.zeros((120, 160), np.uint8)
-    cv2.ellipse(truth, (70, 60), (40, 25), 20, 0, 360, 1, -1)
-    prob = cv2.GaussianBlur(truth.astype(np.float32) * 250, (0, 0), 6)  # confident inside, a wide soft edge
-    Image.fromarray(np.round(prob).astype(np.uint8)).save(tmp_path / "soft.png")
-    with pytest.warns(UserWarning, match="read as one object where grey >= "):
-        labels = read_mask(tmp_path / "soft.png")
-    half = prob >= 127.5
-    assert set(np.unique(labels).tolist()) == {0, 1} and (labels.astype(bool) & half).sum() / half.sum() > 0.95
-    soft = np.round(cv2.resize(probability_blob(60, 80), (320, 240), interpolation=cv2.INTER_NEAREST) * 255)
-    Image.fromarray(soft.astype(np.uint8)).save(tmp_path / "plateaus.png")  # as a network's upsampled output: a
-    with pytest.warns(UserWarning, match="a probability map .* read as one object where grey >= 128"):  # level
-        assert np.array_equal(read_mask(tmp_path / "plateaus.png"), (soft >= 128).astype(np.uint8))  # per block
-    # QA pass 19: label maps whose touching objects have consecutive ids change in small steps too
+    soft = tmp_path / "export" / "soft" / "object_001"
+    soft.mkdir(parents=True)
+    (tmp_path / "export" / "objects.json").write_text("[]")
+    blob = np.round(cv2.resize(probability_blob(60, 80), (320, 240), interpolation=cv2.INTER_NEAREST) * 255)
+    faint = np.round(blob * 0.3)  # an object fading out: nowhere likely
+    for name, probabilities in (("00000.png", blob), ("00001.png", faint)):
+        Image.fromarray(probabilities.astype(np.uint8)).save(soft / name)
+    with pytest.warns(UserWarning, match="an export's soft probability maps: each is read as one object"):
+        masks = read_mask_dir(soft, ["00000", "00001"], (240, 320))
+    assert np.array_equal(masks[0], (blob >= 128).astype(np.uint8)) and not masks[1].any()
     stripes = np.repeat(np.repeat(np.arange(1, 61, dtype=np.uint8), 5)[None], 40, axis=0)
     bands = np.repeat(np.arange(1, 16, dtype=np.uint8), 16)[:, None].repeat(320, axis=1)  # classes, full frame
-    for labels in (stripes, bands):
-        Image.fromarray(labels).save(tmp_path / "touching.png")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert np.array_equal(read_mask(tmp_path / "touching.png"), labels)
+    many = np.repeat(np.arange(1, 201, dtype=np.uint8), 4)[None].repeat(30, axis=0)  # 200 touching ids
     crowd = np.zeros((240, 320), np.uint8)  # forty objects on the background, some touching
     rng = np.random.default_rng(0)
     for k in range(1, 41):
         x, y = rng.integers(0, 290), rng.integers(0, 215)
         crowd[y:y + 25, x:x + 30] = k
-    Image.fromarray(crowd).save(tmp_path / "crowd.png")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert np.array_equal(read_mask(tmp_path / "crowd.png"), crowd)
+    for labels in (stripes, bands, many, crowd):
+        Image.fromarray(labels).save(tmp_path / "labels.png")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert np.array_equal(read_mask(tmp_path / "labels.png"), labels)

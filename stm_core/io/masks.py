@@ -45,7 +45,7 @@ _LABEL_OF_COLOUR = {code: label for label, code in enumerate(_PALETTE_CODES)}
 
 
 def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, tolerance: int = 4, *,
-              keep_void: bool = False, size_of: str = "the frames are") -> np.ndarray:
+              keep_void: bool = False, size_of: str = "the frames are", probability: bool = False) -> np.ndarray:
     """Read a mask file as a uint8 label map (H, W).
 
     Palette PNGs give their indices (one holding only 0 and 255 is a binary mask: one object); grayscale masks
@@ -53,13 +53,14 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     edges were softened (resized, anti-aliased, JPEG; thresholded with a warning); other grayscale values up
     to 254 are labels; RGB(A) masks map through the DAVIS palette. Void (255) becomes background unless `keep_void`.
     A mask off the `expected_size` (H, W) by at most `tolerance` pixels per side is resized (nearest) with a
-    warning; a larger mismatch is an error. `size_of` says whose size that is in the messages.
+    warning; a larger mismatch is an error. `size_of` says whose size that is in the messages. `probability`:
+    the file is an 8-bit probability map (255 = certain), read as one object where p >= 0.5.
     """
     path = Path(path)
     try:
         with Image.open(path) as im:
             im.load()
-            labels = _labels_of(im, path)
+            labels = (np.asarray(im.convert("L")) >= 128).astype(np.uint8) if probability else _labels_of(im, path)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot read mask {path}: {e}") from None
     if not keep_void:
@@ -103,11 +104,6 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=4)
         return (grey >= threshold).astype(np.uint8)
-    if _is_probability_map(grey, nonzero):
-        half = 128 if grey.dtype == np.uint8 else 32768
-        warnings.warn(f"mask {path} has {len(nonzero)} grey levels that change smoothly: a probability map (as a "
-                      f"soft/ export holds), read as one object where grey >= {half}", stacklevel=4)
-        return (grey >= half).astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
@@ -119,29 +115,6 @@ SOFT_MIN_LEVELS = 3
 SOFT_MIN_VALUE = 64
 """A soft binary mask's object is bright (255, 200, 128, 100 are usual); grey label maps count 1, 2, 3...
 (QA pass 15: one of two discs and eight 2x3 px objects, labels 1-10, was read as one soft object)."""
-
-
-PROBABILITY_MIN_LEVELS = 64
-"""A grey mask with fewer non-zero levels is never read as a probability map: label maps of touching objects
-with consecutive ids change in small steps too (QA pass 19: stripes, grids, class bands of 8-60 ids were
-read as one object), but hold as many levels as objects, and real probability maps hold about 200."""
-
-
-def _is_probability_map(grey: np.ndarray, levels: np.ndarray) -> bool:
-    """Whether `grey` is a probability map (255 or 65535 = certain), not labels: many levels, and most places
-    where neighbouring values differ lie inside the non-zero area, in small steps (a gradient). Labels meet
-    the background, or each other in jumps of their ids (QA pass 17: an imported soft/ export became 250
-    objects)."""
-    full = 255 if grey.dtype == np.uint8 else 65535
-    if grey.dtype not in (np.uint8, np.uint16) or len(levels) < PROBABILITY_MIN_LEVELS or min(grey.shape) < 2 \
-            or levels[-1] < full // 2:  # nowhere even likely: no probability map worth an object
-        return False
-    step = 16 if grey.dtype == np.uint8 else 16 * 257
-    grey = grey.astype(np.int32)
-    pairs = [(grey[1:], grey[:-1]), (grey[:, 1:], grey[:, :-1])]
-    changes = np.concatenate([np.abs(a - b)[(a != b)].ravel() for a, b in pairs])
-    inside = np.concatenate([np.abs(a - b)[(a != b) & (a > 0) & (b > 0)].ravel() for a, b in pairs])
-    return inside.size >= 0.5 * changes.size > 0 and np.count_nonzero(inside <= step) >= 0.7 * inside.size
 
 
 def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: float) -> int | None:
@@ -279,7 +252,19 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
         if index in owner:
             raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
         owner[index] = p
-    return {index: read_mask(p, frame_size) for index, p in sorted(owner.items())}
+    soft = is_soft_export(folder)
+    if soft:
+        warnings.warn(f"{folder} holds an export's soft probability maps: each is read as one object where "
+                      "p >= 0.5", stacklevel=2)
+    return {index: read_mask(p, frame_size, probability=soft) for index, p in sorted(owner.items())}
+
+
+def is_soft_export(folder: Path) -> bool:
+    """Whether `folder` is the application's `soft/object_NNN` export of one object's probabilities (read as
+    labels, every grey level became an object: QA pass 17; a rule from the grey values alone misread label
+    maps of touching objects with consecutive ids: QA passes 19 and 20)."""
+    return folder.parent.name == "soft" and folder.name.startswith("object_") \
+        and (folder.parent.parent / "objects.json").is_file()
 
 
 def objects_listings(folder: Path) -> Iterator[Any]:

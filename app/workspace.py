@@ -77,19 +77,21 @@ def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
 
 
 def source_files(frames: FrameSource) -> str:
-    """What a video's files are: their sizes and a digest of the bytes of a few (the end of a video file, the
-    middle and last frames of a folder). A moved video keeps them; another video does not, also where sizes
-    alone agree (QA pass 19: uncompressed BMP frames and raw AVIs of one size have equal sizes). "" if they
-    cannot be read."""
+    """What a video's files are: their sizes and a digest of bytes sampled across them (eight places spread over a
+    video file; eight frames spread over a folder). A moved video keeps them; another video does not, also where
+    sizes alone agree (QA pass 19: uncompressed frames of one size) and where both clips fade in, out or
+    through black (QA pass 20: the middle and last frames alike). "" if they cannot be read."""
+    digest = hashlib.sha1()
     try:
         if frames.path.is_file():
             with frames.path.open("rb") as f:
                 size = f.seek(0, os.SEEK_END)
-                f.seek(max(0, size - _SAMPLE_BYTES))
-                return f"{size}:{hashlib.sha1(f.read()).hexdigest()}"
+                for k in range(_SAMPLES):
+                    f.seek(size * k // _SAMPLES)
+                    digest.update(f.read(_SAMPLE_BYTES))
+            return f"{size}:{digest.hexdigest()}"
         files = [frames.path / frames.file_name(i) for i in range(len(frames))]
-        digest = hashlib.sha1()
-        for index in sorted({len(files) // 2, len(files) - 1}):
+        for index in sorted({len(files) * k // _SAMPLES for k in range(_SAMPLES)} | {len(files) - 1}):
             with files[index].open("rb") as f:
                 digest.update(f.read(_SAMPLE_BYTES))
         return ",".join(str(f.stat().st_size) for f in files) + ":" + digest.hexdigest()
@@ -97,7 +99,7 @@ def source_files(frames: FrameSource) -> str:
         return ""
 
 
-_SAMPLE_BYTES = 1 << 20
+_SAMPLES, _SAMPLE_BYTES = 8, 1 << 18
 
 
 def find_moved_workspace(data_dir: Path, source: Path, identity: dict,

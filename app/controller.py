@@ -292,8 +292,8 @@ class AppController(QObject):
             warnings.simplefilter("always")
             try:
                 masks = read_mask_dir(folder, session.frame_names, session.frame_size)
-                back = None if as_new_object else self._video_ids(Path(folder))
-                masks = masks if back is None else {i: back[m] for i, m in masks.items()}
+                home = None if as_new_object else self._video_ids(Path(folder))
+                masks = masks if home is None else {i: home[0][m] for i, m in masks.items()}
                 new_object, masks = self._as_new_object(Path(folder), masks) if as_new_object else (None, masks)
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
@@ -318,7 +318,14 @@ class AppController(QObject):
         unmasked = [i for i in masks if session.labels(i) is None] if tracked else []
         imported += doc.import_masks(masks, as_annotations, entering=unmasked)
         entering = [i for i in doc.entering_frames() if i not in waiting]
-        if not as_new_object and back is None:  # back home, the objects are the video's own
+        if home is not None:  # back home, the objects are the video's own; removed ones come back as listed
+            for obj in home[1]:
+                if obj.id in doc.objects:
+                    doc.rename_object(obj.id, obj.name)
+                    doc.set_object_color(obj.id, obj.color)
+                else:
+                    doc.add_object(obj.name, obj.id, obj.color)
+        elif not as_new_object:
             self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
         self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
@@ -363,21 +370,28 @@ class AppController(QObject):
                      if m.any()}  # a blank mask (a per-object export writes one where the object is absent) changes
         # nothing there (QA pass 15: it made frames annotated, or waiting for objects to enter)
 
-    def _video_ids(self, folder: Path) -> np.ndarray | None:
+    def _video_ids(self, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:
         """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's
-        id in the video, and every one is still here under its name): the table from the files' ids back to the
-        video's; else None. Without it a renumbered export re-imported swapped objects (QA pass 19)."""
+        id in the video, and the video still has one of them as the user made it): the table from the files' ids
+        back to the video's, and the listed objects the video no longer has (to add back); else None. Without
+        it a renumbered export re-imported swapped objects, also after a rename or a removal (QA passes 19-20)."""
         for listing in objects_listings(folder):
             items = [i for i in listing if isinstance(i, dict)] if isinstance(listing, list) else []
+            described = [next(iter(ObjectTable.from_json([i])), None) for i in items]  # in the listing's order
+            video_ids = [i.get("video_id") for i in items]
+            if not items or None in described \
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 255 for v in video_ids):
+                return None
+            own = [self.document.objects.get(v) for v in video_ids]
+            if not any(o is not None and not o.default_look for o in own):
+                return None  # another video (a copy of the clip): the files' 1..N stay
             back = np.arange(256, dtype=np.uint8)
-            for item in items:
-                video_id, own = item.get("video_id"), None
-                if isinstance(video_id, int) and not isinstance(video_id, bool) and isinstance(item.get("id"), int):
-                    own = self.document.objects.get(video_id)
-                if own is None or own.name != item.get("name") or not 0 < item["id"] < 256:
-                    return None
-                back[item["id"]] = video_id
-            return back if items else None
+            missing = []
+            for obj, video_id, mine in zip(described, video_ids, own):
+                back[obj.id] = video_id
+                if mine is None:
+                    missing.append(replace(obj, id=video_id))
+            return back, missing
         return None
 
     def _describe_new_objects(self, folder: Path, known: set[int]) -> None:

@@ -441,6 +441,12 @@ def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_s
     assert [(o.id, o.name) for o in doc.objects] == [(2, "Second"), (3, "Third")]
     for i in range(4):
         assert np.array_equal(session.labels(i), expected[i])
+    doc.rename_object(2, "Renamed")  # QA pass 20: a rename or a removal since the export swapped them again
+    doc.remove_object(3)
+    assert window.controller.import_mask_folder(out / "masks", as_annotations=False)
+    assert [(o.id, o.name) for o in doc.objects] == [(2, "Renamed"), (3, "Third")]
+    for i in range(1, 4):  # frame 0 is annotated: results leave it as it is
+        assert np.array_equal(session.labels(i), expected[i])
     other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     assert [(o.id, o.name) for o in other.document.objects] == [(1, "Second"), (2, "Third")]
     again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N

@@ -320,11 +320,7 @@ class AppController(QObject):
         entering = [i for i in doc.entering_frames() if i not in waiting]
         if home is not None:  # back home, the objects are the video's own; removed ones come back as listed
             for obj in home[1]:
-                if obj.id in doc.objects:
-                    doc.rename_object(obj.id, obj.name)
-                    doc.set_object_color(obj.id, obj.color)
-                else:
-                    doc.add_object(obj.name, obj.id, obj.color)
+                self._take_listed(obj)
         elif not as_new_object:
             self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
@@ -400,22 +396,23 @@ class AppController(QObject):
         that no mask shows yet; without one the added objects keep default names. Objects the document had
         before the import stay as they are, unless still named and coloured by default (the object a new video
         opens with: an export's names are what a re-import should show)."""
-        doc = self.document
         for listing in objects_listings(folder):
             described = ObjectTable.from_json(listing)  # leaves out what is not an object; never raises
             for obj in described:
-                if obj.id in known:
-                    continue
-                if obj.id in doc.objects:
-                    doc.rename_object(obj.id, obj.name)
-                    doc.set_object_color(obj.id, obj.color)
-                else:
-                    try:
-                        doc.add_object(obj.name, obj.id, obj.color)
-                    except ValueError:  # an id no mask can hold: a hand-edited file
-                        continue
-                doc.set_object_visible(obj.id, obj.visible)
+                if obj.id not in known:
+                    self._take_listed(obj)
             return
+
+    def _take_listed(self, obj: TrackedObject) -> None:
+        """Give the document's object `obj.id` the name, colour and visibility a listing gives it, adding it if
+        the document has none."""
+        doc = self.document
+        if obj.id in doc.objects:
+            doc.rename_object(obj.id, obj.name)
+            doc.set_object_color(obj.id, obj.color)
+        else:
+            doc.add_object(obj.name, obj.id, obj.color)
+        doc.set_object_visible(obj.id, obj.visible)
 
     def import_frame_mask(self, path: str | Path) -> bool:
         """Replace the current frame's mask with a mask file, or add its objects to it if they are all new

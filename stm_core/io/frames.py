@@ -326,9 +326,12 @@ class VideoFrames(FrameSource):
         reorder (B-frames), or it does so in the first `frames` frames (QA pass 20: B-frames from frame 90 on
         were missed by looking at the first 64 alone)."""
         with av.open(str(path)) as container:
-            seen = [f.pts for f, _ in zip(container.decode(video=0), range(frames))]
-            may = bool(container.streams.video[0].codec_context.has_b_frames)
-        return may or any(a is not None and b is not None and b < a for a, b in zip(seen, seen[1:]))
+            decoded = container.decode(video=0)
+            seen = [f.pts for f, _ in zip(decoded, range(1))]
+            if container.streams.video[0].codec_context.has_b_frames:  # known from the first frame on
+                return True
+            seen += [f.pts for f, _ in zip(decoded, range(frames - 1))]
+        return any(a is not None and b is not None and b < a for a, b in zip(seen, seen[1:]))
 
     @staticmethod
     def _lost(container: "av.container.InputContainer", frames: int, ends_at: float) -> str | None:

@@ -514,6 +514,9 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     other = app_factory()  # remembered, as every setting
     assert other.keys["frame.next"] == ("D",) and other.keys["frame.prev"] == ("Left",)
     assert window.objects_panel.list.item(0).toolTip().startswith("Object 1 (key 1)")
+    assert window.objects_panel.keys_label.text() == "Keys 1–9 select · N adds · H hides · double-click renames"
+    window.set_keys(dict(window.keys, **{"object.add": ("J",)}))
+    assert "· J adds ·" in window.objects_panel.keys_label.text()
     opened = []  # QA pass 19: a window opened before the change wrote its older keys back over it
     monkeypatch.setattr(ShortcutsDialog, "exec", lambda self: opened.append(self.keys()) or True)
     first = app_factory()

@@ -62,11 +62,11 @@ class ObjectsPanel(QWidget):
         self.color_button.clicked.connect(self._recolour)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        hint = QLabel("Keys 1–9 select · N adds · H hides · double-click renames")
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: gray")
+        self.keys_label = QLabel()
+        self.keys_label.setWordWrap(True)
+        self.keys_label.setStyleSheet("color: gray")
         layout.addWidget(self.list)
-        layout.addWidget(hint)
+        layout.addWidget(self.keys_label)
         layout.addLayout(buttons)
         self._doc.objectsChanged.connect(self._rebuild)
         self._doc.sessionChanged.connect(self._rebuild)
@@ -75,6 +75,10 @@ class ObjectsPanel(QWidget):
     def show_keys(self, keys: KeyMap) -> None:
         self._keys = keys
         self.add_button.setToolTip(f"Add an object ({hint(keys, 'object.add')})")
+        digits = [hint(keys, f"object.select.{n}") for n in (1, 9)]
+        select = "Keys 1–9 select" if digits == ["1", "9"] else f"Keys {digits[0]}…{digits[1]} select objects 1–9"
+        self.keys_label.setText(f"{select} · {hint(keys, 'object.add')} adds · {hint(keys, 'object.toggle_visible')} "
+                                "hides · double-click renames")
         self._rebuild()
 
     def _rebuild(self) -> None:

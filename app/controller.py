@@ -469,9 +469,9 @@ class AppController(QObject):
     # ---- settings, memory, saving --------------------------------------------------------------------
     def apply_preferences(self, prefs: Preferences) -> None:
         """Remember `prefs`; if the engine settings changed, rebuild the session keeping every mask."""
-        if prefs.model != "stm-small" and not prefs.weights:  # QA pass 17: accepted, failed at the next F
-            self.error.emit("Settings not applied", f"{MODELS[prefs.model]} has no weights shipped with the program: "
-                            "choose its weights file (STM_weights.pth) under Weights file.")
+        missing = prefs.missing_weights()  # QA pass 17: accepted, failed at the next F
+        if missing is not None:
+            self.error.emit("Settings not applied", missing)
             return
         old = self.settings.preferences()
         self.settings.set_preferences(prefs)

@@ -48,6 +48,14 @@ class Preferences:
                               adapt_steps=None if self.adapt_steps == RECOMMENDED_ADAPT else self.adapt_steps,
                               preview_frames=INTERACTIVE_PREVIEW_FRAMES)
 
+    def missing_weights(self) -> str | None:
+        """Why these preferences cannot run, where the model has no shipped weights and no file is named (the
+        official model): None when they can."""
+        if self.model == "stm-small" or self.weights:
+            return None
+        return f"{MODELS[self.model]} has no weights shipped with the program: choose its weights file " \
+               "(STM_weights.pth) under Weights file."
+
     def engine_differs(self, other: "Preferences") -> bool:
         """Whether switching to `other` needs a new engine session."""
         return self.engine_settings() != other.engine_settings()

@@ -71,9 +71,9 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         """The official model has no shipped weights: asked for here, so the other edits are not lost (QA pass
         19: the controller refused the whole change after the dialog had closed)."""
-        if self.model.currentData() != "stm-small" and not self.weights.text().strip():
-            QMessageBox.warning(self, "Weights file needed", f"{self.model.currentText()} has no weights shipped "
-                                "with the program: choose its weights file (STM_weights.pth) under Weights file.")
+        missing = self.preferences().missing_weights()
+        if missing is not None:
+            QMessageBox.warning(self, "Weights file needed", missing)
             return
         super().accept()
 

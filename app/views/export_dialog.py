@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
@@ -154,10 +155,9 @@ class ExportDialog(QDialog):
         self.result_label.setText(summary.describe())
         options, self._started = self._started, None
         if options is not None:
-            self._controller.editor.set_export_choices(
-                {"folder": str(options.folder), "palette": options.palette, "binary": options.binary,
-                 "soft": options.soft, "video": options.video, "coco": options.coco, "fps": options.fps,
-                 "renumber": self.renumber_box.isChecked(), "grow": options.grow})
+            # the box as ticked, also where this video's ids needed no renumbering
+            self._controller.editor.set_export_choices({**asdict(options), "folder": str(options.folder),
+                                                        "renumber": self.renumber_box.isChecked()})
 
     def _on_failed(self, title: str, message: str) -> None:
         self._started = None

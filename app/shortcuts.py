@@ -73,6 +73,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("help.edit_shortcuts", "Change keyboard shortcuts…", (), "Help"),
 )
 
+TEXT = {c.id: c.text for c in COMMANDS}
+"""Each command's text, as menus show it."""
+
 KeyMap = dict[str, tuple[str, ...]]
 """Command id -> its keys, in Qt's portable spelling ("Ctrl+Shift+Z")."""
 
@@ -117,11 +120,10 @@ def clashes(keys: KeyMap) -> list[str]:
         for key in command_keys:
             ids = users.setdefault(same_key(key), [])
             ids += [] if command_id in ids else [command_id]
-    text = {c.id: c.text for c in COMMANDS}
     reserved = {same_key(k) for k in RESERVED}
-    problems = [f"{key} is bound to {' and to '.join(text[c] for c in ids)}"
+    problems = [f"{key} is bound to {' and to '.join(TEXT[c] for c in ids)}"
                 for key, ids in users.items() if len(ids) > 1 and key not in reserved]
-    problems += [f"{key} plays (a tap) and pans (a hold) everywhere: it cannot be bound to {text[c]}"
+    problems += [f"{key} plays (a tap) and pans (a hold) everywhere: it cannot be bound to {TEXT[c]}"
                  for key, own in RESERVED.items() for c in users.get(same_key(key), []) if c != own]
     return problems
 
@@ -129,7 +131,7 @@ def clashes(keys: KeyMap) -> list[str]:
 def hint(keys: KeyMap, command_id: str) -> str:
     """The key to name in a note or label ("F"), else (no key bound) the command as its menu names it."""
     own = keys.get(command_id, ())
-    return own[0] if own else "“" + next(c.text for c in COMMANDS if c.id == command_id) + "”"
+    return own[0] if own else f"“{TEXT[command_id]}”"
 
 
 def groups(keys: KeyMap | None = None) -> dict[str, list[tuple[Command, tuple[str, ...]]]]:

@@ -22,13 +22,14 @@ import numpy as np
 
 from stm_core.io.atomic import atomic_path, atomic_write_bytes
 from stm_core.io.coco import CocoDocument
-from stm_core.io.masks import write_binary_mask, write_gray, write_mask
+from stm_core.io.masks import (OBJECT_DIR_PREFIX, SOFT_EXPORT_DIR, write_binary_mask, write_gray,
+                               write_mask)
 from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
 
-MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", "soft", "overlay.mp4", "coco.json"
+MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", SOFT_EXPORT_DIR, "overlay.mp4", "coco.json"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
 
 def object_dir(kind: str, obj: TrackedObject) -> str:
     """Per-object folder name, e.g. 'binary/object_003' (ids, not names: names may hold any character)."""
-    return f"{kind}/object_{obj.id:03d}"
+    return f"{kind}/{OBJECT_DIR_PREFIX}{obj.id:03d}"
 
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
@@ -235,7 +236,7 @@ def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options:
     removed = []
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
         for obj_id in sorted(earlier - current) if chosen else []:
-            old = folder / kind / f"object_{obj_id:03d}"
+            old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
             if old.is_dir() and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
                 shutil.rmtree(old, ignore_errors=True)
                 if not old.exists():

@@ -259,11 +259,15 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     return {index: read_mask(p, frame_size, probability=soft) for index, p in sorted(owner.items())}
 
 
+SOFT_EXPORT_DIR, OBJECT_DIR_PREFIX = "soft", "object_"
+"""Where the application's export writes one object's probability maps: soft/object_NNN/ (app/export.py)."""
+
+
 def is_soft_export(folder: Path) -> bool:
     """Whether `folder` is the application's `soft/object_NNN` export of one object's probabilities (read as
     labels, every grey level became an object: QA pass 17; a rule from the grey values alone misread label
     maps of touching objects with consecutive ids: QA passes 19 and 20)."""
-    return folder.parent.name == "soft" and folder.name.startswith("object_") \
+    return folder.parent.name == SOFT_EXPORT_DIR and folder.name.startswith(OBJECT_DIR_PREFIX) \
         and (folder.parent.parent / "objects.json").is_file()
 
 

@@ -21,7 +21,7 @@ from .engine.blend import blend_soft, blend_weight
 from .engine.frame_outputs import FrameResult
 from .engine.frame_prep import Geometry
 from .engine.heap import release_free_heap
-from .engine.propagator import AdaptProgress, Propagator
+from .engine.propagator import CHECKPOINTS, AdaptProgress, Propagator
 from .engine.results import ResultStore, label_areas
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
@@ -89,6 +89,7 @@ class PropagationReport:
     first_frame_seconds: float | None = None  # until the first new result, a preview or not
     adapt_seconds: float = 0.0  # of `seconds`, spent before the first adapted frame (adaptation, any preview)
     previewed: list[int] = field(default_factory=list)  # frames given a preview result while adapting
+    reused: list[int] = field(default_factory=list)  # frames an earlier run of the same pass left as this one would
     stopped_at: int | None = None  # a frame annotated during the run, where it stopped
 
     @property
@@ -110,6 +111,7 @@ def _combined(start: int, direction: Direction, parts: list[tuple[float, Propaga
     for offset, part in parts:
         report.frames += part.frames
         report.previewed += part.previewed
+        report.reused += part.reused
         report.cancelled |= part.cancelled
         report.adapt_seconds += part.adapt_seconds
         report.stopped_at = part.stopped_at if part.stopped_at is not None else report.stopped_at
@@ -130,6 +132,7 @@ class AnnotationSession:
         self._annotation_areas: dict[int, tuple[np.ndarray, dict[int, int]]] = {}  # (annotation, its areas)
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
+        self._passes: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # see `_held`
         self._propagator = propagator or Propagator(self.settings)
 
     @classmethod
@@ -465,14 +468,29 @@ class AnnotationSession:
             seed = annotations.get(run_start, seed)
             origin = (run_start, digests[run_start]) if run_start in annotations else None  # + network per result
             preview = self.settings.preview_frames if n == 0 else 0
+            held, kept = self._held(run_start, frames)
+            stored: list[int] = []  # serials of the results this pass stored, in order, while none is skipped
+            if frames:
+                self._passes.pop((run_start, frames[0]), None)
+                self._passes[(run_start, frames[0])] = (frames, stored)
+                while len(self._passes) > CHECKPOINTS:  # the engine continues no more passes
+                    del self._passes[next(iter(self._passes))]
+
+            def resumed(skipped: list[int]) -> None:
+                stored[:] = kept
+                for index in skipped:
+                    report.reused.append(index)
+                    if progress is not None:
+                        progress(index, len(report.frames) + len(report.reused), total)
             results = self._propagator.run(self.frames, run_start, seed, frames, annotations, obj_ids, cancel,
-                                           on_adapt, preview)
+                                           on_adapt, preview, held, resumed)
             try:
                 for r in results:
                     if cancel is not None and cancel.is_set():  # results computed ahead before it are dropped
                         break
                     with self._lock:
                         if r.index in self._annotations:  # painted while the run was in flight: the user wins
+                            stored.append(-1)  # no later result of this pass can be continued from
                             if until_annotated:
                                 report.stopped_at = r.index
                                 break
@@ -482,6 +500,8 @@ class AnnotationSession:
                         self._results.put(r.index, *_blended(r, before, origin, obj_ids, annotations, digests,
                                                              self.frame_size),
                                           None if origin is None else (*origin, r.network))
+                        if not r.preview:
+                            stored.append(self._results.serial(r.index))  # type: ignore[arg-type]
                     if report.first_frame_seconds is None:
                         report.first_frame_seconds = time.perf_counter() - t0
                     if r.preview:
@@ -491,12 +511,28 @@ class AnnotationSession:
                         continue
                     report.frames.append(r.index)
                     if progress is not None:
-                        progress(r.index, len(report.frames), total)
+                        progress(r.index, len(report.frames) + len(report.reused), total)
             finally:
                 results.close()  # stops the network thread's look-ahead after a break
         report.cancelled = bool(cancel is not None and cancel.is_set())
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _held(self, run_start: int, frames: list[int]) -> tuple[int, list[int]]:
+        """(n, their serials): the first n frames of a pass from `run_start` over `frames` still hold, unreplaced,
+        the results the last pass from there over them stored. The engine continues after them when that pass's
+        network, annotations and start mask were the same (a cancelled run asked for again, or the finished half
+        of a run both ways)."""
+        if not frames or (record := self._passes.get((run_start, frames[0]))) is None:
+            return 0, []
+        order, serials = record
+        n = 0
+        with self._lock:
+            for earlier, frame, serial in zip(order, frames, serials):
+                if earlier != frame or self._results.serial(frame) != serial:
+                    break
+                n += 1
+        return n, serials[:n]
 
     def _run_range(self, start: int, direction: str, annotations: dict[int, np.ndarray],
                    until_annotated: bool, until: int | None) -> list[int]:

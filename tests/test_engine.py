@@ -125,6 +125,70 @@ def test_cancel_leaves_each_frame_old_or_new(session):
         assert np.array_equal(session.labels(i), before[i])
 
 
+def _cancel_after(frames: int) -> tuple[threading.Event, callable]:
+    """A cancel event set once `frames` results are stored, after the network has had time to run ahead."""
+    cancel = threading.Event()
+
+    def progress(i, done, total):
+        if done == frames:
+            time.sleep(0.3)
+            cancel.set()
+    return cancel, progress
+
+
+def _results(session: AnnotationSession) -> list[tuple]:
+    return [(session.labels(i).tobytes(), repr(session.soft_result(i))) for i in range(session.num_frames)]
+
+
+def test_a_cancelled_run_asked_for_again_continues_where_it_stopped(tmp_path):
+    """Cancel, then the same run again: the frames the first run stored are kept, the rest computed from the
+    memory the first run had reached there (every second frame memorised, the oldest evicted), so the masks are
+    those of one uninterrupted run."""
+    clip = write_clip(tmp_path / "clip", frames=16)
+    whole, resumed = (tiny_session(clip, mem_every=2, max_memory=3) for _ in range(2))
+    for s in (whole, resumed):
+        torch.manual_seed(0)
+        s.prepare()  # the same random network for both
+        s.set_annotation(0, square_mask())
+    whole.propagate(0, "forward")
+    cancel, progress = _cancel_after(5)
+    first = resumed.propagate(0, "forward", progress=progress, cancel=cancel)
+    assert first.cancelled and first.frames == [1, 2, 3, 4, 5]
+    seen = []
+    again = resumed.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
+    assert again.reused == [1, 2, 3, 4, 5] and again.frames == list(range(6, 16))
+    assert seen[:5] == [(i, i, 15) for i in range(1, 6)] and seen[-1] == (15, 15, 15)
+    assert _results(resumed) == _results(whole)
+    assert resumed.propagate(0, "forward").reused == list(range(1, 16))  # a finished run is not redone either
+
+
+def test_only_an_unchanged_run_over_unchanged_results_is_continued(session):
+    """A changed annotation, another start or direction, or a result replaced since: computed again from the
+    start (or up to the replaced frame, whose result the first run no longer holds)."""
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    session.set_result(3, square_mask(t=3))
+    assert session.propagate(0, "forward").reused == [1, 2]
+    session.set_annotation(0, square_mask(t=1))
+    assert session.propagate(0, "forward").reused == []
+    assert session.propagate(2, "forward").reused == []  # from a propagated frame: its result is the seed
+    assert session.propagate(2, "forward").reused == [3, 4, 5, 6, 7]
+    session.set_annotation(7, square_mask(t=7))
+    assert session.propagate(2, "forward").reused == []  # another annotation in memory
+    session.release_memory()
+    assert session.propagate(2, "forward").reused == []  # the engine's memory of the run was cleared
+
+
+def test_the_finished_half_of_a_run_both_ways_is_kept_when_it_is_asked_for_again(tmp_path):
+    session = tiny_session(write_clip(tmp_path / "clip", frames=12), mem_every=2, max_memory=3)
+    session.set_annotation(5, square_mask(t=5))
+    cancel, progress = _cancel_after(8)  # forward 6..11 (six frames), then backward 4, 3 and cancelled
+    first = session.propagate(5, "both", progress=progress, cancel=cancel)
+    assert first.cancelled and first.frames[:6] == list(range(6, 12))
+    again = session.propagate(5, "both")
+    assert again.reused == first.frames and again.frames == [2, 1, 0]
+
+
 def test_repropagation_reuses_cached_query_features(session):
     session.set_annotation(0, square_mask())
     session.propagate(0, "forward")

@@ -33,6 +33,7 @@ def test_out_of_memory_is_reported_and_work_survives(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     monkeypatch.setattr(STM, "segment", boom)  # the class: the engine propagates with its own folded copy
+    session.set_annotation(0, square_mask(t=1))  # else the run is not computed again
     with pytest.raises(OutOfMemoryError, match="lower the memory cap") as raised:
         session.propagate(0, "forward")
     assert "system memory" in str(raised.value) and "CPU" not in str(raised.value)  # QA pass 18: "run on the

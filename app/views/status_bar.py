@@ -253,4 +253,6 @@ def finished_note(report: PropagationReport) -> str:
         kept = f"; {len(report.previewed)} frames keep their preview" if report.previewed else ""
         return f"Propagation cancelled while adapting to the video ({report.adapt_seconds:.0f} s){kept}"
     note = f" after adapting to the video for {report.adapt_seconds:.0f} s" if report.adapt_seconds else ""
+    if kept := len(report.reused):  # the run was asked for again after a cancel: it went on from there
+        note += f"; {kept} frame{'' if kept == 1 else 's'} done before kept"
     return f"Propagation {state}: {frames} frame{'' if frames == 1 else 's'} at {report.fps:.1f} fps{note}"

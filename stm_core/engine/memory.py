@@ -37,6 +37,14 @@ class MemoryBank:
     def set_temporary(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
         self._temporary = (index, key, value)
 
+    def copy(self) -> "MemoryBank":
+        """The bank as it is now, kept as it is while this one goes on (entries are never changed in place, so
+        they are shared)."""
+        bank = MemoryBank(self.mem_every, self.max_frames)
+        bank._permanent, bank._propagated = self._permanent.copy(), self._propagated.copy()
+        bank._temporary = self._temporary
+        return bank
+
     def frame_indices(self) -> list[int]:
         """Memory frames a read would use now (permanent, propagated, then the temporary one)."""
         idx = list(self._permanent) + list(self._propagated)

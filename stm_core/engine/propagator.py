@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -64,6 +65,10 @@ ADAPTATION_HISTORY = 3
 """Adaptations kept per engine, the latest first: undoing a correction finds the one made before it and
 gives the masks from before the correction again, without adapting anew."""
 
+CHECKPOINTS = 4
+"""Passes whose progress the engine keeps after they end (see `_Checkpoint`): the two halves of a run both ways
+and the runs back from the annotated frames they reach."""
+
 MIN_ADAPT_SIZE = 32
 """Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
 
@@ -76,6 +81,24 @@ class _Adaptation:
     annotations: tuple  # ((frame index, mask digest), ...)
     trainable: STM
     folded: STM
+
+
+@dataclass
+class _Checkpoint:
+    """How far a pass over `order` got: the memory bank after each of its last few frames. A run asked for
+    again with the same network, annotations and start (after a cancel, or the half of a run both ways that
+    had finished) continues from it instead of recomputing frames the caller still holds, and gives the masks
+    the whole run would have given."""
+
+    order: list[int]
+    banks: OrderedDict[int, MemoryBank]  # frames of `order` done -> the memory for the next one
+
+    KEPT = RUN_AHEAD + 4  # the caller has stored all but the last few frames the network computed
+
+    def keep(self, done: int, bank: MemoryBank) -> None:
+        self.banks[done] = bank.copy()
+        while len(self.banks) > self.KEPT:
+            self.banks.popitem(last=False)
 
 
 def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -107,6 +130,7 @@ class Propagator:
         self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._graphed: dict[int, GraphedNetwork] = {}
+        self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by `_pass_id`, the latest last
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -308,20 +332,25 @@ class Propagator:
 
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
             annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None = None,
-            adapting: AdaptProgress | None = None, preview: int = 0) -> Iterator[FrameResult]:
+            adapting: AdaptProgress | None = None, preview: int = 0, held: int = 0,
+            resumed: Callable[[list[int]], None] | None = None) -> Iterator[FrameResult]:
         """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation;
         `adapting(done, steps)` reports test-time adaptation steps before the first adapted frame. When
         adaptation is still to do, `preview` > 0 first propagates that many frames of `order` (results flagged
         `preview`) so the annotator sees a mask at once instead of after the adaptation's seconds; the adapted
         pass then redoes them. After a correction the preview runs the previous adaptation with the new
-        memory, which already shows the correction's effect; otherwise the unadapted network (`fill_only`)."""
+        memory, which already shows the correction's effect; otherwise the unadapted network (`fill_only`).
+        `held` says the caller still holds the results an earlier pass gave the first `held` frames of `order`:
+        if that pass had the same start, network and annotations and got that far, this one continues from
+        there (`resumed(frames skipped)` before its first result) instead of computing them again."""
         if not obj_ids:
             raise ValueError("no objects to propagate: the annotations are empty")
         self._run_waiting.set()
         with self._run_lock:
             self._run_waiting.clear()
             try:
-                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting, preview)
+                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting, preview,
+                                     held, resumed)
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
@@ -334,7 +363,8 @@ class Propagator:
 
     def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
              annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None,
-             adapting: AdaptProgress | None, preview: int) -> Iterator[FrameResult]:
+             adapting: AdaptProgress | None, preview: int, held: int,
+             resumed: Callable[[list[int]], None] | None) -> Iterator[FrameResult]:
         self.model  # loaded first: it may carry the recommended working height
         if not order:  # nothing to propagate: no adaptation either
             return
@@ -348,29 +378,57 @@ class Propagator:
             else:
                 quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))
                 fill_only, network = True, ()
-            for result in self._pass(quick, frames, start, seed, order[:preview], annotations, obj_ids,
-                                     quick_geo, cancel):
+            quick_pass = self._pass(quick, frames, start, seed, order[:preview], annotations, obj_ids, quick_geo,
+                                    cancel, _Checkpoint(order[:preview], OrderedDict()))
+            for result in quick_pass:
                 yield result._replace(preview=True, fill_only=fill_only, network=network)
         model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
         if model is not None:
             network = key[1] if key is not None else ()
-            for result in self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel):
+            pass_id = self._pass_id(frames, start, order[0], seed, model, geo, annotations, obj_ids)
+            checkpoint = self._continued(pass_id, order, held)
+            if checkpoint.banks and resumed is not None:
+                resumed(order[:held])
+            for result in self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel,
+                                     checkpoint):
                 yield result._replace(network=network)
+
+    @staticmethod
+    def _pass_id(frames: FrameSource, start: int, first: int, seed: np.ndarray, model: STM, geo: Geometry,
+                 annotations: dict[int, np.ndarray], obj_ids: list[int]) -> tuple:
+        """What makes two passes from `start` to `first` and on compute the same memory frame after frame. Ids of
+        objects the propagator holds: checkpoints are dropped with the networks and caches (`_forget_features`)."""
+        return (id(frames), start, first, mask_digest(seed), id(model), geo, tuple(obj_ids),
+                tuple((i, mask_digest(annotations[i])) for i in sorted(annotations)))
+
+    def _continued(self, pass_id: tuple, order: list[int], held: int) -> _Checkpoint:
+        """The checkpoint a pass over `order` starts from and keeps up to date: after its first `held` frames,
+        if an earlier pass `pass_id` kept its memory there, else empty (the pass starts at the beginning)."""
+        earlier = self._checkpoints.pop(pass_id, None)
+        checkpoint = _Checkpoint(order, OrderedDict())
+        if held and earlier is not None and held in earlier.banks and earlier.order[:held] == order[:held]:
+            checkpoint.banks[held] = earlier.banks[held]
+        self._checkpoints[pass_id] = checkpoint
+        while len(self._checkpoints) > CHECKPOINTS:
+            self._checkpoints.popitem(last=False)
+        return checkpoint
 
     def _pass(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
               annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
-              cancel: threading.Event | None) -> Iterator[FrameResult]:
-        """One pass of `model` over `order` at the working size of `geo`: the network on the engine's network
-        thread, up to RUN_AHEAD frames ahead of the caller, who stores the results meanwhile."""
-        pending = self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel)
+              cancel: threading.Event | None, checkpoint: _Checkpoint) -> Iterator[FrameResult]:
+        """One pass of `model` over `order` at the working size of `geo`, from where `checkpoint` got to: the
+        network on the engine's network thread, up to RUN_AHEAD frames ahead of the caller, who stores the
+        results meanwhile."""
+        pending = self._propagate(model, frames, start, seed, order, annotations, obj_ids, geo, cancel, checkpoint)
         for result in run_ahead(pending, RUN_AHEAD):
             yield result.result()
 
     def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
                    annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
-                   cancel: threading.Event | None) -> Generator[PendingResult, None, None]:
+                   cancel: threading.Event | None, checkpoint: _Checkpoint) -> Generator[PendingResult, None, None]:
         """The loop of `_pass` (run on the network thread): each frame's result is yielded as soon as its work is
-        queued, and the frame's memory encoding is queued after it."""
+        queued, and the frame's memory encoding is queued after it; the memory after each frame goes into
+        `checkpoint`, and a pass starts from the memory it holds."""
         s = self.settings
         net = self._net(model)
         identity = obj_ids == list(range(1, len(obj_ids) + 1))
@@ -392,16 +450,20 @@ class Propagator:
                     return future.result()
                 with self._compute():
                     return self._encode(model, frames, geo, index, future.result())
-            upcoming = ahead.submit(job, order[0]) if order else None
-            bank = MemoryBank(s.mem_every, s.max_memory)
-            with self._compute():
-                for idx in sorted(annotations):
-                    bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx],
-                                                                     obj_ids, geo))
-                if start not in annotations:
-                    probs = labels_to_probs(seed, obj_ids, geo, self.device)
-                    bank.set_temporary(start, *net.memorize(self._frame(frames, start, geo), probs))
-            for n, index in enumerate(order, 1):
+            done, bank = next(reversed(checkpoint.banks.items()), (0, None))
+            upcoming = ahead.submit(job, order[done]) if done < len(order) else None
+            if bank is not None:
+                bank = bank.copy()
+            else:
+                bank = MemoryBank(s.mem_every, s.max_memory)
+                with self._compute():
+                    for idx in sorted(annotations):
+                        bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx],
+                                                                         obj_ids, geo))
+                    if start not in annotations:
+                        probs = labels_to_probs(seed, obj_ids, geo, self.device)
+                        bank.set_temporary(start, *net.memorize(self._frame(frames, start, geo), probs))
+            for n, index in enumerate(order[done:], done + 1):
                 if cancel is not None and cancel.is_set():
                     return
                 frame, query = encoded(upcoming, index)  # type: ignore[arg-type]
@@ -420,6 +482,7 @@ class Propagator:
                     bank.set_temporary(index, key, value)
                     if n % s.mem_every == 0:
                         bank.add_propagated(index, key, value)
+                checkpoint.keep(n, bank)
 
     def _encode(self, model: STM, frames: FrameSource, geo: Geometry, index: int,
                 image: np.ndarray) -> tuple[torch.Tensor, QueryFeatures]:
@@ -450,6 +513,7 @@ class Propagator:
         self._forget_features()
 
     def _forget_features(self) -> None:
+        self._checkpoints.clear()  # their memory came from the networks and caches dropped here
         self._query_cache.clear()
         self._memory_cache.clear()
         self._graphed.clear()

@@ -6,6 +6,7 @@ so 10,000 frames of results fit in RAM. Entries are replaced whole: a reader nev
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from dataclasses import dataclass
 
@@ -26,10 +27,14 @@ class _Entry:
     uncertainty: float
     origin: tuple[int, str, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
     areas: tuple[tuple[int, int], ...]  # (label, pixels) of every label present, background included
+    serial: int  # unique to this entry: an unchanged serial means the frame's result was not replaced
 
     @property
     def nbytes(self) -> int:
         return len(self.labels) + (len(self.probs) if self.probs else 0)
+
+
+_SERIALS = itertools.count()  # shared by every store: copies keep their entries' serials
 
 
 class ResultStore:
@@ -48,7 +53,8 @@ class ResultStore:
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
-                                      tuple(obj_ids or ()), uncertainty, origin, label_areas(labels))
+                                      tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
+                                      next(_SERIALS))
 
     def copy(self) -> "ResultStore":
         """An independent store with the same results (entries are immutable, so they are shared)."""
@@ -63,6 +69,12 @@ class ResultStore:
         """Where the frame's result was propagated from (see `put`), None if unknown or no result."""
         e = self._entries.get(index)
         return None if e is None else e.origin
+
+    def serial(self, index: int) -> int | None:
+        """A number unique to the frame's current result (None without one): it changes whenever the result is
+        replaced, by whatever means."""
+        e = self._entries.get(index)
+        return None if e is None else e.serial
 
     def uncertainty(self, index: int) -> float:
         e = self._entries.get(index)

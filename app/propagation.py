@@ -20,6 +20,7 @@ from .workers import Progress, Task
 ADAPT = "adapt"  # tags adaptation progress among the frame progress of a propagation task
 PREVIEW = "preview"  # tags a preview result (shown while adapting, redone after it)
 ENTERED = "entered"  # tags a frame where imported objects entered: it became an annotated frame
+KEPT = "kept"  # tags a frame whose result from the same run, cancelled before, stands (it went on from there)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class PropagationController(QObject):
         self._task: Task | None = None
         self._pending: _Request | None = None
         self._t0 = 0.0
+        self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
 
     @property
     def running(self) -> bool:
@@ -122,14 +124,15 @@ class PropagationController(QObject):
             return session.propagate(request.start, request.direction, progress, cancel,
                                      adapting=lambda done, steps: progress(ADAPT, done, steps),
                                      previewed=lambda frame: progress(PREVIEW, frame),
-                                     entered=lambda frame: progress(ENTERED, frame))
+                                     entered=lambda frame: progress(ENTERED, frame),
+                                     kept=lambda frame, done, total: progress(KEPT, frame, done, total))
         task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, key, args))
         task.succeeded.connect(self.finished)
         task.failed.connect(self.failed)
         task.finished.connect(lambda: self._on_finished(task))
         self._task = task
-        self._t0 = time.perf_counter()
+        self._t0, self._kept = time.perf_counter(), 0
         task.start()
         self.started.emit(request.direction, request.start)
         self.runningChanged.emit(True)
@@ -149,10 +152,13 @@ class PropagationController(QObject):
             self._document.note_result(args[1], key[0], preview=True)
             self.previewed.emit(args[1])
             return
+        if args[0] == KEPT:
+            self._kept += 1
+            args = args[1:]
         frame, done, total = args
         elapsed = time.perf_counter() - self._t0
         self._document.note_result(frame, key[0])
-        self.progress.emit(frame, done, total, done / elapsed if elapsed > 0 else 0.0)
+        self.progress.emit(frame, done, total, (done - self._kept) / elapsed if elapsed > 0 else 0.0)
 
     def _on_finished(self, task: Task) -> None:
         if self._task is not task:

@@ -364,7 +364,8 @@ class AnnotationSession:
     def propagate(self, start: int, direction: Direction = "forward", progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None, until_annotated: bool = True,
                   adapting: AdaptProgress | None = None, previewed: Callable[[int], None] | None = None,
-                  until: int | None = None, entered: Callable[[int], None] | None = None) -> PropagationReport:
+                  until: int | None = None, entered: Callable[[int], None] | None = None,
+                  kept: ProgressFn | None = None) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory; the objects sought are those annotated up to `start` and those its
@@ -386,6 +387,9 @@ class AnnotationSession:
         adaptation it comes from the unadapted network and only fills frames without a result.
         A forward run that reaches a frame where objects enter (`add_entering`) stops there, adds them to the
         frame's result as its annotation (`entered(frame)` then), and goes on from it with them tracked too.
+        A run asked for again after a cancel (or the finished half of a run both ways) goes on where it
+        stopped, when nothing it used has changed: the frames it had done keep their results, each reported
+        by `kept(frame, done, total)` instead of `progress` and counted in `done` all the same.
         """
         self._check_index(start)
         if direction not in ("forward", "backward", "both"):
@@ -396,28 +400,29 @@ class AnnotationSession:
         parts: list[tuple[float, PropagationReport]] = []
         done = 0
 
+        def counted(report: ProgressFn | None) -> ProgressFn | None:
+            return None if report is None else lambda index, n, total: report(index, done + n, done + total)
+
         def run(run_start: int, run_direction: Direction, run_until: int | None) -> PropagationReport:
-            def counted(index: int, n: int, total: int) -> None:
-                if progress is not None:
-                    progress(index, done + n, done + total)
             offset = time.perf_counter() - t0
-            part = self._propagate_run(run_start, run_direction, counted, cancel, until_annotated, adapting,
-                                       previewed, run_until)
+            part = self._propagate_run(run_start, run_direction, counted(progress), counted(kept), cancel,
+                                       until_annotated, adapting, previewed, run_until)
             parts.append((offset, part))
             return part
 
         def next_entering(after: int) -> int | None:
             return next((e for e in self.entering_frames() if e > after and (until is None or e <= until)), None)
         if direction == "backward" or next_entering(start) is None:
-            return self._propagate_run(start, direction, progress, cancel, until_annotated, adapting, previewed,
-                                       until)
+            return self._propagate_run(start, direction, progress, kept, cancel, until_annotated, adapting,
+                                       previewed, until)
         if direction == "both":
-            done += len(run(start, "backward", None).frames)
+            back = run(start, "backward", None)
+            done += len(back.frames) + len(back.reused)
         run_start = start
         while True:
             stop = next_entering(run_start)
             part = run(run_start, "forward", until if stop is None else stop)
-            done += len(part.frames)
+            done += len(part.frames) + len(part.reused)
             if stop is None or part.cancelled or part.stopped_at is not None or stop not in part.frames \
                     or not self._merge_entering(stop):
                 break
@@ -427,8 +432,9 @@ class AnnotationSession:
         return _combined(start, direction, parts, time.perf_counter() - t0)
 
     def _propagate_run(self, start: int, direction: Direction, progress: ProgressFn | None,
-                       cancel: threading.Event | None, until_annotated: bool, adapting: AdaptProgress | None,
-                       previewed: Callable[[int], None] | None, until: int | None) -> PropagationReport:
+                       kept: ProgressFn | None, cancel: threading.Event | None, until_annotated: bool,
+                       adapting: AdaptProgress | None, previewed: Callable[[int], None] | None,
+                       until: int | None) -> PropagationReport:
         """Runs from `start` with the annotations as they are now, and the runs back from the annotated frames
         they reach: all of a `propagate` call when no objects enter on the way."""
         with self._lock:
@@ -468,7 +474,7 @@ class AnnotationSession:
             seed = annotations.get(run_start, seed)
             origin = (run_start, digests[run_start]) if run_start in annotations else None  # + network per result
             preview = self.settings.preview_frames if n == 0 else 0
-            held, kept = self._held(run_start, frames)
+            held, held_serials = self._held(run_start, frames)
             stored: list[int] = []  # serials of the results this pass stored, in order, while none is skipped
             if frames:
                 self._passes.pop((run_start, frames[0]), None)
@@ -477,11 +483,11 @@ class AnnotationSession:
                     del self._passes[next(iter(self._passes))]
 
             def resumed(skipped: list[int]) -> None:
-                stored[:] = kept
+                stored[:] = held_serials
                 for index in skipped:
                     report.reused.append(index)
-                    if progress is not None:
-                        progress(index, len(report.frames) + len(report.reused), total)
+                    if kept is not None:
+                        kept(index, len(report.frames) + len(report.reused), total)
             results = self._propagator.run(self.frames, run_start, seed, frames, annotations, obj_ids, cancel,
                                            on_adapt, preview, held, resumed)
             try:

@@ -124,10 +124,13 @@ def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp
         assert (labels is not None) == (frame in report.frames)
         if labels is not None:
             assert labels.shape == (64, 96)
+    rates = []
+    prop.progress.connect(lambda frame, done, total, fps: rates.append(fps))
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:  # F again goes on from where it stopped
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     again = finished.args[0]
     assert again.reused == report.frames and again.frames == list(range(report.frames[-1] + 1, 12))
+    assert len(rates) == 11 and max(rates) < 1 / 0.05  # frames computed at most 20 a second: kept ones not counted
     assert not window.document.stale_frames().any()
     kept = len(report.frames)
     assert window.status.currentMessage().endswith(f"; {kept} frame{'s' if kept > 1 else ''} done before kept")

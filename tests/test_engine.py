@@ -155,9 +155,10 @@ def test_a_cancelled_run_asked_for_again_continues_where_it_stopped(tmp_path):
     first = resumed.propagate(0, "forward", progress=progress, cancel=cancel)
     assert first.cancelled and first.frames == [1, 2, 3, 4, 5]
     seen = []
-    again = resumed.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
+    again = resumed.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)),
+                              kept=lambda i, d, t: seen.append(("kept", i, d, t)))
     assert again.reused == [1, 2, 3, 4, 5] and again.frames == list(range(6, 16))
-    assert seen[:5] == [(i, i, 15) for i in range(1, 6)] and seen[-1] == (15, 15, 15)
+    assert seen[:6] == [("kept", i, i, 15) for i in range(1, 6)] + [(6, 6, 15)] and seen[-1] == (15, 15, 15)
     assert _results(resumed) == _results(whole)
     assert resumed.propagate(0, "forward").reused == list(range(1, 16))  # a finished run is not redone either
 

@@ -156,7 +156,8 @@ def cmd_propagate(a: argparse.Namespace) -> int:
             for start, direction in runs:
                 started[0] = time.time()
                 session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
-                                  entered=lambda index: progress(index, 0, 0))
+                                  entered=lambda index: progress(index, 0, 0),
+                                  return_runs=a.direction == "both")  # one way means one way between masks too
         except KeyboardInterrupt:
             if a.coco:  # QA pass 18: "interrupted" said nothing of it
                 warnings.warn(f"--coco {a.coco} was not written: the run was interrupted")

@@ -365,7 +365,7 @@ class AnnotationSession:
                   cancel: threading.Event | None = None, until_annotated: bool = True,
                   adapting: AdaptProgress | None = None, previewed: Callable[[int], None] | None = None,
                   until: int | None = None, entered: Callable[[int], None] | None = None,
-                  kept: ProgressFn | None = None) -> PropagationReport:
+                  kept: ProgressFn | None = None, return_runs: bool = True) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory; the objects sought are those annotated up to `start` and those its
@@ -374,7 +374,8 @@ class AnnotationSession:
         to that annotation), else at the video's end; a frame annotated while the run is under way counts too
         (the run's memory predates it, so it stops there).
         A run from an annotated frame that stops at the next one is followed by a run back from that one over
-        the same frames, and each frame between them keeps the blend of both by distance (`engine/blend.py`).
+        the same frames, and each frame between them keeps the blend of both by distance (`engine/blend.py`);
+        `return_runs=False` leaves that out, so that every frame comes from the one direction asked for.
         `until` (with "forward" or "backward") ends the run after that frame at the latest; at or behind
         `start` nothing is propagated (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
@@ -400,13 +401,14 @@ class AnnotationSession:
         parts: list[tuple[float, PropagationReport]] = []
         done = 0
 
-        def counted(report: ProgressFn | None) -> ProgressFn | None:
-            return None if report is None else lambda index, n, total: report(index, done + n, done + total)
+        def counted(report: ProgressFn | None) -> ProgressFn | None:  # the call's total from the start
+            return None if report is None else \
+                lambda index, n, total: report(index, done + n, max(done + total, planned))
 
         def run(run_start: int, run_direction: Direction, run_until: int | None) -> PropagationReport:
             offset = time.perf_counter() - t0
             part = self._propagate_run(run_start, run_direction, counted(progress), counted(kept), cancel,
-                                       until_annotated, adapting, previewed, run_until)
+                                       until_annotated, adapting, previewed, run_until, return_runs)
             parts.append((offset, part))
             return part
 
@@ -414,7 +416,10 @@ class AnnotationSession:
             return next((e for e in self.entering_frames() if e > after and (until is None or e <= until)), None)
         if direction == "backward" or next_entering(start) is None:
             return self._propagate_run(start, direction, progress, kept, cancel, until_annotated, adapting,
-                                       previewed, until)
+                                       previewed, until, return_runs)
+        with self._lock:  # the frames the whole call plans, as if no object entered (a run stops where one does)
+            planned = sum(len(frames) for _, frames in self._plans(start, direction, dict(self._annotations),
+                                                                    until_annotated, until, return_runs))
         if direction == "both":
             back = run(start, "backward", None)
             done += len(back.frames) + len(back.reused)
@@ -434,7 +439,7 @@ class AnnotationSession:
     def _propagate_run(self, start: int, direction: Direction, progress: ProgressFn | None,
                        kept: ProgressFn | None, cancel: threading.Event | None, until_annotated: bool,
                        adapting: AdaptProgress | None, previewed: Callable[[int], None] | None,
-                       until: int | None) -> PropagationReport:
+                       until: int | None, return_runs: bool) -> PropagationReport:
         """Runs from `start` with the annotations as they are now, and the runs back from the annotated frames
         they reach: all of a `propagate` call when no objects enter on the way."""
         with self._lock:
@@ -460,13 +465,11 @@ class AnnotationSession:
             if adapting is not None:
                 adapting(done, steps)
         digests = {i: mask_digest(a) for i, a in annotations.items()}
-        directions = ["forward", "backward"] if direction == "both" else [direction]
-        plans = [(start, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
-        if start in annotations and until_annotated and until is None:
-            plans += _return_runs(plans, annotations)
+        plans = self._plans(start, direction, annotations, until_annotated, until, return_runs)
+        directions = 2 if direction == "both" else 1  # the runs from `start`; those after them run back
         total = sum(len(frames) for _, frames in plans)
         for n, (run_start, frames) in enumerate(plans):
-            if cancel is not None and cancel.is_set() or (n >= len(directions) and report.stopped_at is not None):
+            if cancel is not None and cancel.is_set() or (n >= directions and report.stopped_at is not None):
                 break
             if n > 0:  # a return run blends with what the runs before it stored
                 with self._lock:
@@ -539,6 +542,16 @@ class AnnotationSession:
                     break
                 n += 1
         return n, serials[:n]
+
+    def _plans(self, start: int, direction: Direction, annotations: dict[int, np.ndarray], until_annotated: bool,
+               until: int | None, return_runs: bool) -> list[tuple[int, list[int]]]:
+        """(start, frames in order) of each run of a `_propagate_run`: from `start` in one or both directions,
+        then (`return_runs`) back from each annotated frame they reach."""
+        directions = ["forward", "backward"] if direction == "both" else [direction]
+        plans = [(start, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
+        if return_runs and start in annotations and until_annotated:
+            plans += _return_runs(plans, annotations)
+        return plans
 
     def _run_range(self, start: int, direction: str, annotations: dict[int, np.ndarray],
                    until_annotated: bool, until: int | None) -> list[int]:

@@ -15,10 +15,12 @@ import torch
 
 from stm_core.cli import main
 from stm_core.engine import hardware
+from stm_core.engine.settings import EngineSettings
 from stm_core.io.masks import read_mask, write_mask
 from stm_core.model.checkpoint import save_weights
 from stm_core.model.config import STM_SMALL
 from stm_core.model.stm import STM
+from stm_core.session import AnnotationSession
 
 from .conftest import require_shared
 from .engine_helpers import square_mask, write_clip
@@ -211,6 +213,24 @@ def test_direction_propagates_one_way_from_each_mask(tmp_path, clip, weights, di
     left = "2 frames before the first mask without masks (00000..00001)" if direction == "forward" else \
         "2 frames after the last mask without masks (00003..00004)"
     assert left in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_one_direction_is_one_way_between_masks_too(tmp_path, clip, weights, direction):
+    """QA pass 21: between two masks the frames also got the run from the other mask, blended in, so forward
+    and backward wrote the same masks there."""
+    frames, ann = clip
+    write_mask(ann / "00004.png", square_mask(t=4))
+    out = tmp_path / "out"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
+                 direction, "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0"]) == 0
+    session = AnnotationSession.open(frames, EngineSettings(weights=str(weights), device="cpu", adapt_steps=0))
+    session.set_annotation(0, square_mask())
+    session.set_annotation(4, square_mask(t=4))
+    report = session.propagate(0 if direction == "forward" else 4, direction, return_runs=False)
+    assert sorted(report.frames) == [1, 2, 3]
+    for t in (1, 2, 3):
+        assert np.array_equal(read_mask(out / f"{t:05d}.png"), session.labels(t))
 
 
 def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):

@@ -278,21 +278,43 @@ def test_objects_entering_mid_video_join_where_a_forward_run_reaches_them(sessio
     seen, entered, propagated = [], [], {}
 
     def progress(i: int, done: int, total: int) -> None:
-        seen.append((i, done))
+        seen.append((i, done, total))
         propagated.setdefault(i, session.labels(i))  # frame 4's result, before the entering object joins it
     report = session.propagate(0, "forward", progress=progress, entered=entered.append)
     assert entered == [4] and session.entering_frames() == [] and session.is_annotated(4)
     # the tracked object kept as the run left it, the new one added
     assert np.array_equal(session.annotation(4), add_objects(propagated[4], entering))
     assert all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))  # not tracked before it enters
-    assert report.frames[:4] == [1, 2, 3, 4] and 7 in report.frames and [d for _, d in seen] == sorted(
-        d for _, d in seen)  # one count across the runs
+    assert report.frames[:4] == [1, 2, 3, 4] and 7 in report.frames and [d for _, d, _ in seen] == sorted(
+        d for _, d, _ in seen)  # one count across the runs
+    assert all(total == 7 for _, _, total in seen)  # and one total (QA pass 21: 4 of 4 done, then 5 of 7)
     # a frame that already has a mask takes the entering object at once
     entering3 = np.zeros((48, 80), np.uint8)
     entering3[0:6, 0:8] = 3
     before = session.labels(6)
     assert session.add_entering(6, entering3) is True
     assert np.array_equal(session.annotation(6), add_objects(before, entering3))
+
+
+def test_an_object_entering_later_leaves_the_run_back_from_an_annotated_frame_before_it(tmp_path):
+    """QA pass 21: with an object entering on frame 7, the run from 0 stopped at the annotated frame 5 without
+    the run back from it, so frames 1-4 lost the blend of both sides."""
+    clip = write_clip(tmp_path / "clip", frames=8)
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    sessions = []
+    for enters in (False, True):
+        s = tiny_session(clip)
+        torch.manual_seed(0)
+        s.prepare()  # the same random network for both
+        s.set_annotation(0, square_mask())
+        s.set_annotation(5, square_mask(t=5))
+        if enters:
+            s.add_entering(7, entering)
+        assert s.propagate(0, "forward").frames == [1, 2, 3, 4, 4, 3, 2, 1]
+        sessions.append(s)
+    assert all(np.array_equal(sessions[0].labels(i), sessions[1].labels(i)) for i in range(1, 5))
+    assert all(repr(sessions[0].soft_result(i)) == repr(sessions[1].soft_result(i)) for i in range(1, 5))
 
 
 def test_entering_objects_wait_through_backward_runs_and_leave_with_their_object(session):

@@ -19,7 +19,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
+from .engine.settings import MIN_PROCESS_HEIGHT, RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, OutOfMemoryError, SettingsError, StmError
 from .io.frames import natural_key
 from .model.config import CONFIGS
@@ -133,7 +133,8 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                       f"({names[left[0]]}..{names[left[-1]]})")
     if a.direction == "backward" and adding:
         warnings.warn(f"the masks adding objects on frames {', '.join(names[i] for i in sorted(adding))} join a "
-                      "forward run only: with --direction backward they are not used")
+                      "forward run only: with --direction backward those objects are not tracked, and only the "
+                      "masks written for those frames show them")
     # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
     # waited minutes for it
     with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=a.quiet,
@@ -169,9 +170,12 @@ def cmd_propagate(a: argparse.Namespace) -> int:
 
 def _write_coco(path: Path, session: "AnnotationSession", annotations: Path, frames: list[int]) -> None:
     """The masks written, as one COCO file (frames without a mask are left out: no mask is not "no object")."""
+    import numpy as np
+
     from .io.coco import CocoDocument, object_names
 
-    objects = object_names(annotations, session.object_ids())
+    waiting = {int(o) for i in session.entering_frames() for o in np.unique(session.entering_labels(i)) if o}
+    objects = object_names(annotations, sorted(set(session.object_ids()) | waiting))  # as the PNGs show them
     coco = CocoDocument(objects, session.frame_size, f"{session.frames.path.name}: masks propagated by STM")
     for index in frames:
         coco.add_frame(index, session.frames.file_name(index), session.labels(index))
@@ -251,6 +255,21 @@ def _check_train_config(cfg: TrainConfig) -> None:
     for name, least in TRAIN_MINIMUMS.items():
         if getattr(cfg, name) < least:
             raise StmError(f"--{name.replace('_', '-')} must be at least {least}")
+    for name in ("davis_weight", "static_prob", "paste_prob"):  # QA pass 21: 5 and -3 were taken
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise StmError(f"--{name.replace('_', '-')} is a share: it must lie in 0..1, not {getattr(cfg, name)}")
+    for name in ("lr", "max_minutes"):  # QA pass 21: --max-minutes 0 wrote an untrained best.pt, exit 0
+        if getattr(cfg, name) is not None and not getattr(cfg, name) > 0:
+            raise StmError(f"--{name.replace('_', '-')} must be above 0, not {getattr(cfg, name)}")
+    if cfg.val_height not in (None, 0) and cfg.val_height < MIN_PROCESS_HEIGHT:  # was named process_height
+        raise StmError(f"--val-height must be 0 (the source size) or at least {MIN_PROCESS_HEIGHT}, not "
+                       f"{cfg.val_height}")
+    out = Path(cfg.out_dir)  # QA pass 21: "[Errno 17] File exists"; a missing DAVIS root left a log behind
+    if out.exists() and not out.is_dir():
+        raise StmError(f"--out-dir {out} is a file, not a folder")
+    if cfg.davis_root and not (Path(cfg.davis_root) / "JPEGImages").is_dir():
+        raise StmError(f"--davis-root {cfg.davis_root} is not a DAVIS folder (no JPEGImages folder in it)" if
+                       Path(cfg.davis_root).is_dir() else f"--davis-root folder not found: {cfg.davis_root}")
     if cfg.val_every and not cfg.davis_root:
         print("note: no validation without --davis-root; best.pt will be the latest weights", file=sys.stderr)
 

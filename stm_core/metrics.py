@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .io.frames import natural_key
-from .io.masks import VOID_LABEL, read_mask
+from .io.masks import VOID_LABEL, read_mask, read_masks
 
 
 def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) -> float:
@@ -141,6 +141,14 @@ def _pngs(folder: Path) -> list[Path]:
                   key=lambda p: natural_key(p.name))
 
 
+def _check_folder(folder: Path, role: str) -> None:
+    """A clear error unless `folder` is a folder (QA pass 21: a mask file given was "not found")."""
+    if folder.is_file():
+        raise InputError(f"{folder} is a file: give the folder of {role} masks")
+    if not folder.is_dir():
+        raise InputError(f"{role} folder not found: {folder}")
+
+
 def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = False) -> list[ObjectScore]:
     """Score the predicted masks of one sequence against its ground truth on frames 1..N-2.
 
@@ -151,19 +159,18 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     are ignored.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    if not gt_dir.is_dir():
-        raise InputError(f"ground-truth folder not found: {gt_dir}")
-    if not pred_dir.is_dir():
-        raise InputError(f"prediction folder not found: {pred_dir}")
+    _check_folder(gt_dir, "ground-truth")
+    _check_folder(pred_dir, "prediction")
     gt_files = _pngs(gt_dir)
     if len(gt_files) < 3:
         raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
                          f"frame, so it needs at least 3")
+    truth = read_masks(gt_files, keep_void=True)  # together: a frame of void alone is no object (QA pass 21)
     first_seen: dict[int, int] = {1: 0}  # object -> first ground-truth frame showing it
     if objects:
         first_seen = {}
-        for t, gt_path in enumerate(gt_files[:-1]):  # an object first seen on the last frame is never scored
-            for v in np.unique(read_mask(gt_path, keep_void=True)):
+        for t, gt in enumerate(truth[:-1]):  # an object first seen on the last frame is never scored
+            for v in np.unique(gt):
                 first_seen.setdefault(int(v), t)
         first_seen = {obj: t for obj, t in sorted(first_seen.items()) if obj not in (0, VOID_LABEL)}
         if not first_seen:
@@ -172,17 +179,20 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     j = np.full((len(ids), len(gt_files) - 2), np.nan)
     f = np.full_like(j, np.nan)
     resized: list[str] = []
+    strangers: set[int] = set()  # predicted labels no ground-truth object has
     several = False  # ground truth of several objects scored as one foreground (QA pass 18: no hint was given)
     for t, gt_path in enumerate(gt_files[1:-1], start=1):
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
-        gt = read_mask(gt_path, keep_void=objects)
+        gt = truth[t] if objects else np.where(truth[t] == VOID_LABEL, 0, truth[t])
         several = several or (not objects and gt.max() > 1 and len(np.unique(gt)) > 2)
         with warnings.catch_warnings(record=True) as caught:  # one line per sequence, not one per frame
             warnings.simplefilter("always")
             pred = read_mask(pred_path, expected_size=gt.shape, size_of="the ground truth is")
         resized += [str(w.message) for w in caught]
+        if objects:
+            strangers.update(int(v) for v in np.unique(pred) if v and v not in first_seen)
         void = gt == VOID_LABEL if objects and (gt == VOID_LABEL).any() else None
         for k, obj in enumerate(ids):
             if t < first_seen[obj]:
@@ -193,6 +203,10 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if resized:
         warnings.warn(f"{len(resized)} predictions of {gt_dir.name} were resized to the ground truth's size "
                       f"(first: {resized[0]})", stacklevel=2)
+    if strangers:  # QA pass 21: a prediction numbered 1..N against ids 1, 3, 7 scored 0 without a word
+        warnings.warn(f"the predictions of {gt_dir.name} hold labels {', '.join(map(str, sorted(strangers)))}, which "
+                      f"no ground-truth object has (objects: {', '.join(map(str, ids))}): not scored; are they "
+                      "numbered otherwise?", stacklevel=2)
     if several:
         warnings.warn(f"the ground truth of {gt_dir.name} holds several objects, scored together as one foreground "
                       "(DAVIS-2016); score each object with --objects (DAVIS-2017)", stacklevel=2)
@@ -208,8 +222,8 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
 def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = False) -> EvalResult:
     """Score one sequence (a folder of PNGs) or many (a folder of such folders, matched by name)."""
     gt_root, pred_root = Path(gt_root), Path(pred_root)
-    if not gt_root.is_dir():
-        raise InputError(f"ground-truth folder not found: {gt_root}")
+    _check_folder(gt_root, "ground-truth")
+    _check_folder(pred_root, "prediction")
     if _pngs(gt_root):
         return EvalResult(evaluate_sequence(gt_root, pred_root, objects))
     sequences = sorted((d for d in gt_root.iterdir() if d.is_dir() and _pngs(d)), key=lambda d: natural_key(d.name))
@@ -218,6 +232,11 @@ def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = Fa
     missing = [d.name for d in sequences if not (pred_root / d.name).is_dir()]
     if missing:
         raise InputError(f"{pred_root} has no predictions for {len(missing)} sequence(s): {', '.join(missing)}")
+    extra = sorted((d.name for d in pred_root.iterdir() if d.is_dir() and _pngs(d)
+                    and not (gt_root / d.name).is_dir()), key=natural_key)
+    if extra:  # QA pass 21: left out without a word (within a sequence, unmatched masks are named)
+        warnings.warn(f"{len(extra)} prediction folder(s) in {pred_root} have no ground truth and are not scored: "
+                      f"{', '.join(extra)}", stacklevel=2)
     rows: list[ObjectScore] = []
     for d in sequences:
         rows.extend(evaluate_sequence(d, pred_root / d.name, objects))

@@ -9,6 +9,7 @@ result is replaced as a whole under a lock, so a reader sees the old or the new 
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,18 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
     weight = blend_weight(r.index, origin[0], old[0])
     labels, probs = blend_soft(r.probs, soft[1], weight, obj_ids, size)
     return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * before.uncertainty(r.index)
+
+
+def _checked_soft(soft: tuple[Sequence[int], np.ndarray]) -> tuple[list[int], np.ndarray]:
+    """Soft maps given to `set_result`: one uint8 map [h,w] per object id, else a ValueError now (QA pass 21:
+    maps of two objects for one id were taken, and reading them failed later with a reshape error)."""
+    obj_ids, probs = [operator.index(o) for o in soft[0]], np.asarray(soft[1])
+    if probs.dtype != np.uint8 or probs.ndim != 3 or probs.shape[0] != len(obj_ids):
+        raise ValueError(f"soft maps are uint8 [objects, height, width], one per object id: got {probs.dtype} "
+                         f"{list(probs.shape)} for {len(obj_ids)} object ids")
+    if len(set(obj_ids)) != len(obj_ids) or not all(1 <= o <= 254 for o in obj_ids):
+        raise ValueError(f"soft maps' object ids must be distinct labels in 1..254, not {obj_ids}")
+    return obj_ids, probs
 
 
 def _return_runs(plans: list[tuple[int, list[int]]], annotations: dict[int, np.ndarray]
@@ -162,7 +175,7 @@ class AnnotationSession:
 
     def frame(self, index: int) -> np.ndarray:
         """RGB uint8 image (H, W, 3) of frame `index`."""
-        return self.frames[index]
+        return self.frames[self._check_index(index)]
 
     def prepare(self) -> None:
         """Load the network now (it loads lazily otherwise); raises `WeightsError` for a bad weights file."""
@@ -185,7 +198,7 @@ class AnnotationSession:
 
         Annotated frames join STM memory and are never overwritten by propagation.
         """
-        self._check_index(index)
+        index = self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:
             self._annotations[index] = labels.copy()
@@ -198,7 +211,7 @@ class AnnotationSession:
         (over a result a backward run left there) and no run tracks them, so they never appear before the frame
         where they enter. An annotation painted there starts from what `labels` showed, so it holds them;
         removing it leaves them waiting again."""
-        self._check_index(index)
+        index = self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:
             present = self._annotations.get(index)
@@ -219,6 +232,7 @@ class AnnotationSession:
     def entering_labels(self, index: int) -> np.ndarray | None:
         """The objects waiting to enter on frame `index`, alone (a backward run may have given the frame a
         result meanwhile, which `labels` then shows); None if none wait there."""
+        index = self._check_index(index)
         with self._lock:
             waiting = self._entering.get(index) if index not in self._annotations else None
             return None if waiting is None else waiting.copy()
@@ -237,6 +251,7 @@ class AnnotationSession:
     def remove_annotation(self, index: int) -> None:
         """Turn an annotated frame back into an ordinary one: its result from before it was annotated (labels,
         soft maps, uncertainty), if it had one, is its mask again; undoing a first stroke relies on that."""
+        index = self._check_index(index)
         with self._lock:
             self._annotations.pop(index, None)
         self._propagator.forget_frame(index)
@@ -245,9 +260,9 @@ class AnnotationSession:
                    soft: tuple[list[int], np.ndarray] | None = None) -> None:
         """Store a label map as this frame's result without annotating it (imported masks, or a saved result
         read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated)."""
-        self._check_index(index)
+        index = self._check_index(index)
         labels = self._check_labels(labels)
-        obj_ids, probs = soft if soft is not None else (None, None)
+        obj_ids, probs = _checked_soft(soft) if soft is not None else (None, None)
         with self._lock:
             if index not in self._annotations:
                 self._results.put(index, labels, probs, obj_ids, uncertainty)
@@ -255,6 +270,7 @@ class AnnotationSession:
     def soft_result(self, index: int) -> tuple[list[int], np.ndarray] | None:
         """The propagated soft maps of frame `index` as stored (object ids, uint8 [K,h,w] at the working size),
         for saving them; None for annotated frames and results without soft maps."""
+        index = self._check_index(index)
         with self._lock:
             return None if index in self._annotations else self._results.soft(index)
 
@@ -280,6 +296,7 @@ class AnnotationSession:
             return index in self._annotations
 
     def annotation(self, index: int) -> np.ndarray | None:
+        index = self._check_index(index)
         with self._lock:
             ann = self._annotations.get(index)
             return None if ann is None else ann.copy()
@@ -312,6 +329,7 @@ class AnnotationSession:
         """Label map (uint8 HxW) of frame `index`: the annotation, else the propagated result with the objects
         waiting to enter there (`add_entering`) added, as a forward run will add them, else those objects alone,
         else None. So a stroke painted there (which starts from this) keeps them."""
+        index = self._check_index(index)
         with self._lock:
             ann = self._annotations.get(index)
             if ann is not None:
@@ -324,6 +342,7 @@ class AnnotationSession:
 
     def probability(self, index: int, obj_id: int) -> np.ndarray | None:
         """Soft-aggregated probability of object `obj_id` on frame `index` as uint8 HxW (255 = certain)."""
+        index = self._check_index(index)
         with self._lock:
             ann = self._annotations.get(index)
             if ann is not None:
@@ -392,7 +411,7 @@ class AnnotationSession:
         stopped, when nothing it used has changed: the frames it had done keep their results, each reported
         by `kept(frame, done, total)` instead of `progress` and counted in `done` all the same.
         """
-        self._check_index(start)
+        start = self._check_index(start)
         if direction not in ("forward", "backward", "both"):
             raise ValueError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}")
         if until is not None and direction == "both":
@@ -584,9 +603,12 @@ class AnnotationSession:
         self._propagator.forget_all()
         release_free_heap()
 
-    def _check_index(self, index: int) -> None:
+    def _check_index(self, index: int) -> int:
+        """`index` as a plain int (a NumPy integer kept as a key would print as np.int64(5)), if it is a frame."""
+        index = operator.index(index)
         if not 0 <= index < self.num_frames:  # a negative index would wrap onto the last frames
             raise IndexError(f"frame {index} is outside 0..{self.num_frames - 1}")
+        return index
 
     def _check_labels(self, labels: np.ndarray) -> np.ndarray:
         """A label map as uint8: integers (or booleans) 0..254 of the frames' size; 255 is DAVIS's "void",

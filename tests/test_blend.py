@@ -40,11 +40,11 @@ def test_a_correction_blends_with_the_run_from_the_other_side(tmp_path):
     blended.propagate(0, "forward")
     forward = {i: blended.soft_result(i)[1] for i in range(1, 6)}
     blended.set_annotation(6, last)
-    blended.propagate(6, "backward", until=1)  # `until`: no run back from frame 0 (see the test below)
+    blended.propagate(6, "backward", return_runs=False)  # no run back from frame 0 (see the test below)
     pure = _session(clip)  # the same annotations without earlier results: the backward run alone
     pure.set_annotation(0, first)
     pure.set_annotation(6, last)
-    pure.propagate(6, "backward", until=1)
+    pure.propagate(6, "backward", return_runs=False)
     assert max(np.abs(forward[i].astype(int) - pure.soft_result(i)[1]).max() for i in range(1, 6)) > 8
     for i in range(1, 6):
         expected_labels, expected = blend_soft(pure.soft_result(i)[1], forward[i], blend_weight(i, 6, 0), [1],
@@ -83,9 +83,9 @@ def test_no_blend_with_a_result_of_another_network(tmp_path, monkeypatch):
     session.set_annotation(0, square_mask(t=0))
     session.propagate(0, "forward")
     session.set_annotation(6, square_mask(t=6))
-    session.propagate(6, "backward", until=1)
+    session.propagate(6, "backward", return_runs=False)
     assert blends == []
-    session.propagate(0, "forward", until=5)  # the same network now (the same annotations): this run blends
+    session.propagate(0, "forward", return_runs=False)  # the same network now (the same annotations): this run blends
     assert len(blends) == 5
 
 
@@ -101,8 +101,8 @@ def test_a_run_ending_at_an_annotated_frame_is_answered_by_a_run_back_from_it(tm
     both, forward, backward = sessions
     report = both.propagate(0, "forward")
     assert report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1]
-    forward.propagate(0, "forward", until=5)  # `until` ends a run where asked: no run back
-    backward.propagate(6, "backward", until=1)
+    forward.propagate(0, "forward", return_runs=False)
+    backward.propagate(6, "backward", return_runs=False)
     for i in range(1, 6):
         _, expected = blend_soft(backward.soft_result(i)[1], forward.soft_result(i)[1], blend_weight(i, 6, 0),
                                  [1], (48, 80))

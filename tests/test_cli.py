@@ -173,14 +173,38 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
         assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("option,value,least", [("--steps", 0, 1), ("--frames", 1, 2), ("--batch-size", 0, 1),
-                                                ("--crop", 10, 32)])
-def test_bad_training_options_exit_2_with_one_line(tmp_path, option, value, least):
-    """Fifth CLI QA pass: --frames 1 crashed with a traceback, --steps 0 wrote an untrained best.pt, exit 0."""
+@pytest.mark.parametrize("option,value,message", [
+    ("--steps", 0, "must be at least 1"), ("--frames", 1, "must be at least 2"),
+    ("--batch-size", 0, "must be at least 1"), ("--crop", 10, "must be at least 32"),
+    ("--max-minutes", 0, "must be above 0, not 0.0"), ("--lr", -1, "must be above 0, not -1.0"),
+    ("--static-prob", 5, "is a share: it must lie in 0..1, not 5.0"),
+    ("--val-height", 7, "must be 0 (the source size) or at least 64, not 7")])
+def test_bad_training_options_exit_2_with_one_line(tmp_path, option, value, message):
+    """Fifth CLI QA pass: --frames 1 crashed with a traceback, --steps 0 wrote an untrained best.pt, exit 0.
+    QA pass 21: the same for --max-minutes 0; --val-height 7 was named process_height; shares of 5 were taken."""
     proc = _run(["train", "--out-dir", str(tmp_path / "run"), option, str(value)])
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"error: {option} must be at least {least}"]
+    assert proc.stderr.strip().splitlines() == [f"error: {option} {message}"]
     assert not (tmp_path / "run").exists()
+
+
+def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
+    """QA pass 21: a mask file as ground truth was "folder not found", a folder as weights "file not found", a
+    file as --out-dir "[Errno 17] File exists", and a missing --davis-root left a log file behind."""
+    frames, ann = clip
+    a_file = ann / "00000.png"
+    cases = [
+        (["evaluate", str(a_file), str(ann)], f"{a_file} is a file: give the folder of ground-truth masks"),
+        (["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"), "--weights",
+          str(ann)], f"{ann} is a folder, not a weights file"),
+        (["train", "--out-dir", str(a_file)], f"--out-dir {a_file} is a file, not a folder"),
+        (["train", "--out-dir", str(tmp_path / "run"), "--davis-root", str(tmp_path / "nowhere")],
+         f"--davis-root folder not found: {tmp_path / 'nowhere'}"),
+    ]
+    for args, message in cases:
+        proc = _run(args)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "o").exists()
 
 
 def test_a_later_mask_adds_objects_unless_it_repeats_one():
@@ -231,6 +255,28 @@ def test_one_direction_is_one_way_between_masks_too(tmp_path, clip, weights, dir
     assert sorted(report.frames) == [1, 2, 3]
     for t in (1, 2, 3):
         assert np.array_equal(read_mask(out / f"{t:05d}.png"), session.labels(t))
+
+
+def test_backward_with_a_mask_adding_an_object_writes_it_alike_in_pngs_and_coco(tmp_path, clip, weights, capsys):
+    """QA pass 21: the warning said such masks were not used, the PNG of their frame showed the object and the
+    COCO file of the same run had no such object at all."""
+    frames, ann = clip
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    write_mask(ann / "00002.png", entering)
+    write_mask(ann / "00004.png", square_mask(t=4))
+    out, coco = tmp_path / "out", tmp_path / "coco.json"
+    assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
+                 "backward", "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
+                 "--coco", str(coco)]) == 0
+    assert "those objects are not tracked, and only the masks written for those frames show them" in \
+        capsys.readouterr().err
+    doc = json.loads(coco.read_text())
+    shown = {int(p.stem): set(np.unique(read_mask(p)).tolist()) - {0} for p in out.glob("*.png")}
+    listed = {i: set() for i in shown}
+    for a in doc["annotations"]:
+        listed[a["image_id"] - 1].add(a["track_id"])
+    assert 2 in shown[2] and shown == listed
 
 
 def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):

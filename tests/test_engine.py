@@ -496,9 +496,21 @@ def test_the_library_refuses_bad_calls_with_one_line(tmp_path):
     with pytest.raises(ValueError, match="another video"):
         s.copy_masks_from(other)
     for field, value in (("process_height", 7), ("process_height", -5), ("top_k", 0), ("adapt_steps", -3),
-                         ("max_memory", 0), ("model", "stm-tiny")):
+                         ("max_memory", 0), ("model", "stm-tiny"), ("device", "gpu"), ("mem_every", 2.5),
+                         ("max_memory", "20"), ("process_height", 100.5), ("top_k", True)):
         with pytest.raises(SettingsError, match=f"^{field} must be"):
             EngineSettings(**{field: value})
+    assert EngineSettings(device="cuda:1", mem_every=np.int64(3)).mem_every == 3
+    # QA pass 21: getters took frames outside the video (-1 gave the last frame), a NumPy index was kept as one
+    for call in (s.frame, s.labels, s.annotation, s.remove_annotation, s.soft_result, s.entering_labels,
+                 lambda i: s.probability(i, 1)):
+        for index in (-1, 3):
+            with pytest.raises(IndexError, match=f"frame {index} is outside 0..2"):
+                call(index)
+    s.set_annotation(np.int64(2), square_mask())
+    assert s.annotated_frames() == [0, 1, 2] and type(s.annotated_frames()[2]) is int
+    with pytest.raises(ValueError, match=r"one per object id: got uint8 \[2, 48, 80\] for 1 object ids"):
+        s.set_result(1, square_mask(), soft=([1], np.zeros((2, 48, 80), np.uint8)))
 
 
 @pytest.mark.parametrize("shared", [True, False])

@@ -14,7 +14,7 @@ from PIL import Image
 
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_path, atomic_write_bytes
-from stm_core.io.masks import (DAVIS_PALETTE, read_mask, read_mask_dir, write_binary_mask, write_gray,
+from stm_core.io.masks import (DAVIS_PALETTE, read_mask, read_mask_dir, read_masks, write_binary_mask, write_gray,
                                write_mask, write_mask_dir)
 
 from .conftest import require_shared
@@ -128,6 +128,17 @@ def test_a_palette_mask_of_0_and_255_is_one_object(tmp_path: Path) -> None:
     davis = np.array([[0, 255], [2, 1]], np.uint8)  # an object boundary marked void
     write_mask(tmp_path / "d.png", davis)
     assert read_mask(tmp_path / "d.png").tolist() == [[0, 0], [2, 1]]
+
+
+def test_a_frame_of_void_alone_among_labelled_palette_masks_shows_no_object(tmp_path: Path) -> None:
+    """QA pass 21: in DAVIS-2017 ground truth a frame where the objects are absent keeps only void (255); read
+    alone by the 0/255 rule it became object 1, in annotations and in `evaluate`."""
+    for t, mask in enumerate((np.array([[0, 255], [2, 1]], np.uint8), np.array([[0, 255], [255, 0]], np.uint8))):
+        write_mask(tmp_path / f"{t:05d}.png", mask)
+    assert read_masks([tmp_path / "00000.png", tmp_path / "00001.png"])[1].tolist() == [[0, 0], [0, 0]]
+    assert read_masks([tmp_path / "00001.png"], keep_void=True)[0].tolist() == [[0, 1], [1, 0]]  # alone: binary
+    assert read_masks(sorted(tmp_path.glob("*.png")), keep_void=True)[1].tolist() == [[0, 255], [255, 0]]
+    assert read_mask_dir(tmp_path, ["00000", "00001"], (2, 2))[1].tolist() == [[0, 0], [0, 0]]
 
 
 def test_sixteen_bit_masks(tmp_path: Path) -> None:
@@ -287,6 +298,14 @@ def test_read_shared_judo_masks() -> None:
     assert sorted(masks) == [0, 5, 8, 13]
     assert all(m.shape == (480, 854) for m in masks.values())
     assert [str(w.message) for w in caught if "00005.png" in str(w.message)]
+
+
+def test_names_near_the_length_limit_are_written(tmp_path: Path) -> None:
+    """QA pass 21: a legal 244-character name failed with "File name too long", naming the temporary file."""
+    for name in ("m" * 244 + ".png", "é" * 125 + ".png"):  # 248 and 254 bytes
+        write_mask(tmp_path / name, np.ones((2, 2), np.uint8))
+        assert read_mask(tmp_path / name).tolist() == [[1, 1], [1, 1]]
+    assert _leftovers(tmp_path) == []
 
 
 def test_atomic_write_bytes(tmp_path: Path) -> None:

@@ -171,11 +171,34 @@ def test_objects_and_void(tmp_path: Path) -> None:
     assert one.j_mean == 1.0 and one.f_mean == 1.0
 
 
+def test_a_frame_of_void_alone_and_labels_of_no_object(tmp_path: Path) -> None:
+    """QA pass 21: a ground-truth frame where both objects are absent and a void band remains made the void
+    object 1 (a perfect prediction scored J 0.67); prediction labels matching no object were ignored without a
+    word (a 1..N export against ids 1, 2 with gaps would score 0)."""
+    for folder in ("gt", "pred", "renumbered"):
+        (tmp_path / folder).mkdir()
+    for t in range(5):
+        gt = np.zeros((100, 120), np.uint8)
+        if t != 2:
+            gt[20:50, 20:50], gt[60:90, 70:100] = 1, 3
+        gt[0:10] = 255
+        write_mask(tmp_path / "gt" / f"{t:05d}.png", gt)
+        write_mask(tmp_path / "pred" / f"{t:05d}.png", np.where(gt == 255, 0, gt).astype(np.uint8))
+        write_mask(tmp_path / "renumbered" / f"{t:05d}.png", np.where(gt == 3, 2, gt % 255).astype(np.uint8))
+    rows = evaluate_sequence(tmp_path / "gt", tmp_path / "pred", objects=True)
+    assert [(r.object_id, r.j_mean, r.f_mean) for r in rows] == [(1, 1.0, 1.0), (3, 1.0, 1.0)]
+    with pytest.warns(UserWarning, match="hold labels 2, which no ground-truth object has \\(objects: 1, 3\\)"):
+        evaluate_sequence(tmp_path / "gt", tmp_path / "renumbered", objects=True)
+
+
 def test_evaluate_dirs_layouts_and_table(tmp_path: Path) -> None:
     for name in ("b-seq", "a-seq"):
         _sequence(tmp_path / "gt" / name, _masks(4), binary=True)
         _sequence(tmp_path / "pred" / name, _masks(4))
-    result = evaluate_dirs(tmp_path / "gt", tmp_path / "pred")
+    _sequence(tmp_path / "pred" / "z-seq", _masks(4))  # predictions of a sequence with no ground truth
+    with pytest.warns(UserWarning, match="1 prediction folder\\(s\\) in .* have no ground truth and are not "
+                                         "scored: z-seq"):
+        result = evaluate_dirs(tmp_path / "gt", tmp_path / "pred")
     assert [r.sequence for r in result.rows] == ["a-seq", "b-seq"]
     assert result.j_mean == 1.0 and result.f_mean == 1.0 and result.jf_mean == 1.0
     table = format_table(result)

@@ -222,12 +222,12 @@ class Propagator:
                frame: torch.Tensor) -> QueryFeatures:
         """Query features of `frame` (frame `index`), cached per network: frames never change, so neither do
         these (the caches are cleared when adaptation replaces the adapted network)."""
-        key = ("q", id(frames), index, geo.work, id(model))
+        key = ("q", frames.serial, index, geo.work, id(model))
         return self._query_cache.get_or_compute(key, lambda: self._net(model).encode_query(frame))
 
     def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("m", id(frames), index, mask_digest(labels), tuple(obj_ids), geo.work, id(model))
+        key = ("m", frames.serial, index, mask_digest(labels), tuple(obj_ids), geo.work, id(model))
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
@@ -246,7 +246,7 @@ class Propagator:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
         annotated = tuple((i, mask_digest(annotations[i])) for i in sorted(annotations))
-        return (id(frames), geo.work, tuple(obj_ids)), annotated
+        return (frames.serial, geo.work, tuple(obj_ids)), annotated
 
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                    geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
@@ -398,7 +398,7 @@ class Propagator:
                  annotations: dict[int, np.ndarray], obj_ids: list[int]) -> tuple:
         """What makes two passes from `start` to `first` and on compute the same memory frame after frame. Ids of
         objects the propagator holds: checkpoints are dropped with the networks and caches (`_forget_features`)."""
-        return (id(frames), start, first, mask_digest(seed), id(model), geo, tuple(obj_ids),
+        return (frames.serial, start, first, mask_digest(seed), id(model), geo, tuple(obj_ids),
                 tuple((i, mask_digest(annotations[i])) for i in sorted(annotations)))
 
     def _continued(self, pass_id: tuple, order: list[int], held: int) -> _Checkpoint:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+import re
 from dataclasses import dataclass
 
 from ..errors import SettingsError
@@ -19,6 +21,9 @@ on them and 0.77 instead of 0.78 on all ten shared sequences, 80 steps no more (
 INTERACTIVE_PREVIEW_FRAMES = 25
 """`preview_frames` for interactive use (the application): while the engine adapts (tens of seconds on a CPU),
 this many frames are propagated first, about a second of work, so the annotator sees where the mask goes."""
+
+
+_WHOLE_NUMBERS = ("mem_every", "max_memory", "process_height", "top_k", "adapt_steps", "adapt_batch", "preview_frames")
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,14 @@ class EngineSettings:
 
     def __post_init__(self) -> None:
         """Out-of-range values fail here with one line, not later as blank masks or a library's assertion."""
+        for field in _WHOLE_NUMBERS:  # QA pass 21: mem_every=2.5 ran, max_memory="20" raised a TypeError
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise SettingsError(field, f"must be a whole number, not {value!r}")
         checks = (
             ("model", self.model in CONFIGS, f"must be one of {', '.join(CONFIGS)}"),
+            ("device", isinstance(self.device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None,
+             "must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
             ("mem_every", self.mem_every >= 1, "must be at least 1"),
             ("max_memory", self.max_memory >= 1, "must be at least 1"),
             ("process_height", self.process_height in (None, 0) or self.process_height >= MIN_PROCESS_HEIGHT,

@@ -26,7 +26,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     from the extension (Pillow, OpenCV) still do. The writer must create the file itself.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    tmp = path.with_name(_temporary_name(path.name, path.suffix))
     try:
         yield tmp
         if not tmp.is_file():
@@ -35,14 +35,36 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         if exc.errno is None or isinstance(exc, WriteError):  # a nested atomic write's error names its own file
             raise
         raise WriteError(exc.errno, f"cannot write {path}: {exc.strerror}") from None  # not the temporary's name
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+NAME_MAX = 255
+"""Bytes in one file name on the usual filesystems (ext4, APFS, NTFS in UTF-16 units)."""
+
+
+def _temporary_name(name: str, suffix: str) -> str:
+    """'.name.1a2b3c4d.tmp.suffix', with `name` cut short where the whole would pass NAME_MAX (QA pass 21: a
+    legal 244-byte name failed as "File name too long", naming the temporary)."""
+    tail = f".{uuid.uuid4().hex[:8]}.tmp{suffix}"
+    room = NAME_MAX - len(f".{tail}".encode())
+    while len(name.encode()) > room:
+        name = name[:-1]
+    return f".{name}{tail}"
+
+
+def _remove(tmp: Path) -> None:
+    """Remove a temporary file if there is one, never masking the error that got us here."""
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

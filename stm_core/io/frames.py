@@ -8,6 +8,7 @@ are guarded by locks. Every problem with the input is an `InputError` whose mess
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 import re
 import threading
@@ -60,6 +61,9 @@ def natural_key(name: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts), name
 
 
+_SERIALS = itertools.count()
+
+
 class FrameSource:
     """A sequence of RGB uint8 frames (H, W, 3) of one size, with the file stems used to name mask files.
 
@@ -74,6 +78,7 @@ class FrameSource:
         self.path = path
         self.names = names
         self.size = size
+        self.serial = next(_SERIALS)  # caches key on this, not id(): a freed source's id goes to the next one
         self.fps: float | None = None  # frames per second, where the source says (a video file)
         self.cache_size = cache_size
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()

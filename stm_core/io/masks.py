@@ -12,7 +12,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -56,34 +56,61 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     warning; a larger mismatch is an error. `size_of` says whose size that is in the messages. `probability`:
     the file is an 8-bit probability map (255 = certain), read as one object where p >= 0.5.
     """
-    path = Path(path)
+    return _read_mask(Path(path), expected_size, tolerance, keep_void, size_of, probability)[0]
+
+
+def read_masks(paths: Sequence[Path], expected_size: tuple[int, int] | None = None, *, keep_void: bool = False,
+               size_of: str = "the frames are", probability: bool = False) -> list[np.ndarray]:
+    """`read_mask` of each of one sequence's masks. Where some are palette masks with labels (DAVIS-2017), a
+    palette mask of 0 and 255 alone is a frame where every object is absent and void remains, not a binary
+    mask of one object (QA pass 21: the void became object 1, and a perfect prediction scored J 0.67)."""
+    read = [_read_mask(Path(p), expected_size, 4, keep_void, size_of, probability) for p in paths]
+    if any(kind == _LABELLED_PALETTE for _, kind in read):
+        for labels, kind in read:
+            if kind == _BINARY_PALETTE:
+                labels[labels == 1] = VOID_LABEL if keep_void else 0
+    return [labels for labels, _ in read]
+
+
+_BINARY_PALETTE, _LABELLED_PALETTE = "palette of 0 and 255", "palette with labels"
+"""What `_labels_of` saw in a palette mask: 0 and 255 alone (read as one object), or labels besides them."""
+
+
+def _read_mask(path: Path, expected_size: tuple[int, int] | None, tolerance: int, keep_void: bool, size_of: str,
+               probability: bool) -> tuple[np.ndarray, str | None]:
+    """`read_mask`, and the kind of palette mask it was (`_BINARY_PALETTE`, `_LABELLED_PALETTE`, else None)."""
     try:
         with Image.open(path) as im:
             im.load()
-            labels = (np.asarray(im.convert("L")) >= 128).astype(np.uint8) if probability else _labels_of(im, path)
+            if probability:
+                labels, kind = (np.asarray(im.convert("L")) >= 128).astype(np.uint8), None
+            else:
+                labels, kind = _labels_of(im, path)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot read mask {path}: {e}") from None
     if not keep_void:
         labels[labels == VOID_LABEL] = 0
     if expected_size is not None and labels.shape != tuple(expected_size):
         labels = _fit_size(labels, tuple(expected_size), tolerance, path, size_of)
-    return labels
+    return labels, kind
 
 
-def _labels_of(im: Image.Image, path: Path) -> np.ndarray:
+def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
     if im.mode == "P":
         labels = np.array(im, dtype=np.uint8)
         # a 0/255 binary mask saved with a palette: 255 is its object, not a mask of nothing but DAVIS void
         # (seventh CLI QA pass: such predictions scored J 0 and such annotations "contain no object")
         present = np.flatnonzero(np.bincount(labels.ravel(), minlength=1))
-        return (labels != 0).astype(np.uint8) if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]) else labels
+        if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]):
+            return (labels != 0).astype(np.uint8), _BINARY_PALETTE
+        return labels, _LABELLED_PALETTE if (present[(present != 0) & (present != VOID_LABEL)]).size else None
     if im.mode == "1":
-        return np.array(im, dtype=np.uint8)
+        return np.array(im, dtype=np.uint8), None
     if im.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"):
         grey = np.asarray(im)
-        return _grey_labels(grey[..., 0] if grey.ndim == 3 else grey, path)
+        return _grey_labels(grey[..., 0] if grey.ndim == 3 else grey, path), None
     if im.mode in ("RGB", "RGBA"):
-        return _colour_labels(np.asarray(im), path)
+        return _colour_labels(np.asarray(im), path), None
     raise InputError(f"mask {path} has unsupported image mode {im.mode}; save it as a palette or grayscale PNG")
 
 
@@ -102,7 +129,7 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         if len(nonzero) >= SOFT_MIN_LEVELS or beyond_labels else None
     if threshold is not None:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
-                      f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=4)
+                      f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=5)
         return (grey >= threshold).astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
@@ -165,7 +192,7 @@ def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: P
     message = f"mask {path} is {w}x{h}, {size_of} {ew}x{eh}"
     if abs(h - eh) > tolerance or abs(w - ew) > tolerance:
         raise InputError(message)
-    warnings.warn(f"{message}; resized it (nearest neighbour)", stacklevel=3)
+    warnings.warn(f"{message}; resized it (nearest neighbour)", stacklevel=4)
     return cv2.resize(labels, (ew, eh), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
@@ -256,7 +283,8 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     if soft:
         warnings.warn(f"{folder} holds an export's soft probability maps: each is read as one object where "
                       "p >= 0.5", stacklevel=2)
-    return {index: read_mask(p, frame_size, probability=soft) for index, p in sorted(owner.items())}
+    indices = sorted(owner)
+    return dict(zip(indices, read_masks([owner[i] for i in indices], frame_size, probability=soft)))
 
 
 SOFT_EXPORT_DIR, OBJECT_DIR_PREFIX = "soft", "object_"

@@ -36,8 +36,10 @@ def _strip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _read(path: Path) -> Any:
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+    if not path.is_file():  # QA pass 21: a folder and /dev/null were "not found"
+        raise WeightsError(f"{path} is a folder, not a weights file" if path.is_dir() else
+                           f"{path} is not a regular file, not a weights file" if path.exists() else
+                           f"weights file not found: {path}")
     try:
         with warnings.catch_warnings():  # torch warns about legacy formats on the way to failing
             warnings.simplefilter("ignore")

@@ -307,6 +307,8 @@ class Document(QObject):
             if stroke.result_came and not self.is_annotated():  # QA pass 17: the result stayed hidden, and the
                 self._reload()  # next stroke annotated the frame from the blank view, wiping the result
                 self.labelsChanged.emit(self._current)
+            elif stroke.rect is not None:  # drawn as the hard mask being painted: the soft map is back
+                self.regionPainted.emit(stroke.frame, stroke.rect)
             return
         absent = [o for o in self._session.object_ids() if o not in self._labels] if stroke.unmasked else []
         self._commit(Edit.capture(stroke.before, self._labels, stroke.rect, self.is_annotated()))
@@ -380,8 +382,9 @@ class Document(QObject):
         self._update_key([self._current], self._labels)
         self._has_result[self._current] = True
         self._history.push(self._current, edit)
-        if not edit.was_annotated:
-            self.annotationsChanged.emit()
+        if not edit.was_annotated:  # the whole frame's soft maps are now the annotation's (QA pass 21: the
+            self.annotationsChanged.emit()  # probability overlay kept the old ones outside the stroke)
+            self.labelsChanged.emit(self._current)
         self._mark_stale_around(self._current)
         self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
         self.historyChanged.emit()
@@ -440,6 +443,7 @@ class Document(QObject):
         self._session.set_annotation(self._current, self._labels)
         if not edit.was_annotated:
             self.annotationsChanged.emit()
+            self.labelsChanged.emit(self._current)
         self._after_history_step(edit)
 
     def _after_history_step(self, edit: Edit) -> None:

@@ -344,6 +344,13 @@ def test_probability_overlay_shows_the_soft_result(qtbot, window):
     prob = doc.session.probability(2, 1)
     assert prob is not None
     assert np.array_equal(window.canvas._overlay.buffer, HEAT_LUT[prob])
+    other = doc.add_object().id
+    window.editor.select_object(1)
+    for obj in (1, other):  # a stroke that may change nothing, then one that annotates the frame (QA pass 21: the
+        doc.begin_stroke((80.0, 10.0), obj, 5, erase=False)  # hard mask stayed in the stroke's rectangle, and
+        doc.end_stroke()  # the old soft map outside it)
+        assert np.array_equal(window.canvas._overlay.buffer, HEAT_LUT[doc.session.probability(2, 1)])
+    assert doc.is_annotated()
 
 
 def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factory, tmp_path):

@@ -1,8 +1,8 @@
 """Continuous, batched, atomic saving of the open document into its workspace.
 
-A finished stroke is written at once (a crash loses at most the stroke in progress); propagated results
-arrive many per second, so they are batched and written once a second. Encoding and writing happen on the
-`SerialWriter` thread; the GUI thread only takes copies of the label maps.
+A finished stroke and a change to the objects are written at once (a crash loses at most the stroke in
+progress); propagated results arrive many per second, so they are batched and written once a second. Encoding
+and writing happen on the `SerialWriter` thread; the GUI thread only takes copies of the label maps.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ class Autosaver(QObject):
         self._timer = QTimer(self, singleShot=True, interval=BATCH_MS)
         self._timer.timeout.connect(self.flush)
         document.maskStored.connect(self._on_mask)
-        for signal in (document.annotationsChanged, document.objectsChanged, document.frameChanged,
-                       document.resultsChanged, editor.changed):  # results change which frames are stale
+        document.objectsChanged.connect(self._on_objects)
+        for signal in (document.annotationsChanged, document.frameChanged, document.resultsChanged,
+                       editor.changed):  # results change which frames are stale
             signal.connect(self._on_state)
 
     @property
@@ -75,6 +76,12 @@ class Autosaver(QObject):
             self.flush()
         elif not self._timer.isActive():
             self._timer.start()
+
+    def _on_objects(self) -> None:
+        """An object added, removed, renamed, recoloured, hidden or shown: the user's work, written at once like a
+        stroke (QA pass 21: a rename was lost by a kill half a second later)."""
+        self._state_dirty = True
+        self.flush()
 
     def _on_state(self, *_: object) -> None:
         self._state_dirty = True

@@ -112,7 +112,7 @@ class AppController(QObject):
             self.autosaver.attach(*previous)
             return False
         self.source = path
-        self.document.load(session, objects, frame, stale, loading=deferred)
+        self.document.load(session, objects, frame, stale, loading=deferred, loading_uncertainty=uncertainty)
         if saved_key is not None and saved_key != self.document.annotation_key().hex():
             self.document.outdate_results()  # killed between an annotation's mask and the state file
         self._load_results(workspace, session, deferred, uncertainty)

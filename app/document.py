@@ -78,14 +78,18 @@ class Document(QObject):
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
         self._unreadable: set[int] = set()
+        self._loading_uncertainty: dict[int, float] = {}  # saved values of results still being read
+        self._uncertain_jump: int | None = None  # the frame U last went to
 
     # ---- opening ------------------------------------------------------------------------------------
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
-             stale: list[int] | None = None, loading: list[int] | None = None) -> None:
+             stale: list[int] | None = None, loading: list[int] | None = None,
+             loading_uncertainty: dict[int, float] | None = None) -> None:
         """Show `session` (already holding any saved annotations) with these objects; `stale` frames have
         results propagated before a later correction; the saved results of `loading` frames are still being
         read (`note_loaded` announces each, `note_loading_done` the end): they count as results from the
-        annotations as they are now, so a correction meanwhile outdates them."""
+        annotations as they are now, so a correction meanwhile outdates them, and have their saved
+        `loading_uncertainty` (a save while they load keeps it: QA pass 21 lost it by closing at once)."""
         self._stroke = None
         self._session = session
         self.objects = objects
@@ -100,6 +104,8 @@ class Document(QObject):
         self._digests = {}
         self._update_key(session.annotated_frames())
         self._loading = {i for i in loading or [] if 0 <= i < session.num_frames}
+        self._loading_uncertainty = dict(loading_uncertainty or {})
+        self._uncertain_jump = None
         self._result_keys = [self._key if (has or i in self._loading) and not stale else None
                              for i, (has, stale) in enumerate(zip(self._has_result, self._stale))]
         self._current = int(min(max(frame, 0), session.num_frames - 1))
@@ -226,18 +232,26 @@ class Document(QObject):
                                     digest_size=16).digest()
 
     def uncertainty(self) -> np.ndarray:
-        return self._session.uncertainty() if self._session else np.zeros(0)
+        """Per frame (NaN: no result), saved values standing in for results still being read."""
+        if self._session is None:
+            return np.zeros(0)
+        unc = self._session.uncertainty()
+        for frame in self._loading:
+            if frame in self._loading_uncertainty and not np.isfinite(unc[frame]):
+                unc[frame] = self._loading_uncertainty[frame]
+        return unc
 
     def next_uncertain(self) -> int | None:
-        """The most uncertain propagated frame; pressed again on it, the next one down the ranking."""
+        """The most uncertain propagated frame; pressed again on the frame it went to, the next one down the
+        ranking (QA pass 21: from any frame reached by scrubbing it went to the next one below that frame)."""
         unc = self.uncertainty()
         ranked = [int(i) for i in np.argsort(-np.nan_to_num(unc, nan=-1.0), kind="stable")
                   if np.isfinite(unc[i]) and unc[i] > 0]
         if not ranked:
             return None
-        if self._current in ranked:
-            return ranked[(ranked.index(self._current) + 1) % len(ranked)]
-        return ranked[0]
+        again = self._current == self._uncertain_jump and self._current in ranked
+        self._uncertain_jump = ranked[(ranked.index(self._current) + 1) % len(ranked)] if again else ranked[0]
+        return self._uncertain_jump
 
     def object_areas(self) -> np.ndarray:
         """Pixels of each object (in the list's order) per frame, int64 [frames, objects]; -1: no mask."""

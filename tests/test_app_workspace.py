@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,30 @@ def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
     assert mask[30, 30] == 1
     assert not (root / "masks" / "00000.png").exists()
     assert not any(p.name.startswith(".") for p in (root / "annotations").iterdir())  # no temp files left
+    window.document.rename_object(1, "Rider")  # written at once too (QA pass 21: a kill half a second after a
+    window.document.set_object_visible(1, False)  # rename or a hide lost it)
+    assert window.controller.autosaver._writer.wait_idle(10)
+    saved = json.loads((root / STATE_FILE).read_text())["objects"]
+    assert [(o["name"], o["visible"]) for o in saved] == [("Rider", False)]
+
+
+def test_closing_while_saved_results_load_keeps_their_uncertainty(qtbot, app_factory, frame_dir, monkeypatch):
+    """QA pass 21: reopened and closed at once, the workspace kept the uncertainty of the results read so far
+    only, so the curve and U lost the others for good."""
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    uncertainty = window.document.uncertainty()
+    window.close()
+    read = Workspace.read_frame_mask
+    monkeypatch.setattr(Workspace, "read_frame_mask", lambda self, *a: time.sleep(0.3) or read(self, *a))
+    again = app_factory()
+    again.controller.open(frame_dir)
+    assert np.allclose(again.document.uncertainty(), uncertainty, atol=1e-5)  # the saved values, while loading
+    again.close()  # before the results have loaded
+    monkeypatch.undo()
+    third = app_factory()
+    third.controller.open(frame_dir)
+    qtbot.waitUntil(lambda: third.document.result_frames().all(), timeout=10_000)
+    assert np.allclose(third.document.uncertainty(), uncertainty, atol=1e-5) and np.isfinite(uncertainty).all()
 
 
 def test_a_kill_between_the_mask_and_the_state_file_keeps_the_annotation(qtbot, app_factory, frame_dir):

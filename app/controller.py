@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -448,8 +449,7 @@ class AppController(QObject):
         if self.propagation.running:  # said first: the run's own note then follows it (QA pass 16)
             self.message.emit("Removing an object stopped the propagation: press "
                               f"{self._key('propagate.forward')} to go on")
-        self.propagation.cancel_and_wait()
-        self.document.remove_object(obj_id)
+        self.propagation.stop_then(partial(self.document.remove_object, obj_id))
 
     def _key(self, command_id: str) -> str:
         """The key the user has for a command, to name in a note."""

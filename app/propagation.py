@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
@@ -52,10 +53,16 @@ class PropagationController(QObject):
         self._pending: _Request | None = None
         self._t0 = 0.0
         self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
+        self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
 
     @property
     def running(self) -> bool:
         return self._task is not None
+
+    @property
+    def replacing(self) -> bool:
+        """The run in progress (or just returned) was cancelled to start another one the user asked for."""
+        return self._pending is not None
 
     def start(self, direction: Direction, frame: int | None = None) -> None:
         """Propagate from `frame` (default: the current one); replaces a run in progress."""
@@ -107,6 +114,16 @@ class PropagationController(QObject):
         if self._task is not None:
             self._task.cancel()
 
+    def stop_then(self, action: Callable[[], None]) -> None:
+        """Cancel the run (and forget a queued one), and do `action` once it has returned, before any run asked
+        for meanwhile starts; at once if none runs. The GUI does not wait: an adaptation step in flight takes
+        seconds (QA pass 21: removing an object froze the window for up to 12 s)."""
+        if self._task is None:
+            action()
+            return
+        self._after_stop.append(action)
+        self.cancel()
+
     def cancel_and_wait(self, timeout_ms: int = 60_000) -> None:
         """Cancel and block until the worker returned: needed before the session itself changes."""
         task = self._task
@@ -118,7 +135,11 @@ class PropagationController(QObject):
     def _launch(self, request: _Request) -> None:
         session = self._document.session
         assert session is not None
-        key = [self._document.annotation_key()]  # the annotations this run propagates (a later change outdates it)
+        doc = self._document
+        # the annotations this run propagates (a later change outdates it); a run from an out-of-date result
+        # continues it, so what it makes is out of date too (QA pass 21: F there cleared the red marks)
+        stale_start = not doc.is_annotated(request.start) and bool(doc.stale_frames()[request.start])
+        key = [b"" if stale_start else doc.annotation_key()]
 
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
             return session.propagate(request.start, request.direction, progress, cancel,
@@ -165,6 +186,9 @@ class PropagationController(QObject):
             return
         self._task = None
         task.deleteLater()
+        actions, self._after_stop = self._after_stop, []
+        for action in actions:
+            action()
         pending, self._pending = self._pending, None
         if pending is not None and self._document.session is not None:
             self._launch(pending)

@@ -147,10 +147,38 @@ def test_new_run_while_running_replaces_it(qtbot, app_factory, tmp_path, monkeyp
     prop.start("forward", 0)
     qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
     window.document.seek(1)  # has its result: the progress signal said so
+    notes = []
+    prop.finished.connect(lambda _: notes.append(window.status.currentMessage()))
     prop.start("both")  # cancels the first, then starts from frame 1
     qtbot.waitUntil(lambda: len(reports) == 2 and not prop.running, timeout=WAIT_MS)
     assert reports[0].cancelled and not reports[1].cancelled
     assert reports[1].start == 1 and reports[1].frames == list(range(2, 10))
+    assert not any("cancelled" in note for note in notes)  # QA pass 21: "Propagation cancelled" as it went on
+
+
+def test_removing_an_object_during_a_run_waits_for_the_run_not_the_window(qtbot, app_factory, tmp_path,
+                                                                         monkeypatch):
+    """QA pass 21: Remove during an adaptation step froze the window until the step ended (up to 12 s). Now the
+    object goes once the run has stopped, before a run asked for meanwhile starts."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=12))
+    doc = window.document
+    second = doc.add_object("Second")
+    annotate_first_frame(window)
+    doc.begin_stroke((70.0, 20.0), second.id, 9, erase=False)
+    doc.end_stroke()
+    slow_down(doc.session, monkeypatch, delay=0.2)
+    prop = window.controller.propagation
+    reports = []
+    prop.finished.connect(reports.append)
+    prop.start("forward")
+    qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+    window.controller.remove_object(second.id)
+    assert prop.running and second.id in doc.objects  # returned at once: the run stops after its frame
+    prop.start("forward", 0)  # asked for before the run stopped: it runs without the object
+    qtbot.waitUntil(lambda: len(reports) == 2 and not prop.running, timeout=WAIT_MS)
+    assert second.id not in doc.objects and reports[0].cancelled and not reports[1].cancelled
+    assert all(second.id not in np.unique(doc.session.labels(i)) for i in range(12))
 
 
 def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, monkeypatch):
@@ -366,6 +394,23 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert list(np.flatnonzero(doc.stale_frames())) == []
+
+
+def test_a_run_from_an_out_of_date_frame_makes_out_of_date_results_and_says_so(qtbot, app_factory, tmp_path):
+    """QA pass 21: F on a red frame cleared the red marks of the frames it made from that out-of-date mask, and
+    a run whose frames all came out red said only "done"."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 8)
+    other = doc.add_object().id
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), other, 9, erase=False)  # a correction: frames 1, 2 and 4-7 out of date
+    doc.end_stroke()
+    doc.seek(5)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert finished.args[0].frames == [6, 7]
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5, 6, 7]
+    assert window.status.currentMessage().endswith("; 2 of them out of date (red): propagate again from an "
+                                                   "annotated frame")
 
 
 def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtbot, app_factory, tmp_path):

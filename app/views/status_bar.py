@@ -214,9 +214,13 @@ class StatusBar(QStatusBar):
     def _on_finished(self, report: PropagationReport) -> None:
         """The run's note; a note that came just before (what stopped the run, e.g. new engine settings)
         stays in front of it instead of being replaced."""
+        if self._controller.propagation.replacing:  # QA pass 21: "cancelled" while the new run went on
+            return
         text, at = self._note
         recent = f"{text} · " if text and time.monotonic() - at < 2.0 else ""
-        self.showMessage(recent + finished_note(report), 8000)
+        stale = self._doc.stale_frames()
+        outdated = sum(1 for i in report.updated if i < len(stale) and stale[i])
+        self.showMessage(recent + finished_note(report, outdated), 8000)
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""
@@ -244,8 +248,10 @@ class StatusBar(QStatusBar):
         self._fit()
 
 
-def finished_note(report: PropagationReport) -> str:
-    """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames"."""
+def finished_note(report: PropagationReport, outdated: int = 0) -> str:
+    """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames";
+    `outdated` of the frames it made are already out of date (a change during the run, or a start from an
+    out-of-date frame: QA pass 21 saw "done" over 24 red frames)."""
     frames, state = len(report.updated), "cancelled" if report.cancelled else "done"
     if report.stopped_at is not None:
         state = f"stopped at frame {report.stopped_at + 1}, annotated meanwhile"
@@ -255,4 +261,6 @@ def finished_note(report: PropagationReport) -> str:
     note = f" after adapting to the video for {report.adapt_seconds:.0f} s" if report.adapt_seconds else ""
     if kept := len(report.reused):  # the run was asked for again after a cancel: it went on from there
         note += f"; {kept} frame{'' if kept == 1 else 's'} done before kept"
+    if outdated:
+        note += f"; {outdated} of them out of date (red): propagate again from an annotated frame"
     return f"Propagation {state}: {frames} frame{'' if frames == 1 else 's'} at {report.fps:.1f} fps{note}"

@@ -130,7 +130,8 @@ class Propagator:
         self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._graphed: dict[int, GraphedNetwork] = {}
-        self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by `_pass_id`, the latest last
+        self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by pass (see `_run`), latest last
+        self._digests: dict[int, tuple[np.ndarray, str]] = {}  # see `_digest`
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -227,7 +228,7 @@ class Propagator:
 
     def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("m", frames.serial, index, mask_digest(labels), tuple(obj_ids), geo.work, id(model))
+        key = ("m", frames.serial, index, self._digest(index, labels), tuple(obj_ids), geo.work, id(model))
 
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
             probs = labels_to_probs(labels, obj_ids, geo, self.device)
@@ -240,13 +241,23 @@ class Propagator:
             self._folded = self._for_inference(copy.deepcopy(self.model))
         return self._folded
 
-    @staticmethod
-    def _adaptation_key(frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+    def _digest(self, index: int, labels: np.ndarray) -> str:
+        """`mask_digest` of frame `index`'s annotation, remembered while the caller passes the same array (an
+        annotation is replaced whole, never changed): 3 ms for a 1080p mask, wanted several times per run."""
+        known = self._digests.get(index)
+        if known is None or known[0] is not labels:
+            known = self._digests[index] = (labels, mask_digest(labels))
+        return known[1]
+
+    def _annotated(self, annotations: dict[int, np.ndarray]) -> tuple[tuple[int, str], ...]:
+        """((frame, mask digest), ...) of the annotated frames, in order."""
+        return tuple((i, self._digest(i, annotations[i])) for i in sorted(annotations))
+
+    def _adaptation_key(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                         geo: Geometry) -> tuple[tuple, tuple]:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
-        annotated = tuple((i, mask_digest(annotations[i])) for i in sorted(annotations))
-        return (frames.serial, geo.work, tuple(obj_ids)), annotated
+        return (frames.serial, geo.work, tuple(obj_ids)), self._annotated(annotations)
 
     def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
                    geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
@@ -385,21 +396,14 @@ class Propagator:
         model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
         if model is not None:
             network = key[1] if key is not None else ()
-            pass_id = self._pass_id(frames, start, order[0], seed, model, geo, annotations, obj_ids)
+            pass_id = (frames.serial, start, order[0], mask_digest(seed), id(model), geo, tuple(obj_ids),
+                       self._annotated(annotations))  # what makes two passes compute the same memories
             checkpoint = self._continued(pass_id, order, held)
             if checkpoint.banks and resumed is not None:
                 resumed(order[:held])
             for result in self._pass(model, frames, start, seed, order, annotations, obj_ids, geo, cancel,
                                      checkpoint):
                 yield result._replace(network=network)
-
-    @staticmethod
-    def _pass_id(frames: FrameSource, start: int, first: int, seed: np.ndarray, model: STM, geo: Geometry,
-                 annotations: dict[int, np.ndarray], obj_ids: list[int]) -> tuple:
-        """What makes two passes from `start` to `first` and on compute the same memory frame after frame. Ids of
-        objects the propagator holds: checkpoints are dropped with the networks and caches (`_forget_features`)."""
-        return (frames.serial, start, first, mask_digest(seed), id(model), geo, tuple(obj_ids),
-                tuple((i, mask_digest(annotations[i])) for i in sorted(annotations)))
 
     def _continued(self, pass_id: tuple, order: list[int], held: int) -> _Checkpoint:
         """The checkpoint a pass over `order` starts from and keeps up to date: after its first `held` frames,
@@ -504,6 +508,7 @@ class Propagator:
     def forget_frame(self, index: int) -> None:
         """An annotation changed: its cached memory encodings are stale."""
         self._memory_cache.discard(lambda k: k[2] == index)  # type: ignore[index]
+        self._digests.pop(index, None)
 
     def forget_all(self) -> None:
         """Free every cache and adaptation (and the GPU's cached blocks); the next run recomputes what it

@@ -118,6 +118,7 @@ def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp
         qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     report = finished.args[0]
     assert report.cancelled and 1 <= len(report.frames) < 11
+    assert window.status.currentMessage().endswith(" · F on frame 1 goes on from there")
     session = window.document.session
     for frame in range(1, 12):
         labels = session.labels(frame)

@@ -367,9 +367,17 @@ def test_a_soft_export_is_one_object_per_map_and_label_maps_stay_labels(tmp_path
     faint = np.round(blob * 0.3)  # an object fading out: nowhere likely
     for name, probabilities in (("00000.png", blob), ("00001.png", faint)):
         Image.fromarray(probabilities.astype(np.uint8)).save(soft / name)
-    with pytest.warns(UserWarning, match="an export's soft probability maps: each is read as one object"):
+    with pytest.warns(UserWarning, match=r"one object's soft probability maps \(this program's export\): each is"):
         masks = read_mask_dir(soft, ["00000", "00001"], (240, 320))
     assert np.array_equal(masks[0], (blob >= 128).astype(np.uint8)) and not masks[1].any()
+    cutie = tmp_path / "workspace" / "soft_masks" / "1"  # Cutie's GUI writes them so, beside masks/ and images/
+    cutie.mkdir(parents=True)
+    (tmp_path / "workspace" / "masks").mkdir()
+    for name, probabilities in (("00000.png", blob), ("00001.png", faint)):
+        Image.fromarray(probabilities.astype(np.uint8)).save(cutie / name)
+    with pytest.warns(UserWarning, match=r"one object's soft probability maps \(a Cutie workspace\)"):
+        assert all(np.array_equal(a, b) for a, b in zip(read_mask_dir(cutie, ["00000", "00001"], (240, 320)).values(),
+                                                        masks.values()))
     stripes = np.repeat(np.repeat(np.arange(1, 61, dtype=np.uint8), 5)[None], 40, axis=0)
     bands = np.repeat(np.arange(1, 16, dtype=np.uint8), 16)[:, None].repeat(320, axis=1)  # classes, full frame
     many = np.repeat(np.arange(1, 201, dtype=np.uint8), 4)[None].repeat(30, axis=0)  # 200 touching ids

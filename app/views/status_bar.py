@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QS
 from stm_core.session import PropagationReport
 
 from ..controller import AppController
-from ..shortcuts import KeyMap, hint
+from ..shortcuts import KeyMap, hint, keymap
 
 POLL_MS = 1000
 GB = 1024 ** 3
@@ -104,10 +104,12 @@ class StatusBar(QStatusBar):
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
         self._direction = ""
+        self._keys = keymap()  # the window gives the user's (`show_keys`)
         self._update_frame()
         self.poll_memory()
 
     def show_keys(self, keys: KeyMap) -> None:
+        self._keys = keys
         self.cancel_button.setText(f"Cancel ({hint(keys, 'propagate.cancel')})")
 
     def _update_frame(self, *_: object) -> None:
@@ -220,7 +222,12 @@ class StatusBar(QStatusBar):
         recent = f"{text} · " if text and time.monotonic() - at < 2.0 else ""
         stale = self._doc.stale_frames()
         outdated = sum(1 for i in report.updated if i < len(stale) and stale[i])
-        self.showMessage(recent + finished_note(report, outdated), 8000)
+        again = ""
+        if report.cancelled and report.frames:  # the same key there goes on from where it stopped
+            key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
+                report.direction, "propagate.both"))
+            again = f" · {key} on frame {report.start + 1} goes on from there"
+        self.showMessage(recent + finished_note(report, outdated) + again, 8000)
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""

@@ -279,10 +279,11 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
         if index in owner:
             raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
         owner[index] = p
-    soft = is_soft_export(folder)
+    maker = soft_maps_of(folder)
+    soft = maker is not None
     if soft:
-        warnings.warn(f"{folder} holds an export's soft probability maps: each is read as one object where "
-                      "p >= 0.5", stacklevel=2)
+        warnings.warn(f"{folder} holds one object's soft probability maps ({maker}): each is read as the object "
+                      "where p >= 0.5", stacklevel=2)
     indices = sorted(owner)
     return dict(zip(indices, read_masks([owner[i] for i in indices], frame_size, probability=soft)))
 
@@ -291,12 +292,19 @@ SOFT_EXPORT_DIR, OBJECT_DIR_PREFIX = "soft", "object_"
 """Where the application's export writes one object's probability maps: soft/object_NNN/ (app/export.py)."""
 
 
-def is_soft_export(folder: Path) -> bool:
-    """Whether `folder` is the application's `soft/object_NNN` export of one object's probabilities (read as
-    labels, every grey level became an object: QA pass 17; a rule from the grey values alone misread label
-    maps of touching objects with consecutive ids: QA passes 19 and 20)."""
-    return folder.parent.name == SOFT_EXPORT_DIR and folder.name.startswith(OBJECT_DIR_PREFIX) \
-        and (folder.parent.parent / "objects.json").is_file()
+def soft_maps_of(folder: Path) -> str | None:
+    """Who wrote `folder` as one object's probability maps (8-bit, 255 = certain), by its place: this
+    application's export (`soft/object_NNN` beside `objects.json`) or a Cutie workspace (`soft_masks/N` beside
+    `masks/`); None for any other folder. Read as labels, every grey level became an object (QA pass 17); a
+    rule from the grey values alone misread label maps of touching objects with consecutive ids (QA passes 19
+    and 20), so the folder's place decides."""
+    parent, workspace = folder.parent, folder.parent.parent
+    if parent.name == SOFT_EXPORT_DIR and folder.name.startswith(OBJECT_DIR_PREFIX) \
+            and (workspace / "objects.json").is_file():
+        return "this program's export"
+    if parent.name == "soft_masks" and folder.name.isdecimal() and (workspace / "masks").is_dir():
+        return "a Cutie workspace"
+    return None
 
 
 def objects_listings(folder: Path) -> Iterator[Any]:

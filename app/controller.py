@@ -451,6 +451,30 @@ class AppController(QObject):
                               f"{self._key('propagate.forward')} to go on")
         self.propagation.stop_then(partial(self.document.remove_object, obj_id))
 
+    def undo(self) -> None:
+        """Undo the last edit on the current frame, stopping a running propagation first."""
+        if self.document.can_undo():
+            self._stop_for("Undo")
+        self.document.undo()
+
+    def redo(self) -> None:
+        if self.document.can_redo():
+            self._stop_for("Redo")
+        self.document.redo()
+
+    def clear_annotation(self) -> None:
+        """Make the current frame ordinary again, stopping a running propagation first."""
+        self._stop_for("Clearing the annotation")
+        self.document.clear_annotation()
+
+    def _stop_for(self, what: str) -> None:
+        """A running propagation propagates the annotations as they were: after an undo it would replace the
+        results the undo made current again with out-of-date ones (QA pass 22), so it stops."""
+        if self.propagation.running:
+            self.message.emit(f"{what} stopped the propagation, which used the mask from before: press "
+                              f"{self._key('propagate.forward')} to go on")
+            self.propagation.cancel()
+
     def _key(self, command_id: str) -> str:
         """The key the user has for a command, to name in a note."""
         return hint(self.settings.keymap(), command_id)

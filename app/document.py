@@ -249,7 +249,8 @@ class Document(QObject):
                   if np.isfinite(unc[i]) and unc[i] > 0]
         if not ranked:
             return None
-        again = self._current == self._uncertain_jump and self._current in ranked
+        again = self._current in ranked and self._current in (self._uncertain_jump, ranked[0])  # QA pass 22: U
+        # did nothing on the most uncertain frame reached by scrubbing
         self._uncertain_jump = ranked[(ranked.index(self._current) + 1) % len(ranked)] if again else ranked[0]
         return self._uncertain_jump
 

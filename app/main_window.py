@@ -135,8 +135,8 @@ class MainWindow(QMainWindow):
             "file.export": self.export_dialog,
             "file.settings": self.settings_dialog,
             "file.quit": self.close,
-            "edit.undo": doc.undo,
-            "edit.redo": doc.redo,
+            "edit.undo": c.undo,
+            "edit.redo": c.redo,
             "edit.clear_object": self._erase_selected_on_frame,
             "edit.clear_annotation": self._clear_annotation,
             "frame.prev": lambda: doc.seek(doc.current_frame - 1),
@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
             "is discarded and cannot be brought back with Undo. The frame shows its propagated result again, if "
             "it had one, and the next propagation runs over it like any other frame.")
         if answer == QMessageBox.StandardButton.Yes:
-            doc.clear_annotation()
+            self.controller.clear_annotation()
 
     def _jump_annotated(self, step: int) -> None:
         note = "No annotated frame " + ("before" if step < 0 else "after") + " this one"

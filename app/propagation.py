@@ -53,6 +53,7 @@ class PropagationController(QObject):
         self._pending: _Request | None = None
         self._t0 = 0.0
         self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
+        self._done = self._since = 0  # frames done so far, and those computed before the last adaptation
         self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
 
     @property
@@ -149,11 +150,12 @@ class PropagationController(QObject):
                                      kept=lambda frame, done, total: progress(KEPT, frame, done, total))
         task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, key, args))
-        task.succeeded.connect(self.finished)
+        # a run of a video closed meanwhile ends unsaid (QA pass 22: its note showed on the next video)
+        task.succeeded.connect(lambda report: self.finished.emit(report) if doc.session is session else None)
         task.failed.connect(self.failed)
         task.finished.connect(lambda: self._on_finished(task))
         self._task = task
-        self._t0, self._kept = time.perf_counter(), 0
+        self._t0, self._kept, self._done, self._since = time.perf_counter(), 0, 0, 0
         task.start()
         self.started.emit(request.direction, request.start)
         self.runningChanged.emit(True)
@@ -166,20 +168,25 @@ class PropagationController(QObject):
             return
         if args[0] == ADAPT:
             _, done, steps = args
-            self._t0 = time.perf_counter()  # frames per second count from the end of adaptation
-            self.adapting.emit(done, steps)
+            self._t0 = time.perf_counter()  # frames per second count from the end of adaptation (QA pass 22: the
+            self._since = self._done - self._kept  # frames computed before it did too: the rate jumped 3-5x where
+            self.adapting.emit(done, steps)  # objects entered and the engine adapted again)
             return
         if args[0] == PREVIEW:
             self._document.note_result(args[1], key[0], preview=True)
             self.previewed.emit(args[1])
             return
-        if args[0] == KEPT:
+        kept = args[0] == KEPT  # its result, from the same run with the same annotations, is as it was: nothing
+        if kept:  # to show, save or mark (QA pass 22: 399 masks written again, redo dropped on kept frames)
             self._kept += 1
             args = args[1:]
         frame, done, total = args
+        self._done = done
         elapsed = time.perf_counter() - self._t0
-        self._document.note_result(frame, key[0])
-        self.progress.emit(frame, done, total, (done - self._kept) / elapsed if elapsed > 0 else 0.0)
+        if not kept:
+            self._document.note_result(frame, key[0])
+        computed = done - self._kept - self._since
+        self.progress.emit(frame, done, total, computed / elapsed if elapsed > 0 else 0.0)
 
     def _on_finished(self, task: Task) -> None:
         if self._task is not task:

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Collection, Literal, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def _checked_soft(soft: tuple[Sequence[int], np.ndarray]) -> tuple[list[int], np
     return obj_ids, probs
 
 
-def _return_runs(plans: list[tuple[int, list[int]]], annotations: dict[int, np.ndarray]
+def _return_runs(plans: list[tuple[int, list[int]]], annotations: Collection[int]
                  ) -> list[tuple[int, list[int]]]:
     """For each run from an annotated frame that ends at the next annotated frame, the run back from that
     frame over the same frames: every frame between two annotated frames then has a result from each side
@@ -292,6 +292,7 @@ class AnnotationSession:
             return sorted(self._annotations)
 
     def is_annotated(self, index: int) -> bool:
+        index = self._check_index(index)
         with self._lock:
             return index in self._annotations
 
@@ -376,6 +377,7 @@ class AnnotationSession:
         return out
 
     def has_result(self, index: int) -> bool:
+        index = self._check_index(index)
         with self._lock:
             return index in self._annotations or self._results.has(index)
 
@@ -436,9 +438,7 @@ class AnnotationSession:
         if direction == "backward" or next_entering(start) is None:
             return self._propagate_run(start, direction, progress, kept, cancel, until_annotated, adapting,
                                        previewed, until, return_runs)
-        with self._lock:  # the frames the whole call plans, as if no object entered (a run stops where one does)
-            planned = sum(len(frames) for _, frames in self._plans(start, direction, dict(self._annotations),
-                                                                    until_annotated, until, return_runs))
+        planned = self._planned(start, direction, until_annotated, until, return_runs, next_entering)
         if direction == "both":
             back = run(start, "backward", None)
             done += len(back.frames) + len(back.reused)
@@ -447,7 +447,8 @@ class AnnotationSession:
             stop = next_entering(run_start)
             part = run(run_start, "forward", until if stop is None else stop)
             done += len(part.frames) + len(part.reused)
-            if stop is None or part.cancelled or part.stopped_at is not None or stop not in part.frames \
+            reached = stop in part.frames or stop in part.reused  # kept from a cancelled run: reached all the same
+            if stop is None or part.cancelled or part.stopped_at is not None or not reached \
                     or not self._merge_entering(stop):
                 break
             if entered is not None:
@@ -487,6 +488,7 @@ class AnnotationSession:
         plans = self._plans(start, direction, annotations, until_annotated, until, return_runs)
         directions = 2 if direction == "both" else 1  # the runs from `start`; those after them run back
         total = sum(len(frames) for _, frames in plans)
+        done_by: dict[int, list[tuple[list[int], int]]] = {}  # frame -> (stored, position) of this call's passes
         for n, (run_start, frames) in enumerate(plans):
             if cancel is not None and cancel.is_set() or (n >= directions and report.stopped_at is not None):
                 break
@@ -498,11 +500,6 @@ class AnnotationSession:
             preview = self.settings.preview_frames if n == 0 else 0
             held, held_serials = self._held(run_start, frames)
             stored: list[int] = []  # serials of the results this pass stored, in order, while none is skipped
-            if frames:
-                self._passes.pop((run_start, frames[0]), None)
-                self._passes[(run_start, frames[0])] = (frames, stored)
-                while len(self._passes) > CHECKPOINTS:  # the engine continues no more passes
-                    del self._passes[next(iter(self._passes))]
 
             def resumed(skipped: list[int]) -> None:
                 stored[:] = held_serials
@@ -529,7 +526,10 @@ class AnnotationSession:
                                                              self.frame_size),
                                           None if origin is None else (*origin, r.network))
                         if not r.preview:
-                            stored.append(self._results.serial(r.index))  # type: ignore[arg-type]
+                            serial: int = self._results.serial(r.index)  # type: ignore[assignment]
+                            for earlier, at in done_by.get(r.index, ()):  # a run back blended the frame: done
+                                earlier[at] = serial  # as this call leaves it, for the run before it too
+                            stored.append(serial)
                     if report.first_frame_seconds is None:
                         report.first_frame_seconds = time.perf_counter() - t0
                     if r.preview:
@@ -542,6 +542,13 @@ class AnnotationSession:
                         progress(r.index, len(report.frames) + len(report.reused), total)
             finally:
                 results.close()  # stops the network thread's look-ahead after a break
+                for at, frame in enumerate(frames[:len(stored)]):
+                    done_by.setdefault(frame, []).append((stored, at))
+                if stored:  # else the record of the last pass that did store stands (QA pass 22: a run cancelled
+                    self._passes.pop((run_start, frames[0]), None)  # before its first frame made it forgotten)
+                    self._passes[(run_start, frames[0])] = (frames, stored)
+                    while len(self._passes) > CHECKPOINTS:  # the engine continues no more passes
+                        del self._passes[next(iter(self._passes))]
         report.cancelled = bool(cancel is not None and cancel.is_set())
         report.seconds = time.perf_counter() - t0
         return report
@@ -562,7 +569,26 @@ class AnnotationSession:
                 n += 1
         return n, serials[:n]
 
-    def _plans(self, start: int, direction: Direction, annotations: dict[int, np.ndarray], until_annotated: bool,
+    def _planned(self, start: int, direction: Direction, until_annotated: bool, until: int | None,
+                 return_runs: bool, next_entering: Callable[[int], int | None]) -> int:
+        """Frames a `propagate` call whose forward run stops where objects enter will propagate: its runs as
+        planned now, each entering frame annotated once reached (one total for the progress of the whole call)."""
+        with self._lock:
+            marks = set(self._annotations)
+        total = 0
+        if direction == "both":
+            total += sum(len(f) for _, f in self._plans(start, "backward", marks, until_annotated, None, return_runs))
+        leg = start
+        while True:
+            stop = next_entering(leg)
+            plans = self._plans(leg, "forward", marks, until_annotated, until if stop is None else stop, return_runs)
+            total += sum(len(f) for _, f in plans)
+            if stop is None or stop not in plans[0][1]:
+                return total
+            marks.add(stop)
+            leg = stop
+
+    def _plans(self, start: int, direction: Direction, annotations: Collection[int], until_annotated: bool,
                until: int | None, return_runs: bool) -> list[tuple[int, list[int]]]:
         """(start, frames in order) of each run of a `_propagate_run`: from `start` in one or both directions,
         then (`return_runs`) back from each annotated frame they reach."""
@@ -572,7 +598,7 @@ class AnnotationSession:
             plans += _return_runs(plans, annotations)
         return plans
 
-    def _run_range(self, start: int, direction: str, annotations: dict[int, np.ndarray],
+    def _run_range(self, start: int, direction: str, annotations: Collection[int],
                    until_annotated: bool, until: int | None) -> list[int]:
         step = 1 if direction == "forward" else -1
         end = self.num_frames if step == 1 else -1

@@ -371,7 +371,7 @@ def test_the_dialog_offers_the_videos_last_export_again_also_after_reopening(qtb
     dialog.folder_edit.setText(str(out))
     dialog.palette_box.setChecked(False)
     dialog.coco_box.setChecked(True)
-    dialog.fps_spin.setValue(12.5)
+    dialog.fps_spin.setValue(12.345)  # three decimals: QA pass 22 saw 23.98 for 24000/1001
     with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
                           check_params_cb=lambda running: not running):
         dialog.export_button.click()
@@ -386,7 +386,7 @@ def test_the_dialog_offers_the_videos_last_export_again_also_after_reopening(qtb
     reopened = app_factory()
     reopened.controller.open(frame_dir)
     again = ExportDialog(reopened.controller, tmp_path / "default", reopened)
-    assert again.folder_edit.text() == str(out) and again.fps_spin.value() == 12.5
+    assert again.folder_edit.text() == str(out) and again.fps_spin.value() == 12.345
     assert [b.isChecked() for b in (again.palette_box, again.binary_box, again.soft_box, again.video_box,
                                     again.coco_box)] == [False, False, False, False, True]
 

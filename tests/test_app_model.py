@@ -254,6 +254,13 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
                                         "2 frames keep their preview")
     done = PropagationReport(0, "forward", frames=[1, 2], seconds=3.0, adapt_seconds=1.0)
     assert finished_note(done) == "Propagation done: 2 frames at 1.0 fps after adapting to the video for 1 s"
+    # QA pass 22: cancelled during the preview, and every frame kept: "0 frames at 0.0 fps"; "1 frames"
+    preview = PropagationReport(0, "forward", cancelled=True, seconds=0.6, previewed=[1])
+    assert finished_note(preview) == "Propagation cancelled before adapting to the video; 1 frame keeps its preview"
+    kept = PropagationReport(0, "forward", seconds=0.01, reused=[1, 2, 3, 3, 2, 1])  # a run and its run back
+    assert finished_note(kept) == "Propagation done: all its 3 frames were done before, and kept"
+    went_on = PropagationReport(0, "forward", frames=[3], seconds=1.0, reused=[1, 2])
+    assert finished_note(went_on) == "Propagation done: 1 frame at 1.0 fps; 2 frames done before kept"
     stopped = PropagationReport(0, "forward", frames=[1, 2], seconds=2.0, stopped_at=3)
     assert finished_note(stopped) == "Propagation stopped at frame 4, annotated meanwhile: 2 frames at 1.0 fps"
     # seventh CLI QA pass: a run and the run back over the same frames counted each frame twice

@@ -182,6 +182,27 @@ def test_removing_an_object_during_a_run_waits_for_the_run_not_the_window(qtbot,
     assert all(second.id not in np.unique(doc.session.labels(i)) for i in range(12))
 
 
+def test_undo_during_a_run_stops_it_and_the_results_from_before_come_back(qtbot, app_factory, tmp_path,
+                                                                          monkeypatch):
+    """QA pass 22: Ctrl+Z of a correction while its run went on let the run replace, with out-of-date results
+    from the undone mask, the results the undo had made current again."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 12)
+    before = {i: doc.session.labels(i) for i in range(12)}
+    other = doc.add_object().id
+    doc.seek(2)
+    doc.begin_stroke((50.0, 30.0), other, 9, erase=False)  # a correction on frame 3
+    doc.end_stroke()
+    slow_down(doc.session, monkeypatch, delay=0.2)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert finished.args[0].cancelled and "Undo stopped the propagation" in window.status.currentMessage()
+    assert not doc.is_annotated(2) and list(np.flatnonzero(doc.stale_frames())) == finished.args[0].frames
+    untouched = [i for i in range(1, 12) if i not in finished.args[0].frames]
+    assert len(untouched) >= 5 and all(np.array_equal(doc.session.labels(i), before[i]) for i in untouched)
+
+
 def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, monkeypatch):
     window = app_factory()
     window.controller.open(make_frames(tmp_path / "long", count=10))

@@ -190,6 +190,59 @@ def test_the_finished_half_of_a_run_both_ways_is_kept_when_it_is_asked_for_again
     assert again.reused == first.frames and again.frames == [2, 1, 0]
 
 
+def test_a_run_between_annotated_frames_goes_on_after_a_cancel_in_its_run_back(tmp_path):
+    """QA pass 22: cancelled in the run back from the next annotated frame, the run asked for again computed the
+    forward frames the run back had blended once more (they no longer matched what the forward run stored), and
+    a finished run asked for again changed its masks, blending them again."""
+    clip = write_clip(tmp_path / "clip", frames=12)
+    whole, resumed = (tiny_session(clip, mem_every=2, max_memory=3) for _ in range(2))
+    for s in (whole, resumed):
+        torch.manual_seed(0)
+        s.prepare()
+        s.set_annotation(0, square_mask())
+        s.set_annotation(11, square_mask(t=11))
+    whole.propagate(0, "forward")
+    cancel, progress = _cancel_after(10 + 3)  # forward 1..10, then 10, 9, 8 of the run back from 11
+    first = resumed.propagate(0, "forward", progress=progress, cancel=cancel)
+    assert first.cancelled and first.frames == [*range(1, 11), 10, 9, 8]
+    again = resumed.propagate(0, "forward")
+    assert again.reused == first.frames and again.frames == list(range(7, 0, -1))
+    assert _results(resumed) == _results(whole)
+    assert whole.propagate(0, "forward").frames == [] and _results(resumed) == _results(whole)
+
+
+def test_an_entering_frame_kept_from_a_cancelled_run_still_takes_its_objects(tmp_path):
+    """QA pass 22: cancelled just after the frame where objects enter was stored, every F from the start kept the
+    frames up to it, never merged the objects there and stopped."""
+    session = tiny_session(write_clip(tmp_path / "clip", frames=10))
+    session.set_annotation(0, square_mask())
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    session.add_entering(4, entering)
+    cancel = threading.Event()
+    first = session.propagate(0, "forward", progress=lambda i, d, t: i == 4 and cancel.set(), cancel=cancel)
+    assert first.frames == [1, 2, 3, 4] and session.entering_frames() == [4]
+    seen = []
+    again = session.propagate(0, "forward", progress=lambda *a: seen.append(a), kept=lambda *a: seen.append(a))
+    assert again.reused == [1, 2, 3, 4] and again.frames == [5, 6, 7, 8, 9] and session.is_annotated(4)
+    assert [d for _, d, _ in seen] == list(range(1, 10)) and {t for _, _, t in seen} == {9}
+
+
+def test_one_progress_total_for_runs_that_stop_where_objects_enter_and_run_back(tmp_path):
+    """QA pass 22: the total counted the run back from the last annotated frame over all frames, so the bar of
+    a finished call stopped at 33 of 38."""
+    session = tiny_session(write_clip(tmp_path / "clip", frames=10))
+    session.set_annotation(0, square_mask())
+    session.set_annotation(9, square_mask(t=9))
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    session.add_entering(4, entering)
+    seen = []
+    report = session.propagate(0, "forward", progress=lambda *a: seen.append(a))
+    assert report.frames == [1, 2, 3, 4, 5, 6, 7, 8, 8, 7, 6, 5]  # to 4, then from 4 to 8 and back from 9
+    assert [(d, t) for _, d, t in seen] == [(d, 12) for d in range(1, 13)]
+
+
 def test_repropagation_reuses_cached_query_features(session):
     session.set_annotation(0, square_mask())
     session.propagate(0, "forward")

@@ -107,3 +107,13 @@ def test_a_job_on_the_network_thread_returns_raises_and_is_abandoned_when_the_wa
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert len(seen) == 1 and seen[0][0] and seen[0][1] < 5
+    # a cancel stops the wait without waiting for the job (QA pass 22: a 35 s adaptation step held the window)
+    cancel, release, later = threading.Event(), threading.Event(), []
+
+    def step_then_check(abandoned):
+        release.wait(20)  # a step that does not look at `abandoned` until it ends
+        later.append(abandoned())
+    threading.Timer(0.1, cancel.set).start()
+    assert on_network_thread(step_then_check, cancel) is None and later == []  # returned while it still ran
+    release.set()
+    assert on_network_thread(lambda abandoned: "next") == "next" and later == [True]  # later jobs wait for it

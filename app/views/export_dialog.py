@@ -49,8 +49,10 @@ class ExportDialog(QDialog):
         self.renumber_box.setEnabled(gaps)
         session = controller.document.session
         fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
-        fps = last.get("fps", fps)
-        self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, value=min(max(fps, 1.0), 120.0), suffix=" fps")
+        fps = last.get("fps", fps)  # or the one chosen at this video's last export
+        self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, suffix=" fps")
+        self.fps_spin.setDecimals(3)  # 24000/1001 as 23.98 drifted 0.6 s an hour (QA pass 22)
+        self.fps_spin.setValue(min(max(fps, 1.0), 120.0))
         for key, box in (("palette", self.palette_box), ("binary", self.binary_box), ("soft", self.soft_box),
                          ("video", self.video_box), ("coco", self.coco_box),
                          ("renumber", self.renumber_box)):

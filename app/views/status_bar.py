@@ -222,12 +222,22 @@ class StatusBar(QStatusBar):
         recent = f"{text} · " if text and time.monotonic() - at < 2.0 else ""
         stale = self._doc.stale_frames()
         outdated = sum(1 for i in report.updated if i < len(stale) and stale[i])
-        again = ""
-        if report.cancelled and report.frames:  # the same key there goes on from where it stopped
-            key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
-                report.direction, "propagate.both"))
-            again = f" · {key} on frame {report.start + 1} goes on from there"
-        self.showMessage(recent + finished_note(report, outdated) + again, 8000)
+        self.showMessage(recent + finished_note(report, outdated) + self._going_on(report), 8000)
+
+    def _going_on(self, report: PropagationReport) -> str:
+        """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
+        (backward) run the last annotated frame it passed, where objects entered and joined the masks (a run
+        stops at annotated frames, so from the start it would end there)."""
+        if not report.cancelled or not report.frames:
+            return ""
+        done, frame = report.frames + report.reused, report.start
+        if report.direction == "forward":
+            frame = max((a for a in self._doc.annotated_frames() if report.start <= a < max(done)), default=frame)
+        elif report.direction == "backward":
+            frame = min((a for a in self._doc.annotated_frames() if min(done) < a <= report.start), default=frame)
+        key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
+            report.direction, "propagate.both"))
+        return f" · {key} on frame {frame + 1} goes on from there"
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""
@@ -256,18 +266,28 @@ class StatusBar(QStatusBar):
 
 
 def finished_note(report: PropagationReport, outdated: int = 0) -> str:
-    """What a finished run did, for the status bar: a run cancelled during adaptation says so, not "0 frames";
-    `outdated` of the frames it made are already out of date (a change during the run, or a start from an
-    out-of-date frame: QA pass 21 saw "done" over 24 red frames)."""
+    """What a finished run did, for the status bar: a run cancelled during adaptation (or the preview before it)
+    says so, not "0 frames"; `outdated` of the frames it made are already out of date (a change during the run,
+    or a start from an out-of-date frame: QA pass 21 saw "done" over 24 red frames)."""
     frames, state = len(report.updated), "cancelled" if report.cancelled else "done"
     if report.stopped_at is not None:
         state = f"stopped at frame {report.stopped_at + 1}, annotated meanwhile"
-    if report.cancelled and not frames and report.adapt_seconds:
-        kept = f"; {len(report.previewed)} frames keep their preview" if report.previewed else ""
-        return f"Propagation cancelled while adapting to the video ({report.adapt_seconds:.0f} s){kept}"
+    if report.cancelled and not frames and (report.adapt_seconds or report.previewed):
+        n = len(set(report.previewed))
+        kept = f"; {_frames(n)} {'keeps its' if n == 1 else 'keep their'} preview" if n else ""
+        when = f"while adapting to the video ({report.adapt_seconds:.0f} s)" if report.adapt_seconds else \
+            "before adapting to the video"  # QA pass 22: "cancelled: 0 frames at 0.0 fps" during the preview
+        return f"Propagation cancelled {when}{kept}"
+    kept = len(set(report.reused))  # the run was asked for again after a cancel: it went on from there
+    if kept and not frames:  # QA pass 22: "done: 0 frames at 0.0 fps"
+        return f"Propagation {state}: all its {_frames(kept)} were done before, and kept"
     note = f" after adapting to the video for {report.adapt_seconds:.0f} s" if report.adapt_seconds else ""
-    if kept := len(report.reused):  # the run was asked for again after a cancel: it went on from there
-        note += f"; {kept} frame{'' if kept == 1 else 's'} done before kept"
+    if kept:
+        note += f"; {_frames(kept)} done before kept"
     if outdated:
         note += f"; {outdated} of them out of date (red): propagate again from an annotated frame"
-    return f"Propagation {state}: {frames} frame{'' if frames == 1 else 's'} at {report.fps:.1f} fps{note}"
+    return f"Propagation {state}: {_frames(frames)} at {report.fps:.1f} fps{note}"
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame{'' if n == 1 else 's'}"

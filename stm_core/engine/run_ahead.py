@@ -105,11 +105,14 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
         del unread
 
 
-def on_network_thread(job: Callable[[Callable[[], bool]], T]) -> T:
+def on_network_thread(job: Callable[[Callable[[], bool]], T], cancel: threading.Event | None = None) -> T | None:
     """`job(abandoned)` run on the network thread as `run_ahead` runs its items (the caller's intra-op thread
     count, denormals flushed), the caller waiting for it; an exception in it is raised here. If the wait itself
     is interrupted (Ctrl+C), `abandoned()` turns True, the caller waits for the job to notice and return, and
-    the interruption goes on. Not for use from the network thread itself, which would wait for itself."""
+    the interruption goes on. When `cancel` is set, `abandoned()` turns True and None comes back at once: the
+    job stops at its next check on its own, and later jobs wait for it there (QA pass 22: an adaptation step
+    of 35 s held the window that waited for a cancelled run). Not for use from the network thread itself,
+    which would wait for itself."""
     threads = torch.get_num_threads()
     abandoned, done = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
@@ -125,7 +128,10 @@ def on_network_thread(job: Callable[[Callable[[], bool]], T]) -> T:
 
     NETWORK_THREAD.submit(work)
     try:
-        done.wait()
+        while not done.wait(None if cancel is None else 0.05):
+            if cancel is not None and cancel.is_set():
+                abandoned.set()
+                return None
     except BaseException:
         abandoned.set()
         done.wait()

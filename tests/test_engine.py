@@ -211,6 +211,21 @@ def test_a_run_between_annotated_frames_goes_on_after_a_cancel_in_its_run_back(t
     assert whole.propagate(0, "forward").frames == [] and _results(resumed) == _results(whole)
 
 
+def test_a_run_that_stored_nothing_leaves_the_earlier_run_to_go_on(session, monkeypatch):
+    """QA pass 22: a run cancelled before its first frame (after a correction, undone then) made the session
+    forget the first run's frames, so all were computed again."""
+    session.set_annotation(0, square_mask())
+    cancel, progress = _cancel_after(3)
+    first = session.propagate(0, "forward", progress=progress, cancel=cancel)
+    session.set_annotation(0, square_mask(t=1))  # a correction, whose run stops before its first frame
+    stop, run = threading.Event(), session._propagator.run
+    monkeypatch.setattr(session._propagator, "run", lambda *a, **k: stop.set() or run(*a, **k))
+    assert session.propagate(0, "forward", cancel=stop).frames == []
+    monkeypatch.undo()
+    session.set_annotation(0, square_mask())  # the correction undone
+    assert session.propagate(0, "forward").reused == first.frames
+
+
 def test_an_entering_frame_kept_from_a_cancelled_run_still_takes_its_objects(tmp_path):
     """QA pass 22: cancelled just after the frame where objects enter was stored, every F from the start kept the
     frames up to it, never merged the objects there and stopped."""

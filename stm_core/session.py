@@ -275,8 +275,9 @@ class AnnotationSession:
             return None if index in self._annotations else self._results.soft(index)
 
     def copy_masks_from(self, other: "AnnotationSession") -> None:
-        """Take every annotation and result of `other` (same video), soft maps and uncertainty included: a
-        session rebuilt with other engine settings keeps all the work."""
+        """Take every annotation and result of `other` (same video), soft maps and uncertainty included, and its
+        adaptations where these settings make them alike: a session rebuilt with other engine settings keeps all
+        the work."""
         if (other.num_frames, other.frame_size) != (self.num_frames, self.frame_size):
             raise ValueError(f"that session is of another video ({other.num_frames} frames of "
                              f"{other.frame_size[1]}x{other.frame_size[0]}, this one {self.num_frames} of "
@@ -286,6 +287,7 @@ class AnnotationSession:
         with self._lock:
             self._annotations, self._results, self._entering = annotations, results, entering
         self._propagator.forget_all()
+        self._propagator.take_adaptations(other._propagator)
 
     def annotated_frames(self) -> list[int]:
         with self._lock:

@@ -80,6 +80,26 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
+def test_new_memory_settings_keep_the_adaptation(tmp_path):
+    """QA pass 22: a session rebuilt with a lower memory cap (as the out-of-memory message advises) adapted all
+    over again, minutes on a CPU; another adaptation setting does adapt again."""
+    from dataclasses import replace
+
+    from stm_core.session import AnnotationSession
+
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2)
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    for change, adapts in ((dict(max_memory=3, top_k=4), False), (dict(adapt_lr=1e-3), True)):
+        rebuilt = AnnotationSession(session.frames, replace(session.settings, **change))
+        rebuilt.copy_masks_from(session)
+        steps: list[tuple[int, int]] = []
+        rebuilt.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+        assert bool(steps) is adapts, change
+        engine = rebuilt._propagator  # the networks taken over follow the new engine's top_k
+        assert engine._plain().top_k == engine._adapted.folded.top_k == rebuilt.settings.top_k
+
+
 def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, monkeypatch):
     """The application propagates from a worker thread that never flushed denormals; an fp32 adaptation there
     ran 1.7x slower on an Intel CPU (BENCHMARKS.md), so it runs on the network thread, set up for that."""

@@ -69,6 +69,9 @@ CHECKPOINTS = 4
 """Passes whose progress the engine keeps after they end (see `_Checkpoint`): the two halves of a run both ways
 and the runs back from the annotated frames they reach."""
 
+ADAPTATION_SETTINGS = ("model", "weights", "device", "fast", "random_init", "adapt_steps", "adapt_lr", "adapt_batch")
+"""The engine settings an adaptation (and the loaded network) depends on; memory settings are not among them."""
+
 MIN_ADAPT_SIZE = 32
 """Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
 
@@ -504,6 +507,20 @@ class Propagator:
         prepare_compute_thread(threads)
         with self._compute():
             return self._encode(model, frames, geo, index, frames[index])
+
+    def take_adaptations(self, other: "Propagator") -> None:
+        """Take `other`'s loaded network and adaptations where both engines make them alike (same weights,
+        device, number format and adaptation settings): new memory settings then keep the minutes an adaptation
+        takes on a CPU (QA pass 22: lowering the memory cap, as the out-of-memory message advises, redid all
+        60 steps)."""
+        if other._model is None or any(getattr(self.settings, f) != getattr(other.settings, f)
+                                       for f in ADAPTATION_SETTINGS):
+            return
+        self._model, self._placed, self._device = other._model, other._placed, other._device
+        self._folded, self._adaptations, self._adapted = other._folded, list(other._adaptations), other._adapted
+        for net in [self._folded, *(a.folded for a in self._adaptations)]:
+            if net is not None:  # copies made with the other engine's setting
+                net.top_k = self.settings.top_k
 
     # ---- cache control --------------------------------------------------------------------------------
     def forget_frame(self, index: int) -> None:

@@ -55,10 +55,16 @@ class PropagationController(QObject):
         self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
         self._done = self._since = 0  # frames done so far, and those computed before the last adaptation
         self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
+        self._run_key = b""  # the annotations the last run started from
 
     @property
     def running(self) -> bool:
         return self._task is not None
+
+    @property
+    def annotations_changed(self) -> bool:
+        """The annotations changed since the last run started: the same run asked for again would start over."""
+        return self._document.annotation_key() != self._run_key
 
     @property
     def replacing(self) -> bool:
@@ -140,7 +146,8 @@ class PropagationController(QObject):
         # the annotations this run propagates (a later change outdates it); a run from an out-of-date result
         # continues it, so what it makes is out of date too (QA pass 21: F there cleared the red marks)
         stale_start = not doc.is_annotated(request.start) and bool(doc.stale_frames()[request.start])
-        key = [b"" if stale_start else doc.annotation_key()]
+        self._run_key = doc.annotation_key()
+        key = [b"" if stale_start else self._run_key]
 
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:
             return session.propagate(request.start, request.direction, progress, cancel,

@@ -228,8 +228,8 @@ class StatusBar(QStatusBar):
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
         (backward) run the last annotated frame it passed, where objects entered and joined the masks (a run
         stops at annotated frames, so from the start it would end there)."""
-        if not report.cancelled or not report.frames:
-            return ""
+        if not report.cancelled or not report.frames or self._controller.propagation.annotations_changed:
+            return ""  # (after an undo that stopped it, say, the same run would start over)
         done, frame = report.frames + report.reused, report.start
         if report.direction == "forward":
             frame = max((a for a in self._doc.annotated_frames() if report.start <= a < max(done)), default=frame)

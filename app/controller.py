@@ -471,8 +471,8 @@ class AppController(QObject):
         """A running propagation propagates the annotations as they were: after an undo it would replace the
         results the undo made current again with out-of-date ones (QA pass 22), so it stops."""
         if self.propagation.running:
-            self.message.emit(f"{what} stopped the propagation, which used the mask from before: press "
-                              f"{self._key('propagate.forward')} to go on")
+            self.message.emit(f"{what} stopped the propagation, which used the annotations as they were before: "
+                              f"press {self._key('propagate.forward')} to propagate again")
             self.propagation.cancel()
 
     def _key(self, command_id: str) -> str:

@@ -97,7 +97,8 @@ def test_new_memory_settings_keep_the_adaptation(tmp_path):
         rebuilt.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
         assert bool(steps) is adapts, change
         engine = rebuilt._propagator  # the networks taken over follow the new engine's top_k
-        assert engine._plain().top_k == engine._adapted.folded.top_k == rebuilt.settings.top_k
+        assert engine._plain().top_k == engine._adapted.folded.top_k == engine._adapted.trainable.top_k \
+            == rebuilt.settings.top_k
 
 
 def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, monkeypatch):

@@ -259,6 +259,8 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
     assert finished_note(preview) == "Propagation cancelled before adapting to the video; 1 frame keeps its preview"
     kept = PropagationReport(0, "forward", seconds=0.01, reused=[1, 2, 3, 3, 2, 1])  # a run and its run back
     assert finished_note(kept) == "Propagation done: all its 3 frames were done before, and kept"
+    stopped = PropagationReport(0, "forward", cancelled=True, seconds=0.01, reused=[1, 2])  # QA pass 23
+    assert finished_note(stopped) == "Propagation cancelled: 2 frames done before kept, none computed"
     went_on = PropagationReport(0, "forward", frames=[3], seconds=1.0, reused=[1, 2])
     assert finished_note(went_on) == "Propagation done: 1 frame at 1.0 fps; 2 frames done before kept"
     stopped = PropagationReport(0, "forward", frames=[1, 2], seconds=2.0, stopped_at=3)

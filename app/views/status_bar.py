@@ -228,7 +228,8 @@ class StatusBar(QStatusBar):
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
         (backward) run the last annotated frame it passed, where objects entered and joined the masks (a run
         stops at annotated frames, so from the start it would end there)."""
-        if not report.cancelled or not report.frames or self._controller.propagation.annotations_changed:
+        if not report.cancelled or not (report.frames or report.reused) \
+                or self._controller.propagation.annotations_changed:
             return ""  # (after an undo that stopped it, say, the same run would start over)
         done, frame = report.frames + report.reused, report.start
         if report.direction == "forward":
@@ -280,6 +281,8 @@ def finished_note(report: PropagationReport, outdated: int = 0) -> str:
         return f"Propagation cancelled {when}{kept}"
     kept = len(set(report.reused))  # the run was asked for again after a cancel: it went on from there
     if kept and not frames:  # QA pass 22: "done: 0 frames at 0.0 fps"
+        if report.cancelled:  # QA pass 23: before its first new frame
+            return f"Propagation cancelled: {_frames(kept)} done before kept, none computed"
         return f"Propagation {state}: all its {_frames(kept)} were done before, and kept"
     note = f" after adapting to the video for {report.adapt_seconds:.0f} s" if report.adapt_seconds else ""
     if kept:

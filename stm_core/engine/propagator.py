@@ -518,9 +518,9 @@ class Propagator:
             return
         self._model, self._placed, self._device = other._model, other._placed, other._device
         self._folded, self._adaptations, self._adapted = other._folded, list(other._adaptations), other._adapted
-        for net in [self._folded, *(a.folded for a in self._adaptations)]:
-            if net is not None:  # copies made with the other engine's setting
-                net.top_k = self.settings.top_k
+        for net in [self._folded, *(n for a in self._adaptations for n in (a.folded, a.trainable))]:
+            if net is not None:  # copies made with the other engine's setting (QA pass 23: a correction went on
+                net.top_k = self.settings.top_k  # from the trainable one, with its top_k)
 
     # ---- cache control --------------------------------------------------------------------------------
     def forget_frame(self, index: int) -> None:

@@ -174,17 +174,20 @@ class PropagationController(QObject):
             key[0] = self._document.note_entered(args[1], key[0])
             return
         if args[0] == ADAPT:
+            # frames per second count from the end of adaptation, and so do the frames (QA pass 22: the rate
+            # jumped 3-5x where objects entered and the engine adapted again)
             _, done, steps = args
-            self._t0 = time.perf_counter()  # frames per second count from the end of adaptation (QA pass 22: the
-            self._since = self._done - self._kept  # frames computed before it did too: the rate jumped 3-5x where
-            self.adapting.emit(done, steps)  # objects entered and the engine adapted again)
+            self._t0, self._since = time.perf_counter(), self._done - self._kept
+            self.adapting.emit(done, steps)
             return
         if args[0] == PREVIEW:
             self._document.note_result(args[1], key[0], preview=True)
             self.previewed.emit(args[1])
             return
-        kept = args[0] == KEPT  # its result, from the same run with the same annotations, is as it was: nothing
-        if kept:  # to show, save or mark (QA pass 22: 399 masks written again, redo dropped on kept frames)
+        # a kept frame's result, from the same run with the same annotations, is as it was: nothing to show,
+        # save or mark (QA pass 22: 399 masks written again, redo dropped on kept frames)
+        kept = args[0] == KEPT
+        if kept:
             self._kept += 1
             args = args[1:]
         frame, done, total = args

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .io.frames import natural_key
-from .io.masks import VOID_LABEL, read_mask, read_masks
+from .io.masks import VOID_LABEL, check_mask_folder, read_mask, read_masks
 
 
 def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) -> float:
@@ -141,14 +141,6 @@ def _pngs(folder: Path) -> list[Path]:
                   key=lambda p: natural_key(p.name))
 
 
-def _check_folder(folder: Path, role: str) -> None:
-    """A clear error unless `folder` is a folder (QA pass 21: a mask file given was "not found")."""
-    if folder.is_file():
-        raise InputError(f"{folder} is a file: give the folder of {role} masks")
-    if not folder.is_dir():
-        raise InputError(f"{role} folder not found: {folder}")
-
-
 def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = False) -> list[ObjectScore]:
     """Score the predicted masks of one sequence against its ground truth on frames 1..N-2.
 
@@ -159,8 +151,8 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     are ignored.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    _check_folder(gt_dir, "ground-truth")
-    _check_folder(pred_dir, "prediction")
+    check_mask_folder(gt_dir, "ground-truth masks")
+    check_mask_folder(pred_dir, "predicted masks")
     gt_files = _pngs(gt_dir)
     if len(gt_files) < 3:
         raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
@@ -222,8 +214,8 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
 def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = False) -> EvalResult:
     """Score one sequence (a folder of PNGs) or many (a folder of such folders, matched by name)."""
     gt_root, pred_root = Path(gt_root), Path(pred_root)
-    _check_folder(gt_root, "ground-truth")
-    _check_folder(pred_root, "prediction")
+    check_mask_folder(gt_root, "ground-truth masks")
+    check_mask_folder(pred_root, "predicted masks")
     if _pngs(gt_root):
         return EvalResult(evaluate_sequence(gt_root, pred_root, objects))
     sequences = sorted((d for d in gt_root.iterdir() if d.is_dir() and _pngs(d)), key=lambda d: natural_key(d.name))

@@ -194,7 +194,8 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
     frames, ann = clip
     a_file = ann / "00000.png"
     cases = [
-        (["evaluate", str(a_file), str(ann)], f"{a_file} is a file: give the folder of ground-truth masks"),
+        (["evaluate", str(a_file), str(ann)], f"{a_file} is a file, not a folder of ground-truth masks: give its "
+                                              "folder"),
         (["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"), "--weights",
           str(ann)], f"{ann} is a folder, not a weights file"),
         (["train", "--out-dir", str(a_file)], f"--out-dir {a_file} is a file, not a folder"),

@@ -44,7 +44,11 @@ _PALETTE_CODES = (DAVIS_PALETTE.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1]
 _LABEL_OF_COLOUR = {code: label for label, code in enumerate(_PALETTE_CODES)}
 
 
-def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, tolerance: int = 4, *,
+SIZE_TOLERANCE = 4
+"""Pixels per side a mask may be off the expected size and still be resized (nearest) with a warning."""
+
+
+def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, tolerance: int = SIZE_TOLERANCE, *,
               keep_void: bool = False, size_of: str = "the frames are", probability: bool = False) -> np.ndarray:
     """Read a mask file as a uint8 label map (H, W).
 
@@ -64,7 +68,7 @@ def read_masks(paths: Sequence[Path], expected_size: tuple[int, int] | None = No
     """`read_mask` of each of one sequence's masks. Where some are palette masks with labels (DAVIS-2017), a
     palette mask of 0 and 255 alone is a frame where every object is absent and void remains, not a binary
     mask of one object (QA pass 21: the void became object 1, and a perfect prediction scored J 0.67)."""
-    read = [_read_mask(Path(p), expected_size, 4, keep_void, size_of, probability) for p in paths]
+    read = [_read_mask(Path(p), expected_size, SIZE_TOLERANCE, keep_void, size_of, probability) for p in paths]
     if any(kind == _LABELLED_PALETTE for _, kind in read):
         for labels, kind in read:
             if kind == _BINARY_PALETTE:
@@ -250,9 +254,7 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     and '5.jpg') are errors, so typos and ambiguous names do not go unnoticed.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder} is a file, not a folder of masks: give its folder" if folder.is_file()
-                         else f"mask folder not found: {folder}")
+    check_mask_folder(folder)
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
                     and p.is_file()), key=lambda p: natural_key(p.name))  # QA pass 12: JPEG masks were skipped
     if not files:
@@ -286,6 +288,15 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
                       "where p >= 0.5", stacklevel=2)
     indices = sorted(owner)
     return dict(zip(indices, read_masks([owner[i] for i in indices], frame_size, probability=soft)))
+
+
+def check_mask_folder(folder: Path, what: str = "masks") -> None:
+    """An `InputError` unless `folder` is a folder (of `what`), naming a mask file given instead (QA passes 18 and
+    21: a file was "not found")."""
+    if folder.is_file():
+        raise InputError(f"{folder} is a file, not a folder of {what}: give its folder")
+    if not folder.is_dir():
+        raise InputError(f"{what.removesuffix('s')} folder not found: {folder}")
 
 
 SOFT_EXPORT_DIR, OBJECT_DIR_PREFIX = "soft", "object_"

@@ -73,6 +73,7 @@ class Document(QObject):
         self._digests: dict[int, bytes] = {}
         self._key = b""
         self._result_keys: list[bytes | None] = []
+        self._before_preview: dict[int, bytes] = {}  # frame -> key of the current result a preview replaced
         self._loading: set[int] = set()
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
@@ -108,6 +109,7 @@ class Document(QObject):
         self._uncertain_jump = None
         self._result_keys = [self._key if (has or i in self._loading) and not stale else None
                              for i, (has, stale) in enumerate(zip(self._has_result, self._stale))]
+        self._before_preview = {}
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self.sessionChanged.emit()
@@ -407,6 +409,7 @@ class Document(QObject):
     def _mark_stale_around(self, frame: int) -> None:
         """Results on both sides of an edited frame, up to the next annotated frames, are out of date unless
         they were computed from the annotations as they are now (after an undo, say)."""
+        self._restore_replaced()
         annotated = set(self.annotated_frames())
         self._stale[frame] = frame not in annotated and self._outdated(frame)
         for step in (-1, 1):
@@ -415,6 +418,22 @@ class Document(QObject):
                 self._stale[i] = self._outdated(i)
                 i += step
         self.resultsChanged.emit()
+
+    def _restore_replaced(self) -> None:
+        """Frames whose preview replaced a result computed from the annotations as they are now (the correction
+        the preview came from was undone: QA passes 22b and 23 found them red, the old results lost) get that
+        result back."""
+        assert self._session is not None
+        for frame, key in list(self._before_preview.items()):
+            if key != self._key or self.is_annotated(frame):
+                continue
+            del self._before_preview[frame]
+            if self._session.restore_replaced(frame):
+                self._result_keys[frame], self._stale[frame] = key, False
+                if frame == self._current and self._stroke is None:
+                    self._reload()
+                    self.labelsChanged.emit(frame)
+                self.maskStored.emit(frame, False)
 
     def _outdated(self, frame: int) -> bool:
         has = self._has_result[frame] or frame in self._loading
@@ -477,6 +496,10 @@ class Document(QObject):
         adapted pass replaces it, so a cancelled run leaves it marked for propagating again."""
         self._has_result[frame] = True
         self._loading.discard(frame)
+        if preview and self._result_keys[frame] is not None:
+            self._before_preview.setdefault(frame, self._result_keys[frame])  # type: ignore[arg-type]
+        elif not preview:
+            self._before_preview.pop(frame, None)
         self._result_keys[frame] = None if preview else key
         # an annotation made after the run stored this result, before its note came here, wins: never red
         self._stale[frame] = (preview or key != self._key) and not self.is_annotated(frame)  # (QA pass 17)
@@ -518,6 +541,7 @@ class Document(QObject):
     def _carry_results_to_key(self, old: bytes) -> None:
         """Results that were current under the annotations' `old` key stay current under the present one."""
         self._result_keys = [self._key if k == old else k for k in self._result_keys]
+        self._before_preview = {f: self._key if k == old else k for f, k in self._before_preview.items()}
 
     def entering_frames(self) -> list[int]:
         """Frames where imported objects enter once a forward propagation reaches them."""
@@ -617,6 +641,7 @@ class Document(QObject):
         self.objects.remove(obj_id)
         if self._session is not None:
             self._session.remove_object(obj_id)
+            self._before_preview.clear()  # the session let the results previews replaced go
             old = self._key  # results lose the object as the annotations do: they stay as current as they were
             self._update_key(self.annotated_frames())
             self._carry_results_to_key(old)

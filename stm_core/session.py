@@ -267,6 +267,14 @@ class AnnotationSession:
             if index not in self._annotations:
                 self._results.put(index, labels, probs, obj_ids, uncertainty)
 
+    def restore_replaced(self, index: int) -> bool:
+        """Give frame `index` back the result a preview replaced, while the preview is still its result: after
+        the correction the preview came from is undone, the result from before it is current again, and
+        propagating would only recompute it. Returns whether it did."""
+        index = self._check_index(index)
+        with self._lock:
+            return self._results.restore(index)
+
     def soft_result(self, index: int) -> tuple[list[int], np.ndarray] | None:
         """The propagated soft maps of frame `index` as stored (object ids, uint8 [K,h,w] at the working size),
         for saving them; None for annotated frames and results without soft maps."""
@@ -407,7 +415,8 @@ class AnnotationSession:
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
         an adaptation is to be done, the first `settings.preview_frames` frames of the run get a preview first
         (`previewed(frame)` after each), so a result shows at once; the adapted pass replaces them. After a
-        correction the preview comes from the previous adaptation and replaces the old results; before any
+        correction the preview comes from the previous adaptation and replaces the old results (until the adapted
+        pass replaces it, `restore_replaced` gives one back); before any
         adaptation it comes from the unadapted network and only fills frames without a result.
         A forward run that reaches a frame where objects enter (`add_entering`) stops there, adds them to the
         frame's result as its annotation (`entered(frame)` then), and goes on from it with them tracked too.
@@ -526,7 +535,7 @@ class AnnotationSession:
                             continue
                         self._results.put(r.index, *_blended(r, before, origin, obj_ids, annotations, digests,
                                                              self.frame_size),
-                                          None if origin is None else (*origin, r.network))
+                                          None if origin is None else (*origin, r.network), provisional=r.preview)
                         if not r.preview:
                             serial: int = self._results.serial(r.index)  # type: ignore[assignment]
                             for earlier, at in done_by.get(r.index, ()):  # a run back blended the frame: done

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -104,7 +106,6 @@ def test_new_memory_settings_keep_the_adaptation(tmp_path):
 def test_adaptation_runs_on_the_network_thread_with_denormals_flushed(tmp_path, monkeypatch):
     """The application propagates from a worker thread that never flushed denormals; an fp32 adaptation there
     ran 1.7x slower on an Intel CPU (BENCHMARKS.md), so it runs on the network thread, set up for that."""
-    import threading
 
     import stm_core.train.adapt as adapt_module
 
@@ -165,6 +166,28 @@ def test_a_preview_shows_frames_before_adapting_and_the_adapted_pass_replaces_th
     assert events == [("preview", 4), ("preview", 5), ("adapt", 1)] and again.frames == [4, 5]
 
 
+def test_a_result_a_preview_replaced_comes_back_until_the_adapted_pass_replaces_it(tmp_path):
+    """QA passes 22b and 23: a correction's preview replaced the results after it; cancelled during its
+    adaptation and the correction undone, those results were lost and had to be propagated again."""
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=2)
+    session.set_annotation(0, square_mask())
+    session.propagate(0, "forward")
+    before = {i: (session.labels(i), session.soft_result(i)) for i in range(1, 6)}
+    session.set_annotation(3, square_mask(t=3))  # a correction
+    cancel = threading.Event()
+    report = session.propagate(3, "forward", cancel=cancel, previewed=lambda i: i == 5 and cancel.set())
+    assert report.previewed == [4, 5] and report.frames == [] and report.cancelled
+    session.remove_annotation(3)  # undone
+    assert [session.restore_replaced(i) for i in (2, 4, 5)] == [False, True, True]
+    assert not session.restore_replaced(4)  # given back once
+    for i in (4, 5):
+        labels, (ids, soft) = session.labels(i), session.soft_result(i)
+        assert np.array_equal(labels, before[i][0]) and ids == before[i][1][0] and np.array_equal(soft, before[i][1][1])
+    session.set_annotation(3, square_mask(t=3))
+    session.propagate(3, "forward")  # its preview, then the adapted pass, which replaces the preview
+    assert not session.restore_replaced(4) and not session.restore_replaced(5)
+
+
 def test_an_unadapted_preview_never_replaces_a_result(tmp_path):
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=1, preview_frames=5)
     session.set_annotation(0, square_mask())
@@ -175,7 +198,6 @@ def test_an_unadapted_preview_never_replaces_a_result(tmp_path):
 
 
 def test_a_cancelled_preview_leaves_no_adaptation_behind(tmp_path):
-    import threading
 
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=3)
     session.set_annotation(0, square_mask())

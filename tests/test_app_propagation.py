@@ -449,6 +449,35 @@ def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtb
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5]
 
 
+def test_undoing_a_correction_cancelled_while_adapting_gives_back_what_its_preview_replaced(qtbot, app_factory,
+                                                                                          tmp_path, monkeypatch):
+    """QA passes 22b and 23: after Esc during a correction's adaptation and an undo, the frames its preview had
+    replaced stayed red with the preview, and the results from before the correction were lost."""
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2, preview_frames=2))
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    before = {i: doc.session.labels(i) for i in range(6)}
+    doc.seek(2)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)  # a correction of the same object: the adapted preview
+    doc.end_stroke()
+    prop.previewed.connect(lambda frame: frame == 4 and prop.cancel())
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert finished.args[0].cancelled and finished.args[0].previewed == [3, 4]
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 3, 4, 5]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not doc.is_annotated(2) and not doc.stale_frames().any()
+    assert all(np.array_equal(doc.session.labels(i), before[i]) for i in range(1, 6))
+    autosaver = window.controller.autosaver
+    assert autosaver.save_now()
+    names = doc.session.frame_names
+    for frame in (3, 4):  # saved again: a kill now reopens them as they are
+        assert np.array_equal(autosaver.workspace.read_frame_mask(names[frame], doc.frame_size), before[frame])
+
+
 def test_a_correction_painted_during_a_run_ends_it_there_and_outdates_what_it_made(qtbot, app_factory, tmp_path,
                                                                                     monkeypatch):
     """The run's memory predates the correction: it stops at the corrected frame, and the frames it still

@@ -42,24 +42,44 @@ class ResultStore:
 
     def __init__(self) -> None:
         self._entries: dict[int, _Entry] = {}
+        # frame -> (serial of its provisional entry, the entry that one replaced): see `put` and `restore`
+        self._replaced: dict[int, tuple[int, _Entry]] = {}
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
-            uncertainty: float = float("nan"), origin: tuple[int, str, tuple] | None = None) -> None:
+            uncertainty: float = float("nan"), origin: tuple[int, str, tuple] | None = None,
+            provisional: bool = False) -> None:
         """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
         derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, a digest
-        of its annotation and the network that ran (None: imported or read back)."""
+        of its annotation and the network that ran (None: imported or read back). A `provisional` result (a
+        preview) keeps the last other result it replaced, for `restore`."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
         z = zlib.compress(labels.tobytes(), 1)
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
-        self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
-                                      tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
-                                      next(_SERIALS))
+        old = self._entries.get(index)
+        new = self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
+                                            tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
+                                            next(_SERIALS))
+        kept = self._replaced.pop(index, None)
+        if provisional:
+            replaced = kept[1] if kept is not None and old is not None and kept[0] == old.serial else old
+            if replaced is not None:
+                self._replaced[index] = (new.serial, replaced)
+
+    def restore(self, index: int) -> bool:
+        """Give the frame back the result its provisional one replaced, if that is still its result."""
+        kept = self._replaced.pop(index, None)
+        e = self._entries.get(index)
+        if kept is None or e is None or e.serial != kept[0]:
+            return False
+        self._entries[index] = kept[1]
+        return True
 
     def copy(self) -> "ResultStore":
         """An independent store with the same results (entries are immutable, so they are shared)."""
         store = ResultStore()
         store._entries = dict(self._entries)
+        store._replaced = dict(self._replaced)
         return store
 
     def has(self, index: int) -> bool:
@@ -122,7 +142,9 @@ class ResultStore:
         return out
 
     def remove_label(self, obj_id: int) -> None:
-        """Erase one object from every stored result (its pixels become background)."""
+        """Erase one object from every stored result (its pixels become background); results replaced by
+        provisional ones, which may hold it, are let go."""
+        self._replaced.clear()
         for i, e in list(self._entries.items()):
             labels = self.labels(i)
             assert labels is not None

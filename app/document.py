@@ -503,6 +503,8 @@ class Document(QObject):
         self._result_keys[frame] = None if preview else key
         # an annotation made after the run stored this result, before its note came here, wins: never red
         self._stale[frame] = (preview or key != self._key) and not self.is_annotated(frame)  # (QA pass 17)
+        if preview and key != self._key:  # of a correction undone before its note came: what it replaced is current
+            self._restore_replaced()
         if not self.is_annotated(frame) and self._history.can_redo(frame):
             # strokes undone there would be redone onto the mask they were painted on, now replaced: a redo
             # pasted that old mask's rectangle over the new result (QA pass 16)

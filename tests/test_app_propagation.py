@@ -478,6 +478,42 @@ def test_undoing_a_correction_cancelled_while_adapting_gives_back_what_its_previ
         assert np.array_equal(autosaver.workspace.read_frame_mask(names[frame], doc.frame_size), before[frame])
 
 
+def test_a_preview_noted_after_its_correction_was_undone_gives_back_what_it_replaced(qtbot, app_factory, tmp_path,
+                                                                                     monkeypatch):
+    """The undo stops the run, but a preview the engine stored before the stop is noted after the undo: it too
+    gives the result from before the correction back."""
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2, preview_frames=2))
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    before = {i: doc.session.labels(i) for i in range(6)}
+    doc.seek(2)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    stored, undone = threading.Event(), threading.Event()
+    original = doc.session.propagate
+
+    def propagate(*args, previewed, **kwargs):
+        def held_back(frame: int) -> None:  # frame 4's preview is stored; its note waits for the undo
+            if frame == 4:
+                stored.set()
+                undone.wait(WAIT_MS / 1000)
+            previewed(frame)
+        return original(*args, previewed=held_back, **kwargs)
+    monkeypatch.setattr(doc.session, "propagate", propagate)
+    seen: list[int] = []
+    prop.previewed.connect(seen.append)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+        qtbot.waitUntil(lambda: stored.is_set() and seen == [3], timeout=WAIT_MS)
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        undone.set()
+    assert seen == [3, 4] and not doc.is_annotated(2) and not doc.stale_frames().any()
+    assert all(np.array_equal(doc.session.labels(i), before[i]) for i in range(1, 6))
+
+
 def test_a_correction_painted_during_a_run_ends_it_there_and_outdates_what_it_made(qtbot, app_factory, tmp_path,
                                                                                     monkeypatch):
     """The run's memory predates the correction: it stops at the corrected frame, and the frames it still

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from stm_core.session import FrameSnapshot
+
 from .document import Document
 from .editor_state import EditorState
 from .errors import describe
@@ -96,23 +98,10 @@ class Autosaver(QObject):
             return
         names = session.frame_names
         self._retry_failed(names)
-        for frame in sorted(self._dirty):
-            labels = session.labels(frame)
-            name = names[frame]
-            if labels is None:
-                self._writer.submit(f"mask:{name}", lambda n=name: workspace.remove_mask(n))
-                continue
-            if session.is_annotated(frame):
-                save = partial(workspace.write_mask, name, labels, "annotation")
-            else:  # objects waiting to enter, and a result a backward run left there, are kept apart
-                result = labels if session.has_result(frame) else None
-                save = partial(self._save_plain, workspace, name, session.entering_labels(frame), result)
-            self._writer.submit(f"mask:{name}", save)
-            soft = session.soft_result(frame)
-            if soft is None:
-                self._writer.submit(f"soft:{name}", lambda n=name: workspace.remove_soft(n))
-            else:
-                self._writer.submit(f"soft:{name}", lambda n=name, lab=labels, s=soft: workspace.write_soft(n, lab, *s))
+        for frame in sorted(self._dirty):  # snapshots: the writer reads each mask when it writes it
+            snapshot, name = session.snapshot(frame), names[frame]
+            self._writer.submit(f"mask:{name}", partial(self._save_masks, workspace, name, snapshot))
+            self._writer.submit(f"soft:{name}", partial(self._save_soft, workspace, name, snapshot))
         self._dirty.clear()
         if self._state_dirty:
             state = self._state(names)
@@ -120,13 +109,29 @@ class Autosaver(QObject):
             self._state_dirty = False
 
     @staticmethod
-    def _save_plain(workspace: Workspace, name: str, entering: np.ndarray | None, result: np.ndarray | None) -> None:
-        """A frame that is not annotated: its waiting objects and its result, each saved or removed."""
-        for labels, kind in ((entering, "entering"), (result, "result")):
-            if labels is not None:
-                workspace.write_mask(name, labels, kind)
-            else:
-                workspace.remove_mask(name, kind)
+    def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
+        """A frame's masks: its annotation, or else its waiting objects and its result (kept apart), each saved
+        or removed."""
+        labels = snapshot.labels()
+        if labels is None:
+            workspace.remove_mask(name)
+        elif snapshot.annotation is not None:
+            workspace.write_mask(name, labels, "annotation")
+        else:
+            result = labels if snapshot.result is not None else None
+            for mask, kind in ((snapshot.entering, "entering"), (result, "result")):
+                if mask is not None:
+                    workspace.write_mask(name, mask, kind)
+                else:
+                    workspace.remove_mask(name, kind)
+
+    @staticmethod
+    def _save_soft(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
+        soft = snapshot.soft()
+        if soft is None:
+            workspace.remove_soft(name)
+        else:
+            workspace.write_soft(name, snapshot.labels(), *soft)
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document

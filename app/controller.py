@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
 from stm_core.io.masks import add_objects, objects_listings, read_mask, read_mask_dir
+from stm_core.io.packed_masks import PackedMasks
 from stm_core.session import AnnotationSession
 
 from .autosave import Autosaver
@@ -32,6 +33,14 @@ from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_finge
                         source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
+
+ImportProgress = Callable[[str, int, int], bool]
+"""(what is being done, masks done, masks in all) -> False to stop; heeded while reading, before anything is
+imported (a long video's masks take minutes: 2,000 at 1080p about 20 s to read on 2 cores)."""
+
+
+class _ImportStopped(Exception):
+    """The user stopped an import while its masks were read."""
 
 
 class AppController(QObject):
@@ -277,11 +286,13 @@ class AppController(QObject):
 
     # ---- imports ------------------------------------------------------------------------------------
     def import_mask_folder(self, folder: str | Path, as_annotations: bool,
-                           confirm: Callable[[list[int]], bool] | None = None, as_new_object: bool = False) -> bool:
+                           confirm: Callable[[list[int]], bool] | None = None, as_new_object: bool = False,
+                           progress: ImportProgress | None = None) -> bool:
         """Import the masks of a folder (PNG, JPEG, …) named after the frames (palette, grayscale or 0/255). Where
         they would replace painted annotations, `confirm(frames)` is asked first (False: nothing is imported).
         `as_new_object`: the folder holds one object's masks (a per-object export, SAM or XMem style), which
-        become a new object added to each frame's present mask; annotated frames stay annotated."""
+        become a new object added to each frame's present mask; annotated frames stay annotated. `progress`
+        is told about each mask read and imported."""
         doc, session = self.document, self.document.session
         if session is None:
             return False
@@ -289,19 +300,26 @@ class AppController(QObject):
         if blocker is not None:
             self.error.emit("Import refused", blocker)
             return False
+
+        def reading(done: int, total: int) -> None:
+            if progress is not None and not progress("Reading masks", done, total):
+                raise _ImportStopped
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                masks = read_mask_dir(folder, session.frame_names, session.frame_size)
+                masks = read_mask_dir(folder, session.frame_names, session.frame_size, reading)
                 home = None if as_new_object else self._video_ids(Path(folder))
-                masks = masks if home is None else {i: home[0][m] for i, m in masks.items()}
+                masks = masks if home is None else masks.mapped(lambda i, m: home[0][m])
                 new_object, masks = self._as_new_object(Path(folder), masks) if as_new_object else (None, masks)
+            except _ImportStopped:
+                self.message.emit(f"Import cancelled: nothing was imported from {folder}")
+                return False
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
         if as_new_object:  # its pixels win over painted ones of other objects
-            replaced = [i for i, m in sorted(masks.items()) if session.is_annotated(i)
-                        and session.annotation(i)[m == new_object.id].any()]
+            replaced = [i for i in masks if session.is_annotated(i)
+                        and session.annotation(i)[masks[i] == new_object.id].any()]
         else:
             replaced = doc.annotations_replaced_by(masks) if as_annotations else []
         if replaced and confirm is not None and not confirm(replaced):
@@ -312,12 +330,13 @@ class AppController(QObject):
         waiting = set(doc.entering_frames())
         imported = []
         if as_new_object and not as_annotations:  # the object joins annotated frames' annotations too
-            imported += doc.import_masks({i: m for i, m in masks.items() if session.is_annotated(i)}, True)
+            imported += doc.import_masks(masks.subset(i for i in masks if session.is_annotated(i)), True)
         # on a frame with no mask yet the new object waits for a forward run to bring the others there, which
         # would otherwise be annotated as absent (QA pass 13: they were never tracked there again)
         tracked = as_new_object and any(o != new_object.id for o in session.object_ids())
         unmasked = [i for i in masks if session.labels(i) is None] if tracked else []
-        imported += doc.import_masks(masks, as_annotations, entering=unmasked)
+        imported += doc.import_masks(masks, as_annotations, entering=unmasked, progress=None if progress is None
+                                     else lambda done, total: progress("Importing masks", done, total))
         entering = [i for i in doc.entering_frames() if i not in waiting]
         if home is not None:  # back home, the objects are the video's own; removed ones come back as listed
             for obj in home[1]:
@@ -351,11 +370,10 @@ class AppController(QObject):
             return f"Saved masks are still loading: {action} in a moment."
         return None
 
-    def _as_new_object(self, folder: Path, masks: dict[int, np.ndarray]
-                       ) -> tuple[TrackedObject, dict[int, np.ndarray]]:
+    def _as_new_object(self, folder: Path, masks: PackedMasks) -> tuple[TrackedObject, PackedMasks]:
         """One object's masks as a new object (named after the folder, not added yet) over each frame's present
         mask; ValueError when all 254 labels are taken."""
-        several = next((i for i, m in masks.items() if len(np.unique(m[m > 0])) > 1), None)
+        several = next((i for i in masks if len(masks.objects(i)) > 1), None)
         if several is not None:
             raise InputError(f"the mask for frame {several + 1} in {folder} holds several objects: import the "
                              "folder as annotated frames or results instead")
@@ -363,9 +381,10 @@ class AppController(QObject):
         assert session is not None
         obj_id = self.document.objects.free_id()
         obj = TrackedObject(obj_id, folder.name, default_color(obj_id))
-        return obj, {i: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id) for i, m in masks.items()
-                     if m.any()}  # a blank mask (a per-object export writes one where the object is absent) changes
-        # nothing there (QA pass 15: it made frames annotated, or waiting for objects to enter)
+        # a blank mask (a per-object export writes one where the object is absent) changes nothing there (QA pass
+        # 15: it made frames annotated, or waiting for objects to enter)
+        return obj, masks.mapped(lambda i, m: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id)
+                                 if m.any() else None)
 
     def _video_ids(self, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:
         """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's

@@ -9,7 +9,7 @@ code serves mouse strokes, imported masks and tests; the engine sees a frame onl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
 from stm_core.io.masks import add_objects, mask_digest, split_annotations
+from stm_core.io.packed_masks import PackedMasks
 from stm_core.session import AnnotationSession
 
 from .errors import describe
@@ -565,7 +566,7 @@ class Document(QObject):
         self._loading.clear()
         self.resultsChanged.emit()
 
-    def annotations_replaced_by(self, masks: dict[int, np.ndarray]) -> list[int]:
+    def annotations_replaced_by(self, masks: Mapping[int, np.ndarray]) -> list[int]:
         """Annotated frames whose painted mask `import_masks(masks, as_annotations=True)` would change (masks
         that only add new objects change no painted pixel)."""
         if self._session is None:
@@ -574,10 +575,11 @@ class Document(QObject):
         return sorted(i for i, labels in complete.items() if self._session.is_annotated(i)
                       and not np.array_equal(self._session.annotation(i), labels))
 
-    def import_masks(self, masks: dict[int, np.ndarray], as_annotations: bool,
-                     entering: Iterable[int] = ()) -> list[int]:
+    def import_masks(self, masks: Mapping[int, np.ndarray], as_annotations: bool, entering: Iterable[int] = (),
+                     progress: Callable[[int, int], None] | None = None) -> list[int]:
         """Put whole-frame masks into the session, as annotated frames (the results around them are then out
-        of date) or as plain results (annotated frames keep their annotation). Returns the frames changed.
+        of date) or as plain results (annotated frames keep their annotation). Returns the frames changed;
+        `progress(done, total)` after each.
 
         As annotated frames, a mask that shows only objects that are new (Cutie/XMem masks for objects that
         enter mid-video), or one of the `entering` frames, adds them to the frame's present mask instead of
@@ -585,21 +587,26 @@ class Document(QObject):
         reaches it (`entering_frames`)."""
         assert self._session is not None
         self.end_stroke()
+        packed = masks if isinstance(masks, PackedMasks) else PackedMasks(masks.items())  # a long video's fit
         # an annotated frame's mask replaced by an import is one more undoable edit there (QA pass 12: imported
         # masks wiped painted objects with no way back); other frames' history starts afresh
-        painted = {i: self._session.annotation(i) for i in masks if as_annotations and self._session.is_annotated(i)}
+        painted = {i: self._session.annotation(i) for i in packed if as_annotations and self._session.is_annotated(i)}
         if as_annotations:
-            complete, adding = split_annotations(masks, self._session.object_ids())
-            adding.update({i: complete.pop(i) for i in set(entering) & set(complete)})
+            complete, adding = split_annotations(packed, self._session.object_ids())
+            for index in set(entering) & set(complete):
+                adding[index] = complete.pop(index)
             for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
                 if not self._session.add_entering(index, labels):
                     self._history.forget(index)  # no annotation there (add_entering would have joined it)
-                    self.objects.ensure(set(np.unique(labels).tolist()))
+                    self.objects.ensure(adding.objects(index))
                     self.maskStored.emit(index, False)
-            masks = {**complete, **{i: self._session.annotation(i) for i in adding if self._session.is_annotated(i)}}
+            packed = complete
+            for index in adding:
+                if self._session.is_annotated(index):
+                    packed[index] = self._session.annotation(index)
         else:
-            masks = {i: m for i, m in masks.items() if not self._session.is_annotated(i)}
-        for index, labels in masks.items():
+            packed = packed.subset(i for i in packed if not self._session.is_annotated(i))
+        for done, (index, labels) in enumerate(packed.items(), 1):
             if as_annotations:
                 self._session.set_annotation(index, labels)
             else:
@@ -611,14 +618,16 @@ class Document(QObject):
                 self._history.forget(index)
             elif change is not None:
                 self._history.push(index, change)
-            self.objects.ensure(set(np.unique(labels).tolist()))
+            self.objects.ensure(packed.objects(index))
             self.maskStored.emit(index, False)
+            if progress is not None:
+                progress(done, len(packed))
         if as_annotations:
-            self._update_key(list(masks))
-            for index in masks:
+            self._update_key(list(packed))
+            for index in packed:
                 self._mark_stale_around(index)
         else:
-            for index in masks:
+            for index in packed:
                 self._result_keys[index] = self._key
                 self._stale[index] = False
         self._reload()
@@ -627,7 +636,7 @@ class Document(QObject):
         self.resultsChanged.emit()
         self.labelsChanged.emit(self._current)
         self.historyChanged.emit()
-        return sorted(masks)
+        return sorted(packed)
 
     # ---- objects ------------------------------------------------------------------------------------
     def add_object(self, name: str | None = None, obj_id: int | None = None,

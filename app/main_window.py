@@ -12,8 +12,8 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QStackedWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QProgressDialog,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from stm_core.io.frames import VIDEO_SUFFIXES
 
@@ -335,9 +335,30 @@ class MainWindow(QMainWindow):
         box.setCheckBox(new_object)
         box.exec()
         if box.clickedButton() is not cancel:
-            self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
-                                               confirm=partial(self._confirm_replacing, new_object.isChecked()),
-                                               as_new_object=new_object.isChecked())
+            dialog = QProgressDialog("Reading masks…", "Cancel", 0, 0, self)
+            dialog.setWindowTitle("Import masks")
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)  # setValue then keeps the window painted
+            dialog.setMinimumDuration(500)  # shown only where an import takes a while (a long video's masks)
+            dialog.setAutoReset(False)
+            try:
+                self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
+                                                   confirm=partial(self._confirm_replacing, new_object.isChecked()),
+                                                   as_new_object=new_object.isChecked(),
+                                                   progress=partial(self._import_progress, dialog))
+            finally:
+                dialog.close()
+                dialog.deleteLater()
+
+    @staticmethod
+    def _import_progress(dialog: QProgressDialog, stage: str, done: int, total: int) -> bool:
+        """Show an import's progress; False once the user pressed Cancel (heeded while the masks are read)."""
+        if stage != "Reading masks" and not dialog.property("importing"):
+            dialog.setProperty("importing", True)
+            dialog.setCancelButton(None)  # importing: too late to stop without leaving half an import
+        dialog.setLabelText(f"{stage}: {done} of {total}")
+        dialog.setMaximum(total)
+        dialog.setValue(done)
+        return not dialog.wasCanceled()
 
     def _confirm_replacing(self, new_object: bool, frames: list[int]) -> bool:
         """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""

@@ -157,13 +157,14 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     if len(gt_files) < 3:
         raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
                          f"frame, so it needs at least 3")
-    truth = read_masks(gt_files, keep_void=True)  # together: a frame of void alone is no object (QA pass 21)
+    # together: a frame of void alone is no object (QA pass 21)
+    truth = read_masks(dict(enumerate(gt_files)), keep_void=True)
     first_seen: dict[int, int] = {1: 0}  # object -> first ground-truth frame showing it
     if objects:
         first_seen = {}
-        for t, gt in enumerate(truth[:-1]):  # an object first seen on the last frame is never scored
-            for v in np.unique(gt):
-                first_seen.setdefault(int(v), t)
+        for t in range(len(gt_files) - 1):  # an object first seen on the last frame is never scored
+            for v in sorted(truth.objects(t)):
+                first_seen.setdefault(v, t)
         first_seen = {obj: t for obj, t in sorted(first_seen.items()) if obj not in (0, VOID_LABEL)}
         if not first_seen:
             raise InputError(f"the ground-truth masks of {gt_dir} show no object")
@@ -177,7 +178,9 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
-        gt = truth[t] if objects else np.where(truth[t] == VOID_LABEL, 0, truth[t])
+        gt = truth[t]  # a fresh array
+        if not objects:
+            gt[gt == VOID_LABEL] = 0
         several = several or (not objects and gt.max() > 1 and len(np.unique(gt)) > 2)
         with warnings.catch_warnings(record=True) as caught:  # one line per sequence, not one per frame
             warnings.simplefilter("always")

@@ -18,7 +18,10 @@ from .frame_outputs import boundary_uncertainty, winner
 
 
 @dataclass(frozen=True)
-class _Entry:
+class StoredResult:
+    """One frame's result as stored, never changed once made (a new result replaces it whole), so a reference to
+    it is a snapshot that costs nothing to keep."""
+
     shape: tuple[int, int]
     labels: bytes
     probs: bytes | None
@@ -33,6 +36,16 @@ class _Entry:
     def nbytes(self) -> int:
         return len(self.labels) + (len(self.probs) if self.probs else 0)
 
+    def label_map(self) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(self.labels), np.uint8).reshape(self.shape).copy()
+
+    def soft_maps(self) -> np.ndarray | None:
+        """uint8 [K,h,w] for `obj_ids` at the size they were stored, None without soft maps (a fresh array)."""
+        if self.probs is None:
+            return None
+        shape = (len(self.obj_ids),) + self.probs_shape
+        return np.frombuffer(zlib.decompress(self.probs), np.uint8).reshape(shape).copy()
+
 
 _SERIALS = itertools.count()  # shared by every store: copies keep their entries' serials
 
@@ -41,9 +54,9 @@ class ResultStore:
     """Mapping frame index -> (labels, soft probabilities, uncertainty); not thread-safe by itself."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, _Entry] = {}
+        self._entries: dict[int, StoredResult] = {}
         # frame -> (serial of its provisional entry, the entry that one replaced): see `put` and `restore`
-        self._replaced: dict[int, tuple[int, _Entry]] = {}
+        self._replaced: dict[int, tuple[int, StoredResult]] = {}
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
             uncertainty: float = float("nan"), origin: tuple[int, str, tuple] | None = None,
@@ -57,7 +70,7 @@ class ResultStore:
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         old = self._entries.get(index)
-        new = self._entries[index] = _Entry(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
+        new = self._entries[index] = StoredResult(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
                                             tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
                                             next(_SERIALS))
         kept = self._replaced.pop(index, None)
@@ -100,11 +113,13 @@ class ResultStore:
         e = self._entries.get(index)
         return float("nan") if e is None else e.uncertainty
 
+    def entry(self, index: int) -> StoredResult | None:
+        """The frame's result as stored (a snapshot: see `StoredResult`), None without one."""
+        return self._entries.get(index)
+
     def labels(self, index: int) -> np.ndarray | None:
         e = self._entries.get(index)
-        if e is None:
-            return None
-        return np.frombuffer(zlib.decompress(e.labels), np.uint8).reshape(e.shape).copy()
+        return None if e is None else e.label_map()
 
     def probability(self, index: int, obj_id: int) -> np.ndarray | None:
         e = self._entries.get(index)
@@ -113,22 +128,16 @@ class ResultStore:
         if e.probs is None or obj_id not in e.obj_ids:
             labels = self.labels(index)
             return (labels == obj_id).astype(np.uint8) * 255  # type: ignore[union-attr]
-        prob = self._probs(e)[e.obj_ids.index(obj_id)]
+        prob = e.soft_maps()[e.obj_ids.index(obj_id)]  # type: ignore[index]
         if prob.shape != e.shape:
             return cv2.resize(prob, e.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        return prob.copy()
+        return prob
 
     def soft(self, index: int) -> tuple[list[int], np.ndarray] | None:
         """(object ids, uint8 [K,h,w] soft maps at the size they were stored), None without soft maps."""
         e = self._entries.get(index)
-        if e is None or e.probs is None:
-            return None
-        return list(e.obj_ids), self._probs(e).copy()
-
-    @staticmethod
-    def _probs(e: _Entry) -> np.ndarray:
-        assert e.probs is not None
-        return np.frombuffer(zlib.decompress(e.probs), np.uint8).reshape((len(e.obj_ids),) + e.probs_shape)
+        maps = None if e is None else e.soft_maps()
+        return None if maps is None else (list(e.obj_ids), maps)  # type: ignore[union-attr]
 
     def areas(self) -> dict[int, dict[int, int]]:
         """Frame -> {label: pixels} of every stored result (counted when stored, so this reads no mask)."""
@@ -153,7 +162,7 @@ class ResultStore:
             labels[labels == obj_id] = 0
             probs, ids, uncertainty = None, [o for o in e.obj_ids if o != obj_id], e.uncertainty
             if e.probs is not None and ids:
-                probs = self._probs(e)[[e.obj_ids.index(o) for o in ids]]
+                probs = e.soft_maps()[[e.obj_ids.index(o) for o in ids]]  # type: ignore[index]
                 uncertainty = _uncertainty(probs)  # the removed object's boundaries no longer count
             elif e.probs is not None:
                 uncertainty = float("nan")

@@ -12,7 +12,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import InputError
 from .atomic import atomic_path
 from .frames import IMAGE_SUFFIXES, natural_key
+from .packed_masks import PackedMasks, labels_present
 
 VOID_LABEL = 255
 """DAVIS marks 'void' (unlabelled, ignored by the metrics) pixels with palette index 255."""
@@ -63,17 +64,28 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     return _read_mask(Path(path), expected_size, tolerance, keep_void, size_of, probability)[0]
 
 
-def read_masks(paths: Sequence[Path], expected_size: tuple[int, int] | None = None, *, keep_void: bool = False,
-               size_of: str = "the frames are", probability: bool = False) -> list[np.ndarray]:
-    """`read_mask` of each of one sequence's masks. Where some are palette masks with labels (DAVIS-2017), a
-    palette mask of 0 and 255 alone is a frame where every object is absent and void remains, not a binary
-    mask of one object (QA pass 21: the void became object 1, and a perfect prediction scored J 0.67)."""
-    read = [_read_mask(Path(p), expected_size, SIZE_TOLERANCE, keep_void, size_of, probability) for p in paths]
-    if any(kind == _LABELLED_PALETTE for _, kind in read):
-        for labels, kind in read:
-            if kind == _BINARY_PALETTE:
-                labels[labels == 1] = VOID_LABEL if keep_void else 0
-    return [labels for labels, _ in read]
+def read_masks(paths: Mapping[int, Path], expected_size: tuple[int, int] | None = None, *, keep_void: bool = False,
+               size_of: str = "the frames are", probability: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> PackedMasks:
+    """`read_mask` of each of one sequence's masks, {key: path} -> the label maps, packed (a long video's masks
+    fit in memory), with `progress(done, total)` after each. Where some are palette masks with labels
+    (DAVIS-2017), a palette mask of 0 and 255 alone is a frame where every object is absent and void remains,
+    not a binary mask of one object (QA pass 21: the void became object 1, and a perfect prediction scored J
+    0.67)."""
+    masks = PackedMasks()
+    binary: list[int] = []
+    labelled = False
+    for done, (key, path) in enumerate(sorted(paths.items()), 1):
+        masks[key], kind = _read_mask(Path(path), expected_size, SIZE_TOLERANCE, keep_void, size_of, probability)
+        binary += [key] if kind == _BINARY_PALETTE else []
+        labelled = labelled or kind == _LABELLED_PALETTE
+        if progress is not None:
+            progress(done, len(paths))
+    for key in binary if labelled else ():
+        labels = masks[key]
+        labels[labels == 1] = VOID_LABEL if keep_void else 0
+        masks[key] = labels
+    return masks
 
 
 _BINARY_PALETTE, _LABELLED_PALETTE = "palette of 0 and 255", "palette with labels"
@@ -104,7 +116,7 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
         labels = np.array(im, dtype=np.uint8)
         # a 0/255 binary mask saved with a palette: 255 is its object, not a mask of nothing but DAVIS void
         # (seventh CLI QA pass: such predictions scored J 0 and such annotations "contain no object")
-        present = np.flatnonzero(np.bincount(labels.ravel(), minlength=1))
+        present = np.array(sorted(labels_present(labels)))
         if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]):
             return (labels != 0).astype(np.uint8), _BINARY_PALETTE
         return labels, _LABELLED_PALETTE if (present[(present != 0) & (present != VOID_LABEL)]).size else None
@@ -121,7 +133,9 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
 def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     """Binary masks (0 and one full-scale value) become object 1, and so do binary masks whose edges were
     softened or blurred by JPEG (a warning says so); otherwise the values are the labels."""
-    if grey.dtype in (np.uint8, np.uint16):  # a histogram is several times faster than np.unique here
+    if grey.dtype == np.uint8:  # a histogram is several times faster than np.unique here
+        values = np.array(sorted(labels_present(grey)))
+    elif grey.dtype == np.uint16:
         values = np.flatnonzero(np.bincount(grey.ravel(), minlength=1))
     else:
         values = np.unique(grey)
@@ -243,9 +257,10 @@ def mask_digest(labels: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(labels, np.uint8).tobytes(), digest_size=16).hexdigest()
 
 
-def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int]) -> dict[int, np.ndarray]:
+def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[int, int],
+                  progress: Callable[[int, int], None] | None = None) -> PackedMasks:
     """Read every image of `folder` (PNG, or JPEG and the other frame formats) as the mask of the frame it
-    names: {frame index: label map}.
+    names: {frame index: label map}, packed, with `progress(done, total)` after each mask.
 
     '00005.png' belongs to the frame whose stem is '00005'. Otherwise an integer stem matches the frame whose
     name ends in the same number however it is padded ('00001.png' is frame '0001.jpg', or 'frame_0001.jpg'
@@ -286,8 +301,7 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     if soft:
         warnings.warn(f"{folder} holds one object's soft probability maps ({maker}): each is read as the object "
                       "where p >= 0.5", stacklevel=2)
-    indices = sorted(owner)
-    return dict(zip(indices, read_masks([owner[i] for i in indices], frame_size, probability=soft)))
+    return read_masks(owner, frame_size, probability=soft, progress=progress)
 
 
 def check_mask_folder(folder: Path, what: str = "masks") -> None:
@@ -328,23 +342,24 @@ def objects_listings(folder: Path) -> Iterator[Any]:
             continue
 
 
-def split_annotations(annotations: dict[int, np.ndarray], known_objects: Iterable[int] = ()
-                      ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def split_annotations(annotations: Mapping[int, np.ndarray], known_objects: Iterable[int] = ()
+                      ) -> tuple[PackedMasks, PackedMasks]:
     """(complete, adding): a mask that shows none of the objects of the complete masks before it, nor of
     `known_objects` (the Cutie/XMem convention: masks for objects that enter mid-video, on one frame or
     several), adds its objects to what is propagated there; any other mask is the whole truth of its frame
     (a correction repeats an object it corrects). Without known objects the first mask is complete."""
-    complete: dict[int, np.ndarray] = {}
-    adding: dict[int, np.ndarray] = {}
+    packed = annotations if isinstance(annotations, PackedMasks) else PackedMasks(annotations.items())
+    complete: list[int] = []
+    adding: list[int] = []
     seen = set(known_objects)
-    for index in sorted(annotations):
-        ids = set(np.unique(annotations[index]).tolist()) - {0}
+    for index in packed:
+        ids = packed.objects(index)
         if seen and ids and not ids & seen:
-            adding[index] = annotations[index]
+            adding.append(index)
         else:
-            complete[index] = annotations[index]
+            complete.append(index)
             seen |= ids
-    return complete, adding
+    return packed.subset(complete), packed.subset(adding)
 
 
 def add_objects(labels: np.ndarray | None, new: np.ndarray) -> np.ndarray:

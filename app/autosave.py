@@ -110,13 +110,19 @@ class Autosaver(QObject):
 
     @staticmethod
     def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
-        """A frame's masks: its annotation, or else its waiting objects and its result (kept apart), each saved
-        or removed."""
+        """A frame's masks: its annotation and the result under it (shown again when the annotation is
+        cleared: QA pass 24 found it gone after reopening), or else its waiting objects and its result (kept
+        apart), each saved or removed."""
         labels = snapshot.labels()
         if labels is None:
             workspace.remove_mask(name)
         elif snapshot.annotation is not None:
             workspace.write_mask(name, labels, "annotation")
+            result = snapshot.result_labels()
+            if result is not None:
+                workspace.write_mask(name, result, "result", under_annotation=True)
+            else:
+                workspace.remove_mask(name, "result")
         else:
             result = labels if snapshot.result is not None else None
             for mask, kind in ((snapshot.entering, "entering"), (result, "result")):
@@ -127,11 +133,13 @@ class Autosaver(QObject):
 
     @staticmethod
     def _save_soft(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
-        soft = snapshot.soft()
+        """The soft maps of the frame's result (under an annotation too), tied to the mask saved for it."""
+        soft = snapshot.result_soft()
         if soft is None:
             workspace.remove_soft(name)
         else:
-            workspace.write_soft(name, snapshot.labels(), *soft)
+            workspace.write_soft(name, snapshot.labels() if snapshot.annotation is None else snapshot.result_labels(),
+                                 *soft)
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document

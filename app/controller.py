@@ -176,7 +176,7 @@ class AppController(QObject):
         for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
             if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None:
                 session.add_entering(index, labels)
-        deferred = [i for i in workspace.saved_frames(names, "result") if i not in annotated]
+        deferred = workspace.saved_frames(names, "result")  # under an annotation too: shown once it is cleared
         self.editor.apply_json(saved(state, "editor", dict, {}))
         objects = ObjectTable.from_json(state.get("objects"))
         # the folder's name, not its path: a long path ran into the frame number on the status bar
@@ -202,7 +202,7 @@ class AppController(QObject):
                 if cancel.is_set():
                     return
                 labels = workspace.read_frame_mask(names[index], size)
-                if labels is not None and not session.has_result(index):
+                if labels is not None and session.snapshot(index).result is None:
                     session.set_result(index, labels, uncertainty.get(index, float("nan")),
                                        workspace.read_soft(names[index], labels))
                     progress(index)

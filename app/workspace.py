@@ -6,7 +6,8 @@ Layout::
                                           what video it belongs to
     <workspace>/annotations/<frame>.png   the mask of each annotated frame
     <workspace>/entering/<frame>.png      imported objects waiting on their frame for a forward run
-    <workspace>/masks/<frame>.png         the propagated result of each frame that is not annotated
+    <workspace>/masks/<frame>.png         the propagated result of each frame (under an annotation: the one
+                                          shown again when the annotation is cleared)
     <workspace>/soft/<frame>.npz          a propagated frame's soft maps (working size), tied to its mask by a hash
 
 Every file is replaced atomically, so a killed process leaves each file either old or new, never torn.
@@ -295,16 +296,19 @@ class Workspace:
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(self.state_path, data)
 
-    def write_mask(self, name: str, labels: np.ndarray, kind: MaskKind = "result") -> None:
-        """Save a frame's mask as `kind`, then remove what it replaces: an annotation replaces the frame's other
-        masks; a result or entering objects replace an annotation (a frame may hold both of those two: objects
-        wait to enter where a backward run left a result)."""
+    def write_mask(self, name: str, labels: np.ndarray, kind: MaskKind = "result", under_annotation: bool = False
+                   ) -> None:
+        """Save a frame's mask as `kind`, then remove what it replaces: an annotation replaces objects waiting
+        there (it holds them), and keeps the result under it; a result or entering objects replace an annotation
+        (a frame may hold both of those two: objects wait to enter where a backward run left a result), except
+        a result saved `under_annotation` (shown again once the annotation is cleared)."""
         folder = self._folder(kind)
         folder.mkdir(parents=True, exist_ok=True)
         write_mask(folder / f"{name}.png", labels)
-        for other in _FOLDERS if kind == "annotation" else ("annotation",):
-            if other != kind:
-                self.remove_mask(name, other)
+        if kind == "annotation":
+            self.remove_mask(name, "entering")
+        elif not under_annotation:
+            self.remove_mask(name, "annotation")
 
     def remove_mask(self, name: str, kind: MaskKind | None = None) -> None:
         """Remove a frame's mask of `kind`, or all its masks and its soft maps."""

@@ -55,7 +55,15 @@ class FrameSnapshot:
 
     def soft(self) -> tuple[list[int], np.ndarray] | None:
         """What `AnnotationSession.soft_result` gave then."""
-        maps = None if self.annotation is not None or self.result is None else self.result.soft_maps()
+        return None if self.annotation is not None else self.result_soft()
+
+    def result_labels(self) -> np.ndarray | None:
+        """The stored result alone, also under an annotation (the mask shown again once it is removed)."""
+        return None if self.result is None else self.result.label_map()
+
+    def result_soft(self) -> tuple[list[int], np.ndarray] | None:
+        """The stored result's soft maps (object ids, uint8 [K,h,w]), also under an annotation."""
+        maps = None if self.result is None else self.result.soft_maps()
         return None if maps is None else (list(self.result.obj_ids), maps)  # type: ignore[union-attr]
 
 
@@ -288,13 +296,13 @@ class AnnotationSession:
     def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan"),
                    soft: tuple[list[int], np.ndarray] | None = None) -> None:
         """Store a label map as this frame's result without annotating it (imported masks, or a saved result
-        read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated)."""
+        read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated).
+        On an annotated frame it is the result shown again once the annotation is removed."""
         index = self._check_index(index)
         labels = self._check_labels(labels)
         obj_ids, probs = _checked_soft(soft) if soft is not None else (None, None)
         with self._lock:
-            if index not in self._annotations:
-                self._results.put(index, labels, probs, obj_ids, uncertainty)
+            self._results.put(index, labels, probs, obj_ids, uncertainty)
 
     def restore_replaced(self, index: int) -> bool:
         """Give frame `index` back the result a preview replaced, while the preview is still its result: after

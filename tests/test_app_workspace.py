@@ -467,6 +467,28 @@ def test_stale_marks_survive_reopening(qtbot, app_factory, frame_dir):
     assert list(np.flatnonzero(again.document.stale_frames())) == stale
 
 
+def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reopening(qtbot, app_factory, frame_dir):
+    """QA pass 24: Shift+Delete on a corrected frame after a reopen left it empty, though the question promised
+    its propagated result: saving the annotation had removed the result's file."""
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    doc = window.document
+    result, soft = doc.session.labels(2), doc.session.soft_result(2)
+    doc.seek(2)
+    paint(doc, 60, 40, obj=doc.add_object().id)  # a correction: frame 2 is annotated
+    window.close()
+    again = app_factory()
+    again.controller.open(frame_dir)
+    doc = again.document
+    qtbot.waitUntil(lambda: again.controller._loader is None, timeout=WAIT_MS)  # saved results read back
+    assert doc.is_annotated(2) and not np.array_equal(doc.session.labels(2), result)
+    doc.seek(2)
+    doc.clear_annotation()
+    assert not doc.is_annotated(2) and np.array_equal(doc.session.labels(2), result)
+    ids, maps = doc.session.soft_result(2)
+    assert ids == soft[0] and np.array_equal(maps, soft[1])
+    assert doc.stale_frames()[2]  # from before the correction, for all the reopened window knows: red
+
+
 def test_a_preview_cancelled_while_adapting_is_reopened_as_stale(qtbot, app_factory, frame_dir, monkeypatch):
     from app.settings import AppSettings
     from stm_core.engine.settings import EngineSettings

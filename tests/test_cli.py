@@ -258,9 +258,10 @@ def test_one_direction_is_one_way_between_masks_too(tmp_path, clip, weights, dir
         assert np.array_equal(read_mask(out / f"{t:05d}.png"), session.labels(t))
 
 
-def test_backward_with_a_mask_adding_an_object_writes_it_alike_in_pngs_and_coco(tmp_path, clip, weights, capsys):
-    """QA pass 21: the warning said such masks were not used, the PNG of their frame showed the object and the
-    COCO file of the same run had no such object at all."""
+def test_backward_with_a_mask_adding_an_object_is_refused(tmp_path, clip, weights, capsys):
+    """QA pass 21: the warning said such masks were not used, and the PNGs and the COCO file disagreed. QA pass
+    25: the masks of frames where objects enter went unwritten, and a later whole-frame mask's objects were
+    tracked back to before they enter. Objects entering mid-video need a forward run: exit 2, nothing written."""
     frames, ann = clip
     entering = np.zeros((48, 80), np.uint8)
     entering[36:46, 60:76] = 2
@@ -269,15 +270,28 @@ def test_backward_with_a_mask_adding_an_object_writes_it_alike_in_pngs_and_coco(
     out, coco = tmp_path / "out", tmp_path / "coco.json"
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--direction",
                  "backward", "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
-                 "--coco", str(coco)]) == 0
-    assert "those objects are not tracked, and only the masks written for those frames show them" in \
-        capsys.readouterr().err
-    doc = json.loads(coco.read_text())
-    shown = {int(p.stem): set(np.unique(read_mask(p)).tolist()) - {0} for p in out.glob("*.png")}
-    listed = {i: set() for i in shown}
-    for a in doc["annotations"]:
-        listed[a["image_id"] - 1].add(a["track_id"])
-    assert 2 in shown[2] and shown == listed
+                 "--coco", str(coco)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: the masks of frames 00002 add objects that enter there, tracked from there on: that needs a "
+        "forward run; use --direction both or forward, or give whole-frame masks")
+    assert not out.exists() and not coco.exists()
+
+
+def test_training_from_the_official_weights_trains_and_records_their_network(tmp_path, capsys):
+    """QA pass 25: `train --init-weights STM_weights.pth` trained stm-r50 whatever --model said, recorded the
+    run as stm-small, and no resume command worked afterwards."""
+    from stm_core.model.config import STM_R50
+
+    torch.manual_seed(0)
+    official = tmp_path / "STM_weights.pth"
+    torch.save({"module." + k: v for k, v in STM(STM_R50).state_dict().items()}, official)
+    run = ["train", "--out-dir", str(tmp_path / "run"), "--init-weights", str(official), "--batch-size", "1",
+           "--crop", "64", "--val-every", "0", "--workers", "0", "--warmup", "0"]
+    assert main(run + ["--steps", "1", "--model", "stm-small"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --model stm-small asked for, but {official} holds a stm-r50 network: pass --model stm-r50")
+    assert main(run + ["--steps", "1"]) == 0  # no --model: the network the weights hold
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["model"] == "stm-r50"  # resumable
 
 
 def test_masks_for_every_frame_are_said_to_leave_nothing_to_propagate(tmp_path, clip, weights, capsys):

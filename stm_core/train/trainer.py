@@ -115,6 +115,9 @@ def train(cfg: TrainConfig) -> Path:
     random.seed(cfg.seed)
     if cfg.init_weights:
         model = load_model(cfg.model, cfg.init_weights)
+        if model.cfg.name != cfg.model:  # QA pass 25: trained as one network, recorded as the other: no resume
+            raise StmError(f"--model {cfg.model} asked for, but {cfg.init_weights} holds a {model.cfg.name} "
+                           f"network: pass --model {model.cfg.name}")
     else:
         model = STM(get_config(cfg.model))
     model = model.to(device).train()

@@ -71,18 +71,20 @@ class ExportSummary:
     coco: bool = False
     """A COCO file was written: it leaves out the frames without a mask."""
     out_of_date: int = 0
-    """Frames whose masks were propagated before a later correction (red on the timeline)."""
+    """Frames whose masks were propagated from annotations that changed since (red on the timeline)."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
         text = f"{'Cancelled after' if self.cancelled else 'Exported'} {self.frames} frames ({self.files} files) " \
                f"to {self.folder}."
         if self.without_mask:
-            text += f" {self.without_mask} frames had no mask yet and were written as background" + \
+            text += f" {_frames(self.without_mask, 'had')} no mask yet and " \
+                    f"{'was' if self.without_mask == 1 else 'were'} written as background" + \
                     (" (coco.json leaves them out)." if self.coco else ".")
         if self.out_of_date:
-            text += f" {_frames(self.out_of_date)} out of date (propagated before a later correction, red on the " \
-                    "timeline): propagate again and export again to include the correction."
+            text += f" {_frames(self.out_of_date)} out of date (propagated from annotations that changed since: a " \
+                    "correction, an undo or a cleared frame; red on the timeline): propagate again and export again " \
+                    "to include the changes."
         if self.removed:
             text += f" Removed what an earlier export wrote for object ids this one does not write: " \
                     f"{', '.join(self.removed)}."
@@ -94,8 +96,10 @@ class ExportSummary:
         return text
 
 
-def _frames(count: int) -> str:
-    return f"{count} frame{'' if count == 1 else 's'} {'was' if count == 1 else 'were'}"
+def _frames(count: int, verb: str = "was") -> str:
+    """'1 frame was', '3 frames were' (`verb` 'had': '1 frame had')."""
+    plural = {"was": "were"}.get(verb, verb)
+    return f"{count} frame{'' if count == 1 else 's'} {verb if count == 1 else plural}"
 
 
 def renumbered(objects: list[TrackedObject]) -> tuple[list[TrackedObject], np.ndarray]:
@@ -122,8 +126,8 @@ def object_dir(kind: str, obj: TrackedObject) -> str:
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
            progress: Callable[[int, int], None], cancel: threading.Event, out_of_date: int = 0) -> ExportSummary:
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
-    ValueError for a folder that cannot take an export. `out_of_date`: how many frames hold masks from before
-    a later correction, for the summary."""
+    ValueError for a folder that cannot take an export. `out_of_date`: how many frames hold masks propagated
+    from annotations that changed since, for the summary."""
     folder = options.folder
     _refuse_unsafe_folder(folder, session.frames.path, options)
     earlier = _earlier_export_ids(folder)

@@ -67,6 +67,9 @@ def _check_output(output: Path, *inputs: Path) -> None:
     """Masks must never overwrite the frames or the annotations they come from."""
     if output.exists() and not output.is_dir():
         raise InputError(f"--output {output} is a file, not a folder")
+    under = next((p for p in output.absolute().parents if p.exists() and not p.is_dir()), None)
+    if under is not None:  # QA pass 25: "[Errno 20] Not a directory"
+        raise InputError(f"--output {output} would be inside {under}, which is a file, not a folder")
     for source in inputs:
         if source.is_dir() and output.resolve() == source.resolve():
             raise InputError(f"--output {output} is an input folder: its files would be overwritten by masks")
@@ -358,11 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a job scheduler) stops a run as Ctrl+C does, with exit status 143 (QA pass 25: it
+    killed the process without a word that the COCO file was not written)."""
+
+
+_STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _interrupt_once(signum: int, frame: object) -> None:
-    """The first Ctrl+C stops the run; further ones are ignored, so they cannot break the clean-up (the
-    network thread finishing its frame) and abort the process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    """The first Ctrl+C (or SIGTERM) stops the run; further ones are ignored, so they cannot break the clean-up
+    (the network thread finishing its frame) and abort the process."""
+    for each in _STOPPING_SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
+    raise _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -375,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
     prepare_compute_thread()  # training and the bench's reference path compute on this thread
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, _interrupt_once) if main_thread else None
+    previous = {each: signal.signal(each, _interrupt_once) for each in _STOPPING_SIGNALS} if main_thread else {}
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
         return args.func(args)
@@ -383,10 +395,12 @@ def main(argv: list[str] | None = None) -> int:
         options = " (--max-memory, --process-height)" if isinstance(exc, OutOfMemoryError) else ""
         print(f"error: {exc}{options}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     finally:
         warnings.showwarning = shown
-        if previous is not None and signal.getsignal(signal.SIGINT) is _interrupt_once:  # after a Ctrl+C it
-            signal.signal(signal.SIGINT, previous)  # stays ignored until the process has exited
+        for each, handler in previous.items():  # after a Ctrl+C or SIGTERM they stay ignored until the
+            if signal.getsignal(each) is _interrupt_once:  # process has exited
+                signal.signal(each, handler)

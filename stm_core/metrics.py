@@ -220,6 +220,10 @@ def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = Fa
     check_mask_folder(gt_root, "ground-truth masks")
     check_mask_folder(pred_root, "predicted masks")
     if _pngs(gt_root):
+        if not _pngs(pred_root) and any(d.is_dir() and _pngs(d) for d in pred_root.iterdir()):
+            own = pred_root / gt_root.name  # QA pass 25: "prediction .../00001.png is missing" gave no hint
+            raise InputError(f"{gt_root} is one sequence's masks, but {pred_root} holds folders of sequences: give "
+                             + (f"{own}" if own.is_dir() else "the folder of this sequence's predictions"))
         return EvalResult(evaluate_sequence(gt_root, pred_root, objects))
     sequences = sorted((d for d in gt_root.iterdir() if d.is_dir() and _pngs(d)), key=lambda d: natural_key(d.name))
     if not sequences:

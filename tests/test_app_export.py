@@ -202,6 +202,10 @@ def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_pa
         finished[0].describe()
     coco = json.loads((tmp_path / "out" / "coco.json").read_text())  # QA pass 13: no mask is not "no object"
     assert [image["frame_index"] for image in coco["images"]] == [0]
+    one = export_module.ExportSummary(tmp_path, 4, 4, False, without_mask=1, out_of_date=1).describe()
+    assert "1 frame had no mask yet and was written as background" in one  # QA pass 24: "1 frames"
+    assert "1 frame was out of date (propagated from annotations that changed since: a correction, an undo or a " \
+        "cleared frame;" in one  # QA pass 24: after clearing a frame it named a correction as the cause
 
 
 def test_a_cancelled_export_names_what_it_left_from_an_earlier_one(qtbot, window, tmp_path):

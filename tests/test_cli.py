@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,10 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
         (["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"), "--weights",
           str(ann)], f"{ann} is a folder, not a weights file"),
         (["train", "--out-dir", str(a_file)], f"--out-dir {a_file} is a file, not a folder"),
+        (["propagate", str(frames), "--annotations", str(ann), "--output", str(a_file / "o")],  # QA pass 25
+         f"--output {a_file / 'o'} would be inside {a_file}, which is a file, not a folder"),
+        (["evaluate", str(ann), str(tmp_path)], f"{ann} is one sequence's masks, but {tmp_path} holds folders of "
+                                                f"sequences: give {tmp_path / ann.name}"),
         (["train", "--out-dir", str(tmp_path / "run"), "--davis-root", str(tmp_path / "nowhere")],
          f"--davis-root folder not found: {tmp_path / 'nowhere'}"),
     ]
@@ -399,6 +404,36 @@ def test_an_interrupted_run_says_its_coco_file_was_not_written(tmp_path, clip, w
                  "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
                  "--coco", str(coco)]) == 130
     assert f"--coco {coco} was not written: the run was interrupted" in capsys.readouterr().err
+    assert not coco.exists()
+
+
+def test_a_terminated_run_says_so_and_that_its_coco_file_was_not_written(tmp_path, clip, weights, capsys,
+                                                                          monkeypatch):
+    """QA pass 25: SIGTERM (from `timeout`, say) during `propagate --coco` ended the process with 143 and no
+    word that the COCO file was not written."""
+    import os
+    import signal
+
+    from stm_core.session import AnnotationSession
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(AnnotationSession, "propagate", terminated)
+    frames, ann = clip
+    coco = tmp_path / "coco.json"
+    handlers = {each: signal.getsignal(each) for each in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
+                     "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
+                     "--coco", str(coco)]) == 143
+    finally:  # the CLI ignores both from then on, as a process about to exit should
+        for each, handler in handlers.items():
+            signal.signal(each, handler)
+    err = capsys.readouterr().err
+    assert f"--coco {coco} was not written: the run was interrupted" in err and err.endswith("terminated\n")
     assert not coco.exists()
 
 

@@ -111,6 +111,18 @@ def test_corrupt_and_truncated_images_name_the_file(tmp_path: Path) -> None:
         frames[2]
 
 
+def test_a_frame_linked_to_a_missing_file_is_named_not_left_out(tmp_path: Path) -> None:
+    """QA pass 25: a dangling link among the frames was left out without a word, so every later frame took the
+    number (and the mask) of the one before it."""
+    _write_folder(tmp_path, ["00000.jpg", "00001.jpg", "00003.jpg"])
+    (tmp_path / "00002.jpg").symlink_to("/mnt/offline/00002.jpg")
+    with pytest.raises(InputError, match=r"frame .*00002.jpg links to /mnt/offline/00002.jpg, which is not there"):
+        open_frames(tmp_path)
+    (tmp_path / "00002.jpg").unlink()
+    (tmp_path / "00002.jpg").symlink_to(tmp_path / "00001.jpg")  # a link that works is a frame like any other
+    assert open_frames(tmp_path).names == ["00000", "00001", "00002", "00003"]
+
+
 def test_frame_of_another_size_names_the_file(tmp_path: Path) -> None:
     _write_folder(tmp_path, ["00000.jpg"])
     _write_folder(tmp_path / "x", ["00001.jpg"], h=30)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+import os
 import re
 import threading
 import warnings
@@ -140,6 +141,18 @@ class FrameSource:
         raise NotImplementedError
 
 
+def image_files(folder: Path, what: str) -> list[Path]:
+    """The images of `folder` (by suffix), in natural order. Names starting with '.' are editor/OS leftovers
+    (macOS '._x.jpg', our own atomic temp files); a link to a missing file is an error naming the `what` (QA
+    pass 25: a frame left out without a word moved every later frame's number, and its mask)."""
+    listed = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    broken = next((p for p in listed if p.is_symlink() and not p.exists()), None)
+    if broken is not None:
+        raise InputError(f"{what} {broken} links to {os.readlink(broken)}, which is not there: restore it or remove "
+                         "the link")
+    return sorted((p for p in listed if p.is_file()), key=lambda p: natural_key(p.name))
+
+
 class FolderFrames(FrameSource):
     """The images of one folder (jpg, jpeg, png, bmp, webp, tif, gif), in natural order; names are the file
     stems. JPEGs turned by their EXIF orientation come upright, as every image viewer shows them."""
@@ -148,9 +161,7 @@ class FolderFrames(FrameSource):
         folder = Path(folder)
         if not folder.is_dir():
             raise InputError(f"frame folder not found: {folder}")
-        # Names starting with '.' are editor/OS leftovers (macOS '._x.jpg', our own atomic temp files).
-        files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-                        and not p.name.startswith(".") and p.is_file()), key=lambda p: natural_key(p.name))
+        files = image_files(folder, "frame")
         if not files:
             raise InputError(f"no images (jpg, png, bmp, webp, tif, gif) in {folder}")
         stems: dict[str, Path] = {}

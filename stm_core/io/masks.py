@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .frames import IMAGE_SUFFIXES, natural_key
+from .frames import image_files
 from .packed_masks import PackedMasks, labels_present
 
 VOID_LABEL = 255
@@ -270,8 +270,7 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     """
     folder = Path(folder)
     check_mask_folder(folder)
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                    and p.is_file()), key=lambda p: natural_key(p.name))  # QA pass 12: JPEG masks were skipped
+    files = image_files(folder, "mask")  # any image format (QA pass 12: JPEG masks were skipped)
     if not files:
         raise InputError(f"no masks (png, jpg, bmp, tif, webp, gif) in {folder}")
     index_of = {name: i for i, name in enumerate(frame_names)}

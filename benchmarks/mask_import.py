@@ -2,11 +2,12 @@
 autosave has written every mask, and the process's peak memory (RSS) on the way.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/mask_import.py [--frames 2000] [--height 1080] [--old DIR]
+        [--repeat 2] [--json out.json]
 
 A flat grey video (H.264) and one 2-object palette PNG per frame are generated in a temporary folder; the
 masks are imported as results through `AppController.import_mask_folder`, as the File menu does. `--old DIR`
 measures another checkout too (e.g. `git archive <rev> app stm_core resources | tar -x -C DIR`), each variant in
-its own fresh process, alternated on the same files.
+its own fresh process, alternated `--repeat` times on the same files.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--old", default="", help="another checkout's root, measured as well")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the variants, alternated")
     parser.add_argument("--json", default="")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # video, masks: one variant, in-process
     a = parser.parse_args()
@@ -104,16 +106,18 @@ def main() -> None:
     video, masks = _make_inputs(folder, a.frames, a.height)
     print(f"{a.frames} masks of {a.height} px written in {time.perf_counter() - t0:.0f} s", flush=True)
     variants = {"this tree": ROOT} | ({"old": Path(a.old).resolve()} if a.old else {})
-    rows = {}
-    for name, root in variants.items():
-        env = {**os.environ, "PYTHONPATH": str(root), "QT_QPA_PLATFORM": "offscreen"}
-        out = subprocess.run([sys.executable, __file__, "--measure", str(video), str(masks)], env=env, cwd=root,
-                             capture_output=True, text=True)
-        if out.returncode:
-            rows[name] = {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}
-        else:
-            rows[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name:>10}: {rows[name]}", flush=True)
+    rows: dict[str, list[dict]] = {name: [] for name in variants}
+    for _ in range(a.repeat):
+        for name, root in variants.items():
+            env = {**os.environ, "PYTHONPATH": str(root), "QT_QPA_PLATFORM": "offscreen"}
+            out = subprocess.run([sys.executable, __file__, "--measure", str(video), str(masks)], env=env,
+                                 cwd=root, capture_output=True, text=True)
+            if out.returncode:
+                row = {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}
+            else:
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+            rows[name].append(row)
+            print(f"{name:>10}: {row}", flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps({"frames": a.frames, "height": a.height, "variants": rows}, indent=1))
 

@@ -77,6 +77,23 @@ def test_grayscale_masks(tmp_path: Path) -> None:
         read_mask(tmp_path / "bad.png")
 
 
+def test_a_faint_probability_map_is_refused_not_read_as_one_object_per_level(tmp_path: Path) -> None:
+    """Sessions 15-16 left open: another tool's probability map peaking at 40 became 40 objects (100 at 100)."""
+    yy, xx = np.mgrid[0:120, 0:200]
+    for peak in (20, 100):
+        blob = (peak * np.exp(-(((xx - 100) / 30) ** 2 + ((yy - 60) / 25) ** 2))).astype(np.uint8)
+        Image.fromarray(blob).save(tmp_path / f"p{peak}.png")
+        with pytest.raises(InputError, match=f"p{peak}.png changes smoothly through grey levels 1..{peak}: a "
+                                             "probability map, not labels"):
+            read_mask(tmp_path / f"p{peak}.png")
+    grid = np.zeros((120, 200), np.uint8)  # 30 objects with sharp borders stay 30 labels
+    for k in range(30):
+        row, col = divmod(k, 6)
+        grid[row * 24 + 2:row * 24 + 22, col * 33 + 2:col * 33 + 30] = k + 1
+    Image.fromarray(grid).save(tmp_path / "grid.png")
+    assert np.array_equal(read_mask(tmp_path / "grid.png"), grid)
+
+
 def test_a_binary_mask_with_soft_or_jpeg_edges_is_one_object_with_a_warning(tmp_path: Path) -> None:
     """QA pass 12: a 0/200 mask resized smoothly held 200 grey levels and became 200 objects (the CLI tracked
     them all, 43 s instead of 5); a JPEG 0/255 mask was refused. Levels found only along edges mark such

@@ -152,7 +152,29 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
+    if _smooth_map(grey, nonzero):  # session 15 and 17: a faint map peaking at 100 became 100 objects
+        raise InputError(f"mask {path} changes smoothly through grey levels 1..{nonzero[-1]}: a probability map, "
+                         "not labels; give label maps (or one object's 0/255 masks), or the app's own soft export "
+                         "folder")
     return grey.astype(np.uint8)
+
+
+SMOOTH_MIN_LEVELS = 16
+"""A grey mask with at least this many levels, every one from 1 up, that changes between neighbours by small
+steps (a sixteenth of its range, at least 2), across and down alike, is a probability map: label maps of VOS datasets hold a handful of objects with
+sharp borders, and many touching consecutive ids come as stripes or bands (QA passes 19-20), changing one way."""
+
+
+def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:
+    if len(levels) < SMOOTH_MIN_LEVELS or levels[-1] != len(levels) or min(grey.shape) < 2:
+        return False
+    values, small = grey.astype(np.int16), max(2, int(levels[-1]) // 16)  # a small step for this range
+    for a, b in ((values[:-1], values[1:]), (values[:, :-1], values[:, 1:])):  # down, across
+        steps = np.abs(a - b)[(a != 0) | (b != 0)]  # neighbours not both background
+        changes = steps[steps > 0]
+        if changes.size < 0.02 * steps.size or (changes <= small).mean() < 0.9:
+            return False
+    return True
 
 
 SOFT_MIN_LEVELS = 3

@@ -161,8 +161,9 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
 
 SMOOTH_MIN_LEVELS = 16
 """A grey mask with at least this many levels, every one from 1 up, that changes between neighbours by small
-steps (a sixteenth of its range, at least 2), across and down alike, is a probability map: label maps of VOS datasets hold a handful of objects with
-sharp borders, and many touching consecutive ids come as stripes or bands (QA passes 19-20), changing one way."""
+steps (a sixteenth of its range, at least 2), across and down alike, is a probability map: label maps of VOS
+datasets hold a handful of objects with sharp borders, and many touching consecutive ids come as stripes or
+bands (QA passes 19-20), changing one way."""
 
 
 def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:

@@ -155,10 +155,9 @@ class ResultStore:
         provisional ones, which may hold it, are let go."""
         self._replaced.clear()
         for i, e in list(self._entries.items()):
-            labels = self.labels(i)
-            assert labels is not None
-            if not (labels == obj_id).any() and obj_id not in e.obj_ids:
+            if obj_id not in dict(e.areas) and obj_id not in e.obj_ids:  # counted when stored: nothing to unpack
                 continue
+            labels = e.label_map()
             labels[labels == obj_id] = 0
             probs, ids, uncertainty = None, [o for o in e.obj_ids if o != obj_id], e.uncertainty
             if e.probs is not None and ids:

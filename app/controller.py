@@ -301,16 +301,19 @@ class AppController(QObject):
             self.error.emit("Import refused", blocker)
             return False
 
-        def reading(done: int, total: int) -> None:
-            if progress is not None and not progress("Reading masks", done, total):
-                raise _ImportStopped
+        def stage(name: str) -> Callable[[int, int], None]:  # the steps before the import can still be stopped
+            def report(done: int, total: int) -> None:
+                if progress is not None and not progress(name, done, total):
+                    raise _ImportStopped
+            return report
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                masks = read_mask_dir(folder, session.frame_names, session.frame_size, reading)
+                masks = read_mask_dir(folder, session.frame_names, session.frame_size, stage("Reading masks"))
                 home = None if as_new_object else self._video_ids(Path(folder))
-                masks = masks if home is None else masks.mapped(lambda i, m: home[0][m])
-                new_object, masks = self._as_new_object(Path(folder), masks) if as_new_object else (None, masks)
+                masks = masks if home is None else masks.mapped(lambda i, m: home[0][m], stage("Renumbering masks"))
+                new_object, masks = self._as_new_object(Path(folder), masks, stage("Adding the object")) \
+                    if as_new_object else (None, masks)
             except _ImportStopped:
                 self.message.emit(f"Import cancelled: nothing was imported from {folder}")
                 return False
@@ -318,8 +321,8 @@ class AppController(QObject):
                 self.error.emit(*describe(exc))
                 return False
         if as_new_object:  # its pixels win over painted ones of other objects
-            replaced = [i for i in masks if session.is_annotated(i)
-                        and session.annotation(i)[masks[i] == new_object.id].any()]
+            replaced = [i for i in masks if (painted := session.snapshot(i).annotation) is not None
+                        and painted[masks[i] == new_object.id].any()]
         else:
             replaced = doc.annotations_replaced_by(masks) if as_annotations else []
         if replaced and confirm is not None and not confirm(replaced):
@@ -370,7 +373,8 @@ class AppController(QObject):
             return f"Saved masks are still loading: {action} in a moment."
         return None
 
-    def _as_new_object(self, folder: Path, masks: PackedMasks) -> tuple[TrackedObject, PackedMasks]:
+    def _as_new_object(self, folder: Path, masks: PackedMasks, progress: Callable[[int, int], None]
+                       ) -> tuple[TrackedObject, PackedMasks]:
         """One object's masks as a new object (named after the folder, not added yet) over each frame's present
         mask; ValueError when all 254 labels are taken."""
         several = next((i for i in masks if len(masks.objects(i)) > 1), None)
@@ -384,7 +388,7 @@ class AppController(QObject):
         # a blank mask (a per-object export writes one where the object is absent) changes nothing there (QA pass
         # 15: it made frames annotated, or waiting for objects to enter)
         return obj, masks.mapped(lambda i, m: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id)
-                                 if m.any() else None)
+                                 if m.any() else None, progress)
 
     def _video_ids(self, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:
         """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's

@@ -351,8 +351,8 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _import_progress(dialog: QProgressDialog, stage: str, done: int, total: int) -> bool:
-        """Show an import's progress; False once the user pressed Cancel (heeded while the masks are read)."""
-        if stage != "Reading masks" and not dialog.property("importing"):
+        """Show an import's progress; False once the user pressed Cancel (heeded until the masks are imported)."""
+        if stage == "Importing masks" and not dialog.property("importing"):
             dialog.setProperty("importing", True)
             dialog.setCancelButton(None)  # importing: too late to stop without leaving half an import
         dialog.setLabelText(f"{stage}: {done} of {total}")

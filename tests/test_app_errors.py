@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -362,6 +363,38 @@ def test_a_long_import_shows_progress_stops_while_read_and_queues_no_copies_to_s
     assert dialog.findChild(QPushButton) is None and dialog.value() == 1  # too late to stop: no Cancel button
     for i in (0, 15):
         assert np.array_equal(workspace.read_frame_mask(doc.session.frame_names[i], doc.frame_size), masks[i])
+
+
+def test_importing_one_objects_masks_reports_each_step_and_stops_before_changing_anything(app_factory, tmp_path,
+                                                                                         dialogs):
+    """QA pass 26: one object's masks over 800 frames froze the window 16 s after the masks were read (adding
+    the object to each frame's mask, and each annotated frame's objects counted afresh, twice). Each step now
+    reports progress, and Cancel before the masks go in leaves everything as it was."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "clip", count=6, size=(48, 64)))
+    doc, controller = window.document, window.controller
+    painted = np.zeros((48, 64), np.uint8)
+    painted[5:20, 5:20] = 1
+    for i in range(6):
+        doc.session.set_annotation(i, painted)
+    folder = tmp_path / "car"
+    folder.mkdir()
+    for i in range(6):
+        mask = np.zeros((48, 64), np.uint8)
+        mask[25:40, 30 + i:50 + i] = 255
+        write_mask(folder / f"{i:05d}.png", mask)
+    stages: list[tuple] = []
+
+    def stop_at(stage: str, done: int) -> Callable[..., bool]:
+        return lambda *a: stages.append(a) or a[:2] != (stage, done)
+    assert not controller.import_mask_folder(folder, True, as_new_object=True, progress=stop_at("Adding the object", 4))
+    assert stages[6:] == [("Adding the object", n, 6) for n in range(1, 5)]
+    assert window.status.currentMessage().startswith("Import cancelled: nothing was imported")
+    assert [o.id for o in doc.objects] == [1] and doc.session.object_ids() == [1]
+    stages.clear()
+    assert controller.import_mask_folder(folder, True, as_new_object=True, progress=stop_at("", 0))
+    assert [s[0] for s in stages] == ["Reading masks"] * 6 + ["Adding the object"] * 6 + ["Importing masks"] * 6
+    assert doc.session.object_ids() == [1, 2] and np.count_nonzero(doc.session.annotation(3) == 2) == 15 * 20
 
 
 def test_a_video_moved_while_open_is_said_once_not_per_frame(app_factory, frame_dir, tmp_path, dialogs):

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from stm_core.engine.memory import MemoryBank
-from stm_core.io.masks import add_objects
+from stm_core.engine.results import label_areas
+from stm_core.io.masks import add_objects, mask_digest
 from stm_core.session import AnnotationSession
 
 from .engine_helpers import square_mask, tiny_session, write_clip
@@ -317,6 +318,28 @@ def test_bad_annotation_size_and_empty_propagation_raise(session):
         session.set_annotation(0, np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match="paint a mask"):
         session.propagate(0)
+
+
+def test_each_annotation_is_counted_and_digested_once_however_often_it_is_asked(session, monkeypatch):
+    """QA passes 26-27: every stroke and every run counted each annotated frame's objects afresh (np.unique)
+    and every run digested each annotation: with a mask on each of 800 frames, seconds per stroke, and a CLI
+    run per mask grew with the square of their number. Replacing or removing an annotation still counts."""
+    import stm_core.session as session_module
+    counted, digested = [], []
+    monkeypatch.setattr(session_module, "label_areas", lambda a: counted.append(1) or label_areas(a))
+    monkeypatch.setattr(session_module, "mask_digest", lambda a: digested.append(1) or mask_digest(a))
+    for i in range(4):
+        session.set_annotation(i, square_mask(t=i, label=1 + i % 2))
+    for _ in range(3):
+        assert session.object_ids() == [1, 2]
+        session.propagate(3, "forward")
+    assert (len(counted), len(digested)) == (4, 4)
+    session.set_annotation(1, square_mask(t=1, label=1))
+    session.set_annotation(3, square_mask(t=3, label=7))
+    assert session.object_ids() == [1, 7] and len(counted) == 6
+    session.remove_annotation(3)
+    session.remove_object(1)
+    assert session.object_ids() == []
 
 
 def test_remove_object_erases_it_everywhere(session):

@@ -62,11 +62,15 @@ class PackedMasks(MutableMapping[int, np.ndarray]):
         out._packed = {i: self._packed[i] for i in indices if i in self._packed}
         return out
 
-    def mapped(self, change: Callable[[int, np.ndarray], np.ndarray | None]) -> "PackedMasks":
-        """Each mask passed through `change(index, labels)`, one at a time (None leaves the frame out)."""
+    def mapped(self, change: Callable[[int, np.ndarray], np.ndarray | None],
+               progress: Callable[[int, int], None] | None = None) -> "PackedMasks":
+        """Each mask passed through `change(index, labels)`, one at a time (None leaves the frame out), with
+        `progress(done, total)` after each."""
         out = PackedMasks()
-        for index in self:
+        for done, index in enumerate(self, 1):
             labels = change(index, self[index])
             if labels is not None:
                 out[index] = labels
+            if progress is not None:
+                progress(done, len(self))
         return out

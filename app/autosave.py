@@ -40,6 +40,9 @@ class Autosaver(QObject):
         self._fingerprint: str | None = None
         self._dirty: set[int] = set()
         self._state_dirty = False
+        self._written_state: dict | None = None  # the last state file written (writer thread sets it)
+        self._listed: set[int] = set()  # the object ids when the objects last changed
+        self._removed: set[int] = set()  # ids removed whose pixels masks on disk may still hold
         self._error_reported = False
         self._failed: set[str] = set()  # writer keys whose job failed, to submit again (writer thread adds)
         self._failed_lock = threading.Lock()
@@ -60,12 +63,17 @@ class Autosaver(QObject):
         """What `attach` was last given: (workspace, source, fingerprint)."""
         return self._workspace, self._source, self._fingerprint
 
-    def attach(self, workspace: Workspace | None, source: Path | None, fingerprint: str | None = None) -> None:
+    def attach(self, workspace: Workspace | None, source: Path | None, fingerprint: str | None = None,
+               removed: set[int] | frozenset[int] = frozenset()) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprint` (of the
-        first frame) is saved so the workspace can be found again if the video moves."""
+        first frame) is saved so the workspace can be found again if the video moves; `removed`: the objects
+        its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
         self.flush()
         self._writer.wait_idle()
         self._workspace, self._source, self._fingerprint = workspace, source, fingerprint
+        self._written_state = None
+        self._listed = {o.id for o in self._document.objects}
+        self._removed = set(removed) - self._listed
         self._dirty.clear()
         with self._failed_lock:
             self._failed.clear()
@@ -81,8 +89,18 @@ class Autosaver(QObject):
 
     def _on_objects(self) -> None:
         """An object added, removed, renamed, recoloured, hidden or shown: the user's work, written at once like a
-        stroke (QA pass 21: a rename was lost by a kill half a second later)."""
+        stroke (QA pass 21: a rename was lost by a kill half a second later). Ahead of the masks still queued
+        (QA pass 28: behind a long import's, a rename and a new object were lost by a kill 1.5 s later): the
+        last state written with the objects as they are now, and the objects removed, whose pixels masks still
+        to be rewritten hold (a kill while a removal was saved brought the object back on half the frames)."""
+        ids = {o.id for o in self._document.objects}
+        self._removed = (self._removed | (self._listed - ids)) - ids
+        self._listed = ids
         self._state_dirty = True
+        written, workspace = self._written_state, self._workspace
+        if written is not None and workspace is not None:
+            early = {**written, "objects": self._document.objects.to_json(), "removed_objects": sorted(self._removed)}
+            self._writer.submit("state:early", lambda: workspace.write_state(early), first=True)
         self.flush()
 
     def _on_state(self, *_: object) -> None:
@@ -149,6 +167,7 @@ class Autosaver(QObject):
             "source": str(self._source) if self._source else None,
             "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
+            "removed_objects": sorted(self._removed),
             "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
             "annotations_key": doc.annotation_key().hex(),  # what `stale` was judged against
             # the uncertainty curve and U survive reopening
@@ -160,6 +179,7 @@ class Autosaver(QObject):
 
     def _write_state(self, workspace: Workspace, state: dict) -> None:
         workspace.write_state(state)
+        self._written_state = state
         self._error_reported = False
 
     def save_now(self, timeout: float = 30.0) -> bool:
@@ -171,6 +191,15 @@ class Autosaver(QObject):
         idle = self._writer.wait_idle(timeout)
         with self._failed_lock:
             return idle and not self._failed
+
+    def pending(self) -> int:
+        """Writes still to do (a long import's masks take seconds to write at 1080p)."""
+        return self._writer.pending()
+
+    def has_failed(self) -> bool:
+        """Whether a write failed since the last save that retried it."""
+        with self._failed_lock:
+            return bool(self._failed)
 
     def close(self) -> None:
         self.flush()

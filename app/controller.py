@@ -107,7 +107,7 @@ class AppController(QObject):
             workspace = Workspace(root)
             busy = workspace.lock()
             if busy is None:
-                objects, frame, deferred, stale, uncertainty, saved_key = self._restore(workspace, session)
+                objects, frame, deferred, stale, uncertainty, saved_key, removed = self._restore(workspace, session)
                 workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
                 restored = True
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
@@ -125,12 +125,12 @@ class AppController(QObject):
         self.document.load(session, objects, frame, stale, loading=deferred, loading_uncertainty=uncertainty)
         if saved_key is not None and saved_key != self.document.annotation_key().hex():
             self.document.outdate_results()  # killed between an annotation's mask and the state file
-        self._load_results(workspace, session, deferred, uncertainty)
+        self._load_results(workspace, session, deferred, uncertainty, removed)
         self._warm_up(session)
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
-        self.autosaver.attach(workspace, path.resolve(), fingerprint)
+        self.autosaver.attach(workspace, path.resolve(), fingerprint, removed)
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
@@ -152,10 +152,11 @@ class AppController(QObject):
         return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first)
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
-                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float], str | None]:
+                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float], str | None, set[int]]:
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
         frames whose saved results are still to load, stale frames, their uncertainty, the key of the
-        annotations the stale frames were judged against). A damaged or foreign workspace is moved aside."""
+        annotations the stale frames were judged against, the objects removed that masks may still hold: see
+        `Autosaver._on_objects`). A damaged or foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
         try:
@@ -165,20 +166,23 @@ class AppController(QObject):
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
-            return ObjectTable(), 0, [], [], {}, None
+            return ObjectTable(), 0, [], [], {}, None, set()
         if state is None:
-            return ObjectTable(), 0, [], [], {}, None
+            return ObjectTable(), 0, [], [], {}, None, set()
         workspace.adopt_listed(state)  # from here on each saved value is checked: a wrong one costs only itself
+        objects = ObjectTable.from_json(state.get("objects"))
+        removed = {int(o) for o in saved(state, "removed_objects", list, [])
+                   if isinstance(o, int) and 0 < o < 255 and objects.get(o) is None}
         annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
         for index in annotated:
             if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is not None:
-                session.set_annotation(index, labels)
+                session.set_annotation(index, _without(labels, removed))
         for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
-            if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None:
+            if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None \
+                    and (labels := _without(labels, removed)).any():
                 session.add_entering(index, labels)
         deferred = workspace.saved_frames(names, "result")  # under an annotation too: shown once it is cleared
         self.editor.apply_json(saved(state, "editor", dict, {}))
-        objects = ObjectTable.from_json(state.get("objects"))
         # the folder's name, not its path: a long path ran into the frame number on the status bar
         self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
         index_of = {name: i for i, name in enumerate(names)}
@@ -187,12 +191,12 @@ class AppController(QObject):
                        if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
         frame = saved(state, "current_frame", int, 0)
         return objects, frame if 0 <= frame < len(names) else 0, deferred, stale, uncertainty, \
-            saved(state, "annotations_key", str, None)
+            saved(state, "annotations_key", str, None), removed
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
-                      uncertainty: dict[int, float]) -> None:
+                      uncertainty: dict[int, float], removed: set[int]) -> None:
         """Read saved propagated masks on a worker thread, so a 10,000-frame video opens at once; a frame
-        that gets a newer result meanwhile (propagation, painting) keeps it."""
+        that gets a newer result meanwhile (propagation, painting) keeps it. Objects `removed` are left out."""
         if not frames:
             return
         names, size = session.frame_names, session.frame_size
@@ -203,8 +207,9 @@ class AppController(QObject):
                     return
                 labels = workspace.read_frame_mask(names[index], size)
                 if labels is not None and session.snapshot(index).result is None:
-                    session.set_result(index, labels, uncertainty.get(index, float("nan")),
-                                       workspace.read_soft(names[index], labels))
+                    kept = _without(labels, removed)
+                    session.set_result(index, kept, uncertainty.get(index, float("nan")),
+                                       workspace.read_soft(names[index], labels) if kept is labels else None)
                     progress(index)
 
         task = Task(load, self)
@@ -617,3 +622,9 @@ class AppController(QObject):
         self.document.end_stroke()
         self._close_current()
         self.autosaver.close()
+
+
+def _without(labels: np.ndarray, removed: set[int]) -> np.ndarray:
+    """`labels` with the `removed` objects' pixels made background (the same array when it holds none)."""
+    gone = np.isin(labels, list(removed)) if removed else None
+    return labels if gone is None or not gone.any() else np.where(gone, 0, labels).astype(np.uint8)

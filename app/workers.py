@@ -110,10 +110,13 @@ class SerialWriter:
         self._thread = threading.Thread(target=self._loop, name="workspace-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, key: str, job: Callable[[], None]) -> None:
+    def submit(self, key: str, job: Callable[[], None], first: bool = False) -> None:
+        """Queue `job` under `key`, last (or `first`: ahead of every pending job)."""
         with self._cond:
             self._jobs.pop(key, None)
             self._jobs[key] = job
+            if first:
+                self._jobs.move_to_end(key, last=False)
             self._cond.notify_all()
 
     def pending(self) -> int:

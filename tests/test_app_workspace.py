@@ -641,3 +641,76 @@ def test_a_clip_of_uncompressed_frames_does_not_take_another_ones_moved_work(qtb
     moved = first.rename(tmp_path / "first, moved")
     assert c.open(second) and window.document.annotated_frames() == []
     assert c.open(moved) and window.document.annotated_frames() == [0]
+
+
+def test_object_changes_reach_the_disk_ahead_of_queued_masks_and_a_removed_object_stays_removed(
+        qtbot, app_factory, frame_dir, monkeypatch):
+    """QA pass 28: behind a long import's queued masks, a rename and a new object were lost by a kill 1.5 s
+    later; and a kill while a removal was being saved brought the removed object back on the frames not yet
+    rewritten. The objects go ahead of the masks, with the removed ones, which reopening leaves out."""
+    import threading
+
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    doc, controller = window.document, window.controller
+    doc.seek(2)
+    paint(doc, 60, 40, obj=doc.add_object("Kite").id)
+    assert controller.save_now()
+    workspace = controller.autosaver.workspace
+    root, names = workspace.root, doc.session.frame_names
+    held = read_mask(root / "annotations" / f"{names[2]}.png")
+    release = threading.Event()
+    write = workspace.write_mask
+    monkeypatch.setattr(workspace, "write_mask", lambda *a, **k: release.wait(30) and write(*a, **k))
+    try:
+        doc.rename_object(1, "Rider")
+        doc.remove_object(2)
+        qtbot.waitUntil(lambda: json.loads((root / STATE_FILE).read_text()).get("removed_objects") == [2])
+        state = json.loads((root / STATE_FILE).read_text())
+        assert [o["name"] for o in state["objects"]] == ["Rider"]
+        assert 2 in read_mask(root / "annotations" / f"{names[2]}.png")  # the masks are still to be written
+    finally:
+        release.set()
+    assert controller.save_now()
+    window.close()
+    for path in (root / "annotations" / f"{names[2]}.png", root / "masks" / f"{names[3]}.png"):
+        cv2.imwrite(str(path), held)  # as a kill before their rewrite would have left them
+    window = app_factory()
+    window.controller.open(frame_dir)
+    window.controller.wait_for_loading()
+    doc = window.document
+    assert [o.name for o in doc.objects] == ["Rider"]
+    assert 2 not in doc.session.labels(2) and 2 not in doc.session.labels(3) and 1 in doc.session.labels(3)
+
+
+def test_closing_while_much_is_still_to_write_shows_progress_and_can_keep_the_window(qtbot, app_factory, frame_dir,
+                                                                                    dialogs, monkeypatch):
+    """QA pass 28: closing after importing 1,800 1080p masks blocked 30 s with no word, then said the disk was
+    full. Closing now waits for the writes with a progress dialog, whose button keeps the window open."""
+    import threading
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QProgressDialog
+
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    workspace = window.controller.autosaver.workspace
+    release = threading.Event()
+    write = workspace.write_mask
+    monkeypatch.setattr(workspace, "write_mask", lambda *a, **k: release.wait(30) and write(*a, **k))
+    seen: list[str] = []
+
+    def answer(cancel: bool) -> None:
+        dialog = next((d for d in window.findChildren(QProgressDialog) if d.isVisible()), None)
+        if dialog is None:
+            QTimer.singleShot(100, lambda: answer(cancel))
+            return
+        seen.append(dialog.labelText())
+        dialog.cancel() if cancel else release.set()
+    for i in range(window.document.num_frames):
+        window.document.maskStored.emit(i, False)
+    QTimer.singleShot(100, lambda: answer(True))
+    window.close()
+    assert window.isVisible() and seen[0].startswith("Saving your work before closing:")
+    QTimer.singleShot(100, lambda: answer(False))
+    window.close()
+    assert not window.isVisible() and len(seen) == 2 and not dialogs
+    assert read_mask(workspace.root / "annotations" / "00000.png")[30, 30] == 1

@@ -75,8 +75,10 @@ class ExportSummary:
 
     def describe(self) -> str:
         """One paragraph for the user."""
-        text = f"{'Cancelled after' if self.cancelled else 'Exported'} {self.frames} frames ({self.files} files) " \
-               f"to {self.folder}."
+        frames, files = (f"{n} {what}{'' if n == 1 else 's'}" for n, what in ((self.frames, "frame"),
+                                                                              (self.files, "file")))
+        text = f"Cancelled after {frames} ({files}) written to {self.folder}." if self.cancelled else \
+            f"Exported {frames} ({files}) to {self.folder}."
         if self.without_mask:
             text += f" {_frames(self.without_mask, 'had')} no mask yet and " \
                     f"{'was' if self.without_mask == 1 else 'were'} written as background" + \

@@ -206,6 +206,10 @@ def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_pa
     assert "1 frame had no mask yet and was written as background" in one  # QA pass 24: "1 frames"
     assert "1 frame was out of date (propagated from annotations that changed since: a correction, an undo or a " \
         "cleared frame;" in one  # QA pass 24: after clearing a frame it named a correction as the cause
+    assert export_module.ExportSummary(tmp_path, 1, 1, False).describe().startswith(
+        f"Exported 1 frame (1 file) to {tmp_path}.")  # QA pass 26: "1 frames (1 files)"
+    assert export_module.ExportSummary(tmp_path, 1, 2, True).describe() == \
+        f"Cancelled after 1 frame (2 files) written to {tmp_path}."
 
 
 def test_a_cancelled_export_names_what_it_left_from_an_earlier_one(qtbot, window, tmp_path):

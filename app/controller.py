@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
-from stm_core.io.masks import add_objects, objects_listings, read_mask, read_mask_dir
+from stm_core.io.masks import OBJECT_DIR_PREFIX, add_objects, objects_listings, read_mask, read_mask_dir
 from stm_core.io.packed_masks import PackedMasks
 from stm_core.session import AnnotationSession
 
@@ -333,7 +333,7 @@ class AppController(QObject):
         if replaced and confirm is not None and not confirm(replaced):
             return False
         if new_object is not None:
-            doc.add_object(new_object.name, new_object.id)
+            doc.add_object(new_object.name, new_object.id, new_object.color)
         known = {o.id for o in doc.objects if not o.default_look}  # see _describe_new_objects
         waiting = set(doc.entering_frames())
         imported = []
@@ -388,12 +388,33 @@ class AppController(QObject):
                              "folder as annotated frames or results instead")
         session = self.document.session
         assert session is not None
-        obj_id = self.document.objects.free_id()
-        obj = TrackedObject(obj_id, folder.name, default_color(obj_id))
+        obj = self._exported_object(folder)
+        if obj is None:
+            obj_id = self.document.objects.free_id()
+            obj = TrackedObject(obj_id, folder.name, default_color(obj_id))
         # a blank mask (a per-object export writes one where the object is absent) changes nothing there (QA pass
         # 15: it made frames annotated, or waiting for objects to enter)
         return obj, masks.mapped(lambda i, m: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id)
                                  if m.any() else None, progress)
+
+    def _exported_object(self, folder: Path) -> TrackedObject | None:
+        """The object a per-object folder of this program's export (`binary/object_NNN`) holds, as its
+        `objects.json` two levels up lists it, with its id in the video where that id is free here; None for
+        other folders (QA pass 28: it came back named "object_001", its name and colour lost)."""
+        if not folder.name.startswith(OBJECT_DIR_PREFIX) or not folder.name[len(OBJECT_DIR_PREFIX):].isdigit():
+            return None
+        file_id = int(folder.name[len(OBJECT_DIR_PREFIX):])
+        for listing in objects_listings(folder.parent.parent):
+            items = [i for i in listing if isinstance(i, dict) and i.get("id") == file_id] \
+                if isinstance(listing, list) else []
+            obj = next(iter(ObjectTable.from_json(items[:1])), None)
+            if obj is None:
+                continue
+            video_id = items[0].get("video_id", obj.id)
+            free = [i for i in (video_id, obj.id) if isinstance(i, int) and 0 < i < 255
+                    and self.document.objects.get(i) is None]
+            return replace(obj, id=free[0] if free else self.document.objects.free_id(), visible=True)
+        return None
 
     def _video_ids(self, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:
         """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's

@@ -97,6 +97,27 @@ def test_reimported_masks_bring_their_object_names_and_colours(qtbot, window, ap
     assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
 
 
+def test_one_objects_exported_masks_come_back_with_its_name_colour_and_id(qtbot, window, app_factory, frame_dir,
+                                                                           tmp_path):
+    """QA pass 28: a per-object export (binary/object_002) imported as "One object's masks" came back as
+    "object_002" in a default colour, though its objects.json lists it."""
+    doc = window.document
+    doc.rename_object(2, "Rider")
+    doc.set_object_color(2, (1, 2, 3))
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=False, binary=True))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    assert other.controller.import_mask_folder(tmp_path / "out" / "binary" / "object_002", as_annotations=True,
+                                               as_new_object=True)
+    rider = other.document.objects.get(2)
+    assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
+    assert np.array_equal(other.document.session.annotation(0) == 2, doc.session.labels(0) == 2)
+
+
 def test_disk_full_mid_export_reports_and_keeps_previous_files(qtbot, window, tmp_path, dialogs, monkeypatch):
     out = tmp_path / "out"
     run_export(qtbot, window, ExportOptions(out))

@@ -314,6 +314,13 @@ def test_mask_names_match_frame_numbers_however_padded(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="could be for frame 1 or 0001"):
         read_mask_dir(tmp_path / "m", ["1", "0001", "2"], (8, 8))
     assert list(read_mask_dir(tmp_path / "m", ["²", "x", "0001"], (8, 8))) == [2]  # '²' is a digit, no number
+    write_mask(tmp_path / "m" / "00003.png", a)  # QA pass 28: ffmpeg's numbering on a 3-frame video file
+    with pytest.raises(InputError, match="the masks count from 1 .as ffmpeg numbers frames. and the frames from 0"):
+        read_mask_dir(tmp_path / "m", ["00000", "00001", "00002"], (8, 8))
+    (tmp_path / "m" / "00003.png").unlink()
+    (tmp_path / "export" / "binary").mkdir(parents=True)
+    with pytest.raises(InputError, match="it holds the folders binary; give the one with the masks"):
+        read_mask_dir(tmp_path / "export", ["00000"], (8, 8))
 
 
 def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) -> None:

@@ -295,7 +295,10 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
     check_mask_folder(folder)
     files = image_files(folder, "mask")  # any image format (QA pass 12: JPEG masks were skipped)
     if not files:
-        raise InputError(f"no masks (png, jpg, bmp, tif, webp, gif) in {folder}")
+        inside = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+        raise InputError(f"no masks (png, jpg, bmp, tif, webp, gif) in {folder}" +
+                         (f": it holds the folders {', '.join(inside[:6])}{' …' if len(inside) > 6 else ''}; "
+                          "give the one with the masks" if inside else ""))
     index_of = {name: i for i, name in enumerate(frame_names)}
     numbered: dict[int, list[int]] = {}
     for i, name in enumerate(frame_names):
@@ -314,7 +317,11 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
             elif int(p.stem) < len(frame_names):
                 index = int(p.stem)
         if index is None:
-            raise InputError(f"mask {p} names no frame (frames are {frame_names[0]}..{frame_names[-1]})")
+            stems = {int(f.stem) for f in files if f.stem.isascii() and f.stem.isdecimal()}
+            shifted = "; the masks count from 1 (as ffmpeg numbers frames) and the frames from 0: number the " \
+                "masks from 0" if p.stem.isascii() and p.stem.isdecimal() and int(p.stem) == len(frame_names) \
+                and stems and min(stems) == 1 else ""
+            raise InputError(f"mask {p} names no frame (frames are {frame_names[0]}..{frame_names[-1]}){shifted}")
         if index in owner:
             raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
         owner[index] = p

@@ -193,6 +193,7 @@ class AnnotationSession:
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
         self._passes: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # see `_held`
+        self._removals = 0  # objects removed so far: a run under way when one is removed ends there
         self._propagator = propagator or Propagator(self.settings)
 
     @classmethod
@@ -394,6 +395,7 @@ class AnnotationSession:
                     else:
                         del self._entering[idx]
             self._results.remove_label(obj_id)
+            self._removals += 1
         self._propagator.forget_all()
 
     # ---- results --------------------------------------------------------------------------------------
@@ -468,7 +470,8 @@ class AnnotationSession:
         `start` nothing is propagated (the CLI merges a mask that adds objects there).
         `start` need not be annotated: then the run starts from its current result. Cancel with `cancel.set()`:
         no result is stored after it (those the network computed ahead are dropped), the call returns once the
-        network's frame in flight is done, and every frame keeps its old or its new result.
+        network's frame in flight is done, and every frame keeps its old or its new result. `remove_object`
+        during the run cancels it the same way (its results would bring the object back).
         With test-time adaptation on, `adapting(done, steps)` reports its steps before the first frame. While
         an adaptation is to be done, the first `settings.preview_frames` frames of the run get a preview first
         (`previewed(frame)` after each), so a result shows at once; the adapted pass replaces them. After a
@@ -533,6 +536,7 @@ class AnnotationSession:
         with self._lock:
             annotations = {i: a for i, a in self._annotations.items()}
             before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)
+            removals = self._removals
             seed = annotations.get(start)
             if seed is None:
                 seed = self._results.labels(start)
@@ -559,7 +563,8 @@ class AnnotationSession:
         total = sum(len(frames) for _, frames in plans)
         done_by: dict[int, list[tuple[list[int], int]]] = {}  # frame -> (stored, position) of this call's passes
         for n, (run_start, frames) in enumerate(plans):
-            if cancel is not None and cancel.is_set() or (n >= directions and report.stopped_at is not None):
+            if cancel is not None and cancel.is_set() or (n >= directions and report.stopped_at is not None) \
+                    or self._removals != removals:
                 break
             if n > 0:  # a return run blends with what the runs before it stored
                 with self._lock:
@@ -583,6 +588,8 @@ class AnnotationSession:
                     if cancel is not None and cancel.is_set():  # results computed ahead before it are dropped
                         break
                     with self._lock:
+                        if self._removals != removals:  # its results hold an object removed meanwhile (QA pass 27:
+                            break  # stored, they brought it back)
                         if r.index in self._annotations:  # painted while the run was in flight: the user wins
                             stored.append(-1)  # no later result of this pass can be continued from
                             if until_annotated:
@@ -618,7 +625,7 @@ class AnnotationSession:
                     self._passes[(run_start, frames[0])] = (frames, stored)
                     while len(self._passes) > CHECKPOINTS:  # the engine continues no more passes
                         del self._passes[next(iter(self._passes))]
-        report.cancelled = bool(cancel is not None and cancel.is_set())
+        report.cancelled = bool(cancel is not None and cancel.is_set()) or self._removals != removals
         report.seconds = time.perf_counter() - t0
         return report
 

@@ -358,6 +358,23 @@ def test_remove_object_erases_it_everywhere(session):
     assert np.isnan(session.uncertainty()[1:]).all()
 
 
+def test_removing_an_object_while_a_run_goes_on_ends_the_run_and_the_object_stays_gone(session):
+    """QA pass 27: `remove_object` from another thread during `propagate` erased the object, and the run's later
+    results brought it back."""
+    m = square_mask()
+    m[40:44, 70:76] = 2
+    session.set_annotation(0, m)
+
+    def progress(index: int, done: int, total: int) -> None:
+        if index == 2:  # another thread removes it now; the run's next frames are computed already
+            remover = threading.Thread(target=session.remove_object, args=(2,))
+            remover.start()
+            remover.join()
+    report = session.propagate(0, "forward", progress=progress)
+    assert report.cancelled and report.frames == [1, 2]
+    assert all(session.labels(i) is None or 2 not in session.labels(i) for i in range(8))
+
+
 def test_objects_entering_mid_video_join_where_a_forward_run_reaches_them(session):
     """Sixth GUI QA pass: Cutie/XMem masks imported before propagating (each shows only the object entering
     there) became annotated frames without the objects already tracked, so those frames lost them for good."""

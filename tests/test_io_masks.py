@@ -443,3 +443,14 @@ def test_a_soft_export_is_one_object_per_map_and_label_maps_stay_labels(tmp_path
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert np.array_equal(read_mask(tmp_path / "labels.png"), labels)
+
+
+def test_packed_masks_refuse_labels_a_uint8_cast_would_change():
+    """QA pass 27: label 256 was packed as 0 and -1 as 255, silently."""
+    from stm_core.io.packed_masks import PackedMasks
+    packed = PackedMasks()
+    packed[0] = np.array([[0, 3], [255, 1]], np.int64)
+    assert packed[0].dtype == np.uint8 and packed.objects(0) == {1, 3, 255}
+    for bad in (np.array([[0, 256]]), np.array([[-1, 2]]), np.array([[0.5, 1.0]])):
+        with pytest.raises(ValueError, match="whole numbers 0..255"):
+            packed[1] = bad

@@ -31,9 +31,14 @@ class PackedMasks(MutableMapping[int, np.ndarray]):
             self[index] = labels
 
     def __setitem__(self, index: int, labels: np.ndarray) -> None:
-        labels = np.ascontiguousarray(labels, np.uint8)
+        labels = np.asarray(labels)
         if labels.ndim != 2:
             raise ValueError(f"a label map is 2-D, got shape {labels.shape}")
+        if labels.dtype != np.uint8 and labels.size and (labels.min() < 0 or labels.max() > 255
+                                                          or not np.array_equal(labels, np.round(labels))):
+            raise ValueError(f"labels are whole numbers 0..255, got {labels.dtype} values "
+                             f"{labels.min()}..{labels.max()}")  # a cast would wrap 256 to 0 (QA pass 27)
+        labels = np.ascontiguousarray(labels, np.uint8)
         self._packed[int(index)] = (zlib.compress(labels.tobytes(), 1), labels.shape, labels_present(labels))
 
     def __getitem__(self, index: int) -> np.ndarray:

@@ -380,8 +380,9 @@ class AppController(QObject):
 
     def _as_new_object(self, folder: Path, masks: PackedMasks, progress: Callable[[int, int], None]
                        ) -> tuple[TrackedObject, PackedMasks]:
-        """One object's masks as a new object (named after the folder, not added yet) over each frame's present
-        mask; ValueError when all 254 labels are taken."""
+        """One object's masks as a new object (as an export's `objects.json` lists it, else named after the
+        folder; not added yet) over each frame's present mask, with `progress(done, total)` after each; ValueError
+        when all 254 labels are taken."""
         several = next((i for i in masks if len(masks.objects(i)) > 1), None)
         if several is not None:
             raise InputError(f"the mask for frame {several + 1} in {folder} holds several objects: import the "

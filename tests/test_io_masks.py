@@ -197,8 +197,10 @@ def test_size_mismatch(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match=r"m\.png is 30x20, the frames are 31x20"):
         resized = read_mask(tmp_path / "m.png", expected_size=(20, 31))
     assert resized.shape == (20, 31) and set(np.unique(resized)) == {0, 2}
-    with pytest.raises(InputError, match=r"m\.png is 30x20, the frames are 40x20"):
+    with pytest.raises(InputError, match=r"m\.png is 30x20, the frames are 40x20: are these the masks of another"):
         read_mask(tmp_path / "m.png", expected_size=(20, 40))
+    with pytest.raises(InputError, match=r"the frames are 60x40: scale the masks to 60x40 with nearest-neighbour"):
+        read_mask(tmp_path / "m.png", expected_size=(40, 60))  # QA pass 28: half-size masks, no way forward
     with pytest.raises(InputError, match="m.png"):
         read_mask(tmp_path / "m.png", expected_size=(20, 31), tolerance=0)
 

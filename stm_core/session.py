@@ -382,7 +382,7 @@ class AnnotationSession:
         """Erase one object from every annotation and result (its pixels become background)."""
         with self._lock:
             for idx, ann in list(self._annotations.items()):
-                if (ann == obj_id).any():
+                if self._facts_of(idx, ann).areas.get(obj_id):  # counted already: no pass over the pixels
                     ann = np.where(ann == obj_id, 0, ann).astype(np.uint8)
                     ann.setflags(write=False)
                     self._annotations[idx] = ann

@@ -162,14 +162,19 @@ class Autosaver(QObject):
     def _state(self, names: list[str]) -> dict:
         doc = self._document
         annotated = set(doc.annotated_frames())
+        stale, older = doc.stale_frames(), {}
+        for i, key in enumerate(doc.result_keys()):
+            if key is not None and key != doc.annotation_key():
+                older.setdefault(key.hex(), []).append(names[i])
         return {
             **Workspace.identity(names, doc.frame_size),
             "source": str(self._source) if self._source else None,
             "fingerprint": self._fingerprint,
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
-            "stale": [names[i] for i in np.flatnonzero(doc.stale_frames())],
-            "annotations_key": doc.annotation_key().hex(),  # what `stale` was judged against
+            "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from
+            "stale": [names[i] for i, key in enumerate(doc.result_keys()) if key is None and stale[i]],
+            "result_keys": older,  # results from other annotations: current again once those are back
             # the uncertainty curve and U survive reopening
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())
                             if np.isfinite(u) and i not in annotated},

@@ -5,7 +5,7 @@ and starts exports. No widgets: the main window forwards user commands here and 
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -107,7 +107,7 @@ class AppController(QObject):
             workspace = Workspace(root)
             busy = workspace.lock()
             if busy is None:
-                objects, frame, deferred, stale, uncertainty, saved_key, removed = self._restore(workspace, session)
+                objects, frame, deferred, keys, uncertainty, removed = self._restore(workspace, session)
                 workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
                 restored = True
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
@@ -122,9 +122,8 @@ class AppController(QObject):
             self.autosaver.attach(*previous)
             return False
         self.source = path
-        self.document.load(session, objects, frame, stale, loading=deferred, loading_uncertainty=uncertainty)
-        if saved_key is not None and saved_key != self.document.annotation_key().hex():
-            self.document.outdate_results()  # killed between an annotation's mask and the state file
+        self.document.load(session, objects, frame, keys.stale, loading=deferred, loading_uncertainty=uncertainty,
+                           result_keys=keys.older, judged_key=keys.judged)
         self._load_results(workspace, session, deferred, uncertainty, removed)
         self._warm_up(session)
         if len(self.document.objects) == 0:
@@ -152,11 +151,11 @@ class AppController(QObject):
         return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first)
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
-                 ) -> tuple[ObjectTable, int, list[int], list[int], dict[int, float], str | None, set[int]]:
+                 ) -> tuple[ObjectTable, int, list[int], _SavedKeys, dict[int, float], set[int]]:
         """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
-        frames whose saved results are still to load, stale frames, their uncertainty, the key of the
-        annotations the stale frames were judged against, the objects removed that masks may still hold: see
-        `Autosaver._on_objects`). A damaged or foreign workspace is moved aside."""
+        frames whose saved results are still to load, what their results were computed from, their
+        uncertainty, the objects removed that masks may still hold: see `Autosaver._on_objects`). A damaged or
+        foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
         try:
@@ -166,9 +165,9 @@ class AppController(QObject):
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
-            return ObjectTable(), 0, [], [], {}, None, set()
+            return ObjectTable(), 0, [], _SavedKeys(), {}, set()
         if state is None:
-            return ObjectTable(), 0, [], [], {}, None, set()
+            return ObjectTable(), 0, [], _SavedKeys(), {}, set()
         workspace.adopt_listed(state)  # from here on each saved value is checked: a wrong one costs only itself
         objects = ObjectTable.from_json(state.get("objects"))
         removed = {int(o) for o in saved(state, "removed_objects", list, [])
@@ -186,12 +185,11 @@ class AppController(QObject):
         # the folder's name, not its path: a long path ran into the frame number on the status bar
         self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
         index_of = {name: i for i, name in enumerate(names)}
-        stale = [index_of[n] for n in saved(state, "stale", list, []) if isinstance(n, str) and n in index_of]
+        keys = _SavedKeys.from_state(state, index_of)
         uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
                        if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
         frame = saved(state, "current_frame", int, 0)
-        return objects, frame if 0 <= frame < len(names) else 0, deferred, stale, uncertainty, \
-            saved(state, "annotations_key", str, None), removed
+        return objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
                       uncertainty: dict[int, float], removed: set[int]) -> None:
@@ -644,6 +642,36 @@ class AppController(QObject):
         self.document.end_stroke()
         self._close_current()
         self.autosaver.close()
+
+
+@dataclass(frozen=True)
+class _SavedKeys:
+    """What the saved results were computed from: the annotations `judged` identifies (None: the present
+    ones), those `older` maps each frame to, or unknown ones on `stale` frames (state files before
+    `result_keys`). A kill between an annotation's mask file and the state file leaves `judged` other than
+    the present annotations' key, so those results come back out of date."""
+
+    judged: bytes | None = None
+    older: dict[int, bytes] = field(default_factory=dict)
+    stale: list[int] = field(default_factory=list)
+
+    @staticmethod
+    def from_state(state: dict, index_of: dict[str, int]) -> _SavedKeys:
+        older: dict[int, bytes] = {}
+        for key, frames in saved(state, "result_keys", dict, {}).items():
+            if isinstance(frames, list) and (key := _key_bytes(key)) is not None:
+                older.update((index_of[n], key) for n in frames if isinstance(n, str) and n in index_of)
+        stale = [index_of[n] for n in saved(state, "stale", list, []) if isinstance(n, str) and n in index_of]
+        return _SavedKeys(_key_bytes(saved(state, "annotations_key", str, None)), older,
+                          [i for i in stale if i not in older])
+
+
+def _key_bytes(text: str | None) -> bytes | None:
+    """A saved hexadecimal key, None if missing or not one."""
+    try:
+        return bytes.fromhex(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _without(labels: np.ndarray, removed: set[int]) -> np.ndarray:

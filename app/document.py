@@ -86,11 +86,14 @@ class Document(QObject):
     # ---- opening ------------------------------------------------------------------------------------
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
              stale: list[int] | None = None, loading: list[int] | None = None,
-             loading_uncertainty: dict[int, float] | None = None) -> None:
-        """Show `session` (already holding any saved annotations) with these objects; `stale` frames have
-        results propagated before a later correction; the saved results of `loading` frames are still being
-        read (`note_loaded` announces each, `note_loading_done` the end): they count as results from the
-        annotations as they are now, so a correction meanwhile outdates them, and have their saved
+             loading_uncertainty: dict[int, float] | None = None, result_keys: dict[int, bytes] | None = None,
+             judged_key: bytes | None = None) -> None:
+        """Show `session` (already holding any saved annotations) with these objects. Saved results count as
+        computed from the annotations `judged_key` identifies (default: the present ones), except those of
+        `stale` frames (from unknown annotations) and of `result_keys` frames (from the annotations each key
+        names: clearing a correction after reopening makes the results from before it current again, where
+        QA pass 26 found every frame red). The saved results of `loading` frames are still being read
+        (`note_loaded` announces each, `note_loading_done` the end) and have their saved
         `loading_uncertainty` (a save while they load keeps it: QA pass 21 lost it by closing at once)."""
         self._stroke = None
         self._session = session
@@ -100,31 +103,23 @@ class Document(QObject):
         self._last_point = None
         self._unreadable.clear()
         self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
-        self._stale = np.zeros(session.num_frames, bool)
-        self._stale[[i for i in stale or [] if 0 <= i < session.num_frames]] = True
-        self._stale[session.annotated_frames()] = False  # an annotation is never out of date
         self._digests = {}
         self._update_key(session.annotated_frames())
         self._loading = {i for i in loading or [] if 0 <= i < session.num_frames}
         self._loading_uncertainty = dict(loading_uncertainty or {})
         self._uncertain_jump = None
-        self._result_keys = [self._key if (has or i in self._loading) and not stale else None
-                             for i, (has, stale) in enumerate(zip(self._has_result, self._stale))]
+        unknown, keys = set(stale or []), result_keys or {}
+        self._result_keys = [None if not (has or i in self._loading) or i in unknown
+                             else keys.get(i, self._key if judged_key is None else judged_key)
+                             for i, has in enumerate(self._has_result)]
+        annotated = set(session.annotated_frames())  # an annotation is never out of date
+        self._stale = np.array([i not in annotated and (has or i in self._loading) and key != self._key
+                                for i, (has, key) in enumerate(zip(self._has_result, self._result_keys))], bool)
         self._before_preview = {}
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self.sessionChanged.emit()
         self.frameChanged.emit(self._current)
-
-    def outdate_results(self) -> None:
-        """Mark every result out of date: the saved stale marks were judged against other annotations (a kill
-        between an annotation's mask file and the state file), so which results are current is unknown."""
-        annotated = set(self.annotated_frames())
-        for i in range(len(self._stale)):
-            if (self._has_result[i] or i in self._loading) and i not in annotated:
-                self._stale[i] = True
-                self._result_keys[i] = None
-        self.resultsChanged.emit()
 
     def replace_session(self, session: AnnotationSession) -> None:
         """Swap in a session rebuilt with other engine settings that holds the same masks (and every saved
@@ -215,6 +210,10 @@ class Document(QObject):
         ones, and a neighbouring annotated frame changed since (it sits between that frame and the next
         annotated one) or the run that made it started before a correction: it should be propagated again."""
         return self._stale
+
+    def result_keys(self) -> list[bytes | None]:
+        """Per frame, the `annotation_key()` its result was computed from (None: no result, or not known)."""
+        return self._result_keys
 
     def annotation_key(self) -> bytes:
         """Identifies the present annotations by content: a propagation run tags its results with the key it
@@ -562,7 +561,8 @@ class Document(QObject):
     def note_loading_done(self) -> None:
         """Every saved result has been read: a frame whose file was unreadable has no result to be stale."""
         for frame in self._loading:
-            self._stale[frame] = self._has_result[frame] and self._stale[frame]
+            if not self._has_result[frame]:
+                self._stale[frame], self._result_keys[frame] = False, None
         self._loading.clear()
         self.resultsChanged.emit()
 

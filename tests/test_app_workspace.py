@@ -486,7 +486,36 @@ def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reope
     assert not doc.is_annotated(2) and np.array_equal(doc.session.labels(2), result)
     ids, maps = doc.session.soft_result(2)
     assert ids == soft[0] and np.array_equal(maps, soft[1])
-    assert doc.stale_frames()[2]  # from before the correction, for all the reopened window knows: red
+    # QA pass 26: every result was red, as if propagated from the correction: they are from before it
+    assert not doc.stale_frames().any()
+
+
+def test_results_from_before_a_correction_are_current_again_when_it_is_cleared_after_reopening(
+        qtbot, app_factory, tmp_path):
+    """QA pass 26: after a reopen every result counted as computed from the annotations as they were when
+    saved, so clearing a correction marked every frame red, the ones propagated before it too."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip6", count=6)
+    window = app_factory()
+    window.controller.open(clip)
+    doc, prop = window.document, window.controller.propagation
+    paint(doc, 30, 30)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    doc.seek(3)
+    paint(doc, 60, 40, obj=doc.add_object().id)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")  # 4 and 5 from the correction; 1 and 2 from before it, red
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2]
+    window.close()
+    again = app_factory()
+    again.controller.open(clip)
+    doc = again.document
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2]
+    doc.seek(3)
+    doc.clear_annotation()
+    assert list(np.flatnonzero(doc.stale_frames())) == [4, 5]  # made from the correction
 
 
 def test_a_preview_cancelled_while_adapting_is_reopened_as_stale(qtbot, app_factory, frame_dir, monkeypatch):

@@ -512,6 +512,8 @@ def test_a_preview_noted_after_its_correction_was_undone_gives_back_what_it_repl
         undone.set()
     assert seen == [3, 4] and not doc.is_annotated(2) and not doc.stale_frames().any()
     assert all(np.array_equal(doc.session.labels(i), before[i]) for i in range(1, 6))
+    # QA pass 26: the note said "2 frames keep their preview" over the results given back
+    assert window.status.currentMessage().endswith("Propagation cancelled before adapting to the video")
 
 
 def test_a_correction_painted_during_a_run_ends_it_there_and_outdates_what_it_made(qtbot, app_factory, tmp_path,

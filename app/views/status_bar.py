@@ -220,9 +220,12 @@ class StatusBar(QStatusBar):
             return
         text, at = self._note
         recent = f"{text} · " if text and time.monotonic() - at < 2.0 else ""
-        stale = self._doc.stale_frames()
+        stale, keys = self._doc.stale_frames(), self._doc.result_keys()
         outdated = sum(1 for i in report.updated if i < len(stale) and stale[i])
-        self.showMessage(recent + finished_note(report, outdated) + self._going_on(report), 8000)
+        # previews an undo of their correction replaced by the results from before it do not count as kept
+        # (QA pass 26: "2 frames keep their preview" over the restored results)
+        shown = len({i for i in report.previewed if i < len(keys) and keys[i] is None and stale[i]})
+        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report), 8000)
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
@@ -266,15 +269,16 @@ class StatusBar(QStatusBar):
         self._fit()
 
 
-def finished_note(report: PropagationReport, outdated: int = 0) -> str:
+def finished_note(report: PropagationReport, outdated: int = 0, previews: int | None = None) -> str:
     """What a finished run did, for the status bar: a run cancelled during adaptation (or the preview before it)
     says so, not "0 frames"; `outdated` of the frames it made are already out of date (a change during the run,
-    or a start from an out-of-date frame: QA pass 21 saw "done" over 24 red frames)."""
+    or a start from an out-of-date frame: QA pass 21 saw "done" over 24 red frames); `previews` of the frames
+    it previewed still show their preview (default: all)."""
     frames, state = len(report.updated), "cancelled" if report.cancelled else "done"
     if report.stopped_at is not None:
         state = f"stopped at frame {report.stopped_at + 1}, annotated meanwhile"
     if report.cancelled and not frames and (report.adapt_seconds or report.previewed):
-        n = len(set(report.previewed))
+        n = len(set(report.previewed)) if previews is None else previews
         kept = f"; {_frames(n)} {'keeps its' if n == 1 else 'keep their'} preview" if n else ""
         when = f"while adapting to the video ({report.adapt_seconds:.0f} s)" if report.adapt_seconds else \
             "before adapting to the video"  # QA pass 22: "cancelled: 0 frames at 0.0 fps" during the preview

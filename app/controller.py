@@ -315,22 +315,25 @@ class AppController(QObject):
                 masks = read_mask_dir(folder, session.frame_names, session.frame_size, stage("Reading masks"))
                 home = None if as_new_object else self._video_ids(Path(folder))
                 masks = masks if home is None else masks.mapped(lambda i, m: home[0][m], stage("Renumbering masks"))
-                new_object, masks = self._as_new_object(Path(folder), masks, stage("Adding the object")) \
-                    if as_new_object else (None, masks)
+                new_object, own, masks = self._as_new_object(Path(folder), masks, stage("Adding the object")) \
+                    if as_new_object else (None, False, masks)
             except _ImportStopped:
                 self.message.emit(f"Import cancelled: nothing was imported from {folder}")
                 return False
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
-        if as_new_object:  # its pixels win over painted ones of other objects
+        if own:  # the video's own object gets the imported masks in place of its painted ones
+            replaced = [i for i in masks if (painted := session.snapshot(i).annotation) is not None
+                        and not np.array_equal(painted, masks[i])]
+        elif as_new_object:  # its pixels win over painted ones of other objects
             replaced = [i for i in masks if (painted := session.snapshot(i).annotation) is not None
                         and painted[masks[i] == new_object.id].any()]
         else:
             replaced = doc.annotations_replaced_by(masks) if as_annotations else []
         if replaced and confirm is not None and not confirm(replaced):
             return False
-        if new_object is not None:
+        if new_object is not None and not own:
             doc.add_object(new_object.name, new_object.id, new_object.color)
         known = {o.id for o in doc.objects if not o.default_look}  # see _describe_new_objects
         waiting = set(doc.entering_frames())
@@ -351,7 +354,8 @@ class AppController(QObject):
             self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
         self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
-                          (f" as the new object {new_object.name}" if new_object is not None else "") +
+                          (f" as the masks of {new_object.name}, its own ones replaced" if own else
+                           f" as the new object {new_object.name}" if new_object is not None else "") +
                           (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
                            f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
                            if entering else "") +
@@ -377,29 +381,40 @@ class AppController(QObject):
         return None
 
     def _as_new_object(self, folder: Path, masks: PackedMasks, progress: Callable[[int, int], None]
-                       ) -> tuple[TrackedObject, PackedMasks]:
+                       ) -> tuple[TrackedObject, bool, PackedMasks]:
         """One object's masks as a new object (as an export's `objects.json` lists it, else named after the
         folder; not added yet) over each frame's present mask, with `progress(done, total)` after each; ValueError
-        when all 254 labels are taken."""
+        when all 254 labels are taken. Masks that an export wrote of one of this video's own objects replace
+        that object's (the bool says so): QA pass 28 found a copy of the object added, taking its pixels."""
         several = next((i for i in masks if len(masks.objects(i)) > 1), None)
         if several is not None:
             raise InputError(f"the mask for frame {several + 1} in {folder} holds several objects: import the "
                              "folder as annotated frames or results instead")
         session = self.document.session
         assert session is not None
-        obj = self._exported_object(folder)
+        obj, own = self._exported_object(folder) or (None, False)
         if obj is None:
             obj_id = self.document.objects.free_id()
             obj = TrackedObject(obj_id, folder.name, default_color(obj_id))
-        # a blank mask (a per-object export writes one where the object is absent) changes nothing there (QA pass
-        # 15: it made frames annotated, or waiting for objects to enter)
-        return obj, masks.mapped(lambda i, m: add_objects(session.labels(i), (m > 0).astype(np.uint8) * obj.id)
-                                 if m.any() else None, progress)
 
-    def _exported_object(self, folder: Path) -> TrackedObject | None:
+        def merged(index: int, mask: np.ndarray) -> np.ndarray | None:
+            """The frame's present mask with the object's pixels from `mask`. A blank mask (a per-object export
+            writes one where the object is absent) changes nothing for a new object (QA pass 15: it made frames
+            annotated, or waiting for objects to enter), and removes the video's own object."""
+            labels = session.labels(index)
+            if mask.any():
+                return add_objects(labels, (mask > 0).astype(np.uint8) * obj.id)
+            if own and labels is not None and (labels == obj.id).any():
+                return np.where(labels == obj.id, 0, labels).astype(np.uint8)
+            return None
+        return obj, own, masks.mapped(merged, progress)
+
+    def _exported_object(self, folder: Path) -> tuple[TrackedObject, bool] | None:
         """The object a per-object folder of this program's export (`binary/object_NNN`) holds, as its
-        `objects.json` two levels up lists it, with its id in the video where that id is free here; None for
-        other folders (QA pass 28: it came back named "object_001", its name and colour lost)."""
+        `objects.json` two levels up lists it, with its id in the video where that id is free here, and whether
+        it is this video's own object (its id in the video holds an object the user named or coloured, as
+        `_video_ids` judges a whole export, and without a listed `video_id` by the same name and colour); None
+        for other folders (QA pass 28: it came back named "object_001", its name and colour lost)."""
         if not folder.name.startswith(OBJECT_DIR_PREFIX) or not folder.name[len(OBJECT_DIR_PREFIX):].isdigit():
             return None
         file_id = int(folder.name[len(OBJECT_DIR_PREFIX):])
@@ -410,9 +425,14 @@ class AppController(QObject):
             if obj is None:
                 continue
             video_id = items[0].get("video_id", obj.id)
+            here = self.document.objects.get(video_id) \
+                if isinstance(video_id, int) and not isinstance(video_id, bool) else None
+            if here is not None and not here.default_look \
+                    and ("video_id" in items[0] or (here.name, here.color) == (obj.name, obj.color)):
+                return here, True  # (an export that kept the ids lists no `video_id`: its name and colour tell)
             free = [i for i in (video_id, obj.id) if isinstance(i, int) and 0 < i < 255
                     and self.document.objects.get(i) is None]
-            return replace(obj, id=free[0] if free else self.document.objects.free_id(), visible=True)
+            return replace(obj, id=free[0] if free else self.document.objects.free_id(), visible=True), False
         return None
 
     def _video_ids(self, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:

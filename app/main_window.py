@@ -331,8 +331,8 @@ class MainWindow(QMainWindow):
         as_annotations = box.addButton("Annotated frames", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Results", QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        new_object = QCheckBox("One object's masks (0/255, one folder per object): add them as a new object "
-                               "and keep the objects already there")
+        new_object = QCheckBox("One object's masks (0/255, one folder per object): a new object, or that object "
+                               "again if exported from this video; the other objects stay")
         box.setCheckBox(new_object)
         box.exec()
         if box.clickedButton() is not cancel:
@@ -365,8 +365,8 @@ class MainWindow(QMainWindow):
         """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""
         shown = ", ".join(str(i + 1) for i in frames[:12]) + (" …" if len(frames) > 12 else "")
         plural = "s" if len(frames) > 1 else ""
-        what = f"The new object covers pixels painted for other objects on {len(frames)} annotated frame{plural} " \
-               f"({shown}); it takes them there." if new_object else \
+        what = f"The object's masks cover pixels painted for other objects, or change its own painted ones, on " \
+               f"{len(frames)} annotated frame{plural} ({shown}); the imported masks win there." if new_object else \
                f"The imported masks replace the painted masks of {len(frames)} annotated frame{plural} " \
                f"({shown}); objects they do not show are erased there."
         answer = QMessageBox.question(

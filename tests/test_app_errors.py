@@ -265,7 +265,8 @@ def test_per_object_binary_folders_import_as_new_objects_beside_the_others(app_f
     doc.undo()  # on frame 0, the current frame: the painted mask comes back
     assert np.array_equal(doc.session.labels(0), before)
     assert window._confirm_replacing(True, [0, 1])  # the window's question says what the new object does
-    assert "The new object covers pixels painted for other objects on 2 annotated frames (1, 2)" in dialogs[-1][1]
+    assert "The object's masks cover pixels painted for other objects, or change its own painted ones, on 2 " \
+           "annotated frames (1, 2)" in dialogs[-1][1]
     several = tmp_path / "several"
     several.mkdir()
     write_mask(several / "00001.png", np.array(np.arange(64 * 96).reshape(64, 96) % 3, np.uint8))

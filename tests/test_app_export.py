@@ -118,6 +118,35 @@ def test_one_objects_exported_masks_come_back_with_its_name_colour_and_id(qtbot,
     assert np.array_equal(other.document.session.annotation(0) == 2, doc.session.labels(0) == 2)
 
 
+@pytest.mark.parametrize("renumber", [False, True])
+def test_one_objects_export_imported_into_its_own_video_gives_that_object_its_masks_back(qtbot, window, tmp_path,
+                                                                                        renumber):
+    """QA pass 28: re-importing binary/object_002 into the video it came from added a copy of the object, which
+    took the object's pixels on every frame; now the object itself gets the exported masks back (found by name
+    and colour, or after a rename by the `video_id` a renumbering export lists)."""
+    doc, session = window.document, window.document.session
+    doc.rename_object(2, "Rider")
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=False, binary=True, renumber=renumber))
+    if renumber:
+        doc.rename_object(2, "Rider on the left")
+    exported = {i: session.labels(i).copy() for i in range(session.num_frames)}
+    doc.seek(1)
+    doc.erase_object_on_frame(2)  # the object lost on one frame (now annotated) and spread over another
+    grown = session.labels(2).copy()
+    corner = np.zeros(grown.shape, bool)
+    corner[:8, :8] = True
+    grown[corner & (grown == 0)] = 2
+    session.set_result(2, grown)
+    before = len(doc.objects)
+    assert window.controller.import_mask_folder(tmp_path / "out" / "binary" / "object_002", as_annotations=False,
+                                                as_new_object=True)
+    assert len(doc.objects) == before and doc.objects.get(2).name.startswith("Rider")
+    for i in range(session.num_frames):
+        assert np.array_equal(session.labels(i) == 2, exported[i] == 2), i
+        assert np.array_equal(session.labels(i) == 1, exported[i] == 1), i  # the other object keeps its pixels
+    assert f"as the masks of {doc.objects.get(2).name}, its own ones replaced" in window.status.currentMessage()
+
+
 def test_disk_full_mid_export_reports_and_keeps_previous_files(qtbot, window, tmp_path, dialogs, monkeypatch):
     out = tmp_path / "out"
     run_export(qtbot, window, ExportOptions(out))

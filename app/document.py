@@ -654,15 +654,25 @@ class Document(QObject):
         self.end_stroke()
         self.objects.remove(obj_id)
         if self._session is not None:
-            self._session.remove_object(obj_id)
+            annotated = self.annotated_frames()
+            ordinary = self._session.remove_object(obj_id)
             self._before_preview.clear()  # the session let the results previews replaced go
             old = self._key  # results lose the object as the annotations do: they stay as current as they were
-            self._update_key(self.annotated_frames())
+            self._update_key(annotated)
             self._carry_results_to_key(old)
+            for frame in ordinary:  # nothing painted is left there: an ordinary frame again
+                self._has_result[frame] = self._session.has_result(frame)
+            for frame in ordinary:  # results its annotation outdated may be current again
+                self._mark_stale_around(frame)
             self._history.clear()
             self._reload()
-            for frame in np.flatnonzero(self._has_result):
+            for frame in sorted(set(np.flatnonzero(self._has_result).tolist()) | set(ordinary)):
                 self.maskStored.emit(int(frame), False)
+            if ordinary:
+                shown = ", ".join(str(f + 1) for f in ordinary[:10]) + (" …" if len(ordinary) > 10 else "")
+                self.note.emit(f"Frame{'s' if len(ordinary) > 1 else ''} {shown} "
+                               f"{'are' if len(ordinary) > 1 else 'is'} no longer annotated: nothing painted "
+                               "was left there once the object was removed")
             self.labelsChanged.emit(self._current)
             self.annotationsChanged.emit()
             self.resultsChanged.emit()

@@ -378,14 +378,19 @@ class AnnotationSession:
         """Labels present in any of these annotations, ascending (call under the lock)."""
         return sorted({o for i, a in annotations.items() for o in self._facts_of(i, a).areas if o})
 
-    def remove_object(self, obj_id: int) -> None:
-        """Erase one object from every annotation and result (its pixels become background)."""
+    def remove_object(self, obj_id: int) -> list[int]:
+        """Erase one object from every annotation and result (its pixels become background). Returns the frames
+        that are no longer annotated: where nothing painted is left once the object is gone (the annotation is
+        then the result under it, or blank without one), since an annotated frame stops every run and joins
+        the memory (QA pass 29: a frame painted only with the removed object stayed annotated)."""
         with self._lock:
+            changed = []
             for idx, ann in list(self._annotations.items()):
                 if self._facts_of(idx, ann).areas.get(obj_id):  # counted already: no pass over the pixels
                     ann = np.where(ann == obj_id, 0, ann).astype(np.uint8)
                     ann.setflags(write=False)
                     self._annotations[idx] = ann
+                    changed.append(idx)
             for idx, new in list(self._entering.items()):
                 if (new == obj_id).any():
                     new = np.where(new == obj_id, 0, new).astype(np.uint8)
@@ -396,7 +401,15 @@ class AnnotationSession:
                         del self._entering[idx]
             self._results.remove_label(obj_id)
             self._removals += 1
+            ordinary = []
+            for idx in changed:
+                result = self._results.labels(idx)
+                ann = self._annotations[idx]
+                if (np.array_equal(ann, result) if result is not None else not ann.any()):
+                    del self._annotations[idx]
+                    ordinary.append(idx)
         self._propagator.forget_all()
+        return ordinary
 
     # ---- results --------------------------------------------------------------------------------------
     def labels(self, index: int) -> np.ndarray | None:

@@ -211,8 +211,38 @@ def test_remove_object_clears_it_everywhere(document):
     document.begin_stroke((20.0, 20.0), 2, 9, erase=False)
     document.end_stroke()
     document.remove_object(2)
-    assert 2 not in document.objects and not (document.session.labels(0) == 2).any()
+    assert 2 not in document.objects and document.session.labels(0) is None  # nothing else was painted there
     assert not document.can_undo()
+
+
+def test_a_frame_left_with_nothing_painted_by_removing_an_object_is_no_longer_annotated(qtbot, document):
+    """QA pass 29: a result painted over with only a new object, which was then removed, stayed an annotated
+    frame holding the old result: every later run stopped there and the frames after it stayed red."""
+    session = document.session
+    result = np.zeros((64, 96), np.uint8)
+    result[10:30, 10:30] = 1
+    for frame in (1, 2):  # as a propagation stores and notes them
+        session.set_result(frame, result)
+        document.note_result(frame, document.annotation_key())
+
+    def paint(frame: int, obj: int, erase: bool = False) -> None:
+        document.seek(frame)
+        document.begin_stroke((15.0, 15.0) if erase else (60.0, 40.0), obj, 7, erase=erase)
+        document.end_stroke()
+    paint(1, 2)
+    paint(3, 2)  # painted with the object alone, on a frame without a result
+    assert document.annotated_frames() == [1, 3] and document.stale_frames()[2]
+    notes: list[str] = []
+    document.note.connect(notes.append)
+    document.remove_object(2)
+    assert document.annotated_frames() == [] and not document.stale_frames().any()
+    assert np.array_equal(session.labels(1), result) and session.labels(3) is None
+    assert notes == ["Frames 2, 4 are no longer annotated: nothing painted was left there once the object was "
+                     "removed"]
+    paint(2, 3)
+    paint(2, 1, erase=True)  # a correction besides the object: the frame stays annotated
+    document.remove_object(3)
+    assert document.annotated_frames() == [2] and (session.labels(2) != result).any()
 
 
 def test_qt_binding_does_not_leak_bool_references(qtbot):

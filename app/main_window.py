@@ -304,13 +304,21 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
 
+    def _browse_from(self) -> str:
+        """Where file dialogs start: beside the open video (a folder of frames or a video file), else beside the
+        last one opened, else the home folder (QA pass 29: the program's working folder)."""
+        recent = self.controller.settings.recent()
+        source = self.controller.source if self.document.is_open and self.controller.source else \
+            Path(recent[0]) if recent else None
+        return str(source.parent if source is not None else Path.home())
+
     def open_video_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", self._browse_from(), VIDEO_FILTER)
         if path:
             self.controller.open(path)
 
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open folder of frames")
+        folder = QFileDialog.getExistingDirectory(self, "Open folder of frames", self._browse_from())
         if folder:
             self.controller.open(folder)
 
@@ -321,7 +329,8 @@ class MainWindow(QMainWindow):
         if blocker is not None:  # said before the user picks a folder, not after
             self.show_error("Import refused", blocker)
             return
-        folder = QFileDialog.getExistingDirectory(self, "Import masks (images named after the frames)")
+        folder = QFileDialog.getExistingDirectory(self, "Import masks (images named after the frames)",
+                                                  self._browse_from())
         if not folder:
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Import masks",
@@ -378,7 +387,8 @@ class MainWindow(QMainWindow):
     def import_frame_mask_dialog(self) -> None:
         if not self.document.is_open:
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", "", "Masks (*.png);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", self._browse_from(),
+                                              "Masks (*.png);;All files (*)")
         if path:
             self.controller.import_frame_mask(path)
 

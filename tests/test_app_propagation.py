@@ -434,6 +434,16 @@ def test_a_run_from_an_out_of_date_frame_makes_out_of_date_results_and_says_so(q
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 4, 5, 6, 7]
     assert window.status.currentMessage().endswith("; 2 of them out of date (red): propagate again from an "
                                                    "annotated frame")
+    # QA pass 29: the note went after 8 s, unread, and the frame label never named a red frame
+    assert not window.status._note_timer.isActive()
+    assert window.status.frame_label.text().endswith("· out of date")
+    doc.seek(3)
+    assert window.status.frame_label.text().endswith("· annotated")
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert window.status._note_timer.isActive()  # all current: the note goes after a while
+    doc.seek(5)
+    assert window.status.frame_label.text() == "Frame 6 / 8 (00005)"
 
 
 def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtbot, app_factory, tmp_path):

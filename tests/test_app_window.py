@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -338,6 +340,28 @@ def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
 def test_recent_menu_lists_opened_videos(window, frame_dir):
     window._fill_recent_menu()
     assert [a.text() for a in window.recent_menu.actions()] == [str(frame_dir)]
+
+
+def test_file_dialogs_start_beside_the_open_or_last_video(qtbot, app_factory, frame_dir, monkeypatch):
+    """QA pass 29: Open folder started in the program's working folder."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    started: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda _, __, where, *a: (started.append(where),
+                                                                                                ("", ""))[1]))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda _, __, where: started.append(where)
+                                                                          or ""))
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: 0)
+    window = app_factory()
+    window.open_folder_dialog()
+    window.controller.open(frame_dir)
+    for dialog in (window.open_folder_dialog, window.open_video_dialog, window.import_masks_dialog,
+                   window.import_frame_mask_dialog):
+        dialog()
+    window.close()
+    again = app_factory()
+    again.open_video_dialog()  # no video open: beside the last one
+    assert started == [str(Path.home())] + [str(frame_dir.parent)] * 5
 
 
 @pytest.mark.parametrize("with_video", [False, True])

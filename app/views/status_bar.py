@@ -91,6 +91,7 @@ class StatusBar(QStatusBar):
         self._doc.frameChanged.connect(self._update_frame)
         self._doc.annotationsChanged.connect(self._update_frame)
         self._doc.sessionChanged.connect(self._update_frame)
+        self._doc.resultsChanged.connect(self._update_frame)
         prop = controller.propagation
         prop.started.connect(self._on_started)
         prop.progress.connect(self._on_progress)
@@ -100,6 +101,7 @@ class StatusBar(QStatusBar):
         prop.finished.connect(self._on_finished)
         controller.message.connect(self._on_message)
         self._note = ("", 0.0)
+        self._lasting = False  # the note shown is a finished run's that stays until the next run
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -121,7 +123,9 @@ class StatusBar(QStatusBar):
             return
         i = doc.current_frame
         name = doc.session.frame_names[i] if doc.session else ""
-        mark = " · annotated" if doc.is_annotated(i) else ""
+        stale = doc.stale_frames()
+        # a red frame named as such, not only by the timeline's colour (QA pass 29)
+        mark = " · annotated" if doc.is_annotated(i) else " · out of date" if i < len(stale) and stale[i] else ""
         self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
         self._fit()
 
@@ -156,6 +160,8 @@ class StatusBar(QStatusBar):
     def _on_running(self, running: bool) -> None:
         if running:  # a note from before the run is not about how it ended (QA pass 17: "press F to go on"
             self._note = ("", 0.0)  # stayed in front of "Propagation done" after F was pressed)
+            if self._lasting:  # the last run's "propagate again" is done now
+                self.clearMessage()
         self._want(running, self.progress, self.cancel_button)
 
     def _want(self, shown: bool, *widgets: QWidget) -> None:
@@ -197,6 +203,7 @@ class StatusBar(QStatusBar):
     # widgets begin ("Propagation caFrame 1 / 50") and never redrawn when that place moves
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's names)
         self.note_label.set_note(text)
+        self._lasting = False
         if timeout > 0:
             self._note_timer.start(timeout)
         else:
@@ -205,6 +212,7 @@ class StatusBar(QStatusBar):
     def clearMessage(self) -> None:  # noqa: N802
         self._note_timer.stop()
         self.note_label.set_note("")
+        self._lasting = False
 
     def currentMessage(self) -> str:  # noqa: N802
         return self.note_label.note
@@ -225,7 +233,11 @@ class StatusBar(QStatusBar):
         # previews an undo of their correction replaced by the results from before it do not count as kept
         # (QA pass 26: "2 frames keep their preview" over the restored results)
         shown = len({i for i in report.previewed if i < len(keys) and keys[i] is None and stale[i]})
-        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report), 8000)
+        # a note that asks for something stays until the next note or run (QA pass 29: gone after 8 s, unread)
+        lasting = bool(outdated) or report.stopped_at is not None
+        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report),
+                         0 if lasting else 8000)
+        self._lasting = lasting
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward

@@ -92,6 +92,7 @@ class AppController(QObject):
                 self.error.emit(*describe(exc))
                 return False
         previous = self.autosaver.attached()
+        stopped = self.source.name if self.propagation.running and self.source is not None else None
         self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
         fingerprints, moved_from = self._fingerprints(session), None
@@ -135,6 +136,9 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         if moved_from is not None:
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
+        if stopped is not None:  # QA pass 29: stopped without a word
+            self.message.emit(f"Opening {path.name} stopped the propagation of {stopped}: the frames it made are "
+                              "saved; propagate there again for the rest")
         if caught:
             self.error.emit("Video opened with a warning", "\n".join(str(w.message) for w in caught[:5]))
         return True

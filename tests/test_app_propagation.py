@@ -223,6 +223,22 @@ def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, 
     assert doc.session.labels(8)[10, 80] == 1  # the user's paint is never overwritten by the run
 
 
+def test_opening_another_video_during_a_run_says_it_stopped_the_run(qtbot, app_factory, frame_dir, tmp_path,
+                                                                    monkeypatch):
+    """QA pass 29: Ctrl+Shift+O during a run stopped it without a word."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=10))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    prop = window.controller.propagation
+    prop.start("forward", 0)
+    qtbot.waitUntil(lambda: window.document.result_frames()[1], timeout=WAIT_MS)
+    assert window.controller.open(frame_dir)
+    assert not prop.running
+    assert window.status.currentMessage() == "Opening clip stopped the propagation of long: the frames it made " \
+                                             "are saved; propagate there again for the rest"
+
+
 def test_propagating_off_the_end_explains(qtbot, app_factory, frame_dir, tmp_path, dialogs):
     """Seventh GUI QA pass: F on a 1-frame video said "Propagation done: 0 frames at 0.0 fps"."""
     window = app_factory()

@@ -134,7 +134,7 @@ class Autosaver(QObject):
         labels = snapshot.labels()
         if labels is None:
             workspace.remove_mask(name)
-        elif snapshot.annotation is not None:
+        elif snapshot.painted is not None:
             workspace.write_mask(name, labels, "annotation")
             result = snapshot.result_labels()
             if result is not None:
@@ -156,7 +156,7 @@ class Autosaver(QObject):
         if soft is None:
             workspace.remove_soft(name)
         else:
-            workspace.write_soft(name, snapshot.labels() if snapshot.annotation is None else snapshot.result_labels(),
+            workspace.write_soft(name, snapshot.labels() if snapshot.painted is None else snapshot.result_labels(),
                                  *soft)
 
     def _state(self, names: list[str]) -> dict:

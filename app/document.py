@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from stm_core.errors import StmError
 from stm_core.io.masks import add_objects, mask_digest, split_annotations
 from stm_core.io.packed_masks import PackedMasks
-from stm_core.session import AnnotationSession
+from stm_core.session import AnnotationSession, FrameSnapshot
 
 from .errors import describe
 from .objects import Color, ObjectTable, TrackedObject
@@ -589,14 +589,14 @@ class Document(QObject):
         self.end_stroke()
         packed = masks if isinstance(masks, PackedMasks) else PackedMasks(masks.items())  # a long video's fit
         # an annotated frame's mask replaced by an import is one more undoable edit there (QA pass 12: imported
-        # masks wiped painted objects with no way back); other frames' history starts afresh. The session's own
-        # arrays, taken frame by frame: copies of all at once held 1.6 GB for 800 annotated 1080p frames.
-        painted: dict[int, np.ndarray | None] = {}
+        # masks wiped painted objects with no way back); other frames' history starts afresh. Each painted mask
+        # is read when its frame's turn comes: all at once held 1.6 GB for 800 annotated 1080p frames.
+        painted: dict[int, FrameSnapshot] = {}
         if as_annotations:
             complete, adding = split_annotations(packed, self._session.object_ids())
             for index in set(entering) & set(complete):
                 adding[index] = complete.pop(index)
-            painted = {i: self._session.snapshot(i).annotation for i in adding}  # before the new objects join
+            painted = {i: self._session.snapshot(i) for i in adding}  # before the new objects join
             for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
                 if not self._session.add_entering(index, labels):
                     self._history.forget(index)  # no annotation there (add_entering would have joined it)
@@ -609,7 +609,7 @@ class Document(QObject):
         else:
             packed = packed.subset(i for i in packed if not self._session.is_annotated(i))
         for done, (index, labels) in enumerate(packed.items(), 1):
-            before = painted.pop(index) if index in painted else \
+            before = painted.pop(index).annotation if index in painted else \
                 self._session.snapshot(index).annotation if as_annotations else None
             if as_annotations:
                 self._session.set_annotation(index, labels)

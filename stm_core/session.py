@@ -18,15 +18,16 @@ from typing import Callable, Collection, Literal, Sequence
 
 import numpy as np
 
+from .engine.annotations import Annotation, Annotations
 from .engine.blend import blend_soft, blend_weight
 from .engine.frame_outputs import FrameResult
 from .engine.frame_prep import Geometry
 from .engine.heap import release_free_heap
 from .engine.propagator import CHECKPOINTS, AdaptProgress, Propagator
-from .engine.results import ResultStore, StoredResult, label_areas
+from .engine.results import ResultStore, StoredResult
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
-from .io.masks import add_objects, mask_digest
+from .io.masks import add_objects
 from .io.packed_masks import labels_present
 
 Direction = Literal["forward", "backward", "both"]
@@ -40,15 +41,20 @@ class FrameSnapshot:
     thread, without copies held meanwhile: stored masks are replaced, never changed in place, so this keeps
     references only (session 17: saving 2,000 imported 1080p masks queued 4 GB of copies)."""
 
-    annotation: np.ndarray | None  # the user's annotation (read-only: the session's own array)
+    painted: Annotation | None  # the user's annotation, if the frame is annotated
     result: StoredResult | None  # the propagated or imported result, if any
     entering: np.ndarray | None  # objects waiting to enter there (not annotated frames only; read-only)
+
+    @property
+    def annotation(self) -> np.ndarray | None:
+        """The user's annotation (a fresh array), None if the frame is not annotated."""
+        return None if self.painted is None else self.painted.labels()
 
     def labels(self) -> np.ndarray | None:
         """What `AnnotationSession.labels` gave then: the annotation, else the result with the waiting objects
         added, else those objects alone, else None (a fresh array)."""
-        if self.annotation is not None:
-            return self.annotation.copy()
+        if self.painted is not None:
+            return self.painted.labels()
         result = None if self.result is None else self.result.label_map()
         if self.entering is None:
             return result
@@ -56,7 +62,7 @@ class FrameSnapshot:
 
     def soft(self) -> tuple[list[int], np.ndarray] | None:
         """What `AnnotationSession.soft_result` gave then."""
-        return None if self.annotation is not None else self.result_soft()
+        return None if self.painted is not None else self.result_soft()
 
     def result_labels(self) -> np.ndarray | None:
         """The stored result alone, also under an annotation (the mask shown again once it is removed)."""
@@ -68,25 +74,8 @@ class FrameSnapshot:
         return None if maps is None else (list(self.result.obj_ids), maps)  # type: ignore[union-attr]
 
 
-@dataclass
-class _AnnotationFacts:
-    """What is read off an annotation again and again (its objects on every stroke and run, its digest on every
-    run): counted once, as annotations are replaced whole, never changed. Reading them afresh made each run,
-    and each stroke, cost 2-4 ms per annotated frame (QA passes 26-27: 800 annotated frames, seconds each)."""
-
-    labels: np.ndarray  # the annotation they were read from
-    areas: dict[int, int]  # pixels per label, background included
-    _digest: str | None = None
-
-    @property
-    def digest(self) -> str:
-        if self._digest is None:
-            self._digest = mask_digest(self.labels)
-        return self._digest
-
-
 def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None, obj_ids: list[int],
-             annotations: dict[int, np.ndarray], digests: dict[int, str], size: tuple[int, int]
+             annotations: Annotations, size: tuple[int, int]
              ) -> tuple[np.ndarray, np.ndarray, list[int], float]:
     """(labels, soft maps, object ids, uncertainty) to store for `r`: its own, or, when the frame's result
     `before` the run came from an annotated frame on its other side that is still annotated as it was (and
@@ -96,7 +85,7 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
     own = r.labels, r.probs, obj_ids, r.uncertainty
     old = before.origin(r.index)
     if origin is None or old is None or (old[0] - r.index) * (origin[0] - r.index) >= 0 \
-            or digests.get(old[0]) != old[1] or old[2] != r.network \
+            or old[0] not in annotations or annotations.digest(old[0]) != old[1] or old[2] != r.network \
             or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
         return own
     soft = before.soft(r.index)
@@ -188,8 +177,7 @@ class AnnotationSession:
         self.frames = frames
         self.settings = settings or EngineSettings()
         self._lock = threading.RLock()
-        self._annotations: dict[int, np.ndarray] = {}
-        self._facts: dict[int, _AnnotationFacts] = {}  # see `_facts_of`
+        self._annotations: dict[int, Annotation] = {}
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
         self._passes: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # see `_held`
@@ -248,9 +236,9 @@ class AnnotationSession:
         """
         index = self._check_index(index)
         labels = self._check_labels(labels)
+        annotation = Annotation.of(labels)
         with self._lock:
-            self._annotations[index] = frozen = labels.copy()
-            frozen.setflags(write=False)  # replaced, never changed: snapshots keep references to it
+            self._annotations[index] = annotation
         self._propagator.forget_frame(index)
 
     def add_entering(self, index: int, labels: np.ndarray) -> bool:
@@ -263,9 +251,8 @@ class AnnotationSession:
         index = self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:
-            present = self._annotations.get(index)
-            if present is None:
-                present = self._results.labels(index)
+            painted = self._annotations.get(index)
+            present = self._results.labels(index) if painted is None else painted.labels()
             if present is None:
                 waiting = self._entering.get(index)
                 entering = labels.copy() if waiting is None else add_objects(waiting, labels)
@@ -305,7 +292,6 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             self._annotations.pop(index, None)
-            self._facts.pop(index, None)
         self._propagator.forget_frame(index)
 
     def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan"),
@@ -360,23 +346,12 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             ann = self._annotations.get(index)
-            return None if ann is None else ann.copy()
+        return None if ann is None else ann.labels()
 
     def object_ids(self) -> list[int]:
         """Labels present in any annotated frame, ascending (the objects that propagation tracks)."""
         with self._lock:
-            return self._objects_in(self._annotations)
-
-    def _facts_of(self, index: int, labels: np.ndarray) -> _AnnotationFacts:
-        """The facts of annotation `labels` of frame `index`, counted once per array (call under the lock)."""
-        facts = self._facts.get(index)
-        if facts is None or facts.labels is not labels:
-            facts = self._facts[index] = _AnnotationFacts(labels, dict(label_areas(labels)))
-        return facts
-
-    def _objects_in(self, annotations: dict[int, np.ndarray]) -> list[int]:
-        """Labels present in any of these annotations, ascending (call under the lock)."""
-        return sorted({o for i, a in annotations.items() for o in self._facts_of(i, a).areas if o})
+            return Annotations(self._annotations).objects()
 
     def remove_object(self, obj_id: int) -> list[int]:
         """Erase one object from every annotation and result (its pixels become background). Returns the frames
@@ -386,10 +361,10 @@ class AnnotationSession:
         with self._lock:
             changed = []
             for idx, ann in list(self._annotations.items()):
-                if self._facts_of(idx, ann).areas.get(obj_id):  # counted already: no pass over the pixels
-                    ann = np.where(ann == obj_id, 0, ann).astype(np.uint8)
-                    ann.setflags(write=False)
-                    self._annotations[idx] = ann
+                if ann.areas.get(obj_id):  # counted already: no pass over the others' pixels
+                    labels = ann.labels()
+                    labels[labels == obj_id] = 0
+                    self._annotations[idx] = Annotation.of(labels)
                     changed.append(idx)
             for idx, new in list(self._entering.items()):
                 if (new == obj_id).any():
@@ -403,9 +378,8 @@ class AnnotationSession:
             self._removals += 1
             ordinary = []
             for idx in changed:
-                result = self._results.labels(idx)
-                ann = self._annotations[idx]
-                if (np.array_equal(ann, result) if result is not None else not ann.any()):
+                result, ann = self._results.labels(idx), self._annotations[idx]
+                if np.array_equal(ann.labels(), result) if result is not None else not ann.objects():
                     del self._annotations[idx]
                     ordinary.append(idx)
         self._propagator.forget_all()
@@ -431,9 +405,9 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             ann = self._annotations.get(index)
-            if ann is not None:
-                return (ann == obj_id).astype(np.uint8) * 255
-            return self._results.probability(index, obj_id)
+            if ann is None:
+                return self._results.probability(index, obj_id)
+        return (ann.labels() == obj_id).astype(np.uint8) * 255
 
     def uncertainty(self) -> np.ndarray:
         """Per-frame uncertainty (mean entropy of the soft result on object boundaries); NaN = no result."""
@@ -450,8 +424,7 @@ class AnnotationSession:
         with self._lock:
             areas = self._results.areas()
             for index, ann in self._annotations.items():
-                areas[index] = self._facts_of(index, ann).areas
-            self._facts = {i: self._facts[i] for i in self._annotations}
+                areas[index] = ann.areas
         out = np.full((self.num_frames, len(obj_ids)), -1, np.int64)
         for index, counts in areas.items():
             if index < self.num_frames:
@@ -547,7 +520,7 @@ class AnnotationSession:
         """Runs from `start` with the annotations as they are now, and the runs back from the annotated frames
         they reach: all of a `propagate` call when no objects enter on the way."""
         with self._lock:
-            annotations = {i: a for i, a in self._annotations.items()}
+            annotations = Annotations(self._annotations)
             before = self._results.copy()  # what a frame's new result is blended with (a preview replaces it)
             removals = self._removals
             seed = annotations.get(start)
@@ -560,10 +533,8 @@ class AnnotationSession:
         # the objects annotated up to `start`, and those its mask shows: an object first painted on a later frame
         # is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26 only, appeared
         # on frames 2-20 of a run from frame 0, and would have come back on the run back from frame 25)
-        with self._lock:
-            obj_ids = sorted(set(self._objects_in({i: a for i, a in annotations.items() if i <= start}))
-                             | (labels_present(seed) - {0})) or self._objects_in(annotations)  # none known there yet
-            digests = {i: self._facts_of(i, a).digest for i, a in annotations.items()}
+        obj_ids = sorted(set(annotations.objects(up_to=start)) | (labels_present(seed) - {0})) \
+            or annotations.objects()  # none known there yet
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
 
@@ -583,7 +554,7 @@ class AnnotationSession:
                 with self._lock:
                     before = self._results.copy()
             seed = annotations.get(run_start, seed)
-            origin = (run_start, digests[run_start]) if run_start in annotations else None  # + network per result
+            origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
             held, held_serials = self._held(run_start, frames)
             stored: list[int] = []  # serials of the results this pass stored, in order, while none is skipped
@@ -611,7 +582,7 @@ class AnnotationSession:
                             continue
                         if r.fill_only and self._results.has(r.index):
                             continue
-                        self._results.put(r.index, *_blended(r, before, origin, obj_ids, annotations, digests,
+                        self._results.put(r.index, *_blended(r, before, origin, obj_ids, annotations,
                                                              self.frame_size),
                                           None if origin is None else (*origin, r.network), provisional=r.preview)
                         if not r.preview:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm, store_weights_in
 from ..model.stm import STM, QueryFeatures
+from .annotations import Annotations
 from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
@@ -134,7 +135,6 @@ class Propagator:
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._graphed: dict[int, GraphedNetwork] = {}
         self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by pass (see `_run`), latest last
-        self._digests: dict[int, tuple[np.ndarray, str]] = {}  # see `_digest`
         self.memory_frames = 0
 
     # ---- model and device ---------------------------------------------------------------------------
@@ -229,12 +229,12 @@ class Propagator:
         key = ("q", frames.serial, index, geo.work, id(model))
         return self._query_cache.get_or_compute(key, lambda: self._net(model).encode_query(frame))
 
-    def _annotation_memory(self, model: STM, frames: FrameSource, index: int, labels: np.ndarray,
+    def _annotation_memory(self, model: STM, frames: FrameSource, index: int, annotations: Annotations,
                            obj_ids: list[int], geo: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
-        key = ("m", frames.serial, index, self._digest(index, labels), tuple(obj_ids), geo.work, id(model))
+        key = ("m", frames.serial, index, annotations.digest(index), tuple(obj_ids), geo.work, id(model))
 
-        def compute() -> tuple[torch.Tensor, torch.Tensor]:
-            probs = labels_to_probs(labels, obj_ids, geo, self.device)
+        def compute() -> tuple[torch.Tensor, torch.Tensor]:  # the label map is decoded only here
+            probs = labels_to_probs(annotations[index], obj_ids, geo, self.device)
             return self._net(model).memorize(self._frame(frames, index, geo), probs)
         return self._memory_cache.get_or_compute(key, compute)
 
@@ -244,25 +244,18 @@ class Propagator:
             self._folded = self._for_inference(copy.deepcopy(self.model))
         return self._folded
 
-    def _digest(self, index: int, labels: np.ndarray) -> str:
-        """`mask_digest` of frame `index`'s annotation, remembered while the caller passes the same array (an
-        annotation is replaced whole, never changed): 3 ms for a 1080p mask, wanted several times per run."""
-        known = self._digests.get(index)
-        if known is None or known[0] is not labels:
-            known = self._digests[index] = (labels, mask_digest(labels))
-        return known[1]
-
-    def _annotated(self, annotations: dict[int, np.ndarray]) -> tuple[tuple[int, str], ...]:
+    @staticmethod
+    def _annotated(annotations: Annotations) -> tuple[tuple[int, str], ...]:
         """((frame, mask digest), ...) of the annotated frames, in order."""
-        return tuple((i, self._digest(i, annotations[i])) for i in sorted(annotations))
+        return tuple((i, annotations.digest(i)) for i in sorted(annotations))
 
-    def _adaptation_key(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+    def _adaptation_key(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
                         geo: Geometry) -> tuple[tuple, tuple]:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
         return (frames.serial, geo.work, tuple(obj_ids)), self._annotated(annotations)
 
-    def _model_for(self, frames: FrameSource, annotations: dict[int, np.ndarray], obj_ids: list[int],
+    def _model_for(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
                    geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
                    adapting: AdaptProgress | None) -> STM | None:
         """The network to propagate with (BatchNorm folded): the loaded one or, with adaptation on (`key` from
@@ -346,7 +339,7 @@ class Propagator:
         yield None
 
     def run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-            annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None = None,
+            annotations: Mapping[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None = None,
             adapting: AdaptProgress | None = None, preview: int = 0, held: int = 0,
             resumed: Callable[[list[int]], None] | None = None) -> Iterator[FrameResult]:
         """Propagate from frame `start` (mask `seed`) through `order`, memory holding every annotation;
@@ -364,8 +357,8 @@ class Propagator:
         with self._run_lock:
             self._run_waiting.clear()
             try:
-                yield from self._run(frames, start, seed, order, annotations, obj_ids, cancel, adapting, preview,
-                                     held, resumed)
+                yield from self._run(frames, start, seed, order, Annotations.of(annotations), obj_ids, cancel,
+                                     adapting, preview, held, resumed)
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
@@ -377,7 +370,7 @@ class Propagator:
                     f"processing resolution{', or run on the CPU' if gpu else ''}") from None
 
     def _run(self, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-             annotations: dict[int, np.ndarray], obj_ids: list[int], cancel: threading.Event | None,
+             annotations: Annotations, obj_ids: list[int], cancel: threading.Event | None,
              adapting: AdaptProgress | None, preview: int, held: int,
              resumed: Callable[[list[int]], None] | None) -> Iterator[FrameResult]:
         self.model  # loaded first: it may carry the recommended working height
@@ -422,7 +415,7 @@ class Propagator:
         return checkpoint
 
     def _pass(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-              annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
+              annotations: Annotations, obj_ids: list[int], geo: Geometry,
               cancel: threading.Event | None, checkpoint: _Checkpoint) -> Iterator[FrameResult]:
         """One pass of `model` over `order` at the working size of `geo`, from where `checkpoint` got to: the
         network on the engine's network thread, up to RUN_AHEAD frames ahead of the caller, who stores the
@@ -432,7 +425,7 @@ class Propagator:
             yield result.result()
 
     def _propagate(self, model: STM, frames: FrameSource, start: int, seed: np.ndarray, order: list[int],
-                   annotations: dict[int, np.ndarray], obj_ids: list[int], geo: Geometry,
+                   annotations: Annotations, obj_ids: list[int], geo: Geometry,
                    cancel: threading.Event | None, checkpoint: _Checkpoint) -> Generator[PendingResult, None, None]:
         """The loop of `_pass` (run on the network thread): each frame's result is yielded as soon as its work is
         queued, and the frame's memory encoding is queued after it; the memory after each frame goes into
@@ -466,8 +459,8 @@ class Propagator:
                 bank = MemoryBank(s.mem_every, s.max_memory)
                 with self._compute():
                     for idx in sorted(annotations):
-                        bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations[idx],
-                                                                         obj_ids, geo))
+                        bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations, obj_ids,
+                                                                         geo))
                     if start not in annotations:
                         probs = labels_to_probs(seed, obj_ids, geo, self.device)
                         bank.set_temporary(start, *net.memorize(self._frame(frames, start, geo), probs))
@@ -526,7 +519,6 @@ class Propagator:
     def forget_frame(self, index: int) -> None:
         """An annotation changed: its cached memory encodings are stale."""
         self._memory_cache.discard(lambda k: k[2] == index)  # type: ignore[index]
-        self._digests.pop(index, None)
 
     def forget_all(self) -> None:
         """Free every cache and adaptation (and the GPU's cached blocks); the next run recomputes what it

@@ -2,10 +2,11 @@
 autosave has written every mask, and the process's peak memory (RSS) on the way.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/mask_import.py [--frames 2000] [--height 1080] [--old DIR]
-        [--repeat 2] [--json out.json]
+        [--repeat 2] [--annotated] [--json out.json]
 
 A flat grey video (H.264) and one 2-object palette PNG per frame are generated in a temporary folder; the
-masks are imported as results through `AppController.import_mask_folder`, as the File menu does. `--old DIR`
+masks are imported as results (`--annotated`: as annotated frames) through `AppController.import_mask_folder`,
+as the File menu does. `--old DIR`
 measures another checkout too (e.g. `git archive <rev> app stm_core resources | tar -x -C DIR`), each variant in
 its own fresh process, alternated `--repeat` times on the same files.
 """
@@ -54,7 +55,7 @@ def _make_inputs(folder: Path, frames: int, height: int) -> tuple[Path, Path]:
     return video, masks
 
 
-def _measure(video: Path, masks: Path) -> dict:
+def _measure(video: Path, masks: Path, annotated: bool) -> dict:
     """In this process (run by `main` once per variant): open, import, wait for the autosave."""
     import psutil
     from PySide6.QtCore import QSettings
@@ -77,7 +78,7 @@ def _measure(video: Path, masks: Path) -> dict:
     threading.Thread(target=watch, daemon=True).start()
     rss0 = process.memory_info().rss
     t0 = time.perf_counter()
-    assert controller.import_mask_folder(masks, as_annotations=False), "the import failed"
+    assert controller.import_mask_folder(masks, as_annotations=annotated), "the import failed"
     busy = time.perf_counter() - t0
     assert controller.autosaver.save_now(timeout=3600), "the autosave did not finish"
     saved = time.perf_counter() - t0
@@ -95,11 +96,12 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--old", default="", help="another checkout's root, measured as well")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the variants, alternated")
+    parser.add_argument("--annotated", action="store_true", help="import the masks as annotated frames")
     parser.add_argument("--json", default="")
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)  # video, masks: one variant, in-process
     a = parser.parse_args()
     if a.measure:
-        print(json.dumps(_measure(Path(a.measure[0]), Path(a.measure[1]))))
+        print(json.dumps(_measure(Path(a.measure[0]), Path(a.measure[1]), a.annotated)))
         return
     folder = Path(tempfile.mkdtemp(prefix="mask-import-inputs-"))
     t0 = time.perf_counter()
@@ -110,8 +112,9 @@ def main() -> None:
     for _ in range(a.repeat):
         for name, root in variants.items():
             env = {**os.environ, "PYTHONPATH": str(root), "QT_QPA_PLATFORM": "offscreen"}
-            out = subprocess.run([sys.executable, __file__, "--measure", str(video), str(masks)], env=env,
-                                 cwd=root, capture_output=True, text=True)
+            out = subprocess.run([sys.executable, __file__, "--measure", str(video), str(masks)]
+                                 + (["--annotated"] if a.annotated else []), env=env, cwd=root, capture_output=True,
+                                 text=True)
             if out.returncode:
                 row = {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}
             else:
@@ -119,7 +122,8 @@ def main() -> None:
             rows[name].append(row)
             print(f"{name:>10}: {row}", flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"frames": a.frames, "height": a.height, "variants": rows}, indent=1))
+        Path(a.json).write_text(json.dumps({"frames": a.frames, "height": a.height, "annotated": a.annotated,
+                                            "variants": rows}, indent=1))
 
 
 if __name__ == "__main__":

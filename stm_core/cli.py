@@ -263,6 +263,9 @@ def _check_train_config(cfg: TrainConfig) -> None:
     for name, least in TRAIN_MINIMUMS.items():
         if getattr(cfg, name) < least:
             raise StmError(f"--{name.replace('_', '-')} must be at least {least}")
+    if cfg.crop % 4:  # QA pass 30: a size mismatch traceback (the network's output is a quarter the size, x4)
+        raise StmError(f"--crop must be a multiple of 4 ({cfg.crop // 4 * 4} or {cfg.crop // 4 * 4 + 4}), not "
+                       f"{cfg.crop}")
     for name in ("davis_weight", "static_prob", "paste_prob"):  # QA pass 21: 5 and -3 were taken
         if not 0 <= getattr(cfg, name) <= 1:
             raise StmError(f"--{name.replace('_', '-')} is a share: it must lie in 0..1, not {getattr(cfg, name)}")
@@ -325,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the network (resumes from OUT_DIR/last.pt)")
     p.add_argument("--out-dir", dest="out_dir", default=defaults.out_dir,
                    help="checkpoints, weights and log.jsonl (default: %(default)s)")
-    p.add_argument("--model", choices=list(CONFIGS), help=f"network configuration (default: {defaults.model})")
+    p.add_argument("--model", choices=list(CONFIGS),
+                   help=f"network configuration (default: the one --init-weights holds, else {defaults.model})")
     p.add_argument("--init-weights", dest="init_weights", help="start from this weights file (e.g. the shipped one)")
     p.add_argument("--davis-root", dest="davis_root", help="DAVIS-2016 folder (training sequences + validation)")
     for name, typ, text in (

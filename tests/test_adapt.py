@@ -82,6 +82,21 @@ def test_engine_adapts_once_per_set_of_annotations(tmp_path, monkeypatch):
     assert len(calls) == 3 and steps[-1] == (2, 2)  # nothing kept from before: adapt from the loaded weights
 
 
+def test_objects_entering_mid_video_continue_the_adaptation_shorter(tmp_path):
+    """QA pass 30: every object entering mid-video started the adaptation afresh with all its steps (the judo
+    clip's four masks: ten minutes on two cores); the weights do not depend on which objects are tracked, so
+    the adaptation goes on from the last one, as after a correction."""
+    session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=4)
+    session.set_annotation(0, square_mask())
+    entering = np.zeros((48, 80), np.uint8)
+    entering[30:44, 50:70] = 2
+    assert not session.add_entering(3, entering)
+    steps: list[tuple[int, int]] = []
+    report = session.propagate(0, "forward", adapting=lambda done, total: steps.append((done, total)))
+    assert session.object_ids() == [1, 2] and all(session.has_result(i) for i in range(1, 6))
+    assert [total for _, total in steps] == [4] * 4 + [2] * 2 and report.stopped_at is None
+
+
 def test_new_memory_settings_keep_the_adaptation(tmp_path):
     """QA pass 22: a session rebuilt with a lower memory cap (as the out-of-memory message advises) adapted all
     over again, minutes on a CPU; another adaptation setting does adapt again."""

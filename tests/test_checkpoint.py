@@ -37,6 +37,18 @@ def test_missing_and_unexpected_keys_are_named(tmp_path, official_state):
         load_model("stm-r50", tmp_path / "w.pth")
 
 
+def test_weights_holding_nan_or_infinity_are_refused(tmp_path, official_state):
+    """QA pass 30: one NaN weight was taken, and every mask came out empty without a word."""
+    state = dict(official_state)
+    weight = state["module.Decoder.pred2.weight"].clone()
+    weight[0, 0, 0, 0] = float("nan")
+    state["module.Decoder.pred2.weight"] = weight
+    torch.save(state, tmp_path / "w.pth")
+    with pytest.raises(WeightsError, match=r"w.pth is damaged: 1 of its tensors hold NaN or infinite values "
+                                           r"\(first: Decoder.pred2.weight\)"):
+        load_model("stm-r50", tmp_path / "w.pth")
+
+
 def test_weights_load_as_the_model_they_fit(tmp_path, official_state):
     """Sixth CLI QA pass: the official file without `--model stm-r50` failed with 280 unexpected keys and no
     hint. A bare state dict now loads as the configuration it fits (the CLI still refuses a `--model` that

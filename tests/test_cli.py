@@ -177,6 +177,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
 @pytest.mark.parametrize("option,value,message", [
     ("--steps", 0, "must be at least 1"), ("--frames", 1, "must be at least 2"),
     ("--batch-size", 0, "must be at least 1"), ("--crop", 10, "must be at least 32"),
+    ("--crop", 33, "must be a multiple of 4 (32 or 36), not 33"),  # QA pass 30: a size mismatch traceback
     ("--max-minutes", 0, "must be above 0, not 0.0"), ("--lr", -1, "must be above 0, not -1.0"),
     ("--static-prob", 5, "is a share: it must lie in 0..1, not 5.0"),
     ("--val-height", 7, "must be 0 (the source size) or at least 64, not 7")])

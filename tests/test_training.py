@@ -71,6 +71,11 @@ def test_training_resumes_from_its_checkpoint(tmp_path, capsys):
         train(TrainConfig(steps=4, model="stm-r50", **cfg))
     train(TrainConfig(steps=4, **dict(cfg, crop=80)))  # seventh CLI QA pass: resumed without a word
     assert "resuming with changed options: crop 64 -> 80" in capsys.readouterr().err
+    written = (tmp_path / "run" / "final.pt").stat().st_mtime_ns
+    with pytest.raises(StmError, match=r"last.pt is at step 4 already, --steps 2 asks for no more: pass a larger "
+                                       r"--steps"):  # QA pass 30: went by as "best weights", its files rewritten
+        train(TrainConfig(steps=2, **cfg))
+    assert (tmp_path / "run" / "final.pt").stat().st_mtime_ns == written
     (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
     with pytest.raises(StmError, match="cannot resume from .*last.pt: not a readable training checkpoint"):
         train(TrainConfig(steps=4, **cfg))

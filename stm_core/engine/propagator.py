@@ -111,6 +111,12 @@ def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[
     return (agg, *frame_outputs(agg, geo, lut))
 
 
+def _same_footage(video: tuple, other: tuple) -> bool:
+    """Whether two adaptation keys' videos (`_adaptation_key`) are the same frames at the same working size,
+    whatever objects each tracks."""
+    return video[:2] == other[:2]
+
+
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower() \
         or "can't allocate memory" in str(exc).lower()
@@ -260,10 +266,12 @@ class Propagator:
                    adapting: AdaptProgress | None) -> STM | None:
         """The network to propagate with (BatchNorm folded): the loaded one or, with adaptation on (`key` from
         `_adaptation_key`, None when off), a copy fine-tuned on these annotations at the working size, kept
-        while they stay the same. None if cancelled meanwhile. A correction (same video, size and objects, some
+        while they stay the same. None if cancelled meanwhile. A correction (same video and size, some
         annotation kept unchanged) continues from the previous adaptation for half the steps: the annotator
-        waits half as long, for the same accuracy. Annotations adapted to recently (a correction undone) get
-        that adaptation back, so they give the same masks as then."""
+        waits half as long, for the same accuracy. So do objects that enter mid-video, since the weights do not
+        depend on which objects are tracked (QA pass 30: each of the judo clip's entering objects cost a full
+        adaptation, 10 minutes in all). Annotations adapted to recently (a correction undone) get that
+        adaptation back, so they give the same masks as then."""
         if key is None:
             return self._plain()
         steps = self.adapt_steps
@@ -274,7 +282,8 @@ class Propagator:
                 self._forget_features()  # computed with other weights
                 self._remember(earlier)
             return earlier.folded
-        previous = self._adapted if self._adapted is not None and self._adapted.video == video else None
+        previous = self._adapted if self._adapted is not None and _same_footage(self._adapted.video, video) \
+            else None
         start = self.model
         if previous is not None and set(previous.annotations) & set(annotated):
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
@@ -381,7 +390,7 @@ class Propagator:
         key = self._adaptation_key(frames, annotations, obj_ids, geo) if adapts else None
         adapted = self._adapted
         if preview > 0 and key is not None and self._adaptation_for(key) is None:  # else it is ready at once
-            if adapted is not None and adapted.video == key[0]:
+            if adapted is not None and _same_footage(adapted.video, key[0]):
                 quick, quick_geo, fill_only, network = adapted.folded, geo, False, adapted.annotations
             else:
                 quick, quick_geo = self._plain(), Geometry.for_source(frames.size, self._height(adapted=False))

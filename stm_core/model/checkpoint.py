@@ -91,6 +91,10 @@ def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> 
         if shapes:
             parts.append(f"{len(shapes)} shape mismatches (first: {shapes[0]})")
         raise WeightsError(f"{source} does not fit model {model.cfg.name}: " + "; ".join(parts))
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # QA pass 30: one NaN weight was taken, and every mask came out empty without a word
+        raise WeightsError(f"{source} is damaged: {len(broken)} of its tensors hold NaN or infinite values "
+                           f"(first: {broken[0]})")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
                           strict=False)
 

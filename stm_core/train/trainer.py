@@ -106,7 +106,6 @@ def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: i
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the best weights file."""
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -130,7 +129,11 @@ def train(cfg: TrainConfig) -> Path:
     last = out / "last.pt"
     if last.exists():
         step, best, minutes_before = _resume(last, model, opt, cfg, device)
+        if step >= cfg.steps:  # QA pass 30: went by with "best weights", its files rewritten, config saying 2
+            raise StmError(f"{last} is at step {step} already, --steps {cfg.steps} asks for no more: pass a larger "
+                           "--steps to train on, or train into another --out-dir")
         print(f"resumed from {last} at step {step}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)  # after the checks: a refused run leaves no empty folder (QA pass 27)
     _trim_log(out / "log.jsonl", step)
     log = (out / "log.jsonl").open("a")
     t_start = time.time()

@@ -95,8 +95,8 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     loaded = status["model"]
     if a.process_height and a.process_height > min(session.frame_size):  # QA pass 18: said nothing
         warnings.warn(f"--process-height {a.process_height} is more than the frames' {min(session.frame_size)} px: "
-                      f"the network works at {status['working_height']} px (frames are not scaled up, except "
-                      "those under 128 px)")
+                      f"the network works at {status['working_height']} px (frames are scaled up only where under "
+                      "128 px, to 128 px or a smaller height asked for)")
     if a.model and loaded != a.model:
         raise StmError(f"--model {a.model} asked for, but {a.weights} holds a {loaded} network")
     annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)

@@ -476,6 +476,8 @@ def test_working_size_short_side_and_small_frames():
     assert Geometry.for_source((30, 40), 240).work == (128, 171)
     assert Geometry.for_source((48, 64), None).work == (128, 171)
     assert Geometry.for_source((1600, 90), 240).work == (1600, 90)  # a sliver: scaling up would pass 1024
+    assert Geometry.for_source((77, 101), 99).work == (99, 130)  # QA pass 30: a smaller height asked for, 128 used
+    assert Geometry.for_source((77, 101), 77).work == (77, 101)
 
 
 def test_the_shipped_model_tracks_an_object_in_a_tiny_video(tmp_path):

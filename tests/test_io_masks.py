@@ -54,10 +54,21 @@ def test_any_label_map_round_trips_exactly(tmp_path_factory: pytest.TempPathFact
 
 
 def test_void_is_background_unless_kept(tmp_path: Path) -> None:
+    """QA pass 30: an annotation's void pixels became background without a word, so the mask frame did not
+    come back as given; the warning names them once per folder."""
     labels = np.array([[0, 1], [255, 2]], np.uint8)
     write_mask(tmp_path / "v.png", labels)
-    assert read_mask(tmp_path / "v.png").tolist() == [[0, 1], [0, 2]]
+    with pytest.warns(UserWarning, match=r"v.png marks 1 px void \(255, DAVIS's \"not known\"\): read as background"):
+        assert read_mask(tmp_path / "v.png").tolist() == [[0, 1], [0, 2]]
     assert read_mask(tmp_path / "v.png", keep_void=True).tolist() == [[0, 1], [255, 2]]
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for name in ("00000", "00001", "00002"):
+        write_mask(folder / f"{name}.png", labels if name != "00001" else np.array([[0, 1], [1, 2]], np.uint8))
+    with pytest.warns(UserWarning) as caught:
+        read_mask_dir(folder, ["00000", "00001", "00002"], (2, 2))
+    assert [str(w.message) for w in caught] == [
+        "2 masks (00000.png, 00002.png) mark pixels void (255, DAVIS's \"not known\"): read as background"]
 
 
 def test_grayscale_masks(tmp_path: Path) -> None:
@@ -144,7 +155,8 @@ def test_a_palette_mask_of_0_and_255_is_one_object(tmp_path: Path) -> None:
     assert read_mask(tmp_path / "p.png").tolist() == [[0, 1], [1, 0]]
     davis = np.array([[0, 255], [2, 1]], np.uint8)  # an object boundary marked void
     write_mask(tmp_path / "d.png", davis)
-    assert read_mask(tmp_path / "d.png").tolist() == [[0, 0], [2, 1]]
+    with pytest.warns(UserWarning, match="marks 1 px void"):
+        assert read_mask(tmp_path / "d.png").tolist() == [[0, 0], [2, 1]]
 
 
 def test_a_frame_of_void_alone_among_labelled_palette_masks_shows_no_object(tmp_path: Path) -> None:
@@ -152,11 +164,13 @@ def test_a_frame_of_void_alone_among_labelled_palette_masks_shows_no_object(tmp_
     alone by the 0/255 rule it became object 1, in annotations and in `evaluate`."""
     for t, mask in enumerate((np.array([[0, 255], [2, 1]], np.uint8), np.array([[0, 255], [255, 0]], np.uint8))):
         write_mask(tmp_path / f"{t:05d}.png", mask)
-    assert read_masks({0: tmp_path / "00000.png", 1: tmp_path / "00001.png"})[1].tolist() == [[0, 0], [0, 0]]
+    with pytest.warns(UserWarning, match=r"2 masks \(00000.png, 00001.png\) mark pixels void"):
+        assert read_masks({0: tmp_path / "00000.png", 1: tmp_path / "00001.png"})[1].tolist() == [[0, 0], [0, 0]]
     assert read_masks({0: tmp_path / "00001.png"}, keep_void=True)[0].tolist() == [[0, 1], [1, 0]]  # alone: binary
     assert read_masks(dict(enumerate(sorted(tmp_path.glob("*.png")))), keep_void=True)[1].tolist() == \
         [[0, 255], [255, 0]]
-    assert read_mask_dir(tmp_path, ["00000", "00001"], (2, 2))[1].tolist() == [[0, 0], [0, 0]]
+    with pytest.warns(UserWarning, match="mark pixels void"):
+        assert read_mask_dir(tmp_path, ["00000", "00001"], (2, 2))[1].tolist() == [[0, 0], [0, 0]]
 
 
 def test_sixteen_bit_masks(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ class Geometry:
     """Source size, processing size (aspect kept) and padding to /16.
 
     The processing height of a landscape frame, `process_height`, applies to the shorter side: a portrait
-    phone video at 240 runs 240 px wide, not 135. Frames under `MIN_SIDE` are scaled up."""
+    phone video at 240 runs 240 px wide, not 135. Frames under `MIN_SIDE` are scaled up to it, or to a smaller
+    `process_height` asked for (QA pass 30: 99 asked for 77 px frames ran at 128)."""
 
     source: tuple[int, int]
     work: tuple[int, int]
@@ -37,7 +38,8 @@ class Geometry:
         if process_height and process_height < short:
             scale = process_height / short
         elif short < MIN_SIDE:
-            scale = max(1.0, min(MIN_SIDE / short, MAX_UPSCALED_SIDE / long))
+            target = MIN_SIDE if process_height is None else min(MIN_SIDE, process_height)
+            scale = max(1.0, min(target / short, MAX_UPSCALED_SIDE / long))
         work = (h, w) if scale == 1.0 else (max(16, round(h * scale)), max(16, round(w * scale)))
         return cls(source, work, pad_amounts(*work))
 

@@ -61,7 +61,11 @@ def read_mask(path: str | Path, expected_size: tuple[int, int] | None = None, to
     warning; a larger mismatch is an error. `size_of` says whose size that is in the messages. `probability`:
     the file is an 8-bit probability map (255 = certain), read as one object where p >= 0.5.
     """
-    return _read_mask(Path(path), expected_size, tolerance, keep_void, size_of, probability)[0]
+    labels, _, voided = _read_mask(Path(path), expected_size, tolerance, keep_void, size_of, probability)
+    if voided:
+        warnings.warn(f"mask {path} marks {voided} px void (255, DAVIS's \"not known\"): read as background",
+                      stacklevel=2)
+    return labels
 
 
 def read_masks(paths: Mapping[int, Path], expected_size: tuple[int, int] | None = None, *, keep_void: bool = False,
@@ -75,16 +79,25 @@ def read_masks(paths: Mapping[int, Path], expected_size: tuple[int, int] | None 
     masks = PackedMasks()
     binary: list[int] = []
     labelled = False
+    voided: set[int] = set()  # masks whose void pixels became background
     for done, (key, path) in enumerate(sorted(paths.items()), 1):
-        masks[key], kind = _read_mask(Path(path), expected_size, SIZE_TOLERANCE, keep_void, size_of, probability)
+        masks[key], kind, void = _read_mask(Path(path), expected_size, SIZE_TOLERANCE, keep_void, size_of,
+                                            probability)
         binary += [key] if kind == _BINARY_PALETTE else []
         labelled = labelled or kind == _LABELLED_PALETTE
+        voided |= {key} if void else set()
         if progress is not None:
             progress(done, len(paths))
     for key in binary if labelled else ():
         labels = masks[key]
+        voided |= {key} if not keep_void and (labels == 1).any() else set()
         labels[labels == 1] = VOID_LABEL if keep_void else 0
         masks[key] = labels
+    if voided:  # QA pass 30: a mask frame came back without its void pixels, and nothing said so
+        names = [Path(paths[k]).name for k in sorted(voided)]
+        warnings.warn(f"{len(names)} mask{'s' if len(names) > 1 else ''} ({', '.join(names[:3])}"
+                      f"{', …' if len(names) > 3 else ''}) mark pixels void (255, DAVIS's \"not known\"): read as "
+                      "background", stacklevel=2)
     return masks
 
 
@@ -93,8 +106,9 @@ _BINARY_PALETTE, _LABELLED_PALETTE = "palette of 0 and 255", "palette with label
 
 
 def _read_mask(path: Path, expected_size: tuple[int, int] | None, tolerance: int, keep_void: bool, size_of: str,
-               probability: bool) -> tuple[np.ndarray, str | None]:
-    """`read_mask`, and the kind of palette mask it was (`_BINARY_PALETTE`, `_LABELLED_PALETTE`, else None)."""
+               probability: bool) -> tuple[np.ndarray, str | None, int]:
+    """`read_mask`, the kind of palette mask it was (`_BINARY_PALETTE`, `_LABELLED_PALETTE`, else None) and how
+    many void pixels became background (without `keep_void`)."""
     try:
         with Image.open(path) as im:
             im.load()
@@ -104,11 +118,14 @@ def _read_mask(path: Path, expected_size: tuple[int, int] | None, tolerance: int
                 labels, kind = _labels_of(im, path)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot read mask {path}: {e}") from None
+    voided = 0
     if not keep_void:
-        labels[labels == VOID_LABEL] = 0
+        void = labels == VOID_LABEL
+        voided = int(np.count_nonzero(void))
+        labels[void] = 0
     if expected_size is not None and labels.shape != tuple(expected_size):
         labels = _fit_size(labels, tuple(expected_size), tolerance, path, size_of)
-    return labels, kind
+    return labels, kind, voided
 
 
 def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:

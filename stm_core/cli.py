@@ -209,6 +209,9 @@ def _check_json_target(path: str | None, option: str = "--json", created: Path |
         return
     target = Path(path).resolve()
     if not target.parent.is_dir() and (created is None or target.parent != created.resolve()):
+        under = next((p for p in target.parents if p.exists()), None)
+        if under is not None and not under.is_dir():  # QA pass 27: said "its folder does not exist"
+            raise InputError(f"{option} {path} would be inside {under}, which is a file, not a folder")
         raise InputError(f"{option} {path}: its folder does not exist")
     if Path(path).is_dir() or (created is not None and target == created.resolve()):
         raise InputError(f"{option} {path} is a folder; give a file name")

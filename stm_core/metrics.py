@@ -8,6 +8,7 @@ on frames 1..N-2 (the first frame is given, the last is dropped); 255 in a palet
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -154,6 +155,11 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     check_mask_folder(gt_dir, "ground-truth masks")
     check_mask_folder(pred_dir, "predicted masks")
     gt_files = _pngs(gt_dir)
+    for files, what in ((gt_files, "ground-truth mask"), (_pngs(pred_dir), "predicted mask")):
+        broken = next((p for p in files if p.is_symlink() and not p.exists()), None)
+        if broken is not None:  # QA pass 27: "cannot read mask …: No such file or directory", of a file listed
+            raise InputError(f"{what} {broken} links to {os.readlink(broken)}, which is not there: restore it or "
+                             "remove the link")
     if len(gt_files) < 3:
         raise InputError(f"{gt_dir} has {len(gt_files)} ground-truth masks; scoring drops the first and last "
                          f"frame, so it needs at least 3")
@@ -229,6 +235,10 @@ def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = Fa
     if not sequences:
         raise InputError(f"no PNG masks in {gt_root} or its subfolders")
     missing = [d.name for d in sequences if not (pred_root / d.name).is_dir()]
+    if missing and _pngs(pred_root):  # QA pass 27: "has no predictions for 30 sequence(s)" gave no hint
+        own = gt_root / pred_root.name
+        raise InputError(f"{gt_root} holds folders of sequences, but {pred_root} is one sequence's masks: give "
+                         + (f"{own}" if own.is_dir() else "the folder of that sequence's ground truth"))
     if missing:
         raise InputError(f"{pred_root} has no predictions for {len(missing)} sequence(s): {', '.join(missing)}")
     extra = sorted((d.name for d in pred_root.iterdir() if d.is_dir() and _pngs(d)

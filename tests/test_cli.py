@@ -195,6 +195,8 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
     file as --out-dir "[Errno 17] File exists", and a missing --davis-root left a log file behind."""
     frames, ann = clip
     a_file = ann / "00000.png"
+    gt_root = tmp_path / "gt"
+    shutil.copytree(ann, gt_root / ann.name)
     cases = [
         (["evaluate", str(a_file), str(ann)], f"{a_file} is a file, not a folder of ground-truth masks: give its "
                                               "folder"),
@@ -205,6 +207,8 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
          f"--output {a_file / 'o'} would be inside {a_file}, which is a file, not a folder"),
         (["evaluate", str(ann), str(tmp_path)], f"{ann} is one sequence's masks, but {tmp_path} holds folders of "
                                                 f"sequences: give {tmp_path / ann.name}"),
+        (["evaluate", str(gt_root), str(ann)], f"{gt_root} holds folders of sequences, but {ann} is one sequence's "
+                                               f"masks: give {gt_root / ann.name}"),  # QA pass 27: no hint
         (["train", "--out-dir", str(tmp_path / "run"), "--davis-root", str(tmp_path / "nowhere")],
          f"--davis-root folder not found: {tmp_path / 'nowhere'}"),
     ]
@@ -296,6 +300,7 @@ def test_training_from_the_official_weights_trains_and_records_their_network(tmp
     assert main(run + ["--steps", "1", "--model", "stm-small"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: --model stm-small asked for, but {official} holds a stm-r50 network: pass --model stm-r50")
+    assert not (tmp_path / "run").exists()  # QA pass 27: a refused run left an empty --out-dir
     assert main(run + ["--steps", "1"]) == 0  # no --model: the network the weights hold
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["config"]["model"] == "stm-r50"  # resumable
 
@@ -330,6 +335,9 @@ def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(tmp_path)]) == 2
     assert main(["bench", "--quick", "--json", str(tmp_path / "nope" / "b.json")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
+    inside = tmp_path / "gt" / "seq" / "00003.png" / "s.json"  # QA pass 27: "its folder does not exist"
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json", str(inside)]) == 2
+    assert f"would be inside {inside.parent}, which is a file, not a folder" in capsys.readouterr().err
     truth = (tmp_path / "gt" / "seq" / "00003.png").read_bytes()  # QA pass 18: the ground truth became JSON
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json",
                  str(tmp_path / "gt" / "seq" / "00003.png")]) == 2

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -42,7 +44,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="cap on memory frames; annotated ones always stay (default: %(default)s)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height (a portrait video's width) and upsample the masks; "
-                        "0 = source size (frames under 128 px are scaled up to it, unless a smaller height is set); "
+                        "0 = source size (frames under 128 px are scaled up to 128, or to a smaller height set); "
                         "default: the height the weights recommend (their model card)")
     p.add_argument("--top-k", type=int, default=None,
                    help="read only the k strongest memory matches per position (default: all, as the paper)")
@@ -113,10 +115,6 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     for index, labels in adding.items():  # objects entering there join what is propagated to that frame
         session.add_entering(index, labels)
     names = session.frame_names
-    earlier = {p.stem for p in out.glob("*.png") if not p.name.startswith(".")} if out.is_dir() else set()
-    out.mkdir(parents=True, exist_ok=True)
-    for index in session.annotated_frames():
-        write_mask(out / f"{names[index]}.png", session.labels(index))
     if len(complete) == session.num_frames:
         warnings.warn(f"every frame of {a.images} has a mask in {a.annotations}: nothing to propagate, the masks "
                       "were copied")
@@ -142,10 +140,13 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
     # waited minutes for it
     with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=a.quiet,
-              smoothing=0) as bar, _earlier_outputs_named(out, earlier, names, written):
+              smoothing=0) as bar, _writing_into(out, names, written) as target:
+        for index in session.annotated_frames():
+            write_mask(target / f"{names[index]}.png", session.labels(index))
+
         def progress(index: int, done: int, total: int) -> None:
             bar.set_description_str(desc, refresh=False)
-            write_mask(out / f"{names[index]}.png", session.labels(index))
+            write_mask(target / f"{names[index]}.png", session.labels(index))
             if index not in written:
                 written.add(index)
                 bar.update(1)
@@ -187,17 +188,46 @@ def _write_coco(path: Path, session: "AnnotationSession", annotations: Path, fra
 
 
 @contextmanager
-def _earlier_outputs_named(out: Path, earlier: set[str], names: list[str], written: set[int]) -> Iterator[None]:
-    """After the run, or when it stops, warn about masks in `out` from an earlier run that this one did not
-    rewrite (sixth CLI QA pass: an interrupted re-run left 12 of 30 old masks looking as complete as the new,
-    and `evaluate` scored the mixture)."""
+def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Path]:
+    """The folder the run writes its masks into: `out`, or, where `out` holds an earlier run's masks, a new folder
+    beside it whose masks replace those once the run has ended well. A run that fails or is stopped then leaves
+    `out` as it was and says where its own masks are (QA pass 30: a frame unreadable mid-run left 15 of an
+    earlier run's 20 masks rewritten). After the run, masks in `out` from an earlier run that this one did
+    not rewrite are named (sixth CLI QA pass: an interrupted re-run left 12 of 30 old masks looking as complete
+    as the new, and `evaluate` scored the mixture)."""
+    earlier = {p.stem for p in out.glob("*.png") if not p.name.startswith(".")} if out.is_dir() else set()
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        yield
-    finally:
-        left = sorted(earlier - {names[i] for i in written}, key=natural_key)
-        if left:
-            warnings.warn(f"{len(left)} masks in {out} are from an earlier run and were not rewritten by this "
-                          f"one (first: {left[0]}.png)")
+        stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
+    except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
+        stage = out
+    if stage == out:
+        try:
+            yield out
+        finally:
+            _name_earlier_left(out, earlier, names, written)
+        return
+    try:
+        yield stage
+    except BaseException:
+        made = sorted(stage.glob("*.png"))
+        if made:
+            warnings.warn(f"{out} keeps the earlier run's masks as they were; the {len(made)} masks this run "
+                          f"wrote are in {stage}")
+        else:
+            stage.rmdir()
+        raise
+    for path in stage.glob("*.png"):
+        os.replace(path, out / path.name)
+    stage.rmdir()
+    _name_earlier_left(out, earlier, names, written)
+
+
+def _name_earlier_left(out: Path, earlier: set[str], names: list[str], written: set[int]) -> None:
+    left = sorted(earlier - {names[i] for i in written}, key=natural_key)
+    if left:
+        warnings.warn(f"{len(left)} masks in {out} are from an earlier run and were not rewritten by this "
+                      f"one (first: {left[0]}.png)")
 
 
 def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None,
@@ -307,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "objects adds them where they enter (the Cutie/XMem convention), any other mask is its whole "
                         "frame")
     p.add_argument("--output", required=True,
-                   help="folder for one palette PNG per frame; masks already there are replaced, and any this "
-                        "run does not rewrite are named in a warning")
+                   help="folder for one palette PNG per frame; masks already there are replaced once the run "
+                        "has ended well (until then it writes into a folder beside it), and any it does not rewrite "
+                        "are named in a warning")
     p.add_argument("--direction", choices=["both", "forward", "backward"], default="both",
                    help="both (default): every frame, backward from the first mask and forward from each; forward "
                         "or backward: only that way from each mask, so frames on the other side get no mask")

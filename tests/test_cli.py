@@ -72,6 +72,31 @@ def test_masks_an_earlier_run_left_in_the_output_are_named(tmp_path, clip, weigh
            "(first: 00007.png)" in err
 
 
+def test_a_rerun_that_fails_midway_leaves_the_earlier_runs_masks_as_they_were(tmp_path, clip, weights, capsys):
+    """QA pass 30: a frame that could not be read mid-run left 15 of the earlier run's 20 masks rewritten, the
+    folder a mixture. A re-run now writes beside the folder and replaces its masks only once it has ended well."""
+    frames, ann = clip
+    out = tmp_path / "out"
+    run = ["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--weights", str(weights),
+           "--device", "cpu", "--quiet", "--adapt-steps", "0"]
+    assert main(run) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    write_mask(ann / "00000.png", square_mask(t=1))  # the re-run's masks differ
+    whole = (frames / "00003.png").read_bytes()
+    (frames / "00003.png").write_bytes(whole[:len(whole) // 3])  # cut: unreadable when the run gets there
+    assert main(run) == 2
+    err = capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    kept = next(tmp_path.glob("out.new-*"))
+    assert sorted(p.name for p in kept.iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert f"warning: {out} keeps the earlier run's masks as they were; the 3 masks this run wrote are in {kept}" \
+           in err and "cannot read image" in err
+    (frames / "00003.png").write_bytes(whole)
+    assert main(run) == 0  # ended well: its masks replace the earlier ones, and nothing is left beside
+    assert np.array_equal(read_mask(out / "00000.png"), square_mask(t=1))
+    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [kept.name]
+
+
 def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weights, capsys):
     frames, ann = clip
     later = square_mask(t=3)

@@ -2,8 +2,9 @@
 
 Layout::
 
-    <workspace>/workspace.json            objects, stale frames, each result's uncertainty, editor state,
-                                          what video it belongs to
+    <workspace>/workspace.json            objects (and removed ones), which annotations each result was
+                                          propagated from (out-of-date ones), each result's uncertainty,
+                                          editor state, what video it belongs to
     <workspace>/annotations/<frame>.png   the mask of each annotated frame
     <workspace>/entering/<frame>.png      imported objects waiting on their frame for a forward run
     <workspace>/masks/<frame>.png         the propagated result of each frame (under an annotation: the one

@@ -135,7 +135,7 @@ class MainWindow(QMainWindow):
             "file.save": c.save_now,
             "file.export": self.export_dialog,
             "file.settings": self.settings_dialog,
-            "file.quit": self.close,
+            "file.quit": lambda: self._run_may_stop() and self.close(),
             "edit.undo": c.undo,
             "edit.redo": c.redo,
             "edit.clear_object": self._erase_selected_on_frame,
@@ -449,7 +449,20 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         return saver.save_now()
 
+    def _run_may_stop(self) -> bool:
+        """Asked before quitting stops a running propagation (QA pass 29: Ctrl+Q ended one without a word)."""
+        if not self.controller.propagation.running:
+            return True
+        answer = QMessageBox.question(
+            self, "Stop the propagation?", "A propagation is running. Quitting stops it: the frames it made are "
+            "saved, and propagating again after reopening does the rest.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if event.spontaneous() and not self._run_may_stop():  # the window's close button (Ctrl+Q asked already)
+            event.ignore()
+            return
         saved = self._save_before_closing() if self.document.is_open else True
         if saved is None:  # the user chose to keep the window open
             event.ignore()

@@ -239,6 +239,27 @@ def test_opening_another_video_during_a_run_says_it_stopped_the_run(qtbot, app_f
                                              "are saved; propagate there again for the rest"
 
 
+def test_quitting_during_a_run_asks_first(qtbot, app_factory, tmp_path, monkeypatch, dialogs):
+    """QA pass 29: Ctrl+Q during a run closed the window at once, without a word about the run."""
+    from PySide6.QtWidgets import QMessageBox
+
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=10))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    prop = window.controller.propagation
+    prop.start("forward", 0)
+    qtbot.waitUntil(lambda: window.document.result_frames()[1], timeout=WAIT_MS)
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda parent, title, text, *a: dialogs.append(
+        (title, text)) or answers.pop(0)))
+    window.actions_by_id["file.quit"].trigger()
+    assert window.isVisible() and prop.running  # kept
+    window.actions_by_id["file.quit"].trigger()
+    assert not window.isVisible() and not prop.running
+    assert [title for title, _ in dialogs] == ["Stop the propagation?"] * 2
+
+
 def test_propagating_off_the_end_explains(qtbot, app_factory, frame_dir, tmp_path, dialogs):
     """Seventh GUI QA pass: F on a 1-frame video said "Propagation done: 0 frames at 0.0 fps"."""
     window = app_factory()

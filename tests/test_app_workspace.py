@@ -682,6 +682,7 @@ def test_object_changes_reach_the_disk_ahead_of_queued_masks_and_a_removed_objec
     window = propagated_window(qtbot, app_factory, frame_dir)
     doc, controller = window.document, window.controller
     doc.seek(2)
+    paint(doc, 20, 20, obj=1)  # object 1 surely there, whatever the untrained network propagated
     paint(doc, 60, 40, obj=doc.add_object("Kite").id)
     assert controller.save_now()
     workspace = controller.autosaver.workspace

@@ -348,6 +348,13 @@ class AnnotationSession:
             ann = self._annotations.get(index)
         return None if ann is None else ann.labels()
 
+    def annotation_digest(self, index: int) -> str | None:
+        """`mask_digest` of frame `index`'s annotation (None if not annotated), without decoding it."""
+        index = self._check_index(index)
+        with self._lock:
+            ann = self._annotations.get(index)
+        return None if ann is None else ann.digest
+
     def object_ids(self) -> list[int]:
         """Labels present in any annotated frame, ascending (the objects that propagation tracks)."""
         with self._lock:
@@ -684,9 +691,11 @@ class AnnotationSession:
         return status
 
     def release_memory(self) -> None:
-        """Drop cached encoder features and device memory (results and annotations stay), and hand the freed
-        heap back to the system so that the process's memory falls where the user watches it."""
+        """Drop cached encoder features, decoded frames and device memory (results and annotations stay), and
+        hand the freed heap back to the system so that the process's memory falls where the user watches it
+        (QA pass 31: after scrubbing a 1080p video, 800 MB of decoded frames stayed)."""
         self._propagator.forget_all()
+        self.frames.close()  # a video reopens on its next read
         release_free_heap()
 
     def _check_index(self, index: int) -> int:

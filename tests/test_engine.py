@@ -177,7 +177,9 @@ def test_only_an_unchanged_run_over_unchanged_results_is_continued(session):
     assert session.propagate(2, "forward").reused == [3, 4, 5, 6, 7]
     session.set_annotation(7, square_mask(t=7))
     assert session.propagate(2, "forward").reused == []  # another annotation in memory
+    assert session.frames._cache
     session.release_memory()
+    assert not session.frames._cache  # QA pass 31: decoded frames stayed (800 MB after scrubbing 1080p)
     assert session.propagate(2, "forward").reused == []  # the engine's memory of the run was cleared
 
 

@@ -8,20 +8,21 @@ whole, never changed (QA passes 26-27: counting them afresh cost seconds per str
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..io.masks import mask_digest
 from .results import label_areas
 
 
 @dataclass(frozen=True, eq=False)
 class Annotation:
     """One annotated frame's label map, compressed; `areas`: pixels per label (background included); `digest`:
-    names the content (equal maps, equal digests), for caches and results made from it."""
+    its `mask_digest`, which names it for the engine's caches, the results made from it and the application's
+    key of the annotations."""
 
     packed: bytes
     shape: tuple[int, int]
@@ -31,10 +32,8 @@ class Annotation:
     @staticmethod
     def of(labels: np.ndarray) -> Annotation:
         labels = np.ascontiguousarray(labels, np.uint8)
-        packed = zlib.compress(labels.tobytes(), 1)
         shape = (int(labels.shape[0]), int(labels.shape[1]))
-        digest = hashlib.blake2b(packed, digest_size=16, salt=b"%dx%d" % shape).hexdigest()
-        return Annotation(packed, shape, dict(label_areas(labels)), digest)
+        return Annotation(zlib.compress(labels.tobytes(), 1), shape, dict(label_areas(labels)), mask_digest(labels))
 
     def labels(self) -> np.ndarray:
         """The label map (uint8 HxW), a fresh array."""

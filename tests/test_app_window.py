@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -109,6 +109,20 @@ def test_space_plays_and_stops(qtbot, window):
     assert window.play_timer.isActive()
     qtbot.waitUntil(lambda: window.document.current_frame == 3, timeout=3000)
     qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=3000)
+
+
+def test_frame_keys_never_scroll_the_picture(qtbot, window):
+    """QA pass 31: where the window's shortcuts did not take them (a window not yet active), the arrow keys
+    scrolled half the frame out of view."""
+    from PySide6.QtGui import QKeyEvent
+
+    canvas = window.canvas
+    canvas.zoom_by(4.0, QPointF(canvas.viewport().width() / 2, canvas.viewport().height() / 2))
+    bars = (canvas.horizontalScrollBar(), canvas.verticalScrollBar())
+    before = [bar.value() for bar in bars]
+    for k in (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_End, Qt.Key.Key_PageDown):
+        QApplication.sendEvent(canvas, QKeyEvent(QEvent.Type.KeyPress, k, Qt.KeyboardModifier.NoModifier))
+    assert [bar.value() for bar in bars] == before
 
 
 def test_tool_brush_size_object_and_overlay_keys(qtbot, window):

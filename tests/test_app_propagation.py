@@ -223,9 +223,9 @@ def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, 
     assert doc.session.labels(8)[10, 80] == 1  # the user's paint is never overwritten by the run
 
 
-def test_opening_another_video_during_a_run_says_it_stopped_the_run(qtbot, app_factory, frame_dir, tmp_path,
-                                                                    monkeypatch):
-    """QA pass 29: Ctrl+Shift+O during a run stopped it without a word."""
+def slowly_running(qtbot, app_factory, tmp_path, monkeypatch):
+    """A window on a 10-frame clip ("long") whose slowed forward run from frame 0 has stored its first result
+    and goes on: (window, propagation controller)."""
     window = app_factory()
     window.controller.open(make_frames(tmp_path / "long", count=10))
     annotate_first_frame(window)
@@ -233,6 +233,13 @@ def test_opening_another_video_during_a_run_says_it_stopped_the_run(qtbot, app_f
     prop = window.controller.propagation
     prop.start("forward", 0)
     qtbot.waitUntil(lambda: window.document.result_frames()[1], timeout=WAIT_MS)
+    return window, prop
+
+
+def test_opening_another_video_during_a_run_says_it_stopped_the_run(qtbot, app_factory, frame_dir, tmp_path,
+                                                                    monkeypatch):
+    """QA pass 29: Ctrl+Shift+O during a run stopped it without a word."""
+    window, prop = slowly_running(qtbot, app_factory, tmp_path, monkeypatch)
     assert window.controller.open(frame_dir)
     assert not prop.running
     assert window.status.currentMessage() == "Opening clip stopped the propagation of long: the frames it made " \
@@ -243,13 +250,7 @@ def test_quitting_during_a_run_asks_first(qtbot, app_factory, tmp_path, monkeypa
     """QA pass 29: Ctrl+Q during a run closed the window at once, without a word about the run."""
     from PySide6.QtWidgets import QMessageBox
 
-    window = app_factory()
-    window.controller.open(make_frames(tmp_path / "long", count=10))
-    annotate_first_frame(window)
-    slow_down(window.document.session, monkeypatch)
-    prop = window.controller.propagation
-    prop.start("forward", 0)
-    qtbot.waitUntil(lambda: window.document.result_frames()[1], timeout=WAIT_MS)
+    window, prop = slowly_running(qtbot, app_factory, tmp_path, monkeypatch)
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda parent, title, text, *a: dialogs.append(
         (title, text)) or answers.pop(0)))

@@ -161,7 +161,6 @@ class Autosaver(QObject):
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document
-        annotated = set(doc.annotated_frames())
         stale, older = doc.stale_frames(), {}
         for i, key in enumerate(doc.result_keys()):
             if key is not None and key != doc.annotation_key():
@@ -175,9 +174,9 @@ class Autosaver(QObject):
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from
             "stale": [names[i] for i, key in enumerate(doc.result_keys()) if key is None and stale[i]],
             "result_keys": older,  # results from other annotations: current again once those are back
-            # the uncertainty curve and U survive reopening
-            "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.uncertainty())
-                            if np.isfinite(u) and i not in annotated},
+            # the uncertainty curve and U survive reopening, also for results under annotations
+            "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.result_uncertainty())
+                            if np.isfinite(u)},
             "current_frame": doc.current_frame,
             "editor": self._editor.to_json(),
         }

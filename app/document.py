@@ -244,6 +244,16 @@ class Document(QObject):
                 unc[frame] = self._loading_uncertainty[frame]
         return unc
 
+    def result_uncertainty(self) -> np.ndarray:
+        """`uncertainty()`, with an annotated frame's the uncertainty of the result under its annotation (NaN:
+        none): saved, so that `U` ranks that result again once the annotation is cleared after reopening."""
+        unc = self.uncertainty()
+        for frame in self.annotated_frames():
+            result = self._session.snapshot(frame).result  # type: ignore[union-attr]
+            unc[frame] = result.uncertainty if result is not None else \
+                self._loading_uncertainty.get(frame, float("nan")) if frame in self._loading else float("nan")
+        return unc
+
     def next_uncertain(self) -> int | None:
         """The most uncertain propagated frame; pressed again on the frame it went to, the next one down the
         ranking (QA pass 21: from any frame reached by scrubbing it went to the next one below that frame)."""

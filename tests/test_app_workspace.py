@@ -473,6 +473,7 @@ def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reope
     window = propagated_window(qtbot, app_factory, frame_dir)
     doc = window.document
     result, soft = doc.session.labels(2), doc.session.soft_result(2)
+    uncertain = doc.uncertainty()[2]
     doc.seek(2)
     paint(doc, 60, 40, obj=doc.add_object().id)  # a correction: frame 2 is annotated
     window.close()
@@ -486,6 +487,7 @@ def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reope
     assert not doc.is_annotated(2) and np.array_equal(doc.session.labels(2), result)
     ids, maps = doc.session.soft_result(2)
     assert ids == soft[0] and np.array_equal(maps, soft[1])
+    assert np.isfinite(uncertain) and doc.uncertainty()[2] == pytest.approx(uncertain, abs=1e-5)  # U ranks it again
     # QA pass 26: every result was red, as if propagated from the correction: they are from before it
     assert not doc.stale_frames().any()
 

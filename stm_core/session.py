@@ -366,13 +366,11 @@ class AnnotationSession:
         then the result under it, or blank without one), since an annotated frame stops every run and joins
         the memory (QA pass 29: a frame painted only with the removed object stayed annotated)."""
         with self._lock:
-            changed = []
-            for idx, ann in list(self._annotations.items()):
+            changed: dict[int, np.ndarray] = {}  # frame -> its annotation without the object
+            for idx, ann in self._annotations.items():
                 if ann.areas.get(obj_id):  # counted already: no pass over the others' pixels
-                    labels = ann.labels()
+                    labels = changed[idx] = ann.labels()
                     labels[labels == obj_id] = 0
-                    self._annotations[idx] = Annotation.of(labels)
-                    changed.append(idx)
             for idx, new in list(self._entering.items()):
                 if (new == obj_id).any():
                     new = np.where(new == obj_id, 0, new).astype(np.uint8)
@@ -384,11 +382,13 @@ class AnnotationSession:
             self._results.remove_label(obj_id)
             self._removals += 1
             ordinary = []
-            for idx in changed:
-                result, ann = self._results.labels(idx), self._annotations[idx]
-                if np.array_equal(ann.labels(), result) if result is not None else not ann.objects():
+            for idx, labels in changed.items():
+                result = self._results.labels(idx)
+                if np.array_equal(labels, result) if result is not None else not labels.any():
                     del self._annotations[idx]
                     ordinary.append(idx)
+                else:
+                    self._annotations[idx] = Annotation.of(labels)
         self._propagator.forget_all()
         return ordinary
 

@@ -2,7 +2,7 @@
 
 A finished stroke and a change to the objects are written at once (a crash loses at most the stroke in
 progress); propagated results arrive many per second, so they are batched and written once a second. Encoding
-and writing happen on the `SerialWriter` thread; the GUI thread only takes copies of the label maps.
+and writing happen on the `SerialJobs` thread; the GUI thread only takes copies of the label maps.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from stm_core.session import FrameSnapshot
 from .document import Document
 from .editor_state import EditorState
 from .errors import describe
-from .workers import SerialWriter
+from .workers import SerialJobs
 from .workspace import Workspace
 
 BATCH_MS = 1000
@@ -46,7 +46,7 @@ class Autosaver(QObject):
         self._error_reported = False
         self._failed: set[str] = set()  # writer keys whose job failed, to submit again (writer thread adds)
         self._failed_lock = threading.Lock()
-        self._writer = SerialWriter(self._on_write_error)
+        self._writer = SerialJobs(self._on_write_error, "workspace-writer")
         self._timer = QTimer(self, singleShot=True, interval=BATCH_MS)
         self._timer.timeout.connect(self.flush)
         document.maskStored.connect(self._on_mask)

@@ -673,6 +673,7 @@ class AppController(QObject):
         self.document.end_stroke()
         self._close_current()
         self.autosaver.close()
+        self.document.stop_decoding()
 
 
 @dataclass(frozen=True)

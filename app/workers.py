@@ -1,7 +1,8 @@
-"""Background work: long tasks on a QThread reporting through queued signals, and an ordered file writer.
+"""Background work: long tasks on a QThread reporting through queued signals, and an ordered job thread.
 
 The GUI thread never waits on the engine or the disk: propagation and export run as `Task`s whose progress
-arrives as signals in the GUI thread, and autosave hands its files to a `SerialWriter` thread.
+arrives as signals in the GUI thread, autosave hands its files to a `SerialJobs` thread, and the document
+has a costly frame decoded on another.
 """
 
 from __future__ import annotations
@@ -93,21 +94,21 @@ class Task(QObject):
         self.finished.emit()
 
 
-class SerialWriter:
-    """One daemon thread running file jobs in submission order; a newer job for a key replaces a pending one.
+class SerialJobs:
+    """One daemon thread running jobs in submission order; a newer job for a key replaces a pending one.
 
     Coalescing by key means a frame whose result changes ten times before the disk catches up is written
     once, and the order is kept so a state file submitted after its masks lands after them.
     """
 
-    def __init__(self, on_error: Callable[[str, BaseException], None]) -> None:
-        """`on_error(key, exception)` runs on the writer thread for a job that failed."""
+    def __init__(self, on_error: Callable[[str, BaseException], None], name: str) -> None:
+        """`on_error(key, exception)` runs on the thread (called `name`) for a job that failed."""
         self._jobs: OrderedDict[str, Callable[[], None]] = OrderedDict()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._on_error = on_error
-        self._thread = threading.Thread(target=self._loop, name="workspace-writer", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, key: str, job: Callable[[], None], first: bool = False) -> None:
@@ -145,7 +146,7 @@ class SerialWriter:
                 self._busy = True
             try:
                 job()
-            except BaseException as exc:  # a full disk must not kill the writer; the user is told
+            except BaseException as exc:  # a full disk must not end the thread; the user is told
                 self._on_error(key, exc)
             finally:
                 with self._cond:

@@ -213,6 +213,11 @@ class AnnotationSession:
         """RGB uint8 image (H, W, 3) of frame `index`."""
         return self.frames[self._check_index(index)]
 
+    def frame_decode_cost(self, index: int) -> int:
+        """How many frames reading frame `index` would decode now (0: at hand; a far jump into a long-GOP video
+        decodes up to the whole GOP, seconds at 1080p)."""
+        return self.frames.decode_cost(self._check_index(index))
+
     def prepare(self) -> None:
         """Load the network now (it loads lazily otherwise); raises `WeightsError` for a bad weights file."""
         self._propagator.model

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from app.editor_state import Tool
@@ -596,3 +596,49 @@ def test_many_wheel_notches_keep_the_point_under_the_cursor(qtbot, app_factory, 
             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
     now = canvas.viewportTransform().map(under)
     assert canvas.zoom > 10 and abs(now.x() - anchor.x()) <= 1 and abs(now.y() - anchor.y()) <= 1
+
+
+def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, app_factory, tmp_path):
+    """QA pass 31: a jump far into a long-GOP video decoded up to a whole GOP on the GUI thread, 1-4 s frozen at
+    1080p. The picture shown stays, dimmed, while the frame is decoded on a thread of its own; strokes wait."""
+    import threading
+
+    import qimage2ndarray
+
+    from stm_core.io.frames import VideoFrames
+
+    from .test_io_frames import _write_video
+
+    path = tmp_path / "clip.mp4"
+    _write_video(path, 60, gop=60, h=64, w=96)
+    expected = VideoFrames(path)[55].copy()
+    window = app_factory()
+    assert window.controller.open(path)
+    doc, canvas = window.document, window.canvas
+    session = doc.session
+    release = threading.Event()
+    read = session.frame
+
+    def slow(index: int) -> np.ndarray:
+        assert threading.current_thread() is not threading.main_thread(), "decoded on the GUI thread"
+        release.wait(10)
+        return read(index)
+    session.frame = slow
+
+    window.editor.set_brush_size(5)
+    doc.seek(55)
+    assert doc.picture_pending and "decoding" in window.status.frame_label.text()
+    stroke(qtbot, window, [(20, 30), (35, 30)])
+    assert not doc.is_annotated(55)  # no stroke on the picture of another frame
+    qtbot.waitUntil(lambda: canvas._frame_item.opacity() < 1.0)  # dimmed while it takes long
+    release.set()
+    qtbot.waitUntil(lambda: not doc.picture_pending)
+    image = canvas._frame_item.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    shown = qimage2ndarray.rgb_view(image)  # a view: `image` must live on
+    assert np.array_equal(shown, expected) and canvas._frame_item.opacity() == 1.0
+    assert "decoding" not in window.status.frame_label.text()
+    session.frame = read
+    doc.seek(56)  # the next frame is read at once, on the GUI thread
+    assert not doc.picture_pending
+    stroke(qtbot, window, [(20, 30), (35, 30)])
+    assert doc.is_annotated(56)

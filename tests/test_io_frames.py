@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import av
 import numpy as np
@@ -206,3 +207,44 @@ def test_shared_judo_folder() -> None:
     frames = open_frames(folder)
     assert len(frames) == 16 and frames.size == (480, 854)
     assert frames.names[0] == "00000" and frames[15].shape == (480, 854, 3)
+
+
+def _counting_decoder(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the frames every decoder of every VideoFrames produces from now on."""
+    decoded = [0]
+    original = VideoFrames._decoded
+
+    def counted(self: VideoFrames, *args: object) -> Iterator:
+        for frame in original(self, *args):
+            decoded[0] += 1
+            yield frame
+    monkeypatch.setattr(VideoFrames, "_decoded", counted)
+    return decoded
+
+
+def test_reading_backward_through_a_long_gop_decodes_each_stretch_once(tmp_path: Path, monkeypatch) -> None:
+    """A backward run through a 250-frame GOP decoded from the keyframe up to every frame it read: 4 s a frame at
+    1080p. The frames a seek decodes on the way are cached, half the cache at a time."""
+    path = tmp_path / "clip.mp4"
+    _write_video(path, 48, gop=48)
+    expected = [f.copy() for f in VideoFrames(path)]
+    video = VideoFrames(path, cache_size=16)
+    assert video._keys == [0]
+    decoded = _counting_decoder(monkeypatch)
+    for i in reversed(range(48)):
+        assert np.array_equal(video[i], expected[i]), i
+    assert decoded[0] <= 250  # a seek per 8 frames (48 + 47 + 38 + ... at most); read alone, 48 * 49 / 2 = 1,176
+
+
+def test_two_readers_keep_their_places_in_a_video(tmp_path: Path, monkeypatch) -> None:
+    """A run reading on while the annotator looks at other frames: with one decoder, every read of the run after
+    the annotator's made it seek back and decode the GOP up to its frame again."""
+    path = tmp_path / "clip.mp4"
+    _write_video(path, 60, gop=60)
+    expected = [f.copy() for f in VideoFrames(path)]
+    video = VideoFrames(path, cache_size=1)
+    decoded = _counting_decoder(monkeypatch)
+    for i in range(20, 60):
+        assert np.array_equal(video[i], expected[i]), i  # the run
+        assert np.array_equal(video[i - 20], expected[i - 20]), i - 20  # the annotator, stepping along behind
+    assert decoded[0] <= 2 * 60 + 10  # each read of the run sought and decoded up to 60 frames, 1,580 in all

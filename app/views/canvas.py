@@ -7,7 +7,7 @@ says which rectangle changed, and only that rectangle of the overlay image is re
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QStyleOptionGraphicsItem, QWidget)
@@ -19,6 +19,7 @@ from ..painting import Rect
 from .minimap import Minimap
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 40.0
+DIM_AFTER_MS = 150  # a picture decoded off the GUI thread for longer: the one still shown is dimmed
 
 
 def rgb_pixmap(rgb: np.ndarray) -> QPixmap:
@@ -84,6 +85,8 @@ class CanvasView(QGraphicsView):
         self._style_cursor()
         self._cursor.hide()
         self._cursor_shadow.hide()
+        self._dim = QTimer(self, singleShot=True, interval=DIM_AFTER_MS)
+        self._dim.timeout.connect(lambda: self._frame_item.setOpacity(0.35))
 
         self.setBackgroundBrush(QColor(32, 32, 36))
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
@@ -103,6 +106,7 @@ class CanvasView(QGraphicsView):
 
         document.sessionChanged.connect(self._on_session)
         document.frameChanged.connect(self._on_frame)
+        document.imageReady.connect(self._on_frame)
         document.labelsChanged.connect(self._on_labels)
         document.regionPainted.connect(self._on_region)
         document.objectsChanged.connect(self._on_objects)
@@ -128,9 +132,18 @@ class CanvasView(QGraphicsView):
     def _on_frame(self, _frame: int) -> None:
         if not self._doc.is_open:
             return
+        h, w = self._doc.frame_size
+        if self._doc.picture_pending:  # the picture shown stays (dimmed if the decode takes long) till it comes
+            if self._frame_item.pixmap().size() != QSize(w, h):  # another video's: a grey stand-in
+                self._frame_item.setPixmap(rgb_pixmap(np.full((h, w, 3), 64, np.uint8)))
+            if not self._dim.isActive() and self._frame_item.opacity() == 1.0:
+                self._dim.start()
+            self._render_overlay()
+            return
+        self._dim.stop()
+        self._frame_item.setOpacity(1.0)
         rgb = self._doc.image()
         if rgb is None:  # undecodable frame: a grey stand-in keeps the mask visible and editable
-            h, w = self._doc.frame_size
             rgb = np.full((h, w, 3), 64, np.uint8)
         pixmap = rgb_pixmap(rgb)
         self._frame_item.setPixmap(pixmap)
@@ -277,6 +290,8 @@ class CanvasView(QGraphicsView):
             return
         obj_id = self._editor.selected_object
         if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton) or obj_id is None:
+            return
+        if self._doc.picture_pending:  # no strokes on another frame's picture
             return
         erase = button == Qt.MouseButton.RightButton or self._editor.tool is Tool.ERASER
         point = self._to_frame(event.position())

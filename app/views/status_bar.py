@@ -92,6 +92,7 @@ class StatusBar(QStatusBar):
         self._doc.annotationsChanged.connect(self._update_frame)
         self._doc.sessionChanged.connect(self._update_frame)
         self._doc.resultsChanged.connect(self._update_frame)
+        self._doc.imageReady.connect(self._update_frame)
         prop = controller.propagation
         prop.started.connect(self._on_started)
         prop.progress.connect(self._on_progress)
@@ -126,6 +127,7 @@ class StatusBar(QStatusBar):
         stale = doc.stale_frames()
         # a red frame named as such, not only by the timeline's colour (QA pass 29)
         mark = " · annotated" if doc.is_annotated(i) else " · out of date" if i < len(stale) and stale[i] else ""
+        mark += " · decoding…" if doc.picture_pending else ""
         self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
         self._fit()
 

@@ -110,13 +110,30 @@ class FrameSource:
         if frame.shape[:2] != self.size:
             raise InputError(f"{self._describe(i)} is {frame.shape[1]}x{frame.shape[0]}, "
                              f"the first frame is {self.size[1]}x{self.size[0]}")
+        self._remember(i, frame)
+        return frame
+
+    def cached(self, index: int) -> np.ndarray | None:
+        """Frame `index` if it is in the cache, else None at once: a viewer can show it without waiting on a
+        decode."""
+        with self._cache_lock:
+            return self._cache.get(index)
+
+    def decode_cost(self, index: int) -> int:
+        """How many frames reading frame `index` would decode now (0: it is cached): a viewer reads a cheap
+        one at once and leaves a costly one to a thread of its own."""
+        return 0 if self.cached(index) is not None else 1
+
+    def _remember(self, index: int, frame: np.ndarray) -> None:
+        """Cache frame `index` as the most recently used (a frame of another size is left to fail when read)."""
+        if frame.shape[:2] != self.size:
+            return
         frame.setflags(write=False)
         with self._cache_lock:
-            self._cache[i] = frame
-            self._cache.move_to_end(i)
+            self._cache[index] = frame
+            self._cache.move_to_end(index)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[i] for i in range(len(self)))
@@ -213,12 +230,38 @@ def image_to_rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).copy()
 
 
+_CURSORS = 2
+"""Decoders kept open on one video: a propagation run reads on in order while the annotator jumps about; with one
+decoder every jump made the run seek back and decode up to a whole GOP again (seconds at 1080p)."""
+
+
+class _Cursor:
+    """One open decoder of the video file and where it stands: reading on from there is cheap, anywhere else
+    means seeking to a keyframe and decoding up to the frame."""
+
+    def __init__(self) -> None:
+        self.container: "av.container.InputContainer | None" = None
+        self.frames: Iterator["av.VideoFrame"] | None = None
+        self.pos: int | None = None  # index of the frame the decoder returned last
+        self.low: int | None = None  # the lowest index its last read gave: a read just below it walks backward
+        self.busy = False
+        self.used = 0  # when it was last given back, for choosing the least recently used one
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+        self.container = self.frames = self.pos = self.low = None
+
+
 class VideoFrames(FrameSource):
     """The frames of a video file, decoded with PyAV; names are zero-padded frame indices.
 
     Container headers often state a wrong frame count, so the packets are demuxed once on open (no decoding)
     to index every frame by its presentation timestamp. Random access seeks to the keyframe before the target
-    and decodes forward; sequential access keeps the decoder where it is and never reseeks.
+    and decodes forward; sequential access keeps the decoder where it is and never reseeks. Two decoders stay
+    open, so two readers (a run and the annotator) each keep their place; reading backward keeps the frames a
+    seek decoded on its way to the target (a backward run through a 250-frame GOP decoded up to 250 frames for
+    each one: 4 s per 1080p frame).
     """
 
     def __init__(self, path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> None:
@@ -227,21 +270,22 @@ class VideoFrames(FrameSource):
             raise InputError(f"video file not found: {path}")
         if av is None:
             raise InputError(f"cannot read video {path}: PyAV is not installed (pip install av)")
-        self._decoder_lock = threading.Lock()
-        self._container: av.container.InputContainer | None = None
-        self._frames: Iterator[av.VideoFrame] | None = None
-        self._pos: int | None = None  # index of the frame the decoder returned last
+        self._cursors = [_Cursor() for _ in range(_CURSORS)]
+        self._cursor_free = threading.Condition()
+        self._uses = itertools.count(1)
+        self._span = cache_size // 2  # frames before the target a backward seek keeps: half the cache
         self._video_path = path
+        first_reader = self._cursors[0]
         try:
             pts, key_pts, short, self._partial_pts = self._index(path)
             cut = int(self._partial_pts is not None)
             if not pts:
                 raise InputError(f"{path} has no video frames")
             self._use_frames(pts, key_pts)
-            self._open_decoder()
-            first = self._read(0)
+            self._open(first_reader)
+            first = self._read(first_reader, 0)
             if short:  # QA pass 12: a cut MP4 indexed frames whose data was cut off; they failed later
-                usable = self._decodable_frames()
+                usable = self._decodable_frames(first_reader)
                 if usable < len(pts) or cut:
                     warnings.warn(f"{path}: its last {len(pts) + cut - usable} of {len(pts) + cut} frames cannot "
                                   "be decoded and are left out; the file may be cut short (an interrupted download "
@@ -249,15 +293,15 @@ class VideoFrames(FrameSource):
                     pts = pts[:usable]
                     self._use_frames(pts, [self._pts[k] for k in self._keys])
         except av.FFmpegError as e:
-            self._close_container()
+            first_reader.close()
             raise InputError(f"cannot read video {path}: {e} (not a video, or one damaged or cut short)") from None
         except InputError:
-            self._close_container()
+            first_reader.close()
             raise
         digits = max(5, len(str(len(pts) - 1)))
         super().__init__(path, [f"{i:0{digits}d}" for i in range(len(pts))], first.shape[:2], cache_size)
-        assert self._container is not None
-        rate = self._container.streams.video[0].average_rate
+        assert first_reader.container is not None
+        rate = first_reader.container.streams.video[0].average_rate
         self.fps = float(rate) if rate else None
         first.setflags(write=False)
         self._cache[0] = first
@@ -268,14 +312,14 @@ class VideoFrames(FrameSource):
         self._index_of = {p: i for i, p in enumerate(pts)}
         self._keys = sorted({self._index_of[p] for p in key_pts if p in self._index_of} | {0})
 
-    def _decodable_frames(self) -> int:
+    def _decodable_frames(self, cursor: _Cursor) -> int:
         """How many frames decode, tried from the last keyframe on: the last packets of a cut file are often
         partial, indexed but not decodable (the caller holds no lock yet: the source is not shared)."""
         for index in range(self._keys[-1], len(self._pts)):
             try:
-                self._read(index)
+                self._read(cursor, index)
             except (av.FFmpegError, InputError):
-                self._open_decoder()
+                self._open(cursor)
                 return index
         return len(self._pts)
 
@@ -367,19 +411,18 @@ class VideoFrames(FrameSource):
                        f"({frames} frames read)"
         return None
 
-    def _open_decoder(self) -> None:
-        self._close_container()
-        self._container = av.open(str(self._video_path))
-        stream = self._container.streams.video[0]
+    def _open(self, cursor: _Cursor) -> None:
+        cursor.close()
+        cursor.container = av.open(str(self._video_path))
+        stream = cursor.container.streams.video[0]
         stream.thread_type = "AUTO"
-        self._frames = self._decoded(stream)
-        self._pos = None
+        cursor.frames = self._decoded(cursor.container, stream)
 
-    def _decoded(self, stream: "av.video.stream.VideoStream") -> Iterator["av.VideoFrame"]:
+    def _decoded(self, container: "av.container.InputContainer",
+                 stream: "av.video.stream.VideoStream") -> Iterator["av.VideoFrame"]:
         """The stream's frames from where the container is, without the partial packet a cut file ends in: fed
         to the decoder, it failed and took the frames still in the decoder's threads with it."""
-        assert self._container is not None
-        for packet in self._container.demux(stream):
+        for packet in container.demux(stream):
             if packet.is_corrupt and packet.pts is not None and packet.pts == self._partial_pts:
                 continue
             yield from packet.decode()
@@ -388,20 +431,52 @@ class VideoFrames(FrameSource):
         return f"frame {index} of {self._video_path}"
 
     def _decode(self, index: int) -> np.ndarray:
+        cursor = self._take(index)
         try:
-            with self._decoder_lock:
-                return self._read(index)
+            return self._read(cursor, index)
         except av.FFmpegError as e:
             raise InputError(f"cannot decode {self._describe(index)}: {e}") from None
+        finally:
+            with self._cursor_free:
+                cursor.busy = False
+                cursor.used = next(self._uses)
+                self._cursor_free.notify()
 
-    def _read(self, index: int) -> np.ndarray:
-        """Frame `index`, decoding forward when that is no slower than seeking, else seeking (caller locks)."""
-        if self._container is None:
-            self._open_decoder()
+    def _take(self, index: int) -> _Cursor:
+        """The free decoder that reaches frame `index` soonest: one standing shortly before it, else one walking
+        backward down to it, else the least recently used (waiting while every decoder is busy)."""
+        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
+        with self._cursor_free:
+            while not (free := [c for c in self._cursors if not c.busy]):
+                self._cursor_free.wait()
+            before = [c for c in free if c.pos is not None and key - 2 <= c.pos < index]
+            walking_back = [c for c in free if self._walks_back(c, index)]
+            cursor = max(before, key=lambda c: c.pos or 0) if before else \
+                walking_back[0] if walking_back else min(free, key=lambda c: c.used)
+            cursor.busy = True
+            return cursor
+
+    def decode_cost(self, index: int) -> int:
+        if self.cached(index) is not None:
+            return 0
+        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
+        with self._cursor_free:
+            gaps = [index - c.pos for c in self._cursors if c.pos is not None and key - 2 <= c.pos < index]
+        return min(gaps + [index - key + 1])
+
+    def _walks_back(self, cursor: _Cursor, index: int) -> bool:
+        return self._span > 0 and cursor.low is not None and index < cursor.low <= index + self._span
+
+    def _read(self, cursor: _Cursor, index: int) -> np.ndarray:
+        """Frame `index`, decoding forward when that is no slower than seeking, else seeking (the caller holds
+        the cursor)."""
+        if cursor.container is None:
+            self._open(cursor)
         k = bisect.bisect_right(self._keys, index) - 1
         key = self._keys[k]
-        if self._pos is not None and key - 2 <= self._pos < index:
-            frame = self._decode_forward(index)
+        keep_from = index - self._span if self._walks_back(cursor, index) else index
+        if cursor.pos is not None and key - 2 <= cursor.pos < index:
+            frame = self._decode_forward(cursor, index, index)
             if frame is not None:
                 return frame
         # Seek to the keyframe before the target; if the demuxer lands after the target (seeking by DTS,
@@ -409,49 +484,52 @@ class VideoFrames(FrameSource):
         for attempt in (k, k - 1):
             if attempt < 0:
                 continue
-            assert self._container is not None
-            stream = self._container.streams.video[0]
+            assert cursor.container is not None
+            stream = cursor.container.streams.video[0]
             try:
-                self._container.seek(self._pts[self._keys[attempt]], stream=stream, backward=True)
-                self._frames = self._decoded(stream)
-                self._pos = None
-                frame = self._decode_forward(index)
+                cursor.container.seek(self._pts[self._keys[attempt]], stream=stream, backward=True)
+                cursor.frames = self._decoded(cursor.container, stream)
+                cursor.pos = None
+                frame = self._decode_forward(cursor, index, keep_from)
             except av.FFmpegError:  # a cut WebM without its index seeks wrong or not at all (QA pass 15)
                 break
             if frame is not None:
                 return frame
-        self._open_decoder()
-        frame = self._decode_forward(index)
+        self._open(cursor)
+        frame = self._decode_forward(cursor, index, keep_from)
         if frame is None:
             raise InputError(f"cannot decode {self._describe(index)}: the video ends early or is damaged")
         return frame
 
-    def _decode_forward(self, index: int) -> np.ndarray | None:
-        """Decode on until frame `index`; None if the decoder passes it or the stream ends first."""
-        assert self._frames is not None
-        for frame in self._frames:
+    def _decode_forward(self, cursor: _Cursor, index: int, keep_from: int) -> np.ndarray | None:
+        """Decode on until frame `index`, caching the frames from `keep_from` on that pass by; None if the
+        decoder passes `index` or the stream ends first."""
+        assert cursor.frames is not None
+        kept: list[tuple[int, np.ndarray]] = []
+        for frame in cursor.frames:
             i = self._index_of.get(frame.pts) if frame.pts is not None else None
             if i is None:
                 continue
-            self._pos = i
+            cursor.pos = i
             if i == index:
+                for j, passed in kept:
+                    self._remember(j, passed)
+                cursor.low = kept[0][0] if kept else index
                 return _upright(frame)
             if i > index:
                 return None
-        self._pos = None  # the stream is exhausted: the next read must seek
+            if i >= keep_from:
+                kept.append((i, _upright(frame)))
+        cursor.pos = None  # the stream is exhausted: the next read must seek
         return None
-
-    def _close_container(self) -> None:
-        if self._container is not None:
-            self._container.close()
-        self._container = None
-        self._frames = None
-        self._pos = None
 
     def close(self) -> None:
         """Close the video file (it reopens on the next read) and drop the cache."""
-        with self._decoder_lock:
-            self._close_container()
+        with self._cursor_free:
+            while any(c.busy for c in self._cursors):
+                self._cursor_free.wait()
+            for cursor in self._cursors:
+                cursor.close()
         super().close()
 
 

@@ -85,6 +85,7 @@ def _measure(video: Path) -> dict:
     window = MainWindow(controller)
     window.show()
     assert controller.open(video), "the video did not open"
+    controller.wait_for_warm_up()  # the network's first run on opening, not measured here
     doc = window.document
     target = len(frames) - 51
     t0 = time.perf_counter()

@@ -246,11 +246,14 @@ class _Cursor:
         self.low: int | None = None  # the lowest index its last read gave: a read just below it walks backward
         self.busy = False
         self.used = 0  # when it was last given back, for choosing the least recently used one
+        self.reader: int | None = None  # the thread that read with it last
+        self.in_order = 0  # how many reads in a row were each the frame after the one before
 
     def close(self) -> None:
         if self.container is not None:
             self.container.close()
         self.container = self.frames = self.pos = self.low = None
+        self.in_order = 0
 
 
 class VideoFrames(FrameSource):
@@ -443,26 +446,36 @@ class VideoFrames(FrameSource):
                 self._cursor_free.notify()
 
     def _take(self, index: int) -> _Cursor:
-        """The free decoder that reaches frame `index` soonest: one standing shortly before it, else one walking
-        backward down to it, else the least recently used (waiting while every decoder is busy)."""
-        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
+        """The decoder to read frame `index` with, marked busy (waiting while every decoder is)."""
         with self._cursor_free:
-            while not (free := [c for c in self._cursors if not c.busy]):
+            while not any(not c.busy for c in self._cursors):
                 self._cursor_free.wait()
-            before = [c for c in free if c.pos is not None and key - 2 <= c.pos < index]
-            walking_back = [c for c in free if self._walks_back(c, index)]
-            cursor = max(before, key=lambda c: c.pos or 0) if before else \
-                walking_back[0] if walking_back else min(free, key=lambda c: c.used)
+            cursor, _ = self._plan(index)
             cursor.busy = True
+            cursor.reader = threading.get_ident()
             return cursor
 
     def decode_cost(self, index: int) -> int:
         if self.cached(index) is not None:
             return 0
-        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
         with self._cursor_free:
-            gaps = [index - c.pos for c in self._cursors if c.pos is not None and key - 2 <= c.pos < index]
-        return min(gaps + [index - key + 1])
+            return self._plan(index)[1]
+
+    def _plan(self, index: int) -> tuple[_Cursor, int]:
+        """The free decoder (or any, if all are busy) that reaches frame `index` soonest, and how many frames it
+        decodes for it: one standing shortly before it, else one walking backward down to it, else the least
+        recently used. Another thread's decoder reading frame after frame is left to it while another is
+        free: taken, its reader would seek back, decoding more than this one read saves (the caller locks)."""
+        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
+        me = threading.get_ident()
+        free = [c for c in self._cursors if not c.busy] or self._cursors
+        free = [c for c in free if c.reader == me or not c.in_order] or free
+        before = [c for c in free if c.pos is not None and key - 2 <= c.pos < index]
+        if before:
+            cursor = max(before, key=lambda c: c.pos or 0)
+            return cursor, index - (cursor.pos or 0)
+        walking_back = [c for c in free if self._walks_back(c, index)]
+        return (walking_back or [min(free, key=lambda c: c.used)])[0], index - key + 1
 
     def _walks_back(self, cursor: _Cursor, index: int) -> bool:
         return self._span > 0 and cursor.low is not None and index < cursor.low <= index + self._span
@@ -475,6 +488,7 @@ class VideoFrames(FrameSource):
         k = bisect.bisect_right(self._keys, index) - 1
         key = self._keys[k]
         keep_from = index - self._span if self._walks_back(cursor, index) else index
+        cursor.in_order = cursor.in_order + 1 if cursor.pos == index - 1 else 0
         if cursor.pos is not None and key - 2 <= cursor.pos < index:
             frame = self._decode_forward(cursor, index, index)
             if frame is not None:

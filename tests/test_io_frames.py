@@ -254,3 +254,15 @@ def test_two_readers_keep_their_places_in_a_video(tmp_path: Path, monkeypatch) -
         annotator.start()
         annotator.join()
     assert decoded[0] <= 50  # 25 for its 25 frames; it sought and decoded up to 45 frames a read, 800 in all
+
+
+def test_the_cache_of_large_frames_is_bounded_in_bytes() -> None:
+    """64 frames of a 4K video were 1.6 GB of cache; small frames keep 64, explicit smaller sizes stay."""
+    from stm_core.io.frames import CACHE_BYTES, FrameSource
+
+    def cache(size: tuple[int, int], frames: int) -> int:
+        return FrameSource(Path("video"), ["00000"], size, frames).cache_size
+
+    assert cache((480, 854), 64) == 64 and cache((1080, 1920), 64) == 64
+    assert 8 <= cache((2160, 3840), 64) < 64 and cache((2160, 3840), 64) * 2160 * 3840 * 3 <= CACHE_BYTES
+    assert cache((2160, 3840), 2) == 2 and cache((8000, 8000), 64) == 8

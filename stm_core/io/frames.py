@@ -30,6 +30,8 @@ except ImportError:  # image folders need no PyAV; a headless training machine m
 
 DEFAULT_CACHE_FRAMES = 64
 """About 80 MB of 854x480 frames: enough for the propagation window and GUI scrubbing, small for any video."""
+CACHE_BYTES = 512 * 2**20
+"""What larger frames may take instead (64 frames of a 4K phone video were 1.6 GB), but never under 8 frames."""
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 _EXIF_ORIENTATION = 0x0112  # 5-8 turn the picture a quarter, so width and height swap
@@ -81,7 +83,7 @@ class FrameSource:
         self.size = size
         self.serial = next(_SERIALS)  # caches key on this, not id(): a freed source's id goes to the next one
         self.fps: float | None = None  # frames per second, where the source says (a video file)
-        self.cache_size = cache_size
+        self.cache_size = min(cache_size, max(8, CACHE_BYTES // (3 * size[0] * size[1] or 1)))
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -276,7 +278,7 @@ class VideoFrames(FrameSource):
         self._cursors = [_Cursor() for _ in range(_CURSORS)]
         self._cursor_free = threading.Condition()
         self._uses = itertools.count(1)
-        self._span = cache_size // 2  # frames before the target a backward seek keeps: half the cache
+        self._span = 0  # frames before the target a backward seek keeps: half the cache (once it is made)
         self._video_path = path
         first_reader = self._cursors[0]
         try:
@@ -303,6 +305,7 @@ class VideoFrames(FrameSource):
             raise
         digits = max(5, len(str(len(pts) - 1)))
         super().__init__(path, [f"{i:0{digits}d}" for i in range(len(pts))], first.shape[:2], cache_size)
+        self._span = self.cache_size // 2
         assert first_reader.container is not None
         rate = first_reader.container.streams.video[0].average_rate
         self.fps = float(rate) if rate else None

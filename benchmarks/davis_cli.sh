@@ -4,7 +4,11 @@
 set -euo pipefail
 DAVIS="$(cd "$(dirname "$0")/../.." && pwd)/shared/data/davis2016"
 OUT="${1:-/tmp/stm_davis_out}"; shift || true
-rm -rf "$OUT"; mkdir -p "$OUT/first"
+# OUT is cleared only if it is empty or holds an earlier run of this script (QA pass 32: it deleted any folder)
+if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ] && [ ! -e "$OUT/.davis_cli" ]; then
+  echo "error: $OUT holds other files; give an empty or new folder" >&2; exit 2
+fi
+rm -rf "$OUT"; mkdir -p "$OUT/first"; touch "$OUT/.davis_cli"
 frames=0; start=$(date +%s.%N)
 for seq_dir in "$DAVIS"/JPEGImages/480p/*/; do
   seq=$(basename "$seq_dir")

@@ -97,6 +97,11 @@ def test_a_faint_probability_map_is_refused_not_read_as_one_object_per_level(tmp
         with pytest.raises(InputError, match=f"p{peak}.png changes smoothly through grey levels 1..{peak}: a "
                                              "probability map, not labels"):
             read_mask(tmp_path / f"p{peak}.png")
+    band = (70 + 13 / (1 + np.exp(((xx - 100) ** 2 + (yy - 60) ** 2) / 400 - 3))).astype(np.uint8)
+    assert band.min() == 70 and band.max() == 82 and len(np.unique(band)) == 13
+    Image.fromarray(band).save(tmp_path / "band.png")  # QA pass 32: 13 objects, no background
+    with pytest.raises(InputError, match="band.png changes smoothly through grey levels 70..82: a probability map"):
+        read_mask(tmp_path / "band.png")
     grid = np.zeros((120, 200), np.uint8)  # 30 objects with sharp borders stay 30 labels
     for k in range(30):
         row, col = divmod(k, 6)

@@ -107,7 +107,7 @@ class ExportDialog(QDialog):
         except RuntimeError:
             raise ValueError(f"Cannot find the home folder in {text}: enter the folder's full path.") from None
         if not folder.is_absolute():
-            raise ValueError(f"{text} is not a full path: enter the folder's full path, or use Browse….")
+            raise ValueError(f"{text} is not a full path: enter the folder's full path, or choose it with Browse.")
         return ExportOptions(folder, palette=self.palette_box.isChecked(), binary=self.binary_box.isChecked(),
                              soft=self.soft_box.isChecked(), video=self.video_box.isChecked(),
                              fps=self.fps_spin.value(), coco=self.coco_box.isChecked(),

@@ -170,23 +170,30 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
     if _smooth_map(grey, nonzero):  # session 15 and 17: a faint map peaking at 100 became 100 objects
-        raise InputError(f"mask {path} changes smoothly through grey levels 1..{nonzero[-1]}: a probability map, "
+        raise InputError(f"mask {path} changes smoothly through grey levels {nonzero[0]}..{nonzero[-1]}: a "
+                         "probability map, "
                          "not labels; give label maps (or one object's 0/255 masks), or the app's own soft export "
                          "folder")
     return grey.astype(np.uint8)
 
 
 SMOOTH_MIN_LEVELS = 16
-"""A grey mask with at least this many levels, every one from 1 up, that changes between neighbours by small
-steps (a sixteenth of its range, at least 2), across and down alike, is a probability map: label maps of VOS
-datasets hold a handful of objects with sharp borders, and many touching consecutive ids come as stripes or
-bands (QA passes 19-20), changing one way."""
+"""A grey mask with at least this many levels, three in four of those from 1 up to its highest present, that
+changes between neighbours by small steps (a sixteenth of its range, at least 2), across and down alike, is a
+probability map: label maps of VOS datasets hold a handful of objects with sharp borders, and many touching
+consecutive ids come as stripes or bands (QA passes 19-20), changing one way."""
+SMOOTH_MIN_BAND = 8
+"""Levels enough where they start above 1: a map confined to a narrow band, such as 70..83 without background,
+(QA pass 32: read as 14 objects covering every pixel) is no label map either."""
 
 
 def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:
-    if len(levels) < SMOOTH_MIN_LEVELS or levels[-1] != len(levels) or min(grey.shape) < 2:
+    if not len(levels) or min(grey.shape) < 2:
         return False
-    values, small = grey.astype(np.int16), max(2, int(levels[-1]) // 16)  # a small step for this range
+    span = int(levels[-1]) - int(levels[0]) + 1
+    if len(levels) < (SMOOTH_MIN_LEVELS if levels[0] <= 1 else SMOOTH_MIN_BAND) or len(levels) < 0.75 * span:
+        return False
+    values, small = grey.astype(np.int32), max(2, span // 16)  # a small step for this range
     for a, b in ((values[:-1], values[1:]), (values[:, :-1], values[:, 1:])):  # down, across
         steps = np.abs(a - b)[(a != 0) | (b != 0)]  # neighbours not both background
         changes = steps[steps > 0]

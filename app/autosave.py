@@ -174,6 +174,7 @@ class Autosaver(QObject):
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from
             "stale": [names[i] for i, key in enumerate(doc.result_keys()) if key is None and stale[i]],
             "result_keys": older,  # results from other annotations: current again once those are back
+            "out_of_date": [names[i] for i in np.flatnonzero(stale)],  # as the timeline shows them now
             # the uncertainty curve and U survive reopening, also for results under annotations
             "uncertainty": {names[i]: round(float(u), 5) for i, u in enumerate(doc.result_uncertainty())
                             if np.isfinite(u)},

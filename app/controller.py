@@ -126,7 +126,7 @@ class AppController(QObject):
             return False
         self.source = path
         self.document.load(session, objects, frame, keys.stale, loading=deferred, loading_uncertainty=uncertainty,
-                           result_keys=keys.older, judged_key=keys.judged)
+                           result_keys=keys.older, judged_key=keys.judged, out_of_date=keys.out_of_date)
         self._load_results(workspace, session, deferred, uncertainty, removed)
         self._warm_up(session)
         if len(self.document.objects) == 0:
@@ -686,16 +686,21 @@ class _SavedKeys:
     judged: bytes | None = None
     older: dict[int, bytes] = field(default_factory=dict)
     stale: list[int] = field(default_factory=list)
+    out_of_date: list[int] | None = None  # the frames shown out of date when saved (None: not saved)
 
     @staticmethod
     def from_state(state: dict, index_of: dict[str, int]) -> _SavedKeys:
+        def frames(names: list) -> list[int]:
+            return [index_of[n] for n in names if isinstance(n, str) and n in index_of]
+
         older: dict[int, bytes] = {}
-        for key, frames in saved(state, "result_keys", dict, {}).items():
-            if isinstance(frames, list) and (key := _key_bytes(key)) is not None:
-                older.update((index_of[n], key) for n in frames if isinstance(n, str) and n in index_of)
-        stale = [index_of[n] for n in saved(state, "stale", list, []) if isinstance(n, str) and n in index_of]
+        for key, names in saved(state, "result_keys", dict, {}).items():
+            if isinstance(names, list) and (key := _key_bytes(key)) is not None:
+                older.update((i, key) for i in frames(names))
+        shown = saved(state, "out_of_date", list, None)
         return _SavedKeys(_key_bytes(saved(state, "annotations_key", str, None)), older,
-                          [i for i in stale if i not in older])
+                          [i for i in frames(saved(state, "stale", list, [])) if i not in older],
+                          None if shown is None else frames(shown))
 
 
 def _key_bytes(text: str | None) -> bytes | None:

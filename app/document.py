@@ -99,14 +99,17 @@ class Document(QObject):
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
              stale: list[int] | None = None, loading: list[int] | None = None,
              loading_uncertainty: dict[int, float] | None = None, result_keys: dict[int, bytes] | None = None,
-             judged_key: bytes | None = None) -> None:
+             judged_key: bytes | None = None, out_of_date: list[int] | None = None) -> None:
         """Show `session` (already holding any saved annotations) with these objects. Saved results count as
         computed from the annotations `judged_key` identifies (default: the present ones), except those of
         `stale` frames (from unknown annotations) and of `result_keys` frames (from the annotations each key
         names: clearing a correction after reopening makes the results from before it current again, where
         QA pass 26 found every frame red). The saved results of `loading` frames are still being read
         (`note_loaded` announces each, `note_loading_done` the end) and have their saved
-        `loading_uncertainty` (a save while they load keeps it: QA pass 21 lost it by closing at once)."""
+        `loading_uncertainty` (a save while they load keeps it: QA pass 21 lost it by closing at once).
+        `out_of_date`: the frames shown out of date when saved, taken as they are while the annotations are
+        those `judged_key` names (QA pass 33: results from before a correction on its far side, current while
+        open, came back red: their key differs, but the correction is not next to them)."""
         self._stroke = None
         self._session = session
         self.objects = objects
@@ -126,7 +129,9 @@ class Document(QObject):
                              else keys.get(i, self._key if judged_key is None else judged_key)
                              for i, has in enumerate(self._has_result)]
         annotated = set(session.annotated_frames())  # an annotation is never out of date
-        self._stale = np.array([i not in annotated and (has or i in self._loading) and key != self._key
+        shown = set(out_of_date) if out_of_date is not None and judged_key in (None, self._key) else None
+        self._stale = np.array([i not in annotated and (has or i in self._loading)
+                                and (key != self._key if shown is None else key is None or i in shown)
                                 for i, (has, key) in enumerate(zip(self._has_result, self._result_keys))], bool)
         self._before_preview = {}
         self._current = int(min(max(frame, 0), session.num_frames - 1))

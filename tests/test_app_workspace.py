@@ -746,3 +746,33 @@ def test_closing_while_much_is_still_to_write_shows_progress_and_can_keep_the_wi
     window.close()
     assert not window.isVisible() and len(seen) == 2 and not dialogs
     assert read_mask(workspace.root / "annotations" / "00000.png")[30, 30] == 1
+
+
+def test_results_on_the_far_side_of_the_first_annotation_stay_current_after_reopening(qtbot, app_factory, tmp_path):
+    """QA pass 33: propagated both ways from frame 3, then corrected on frame 6 and propagated on: frames 0-2,
+    current while open, came back red after reopening (computed before the correction, but not next to it)."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    window = app_factory()
+    window.controller.open(clip)
+    doc, prop = window.document, window.controller.propagation
+    doc.seek(3)
+    paint(doc, 30, 30)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("both")
+    doc.seek(6)
+    paint(doc, 60, 40, obj=doc.add_object().id)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    shown = list(np.flatnonzero(doc.stale_frames()))
+    before = [doc.result_keys()[i] != doc.annotation_key() for i in range(3)]
+    assert before == [True] * 3 and not doc.stale_frames()[:3].any()  # from before it, current: not next to it
+    window.close()
+    again = app_factory()
+    again.controller.open(clip)
+    doc = again.document
+    assert list(np.flatnonzero(doc.stale_frames())) == shown
+    doc.seek(6)
+    doc.clear_annotation()  # frames 0-2 from the annotations as they are again
+    assert not doc.stale_frames()[:3].any()

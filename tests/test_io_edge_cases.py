@@ -50,6 +50,28 @@ def test_video_whose_header_frame_count_is_wrong(tmp_path):
     assert video[6].shape == (48, 64, 3) and abs(int(video[6].mean()) - 120) < 10
 
 
+def test_a_trimmed_mp4_opens_without_a_word_of_lost_frames(tmp_path):
+    """QA pass 33: a phone's trim without re-encoding keeps the frames before the cut behind an edit list; the
+    header counts them, so every opening warned "its header gives 60 frames but only 50 could be read"."""
+    from .test_io_frames import _write_video
+
+    whole, trimmed = tmp_path / "whole.mp4", tmp_path / "trimmed.mp4"
+    _write_video(whole, 20, gop=20)
+    with av.open(str(whole)) as source, av.open(str(trimmed), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        offset = 4 * int(source.streams.video[0].time_base.denominator / 25)  # frame 4 shown at time 0
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.pts, packet.dts, packet.stream = packet.pts - offset, packet.dts - offset, stream
+                out.mux(packet)
+    with av.open(str(trimmed)) as container:
+        assert container.streams.video[0].frames == 20  # the header counts the frames cut away
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        video = open_frames(trimmed)
+    assert len(video) == 16 and np.array_equal(video[0], open_frames(whole)[4])
+
+
 def test_a_video_cut_short_is_said_to_be(tmp_path):
     """Found by a QA pass: a truncated mkv opened as 19 of its 30 frames without a word. Matroska states only a
     length; audio running longer than the video, a variable frame rate or timestamps starting late must not read

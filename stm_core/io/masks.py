@@ -257,9 +257,14 @@ def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: P
     message = f"mask {path} is {w}x{h}, {size_of} {ew}x{eh}"
     if abs(h - eh) > tolerance or abs(w - ew) > tolerance:  # QA pass 28: the message gave no way forward
         scaled = abs(w * eh - h * ew) <= max(w, ew) * tolerance  # the same picture at another resolution
-        raise InputError(message + (f": scale the masks to {ew}x{eh} with nearest-neighbour resampling (labels must "
-                                    "stay whole numbers), e.g. in an image editor or with OpenCV's INTER_NEAREST"
-                                    if scaled else ": are these the masks of another video?"))
+        turned = (h, w) == (ew, eh)  # QA pass 33: a portrait phone video's mask made on the picture as stored
+        raise InputError(message + (
+            ": the same size turned a quarter. A phone's portrait video is stored sideways with a note to turn it, "
+            "which this program follows as players do; the mask seems made on the picture as stored, by a tool "
+            "that ignores the note: turn the masks a quarter to match the frames as shown here" if turned else
+            f": scale the masks to {ew}x{eh} with nearest-neighbour resampling (labels must stay whole numbers), "
+            "e.g. in an image editor or with OpenCV's INTER_NEAREST" if scaled else
+            ": are these the masks of another video?"))
     warnings.warn(f"{message}; resized it (nearest neighbour)", stacklevel=4)
     return cv2.resize(labels, (ew, eh), interpolation=cv2.INTER_NEAREST_EXACT)
 

@@ -31,8 +31,8 @@ from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
-from .workspace import (STATE_FILE, Workspace, find_moved_workspace, frame_fingerprint, move_workspace, saved,
-                        source_files, workspace_dir)
+from .workspace import (STATE_FILE, SUFFIX, Workspace, find_moved_workspace, frame_fingerprint, move_workspace,
+                        note_beside, saved, source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -113,6 +113,8 @@ class AppController(QObject):
                 objects, frame, deferred, keys, uncertainty, removed = self._restore(workspace, session)
                 workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
                 restored = True
+                if workspace.root.name.endswith(SUFFIX):
+                    note_beside(self.data_dir, workspace.root)
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
             self.error.emit(*describe(exc))
         if not restored:

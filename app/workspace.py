@@ -68,6 +68,33 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     return chosen
 
 
+BESIDE_LIST = "beside-videos.txt"
+"""In the user data folder's `workspaces/`: the workspaces kept beside their videos, one path a line, so that a
+video moved to another folder finds its work again (QA pass 32: it was looked for beside the video's new place
+only, and the work seemed lost)."""
+
+
+def note_beside(data_dir: Path, root: Path) -> None:
+    """Add workspace `root`, kept beside its video, to the list (paths that are gone are dropped)."""
+    listed, now = data_dir / "workspaces" / BESIDE_LIST, _listed_beside(data_dir)
+    if now[-1:] == [root] or not root.is_dir():
+        return
+    known = [p for p in now if p != root and p.is_dir()]
+    try:
+        listed.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(listed, "".join(f"{p}\n" for p in [*known, root][-1000:]).encode("utf-8"))
+    except OSError:  # the data folder is not writable: a moved video is then looked for beside itself only
+        pass
+
+
+def _listed_beside(data_dir: Path) -> list[Path]:
+    try:
+        text = (data_dir / "workspaces" / BESIDE_LIST).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [Path(line) for line in text.splitlines() if line.strip()]
+
+
 def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
     """A digest of how a frame looks (a 16x9 thumbnail, coarsely quantised, so that a decoder's rounding
     does not change it). With the frame names, count and size it tells the same video at another path
@@ -109,9 +136,11 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
     """The workspace of these very frames (same `identity` and one of the `fingerprints`: this version's, and
     the first frame's alone that workspaces saved by earlier versions hold) saved for a path that no longer
     exists, because the video or its folder was moved or renamed: (its folder, the old path), the most
-    recently saved if several; None if there is none. Looks in the user data folder and beside the video."""
+    recently saved if several; None if there is none. Looks in the user data folder, beside the video and in
+    the workspaces kept beside videos elsewhere (`note_beside`)."""
     places = list((data_dir / "workspaces").glob(f"*/{STATE_FILE}"))
     places += list(source.resolve().parent.glob(f"*{SUFFIX}/{STATE_FILE}"))
+    places += [p / STATE_FILE for p in _listed_beside(data_dir) if p / STATE_FILE not in places]
     found = []
     for state_path in places:
         try:

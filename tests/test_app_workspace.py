@@ -245,6 +245,28 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
         assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
 
 
+def test_a_video_moved_to_another_folder_finds_its_work_kept_beside_it(qtbot, app_factory, frame_dir, tmp_path):
+    """QA pass 32: with the workspace beside the video, a video moved to another folder opened empty; its work
+    was looked for beside the new place only."""
+    from dataclasses import replace
+
+    from .conftest import make_frames
+
+    window = app_factory()
+    c = window.controller
+    c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=True))
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    old = c.autosaver.workspace.root
+    assert old == frame_dir.with_name(frame_dir.name + ".stmws")
+    c.open(make_frames(tmp_path / "unrelated", size=(64, 96)))  # close the clip, as the user would
+    (tmp_path / "elsewhere").mkdir()
+    moved = frame_dir.rename(tmp_path / "elsewhere" / "moved clip")
+    assert c.open(moved)
+    assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
+    assert c.autosaver.workspace.root == moved.with_name("moved clip.stmws") and not old.exists()
+
+
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""

@@ -31,8 +31,8 @@ from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
-from .workspace import (STATE_FILE, SUFFIX, Workspace, find_moved_workspace, frame_fingerprint, move_workspace,
-                        note_beside, saved, source_files, workspace_dir)
+from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, frame_fingerprint,
+                        move_workspace, note_beside, saved, source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -166,9 +166,19 @@ class AppController(QObject):
         foreign workspace is moved aside."""
         names, size = session.frame_names, session.frame_size
         workspace.remove_leftovers()
+        salvaged = False
         try:
-            state = workspace.read_state()
-            if state is not None and not workspace.matches(state, names, size):
+            try:
+                state = workspace.read_state()
+            except DamagedState as exc:  # QA pass 32: the masks went aside with it, unused
+                if (kept := workspace.keep_damaged_state()) is None:
+                    raise
+                self.error.emit("Workspace state damaged", f"{exc}.\n\nIt was kept as {kept}. The annotated "
+                                "frames and results saved beside it are restored; the object names and colours "
+                                "were in it, and which results were out of date, so every result is marked out "
+                                "of date.")
+                state, salvaged = {}, True
+            if state is not None and not workspace.matches(state, names, size) and not salvaged:
                 raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
         except InputError as exc:
             done = workspace.set_aside()
@@ -198,7 +208,7 @@ class AppController(QObject):
         # the folder's name, not its path: a long path ran into the frame number on the status bar
         self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
         index_of = {name: i for i, name in enumerate(names)}
-        keys = _SavedKeys.from_state(state, index_of)
+        keys = _SavedKeys(stale=deferred) if salvaged else _SavedKeys.from_state(state, index_of)
         uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
                        if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
         frame = saved(state, "current_frame", int, 0)

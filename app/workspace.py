@@ -222,6 +222,10 @@ def _writable(folder: Path) -> bool:
 LOCK_FILE = ".open-in"  # a dot name: workspace scans and exports skip it
 
 
+class DamagedState(InputError):
+    """A workspace's state file is torn or hand-edited into something else; the masks beside it may be whole."""
+
+
 class Workspace:
     """Reads and writes one workspace folder; every method is safe to call from the writer thread."""
 
@@ -279,15 +283,18 @@ class Workspace:
         return self.root / STATE_FILE
 
     def read_state(self) -> dict | None:
-        """The saved state, or None for a new workspace. A corrupt state file is an `InputError`."""
+        """The saved state, or None for a new workspace. A state file that is not JSON is `DamagedState`, one
+        that cannot be read or is another version's an `InputError`."""
         if not self.state_path.exists():
             return None
         try:
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except OSError as e:
             raise InputError(f"workspace state {self.state_path} is unreadable: {e}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DamagedState(f"workspace state {self.state_path} is damaged: {e}") from None
         if not isinstance(state, dict):
-            raise InputError(f"workspace state {self.state_path} is damaged (not a JSON object)")
+            raise DamagedState(f"workspace state {self.state_path} is damaged (not a JSON object)")
         if state.get("version") != FORMAT_VERSION:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state
@@ -302,6 +309,15 @@ class Workspace:
         """Whether a saved state belongs to these frames."""
         return all(state.get(k) == v for k, v in self.identity(names, size).items())
 
+    def keep_damaged_state(self) -> Path | None:
+        """Rename a damaged state file out of the way, beside the masks (None if it cannot be renamed)."""
+        kept = self.state_path.with_name(f"{STATE_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            self.state_path.rename(kept)
+        except OSError:
+            return None
+        return kept
+
     def set_aside(self) -> str:
         """Move a workspace that no longer fits its video out of the way (never delete the user's masks);
         if it cannot be moved, leave it and continue in a fresh folder beside it. Says what was done."""
@@ -309,6 +325,7 @@ class Workspace:
         target = self.root.with_name(f"{self.root.name}.old-{stamp}")
         try:
             self.root.rename(target)
+            (target / LOCK_FILE).unlink(missing_ok=True)  # this window's, taken again where it continues
             return f"It was kept as {target}"
         except OSError:
             old, self.root = self.root, self.root.with_name(f"{self.root.name}-{stamp}")

@@ -159,18 +159,50 @@ def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
     assert [p.name for p in (root / "annotations").glob("*.png")] == ["00000.png"]
 
 
-def test_corrupt_workspace_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
+def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, app_factory, dialogs, tmp_path):
+    """QA pass 32: a torn workspace.json set the whole workspace aside and opened the video empty, though its
+    annotations and results were whole beside it. Now the file is kept, and the masks come back."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip6", count=6)
+    window = app_factory()
+    window.controller.open(clip)
+    doc, prop = window.document, window.controller.propagation
+    paint(doc, 30, 30)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    results = [doc.session.labels(i) for i in range(6)]
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    (root / STATE_FILE).write_text("{ torn")
+    again = app_factory()
+    assert again.controller.open(clip)
+    title, text = dialogs[-1]
+    assert title == "Workspace state damaged" and "every result is marked out of date" in text
+    assert [p.read_text() for p in root.glob(STATE_FILE + ".damaged-*")] == ["{ torn"]
+    doc = again.document
+    qtbot.waitUntil(lambda: again.controller._loader is None, timeout=WAIT_MS)
+    assert doc.annotated_frames() == [0] and doc.session.labels(0)[30, 30] == 1
+    assert all(np.array_equal(doc.session.labels(i), results[i]) for i in range(6))
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3, 4, 5]
+    assert [o.id for o in doc.objects] == [1]
+    again.close()
+    assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
+
+
+def test_a_workspace_of_other_frames_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
     window = app_factory()
     window.controller.open(frame_dir)
     paint(window.document, 30, 30)
     root = window.controller.autosaver.workspace.root
     window.close()
-    (root / STATE_FILE).write_text("{ torn")
+    state = json.loads((root / STATE_FILE).read_text())
+    (root / STATE_FILE).write_text(json.dumps({**state, "num_frames": 99}))
     again = app_factory()
     assert again.controller.open(frame_dir)
     assert dialogs[-1][0] == "Workspace not restored"
     kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
-    assert kept and (kept[0] / "annotations" / "00000.png").exists()
+    assert kept and (kept[0] / "annotations" / "00000.png").exists() and not (kept[0] / ".open-in").exists()
     assert again.document.annotated_frames() == []
 
 

@@ -165,12 +165,8 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     from .conftest import make_frames
 
     clip = make_frames(tmp_path / "clip6", count=6)
-    window = app_factory()
-    window.controller.open(clip)
-    doc, prop = window.document, window.controller.propagation
-    paint(doc, 30, 30)
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
+    window = propagated_window(qtbot, app_factory, clip)
+    doc = window.document
     results = [doc.session.labels(i) for i in range(6)]
     root = window.controller.autosaver.workspace.root
     window.close()
@@ -553,12 +549,8 @@ def test_results_from_before_a_correction_are_current_again_when_it_is_cleared_a
     from .conftest import make_frames
 
     clip = make_frames(tmp_path / "clip6", count=6)
-    window = app_factory()
-    window.controller.open(clip)
+    window = propagated_window(qtbot, app_factory, clip)
     doc, prop = window.document, window.controller.propagation
-    paint(doc, 30, 30)
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward")
     doc.seek(3)
     paint(doc, 60, 40, obj=doc.add_object().id)
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):

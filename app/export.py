@@ -157,7 +157,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
             video = None
             if options.video:
                 tmp = stack.enter_context(atomic_path(folder / VIDEO_FILE))
-                video = stack.enter_context(_VideoEncoder(tmp, session.frame_size, options.fps))
+                video = stack.enter_context(_VideoEncoder(tmp, session.frame_size, options.fps,
+                                                          _variable_times(session, options.fps)))
             for index, name in enumerate(names):
                 if cancel.is_set():
                     raise _Cancelled
@@ -254,16 +255,32 @@ class _Cancelled(Exception):
     """Raised inside the export to unwind it: the unfinished video is discarded, the old one kept."""
 
 
-class _VideoEncoder:
-    """H.264 mp4 through PyAV; the stream is flushed only when the block ends without an exception."""
+def _variable_times(session: AnnotationSession, fps: float) -> list[float] | None:
+    """The video's own frame times where it has a variable frame rate (they stray from a constant rate by over
+    half a frame) and the overlay keeps the video's rate: the overlay then keeps its timing, and its sound's
+    (QA pass 33: a phone clip's frame 59, at 2.367 s, came at 2.316 s)."""
+    times, own = session.frame_times, session.fps
+    if not times or not own or abs(fps - own) >= 1e-3:
+        return None
+    return times if max(abs(t - i / own) for i, t in enumerate(times)) > 0.5 / own else None
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: float) -> None:
+
+class _VideoEncoder:
+    """H.264 mp4 through PyAV, at a constant rate or at the given frame `times` (seconds); the stream is flushed
+    only when the block ends without an exception."""
+
+    TIME_BASE = Fraction(1, 90000)
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: float, times: list[float] | None = None) -> None:
         h, w = size
         self._container = av.open(str(path), "w")
         self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes (summary says)
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": "20", "preset": "veryfast"}
+        self._times, self._written = times, 0
+        if times is not None:
+            self._stream.codec_context.time_base = self._stream.time_base = self.TIME_BASE
 
     def __enter__(self) -> "_VideoEncoder":
         return self
@@ -273,6 +290,9 @@ class _VideoEncoder:
         if (w % 2) or (h % 2):
             rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if self._times is not None:
+            frame.pts, frame.time_base = round(self._times[self._written] / self.TIME_BASE), self.TIME_BASE
+        self._written += 1
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 

@@ -205,6 +205,12 @@ class AnnotationSession:
         return self.frames.fps
 
     @property
+    def frame_times(self) -> list[float] | None:
+        """Each frame's time in seconds from the first, for a video file (None for a frame folder): a video of
+        variable frame rate keeps its timing in the overlay video."""
+        return self.frames.times
+
+    @property
     def frame_names(self) -> list[str]:
         """File stems used for mask files, e.g. '00000' for 00000.jpg or frame index 0 of a video."""
         return self.frames.names

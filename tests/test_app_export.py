@@ -293,6 +293,40 @@ def test_an_odd_sized_overlay_video_is_said_to_be_padded(qtbot, app_factory, tmp
     assert "The overlay video is 42x32: H.264 needs even sizes" in finished[0].describe()
 
 
+def test_the_overlay_of_a_variable_frame_rate_video_keeps_its_timing(qtbot, app_factory, tmp_path):
+    """QA pass 33: a phone clip with variable frame rate came out at its average rate, frame 59 at 2.316 s
+    instead of 2.367 s, out of step with its sound."""
+    from fractions import Fraction
+
+    times = [0.0, 0.04, 0.05, 0.2, 0.25, 0.3, 0.5, 0.52]
+    source = tmp_path / "vfr.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 90000)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(t * 90000), Fraction(1, 90000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    window = app_factory()
+    window.controller.open(source)
+    window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
+    window.document.end_stroke()
+    fps = window.document.session.fps
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", video=True, fps=round(fps, 3)))
+    with av.open(str(tmp_path / "out" / "overlay.mp4")) as container:
+        base = container.streams.video[0].time_base
+        shown = [float(f.pts * base) for f in container.decode(video=0)]
+    assert shown == pytest.approx(times, abs=1e-3)
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", video=True, fps=10.0))  # a rate chosen: constant
+    with av.open(str(tmp_path / "out" / "overlay.mp4")) as container:
+        base = container.streams.video[0].time_base
+        assert [float(f.pts * base) for f in container.decode(video=0)] == pytest.approx([i / 10 for i in range(8)])
+
+
 def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_whole(qtbot, window, app_factory,
                                                                                      frame_dir, tmp_path):
     """QA pass 5: a removed object's binary/soft folders stayed, looking current; objects.json lost hidden

@@ -83,6 +83,7 @@ class FrameSource:
         self.size = size
         self.serial = next(_SERIALS)  # caches key on this, not id(): a freed source's id goes to the next one
         self.fps: float | None = None  # frames per second, where the source says (a video file)
+        self.times: list[float] | None = None  # each frame's time in seconds from the first (a video file)
         self.cache_size = min(cache_size, max(8, CACHE_BYTES // (3 * size[0] * size[1] or 1)))
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -309,6 +310,8 @@ class VideoFrames(FrameSource):
         assert first_reader.container is not None
         rate = first_reader.container.streams.video[0].average_rate
         self.fps = float(rate) if rate else None
+        base = first_reader.container.streams.video[0].time_base
+        self.times = [float((p - pts[0]) * base) for p in pts] if base else None
         first.setflags(write=False)
         self._cache[0] = first
 

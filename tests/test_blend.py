@@ -107,3 +107,28 @@ def test_a_run_ending_at_an_annotated_frame_is_answered_by_a_run_back_from_it(tm
         _, expected = blend_soft(backward.soft_result(i)[1], forward.soft_result(i)[1], blend_weight(i, 6, 0),
                                  [1], (48, 80))
         assert np.abs(both.soft_result(i)[1].astype(int) - expected).max() <= 1
+
+
+def test_after_a_correction_the_runs_from_both_sides_are_blended_without_the_result_from_before_it(tmp_path):
+    """QA pass 35: the run back from frame 0 blended with the blend the run from the correction had stored, so
+    the result from before the correction (made without it in memory) kept a weight of t(1-t), a quarter
+    midway, up to 57 of 255 off the blend of the two runs that the correction started."""
+    clip = write_clip(tmp_path / "clip", frames=7)
+    first, last = square_mask(t=0), square_mask(t=6)
+    corrected = _session(clip)
+    corrected.set_annotation(0, first)
+    corrected.propagate(0, "forward")  # results from before the correction on frames 1-6
+    corrected.set_annotation(6, last)
+    report = corrected.propagate(6, "backward")  # back to frame 0, then the run back from frame 0
+    assert report.frames == [5, 4, 3, 2, 1, 1, 2, 3, 4, 5]
+    sessions = [_session(clip) for _ in range(2)]
+    for s in sessions:
+        s.set_annotation(0, first)
+        s.set_annotation(6, last)
+    forward, backward = sessions
+    forward.propagate(0, "forward", return_runs=False)
+    backward.propagate(6, "backward", return_runs=False)
+    for i in range(1, 6):
+        _, expected = blend_soft(backward.soft_result(i)[1], forward.soft_result(i)[1], blend_weight(i, 6, 0),
+                                 [1], (48, 80))
+        assert np.abs(corrected.soft_result(i)[1].astype(int) - expected).max() <= 1, i

@@ -31,10 +31,11 @@ class StoredResult:
     origin: tuple[int, str, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
     areas: tuple[tuple[int, int], ...]  # (label, pixels) of every label present, background included
     serial: int  # unique to this entry: an unchanged serial means the frame's result was not replaced
+    own: tuple[bytes, float] | None = None  # where this is a blend of two runs: its run's own (probs, uncertainty)
 
     @property
     def nbytes(self) -> int:
-        return len(self.labels) + (len(self.probs) if self.probs else 0)
+        return len(self.labels) + (len(self.probs) if self.probs else 0) + (len(self.own[0]) if self.own else 0)
 
     def label_map(self) -> np.ndarray:
         return np.frombuffer(zlib.decompress(self.labels), np.uint8).reshape(self.shape).copy()
@@ -60,19 +61,21 @@ class ResultStore:
 
     def put(self, index: int, labels: np.ndarray, probs: np.ndarray | None, obj_ids: list[int] | None = None,
             uncertainty: float = float("nan"), origin: tuple[int, str, tuple] | None = None,
-            provisional: bool = False) -> None:
+            provisional: bool = False, own: tuple[np.ndarray, float] | None = None) -> None:
         """labels uint8 HxW; probs uint8 [K,h,w] for `obj_ids`, at any size (resized to HxW when read; None:
         derive hard 0/255 maps from labels); `origin`: the annotated frame a propagation came from, a digest
         of its annotation and the network that ran (None: imported or read back). A `provisional` result (a
-        preview) keeps the last other result it replaced, for `restore`."""
+        preview) keeps the last other result it replaced, for `restore`. `own`: where the result is a blend of
+        two runs, the soft maps (as `probs`) and uncertainty of the run from `origin` alone (`unblended`)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
         z = zlib.compress(labels.tobytes(), 1)
         pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         old = self._entries.get(index)
+        mine = None if own is None else (zlib.compress(np.ascontiguousarray(own[0], np.uint8).tobytes(), 1), own[1])
         new = self._entries[index] = StoredResult(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
                                             tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
-                                            next(_SERIALS))
+                                            next(_SERIALS), mine)
         kept = self._replaced.pop(index, None)
         if provisional:
             replaced = kept[1] if kept is not None and old is not None and kept[0] == old.serial else old
@@ -132,6 +135,21 @@ class ResultStore:
         if prob.shape != e.shape:
             return cv2.resize(prob, e.shape[::-1], interpolation=cv2.INTER_LINEAR)
         return prob
+
+    def unblended(self, index: int) -> tuple[tuple[int, str, tuple] | None, tuple[list[int], np.ndarray] | None,
+                                             float] | None:
+        """(origin, soft as `soft` gives it, uncertainty) of the run the frame's result came from, alone where
+        it is a blend of two runs: what another run's result is blended with (QA pass 35: blending with the
+        blend kept the result from before a correction at a weight of t(1-t), a quarter midway). None without
+        a result."""
+        e = self._entries.get(index)
+        if e is None:
+            return None
+        if e.own is None:
+            return e.origin, self.soft(index), e.uncertainty
+        shape = (len(e.obj_ids),) + e.probs_shape
+        return e.origin, (list(e.obj_ids), np.frombuffer(zlib.decompress(e.own[0]), np.uint8).reshape(shape).copy()), \
+            e.own[1]
 
     def soft(self, index: int) -> tuple[list[int], np.ndarray] | None:
         """(object ids, uint8 [K,h,w] soft maps at the size they were stored), None without soft maps."""

@@ -295,6 +295,8 @@ class Workspace:
             raise DamagedState(f"workspace state {self.state_path} is damaged: {e}") from None
         if not isinstance(state, dict):
             raise DamagedState(f"workspace state {self.state_path} is damaged (not a JSON object)")
+        if "version" not in state:  # QA pass 34: `{}` was said to be another version's, and set aside
+            raise DamagedState(f"workspace state {self.state_path} is damaged (it says no version)")
         if state.get("version") != FORMAT_VERSION:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state

@@ -600,7 +600,8 @@ def test_many_wheel_notches_keep_the_point_under_the_cursor(qtbot, app_factory, 
 
 def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, app_factory, tmp_path):
     """QA pass 31: a jump far into a long-GOP video decoded up to a whole GOP on the GUI thread, 1-4 s frozen at
-    1080p. The picture shown stays, dimmed, while the frame is decoded on a thread of its own; strokes wait."""
+    1080p. The picture shown stays, dimmed, while the frame is decoded on a thread of its own; strokes wait; the
+    new frame's mask is not drawn over the old picture (QA pass 34)."""
     import threading
 
     import qimage2ndarray
@@ -626,13 +627,20 @@ def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, a
     session.frame = slow
 
     window.editor.set_brush_size(5)
+    labels = np.zeros((64, 96), np.uint8)
+    labels[10:30, 10:40] = 1
+    session.set_result(55, labels)
+    doc.note_result(55, doc.annotation_key())
     doc.seek(55)
     assert doc.picture_pending and "decoding" in window.status.frame_label.text()
+    assert not canvas._overlay.buffer[..., 3].any()  # frame 0's mask (none) stays with frame 0's picture
     stroke(qtbot, window, [(20, 30), (35, 30)])
     assert not doc.is_annotated(55)  # no stroke on the picture of another frame
-    qtbot.waitUntil(lambda: canvas._frame_item.opacity() < 1.0)  # dimmed while it takes long
+    qtbot.waitUntil(lambda: canvas._frame_item.opacity() < 1.0)  # dimmed while it takes long, without a mask
+    assert not canvas._overlay.isVisible() and not canvas._overlay.buffer[..., 3].any()
     release.set()
     qtbot.waitUntil(lambda: not doc.picture_pending)
+    assert canvas._overlay.isVisible() and canvas._overlay.buffer[20, 20, 3] and not canvas._overlay.buffer[50, 50, 3]
     image = canvas._frame_item.pixmap().toImage().convertToFormat(QImage.Format.Format_RGB32)
     shown = qimage2ndarray.rgb_view(image)  # a view: `image` must live on
     assert np.array_equal(shown, expected) and canvas._frame_item.opacity() == 1.0

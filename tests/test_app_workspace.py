@@ -159,9 +159,12 @@ def test_results_saved_without_closing(qtbot, app_factory, frame_dir):
     assert [p.name for p in (root / "annotations").glob("*.png")] == ["00000.png"]
 
 
-def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, app_factory, dialogs, tmp_path):
+@pytest.mark.parametrize("torn", ["{ torn", "{}", "[1, 2]"])
+def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, app_factory, dialogs, tmp_path,
+                                                                         torn):
     """QA pass 32: a torn workspace.json set the whole workspace aside and opened the video empty, though its
-    annotations and results were whole beside it. Now the file is kept, and the masks come back."""
+    annotations and results were whole beside it. Now the file is kept, and the masks come back (QA pass 34:
+    `{}` was said to be another version's, and set aside)."""
     from .conftest import make_frames
 
     clip = make_frames(tmp_path / "clip6", count=6)
@@ -170,12 +173,12 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     results = [doc.session.labels(i) for i in range(6)]
     root = window.controller.autosaver.workspace.root
     window.close()
-    (root / STATE_FILE).write_text("{ torn")
+    (root / STATE_FILE).write_text(torn)
     again = app_factory()
     assert again.controller.open(clip)
     title, text = dialogs[-1]
     assert title == "Workspace state damaged" and "every result is marked out of date" in text
-    assert [p.read_text() for p in root.glob(STATE_FILE + ".damaged-*")] == ["{ torn"]
+    assert [p.read_text() for p in root.glob(STATE_FILE + ".damaged-*")] == [torn]
     doc = again.document
     qtbot.waitUntil(lambda: again.controller._loader is None, timeout=WAIT_MS)
     assert doc.annotated_frames() == [0] and doc.session.labels(0)[30, 30] == 1

@@ -531,21 +531,20 @@ class VideoFrames(FrameSource):
         """Decode on until frame `index`, caching the frames from `keep_from` on that pass by; None if the
         decoder passes `index` or the stream ends first."""
         assert cursor.frames is not None
-        kept: list[tuple[int, np.ndarray]] = []
+        low = index
         for frame in cursor.frames:
             i = self._index_of.get(frame.pts) if frame.pts is not None else None
             if i is None:
                 continue
             cursor.pos = i
             if i == index:
-                for j, passed in kept:
-                    self._remember(j, passed)
-                cursor.low = kept[0][0] if kept else index
+                cursor.low = low
                 return _upright(frame)
             if i > index:
                 return None
-            if i >= keep_from:
-                kept.append((i, _upright(frame)))
+            if i >= keep_from:  # cached at once, not held till the target: within the cache's bound (QA pass 34)
+                self._remember(i, _upright(frame))
+                low = min(low, i)
         cursor.pos = None  # the stream is exhausted: the next read must seek
         return None
 

@@ -45,6 +45,10 @@ from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
 
 STATE_FILE = "workspace.json"
+IDENTITY_FILE = "identity.json"
+"""Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
+by it where the state file is torn (QA pass 34: that work was never found again)."""
+_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint")
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
@@ -143,13 +147,12 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
     places += [p / STATE_FILE for p in _listed_beside(data_dir) if p / STATE_FILE not in places]
     found = []
     for state_path in places:
+        state = _json_naming(state_path, identity["frames_digest"])
+        if state is None:  # torn: the identity file says whose it is
+            state = _json_naming(state_path.with_name(IDENTITY_FILE), identity["frames_digest"])
         try:
-            with state_path.open("rb") as f:  # the identity comes first: skip other videos' long states unread
-                if identity["frames_digest"].encode() not in f.read(4096):
-                    continue
-            state = json.loads(state_path.read_text(encoding="utf-8"))
             saved_at = state_path.stat().st_mtime
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except OSError:
             continue
         old = state.get("source") if isinstance(state, dict) else None
         if not isinstance(old, str) or state.get("fingerprint") not in fingerprints or Path(old).exists() \
@@ -160,6 +163,18 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
         return None
     _, folder, old = max(found)
     return Path(folder), old
+
+
+def _json_naming(path: Path, digest: str) -> object | None:
+    """The JSON of `path` if its start names `digest` (the identity comes first: other videos' long states are
+    skipped unread), else None, also where it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            if digest.encode() not in f.read(4096):
+                return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def move_workspace(old: Path, new: Path) -> Path:
@@ -232,6 +247,7 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._token = uuid.uuid4().hex  # tells this window's lock from another's, in this process too
+        self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
 
     def lock(self) -> str | None:
         """Mark the workspace as open here; if another window (of any process on this machine) has it open,
@@ -341,9 +357,14 @@ class Workspace:
                     tmp.unlink(missing_ok=True)
 
     def write_state(self, state: dict) -> None:
+        """Write the state file, and the identity file where what it says changed."""
         self.root.mkdir(parents=True, exist_ok=True)
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(self.state_path, data)
+        identity = {key: state.get(key) for key in _IDENTITY_KEYS}
+        if identity != self._identity:
+            atomic_write_bytes(self.root / IDENTITY_FILE, json.dumps(identity, ensure_ascii=False).encode("utf-8"))
+            self._identity = identity
 
     def write_mask(self, name: str, labels: np.ndarray, kind: MaskKind = "result", under_annotation: bool = False
                    ) -> None:

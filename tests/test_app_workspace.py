@@ -298,6 +298,24 @@ def test_a_video_moved_to_another_folder_finds_its_work_kept_beside_it(qtbot, ap
     assert c.autosaver.workspace.root == moved.with_name("moved clip.stmws") and not old.exists()
 
 
+def test_a_moved_video_with_a_torn_state_finds_its_work_by_the_identity_file(qtbot, app_factory, frame_dir, dialogs):
+    """QA pass 34: a moved video whose workspace.json was torn started empty: the workspace could not be told
+    to be its own. The identity file says so, and the torn state is then salvaged."""
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = c.autosaver.workspace.root
+    window.close()
+    assert json.loads((root / "identity.json").read_text())["source"] == str(frame_dir.resolve())
+    (root / STATE_FILE).write_text((root / STATE_FILE).read_text()[:300])
+    moved = frame_dir.rename(frame_dir.with_name("moved clip"))
+    again = app_factory()
+    assert again.controller.open(moved)
+    assert dialogs[-1][0] == "Workspace state damaged"
+    assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
+
+
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""

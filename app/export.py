@@ -260,8 +260,8 @@ def _variable_times(session: AnnotationSession, fps: float) -> list[float] | Non
     half a frame) and the overlay keeps the video's rate: the overlay then keeps its timing, and its sound's
     (QA pass 33: a phone clip's frame 59, at 2.367 s, came at 2.316 s)."""
     times, own = session.frame_times, session.fps
-    if not times or not own or abs(fps - own) >= 1e-3:
-        return None
+    if not times or not own or abs(fps - own) >= 1e-3 or any(b <= a for a, b in zip(times, times[1:])):
+        return None  # times out of order (an AVI's, say) would not mux
     return times if max(abs(t - i / own) for i, t in enumerate(times)) > 0.5 / own else None
 
 

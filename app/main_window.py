@@ -136,10 +136,10 @@ class MainWindow(QMainWindow):
             "file.export": self.export_dialog,
             "file.settings": self.settings_dialog,
             "file.quit": lambda: self._run_may_stop() and self.close(),
-            "edit.undo": c.undo,
-            "edit.redo": c.redo,
-            "edit.clear_object": self._erase_selected_on_frame,
-            "edit.clear_annotation": self._clear_annotation,
+            "edit.undo": self._when_shown(c.undo),
+            "edit.redo": self._when_shown(c.redo),
+            "edit.clear_object": self._when_shown(self._erase_selected_on_frame),
+            "edit.clear_annotation": self._when_shown(self._clear_annotation),
             "frame.prev": lambda: doc.seek(doc.current_frame - 1),
             "frame.next": lambda: doc.seek(doc.current_frame + 1),
             "frame.back10": lambda: doc.seek(doc.current_frame - 10),
@@ -251,6 +251,17 @@ class MainWindow(QMainWindow):
         names = ", ".join(o.name for o in objects)  # first: a narrow window's status bar elides the end
         self.status.showMessage(f"{names} lost on frame {frame + 1}: the mask before it shows "
                                 f"{'them' if len(objects) > 1 else 'it'}", 6000)
+
+    def _when_shown(self, edit: Callable[[], object]) -> Callable[[], None]:
+        """`edit` of the current frame, refused while its picture is still decoding: the last frame's picture and
+        mask are on screen (QA pass 36: Ctrl+Z right after End undid the far frame's whole annotation unseen)."""
+        def guarded() -> None:
+            if self.document.picture_pending:
+                self.status.showMessage(f"Frame {self.document.current_frame + 1} is still being decoded: edit it "
+                                        "once its picture is shown", 4000)
+                return
+            edit()
+        return guarded
 
     def _erase_selected_on_frame(self) -> None:
         if self.editor.selected_object is not None:

@@ -636,6 +636,8 @@ def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, a
     assert not canvas._overlay.buffer[..., 3].any()  # frame 0's mask (none) stays with frame 0's picture
     stroke(qtbot, window, [(20, 30), (35, 30)])
     assert not doc.is_annotated(55)  # no stroke on the picture of another frame
+    window.actions_by_id["edit.clear_object"].trigger()  # nor an edit (QA pass 36: Ctrl+Z undid it unseen)
+    assert "still being decoded" in window.status.currentMessage() and session.labels(55)[20, 20] == 1
     qtbot.waitUntil(lambda: canvas._frame_item.opacity() < 1.0)  # dimmed while it takes long, without a mask
     assert not canvas._overlay.isVisible() and not canvas._overlay.buffer[..., 3].any()
     release.set()

@@ -220,7 +220,7 @@ def test_size_mismatch(tmp_path: Path) -> None:
         read_mask(tmp_path / "m.png", expected_size=(20, 40))
     with pytest.raises(InputError, match=r"the frames are 60x40: scale the masks to 60x40 with nearest-neighbour"):
         read_mask(tmp_path / "m.png", expected_size=(40, 60))  # QA pass 28: half-size masks, no way forward
-    with pytest.raises(InputError, match=r"the frames are 20x30: the same size turned a quarter\. A phone's portrait"):
+    with pytest.raises(InputError, match=r"are 20x30: the same size turned a quarter\. If the video is a phone's"):
         read_mask(tmp_path / "m.png", expected_size=(30, 20))  # QA pass 33: made on a portrait video unturned
     with pytest.raises(InputError, match="m.png"):
         read_mask(tmp_path / "m.png", expected_size=(20, 31), tolerance=0)

@@ -259,9 +259,10 @@ def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: P
         scaled = abs(w * eh - h * ew) <= max(w, ew) * tolerance  # the same picture at another resolution
         turned = (h, w) == (ew, eh)  # QA pass 33: a portrait phone video's mask made on the picture as stored
         raise InputError(message + (
-            ": the same size turned a quarter. A phone's portrait video is stored sideways with a note to turn it, "
-            "which this program follows as players do; the mask seems made on the picture as stored, by a tool "
-            "that ignores the note: turn the masks a quarter to match the frames as shown here" if turned else
+            ": the same size turned a quarter. If the video is a phone's portrait video, it is stored sideways with "
+            "a note to turn it, which this program follows as players do, and the mask was made on the picture as "
+            "stored by a tool that ignores the note: turn the masks a quarter to match the frames as shown here"
+            if turned else
             f": scale the masks to {ew}x{eh} with nearest-neighbour resampling (labels must stay whole numbers), "
             "e.g. in an image editor or with OpenCV's INTER_NEAREST" if scaled else
             ": are these the masks of another video?"))

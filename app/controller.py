@@ -171,6 +171,8 @@ class AppController(QObject):
             try:
                 state = workspace.read_state()
             except DamagedState as exc:  # QA pass 32: the masks went aside with it, unused
+                if not workspace.belongs_to(names, size):
+                    raise InputError(f"{exc}, and the masks beside it are of other frames") from None
                 if (kept := workspace.keep_damaged_state()) is None:
                     raise
                 self.error.emit("Workspace state damaged", f"{exc}.\n\nIt was kept as {kept}. The annotated "

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import psutil
+from PIL import Image, UnidentifiedImageError
 
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_write_bytes
@@ -326,6 +327,29 @@ class Workspace:
     def matches(self, state: dict, names: list[str], size: tuple[int, int]) -> bool:
         """Whether a saved state belongs to these frames."""
         return all(state.get(k) == v for k, v in self.identity(names, size).items())
+
+    def belongs_to(self, names: list[str], size: tuple[int, int]) -> bool:
+        """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,
+        or (written before there was one) its masks are named after these frames and of their size (QA pass
+        36: a torn workspace of another video at the same path was taken, and its masks overwritten)."""
+        try:
+            who = json.loads((self.root / IDENTITY_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            who = None
+        if isinstance(who, dict):
+            return self.matches(who, names, size)
+        known = set(names)
+        masks = [p for kind in _FOLDERS for p in sorted(self._folder(kind).glob("*.png"))]
+        if any(p.stem not in known for p in masks):
+            return False
+        for path in masks[:8] + masks[8::max(1, len(masks) // 8)]:  # the first ones and some spread over all
+            try:
+                with Image.open(path) as im:
+                    if im.size != (size[1], size[0]):
+                        return False
+            except (OSError, UnidentifiedImageError):
+                continue  # a damaged mask is said when it is read
+        return True
 
     def keep_damaged_state(self) -> Path | None:
         """Rename a damaged state file out of the way, beside the masks (None if it cannot be renamed)."""

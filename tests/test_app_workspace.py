@@ -189,6 +189,33 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
 
 
+@pytest.mark.parametrize("identity_file", [True, False])
+def test_a_torn_workspace_of_other_frames_at_the_same_path_is_set_aside(qtbot, app_factory, dialogs, tmp_path,
+                                                                       identity_file):
+    """QA pass 36: a torn workspace of a video replaced at the same path by one of another size was 'restored'
+    with nothing in it, and the next stroke overwrote the old video's annotation."""
+    import shutil
+
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=4, size=(64, 96))
+    window = app_factory()
+    window.controller.open(clip)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    (root / STATE_FILE).write_text("{ torn")
+    if not identity_file:  # written before there was one
+        (root / "identity.json").unlink()
+    shutil.rmtree(clip)
+    make_frames(clip, count=4, size=(48, 80))
+    again = app_factory()
+    assert again.controller.open(clip)
+    assert dialogs[-1][0] == "Workspace not restored" and "of other frames" in dialogs[-1][1]
+    kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
+    assert len(kept) == 1 and read_mask(kept[0] / "annotations" / "00000.png").shape == (64, 96)
+
+
 def test_a_workspace_of_other_frames_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
     window = app_factory()
     window.controller.open(frame_dir)

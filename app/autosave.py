@@ -37,7 +37,7 @@ class Autosaver(QObject):
         self._editor = editor
         self._workspace: Workspace | None = None
         self._source: Path | None = None
-        self._fingerprint: str | None = None
+        self._fingerprints: tuple[str, ...] = ()
         self._dirty: set[int] = set()
         self._state_dirty = False
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
@@ -59,18 +59,19 @@ class Autosaver(QObject):
     def workspace(self) -> Workspace | None:
         return self._workspace
 
-    def attached(self) -> tuple[Workspace | None, Path | None, str | None]:
-        """What `attach` was last given: (workspace, source, fingerprint)."""
-        return self._workspace, self._source, self._fingerprint
+    def attached(self) -> tuple[Workspace | None, Path | None, tuple[str, ...]]:
+        """What `attach` was last given: (workspace, source, fingerprints)."""
+        return self._workspace, self._source, self._fingerprints
 
-    def attach(self, workspace: Workspace | None, source: Path | None, fingerprint: str | None = None,
+    def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = (),
                removed: set[int] | frozenset[int] = frozenset()) -> None:
-        """Save the current document into `workspace` from now on (None: stop saving); `fingerprint` (of the
-        first frame) is saved so the workspace can be found again if the video moves; `removed`: the objects
-        its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
+        """Save the current document into `workspace` from now on (None: stop saving); `fingerprints` (of the
+        video, then of its first frame alone: `AppController._fingerprints`) are saved so the workspace can be
+        found again if the video moves, and told from another video's; `removed`: the objects its state file
+        lists as removed (`removed_objects`), still to be left out when it is read again."""
         self.flush()
         self._writer.wait_idle()
-        self._workspace, self._source, self._fingerprint = workspace, source, fingerprint
+        self._workspace, self._source, self._fingerprints = workspace, source, fingerprints
         self._written_state = None
         self._listed = {o.id for o in self._document.objects}
         self._removed = set(removed) - self._listed
@@ -168,7 +169,8 @@ class Autosaver(QObject):
         return {
             **Workspace.identity(names, doc.frame_size),
             "source": str(self._source) if self._source else None,
-            "fingerprint": self._fingerprint,
+            "fingerprint": self._fingerprints[0] if self._fingerprints else None,
+            "picture": self._fingerprints[-1] if self._fingerprints else None,  # the first frame's alone
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from

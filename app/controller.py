@@ -32,7 +32,7 @@ from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
 from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, frame_fingerprint,
-                        move_workspace, note_beside, saved, source_files, workspace_dir)
+                        move_workspace, note_beside, saved, saved_for_other_pictures, source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -98,10 +98,14 @@ class AppController(QObject):
         self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
         fingerprints, moved_from = self._fingerprints(session), None
-        fingerprint = fingerprints[0] if fingerprints else None
         workspace, busy, restored = None, None, False
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
+            if fingerprints and saved_for_other_pictures(root, fingerprints[-1]):
+                done = Workspace(root).set_aside(source_replaced=True)
+                self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
+                                f"that was at this path: its first frame differs.\n\n{done}; this video's own "
+                                "work is looked for elsewhere.")
             if fingerprints and not (root / STATE_FILE).exists():
                 identity = Workspace.identity(session.frame_names, session.frame_size)
                 if (found := find_moved_workspace(self.data_dir, path, identity, fingerprints)) is not None:
@@ -134,7 +138,7 @@ class AppController(QObject):
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
-        self.autosaver.attach(workspace, path.resolve(), fingerprint, removed)
+        self.autosaver.attach(workspace, path.resolve(), fingerprints, removed)
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))

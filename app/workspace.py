@@ -49,7 +49,7 @@ STATE_FILE = "workspace.json"
 IDENTITY_FILE = "identity.json"
 """Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
 by it where the state file is torn (QA pass 34: that work was never found again)."""
-_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint")
+_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture")
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
@@ -156,7 +156,8 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
         except OSError:
             continue
         old = state.get("source") if isinstance(state, dict) else None
-        if not isinstance(old, str) or state.get("fingerprint") not in fingerprints or Path(old).exists() \
+        if not isinstance(old, str) or state.get("fingerprint") not in fingerprints \
+                or Path(old).exists() and not state.get("source_replaced") \
                 or any(state.get(k) != v for k, v in identity.items()):
             continue
         found.append((saved_at, str(state_path.parent), old))
@@ -176,6 +177,16 @@ def _json_naming(path: Path, digest: str) -> object | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+
+
+def saved_for_other_pictures(root: Path, picture: str) -> bool:
+    """Whether the workspace at `root` was saved for a video whose first frame looks otherwise than `picture`
+    (`frame_fingerprint` of it alone) and no window has it open: another video that was at this path, deleted
+    or moved, with as many frames of one size (QA pass 36: its masks were shown over the new one's frames).
+    Workspaces from before the state file kept `picture` are taken as they are."""
+    state = _json_naming(root / STATE_FILE, "")
+    saved = state.get("picture") if isinstance(state, dict) else None
+    return isinstance(saved, str) and saved != picture and _lock_holder(root / LOCK_FILE) is None
 
 
 def move_workspace(old: Path, new: Path) -> Path:
@@ -360,18 +371,27 @@ class Workspace:
             return None
         return kept
 
-    def set_aside(self) -> str:
+    def set_aside(self, source_replaced: bool = False) -> str:
         """Move a workspace that no longer fits its video out of the way (never delete the user's masks);
-        if it cannot be moved, leave it and continue in a fresh folder beside it. Says what was done."""
+        if it cannot be moved, leave it and continue in a fresh folder beside it. Says what was done. With
+        `source_replaced` (another video is at its video's path now) its video, opened where it went, finds
+        it (`find_moved_workspace`)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.root.with_name(f"{self.root.name}.old-{stamp}")
         try:
             self.root.rename(target)
-            (target / LOCK_FILE).unlink(missing_ok=True)  # this window's, taken again where it continues
-            return f"It was kept as {target}"
         except OSError:
             old, self.root = self.root, self.root.with_name(f"{self.root.name}-{stamp}")
             return f"It was left untouched in {old}; this video now saves to {self.root}"
+        try:
+            (target / LOCK_FILE).unlink(missing_ok=True)  # this window's, taken again where it continues
+            if source_replaced:
+                state = json.loads((target / STATE_FILE).read_text(encoding="utf-8"))
+                atomic_write_bytes(target / STATE_FILE, json.dumps(dict(state, source_replaced=True), indent=1,
+                                                                   ensure_ascii=False).encode("utf-8"))
+        except (OSError, ValueError):  # kept all the same
+            pass
+        return f"It was kept as {target}"
 
     def remove_leftovers(self) -> None:
         """Delete temporary files a killed process left mid-write (complete files are never temporaries)."""

@@ -343,6 +343,28 @@ def test_a_moved_video_with_a_torn_state_finds_its_work_by_the_identity_file(qtb
     assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
 
 
+def test_another_video_put_where_one_was_does_not_take_its_work(qtbot, app_factory, frame_dir, dialogs, tmp_path):
+    """QA pass 36: a video moved to where another video of the same name, frame count and size had been took
+    that video's leftover workspace (its masks over the new frames), and its own work was never found."""
+    import shutil
+
+    from .conftest import make_frames
+
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    c.open(make_frames(tmp_path / "unrelated", size=(64, 96)))  # close the clip, as the user would
+    moved = shutil.move(frame_dir, tmp_path / "kept")  # the video goes elsewhere; another comes in its place
+    frame_dir.mkdir()
+    for frame in sorted(moved.iterdir()):
+        cv2.imwrite(str(frame_dir / frame.name), 255 - cv2.imread(str(frame)))
+    assert c.open(frame_dir)
+    assert dialogs[-1][0] == "Saved work of another video" and window.document.annotated_frames() == []
+    assert c.open(moved)  # and the moved video finds its work where it was set aside
+    assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
+
+
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""

@@ -32,6 +32,16 @@ def propagated_window(qtbot, app_factory, frame_dir):
 
 
 
+def painted_and_closed(app_factory, frame_dir) -> Path:
+    """The workspace of `frame_dir` after frame 0 was painted and the window closed."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    return root
+
+
 def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
     window = app_factory()
     window.controller.open(frame_dir)
@@ -199,11 +209,7 @@ def test_a_torn_workspace_of_other_frames_at_the_same_path_is_set_aside(qtbot, a
     from .conftest import make_frames
 
     clip = make_frames(tmp_path / "clip", count=4, size=(64, 96))
-    window = app_factory()
-    window.controller.open(clip)
-    paint(window.document, 30, 30)
-    root = window.controller.autosaver.workspace.root
-    window.close()
+    root = painted_and_closed(app_factory, clip)
     (root / STATE_FILE).write_text("{ torn")
     if not identity_file:  # written before there was one
         (root / "identity.json").unlink()
@@ -217,11 +223,7 @@ def test_a_torn_workspace_of_other_frames_at_the_same_path_is_set_aside(qtbot, a
 
 
 def test_a_workspace_of_other_frames_is_set_aside_not_deleted(qtbot, app_factory, frame_dir, dialogs):
-    window = app_factory()
-    window.controller.open(frame_dir)
-    paint(window.document, 30, 30)
-    root = window.controller.autosaver.workspace.root
-    window.close()
+    root = painted_and_closed(app_factory, frame_dir)
     state = json.loads((root / STATE_FILE).read_text())
     (root / STATE_FILE).write_text(json.dumps({**state, "num_frames": 99}))
     again = app_factory()
@@ -244,11 +246,7 @@ def test_a_hand_edited_workspace_value_costs_only_itself(qtbot, app_factory, fra
     `main.py VIDEO` died), and an object id 300 crashed the overlay. QA pass 15: 1e400 or a 400-digit number
     raised OverflowError, and the lock then kept refused every retry. Now the value is ignored and the work
     (the painted frames) opens."""
-    window = app_factory()
-    window.controller.open(frame_dir)
-    paint(window.document, 30, 30)
-    root = window.controller.autosaver.workspace.root
-    window.close()
+    root = painted_and_closed(app_factory, frame_dir)
     state = json.loads((root / STATE_FILE).read_text())
     (root / STATE_FILE).write_text(json.dumps({**state, **edit}))
     again = app_factory()

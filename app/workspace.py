@@ -343,10 +343,7 @@ class Workspace:
         """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,
         or (written before there was one) its masks are named after these frames and of their size (QA pass
         36: a torn workspace of another video at the same path was taken, and its masks overwritten)."""
-        try:
-            who = json.loads((self.root / IDENTITY_FILE).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            who = None
+        who = _json_naming(self.root / IDENTITY_FILE, "")
         if isinstance(who, dict):
             return self.matches(who, names, size)
         known = set(names)

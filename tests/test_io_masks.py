@@ -102,6 +102,11 @@ def test_a_faint_probability_map_is_refused_not_read_as_one_object_per_level(tmp
     Image.fromarray(band).save(tmp_path / "band.png")  # QA pass 32: 13 objects, no background
     with pytest.raises(InputError, match="band.png changes smoothly through grey levels 70..82: a probability map"):
         read_mask(tmp_path / "band.png")
+    ring = np.where(np.hypot((yy - 60) / 50, (xx - 100) / 80) < 1,
+                    np.round(83 - 13 * np.hypot((yy - 60) / 50, (xx - 100) / 80)), 0).astype(np.uint8)
+    Image.fromarray(ring).save(tmp_path / "ring.png")  # QA pass 36: the same inside an object on black, 14 rings
+    with pytest.raises(InputError, match="ring.png changes smoothly through grey levels 70..83: a probability map"):
+        read_mask(tmp_path / "ring.png")
     grid = np.zeros((120, 200), np.uint8)  # 30 objects with sharp borders stay 30 labels
     for k in range(30):
         row, col = divmod(k, 6)

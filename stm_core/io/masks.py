@@ -183,8 +183,9 @@ changes between neighbours by small steps (a sixteenth of its range, at least 2)
 probability map: label maps of VOS datasets hold a handful of objects with sharp borders, and many touching
 consecutive ids come as stripes or bands (QA passes 19-20), changing one way."""
 SMOOTH_MIN_BAND = 8
-"""Levels enough where they start above 1: a map confined to a narrow band, such as 70..83 without background,
-(QA pass 32: read as 14 objects covering every pixel) is no label map either."""
+"""Levels enough where they start above 1: a map confined to a narrow band, such as 70..83 without background
+(QA pass 32: read as 14 objects covering every pixel) or inside an object on black (QA pass 36: 14 rings), is no
+label map either."""
 
 
 def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:
@@ -194,8 +195,9 @@ def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:
     if len(levels) < (SMOOTH_MIN_LEVELS if levels[0] <= 1 else SMOOTH_MIN_BAND) or len(levels) < 0.75 * span:
         return False
     values, small = grey.astype(np.int32), max(2, span // 16)  # a small step for this range
+    band = levels[0] > 1  # inside a band's object: its edge to the background is no step of the map
     for a, b in ((values[:-1], values[1:]), (values[:, :-1], values[:, 1:])):  # down, across
-        steps = np.abs(a - b)[(a != 0) | (b != 0)]  # neighbours not both background
+        steps = np.abs(a - b)[((a != 0) & (b != 0)) if band else ((a != 0) | (b != 0))]
         changes = steps[steps > 0]
         if changes.size < 0.02 * steps.size or (changes <= small).mean() < 0.9:
             return False

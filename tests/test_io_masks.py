@@ -107,6 +107,11 @@ def test_a_faint_probability_map_is_refused_not_read_as_one_object_per_level(tmp
     Image.fromarray(ring).save(tmp_path / "ring.png")  # QA pass 36: the same inside an object on black, 14 rings
     with pytest.raises(InputError, match="ring.png changes smoothly through grey levels 70..83: a probability map"):
         read_mask(tmp_path / "ring.png")
+    dots = np.zeros((120, 200), np.uint8)  # ten small objects 70..79 apart: labels, no neighbours to compare
+    for k in range(10):
+        dots[10:13, 20 * k + 10:20 * k + 13] = 70 + k
+    Image.fromarray(dots).save(tmp_path / "dots.png")
+    assert np.array_equal(read_mask(tmp_path / "dots.png"), dots)
     grid = np.zeros((120, 200), np.uint8)  # 30 objects with sharp borders stay 30 labels
     for k in range(30):
         row, col = divmod(k, 6)

@@ -199,7 +199,7 @@ def _smooth_map(grey: np.ndarray, levels: np.ndarray) -> bool:
     for a, b in ((values[:-1], values[1:]), (values[:, :-1], values[:, 1:])):  # down, across
         steps = np.abs(a - b)[((a != 0) & (b != 0)) if band else ((a != 0) | (b != 0))]
         changes = steps[steps > 0]
-        if changes.size < 0.02 * steps.size or (changes <= small).mean() < 0.9:
+        if not changes.size or changes.size < 0.02 * steps.size or (changes <= small).mean() < 0.9:
             return False
     return True
 

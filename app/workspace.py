@@ -148,9 +148,9 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
     places += [p / STATE_FILE for p in _listed_beside(data_dir) if p / STATE_FILE not in places]
     found = []
     for state_path in places:
-        state = _json_naming(state_path, identity["frames_digest"])
+        state = _read_json(state_path, identity["frames_digest"])
         if state is None:  # torn: the identity file says whose it is
-            state = _json_naming(state_path.with_name(IDENTITY_FILE), identity["frames_digest"])
+            state = _read_json(state_path.with_name(IDENTITY_FILE), identity["frames_digest"])
         try:
             saved_at = state_path.stat().st_mtime
         except OSError:
@@ -167,13 +167,14 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
     return Path(folder), old
 
 
-def _json_naming(path: Path, digest: str) -> object | None:
-    """The JSON of `path` if its start names `digest` (the identity comes first: other videos' long states are
-    skipped unread), else None, also where it cannot be read."""
+def _read_json(path: Path, naming: str | None = None) -> object | None:
+    """The JSON of `path`, None where it cannot be read; with `naming`, None too unless its start names it (the
+    identity comes first: other videos' long states are skipped unread)."""
     try:
-        with path.open("rb") as f:
-            if digest.encode() not in f.read(4096):
-                return None
+        if naming is not None:
+            with path.open("rb") as f:
+                if naming.encode() not in f.read(4096):
+                    return None
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
@@ -184,7 +185,7 @@ def saved_for_other_pictures(root: Path, picture: str) -> bool:
     (`frame_fingerprint` of it alone) and no window has it open: another video that was at this path, deleted
     or moved, with as many frames of one size (QA pass 36: its masks were shown over the new one's frames).
     Workspaces from before the state file kept `picture` are taken as they are."""
-    state = _json_naming(root / STATE_FILE, "")
+    state = _read_json(root / STATE_FILE)
     saved = state.get("picture") if isinstance(state, dict) else None
     return isinstance(saved, str) and saved != picture and _lock_holder(root / LOCK_FILE) is None
 
@@ -343,7 +344,7 @@ class Workspace:
         """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,
         or (written before there was one) its masks are named after these frames and of their size (QA pass
         36: a torn workspace of another video at the same path was taken, and its masks overwritten)."""
-        who = _json_naming(self.root / IDENTITY_FILE, "")
+        who = _read_json(self.root / IDENTITY_FILE)
         if isinstance(who, dict):
             return self.matches(who, names, size)
         known = set(names)

@@ -478,7 +478,7 @@ class VideoFrames(FrameSource):
         decodes for it: one standing shortly before it, else one walking backward down to it, else the least
         recently used. Another thread's decoder reading frame after frame is left to it while another is
         free: taken, its reader would seek back, decoding more than this one read saves (the caller locks)."""
-        key = self._keys[bisect.bisect_right(self._keys, index) - 1]
+        key = self._keys[self._gop(index)]
         me = threading.get_ident()
         free = [c for c in self._cursors if not c.busy] or self._cursors
         free = [c for c in free if c.reader == me or not c.in_order] or free
@@ -489,6 +489,10 @@ class VideoFrames(FrameSource):
         walking_back = [c for c in free if self._walks_back(c, index)]
         return (walking_back or [min(free, key=lambda c: c.used)])[0], index - key + 1
 
+    def _gop(self, index: int) -> int:
+        """Which keyframe (its place in `_keys`) frame `index` is decoded from."""
+        return bisect.bisect_right(self._keys, index) - 1
+
     def _walks_back(self, cursor: _Cursor, index: int) -> bool:
         return self._span > 0 and cursor.low is not None and index < cursor.low <= index + self._span
 
@@ -497,7 +501,7 @@ class VideoFrames(FrameSource):
         the cursor)."""
         if cursor.container is None:
             self._open(cursor)
-        k = bisect.bisect_right(self._keys, index) - 1
+        k = self._gop(index)
         key = self._keys[k]
         keep_from = index - self._span if self._walks_back(cursor, index) else index
         cursor.in_order = cursor.in_order + 1 if cursor.pos == index - 1 else 0

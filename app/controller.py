@@ -25,7 +25,7 @@ from .demo_clip import ensure_demo_clip
 from .document import Document
 from .editor_state import EditorState
 from .errors import describe
-from .export import ExportOptions, export
+from .export import ExportOptions, export, leftovers
 from .objects import ObjectTable, TrackedObject, default_color
 from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
@@ -659,6 +659,13 @@ class AppController(QObject):
             return "An export is already running."
         return self._masks_in_flux("export", ", so its frames are not final yet")
 
+    def export_leftovers(self, options: ExportOptions) -> list[str]:
+        """What an earlier export in the chosen folder leaves that this one would not rewrite, described (the
+        dialog asks whether to remove it)."""
+        session = self.document.session
+        return [] if session is None else [x.describe() for x in leftovers(session, list(self.document.objects),
+                                                                           options)]
+
     def start_export(self, options: ExportOptions) -> None:
         """Export on a worker thread; does nothing while `export_blocker()` says why not."""
         session = self.document.session
@@ -667,7 +674,9 @@ class AppController(QObject):
         self.document.end_stroke()
         objects = list(self.document.objects)
         stale = int(self.document.stale_frames().sum())
-        task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel, stale), self)
+        workspace = self.autosaver.workspace.root if self.autosaver.workspace is not None else None
+        task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel, stale,
+                                                    workspace=workspace), self)
         task.progress.connect(lambda args: self.exportProgress.emit(*args))
         task.succeeded.connect(self.exportFinished)
         task.failed.connect(self.exportFailed)

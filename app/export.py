@@ -28,6 +28,7 @@ from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
+from .workspace import DATA_FOLDERS
 
 MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", SOFT_EXPORT_DIR, "overlay.mp4", "coco.json"
 
@@ -47,6 +48,8 @@ class ExportOptions:
     """Write the objects as 1..N in id order (DAVIS evaluation tools take a missing id for a lost object)."""
     grow: int = 0
     """Pixels the binary masks grow by, shrink by where negative (inpainting wants a margin round the object)."""
+    remove_leftovers: bool = False
+    """After a complete export, remove the `leftovers` of an earlier one (else the summary names them)."""
 
     @property
     def anything(self) -> bool:
@@ -72,6 +75,10 @@ class ExportSummary:
     """A COCO file was written: it leaves out the frames without a mask."""
     out_of_date: int = 0
     """Frames whose masks were propagated from annotations that changed since (red on the timeline)."""
+    leftovers: tuple[str, ...] = ()
+    """An earlier export's files this one neither rewrote nor removed (see `leftovers`), described."""
+    removed_leftovers: tuple[str, ...] = ()
+    """The same, removed as asked."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -92,6 +99,11 @@ class ExportSummary:
                     f"{', '.join(self.removed)}."
         if self.not_updated:
             text += f" Left from an earlier export, not updated: {', '.join(self.not_updated)}."
+        if self.removed_leftovers:
+            text += f" Removed an earlier export's files this one did not rewrite: {'; '.join(self.removed_leftovers)}."
+        if self.leftovers:
+            text += f" Kept an earlier export's files this one did not rewrite (tools reading the folder take them " \
+                    f"for part of this export): {'; '.join(self.leftovers)}."
         if self.video_size:
             h, w = self.video_size
             text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
@@ -126,12 +138,16 @@ def object_dir(kind: str, obj: TrackedObject) -> str:
 
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
-           progress: Callable[[int, int], None], cancel: threading.Event, out_of_date: int = 0) -> ExportSummary:
+           progress: Callable[[int, int], None], cancel: threading.Event, out_of_date: int = 0,
+           workspace: Path | None = None) -> ExportSummary:
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
     ValueError for a folder that cannot take an export. `out_of_date`: how many frames hold masks propagated
-    from annotations that changed since, for the summary."""
+    from annotations that changed since, for the summary; `workspace`: the video's workspace folder, which
+    an export must not write into."""
     folder = options.folder
     _refuse_unsafe_folder(folder, session.frames.path, options)
+    if workspace is not None:
+        _refuse_workspace(folder, workspace)
     earlier = _earlier_export_ids(folder)
     sources = [o.id for o in objects]  # the ids in the session, whatever the files call the objects
     objects, relabel = renumbered(objects) if options.renumber else (objects, None)
@@ -142,9 +158,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(listing, indent=1, ensure_ascii=False).encode("utf-8"))
     files = 1
-    dirs = [MASKS_DIR] if options.palette else []
-    dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []
-    dirs += [object_dir(SOFT_DIR, o) for o in objects] if options.soft else []
+    dirs = _written_dirs(options, objects)
     for d in dirs:
         (folder / d).mkdir(parents=True, exist_ok=True)
     names, total = session.frame_names, session.num_frames
@@ -200,12 +214,87 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
+    found = _leftovers(folder, options, objects, set(names), earlier)
+    gone = [x for x in found if options.remove_leftovers and x.remove()]
     written = {MASKS_DIR: options.palette, BINARY_DIR: options.binary, SOFT_DIR: options.soft,
                VIDEO_FILE: options.video, COCO_FILE: options.coco}
     not_updated = tuple(name + ("" if name in (VIDEO_FILE, COCO_FILE) else "/") for name, chosen in written.items()
                         if not chosen and (folder / name).exists())
     return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed, options.coco,
-                         out_of_date)
+                         out_of_date, tuple(x.describe() for x in found if x not in gone),
+                         tuple(x.describe() for x in gone))
+
+
+def _written_dirs(options: ExportOptions, objects: list[TrackedObject]) -> list[str]:
+    """The per-frame folders the export writes, relative to its folder."""
+    dirs = [MASKS_DIR] if options.palette else []
+    dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []
+    return dirs + ([object_dir(SOFT_DIR, o) for o in objects] if options.soft else [])
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """PNGs of an earlier export where this one writes, that it would not rewrite: frames this video does not
+    have (an earlier export of a longer video), or the whole folder of an object this export does not write that
+    an earlier export's `objects.json` lists (QA pass 38: a 4-frame export into a 10-frame one's folder left
+    masks/00004-00009.png and binary/object_003/, which tools reading the folder took for this export's)."""
+
+    folder: str
+    files: tuple[Path, ...]
+    whole: bool
+
+    def describe(self) -> str:
+        if self.whole:
+            return f"{self.folder} ({len(self.files)} files of an object this export does not write)"
+        shown = self.files[0].name if len(self.files) == 1 else f"{self.files[0].name} … {self.files[-1].name}"
+        return f"{self.folder} ({len(self.files)} frame{'' if len(self.files) == 1 else 's'} this video does not " \
+               f"have: {shown})"
+
+    def remove(self) -> bool:
+        """Remove the files (and a whole object's emptied folder); whether they all went."""
+        try:
+            for f in self.files:
+                f.unlink(missing_ok=True)
+            folder = self.files[0].parent
+            if self.whole and not any(folder.iterdir()):
+                folder.rmdir()
+        except OSError:  # a read-only folder: said as kept
+            return False
+        return True
+
+
+def leftovers(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions) -> list[Leftover]:
+    """What an earlier export in `options.folder` leaves there that this export would neither rewrite nor
+    remove of itself, so the user can be asked before it runs."""
+    objects = renumbered(objects)[0] if options.renumber else objects
+    folder = options.folder
+    return _leftovers(folder, options, objects, set(session.frame_names), _earlier_export_ids(folder))
+
+
+def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject], names: set[str],
+               earlier: set[int]) -> list[Leftover]:
+    found = []
+    for d in _written_dirs(options, objects):
+        stale = sorted(f for f in _pngs(folder / d) if f.stem not in names)
+        if stale:
+            found.append(Leftover(f"{d}/", tuple(stale), False))
+    current = {o.id for o in objects}
+    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
+        for obj_id in sorted(earlier - current) if chosen else []:
+            old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
+            inside = list(old.iterdir()) if old.is_dir() else []
+            pngs = sorted(_pngs(old))
+            # only PNGs, not all this video's frames: those `_remove_deleted_objects` removes of itself
+            if inside and len(pngs) == len(inside) and any(f.stem not in names for f in pngs):
+                found.append(Leftover(f"{kind}/{old.name}/", tuple(pngs), True))
+    return found
+
+
+def _pngs(folder: Path) -> list[Path]:
+    try:
+        return [f for f in folder.iterdir() if f.suffix == ".png" and f.is_file()]
+    except OSError:  # no such folder (yet), or not readable: nothing of an earlier export to speak of
+        return []
 
 
 def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) -> None:
@@ -224,6 +313,17 @@ def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) ->
                              "frames: choose another folder")
     if options.video and own == target / VIDEO_FILE:
         raise ValueError(f"the overlay video would replace the video itself ({source}): choose another folder")
+
+
+def _refuse_workspace(folder: Path, workspace: Path) -> None:
+    """ValueError for the workspace folder itself or a folder of its saved masks: the export's `masks/` and
+    `soft/` would land among the saved ones, and frames without a mask yet would reopen as empty results
+    (QA pass 38). Its own subfolders for exports (the dialog's default `export/`) are fine."""
+    target, own = folder.resolve(), workspace.resolve()
+    inside = [own] + [own / name for name in DATA_FOLDERS]
+    if target in inside or any(place in target.parents for place in inside[1:]):
+        raise ValueError(f"{folder} is where the app keeps this video's work (its workspace): choose another "
+                         f"folder, for example {own / 'export'}")
 
 
 def _earlier_export_ids(folder: Path) -> set[int]:

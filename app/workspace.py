@@ -53,6 +53,9 @@ _IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "finger
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
+SOFT_FOLDER = "soft"
+DATA_FOLDERS = (*_FOLDERS.values(), SOFT_FOLDER)
+"""The folders of saved masks and soft maps in a workspace."""
 SUFFIX = ".stmws"
 
 
@@ -305,7 +308,7 @@ class Workspace:
 
     @property
     def soft_dir(self) -> Path:
-        return self.root / "soft"
+        return self.root / SOFT_FOLDER
 
     @property
     def state_path(self) -> Path:

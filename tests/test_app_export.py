@@ -186,7 +186,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
     run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
     old = (out / "overlay.mp4").read_bytes()
 
-    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0):
+    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None):
         return real(session, objects, options, lambda *a: (progress(*a), cancel.set()), cancel)
 
     real = export_module.export
@@ -201,7 +201,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
 
 def _blocking_export(monkeypatch):
     """Make the controller's export wait until it is cancelled (an export still running)."""
-    def wait_for_cancel(session, objects, options, progress, cancel, out_of_date=0):
+    def wait_for_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None):
         cancel.wait(WAIT_MS / 1000)
         return export_module.ExportSummary(options.folder, 0, 0, True)
     monkeypatch.setattr("app.controller.export", wait_for_cancel)
@@ -370,6 +370,84 @@ def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window
     assert finished[0].removed == ("binary/object_002",)
     assert "Removed what an earlier export wrote for object ids this one does not write: binary/object_002" \
         in finished[0].describe()
+
+
+def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:
+    """An export of `window` into `out`, made to look like an earlier export of a 10-frame video with a third
+    object: frames 00004-00009 in masks/ and binary/object_001/, and binary/object_003/ listed in objects.json.
+    Returns the files that stand for the longer video's extra frames."""
+    run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
+    extra = []
+    for folder in (out / "masks", out / "binary" / "object_001"):
+        for i in range(4, 10):
+            (folder / f"{i:05d}.png").write_bytes((folder / "00000.png").read_bytes())
+            extra.append(f"{folder.relative_to(out)}/{i:05d}.png")
+    third = out / "binary" / "object_003"
+    third.mkdir()
+    for i in range(10):
+        (third / f"{i:05d}.png").write_bytes((out / "binary" / "object_001" / "00000.png").read_bytes())
+    listing = json.loads((out / "objects.json").read_text())
+    (out / "objects.json").write_text(json.dumps(listing + [dict(listing[0], id=3, name="Third")]))
+    return extra
+
+
+@pytest.mark.parametrize("remove", [True, False])
+def test_an_earlier_exports_extra_frames_and_objects_are_removed_when_asked_and_named_when_kept(
+        qtbot, window, tmp_path, dialogs, monkeypatch, remove):
+    """QA pass 38: a 4-frame export into the folder of a 10-frame one left masks/00004-00009.png and the third
+    object's folder there without a word, so a DAVIS evaluator read 10 frames of masks for a 4-frame video.
+    The dialog now asks first; kept files are named in the summary."""
+    out = tmp_path / "out"
+    extra = _a_longer_videos_export(qtbot, window, out)
+    from PySide6.QtWidgets import QMessageBox
+    answer = QMessageBox.StandardButton.Yes if remove else QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda _p, title, text, *a: dialogs.append(
+        (title, text)) or answer))
+    dialog = ExportDialog(window.controller, out, window)
+    dialog.binary_box.setChecked(True)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS) as finished:
+        dialog.export_button.click()
+    asked = dialogs[-1][1]
+    assert "masks/ (6 frames this video does not have: 00004.png … 00009.png)" in asked
+    assert "binary/object_003/ (10 files of an object this export does not write)" in asked
+    summary = finished.args[0]
+    files = {str(f.relative_to(out)) for f in out.rglob("*.png")}
+    if remove:
+        assert not files & set(extra) and not (out / "binary" / "object_003").exists()
+        assert "Removed an earlier export's files this one did not rewrite: masks/ (6 frames" in summary.describe()
+    else:
+        assert set(extra) <= files and (out / "binary" / "object_003").is_dir()
+        assert "Kept an earlier export's files this one did not rewrite" in summary.describe()
+        assert "binary/object_001/ (6 frames this video does not have" in summary.describe()
+    assert "Remove" not in str(window.controller.editor.export_choices)  # asked again at each export
+
+
+def test_cancelling_the_question_about_an_earlier_export_exports_nothing(qtbot, window, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    extra = _a_longer_videos_export(qtbot, window, out)
+    before = {f: f.stat().st_mtime_ns for f in out.rglob("*")}
+    from PySide6.QtWidgets import QMessageBox
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Cancel))
+    dialog = ExportDialog(window.controller, out, window)
+    dialog.export_button.click()
+    assert not window.controller.exporting and {f: f.stat().st_mtime_ns for f in out.rglob("*")} == before
+    assert all((out / e).exists() for e in extra)
+
+
+@pytest.mark.parametrize("inside", ["", "masks", "soft/object_001", "annotations"])
+def test_no_export_goes_into_the_videos_workspace(qtbot, window, tmp_path, inside):
+    """QA pass 38: an export into the workspace folder wrote background PNGs for frames without a mask into its
+    masks/, and they reopened as current, empty results. Its `export/` subfolder (the dialog's default) is fine."""
+    assert window.controller.save_now()
+    workspace = window.controller.autosaver.workspace.root
+    saved = sorted((workspace / "masks").iterdir())
+    failures = []
+    window.controller.exportFailed.connect(lambda *a: failures.append(a))
+    run_export(qtbot, window, ExportOptions(workspace / inside, palette=True, soft=True))
+    assert failures and "where the app keeps this video's work" in failures[0][1]
+    assert sorted((workspace / "masks").iterdir()) == saved
+    run_export(qtbot, window, ExportOptions(workspace / "export", palette=True, soft=True))
+    assert (workspace / "export" / "masks").is_dir()
 
 
 @pytest.mark.parametrize("where", ["frame folder", "a file"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
@@ -127,6 +127,18 @@ class ExportDialog(QDialog):
         if blocker is not None:
             self.result_label.setText(blocker)
             return
+        found = self._controller.export_leftovers(options)
+        if found:
+            answer = QMessageBox.question(
+                self, "An earlier export is in this folder",
+                "The folder holds files of an earlier export that this one would not rewrite:\n\n" +
+                "\n".join(f"• {x}" for x in found) + "\n\nTools reading the folder would take them for part of "
+                "this export. Remove them once the export is complete? (No keeps them.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.No)
+            if answer not in (QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No):
+                return
+            options = replace(options, remove_leftovers=answer == QMessageBox.StandardButton.Yes)
         self.result_label.setText("Exporting…")
         self._started = options
         self._controller.start_export(options)
@@ -158,7 +170,8 @@ class ExportDialog(QDialog):
         options, self._started = self._started, None
         if options is not None:
             # the box as ticked, also where this video's ids needed no renumbering
-            self._controller.editor.set_export_choices({**asdict(options), "folder": str(options.folder),
+            choices = {k: v for k, v in asdict(options).items() if k != "remove_leftovers"}  # asked each time
+            self._controller.editor.set_export_choices({**choices, "folder": str(options.folder),
                                                         "renumber": self.renumber_box.isChecked()})
 
     def _on_failed(self, title: str, message: str) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +120,29 @@ def test_a_job_on_the_network_thread_returns_raises_and_is_abandoned_when_the_wa
     assert on_network_thread(step_then_check, cancel) is None and later == []  # returned while it still ran
     release.set()
     assert on_network_thread(lambda abandoned: "next") == "next" and later == [True]  # later jobs wait for it
+
+
+_ABANDONED_AT_EXIT = """
+import threading
+import torch
+from stm_core.engine.run_ahead import on_network_thread
+cancel, started = threading.Event(), threading.Event()
+cancel.set()
+
+def step(abandoned):
+    started.set()
+    a = torch.randn(600, 600)
+    for _ in range(300):
+        a = torch.tanh(a @ a)
+
+on_network_thread(step, cancel)
+started.wait()
+"""
+
+
+def test_a_process_ending_while_an_abandoned_job_runs_waits_for_it_instead_of_aborting():
+    """QA pass 39: quitting the app during an adaptation step (abandoned by the cancelled run, returning on its
+    own later) ended in "terminate called without an active exception", exit code 134."""
+    done = subprocess.run([sys.executable, "-c", _ABANDONED_AT_EXIT], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr

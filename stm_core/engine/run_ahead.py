@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
@@ -14,6 +15,8 @@ from .hardware import prepare_compute_thread
 
 T = TypeVar("T")
 _END = object()
+EXIT_WAIT_S = 600.0
+"""How long a process ending waits for the network thread's job (one adaptation step took 35 s on a busy CPU)."""
 
 
 class _NetworkThread:
@@ -28,22 +31,41 @@ class _NetworkThread:
         self._start_afresh()
         # a forked child (e.g. a DataLoader worker) has no copy of the thread: it starts its own when it needs one
         os.register_at_fork(after_in_child=self._start_afresh)
+        atexit.register(self.wait_idle, EXIT_WAIT_S)
 
     def _start_afresh(self) -> None:
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._pending = 0
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="stm-network", daemon=True)
                 self._thread.start()
+            self._pending += 1
         self._jobs.put(job)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every job submitted so far has returned; whether they had by `timeout` seconds.
+
+        Run at exit: a job left running there (an adaptation step a cancelled run abandoned, which returns on its
+        own later) came back from torch's native code into a finalizing interpreter, which ended the thread
+        inside C++ frames: "terminate called without an active exception", exit code 134 (QA pass 39)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def _loop(self) -> None:
         while True:
-            self._jobs.get()()
+            job = self._jobs.get()
+            try:
+                job()
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
 
 
 NETWORK_THREAD = _NetworkThread()

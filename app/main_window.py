@@ -464,9 +464,14 @@ class MainWindow(QMainWindow):
         """Asked before quitting stops a running propagation (QA pass 29: Ctrl+Q ended one without a word)."""
         if not self.controller.propagation.running:
             return True
+        text = "A propagation is running. Quitting stops it: the frames it made are saved, and propagating " \
+               "again after reopening does the rest."
+        if self.controller.propagation.adapting_now:  # QA pass 39: "the frames it made" were previews alone
+            text = "A propagation is adapting the network to this video. Quitting stops it: the steps taken are " \
+                   "lost, and propagating again after reopening adapts again (the preview frames stay marked out " \
+                   "of date until then)."
         answer = QMessageBox.question(
-            self, "Stop the propagation?", "A propagation is running. Quitting stops it: the frames it made are "
-            "saved, and propagating again after reopening does the rest.",
+            self, "Stop the propagation?", text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 

@@ -56,10 +56,16 @@ class PropagationController(QObject):
         self._done = self._since = 0  # frames done so far, and those computed before the last adaptation
         self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
         self._run_key = b""  # the annotations the last run started from
+        self._adapting = False  # the run is adapting the network, between its first and last step
 
     @property
     def running(self) -> bool:
         return self._task is not None
+
+    @property
+    def adapting_now(self) -> bool:
+        """The running run is adapting the network to the video (stopping it loses the steps taken)."""
+        return self.running and self._adapting
 
     @property
     def annotations_changed(self) -> bool:
@@ -163,6 +169,7 @@ class PropagationController(QObject):
         task.finished.connect(lambda: self._on_finished(task))
         self._task = task
         self._t0, self._kept, self._done, self._since = time.perf_counter(), 0, 0, 0
+        self._adapting = False
         task.start()
         self.started.emit(request.direction, request.start)
         self.runningChanged.emit(True)
@@ -177,6 +184,7 @@ class PropagationController(QObject):
             # frames per second count from the end of adaptation, and so do the frames (QA pass 22: the rate
             # jumped 3-5x where objects entered and the engine adapted again)
             _, done, steps = args
+            self._adapting = done < steps
             self._t0, self._since = time.perf_counter(), self._done - self._kept
             self.adapting.emit(done, steps)
             return

@@ -261,6 +261,34 @@ def test_quitting_during_a_run_asks_first(qtbot, app_factory, tmp_path, monkeypa
     assert [title for title, _ in dialogs] == ["Stop the propagation?"] * 2
 
 
+def test_quitting_while_adapting_says_the_steps_are_lost(qtbot, app_factory, frame_dir, monkeypatch, dialogs):
+    """QA pass 39: the question said "the frames it made are saved" while the run had made previews alone."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=3, preview_frames=2))
+    window = app_factory()
+    window.controller.open(frame_dir)
+    annotate_first_frame(window)
+    session, prop = window.document.session, window.controller.propagation
+    original = session.propagate
+
+    def slowly_adapting(*args, adapting, **kwargs):
+        return original(*args, adapting=lambda done, steps: (adapting(done, steps), time.sleep(0.5)), **kwargs)
+    monkeypatch.setattr(session, "propagate", slowly_adapting)
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda parent, title, text, *a: dialogs.append(
+        (title, text)) or QMessageBox.StandardButton.Cancel))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+        qtbot.waitSignal(prop.adapting, timeout=WAIT_MS, check_params_cb=lambda done, steps: done == 1).wait()
+        window.actions_by_id["file.quit"].trigger()
+        assert "adapting the network to this video" in dialogs[-1][1] and "steps taken are lost" in dialogs[-1][1]
+    assert not prop.adapting_now and window.isVisible()
+
+
 def test_propagating_off_the_end_explains(qtbot, app_factory, frame_dir, tmp_path, dialogs):
     """Seventh GUI QA pass: F on a 1-frame video said "Propagation done: 0 frames at 0.0 fps"."""
     window = app_factory()

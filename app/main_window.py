@@ -25,6 +25,7 @@ from .views.canvas import CanvasView
 from .views.export_dialog import ExportDialog
 from .views.help_dialog import HelpDialog
 from .views.objects_panel import ObjectsPanel
+from .views.screen_fit import fit_to_screen
 from .views.settings_dialog import SettingsDialog
 from .views.shortcuts_dialog import ShortcutsDialog
 from .views.space_key import SpaceKey
@@ -61,8 +62,8 @@ class MainWindow(QMainWindow):
         self.editor = controller.editor
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.resize(1400, 900)
-        self.setMinimumSize(MIN_WIDTH, MIN_HEIGHT)  # below it the dock covered the canvas and the status bar
+        # below the minimum the dock covered the canvas and the status bar, unless the screen is smaller still
+        fit_to_screen(self, 1400, 900, (MIN_WIDTH, MIN_HEIGHT))
 
         self.start_screen = StartScreen()
         self.canvas = CanvasView(self.document, self.editor)
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(layout[0])
             self.restoreState(layout[1])
             dock.hide()
+            fit_to_screen(self, self.width(), self.height())  # as left on a larger screen, or at a smaller scale
         self.status = StatusBar(controller)
         self.setStatusBar(self.status)
 

@@ -652,3 +652,33 @@ def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, a
     assert not doc.picture_pending
     stroke(qtbot, window, [(20, 30), (35, 30)])
     assert doc.is_annotated(56)
+
+
+def test_windows_and_dialogs_fit_a_small_screen(qtbot, monkeypatch, tmp_path):
+    """QA pass 39: on a 1366x768 screen at 150% scaling (910x512 free for windows) the main window opened at
+    1400x900 with a minimum height of 560, the status bar and timeline off-screen, and the shortcut dialogs'
+    buttons below the screen's edge."""
+    from PySide6.QtCore import QRect
+
+    from app.views.help_dialog import HelpDialog
+    from app.views.screen_fit import DECORATION
+    from app.views.shortcuts_dialog import ShortcutsDialog
+
+    class Laptop:
+        def availableGeometry(self) -> QRect:  # noqa: N802
+            return QRect(0, 0, 910, 512)
+    monkeypatch.setattr(QWidget, "screen", lambda self: Laptop())
+    from PySide6.QtCore import QSettings
+
+    from app.controller import AppController
+    from app.main_window import MainWindow
+    from app.settings import AppSettings
+
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(AppController(AppSettings(store), tmp_path / "data"))  # as built, not resized as in tests
+    qtbot.addWidget(window)
+    most = (910 - DECORATION, 512 - DECORATION)
+    assert (window.width(), window.height()) <= most and window.height() == most[1]
+    assert window.minimumHeight() <= most[1] and window.minimumWidth() <= most[0]
+    for dialog in (HelpDialog(window.keys, window), ShortcutsDialog(window.keys, window)):
+        assert dialog.width() <= most[0] and dialog.height() <= most[1]

@@ -7,6 +7,7 @@ from html import escape
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from ..shortcuts import MOUSE_HELP, KeyMap, groups
+from .screen_fit import fit_to_screen
 
 
 def shortcuts_html(keys: KeyMap | None = None) -> str:
@@ -26,7 +27,7 @@ class HelpDialog(QDialog):
     def __init__(self, keys: KeyMap, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(560, 640)
+        fit_to_screen(self, 560, 640)
         self.browser = QTextBrowser()
         self.browser.setHtml(shortcuts_html(keys))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHe
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..shortcuts import COMMANDS, KeyMap, clashes, keymap
+from .screen_fit import fit_to_screen
 
 PORTABLE = QKeySequence.SequenceFormat.PortableText
 
@@ -18,7 +19,7 @@ class ShortcutsDialog(QDialog):
     def __init__(self, keys: KeyMap, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(760, 680)
+        fit_to_screen(self, 760, 680)
         self.table = QTableWidget(len(COMMANDS), 3)
         self.table.setHorizontalHeaderLabels(["Command", "Key", "Alternative"])
         self.table.verticalHeader().hide()

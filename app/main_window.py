@@ -113,7 +113,7 @@ class MainWindow(QMainWindow):
         self.start_screen.openDemo.connect(self.controller.open_demo)
         self.start_screen.openRecent.connect(self._open_recent)
         self.start_screen.set_recent(controller.settings.recent())
-        self.space_key = SpaceKey(self, self.canvas)
+        self.space_key = SpaceKey(self, self.canvas, self.start_screen)
         self.tool_panel.editingDone.connect(self.canvas.setFocus)
         self.canvas.spaceTapped.connect(self.toggle_play)
         self.canvas.zoomChanged.connect(self.status.set_zoom)

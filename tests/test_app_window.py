@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from app.editor_state import Tool
 from app.overlay import OverlayMode
@@ -51,6 +51,19 @@ def test_start_screen_then_open_folder(app_factory, frame_dir):
     assert frame_dir.name in window.windowTitle()
     assert window.objects_panel.list.count() == 1  # a fresh video starts with one object, selected
     assert window.editor.selected_object == 1
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Space, Qt.Key.Key_Return])
+def test_the_start_screens_buttons_press_from_the_keyboard(qtbot, app_factory, key):
+    """QA pass 39: Tab to "Try the demo clip", then Space or Return, did nothing (Space went to play and pan)."""
+    window = app_factory()
+    button = next(b for b in window.start_screen.findChildren(QPushButton) if b.text() == "Try the demo clip")
+    button.setFocus()
+    pressed = []
+    window.start_screen.openDemo.connect(lambda: pressed.append(True))
+    qtbot.keyClick(button, key)
+    assert pressed == [True]
+    qtbot.waitUntil(lambda: window.pages.currentIndex() == 1, timeout=30_000)
 
 
 def test_mouse_stroke_paints_the_mask_and_annotates_the_frame(qtbot, window):

@@ -28,6 +28,7 @@ class StartScreen(QWidget):
                              ("Try the demo clip", self.openDemo)):
             button = QPushButton(text)
             button.setMinimumHeight(40)
+            button.setAutoDefault(True)  # Return presses the focused button, as Space does
             button.setMaximumWidth(360)
             button.clicked.connect(signal)
             layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -35,7 +36,7 @@ class StartScreen(QWidget):
         self.recent.setMaximumWidth(560)
         self.recent.setMaximumHeight(180)
         self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.data(Qt.ItemDataRole.UserRole)))
-        self.recent_label = QLabel("Recent (double-click):")
+        self.recent_label = QLabel("Recent (double-click, or Enter):")
         layout.addSpacing(16)
         layout.addWidget(self.recent_label, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.recent, 0, Qt.AlignmentFlag.AlignHCenter)

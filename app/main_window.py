@@ -24,6 +24,7 @@ from .shortcuts import COMMANDS, KeyMap, hint
 from .views.canvas import CanvasView
 from .views.export_dialog import ExportDialog
 from .views.help_dialog import HelpDialog
+from .views.menu_keys import MenuBarKeys
 from .views.objects_panel import ObjectsPanel
 from .views.screen_fit import fit_to_screen
 from .views.settings_dialog import SettingsDialog
@@ -38,20 +39,20 @@ APP_NAME = "STM Annotator"
 MIN_WIDTH, MIN_HEIGHT = 860, 560
 PLAY_FPS = 12
 VIDEO_FILTER = f"Videos ({' '.join('*' + s for s in sorted(VIDEO_SUFFIXES))});;All files (*)"
-MENUS = (("File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
+MENUS = (("&File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
                    "file.import_frame_mask", None, "file.save", "file.export", None, "file.settings", None,
                    "file.quit")),
-         ("Edit", ("edit.undo", "edit.redo", None, "edit.clear_object", "edit.clear_annotation")),
-         ("View", ("view.overlay_mode", None, "view.fit", "view.zoom_in", "view.zoom_out")),
-         ("Navigate", ("frame.play", None, "frame.prev", "frame.next", "frame.back10", "frame.forward10",
+         ("&Edit", ("edit.undo", "edit.redo", None, "edit.clear_object", "edit.clear_annotation")),
+         ("&View", ("view.overlay_mode", None, "view.fit", "view.zoom_in", "view.zoom_out")),
+         ("&Navigate", ("frame.play", None, "frame.prev", "frame.next", "frame.back10", "frame.forward10",
                        "frame.first", "frame.last", None, "frame.prev_annotated", "frame.next_annotated",
                        "frame.uncertain", "frame.lost")),
-         ("Paint", ("tool.brush", "tool.eraser", "tool.smaller", "tool.larger", None, "tool.keep_others")),
-         ("Objects", ("object.add", "object.toggle_visible", None,
+         ("&Paint", ("tool.brush", "tool.eraser", "tool.smaller", "tool.larger", None, "tool.keep_others")),
+         ("&Objects", ("object.add", "object.toggle_visible", None,
                       *(f"object.select.{n}" for n in range(1, 10)))),
-         ("Propagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.cancel", None,
+         ("P&ropagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.cancel", None,
                         "memory.clear")),
-         ("Help", ("help.shortcuts", "help.edit_shortcuts")))
+         ("&Help", ("help.shortcuts", "help.edit_shortcuts")))
 
 
 class MainWindow(QMainWindow):
@@ -211,8 +212,9 @@ class MainWindow(QMainWindow):
             view.show_keys(self.keys)
 
     def _build_menus(self) -> None:
+        MenuBarKeys(self.menuBar())
         for title, ids in MENUS:
-            menu = self.menuBar().addMenu(title)
+            menu = self.menuBar().addMenu(title)  # Alt and the underlined letter open it
             for command_id in ids:
                 if command_id is None:
                     menu.addSeparator()

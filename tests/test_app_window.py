@@ -66,6 +66,20 @@ def test_the_start_screens_buttons_press_from_the_keyboard(qtbot, app_factory, k
     qtbot.waitUntil(lambda: window.pages.currentIndex() == 1, timeout=30_000)
 
 
+def test_after_a_tap_of_alt_the_arrow_keys_move_in_the_menu_bar_not_the_video(qtbot, window):
+    """QA pass 39: Alt, then Right stepped a frame; the menus had no Alt+letter either."""
+    bar = window.menuBar()
+    assert [a.text() for a in bar.actions()][:3] == ["&File", "&Edit", "&View"]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Alt)  # a tap: the menu bar takes the keyboard
+    qtbot.waitUntil(bar.hasFocus)
+    qtbot.keyClick(bar, Qt.Key.Key_Right)
+    assert window.document.current_frame == 0
+    qtbot.keyClick(bar, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not bar.hasFocus())
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
+    assert window.document.current_frame == 1
+
+
 def test_mouse_stroke_paints_the_mask_and_annotates_the_frame(qtbot, window):
     doc = window.document
     window.editor.set_brush_size(5)

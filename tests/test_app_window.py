@@ -681,6 +681,23 @@ def test_a_far_jump_into_a_long_gop_video_is_decoded_off_the_gui_thread(qtbot, a
     assert doc.is_annotated(56)
 
 
+@pytest.mark.parametrize("key,closes", [(Qt.Key.Key_Escape, "rejected"), (Qt.Key.Key_Return, "accepted"),
+                                         (Qt.Key.Key_Enter, "accepted")])
+def test_esc_and_enter_in_a_key_field_close_the_shortcuts_dialog(qtbot, window, key, closes):
+    """QA pass 39: Esc and Return were recorded as the field's key; the dialog could only be left by tabbing
+    through some 100 fields."""
+    from app.views.shortcuts_dialog import ShortcutsDialog
+
+    dialog = ShortcutsDialog(window.keys, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    field = dialog._editors["file.open_video"][1]
+    field.setFocus()
+    with qtbot.waitSignal(getattr(dialog, closes), timeout=5_000):
+        qtbot.keyClick(field, key)
+    assert field.keySequence().isEmpty()  # the open-video command has no alternative key, and still has none
+
+
 def test_windows_and_dialogs_fit_a_small_screen(qtbot, monkeypatch, tmp_path):
     """QA pass 39: on a 1366x768 screen at 150% scaling (910x512 free for windows) the main window opened at
     1400x900 with a minimum height of 560, the status bar and timeline off-screen, and the shortcut dialogs'

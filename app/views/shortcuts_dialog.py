@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QKeySequenceEdit, QLabel,
+                               QLineEdit,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..shortcuts import COMMANDS, KeyMap, clashes, keymap
@@ -46,7 +48,8 @@ class ShortcutsDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
             lambda: self.set_keys(keymap()))
         hint = QLabel("Click a field and press the key; its × clears it. A tap of Space always plays and a hold "
-                      "pans.")
+                      "pans; Esc and Enter close this dialog (Restore Defaults gives Esc back to Cancel "
+                      "propagation).")
         hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
@@ -60,7 +63,24 @@ class ShortcutsDialog(QDialog):
         edit.setMaximumSequenceLength(1)  # one key press, as every shortcut of the table is
         edit.setClearButtonEnabled(True)
         edit.keySequenceChanged.connect(self._check)
+        for receiver in (edit, *edit.findChildren(QLineEdit)):  # the field's line edit has the keyboard focus
+            receiver.installEventFilter(self)
         return edit
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        """Esc and Enter in a key field close the dialog as they do elsewhere, instead of being taken as the
+        field's key (QA pass 39: the dialog could only be left by tabbing through some 100 fields)."""
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent) \
+                or event.modifiers() not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier):
+            return False
+        if event.key() == Qt.Key.Key_Escape:
+            self.reject()
+            return True
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if self.buttons.button(QDialogButtonBox.StandardButton.Ok).isEnabled():
+                self.accept()
+            return True
+        return False
 
     def set_keys(self, keys: KeyMap) -> None:
         for command_id, pair in self._editors.items():

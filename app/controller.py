@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from stm_core.errors import InputError, StmError
 from stm_core.io.masks import OBJECT_DIR_PREFIX, add_objects, objects_listings, read_mask, read_mask_dir
 from stm_core.io.packed_masks import PackedMasks
-from stm_core.session import AnnotationSession
+from stm_core.session import AnnotationSession, check_weights
 
 from .autosave import Autosaver
 from .demo_clip import ensure_demo_clip
@@ -68,6 +68,7 @@ class AppController(QObject):
         self.autosaver = Autosaver(self.document, self.editor)
         self.source: Path | None = None
         self._export: Task | None = None
+        self._weights_loaded: tuple[str, str] | None = None  # the weights file (and model) `weights_problem` loaded
         self._loader: Task | None = None
         self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
@@ -588,11 +589,28 @@ class AppController(QObject):
             self.editor.select_object(ids[0] if ids else None)
 
     # ---- settings, memory, saving --------------------------------------------------------------------
+    def weights_problem(self, prefs: Preferences) -> str | None:
+        """Why `prefs` cannot run their network, for the user: no weights for the official model (QA pass 17), or a
+        weights file named now that does not load: missing, damaged, of another network (QA pass 37: both were
+        "applied" and said only at the next F). None when they can; a file is loaded once to tell (a second for
+        the official one)."""
+        missing = prefs.missing_weights()
+        current = self.settings.preferences()
+        if missing is not None or not prefs.weights or (prefs.weights, prefs.model) in (
+                (current.weights, current.model), self._weights_loaded):
+            return missing
+        try:
+            check_weights(prefs.engine_settings())
+        except StmError as exc:
+            return describe(exc)[1]
+        self._weights_loaded = (prefs.weights, prefs.model)
+        return None
+
     def apply_preferences(self, prefs: Preferences) -> None:
         """Remember `prefs`; if the engine settings changed, rebuild the session keeping every mask."""
-        missing = prefs.missing_weights()  # QA pass 17: accepted, failed at the next F
-        if missing is not None:
-            self.error.emit("Settings not applied", missing)
+        problem = self.weights_problem(prefs)
+        if problem is not None:
+            self.error.emit("Settings not applied", f"{problem}\n\nThe previous settings are kept.")
             return
         old = self.settings.preferences()
         self.settings.set_preferences(prefs)

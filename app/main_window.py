@@ -417,7 +417,7 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()  # else every dialog opened so far would still answer the controller's signals
 
     def settings_dialog(self) -> None:
-        dialog = SettingsDialog(self.controller.settings.preferences(), self)
+        dialog = SettingsDialog(self.controller.settings.preferences(), self, self.controller.weights_problem)
         if dialog.exec():
             self.controller.apply_preferences(dialog.preferences())
 

@@ -29,6 +29,7 @@ from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
 from .io.masks import add_objects
 from .io.packed_masks import labels_present
+from .model.checkpoint import load_model
 
 Direction = Literal["forward", "backward", "both"]
 ProgressFn = Callable[[int, int, int], None]
@@ -171,6 +172,14 @@ def _combined(start: int, direction: Direction, parts: list[tuple[float, Propaga
     return report
 
 
+def check_weights(settings: EngineSettings) -> str:
+    """The network the settings' weights file holds, loaded on the CPU to see that it loads; `WeightsError`,
+    saying why, for a file that is missing, damaged or of another network. For a settings dialog to refuse a file
+    when it is chosen rather than at the next propagation (QA pass 37: a missing file was "applied", and said
+    only at the next F)."""
+    return load_model(settings.model, settings.weights, settings.random_init).cfg.name
+
+
 class AnnotationSession:
     """One open video with its annotations and results, and the engine that propagates them."""
 
@@ -260,7 +269,9 @@ class AnnotationSession:
         when a forward propagation reaches the frame (returns False). Until then, `labels(index)` shows them
         (over a result a backward run left there) and no run tracks them, so they never appear before the frame
         where they enter. An annotation painted there starts from what `labels` showed, so it holds them;
-        removing it leaves them waiting again."""
+        removing it leaves them waiting again. An id the frame's mask already shows (an object tracked from an
+        earlier annotation) is not added but replaced there by these pixels, as a correction of it on that frame,
+        the convention of Cutie's and XMem's masks too (`add_objects`)."""
         index = self._check_index(index)
         labels = self._check_labels(labels)
         with self._lock:

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -211,6 +212,39 @@ def test_unusable_device_is_reported_once_and_settings_kept(app_factory, frame_d
     window.status.poll_memory()
     window.status.poll_memory()
     assert sum("CUDA" in text for _, text in dialogs) == 2  # the status poll reports it once, not every second
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "not weights"])
+def test_a_weights_file_that_does_not_load_is_refused_when_chosen(app_factory, frame_dir, dialogs, tmp_path, case):
+    """QA pass 37: a missing, truncated or foreign weights file was "applied, masks kept" and said only at the
+    next F. With no video open it is refused too."""
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QDialog
+
+    from app.views.settings_dialog import SettingsDialog
+    from stm_core.model.checkpoint import DEFAULT_WEIGHTS
+
+    weights = tmp_path / "weights.pt"
+    if case == "truncated":
+        weights.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:100_000])
+    elif case == "not weights":
+        weights.write_text("not a checkpoint")
+    window = app_factory()
+    c = window.controller
+    before = c.settings.preferences()
+    for opened in (False, True):
+        if opened:
+            c.open(frame_dir)
+        c.apply_preferences(replace(before, weights=str(weights)))
+        assert dialogs[-1][0] == "Settings not applied" and "weights.pt" in dialogs[-1][1]
+        assert dialogs[-1][1].endswith("The previous settings are kept.")
+        assert c.settings.preferences() == before
+    dialog = SettingsDialog(replace(before, weights=str(weights)), window, c.weights_problem)
+    dialog.accept()  # said while the dialog is open, so its other edits are not lost
+    assert dialogs[-1][0] == "Weights file not usable" and dialog.result() != QDialog.DialogCode.Accepted
+    c.apply_preferences(replace(before, weights=str(DEFAULT_WEIGHTS)))  # a good file goes through
+    assert c.settings.preferences().weights == str(DEFAULT_WEIGHTS)
 
 
 def test_object_limit_is_a_message(app_factory, frame_dir, dialogs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
@@ -11,8 +13,11 @@ from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RANGES, Preferences
 class SettingsDialog(QDialog):
     """Edits a copy of the preferences; `preferences()` reads the result after `exec()`."""
 
-    def __init__(self, prefs: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, prefs: Preferences, parent: QWidget | None = None,
+                 check: Callable[[Preferences], str | None] = Preferences.missing_weights) -> None:
+        """`check` says why chosen preferences cannot run (None: they can); OK is refused while it says so."""
         super().__init__(parent)
+        self._check = check
         self.setWindowTitle("Settings")
         self.device = QComboBox()
         for device in DEVICES:
@@ -69,11 +74,12 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
 
     def accept(self) -> None:
-        """The official model has no shipped weights: asked for here, so the other edits are not lost (QA pass
-        19: the controller refused the whole change after the dialog had closed)."""
-        missing = self.preferences().missing_weights()
-        if missing is not None:
-            QMessageBox.warning(self, "Weights file needed", missing)
+        """Weights that cannot run (none for the official model, a file that does not load) are asked for here,
+        so the other edits are not lost (QA pass 19: the controller refused the whole change after the dialog
+        had closed)."""
+        problem = self._check(self.preferences())
+        if problem is not None:
+            QMessageBox.warning(self, "Weights file not usable", problem)
             return
         super().accept()
 

@@ -109,6 +109,24 @@ def test_continued_weights_keep_their_working_heights(tmp_path):
     assert all(t.device.type == "cpu" for t in tensors)
 
 
+@pytest.mark.parametrize("config,meta,message", [
+    ({"key_dim": -4}, {}, r"bad.pt has a broken model configuration \(key_dim must be a whole number above 0, "
+                          r"not -4\)"),
+    ({"block": "weird"}, {}, r"bad.pt has a broken model configuration \(block must be 'bottleneck' or 'basic'"),
+    ({}, {"process_height": "abc"}, r"bad.pt has a broken meta.process_height: 'abc' \(a working height is a whole "
+                                    r"number of at least 64 px"),
+    ({}, {"adapt_process_height": 8}, r"bad.pt has a broken meta.adapt_process_height: 8 ")])
+def test_hand_edited_configurations_and_heights_are_refused_by_name(tmp_path, config, meta, message):
+    """QA pass 37: key_dim -4 was a raw RuntimeError, an unknown block loaded as a basic one, a process_height of
+    'abc' a bare "invalid literal for int()" naming no file, and one of 8 px was taken."""
+    save_weights(STM(STM_SMALL), tmp_path / "bad.pt", meta)
+    obj = torch.load(tmp_path / "bad.pt", weights_only=True)
+    obj["config"].update(config)
+    torch.save(obj, tmp_path / "bad.pt")
+    with pytest.raises(WeightsError, match=message):
+        load_model("stm-small", tmp_path / "bad.pt")
+
+
 def test_shipped_default_weights_load():
     if not DEFAULT_WEIGHTS.exists():
         pytest.fail(f"shipped weights missing: {DEFAULT_WEIGHTS}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..engine.settings import MIN_PROCESS_HEIGHT
 from ..errors import WeightsError
 from ..io.atomic import atomic_write_bytes
 from .config import CONFIGS, StmConfig, get_config
@@ -123,7 +124,7 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     if obj.get("format") == FORMAT:
         try:
             cfg = StmConfig.from_dict(obj["config"])
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
         state = obj.get("state_dict")
         meta = obj.get("meta") or {}
@@ -141,9 +142,21 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
             raise
         model = STM(closest)
         load_state_into(model, state, path.name)
-    model.recommended_height = int(meta["process_height"]) if meta.get("process_height") else None
-    model.recommended_adapt_height = int(meta["adapt_process_height"]) if meta.get("adapt_process_height") else None
+    model.recommended_height = _working_height(meta, "process_height", path)
+    model.recommended_adapt_height = _working_height(meta, "adapt_process_height", path)
     return model.eval()
+
+
+def _working_height(meta: dict[str, Any], key: str, path: Path) -> int | None:
+    """A working height the weights recommend (None: none), checked as `--process-height` is: a hand-edited 'abc'
+    was a bare "invalid literal for int()" naming no file, and 8 was taken (QA pass 37)."""
+    value = meta.get(key)
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_PROCESS_HEIGHT:
+        raise WeightsError(f"{path.name} has a broken meta.{key}: {value!r} (a working height is a whole number "
+                           f"of at least {MIN_PROCESS_HEIGHT} px, or 0 for none)")
+    return value
 
 
 def _closest_config(state: dict[str, torch.Tensor]) -> StmConfig:

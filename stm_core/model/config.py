@@ -22,6 +22,19 @@ class StmConfig:
     value_dim: int
     decoder_dim: int
 
+    def __post_init__(self) -> None:
+        """A hand-edited weights file's configuration is refused here, by name, not deep in building the network
+        (QA pass 37: key_dim -4 was a raw "negative dimension" RuntimeError, an unknown block a basic one)."""
+        if self.block not in ("bottleneck", "basic"):
+            raise ValueError(f"block must be 'bottleneck' or 'basic', not {self.block!r}")
+        for name in ("layers", "widths"):
+            values = getattr(self, name)
+            if len(values) != 3 or not all(_positive_int(v) for v in values):
+                raise ValueError(f"{name} must be three whole numbers above 0, not {values!r}")
+        for name in ("stem", "key_dim", "value_dim", "decoder_dim"):
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"{name} must be a whole number above 0, not {getattr(self, name)!r}")
+
     @property
     def expansion(self) -> int:
         return 4 if self.block == "bottleneck" else 1
@@ -40,6 +53,10 @@ class StmConfig:
         for k in ("layers", "widths"):
             d[k] = tuple(d[k])
         return cls(**d)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 STM_R50 = StmConfig(name="stm-r50", block="bottleneck", layers=(3, 4, 6), widths=(64, 128, 256), stem=64,

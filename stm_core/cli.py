@@ -231,10 +231,12 @@ def _name_earlier_left(out: Path, earlier: set[str], names: list[str], written: 
 
 
 def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None,
-                       inputs: tuple[str | None, ...] = ()) -> None:
+                       inputs: tuple[str | None, ...] = (), mask_folders: tuple[str, ...] = ()) -> None:
     """Found before the work, not after it (a benchmark takes minutes); `created`: a folder the command makes,
     in which the file may go (but not as one of the PNGs it writes there). The file must not be one of the
-    `inputs` or lie inside one (QA pass 18: a tab-completed `--coco clip.mp4` replaced the video with JSON)."""
+    `inputs` or lie inside one (QA pass 18: a tab-completed `--coco clip.mp4` replaced the video with JSON), nor
+    be a PNG in one of the `mask_folders` the command reads only PNGs from, where another file may go (QA pass
+    37: `--json out/r50/scores.json` beside the predictions was refused)."""
     if not path:
         return
     target = Path(path).resolve()
@@ -245,10 +247,18 @@ def _check_json_target(path: str | None, option: str = "--json", created: Path |
         raise InputError(f"{option} {path}: its folder does not exist")
     if Path(path).is_dir() or (created is not None and target == created.resolve()):
         raise InputError(f"{option} {path} is a folder; give a file name")
-    for source in (Path(s).resolve() for s in inputs if s):
-        if target == source or source in target.parents:
+    read_pngs = {Path(s).resolve() for s in mask_folders}
+    for source in [*(Path(s).resolve() for s in inputs if s), *read_pngs]:
+        if target != source and source not in target.parents:
+            continue
+        if target != source and source in read_pngs and target.suffix.lower() != ".png":
+            continue  # the command reads only the PNGs there
+        if target == source or target.exists():
             raise InputError(f"{option} {path} would overwrite {'an input' if target == source else 'a file in'} "
                              f"{source}: give another file name")
+        raise InputError(f"{option} {path} would be read as a mask of {source}: give a .json file name"
+                         if source in read_pngs else
+                         f"{option} {path} would be inside the input folder {source}: give another file name")
     if created is not None and target.parent == created.resolve() and target.suffix.lower() == ".png":
         raise InputError(f"{option} {path} would be a mask of the output folder: give a .json file name")
 
@@ -257,7 +267,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .io.atomic import atomic_write_bytes
     from .metrics import evaluate_dirs, format_table
 
-    _check_json_target(a.json, inputs=(a.gt_dir, a.pred_dir))
+    _check_json_target(a.json, mask_folders=(a.gt_dir, a.pred_dir))
     result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
     print(format_table(result))
     if a.json:

@@ -370,6 +370,26 @@ def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     assert "would overwrite a file in" in capsys.readouterr().err
 
 
+def test_evaluate_json_may_go_beside_the_masks_it_reads(tmp_path, capsys):
+    """QA pass 37: a new `--json pred/scores.json` was refused as "would overwrite a file in pred"; evaluate reads
+    only the PNGs there, so a JSON file (new, or the one a rerun rewrites) may go in, but no PNG."""
+    for folder in ("gt", "pred"):
+        (tmp_path / folder / "seq").mkdir(parents=True)
+        for t in range(3):
+            write_mask(tmp_path / folder / "seq" / f"{t:05d}.png", square_mask(t=t))
+    gt, pred = str(tmp_path / "gt"), str(tmp_path / "pred")
+    for target in (tmp_path / "pred" / "scores.json", tmp_path / "pred" / "scores.json", tmp_path / "gt" / "s.json"):
+        assert main(["evaluate", gt, pred, "--json", str(target)]) == 0
+        assert json.loads(target.read_text())["JF"] == 1.0
+    masks = {p: p.read_bytes() for p in tmp_path.glob("*/seq/*.png")}
+    capsys.readouterr()
+    assert main(["evaluate", gt, pred, "--json", str(tmp_path / "pred" / "seq" / "00001.png")]) == 2
+    assert f"would overwrite a file in {(tmp_path / 'pred').resolve()}" in capsys.readouterr().err
+    assert main(["evaluate", gt, pred, "--json", str(tmp_path / "gt" / "seq" / "new.PNG")]) == 2
+    assert f"would be read as a mask of {(tmp_path / 'gt').resolve()}" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in tmp_path.glob("*/seq/*.png")} == masks
+
+
 def test_evaluate_reproduces_published_official_scores(capsys):
     gt = require_shared("data", "davis2016", "Annotations", "480p")
     pred = require_shared("data", "stm-official-results", "davis2016-val")

@@ -303,6 +303,8 @@ crop under 32 px leaves the 1/16-scale features a single pixel, which BatchNorm 
 
 def _check_train_config(cfg: TrainConfig) -> None:
     """One-line errors for values that would crash the run or silently train nothing."""
+    from .train.trainer import check_davis_root
+
     for name, least in TRAIN_MINIMUMS.items():
         if getattr(cfg, name) < least:
             raise StmError(f"--{name.replace('_', '-')} must be at least {least}")
@@ -324,6 +326,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
     if cfg.davis_root and not (Path(cfg.davis_root) / "JPEGImages").is_dir():
         raise StmError(f"--davis-root {cfg.davis_root} is not a DAVIS folder (no JPEGImages folder in it)" if
                        Path(cfg.davis_root).is_dir() else f"--davis-root folder not found: {cfg.davis_root}")
+    check_davis_root(cfg)  # QA pass 37: a missing validation sequence ended the run at its first validation
     if cfg.val_every and not cfg.davis_root:
         print("note: no validation without --davis-root; best.pt will be the latest weights", file=sys.stderr)
 
@@ -375,7 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=list(CONFIGS),
                    help=f"network configuration (default: the one --init-weights holds, else {defaults.model})")
     p.add_argument("--init-weights", dest="init_weights", help="start from this weights file (e.g. the shipped one)")
-    p.add_argument("--davis-root", dest="davis_root", help="DAVIS-2016 folder (training sequences + validation)")
+    p.add_argument("--davis-root", dest="davis_root",
+                   help="DAVIS-2016 folder: training reads its seven training sequences (blackswan, bmx-trees, "
+                        "breakdance, camel, car-roundabout, cows, libby) and validates on dog, horsejump-high and "
+                        "kite-surf, each as JPEGImages/480p/NAME/*.jpg with Annotations/480p/NAME/*.png; no other "
+                        "sequences (without it: synthetic clips only, no validation)")
     for name, typ, text in (
             ("steps", int, "optimizer steps in all"), ("batch-size", int, "clips per step"),
             ("crop", int, "square crop size in px"), ("lr", float, "peak learning rate"),

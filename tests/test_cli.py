@@ -243,6 +243,53 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
     assert not (tmp_path / "run").exists() and not (tmp_path / "o").exists()
 
 
+def _davis_layout(root: Path, sequences: list[str], frames: int = 2) -> Path:
+    """A DAVIS-2016-layout folder of tiny sequences (JPEG frames, one PNG mask each)."""
+    import cv2
+
+    for seq in sequences:
+        (root / "JPEGImages" / "480p" / seq).mkdir(parents=True)
+        (root / "Annotations" / "480p" / seq).mkdir(parents=True)
+        for t in range(frames):
+            cv2.imwrite(str(root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg"), np.zeros((16, 16, 3), np.uint8))
+            write_mask(root / "Annotations" / "480p" / seq / f"{t:05d}.png", np.ones((16, 16), np.uint8))
+    return root
+
+
+def test_training_data_that_is_not_there_is_named_before_the_run(tmp_path, capsys):
+    """QA pass 37: a --davis-root without the validation sequences trained, then ended at the first validation
+    ("not found: .../dog"); own data in DAVIS layout was "sequence 'blackswan' under ...: 0 images, 0 masks" and
+    left a run folder with an empty log."""
+    from stm_core.train.real_clips import TRAIN_SEQUENCES
+
+    train_only = _davis_layout(tmp_path / "train_only", list(TRAIN_SEQUENCES))
+    own = _davis_layout(tmp_path / "own", ["myseq"])
+    (train_only / "Annotations" / "480p" / "camel" / "00001.png").unlink()
+    run = ["train", "--out-dir", str(tmp_path / "run"), "--steps", "1", "--crop", "32", "--frames", "2"]
+    cases = [
+        (["--davis-root", str(own), "--val-every", "0"],
+         f"--davis-root {own} holds none of the DAVIS-2016 training sequences: training reads the seven DAVIS-2016 "
+         "training sequences (blackswan, bmx-trees, breakdance, camel, car-roundabout, cows, libby) and validates "
+         "on the three validation ones (dog, horsejump-high, kite-surf), each as JPEGImages/480p/NAME/*.jpg with one "
+         "Annotations/480p/NAME/*.png per frame; it reads no other sequences, so not data of your own "
+         "(--davis-weight 0: synthetic clips only)"),
+        (["--davis-root", str(train_only), "--val-every", "2"],
+         f"--davis-root {train_only} holds not the training sequence camel (2 frames, 1 masks) and none of the "
+         "DAVIS-2016 validation sequences: "),
+        (["--davis-root", str(train_only), "--val-every", "2", "--davis-weight", "0"],  # the training ones unread
+         f"--davis-root {train_only} holds none of the DAVIS-2016 validation sequences: training reads"),
+    ]
+    for options, message in cases:
+        assert main(run + options) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}")
+    assert not (tmp_path / "run").exists()
+    (train_only / "Annotations" / "480p" / "camel" / "00001.png").write_bytes(
+        (train_only / "Annotations" / "480p" / "camel" / "00000.png").read_bytes())
+    assert main(run[:-1] + ["3", "--davis-root", str(train_only), "--val-every", "0"]) == 2
+    assert capsys.readouterr().err == "error: --frames 3 is more than the 2 frames of the shortest training sequence\n"
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_later_mask_adds_objects_unless_it_repeats_one():
     from stm_core.io.masks import add_objects, split_annotations
 

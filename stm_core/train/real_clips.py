@@ -36,7 +36,7 @@ from stm_core.train.augment import (
 )
 from stm_core.train.clip_sampler import Clip
 
-__all__ = ["TRAIN_SEQUENCES", "VALIDATION_SEQUENCES", "check_training_sequences", "DavisClips"]
+__all__ = ["TRAIN_SEQUENCES", "VALIDATION_SEQUENCES", "check_training_sequences", "sequence_sizes", "DavisClips"]
 
 TRAIN_SEQUENCES: tuple[str, ...] = (
     "blackswan", "bmx-trees", "breakdance", "camel", "car-roundabout", "cows", "libby",
@@ -58,6 +58,16 @@ def check_training_sequences(sequences: Sequence[str]) -> tuple[str, ...]:
     if not sequences:
         raise ValueError("no training sequences given")
     return tuple(sequences)
+
+
+def sequence_sizes(davis_root: str | Path, sequences: Sequence[str],
+                   resolution: str = "480p") -> dict[str, tuple[int, int]]:
+    """(JPEG frames, PNG masks) of each of `sequences` under `davis_root`, (0, 0) for one that is not there: a run
+    checks them before it starts (QA pass 37: a missing validation sequence ended a run at its first
+    validation; own data in DAVIS layout left an empty run folder)."""
+    root = Path(davis_root)
+    return {seq: (len(list((root / "JPEGImages" / resolution / seq).glob("*.jpg"))),
+                  len(list((root / "Annotations" / resolution / seq).glob("*.png")))) for seq in sequences}
 
 
 class _Frame(NamedTuple):

@@ -75,6 +75,37 @@ def build_sampler(cfg: TrainConfig, max_skip: int | SharedInt) -> ClipSampler:
     return ClipSampler(sources, seed=cfg.seed, max_objects=cfg.max_objects)
 
 
+def check_davis_root(cfg: TrainConfig) -> None:
+    """The DAVIS sequences a run reads (the training ones for its real clips, the validation ones where it
+    validates) are there, checked before it starts or writes anything; an `StmError` says what training reads."""
+    from .real_clips import TRAIN_SEQUENCES, VALIDATION_SEQUENCES, sequence_sizes
+
+    if not cfg.davis_root:
+        return
+    reads = [("training", TRAIN_SEQUENCES, "--davis-weight 0: synthetic clips only")] if cfg.davis_weight > 0 else []
+    if cfg.val_every:
+        reads.append(("validation", VALIDATION_SEQUENCES, "--val-every 0: no validation"))
+    lacking, hints = [], []
+    for kind, names, hint in reads:
+        sizes = sequence_sizes(cfg.davis_root, names)
+        bad = {seq: size for seq, size in sizes.items() if not size[0] or size[0] != size[1]}
+        if bad and all(size == (0, 0) for size in sizes.values()):
+            lacking.append(f"none of the DAVIS-2016 {kind} sequences")
+        elif bad:
+            lacking.append(f"not the {kind} sequence{'s' * (len(bad) > 1)} " + ", ".join(
+                seq if size == (0, 0) else f"{seq} ({size[0]} frames, {size[1]} masks)" for seq, size in bad.items()))
+        hints += [hint] if bad else []
+        if kind == "training" and not bad and cfg.frames > (shortest := min(size[0] for size in sizes.values())):
+            raise StmError(f"--frames {cfg.frames} is more than the {shortest} frames of the shortest training "
+                           "sequence")
+    if lacking:
+        raise StmError(f"--davis-root {cfg.davis_root} holds {' and '.join(lacking)}: training reads the seven "
+                       f"DAVIS-2016 training sequences ({', '.join(TRAIN_SEQUENCES)}) and validates on the three "
+                       f"validation ones ({', '.join(VALIDATION_SEQUENCES)}), each as JPEGImages/480p/NAME/*.jpg "
+                       "with one Annotations/480p/NAME/*.png per frame; it reads no other sequences, so not data "
+                       f"of your own ({'; '.join(hints)})")
+
+
 def _batches(cfg: TrainConfig, step: int, max_skip: SharedInt):
     stream = ClipBatchStream(build_sampler(cfg, max_skip), cfg.batch_size, seed=cfg.seed * 100003 + step)
     if cfg.workers <= 0:
@@ -108,6 +139,7 @@ def train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out_dir)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_davis_root(cfg)  # before the run folder: a refused run leaves none
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)

@@ -81,6 +81,28 @@ def test_training_resumes_from_its_checkpoint(tmp_path, capsys):
         train(TrainConfig(steps=4, **cfg))
 
 
+def test_an_error_mid_run_keeps_the_steps_done(tmp_path, monkeypatch):
+    """QA pass 37: a run that failed at its first validation kept no last.pt, so its steps were lost; an error
+    now saves it as Ctrl+C does, and rerunning the command resumes there."""
+    from stm_core.train import trainer
+
+    calls = []
+
+    def failing_loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("not found: dog")
+        return clip_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "clip_loss", failing_loss)
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=4, batch_size=1, crop=32, frames=2, workers=0, warmup=1,
+                      ckpt_every=1000, val_every=0)
+    with pytest.raises(OSError, match="not found: dog"):
+        train(cfg)
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
+    assert not (tmp_path / "run" / "final.pt").exists()
+
+
 def test_shipped_model_segments_an_unseen_davis_sequence():
     """The shipped weights on a validation sequence never used in training (model card, plain: J&F 0.65 on dog)."""
     from stm_core.engine.settings import EngineSettings

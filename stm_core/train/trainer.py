@@ -210,9 +210,9 @@ def train(cfg: TrainConfig) -> Path:
             if cfg.davis_root and cfg.val_every and step % cfg.val_every == 0:
                 best = _validate(model, cfg, val_settings, step, best, out, log)
                 _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
-    except KeyboardInterrupt:  # Ctrl+C: keep every finished step, so rerunning the command resumes here
-        _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
-        raise
+    except BaseException:  # Ctrl+C or an error (QA pass 37: an unreadable validation sequence lost every step):
+        _save_checkpoint(last, model, opt, step, minutes(), cfg, best)  # keep every finished step, so rerunning
+        raise  # the command resumes here
     _save_checkpoint(last, model, opt, step, minutes(), cfg, best)
     if cfg.davis_root and cfg.val_every and step % cfg.val_every != 0:
         best = _validate(model, cfg, val_settings, step, best, out, log)

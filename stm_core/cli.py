@@ -289,7 +289,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.init_weights and a.model is None:  # the network is the one the weights hold (the official file: stm-r50)
         from .model.checkpoint import load_model
 
-        cfg = replace(cfg, model=load_model(cfg.model, a.init_weights).cfg.name)
+        with warnings.catch_warnings():  # said once, when train() loads them
+            warnings.simplefilter("ignore")
+            cfg = replace(cfg, model=load_model(cfg.model, a.init_weights).cfg.name)
     best = train(cfg)
     print(f"best weights: {best}")
     return 0

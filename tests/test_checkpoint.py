@@ -78,16 +78,31 @@ def test_truncated_and_non_checkpoint_files(tmp_path):
     assert read_meta(tmp_path / "ok.pt") == {"step": 3}
 
 
-def test_a_training_checkpoint_as_weights_says_which_files_to_use(tmp_path):
-    """Seventh CLI QA pass: the trainer's last.pt was "not a weights file of this program or of STM"."""
-    import numpy as np
+def test_a_training_checkpoint_as_weights_gives_its_latest_weights_and_says_where_the_run_s_files_are(tmp_path):
+    """Seventh CLI QA pass: the trainer's last.pt was "not a weights file of this program or of STM". QA pass 37:
+    after Ctrl+C it was refused with advice to use best.pt or final.pt, which a stopped run has not written; its
+    weights are now used (read as safely as a weights file), with a warning saying where the run's files are."""
+    import pathlib
 
+    from stm_core.train.trainer import TrainConfig, _save_checkpoint
+
+    model = STM(STM_SMALL)
+    model.recommended_height = 144
     path = tmp_path / "run" / "last.pt"
     path.parent.mkdir()
-    torch.save({"model": STM(STM_SMALL).state_dict(), "optimizer": {}, "step": 3,
-                "rng": {"numpy": np.random.get_state()}}, path)
-    with pytest.raises(WeightsError, match=r"run/last.pt is a training checkpoint .* best.pt or final.pt"):
-        load_model("stm-small", str(path))
+    _save_checkpoint(path, model, torch.optim.AdamW(model.parameters()), 3, 0.5, TrainConfig(), -1.0)
+    with pytest.warns(UserWarning, match=r"run/last.pt is a training checkpoint: its weights at step 3 are used; the "
+                                         r"run writes best.pt and final.pt when it ends: rerun its train command"):
+        loaded = load_model("stm-small", path)
+    key = "KV_Q_r4.Key.weight"
+    assert torch.equal(loaded.state_dict()[key], model.state_dict()[key]) and loaded.recommended_height == 144
+    save_weights(model, path.parent / "best.pt")
+    with pytest.warns(UserWarning, match=r"the run's weights files are best.pt in the same folder"):
+        load_model("stm-small", path)
+    torch.save({"model": model.state_dict(), "optimizer": {}, "rng": {"other": pathlib.PurePosixPath("x")}}, path)
+    with pytest.raises(WeightsError, match=r"run/last.pt is a training checkpoint of this program whose weights "
+                                           r"cannot be read safely; the run's weights files are best.pt"):
+        load_model("stm-small", path)
 
 
 def test_half_precision_round_trip(tmp_path):

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..engine.settings import MIN_PROCESS_HEIGHT
@@ -48,13 +49,41 @@ def _read(path: Path) -> Any:
     except Exception as exc:  # torch raises many types for truncated/foreign files
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if text.startswith("Weights only load failed") and _is_training_checkpoint(path):
-            raise WeightsError(f"{path} is a training checkpoint of this program (for resuming training); "
-                               "propagate with best.pt or final.pt from the same folder") from None
+            return _read_training_checkpoint(path)
         if text.startswith("Weights only load failed"):
             reason = "no plain tensor checkpoint: not a weights file of this program or of STM"
         else:
             reason = text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({reason})") from None
+
+
+_RNG_STATE_TYPES = [np.zeros(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+"""What the trainer's `last.pt` holds besides tensors and plain values: NumPy's random state."""
+
+
+def _read_training_checkpoint(path: Path) -> dict[str, Any]:
+    """The trainer's `last.pt`, unpickled as safely as a weights file (only NumPy's random-state types are
+    allowed besides), so that the weights of an interrupted run can be used (QA pass 37: they were refused
+    with advice to use a best.pt or final.pt that a stopped run has not written)."""
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_RNG_STATE_TYPES):
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise WeightsError(f"{path} is a training checkpoint of this program whose weights cannot be read safely; "
+                           f"{_finished_weights(path)}") from None
+
+
+def _finished_weights(path: Path) -> str:
+    """Where the weights files of the run that wrote the training checkpoint `path` are, or how to get them."""
+    found = [name for name in ("best.pt", "final.pt") if (path.parent / name).is_file()]
+    if found:
+        return f"the run's weights files are {' and '.join(found)} in the same folder"
+    return "the run writes best.pt and final.pt when it ends: rerun its train command to resume it"
+
+
+def _is_training_state(obj: dict[str, Any]) -> bool:
+    return isinstance(obj.get("model"), dict) and "optimizer" in obj
 
 
 def _is_training_checkpoint(path: Path) -> bool:
@@ -128,6 +157,10 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
             raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
         state = obj.get("state_dict")
         meta = obj.get("meta") or {}
+    elif _is_training_state(obj):  # the trainer's last.pt: its latest weights, and the heights it inherited
+        cfg, state, meta = get_config(model_name), obj["model"], obj.get("meta") or {}
+        warnings.warn(f"{path} is a training checkpoint: its weights at step {obj.get('step')} are used; "
+                      f"{_finished_weights(path)}")
     else:
         cfg = get_config(model_name)
         state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj

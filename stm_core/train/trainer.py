@@ -129,8 +129,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: int, minutes: float,
                      cfg: TrainConfig, best: float) -> None:
     buf = io.BytesIO()
+    heights = {"process_height": model.recommended_height, "adapt_process_height": model.recommended_adapt_height}
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "minutes": minutes,
-                "best": best, "config": asdict(cfg), "rng": _rng_state()}, buf)
+                "best": best, "config": asdict(cfg), "rng": _rng_state(),
+                "meta": {k: v for k, v in heights.items() if v}}, buf)  # as final.pt: its weights run as the parent's
     atomic_write_bytes(path, buf.getvalue())
 
 

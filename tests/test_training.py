@@ -103,6 +103,19 @@ def test_an_error_mid_run_keeps_the_steps_done(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "final.pt").exists()
 
 
+def test_a_resume_past_its_time_limit_is_refused(tmp_path):
+    """QA pass 37: resuming with a --max-minutes already used up exited 0 after no step, saying "best weights",
+    where a --steps already reached is refused."""
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=50, batch_size=1, crop=32, frames=2, workers=0,
+                      warmup=1, val_every=0, max_minutes=0.0001)
+    train(cfg)
+    written = (tmp_path / "run" / "final.pt").stat().st_mtime_ns
+    with pytest.raises(StmError, match=r"last.pt has trained 0.\d\d minutes already, --max-minutes 0.0001 allows "
+                                       r"no more: pass a larger --max-minutes"):
+        train(cfg)
+    assert (tmp_path / "run" / "final.pt").stat().st_mtime_ns == written
+
+
 def test_shipped_model_segments_an_unseen_davis_sequence():
     """The shipped weights on a validation sequence never used in training (model card, plain: J&F 0.65 on dog)."""
     from stm_core.engine.settings import EngineSettings

@@ -166,6 +166,10 @@ def train(cfg: TrainConfig) -> Path:
         if step >= cfg.steps:  # QA pass 30: went by with "best weights", its files rewritten, config saying 2
             raise StmError(f"{last} is at step {step} already, --steps {cfg.steps} asks for no more: pass a larger "
                            "--steps to train on, or train into another --out-dir")
+        if cfg.max_minutes is not None and minutes_before >= cfg.max_minutes:  # QA pass 37: exit 0, "best weights"
+            raise StmError(f"{last} has trained {minutes_before:.2f} minutes already, --max-minutes "
+                           f"{cfg.max_minutes:g} allows no more: pass a larger --max-minutes to train on, or train "
+                           "into another --out-dir")
         print(f"resumed from {last} at step {step}", flush=True)
     out.mkdir(parents=True, exist_ok=True)  # after the checks: a refused run leaves no empty folder (QA pass 27)
     _trim_log(out / "log.jsonl", step)

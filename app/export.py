@@ -28,7 +28,7 @@ from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
-from .workspace import DATA_FOLDERS
+from .workspace import DATA_FOLDERS, IDENTITY_FILE, STATE_FILE
 
 MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", SOFT_EXPORT_DIR, "overlay.mp4", "coco.json"
 
@@ -316,14 +316,19 @@ def _refuse_unsafe_folder(folder: Path, source: Path, options: ExportOptions) ->
 
 
 def _refuse_workspace(folder: Path, workspace: Path) -> None:
-    """ValueError for the workspace folder itself or a folder of its saved masks: the export's `masks/` and
-    `soft/` would land among the saved ones, and frames without a mask yet would reopen as empty results
-    (QA pass 38). Its own subfolders for exports (the dialog's default `export/`) are fine."""
+    """ValueError for a workspace folder itself or a folder of its saved masks, this video's or another's: the
+    export's `masks/` and `soft/` would land among the saved ones, and frames without a mask yet would reopen as
+    empty results (QA pass 38; QA pass 40: another video's workspace took this one's masks as its results). A
+    workspace's own subfolders for exports (the dialog's default `export/`) are fine."""
     target, own = folder.resolve(), workspace.resolve()
-    inside = [own] + [own / name for name in DATA_FOLDERS]
-    if target in inside or any(place in target.parents for place in inside[1:]):
-        raise ValueError(f"{folder} is where the app keeps this video's work (its workspace): choose another "
-                         f"folder, for example {own / 'export'}")
+    others = {place for place in (target, *target.parents)
+              if (place / STATE_FILE).is_file() or (place / IDENTITY_FILE).is_file()} - {own}
+    for root in (own, *others):
+        inside = [root / name for name in DATA_FOLDERS]
+        if target == root or target in inside or any(place in target.parents for place in inside):
+            whose = "this video's" if root == own else "another video's"
+            raise ValueError(f"{folder} is where the app keeps {whose} work (its workspace): choose another "
+                             f"folder, for example {own / 'export'}")
 
 
 def _earlier_export_ids(folder: Path) -> set[int]:

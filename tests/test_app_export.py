@@ -20,7 +20,7 @@ from app.export import ExportOptions
 from app.views.export_dialog import ExportDialog
 from stm_core.io.masks import read_mask
 
-from .conftest import two_objects_propagated
+from .conftest import make_frames, two_objects_propagated
 
 WAIT_MS = 60_000
 
@@ -448,6 +448,20 @@ def test_no_export_goes_into_the_videos_workspace(qtbot, window, tmp_path, insid
     assert sorted((workspace / "masks").iterdir()) == saved
     run_export(qtbot, window, ExportOptions(workspace / "export", palette=True, soft=True))
     assert (workspace / "export" / "masks").is_dir()
+
+
+@pytest.mark.parametrize("inside", ["", "masks"])
+def test_no_export_goes_into_another_videos_workspace(qtbot, window, app_factory, tmp_path, inside):
+    """QA pass 40: an export into another video's workspace was accepted, and that video reopened with this
+    one's masks as its current results."""
+    other = app_factory()
+    assert other.controller.open(make_frames(tmp_path / "other clip")) and other.controller.save_now()
+    workspace = other.controller.autosaver.workspace.root
+    failures = []
+    window.controller.exportFailed.connect(lambda *a: failures.append(a))
+    run_export(qtbot, window, ExportOptions(workspace / inside, palette=True, soft=True))
+    assert failures and "where the app keeps another video's work" in failures[0][1]
+    assert not (workspace / "soft").exists() and not (workspace / "objects.json").exists()
 
 
 @pytest.mark.parametrize("where", ["frame folder", "a file"])

@@ -68,7 +68,7 @@ class AppController(QObject):
         self.autosaver = Autosaver(self.document, self.editor)
         self.source: Path | None = None
         self._export: Task | None = None
-        self._weights_loaded: tuple[str, str] | None = None  # the weights file (and model) `weights_problem` loaded
+        self._weights_loaded: tuple | None = None  # the weights file `weights_problem` loaded: path, model, stat
         self._loader: Task | None = None
         self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
@@ -595,15 +595,20 @@ class AppController(QObject):
         "applied" and said only at the next F). None when they can; a file is loaded once to tell (a second for
         the official one)."""
         missing = prefs.missing_weights()
-        current = self.settings.preferences()
-        if missing is not None or not prefs.weights or (prefs.weights, prefs.model) in (
-                (current.weights, current.model), self._weights_loaded):
+        if missing is not None or not prefs.weights:
             return missing
+        try:  # the file as it is now: replaced or deleted since it was loaded, it is loaded again (QA pass 40)
+            stat = Path(prefs.weights).stat()
+            key = (prefs.weights, prefs.model, stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            key = None
+        if key is not None and key == self._weights_loaded:
+            return None
         try:
             check_weights(prefs.engine_settings())
         except StmError as exc:
             return describe(exc)[1]
-        self._weights_loaded = (prefs.weights, prefs.model)
+        self._weights_loaded = key
         return None
 
     def apply_preferences(self, prefs: Preferences) -> None:

@@ -56,7 +56,7 @@ class PropagationController(QObject):
         self._done = self._since = 0  # frames done so far, and those computed before the last adaptation
         self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
         self._run_key = b""  # the annotations the last run started from
-        self._adapting = False  # the run is adapting the network, between its first and last step
+        self._adapting = False  # the run is previewing or adapting the network, until its last step
 
     @property
     def running(self) -> bool:
@@ -64,7 +64,8 @@ class PropagationController(QObject):
 
     @property
     def adapting_now(self) -> bool:
-        """The running run is adapting the network to the video (stopping it loses the steps taken)."""
+        """The running run is adapting the network to the video, or previewing before it (stopping it loses
+        the steps taken)."""
         return self.running and self._adapting
 
     @property
@@ -188,7 +189,8 @@ class PropagationController(QObject):
             self._t0, self._since = time.perf_counter(), self._done - self._kept
             self.adapting.emit(done, steps)
             return
-        if args[0] == PREVIEW:
+        if args[0] == PREVIEW:  # adaptation comes next: from here on a stop loses it (QA pass 40)
+            self._adapting = True
             self._document.note_result(args[1], key[0], preview=True)
             self.previewed.emit(args[1])
             return

@@ -247,6 +247,34 @@ def test_a_weights_file_that_does_not_load_is_refused_when_chosen(app_factory, f
     assert c.settings.preferences().weights == str(DEFAULT_WEIGHTS)
 
 
+def test_a_weights_file_replaced_or_deleted_after_its_check_is_checked_again(app_factory, dialogs, tmp_path,
+                                                                            monkeypatch):
+    """QA pass 40: a file that loaded once was taken on its path alone: truncated after the check, or deleted
+    after being applied, it was "applied" and said only at the next F. '~/mine.pt' was "not found"."""
+    import shutil
+    from dataclasses import replace
+
+    from app.views.settings_dialog import SettingsDialog
+    from stm_core.model.checkpoint import DEFAULT_WEIGHTS
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    mine = tmp_path / "mine.pt"
+    shutil.copy(DEFAULT_WEIGHTS, mine)
+    c = app_factory().controller
+    before = c.settings.preferences()
+    dialog = SettingsDialog(before, None, c.weights_problem)
+    dialog.weights.setText("~/mine.pt")
+    assert dialog.preferences().weights == str(mine) and c.weights_problem(dialog.preferences()) is None
+    mine.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:100_000])  # replaced after the check, before OK
+    assert "mine.pt" in c.weights_problem(dialog.preferences())
+    shutil.copy(DEFAULT_WEIGHTS, mine)
+    c.apply_preferences(replace(before, weights=str(mine)))
+    assert c.settings.preferences().weights == str(mine)
+    mine.unlink()
+    c.apply_preferences(replace(c.settings.preferences(), mem_every=3))
+    assert dialogs[-1][0] == "Settings not applied" and c.settings.preferences().mem_every == before.mem_every
+
+
 def test_object_limit_is_a_message(app_factory, frame_dir, dialogs):
     window = app_factory()
     window.controller.open(frame_dir)

@@ -262,7 +262,7 @@ def test_quitting_during_a_run_asks_first(qtbot, app_factory, tmp_path, monkeypa
 
 
 def test_quitting_while_adapting_says_the_steps_are_lost(qtbot, app_factory, frame_dir, monkeypatch, dialogs):
-    """QA pass 39: the question said "the frames it made are saved" while the run had made previews alone."""
+    """QA passes 39-40: the question said "the frames it made are saved" while the run had made previews alone."""
     from PySide6.QtWidgets import QMessageBox
 
     from app.settings import AppSettings
@@ -283,7 +283,7 @@ def test_quitting_while_adapting_says_the_steps_are_lost(qtbot, app_factory, fra
         (title, text)) or QMessageBox.StandardButton.Cancel))
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("forward", 0)
-        qtbot.waitSignal(prop.adapting, timeout=WAIT_MS, check_params_cb=lambda done, steps: done == 1).wait()
+        qtbot.waitSignal(prop.previewed, timeout=WAIT_MS).wait()  # QA pass 40: from the preview on, not step 1
         window.actions_by_id["file.quit"].trigger()
         assert "adapting the network to this video" in dialogs[-1][1] and "steps taken are lost" in dialogs[-1][1]
     assert not prop.adapting_now and window.isVisible()

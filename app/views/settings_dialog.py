@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
@@ -93,6 +94,15 @@ class SettingsDialog(QDialog):
 
     def preferences(self) -> Preferences:
         return Preferences(device=self.device.currentData(), model=self.model.currentData(),
-                           weights=self.weights.text().strip(), mem_every=self.mem_every.value(),
+                           weights=_full_path(self.weights.text()), mem_every=self.mem_every.value(),
                            max_memory=self.max_memory.value(), process_height=self.resolution.currentData(),
                            adapt_steps=self.adapt_steps.value(), workspace_beside_video=self.beside.isChecked())
+
+
+def _full_path(text: str) -> str:
+    """A typed path as the file system knows it: '~/mine.pt' was "weights file not found" (QA pass 40)."""
+    text = text.strip()
+    try:
+        return str(Path(text).expanduser()) if text else ""
+    except RuntimeError:  # '~unknown_user': left as typed, said as not found
+        return text

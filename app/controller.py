@@ -186,7 +186,16 @@ class AppController(QObject):
                                 "of date.")
                 state, salvaged = {}, True
             if state is not None and not workspace.matches(state, names, size) and not salvaged:
-                raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
+                if (changed := workspace.frames_changed(state, names, size)) is None:
+                    raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
+                then = saved(state, "num_frames", int, 0)
+                kept, gone = changed
+                self.error.emit("Frames changed", f"{session.frames.path.name} has {len(names)} frames now, {then} "
+                                f"when its work was saved. The masks of the {kept} saved frames still there are "
+                                "restored by their names, every propagated result marked out of date: propagate "
+                                "again." + (f" The masks of {gone} frame{'s' * (gone > 1)} no longer there stay in "
+                                            "the workspace, and come back with them." if gone else ""))
+                salvaged = True
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")

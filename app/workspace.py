@@ -343,6 +343,18 @@ class Workspace:
         """Whether a saved state belongs to these frames."""
         return all(state.get(k) == v for k, v in self.identity(names, size).items())
 
+    def frames_changed(self, state: dict, names: list[str], size: tuple[int, int]) -> tuple[int, int] | None:
+        """For a saved state of other frames than these: whether they are this video's frames with some deleted
+        or added since (a blurry frame removed from a folder, the rest of a recording added: QA pass 40 found
+        the work set aside as another video's). So it is where the frame size is the same and at least half the
+        saved masks are named after frames still there. Returns (saved masks of frames still there, of frames
+        gone); None for other frames."""
+        if state.get("frame_size") != list(size):
+            return None
+        saved = {p.stem for kind in _FOLDERS for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
+        kept = len(saved & set(names))
+        return (kept, len(saved) - kept) if 2 * kept >= len(saved) else None
+
     def belongs_to(self, names: list[str], size: tuple[int, int]) -> bool:
         """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,
         or (written before there was one) its masks are named after these frames and of their size (QA pass

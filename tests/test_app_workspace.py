@@ -226,12 +226,51 @@ def test_a_workspace_of_other_frames_is_set_aside_not_deleted(qtbot, app_factory
     root = painted_and_closed(app_factory, frame_dir)
     state = json.loads((root / STATE_FILE).read_text())
     (root / STATE_FILE).write_text(json.dumps({**state, "num_frames": 99}))
+    (root / "annotations" / "00000.png").rename(root / "annotations" / "frame_0001.png")  # named otherwise
     again = app_factory()
     assert again.controller.open(frame_dir)
     assert dialogs[-1][0] == "Workspace not restored"
     kept = [p for p in root.parent.iterdir() if p.name.startswith(root.name + ".old-")]
-    assert kept and (kept[0] / "annotations" / "00000.png").exists() and not (kept[0] / ".open-in").exists()
+    assert kept and (kept[0] / "annotations" / "frame_0001.png").exists() and not (kept[0] / ".open-in").exists()
     assert again.document.annotated_frames() == []
+
+
+@pytest.mark.parametrize("change", ["deleted", "added"])
+def test_frames_deleted_from_or_added_to_a_folder_keep_its_work_by_name(qtbot, app_factory, tmp_path, dialogs,
+                                                                       change):
+    """QA pass 40: one blurry frame deleted from a frame folder, or one added, and reopening set all the work
+    aside as another video's ("belongs to other frames … starting afresh")."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=6)
+    window = propagated_window(qtbot, app_factory, clip)
+    doc = window.document
+    doc.seek(4)
+    paint(doc, 60, 40)
+    doc.objects.get(1)
+    doc.rename_object(1, "Swan")
+    painted = {name: doc.session.annotation(i) for i, name in enumerate(doc.session.frame_names)
+               if doc.is_annotated(i)}
+    window.close()
+    if change == "deleted":
+        (clip / "00002.png").unlink()
+    else:
+        make_frames(tmp_path / "more", count=7)
+        (clip / "00006.png").write_bytes((tmp_path / "more" / "00006.png").read_bytes())
+    again = app_factory()
+    assert again.controller.open(clip)
+    kept = {"deleted": "The masks of the 5 saved frames still there", "added": "of the 6 saved frames"}[change]
+    assert dialogs[-1][0] == "Frames changed" and kept in dialogs[-1][1]
+    assert ("The masks of 1 frame no longer there" in dialogs[-1][1]) == (change == "deleted")
+    doc = again.document
+    names = doc.session.frame_names
+    assert {names[i] for i in doc.annotated_frames()} == set(painted) == {"00000", "00004"}
+    for name, labels in painted.items():
+        assert np.array_equal(doc.session.annotation(names.index(name)), labels)
+    assert doc.objects.get(1).name == "Swan"
+    qtbot.waitUntil(lambda: not again.controller._loader, timeout=WAIT_MS)
+    results = [i for i in range(len(names)) if doc.result_frames()[i] and not doc.is_annotated(i)]
+    assert results and all(doc.stale_frames()[i] for i in results)  # propagate again
 
 
 @pytest.mark.parametrize("edit", [{"current_frame": "x"}, {"current_frame": None}, {"current_frame": 99},

@@ -256,6 +256,7 @@ class AppController(QObject):
                                if self.document.session is session else None)
         task.failed.connect(self.error)
         task.finished.connect(lambda: setattr(self, "_loader", None) if self._loader is task else None)
+        task.finished.connect(task.deleteLater)  # QA pass 41: each kept its whole session, video file open
         self._loader = task
         task.start()
 

@@ -255,3 +255,13 @@ def test_an_h264_avi_with_b_frames_reads_every_frame_in_display_order(tmp_path):
     assert len(video) == len(shown) == 40
     for i in np.random.default_rng(1).permutation(40):
         assert np.array_equal(video[int(i)], shown[int(i)])
+
+
+def test_a_file_that_is_no_video_is_said_in_ffmpegs_words_without_its_error_number(tmp_path):
+    """QA pass 41: "[Errno 1094995529] Invalid data found when processing input: '/path'"."""
+    junk = tmp_path / "clip.mp4"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(InputError) as raised:
+        open_frames(junk)
+    assert str(raised.value) == f"cannot read video {junk}: Invalid data found when processing input (not a video, " \
+                                "or one damaged or cut short)"

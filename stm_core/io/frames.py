@@ -300,7 +300,8 @@ class VideoFrames(FrameSource):
                     self._use_frames(pts, [self._pts[k] for k in self._keys])
         except av.FFmpegError as e:
             first_reader.close()
-            raise InputError(f"cannot read video {path}: {e} (not a video, or one damaged or cut short)") from None
+            raise InputError(f"cannot read video {path}: {_reason(e)} (not a video, or one damaged or cut short)"
+                             ) from None
         except InputError:
             first_reader.close()
             raise
@@ -450,7 +451,7 @@ class VideoFrames(FrameSource):
         try:
             return self._read(cursor, index)
         except av.FFmpegError as e:
-            raise InputError(f"cannot decode {self._describe(index)}: {e}") from None
+            raise InputError(f"cannot decode {self._describe(index)}: {_reason(e)}") from None
         finally:
             with self._cursor_free:
                 cursor.busy = False
@@ -599,3 +600,9 @@ def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> Fra
         return VideoFrames(path, cache_size)
     raise InputError(f"{path} is neither a folder of images nor a video "
                      f"({', '.join(sorted(s.lstrip('.') for s in VIDEO_SUFFIXES))})")
+
+
+def _reason(error: "av.FFmpegError") -> str:
+    """FFmpeg's words for what went wrong, without the error number and path PyAV adds (QA pass 41: "[Errno
+    1094995529] Invalid data found when processing input: '/path'" told a user nothing the number did)."""
+    return error.strerror or str(error)

@@ -66,9 +66,9 @@ class Autosaver(QObject):
     def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = (),
                removed: set[int] | frozenset[int] = frozenset()) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprints` (of the
-        video, then of its first frame alone: `AppController._fingerprints`) are saved so the workspace can be
-        found again if the video moves, and told from another video's; `removed`: the objects its state file
-        lists as removed (`removed_objects`), still to be left out when it is read again."""
+        video, then of its first frame alone, then its thumbnail: `AppController._fingerprints`) are saved so
+        the workspace can be found again if the video moves, and told from another video's; `removed`: the
+        objects its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
         self.flush()
         self._writer.wait_idle()
         self._workspace, self._source, self._fingerprints = workspace, source, fingerprints
@@ -170,7 +170,8 @@ class Autosaver(QObject):
             **Workspace.identity(names, doc.frame_size),
             "source": str(self._source) if self._source else None,
             "fingerprint": self._fingerprints[0] if self._fingerprints else None,
-            "picture": self._fingerprints[-1] if self._fingerprints else None,  # the first frame's alone
+            "picture": self._fingerprints[1] if self._fingerprints else None,  # the first frame's alone
+            "thumbnail": self._fingerprints[2] if self._fingerprints else None,  # to compare it with tolerance
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from

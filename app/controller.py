@@ -32,7 +32,8 @@ from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
 from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, frame_fingerprint,
-                        move_workspace, note_beside, saved, saved_for_other_pictures, source_files, workspace_dir)
+                        frame_thumbnail, move_workspace, note_beside, saved, saved_for_other_pictures, source_files,
+                        workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -102,7 +103,7 @@ class AppController(QObject):
         workspace, busy, restored = None, None, False
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
-            if fingerprints and saved_for_other_pictures(root, fingerprints[-1]):
+            if fingerprints and saved_for_other_pictures(root, *fingerprints[1:]):
                 done = Workspace(root).set_aside(source_replaced=True)
                 self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
                                 f"that was at this path: its first frame differs.\n\n{done}; this video's own "
@@ -155,13 +156,13 @@ class AppController(QObject):
     @staticmethod
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
         """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
-        earlier versions hold it; none if the first frame cannot be read (the video still opens, and says so
-        when the frame is shown)."""
+        earlier versions hold it, then its `frame_thumbnail`; none if the first frame cannot be read (the video
+        still opens, and says so when the frame is shown)."""
         try:
             first = session.frame(0)
         except StmError:
             return ()
-        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first)
+        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), frame_thumbnail(first)
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
                  ) -> tuple[ObjectTable, int, list[int], _SavedKeys, dict[int, float], set[int]]:

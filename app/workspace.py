@@ -49,7 +49,7 @@ STATE_FILE = "workspace.json"
 IDENTITY_FILE = "identity.json"
 """Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
 by it where the state file is torn (QA pass 34: that work was never found again)."""
-_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture")
+_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail")
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
@@ -111,6 +111,24 @@ def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
     clips that fade in from black shared one, and the second took over the first one's moved work)."""
     thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA) // 32
     return hashlib.sha1(thumb.astype(np.uint8).tobytes() + files.encode()).hexdigest()
+
+
+THUMBNAIL_TOLERANCE = 12.0
+"""Mean difference (0-255) of two first frames' thumbnails up to which they are one video's: a re-encoding or a
+slight grading moves them by a few levels, another video's first frame by tens."""
+
+
+def frame_thumbnail(frame: np.ndarray) -> str:
+    """The frame shrunk to 16x9 (RGB), as hex: kept in the workspace to tell its video's first frame, also
+    re-encoded, from another video's (`saved_for_other_pictures`)."""
+    thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA)
+    return thumb.astype(np.uint8).tobytes().hex()
+
+
+def thumbnail_distance(a: str, b: str) -> float:
+    """Mean absolute difference of two `frame_thumbnail`s; ValueError for one that is not hex."""
+    return float(np.abs(np.frombuffer(bytes.fromhex(a), np.uint8).astype(np.int16)
+                        - np.frombuffer(bytes.fromhex(b), np.uint8)).mean())
 
 
 def source_files(frames: FrameSource) -> str:
@@ -183,14 +201,24 @@ def _read_json(path: Path, naming: str | None = None) -> object | None:
         return None
 
 
-def saved_for_other_pictures(root: Path, picture: str) -> bool:
-    """Whether the workspace at `root` was saved for a video whose first frame looks otherwise than `picture`
-    (`frame_fingerprint` of it alone) and no window has it open: another video that was at this path, deleted
-    or moved, with as many frames of one size (QA pass 36: its masks were shown over the new one's frames).
-    Workspaces from before the state file kept `picture` are taken as they are."""
+def saved_for_other_pictures(root: Path, picture: str, thumbnail: str) -> bool:
+    """Whether the workspace at `root` was saved for a video whose first frame looks otherwise (its
+    `frame_thumbnail` differs by more than a re-encoding or a slight grading would: QA pass 40 found frames
+    saved again at another JPEG quality, or 6 levels brighter, taken for another video; else, as earlier versions
+    saved it, its `frame_fingerprint` differs from `picture`) and no window has it open: another video that was
+    at this path, deleted or moved, with as many frames of one size (QA pass 36: its masks were shown over the
+    new one's frames). Workspaces from before the state file kept either are taken as they are."""
     state = _read_json(root / STATE_FILE)
-    saved = state.get("picture") if isinstance(state, dict) else None
-    return isinstance(saved, str) and saved != picture and _lock_holder(root / LOCK_FILE) is None
+    state = state if isinstance(state, dict) else {}
+    saved, before = state.get("thumbnail"), state.get("picture")
+    if isinstance(saved, str) and len(saved) == len(thumbnail):
+        try:
+            differs = thumbnail_distance(saved, thumbnail) > THUMBNAIL_TOLERANCE
+        except ValueError:  # hand-edited: not hex
+            differs = isinstance(before, str) and before != picture
+    else:
+        differs = isinstance(before, str) and before != picture
+    return differs and _lock_holder(root / LOCK_FILE) is None
 
 
 def move_workspace(old: Path, new: Path) -> Path:

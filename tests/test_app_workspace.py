@@ -246,8 +246,7 @@ def test_frames_deleted_from_or_added_to_a_folder_keep_its_work_by_name(qtbot, a
     window = propagated_window(qtbot, app_factory, clip)
     doc = window.document
     doc.seek(4)
-    paint(doc, 60, 40)
-    doc.objects.get(1)
+    paint(doc, 60, 40, obj=doc.add_object().id)  # a new object: a change whatever the untrained network gave
     doc.rename_object(1, "Swan")
     painted = {name: doc.session.annotation(i) for i, name in enumerate(doc.session.frame_names)
                if doc.is_annotated(i)}
@@ -400,6 +399,28 @@ def test_another_video_put_where_one_was_does_not_take_its_work(qtbot, app_facto
     assert dialogs[-1][0] == "Saved work of another video" and window.document.annotated_frames() == []
     assert c.open(moved)  # and the moved video finds its work where it was set aside
     assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
+
+
+@pytest.mark.parametrize("change", ["brighter", "jpeg"])
+def test_frames_saved_again_slightly_changed_keep_their_work(qtbot, app_factory, frame_dir, dialogs, change):
+    """QA pass 40: the same frames saved again at another JPEG quality, or 6 levels brighter, were taken for
+    another video's ("Saved work of another video") and the work was set aside."""
+    window = app_factory()
+    c = window.controller
+    c.open(frame_dir)
+    paint(window.document, 30, 30)
+    window.close()
+    for frame in sorted(frame_dir.iterdir()):
+        picture = cv2.imread(str(frame))
+        if change == "brighter":
+            cv2.imwrite(str(frame), cv2.add(picture, 6))
+        else:
+            frame.unlink()
+            cv2.imwrite(str(frame.with_suffix(".jpg")), picture, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    assert not any(title == "Saved work of another video" for title, _ in dialogs)
+    assert again.document.annotated_frames() == [0] and again.document.session.labels(0)[30, 30] == 1
 
 
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):

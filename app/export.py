@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import av
 import cv2
@@ -65,7 +65,7 @@ class ExportSummary:
     without_mask: int = 0
     """Frames that had no mask yet, written as background."""
     not_updated: tuple[str, ...] = ()
-    """Outputs of an earlier export in the folder that this one did not write (they show older masks)."""
+    """Of a cancelled export: the files of an earlier one that it did not get to replace (they show older masks)."""
     video_size: tuple[int, int] | None = None
     """(height, width) of the overlay video where it differs from the frames' (H.264 needs even sizes)."""
     removed: tuple[str, ...] = ()
@@ -216,13 +216,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
     found = _leftovers(folder, options, objects, set(names), earlier)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
-    written = {MASKS_DIR: options.palette, BINARY_DIR: options.binary, SOFT_DIR: options.soft,
-               VIDEO_FILE: options.video, COCO_FILE: options.coco}
-    not_updated = tuple(name + ("" if name in (VIDEO_FILE, COCO_FILE) else "/") for name, chosen in written.items()
-                        if not chosen and (folder / name).exists())
-    return ExportSummary(folder, done, files, False, without_mask, not_updated, padded, removed, options.coco,
-                         out_of_date, tuple(x.describe() for x in found if x not in gone),
-                         tuple(x.describe() for x in gone))
+    return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
+                         tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone))
 
 
 def _written_dirs(options: ExportOptions, objects: list[TrackedObject]) -> list[str]:
@@ -234,30 +229,37 @@ def _written_dirs(options: ExportOptions, objects: list[TrackedObject]) -> list[
 
 @dataclass(frozen=True)
 class Leftover:
-    """PNGs of an earlier export where this one writes, that it would not rewrite: frames this video does not
-    have (an earlier export of a longer video), or the whole folder of an object this export does not write that
-    an earlier export's `objects.json` lists (QA pass 38: a 4-frame export into a 10-frame one's folder left
-    masks/00004-00009.png and binary/object_003/, which tools reading the folder took for this export's)."""
+    """Files of an earlier export in the folder that this one would neither rewrite nor remove of itself:
+    `frames` this video does not have where it writes (an earlier export of a longer video), the folder of an
+    `object` it does not write that an earlier export's `objects.json` lists (QA pass 38: a 4-frame export into a
+    10-frame one's folder left masks/00004-00009.png and binary/object_003/, which tools reading the folder took
+    for this export's), or an `output` it does not write at all (QA pass 40: binary/, soft/, overlay.mp4 and a
+    coco.json of the other video stayed, only named)."""
 
-    folder: str
+    top: Path
+    """The folder (or file) they make up, in the export folder."""
     files: tuple[Path, ...]
-    whole: bool
+    kind: Literal["frames", "object", "output"]
 
     def describe(self) -> str:
-        if self.whole:
-            return f"{self.folder} ({len(self.files)} files of an object this export does not write)"
-        shown = self.files[0].name if len(self.files) == 1 else f"{self.files[0].name} … {self.files[-1].name}"
-        return f"{self.folder} ({len(self.files)} frame{'' if len(self.files) == 1 else 's'} this video does not " \
-               f"have: {shown})"
+        name = self.top.name + ("/" if self.top.is_dir() else "")
+        if self.kind == "frames":
+            name = f"{self.top.parent.name}/{name}" if self.top.parent.name in (BINARY_DIR, SOFT_DIR) else name
+            shown = self.files[0].name if len(self.files) == 1 else f"{self.files[0].name} … {self.files[-1].name}"
+            return f"{name} ({len(self.files)} frame{'s' * (len(self.files) > 1)} this video does not have: {shown})"
+        if self.kind == "object":
+            return f"{self.top.parent.name}/{name} ({len(self.files)} files of an object this export does not write)"
+        return name if self.top.is_file() else f"{name} ({len(self.files)} files: an output this export does not write)"
 
     def remove(self) -> bool:
-        """Remove the files (and a whole object's emptied folder); whether they all went."""
+        """Remove the files and the folders they leave empty; whether they all went."""
         try:
             for f in self.files:
                 f.unlink(missing_ok=True)
-            folder = self.files[0].parent
-            if self.whole and not any(folder.iterdir()):
-                folder.rmdir()
+            if self.kind != "frames" and self.top.is_dir():  # the folders within `top` the files were in, deepest first
+                for folder in sorted({f.parent for f in self.files} | {self.top}, key=lambda d: -len(d.parts)):
+                    if not any(folder.iterdir()):
+                        folder.rmdir()
         except OSError:  # a read-only folder: said as kept
             return False
         return True
@@ -277,7 +279,7 @@ def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject
     for d in _written_dirs(options, objects):
         stale = sorted(f for f in _pngs(folder / d) if f.stem not in names)
         if stale:
-            found.append(Leftover(f"{d}/", tuple(stale), False))
+            found.append(Leftover(folder / d, tuple(stale), "frames"))
     current = {o.id for o in objects}
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
         for obj_id in sorted(earlier - current) if chosen else []:
@@ -286,8 +288,33 @@ def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject
             pngs = sorted(_pngs(old))
             # only PNGs, not all this video's frames: those `_remove_deleted_objects` removes of itself
             if inside and len(pngs) == len(inside) and any(f.stem not in names for f in pngs):
-                found.append(Leftover(f"{kind}/{old.name}/", tuple(pngs), True))
+                found.append(Leftover(old, tuple(pngs), "object"))
+    if not options.palette and (pngs := sorted(_pngs(folder / MASKS_DIR))):
+        found.append(Leftover(folder / MASKS_DIR, tuple(pngs), "output"))
+    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
+        if not chosen and (files := _object_pngs(folder / kind)):
+            found.append(Leftover(folder / kind, files, "output"))
+    found += [Leftover(folder / name, (folder / name,), "output")
+              for name, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
+              if not chosen and (folder / name).is_file()]
     return found
+
+
+def _object_pngs(folder: Path) -> tuple[Path, ...]:
+    """The PNGs of an export's per-object folders (`binary/object_NNN/...`), where `folder` holds nothing else
+    (else none: a folder of the user's own is not an earlier export's)."""
+    try:
+        subfolders = list(folder.iterdir())
+    except OSError:
+        return ()
+    files: list[Path] = []
+    for sub in subfolders:
+        inside = list(sub.iterdir()) if sub.is_dir() and sub.name.startswith(OBJECT_DIR_PREFIX) else None
+        pngs = _pngs(sub) if inside is not None else []
+        if inside is None or len(pngs) != len(inside):
+            return ()
+        files += sorted(pngs)
+    return tuple(files)
 
 
 def _pngs(folder: Path) -> list[Path]:

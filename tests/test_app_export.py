@@ -347,7 +347,7 @@ def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_wh
     run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
     ids = {o.id for o in doc.objects}
     assert {p.name for p in (out / "binary").iterdir()} == {f"object_{i:03d}" for i in ids}
-    assert finished[0].not_updated == ("soft/",)  # an earlier output this export did not write is named
+    assert finished[0].leftovers == ("soft/ (8 files: an output this export does not write)",)  # named
     other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     restored = {o.id: (o.name, o.visible) for o in other.document.objects}
     assert restored[empty.id] == ("Not painted yet", True) and restored[hidden.id] == ("Hidden", False)
@@ -420,6 +420,26 @@ def test_an_earlier_exports_extra_frames_and_objects_are_removed_when_asked_and_
         assert "Kept an earlier export's files this one did not rewrite" in summary.describe()
         assert "binary/object_001/ (6 frames this video does not have" in summary.describe()
     assert "Remove" not in str(window.controller.editor.export_choices)  # asked again at each export
+
+
+def test_an_earlier_exports_outputs_this_one_does_not_write_are_offered_for_removal(qtbot, window, tmp_path,
+                                                                                     dialogs):
+    """QA pass 40: after an export of every output, a palette-only one into the same folder asked only about
+    masks/; binary/, soft/, overlay.mp4 and coco.json stayed, only named. A folder of the user's own stays."""
+    out = tmp_path / "out"
+    run_export(qtbot, window, ExportOptions(out, palette=True, binary=True, soft=True, video=True, coco=True))
+    (out / "notes").mkdir()
+    (out / "notes" / "todo.png").write_bytes(b"mine")
+    dialog = ExportDialog(window.controller, out, window)
+    for box in (dialog.binary_box, dialog.soft_box, dialog.video_box, dialog.coco_box):
+        box.setChecked(False)
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS) as finished:
+        dialog.export_button.click()  # the dialogs fixture answers Yes: remove them
+    asked = dialogs[-1][1]
+    for name in ("binary/ (8 files", "soft/ (8 files", "overlay.mp4", "coco.json"):
+        assert name in asked
+    assert sorted(p.name for p in out.iterdir()) == ["masks", "notes", "objects.json"]
+    assert "Removed an earlier export's files" in finished.args[0].describe()
 
 
 def test_cancelling_the_question_about_an_earlier_export_exports_nothing(qtbot, window, tmp_path, monkeypatch):

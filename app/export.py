@@ -242,14 +242,16 @@ class Leftover:
     kind: Literal["frames", "object", "output"]
 
     def describe(self) -> str:
-        name = self.top.name + ("/" if self.top.is_dir() else "")
+        """For the user, also once removed."""
+        single = self.files == (self.top,)  # an output file, not a folder
+        name = self.top.name + ("" if single else "/")
         if self.kind == "frames":
             name = f"{self.top.parent.name}/{name}" if self.top.parent.name in (BINARY_DIR, SOFT_DIR) else name
             shown = self.files[0].name if len(self.files) == 1 else f"{self.files[0].name} … {self.files[-1].name}"
             return f"{name} ({len(self.files)} frame{'s' * (len(self.files) > 1)} this video does not have: {shown})"
         if self.kind == "object":
             return f"{self.top.parent.name}/{name} ({len(self.files)} files of an object this export does not write)"
-        return name if self.top.is_file() else f"{name} ({len(self.files)} files: an output this export does not write)"
+        return name if single else f"{name} ({len(self.files)} files: an output this export does not write)"
 
     def remove(self) -> bool:
         """Remove the files and the folders they leave empty; whether they all went."""

@@ -439,7 +439,9 @@ def test_an_earlier_exports_outputs_this_one_does_not_write_are_offered_for_remo
     for name in ("binary/ (8 files", "soft/ (8 files", "overlay.mp4", "coco.json"):
         assert name in asked
     assert sorted(p.name for p in out.iterdir()) == ["masks", "notes", "objects.json"]
-    assert "Removed an earlier export's files" in finished.args[0].describe()
+    assert "Removed an earlier export's files this one did not rewrite: binary/ (8 files: an output this export " \
+           "does not write); soft/ (8 files: an output this export does not write); overlay.mp4; coco.json." \
+           in finished.args[0].describe()
 
 
 def test_cancelling_the_question_about_an_earlier_export_exports_nothing(qtbot, window, tmp_path, monkeypatch):

@@ -187,15 +187,15 @@ class AppController(QObject):
                                 "of date.")
                 state, salvaged = {}, True
             if state is not None and not workspace.matches(state, names, size) and not salvaged:
-                if (changed := workspace.frames_changed(state, names, size)) is None:
+                changed = workspace.frames_changed(state, names, size) if session.frames.path.is_dir() else None
+                if changed is None:
                     raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
-                then = saved(state, "num_frames", int, 0)
-                kept, gone = changed
+                then, gone = saved(state, "num_frames", int, 0), changed[1]
                 self.error.emit("Frames changed", f"{session.frames.path.name} has {len(names)} frames now, {then} "
-                                f"when its work was saved. The masks of the {kept} saved frames still there are "
-                                "restored by their names, every propagated result marked out of date: propagate "
-                                "again." + (f" The masks of {gone} frame{'s' * (gone > 1)} no longer there stay in "
-                                            "the workspace, and come back with them." if gone else ""))
+                                "when its work was saved. Its work is restored by frame name, every propagated "
+                                "result marked out of date: propagate again." +
+                                (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks "
+                                 "stay in the workspace, and come back with the frames." if gone else ""))
                 salvaged = True
         except InputError as exc:
             done = workspace.set_aside()

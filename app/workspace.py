@@ -113,22 +113,25 @@ def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
     return hashlib.sha1(thumb.astype(np.uint8).tobytes() + files.encode()).hexdigest()
 
 
-THUMBNAIL_TOLERANCE = 12.0
-"""Mean difference (0-255) of two first frames' thumbnails up to which they are one video's: a re-encoding or a
-slight grading moves them by a few levels, another video's first frame by tens."""
-
-
 def frame_thumbnail(frame: np.ndarray) -> str:
     """The frame shrunk to 16x9 (RGB), as hex: kept in the workspace to tell its video's first frame, also
-    re-encoded, from another video's (`saved_for_other_pictures`)."""
+    re-encoded, from another video's (`thumbnails_differ`)."""
     thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA)
     return thumb.astype(np.uint8).tobytes().hex()
 
 
-def thumbnail_distance(a: str, b: str) -> float:
-    """Mean absolute difference of two `frame_thumbnail`s; ValueError for one that is not hex."""
-    return float(np.abs(np.frombuffer(bytes.fromhex(a), np.uint8).astype(np.int16)
-                        - np.frombuffer(bytes.fromhex(b), np.uint8)).mean())
+def thumbnails_differ(a: str, b: str) -> bool:
+    """Whether two `frame_thumbnail`s show different pictures: their patterns (each colour channel less its
+    mean) correlate under 0.8. A re-encoding, a grading or a fade leave 0.95 or more on the ten shared DAVIS
+    sequences, another sequence's first frame at most 0.56, also both darkened to a fifth (QA pass 42: a mean
+    difference took two videos fading in from black for one). Flat pictures (black) are told by brightness alone.
+    ValueError for one that is not hex."""
+    x, y = (np.frombuffer(bytes.fromhex(t), np.uint8).reshape(-1, 3).astype(np.float64) for t in (a, b))
+    dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+    spread = float(np.sqrt((dx * dx).sum() * (dy * dy).sum()))
+    if spread < (3.0 ** 2) * len(x) * 3:  # (almost) no pattern in one of them
+        return bool(np.abs(x.mean(axis=0) - y.mean(axis=0)).max() > 12)
+    return float((dx * dy).sum()) / spread < 0.8
 
 
 def source_files(frames: FrameSource) -> str:
@@ -202,10 +205,10 @@ def _read_json(path: Path, naming: str | None = None) -> object | None:
 
 
 def saved_for_other_pictures(root: Path, picture: str, thumbnail: str) -> bool:
-    """Whether the workspace at `root` was saved for a video whose first frame looks otherwise (its
-    `frame_thumbnail` differs by more than a re-encoding or a slight grading would: QA pass 40 found frames
-    saved again at another JPEG quality, or 6 levels brighter, taken for another video; else, as earlier versions
-    saved it, its `frame_fingerprint` differs from `picture`) and no window has it open: another video that was
+    """Whether the workspace at `root` was saved for a video whose first frame looks otherwise (`thumbnails_differ`,
+    which a re-encoding or a grading does not: QA pass 40 found frames saved again at another JPEG quality, or 6
+    levels brighter, taken for another video; else, as earlier versions saved it, its `frame_fingerprint` differs
+    from `picture`) and no window has it open: another video that was
     at this path, deleted or moved, with as many frames of one size (QA pass 36: its masks were shown over the
     new one's frames). Workspaces from before the state file kept either are taken as they are."""
     state = _read_json(root / STATE_FILE)
@@ -213,7 +216,7 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str) -> bool:
     saved, before = state.get("thumbnail"), state.get("picture")
     if isinstance(saved, str) and len(saved) == len(thumbnail):
         try:
-            differs = thumbnail_distance(saved, thumbnail) > THUMBNAIL_TOLERANCE
+            differs = thumbnails_differ(saved, thumbnail)
         except ValueError:  # hand-edited: not hex
             differs = isinstance(before, str) and before != picture
     else:
@@ -372,16 +375,19 @@ class Workspace:
         return all(state.get(k) == v for k, v in self.identity(names, size).items())
 
     def frames_changed(self, state: dict, names: list[str], size: tuple[int, int]) -> tuple[int, int] | None:
-        """For a saved state of other frames than these: whether they are this video's frames with some deleted
-        or added since (a blurry frame removed from a folder, the rest of a recording added: QA pass 40 found
-        the work set aside as another video's). So it is where the frame size is the same and at least half the
-        saved masks are named after frames still there. Returns (saved masks of frames still there, of frames
+        """For a saved state of other frames than these, in a frame folder: whether they are its frames with
+        some deleted or added since (a blurry frame removed, the rest of a recording added: QA pass 40 found the
+        work set aside as another video's). So it is where the frame size is the same and at least half the
+        annotated frames (else of the saved masks) are named after frames still there; a video file's frames are
+        named by their place, so there a name says nothing (QA pass 42). Returns (annotated frames still there,
         gone); None for other frames."""
         if state.get("frame_size") != list(size):
             return None
-        saved = {p.stem for kind in _FOLDERS for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
+        def stems(kinds: tuple[MaskKind, ...]) -> set[str]:
+            return {p.stem for kind in kinds for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
+        saved = stems(("annotation", "entering")) or stems(tuple(_FOLDERS))
         kept = len(saved & set(names))
-        return (kept, len(saved) - kept) if 2 * kept >= len(saved) else None
+        return (kept, len(saved) - kept) if kept and 2 * kept >= len(saved) else None
 
     def belongs_to(self, names: list[str], size: tuple[int, int]) -> bool:
         """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,

@@ -625,10 +625,11 @@ class AppController(QObject):
     def apply_preferences(self, prefs: Preferences) -> None:
         """Remember `prefs`; if the engine settings changed, rebuild the session keeping every mask."""
         problem = self.weights_problem(prefs)
-        if problem is not None:
-            self.error.emit("Settings not applied", f"{problem}\n\nThe previous settings are kept.")
-            return
         old = self.settings.preferences()
+        if problem is not None:  # the same file broken since: nothing better to keep (QA pass 42)
+            same = (prefs.weights, prefs.model) == (old.weights, old.model)
+            self.error.emit("Settings not applied", problem + ("" if same else "\n\nThe previous settings are kept."))
+            return
         self.settings.set_preferences(prefs)
         session = self.document.session
         if session is None or not old.engine_differs(prefs):

@@ -273,6 +273,10 @@ def test_a_weights_file_replaced_or_deleted_after_its_check_is_checked_again(app
     mine.unlink()
     c.apply_preferences(replace(c.settings.preferences(), mem_every=3))
     assert dialogs[-1][0] == "Settings not applied" and c.settings.preferences().mem_every == before.mem_every
+    assert "previous settings are kept" not in dialogs[-1][1]  # QA pass 42: they are this very file
+    monkeypatch.chdir(tmp_path)
+    dialog.weights.setText("mine.pt")  # QA pass 42: kept as typed, not found after a start elsewhere
+    assert dialog.preferences().weights == str(mine)
 
 
 def test_object_limit_is_a_message(app_factory, frame_dir, dialogs):

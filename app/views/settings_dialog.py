@@ -100,9 +100,10 @@ class SettingsDialog(QDialog):
 
 
 def _full_path(text: str) -> str:
-    """A typed path as the file system knows it: '~/mine.pt' was "weights file not found" (QA pass 40)."""
+    """A typed path as the file system knows it, whatever folder the program starts in next: '~/mine.pt' was
+    "weights file not found" (QA pass 40), and 'rel.pt' was after a start elsewhere (QA pass 42)."""
     text = text.strip()
     try:
-        return str(Path(text).expanduser()) if text else ""
+        return str(Path(text).expanduser().absolute()) if text else ""
     except RuntimeError:  # '~unknown_user': left as typed, said as not found
         return text

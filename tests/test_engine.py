@@ -521,9 +521,9 @@ def test_weights_can_recommend_a_working_height(tmp_path):
     from stm_core.model.config import STM_SMALL
     from stm_core.model.stm import STM
 
-    save_weights(STM(STM_SMALL), tmp_path / "w.pt", {"process_height": 32})
+    save_weights(STM(STM_SMALL), tmp_path / "w.pt", {"process_height": 96})
     folder = write_clip(tmp_path / "c", frames=3)
-    for setting, expected in ((None, 32), (0, 0), (64, 64)):
+    for setting, expected in ((None, 96), (0, 0), (64, 64)):
         s = AnnotationSession.open(folder, EngineSettings(weights=str(tmp_path / "w.pt"), device="cpu",
                                                           process_height=setting))
         s.set_annotation(0, square_mask())

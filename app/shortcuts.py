@@ -47,6 +47,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("frame.forward10", "Forward 10 frames", ("Shift+Right",), "Navigate"),
     Command("frame.first", "First frame", ("Home",), "Navigate"),
     Command("frame.last", "Last frame", ("End",), "Navigate"),
+    Command("frame.goto", "Go to frame…", ("Ctrl+G",), "Navigate"),
     Command("frame.prev_annotated", "Previous annotated frame", ("Alt+Left", "PgUp"), "Navigate"),
     Command("frame.next_annotated", "Next annotated frame", ("Alt+Right", "PgDown"), "Navigate"),
     Command("frame.uncertain", "Next most uncertain frame", ("U",), "Navigate"),

@@ -31,6 +31,8 @@ from .overlay import composite, label_lut
 from .workspace import DATA_FOLDERS, IDENTITY_FILE, STATE_FILE
 
 MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", SOFT_EXPORT_DIR, "overlay.mp4", "coco.json"
+MANIFEST_FILE = ".stm-export.json"
+"""What the exports into a folder wrote (a dot name, so tools listing the folder pass it by)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     if workspace is not None:
         _refuse_workspace(folder, workspace)
     earlier = _earlier_export_ids(folder)
+    made = _Manifest.read(folder)  # what earlier exports here wrote: only that is ever offered for removal
     sources = [o.id for o in objects]  # the ids in the session, whatever the files call the objects
     objects, relabel = renumbered(objects) if options.renumber else (objects, None)
     listing = ObjectTable(objects).to_json()
@@ -157,6 +160,10 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
             item["video_id"] = source
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(listing, indent=1, ensure_ascii=False).encode("utf-8"))
+    chosen = {name for name, on in ((MASKS_DIR, options.palette), (BINARY_DIR, options.binary),
+                                    (SOFT_DIR, options.soft), (VIDEO_FILE, options.video), (COCO_FILE, options.coco))
+              if on}
+    made.merged(chosen, session.frame_names).write(folder)  # before any of them, so a kill leaves them known
     files = 1
     dirs = _written_dirs(options, objects)
     for d in dirs:
@@ -214,8 +221,11 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
     removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
-    found = _leftovers(folder, options, objects, set(names), earlier)
+    found = _leftovers(folder, options, objects, set(names), earlier, made)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
+    kept = [x for x in found if x not in gone]  # still known as an earlier export's, for the next export
+    _Manifest(chosen | {x.top.name for x in kept if x.kind == "output"},
+              set(names) | (made.frames if kept else set())).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone))
 
@@ -272,39 +282,68 @@ def leftovers(session: AnnotationSession, objects: list[TrackedObject], options:
     remove of itself, so the user can be asked before it runs."""
     objects = renumbered(objects)[0] if options.renumber else objects
     folder = options.folder
-    return _leftovers(folder, options, objects, set(session.frame_names), _earlier_export_ids(folder))
+    return _leftovers(folder, options, objects, set(session.frame_names), _earlier_export_ids(folder),
+                      _Manifest.read(folder))
 
 
 def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject], names: set[str],
-               earlier: set[int]) -> list[Leftover]:
+               earlier: set[int], made: "_Manifest") -> list[Leftover]:
+    """Only what the manifest says earlier exports here wrote: its outputs, its frames' PNGs (QA pass 43: a
+    project folder's own coco.json, overlay.mp4 and masks/ were offered for removal, and went, and so did a
+    user's binary/object_001/my_extra.png)."""
+    ours = made.frames
     found = []
     for d in _written_dirs(options, objects):
-        stale = sorted(f for f in _pngs(folder / d) if f.stem not in names)
+        stale = sorted(f for f in _pngs(folder / d) if f.stem in ours and f.stem not in names)
         if stale:
             found.append(Leftover(folder / d, tuple(stale), "frames"))
     current = {o.id for o in objects}
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        for obj_id in sorted(earlier - current) if chosen else []:
+        for obj_id in sorted(earlier - current) if chosen and kind in made.outputs else []:
             old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
-            inside = list(old.iterdir()) if old.is_dir() else []
-            pngs = sorted(_pngs(old))
-            # only PNGs, not all this video's frames: those `_remove_deleted_objects` removes of itself
-            if inside and len(pngs) == len(inside) and any(f.stem not in names for f in pngs):
+            pngs = sorted(f for f in _pngs(old) if f.stem in ours)
+            # not only this video's frames: those `_remove_deleted_objects` removes of itself
+            if any(f.stem not in names for f in pngs):
                 found.append(Leftover(old, tuple(pngs), "object"))
-    if not options.palette and (pngs := sorted(_pngs(folder / MASKS_DIR))):
-        found.append(Leftover(folder / MASKS_DIR, tuple(pngs), "output"))
+    masks = sorted(f for f in _pngs(folder / MASKS_DIR) if f.stem in ours)
+    if not options.palette and MASKS_DIR in made.outputs and masks:
+        found.append(Leftover(folder / MASKS_DIR, tuple(masks), "output"))
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        if not chosen and (files := _object_pngs(folder / kind)):
+        if not chosen and kind in made.outputs and (files := _object_pngs(folder / kind, ours)):
             found.append(Leftover(folder / kind, files, "output"))
     found += [Leftover(folder / name, (folder / name,), "output")
               for name, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
-              if not chosen and (folder / name).is_file()]
+              if not chosen and name in made.outputs and (folder / name).is_file()]
     return found
 
 
-def _object_pngs(folder: Path) -> tuple[Path, ...]:
-    """The PNGs of an export's per-object folders (`binary/object_NNN/...`), where `folder` holds nothing else
-    (else none: a folder of the user's own is not an earlier export's)."""
+@dataclass(frozen=True)
+class _Manifest:
+    """What the exports into a folder wrote (`MANIFEST_FILE`): the outputs and the frames' names, so that only
+    their files are ever offered for removal, never a user's own beside them."""
+
+    outputs: set[str]
+    frames: set[str]
+
+    @staticmethod
+    def read(folder: Path) -> "_Manifest":
+        try:
+            data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            return _Manifest({str(o) for o in data["outputs"]}, {str(f) for f in data["frames"]})
+        except (OSError, ValueError, KeyError, TypeError):  # none (an export of an earlier version), or broken
+            return _Manifest(set(), set())
+
+    def merged(self, outputs: set[str], frames: list[str]) -> "_Manifest":
+        return _Manifest(self.outputs | outputs, self.frames | set(frames))
+
+    def write(self, folder: Path) -> None:
+        data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames)}
+        atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(data).encode("utf-8"))
+
+
+def _object_pngs(folder: Path, frames: set[str]) -> tuple[Path, ...]:
+    """The PNGs named after `frames` in an export's per-object folders (`binary/object_NNN/...`), where `folder`
+    holds nothing else (else none: a folder of the user's own is not an earlier export's)."""
     try:
         subfolders = list(folder.iterdir())
     except OSError:
@@ -315,7 +354,7 @@ def _object_pngs(folder: Path) -> tuple[Path, ...]:
         pngs = _pngs(sub) if inside is not None else []
         if inside is None or len(pngs) != len(inside):
             return ()
-        files += sorted(pngs)
+        files += sorted(f for f in pngs if f.stem in frames)
     return tuple(files)
 
 

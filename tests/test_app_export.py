@@ -196,7 +196,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
     run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
     assert finished and finished[0].cancelled
     assert (out / "overlay.mp4").read_bytes() == old
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != export_module.MANIFEST_FILE]
 
 
 def _blocking_export(monkeypatch):
@@ -388,6 +388,8 @@ def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:
         (third / f"{i:05d}.png").write_bytes((out / "binary" / "object_001" / "00000.png").read_bytes())
     listing = json.loads((out / "objects.json").read_text())
     (out / "objects.json").write_text(json.dumps(listing + [dict(listing[0], id=3, name="Third")]))
+    (out / export_module.MANIFEST_FILE).write_text(json.dumps({"outputs": ["binary", "masks"],
+                                                                "frames": [f"{i:05d}" for i in range(10)]}))
     return extra
 
 
@@ -438,10 +440,39 @@ def test_an_earlier_exports_outputs_this_one_does_not_write_are_offered_for_remo
     asked = dialogs[-1][1]
     for name in ("binary/ (8 files", "soft/ (8 files", "overlay.mp4", "coco.json"):
         assert name in asked
-    assert sorted(p.name for p in out.iterdir()) == ["masks", "notes", "objects.json"]
+    assert sorted(p.name for p in out.iterdir()) == [export_module.MANIFEST_FILE, "masks", "notes", "objects.json"]
     assert "Removed an earlier export's files this one did not rewrite: binary/ (8 files: an output this export " \
            "does not write); soft/ (8 files: an output this export does not write); overlay.mp4; coco.json." \
            in finished.args[0].describe()
+
+
+def test_a_users_own_files_are_never_offered_for_removal(qtbot, window, tmp_path, dialogs):
+    """QA pass 43: in a project folder that never held an export, Yes deleted the user's own coco.json,
+    overlay.mp4 and masks/; in an earlier export's folder, a user's binary/object_001/my_extra.png went too."""
+    project = tmp_path / "project"
+    (project / "masks").mkdir(parents=True)
+    for name in ("coco.json", "overlay.mp4", "masks/gt_a.png", "masks/gt_b.png"):
+        (project / name).write_bytes(b"the user's")
+    for _ in range(2):  # the second time the folder holds this program's objects.json
+        dialog = ExportDialog(window.controller, project, window)
+        dialog.palette_box.setChecked(False)
+        dialog.binary_box.setChecked(True)
+        with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                              check_params_cb=lambda r: not r):
+            dialog.export_button.click()
+    assert not any(title == "An earlier export is in this folder" for title, _ in dialogs)
+    assert all((project / name).read_bytes() == b"the user's"
+               for name in ("coco.json", "overlay.mp4", "masks/gt_a.png", "masks/gt_b.png"))
+    out = tmp_path / "out"
+    _a_longer_videos_export(qtbot, window, out)
+    (out / "binary" / "object_001" / "my_extra.png").write_bytes(b"mine")
+    dialog = ExportDialog(window.controller, out, window)
+    dialog.folder_edit.setText(str(out))  # not the project folder the dialog offers again
+    dialog.binary_box.setChecked(True)
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS, check_params_cb=lambda r: not r):
+        dialog.export_button.click()  # Yes: the earlier export's frames 4-9 go
+    assert (out / "binary" / "object_001" / "my_extra.png").read_bytes() == b"mine"
+    assert not (out / "binary" / "object_001" / "00009.png").exists()
 
 
 def test_cancelling_the_question_about_an_earlier_export_exports_nothing(qtbot, window, tmp_path, monkeypatch):

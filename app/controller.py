@@ -311,7 +311,7 @@ class AppController(QObject):
             doc.import_masks({0: read_mask(first_mask, doc.frame_size)}, as_annotations=True)
             for obj_id, name in enumerate(DEMO_OBJECT_NAMES, start=1):
                 doc.rename_object(obj_id, name)
-            self.message.emit(f"Frame 0 is annotated: press {self._key('propagate.forward')} to propagate")
+            self.message.emit(f"Frame 1 is annotated: press {self._key('propagate.forward')} to propagate")
         return True
 
     def _close_current(self) -> None:

@@ -250,10 +250,19 @@ class MainWindow(QMainWindow):
         1234 of 3,000 took 123 presses of Shift+Right)."""
         if not self.document.is_open:
             return
-        frame, ok = QInputDialog.getInt(self, "Go to frame", f"Frame (1–{self.document.num_frames}):",
-                                        self.document.current_frame + 1, 1, self.document.num_frames)
-        if ok:
-            self.document.seek(frame - 1)
+        last = self.document.num_frames
+        text, ok = QInputDialog.getText(self, "Go to frame", f"Frame (1–{last}):",
+                                        text=str(self.document.current_frame + 1))
+        if not ok:
+            return
+        try:  # typed as text: a number spin box turned 999 into 9 and -5 into 5 without a word (QA pass 43)
+            frame = int(text.strip())
+        except ValueError:
+            frame = 0
+        if not 1 <= frame <= last:
+            self.statusBar().showMessage(f"There is no frame {text.strip()}: the frames are 1 to {last}.", 5000)
+            return
+        self.document.seek(frame - 1)
 
     def _jump_lost(self) -> None:
         """Seek to the next frame where objects vanish, and name them (the timeline's lanes show the gap)."""

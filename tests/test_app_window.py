@@ -84,11 +84,15 @@ def test_ctrl_g_goes_to_a_frame_by_its_number(qtbot, window, monkeypatch):
     """QA pass 42: on 3,000 frames the timeline holds about 3 frames a pixel, and frame 1234 took 123 presses."""
     from PySide6.QtWidgets import QInputDialog
 
-    asked = []
-    monkeypatch.setattr(QInputDialog, "getInt", staticmethod(
-        lambda parent, title, label, value, low, high, *a: asked.append((label, value, low, high)) or (3, True)))
+    asked, typed = [], ["3", "999", "-5", "x"]
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(
+        lambda parent, title, label, text="", *a: asked.append((label, text)) or (typed.pop(0), True)))
     key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
-    assert asked == [("Frame (1–4):", 1, 1, 4)] and window.document.current_frame == 2  # numbered from 1
+    assert asked == [("Frame (1–4):", "1")] and window.document.current_frame == 2  # numbered from 1
+    for wrong in ("999", "-5", "x"):  # QA pass 43: a spin box made 999 frame 9 and -5 frame 5, unsaid
+        key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+        assert window.document.current_frame == 2
+        assert window.statusBar().currentMessage() == f"There is no frame {wrong}: the frames are 1 to 4."
 
 
 def test_mouse_stroke_paints_the_mask_and_annotates_the_frame(qtbot, window):

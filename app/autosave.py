@@ -66,7 +66,7 @@ class Autosaver(QObject):
     def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = (),
                removed: set[int] | frozenset[int] = frozenset()) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprints` (of the
-        video, then of its first frame alone, then its thumbnail: `AppController._fingerprints`) are saved so
+        video, then of its first frame alone, then thumbnails: `AppController._fingerprints`) are saved so
         the workspace can be found again if the video moves, and told from another video's; `removed`: the
         objects its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
         self.flush()
@@ -172,6 +172,7 @@ class Autosaver(QObject):
             "fingerprint": self._fingerprints[0] if self._fingerprints else None,
             "picture": self._fingerprints[1] if self._fingerprints else None,  # the first frame's alone
             "thumbnail": self._fingerprints[2] if self._fingerprints else None,  # to compare it with tolerance
+            "thumbnail_later": self._fingerprints[3] if self._fingerprints else None,  # where the first is flat
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from

@@ -31,7 +31,7 @@ from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
-from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, frame_fingerprint,
+from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, flat, frame_fingerprint,
                         frame_thumbnail, move_workspace, note_beside, saved, saved_for_other_pictures, source_files,
                         workspace_dir)
 
@@ -44,6 +44,10 @@ imported (a long video's masks take minutes: 2,000 at 1080p about 20 s to read o
 
 class _ImportStopped(Exception):
     """The user stopped an import while its masks were read."""
+
+
+LATER_FRAME = 30
+"""The frame kept beside a flat first frame to tell videos apart (a fade from black is over by then)."""
 
 
 class AppController(QObject):
@@ -103,7 +107,8 @@ class AppController(QObject):
         workspace, busy, restored = None, None, False
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
-            if fingerprints and saved_for_other_pictures(root, *fingerprints[1:]):
+            if fingerprints and saved_for_other_pictures(root, fingerprints[1], fingerprints[2],
+                                                         lambda index: self._thumbnail_of(session, index)):
                 done = Workspace(root).set_aside(source_replaced=True)
                 self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
                                 f"that was at this path: its first frame differs.\n\n{done}; this video's own "
@@ -156,13 +161,25 @@ class AppController(QObject):
     @staticmethod
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
         """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
-        earlier versions hold it, then its `frame_thumbnail`; none if the first frame cannot be read (the video
-        still opens, and says so when the frame is shown)."""
+        earlier versions hold it, then its `frame_thumbnail`, then 'index:thumbnail' of a later frame where the
+        first is `flat` (a fade from black) else ''; none if the first frame cannot be read (the video still
+        opens, and says so when the frame is shown)."""
         try:
             first = session.frame(0)
         except StmError:
             return ()
-        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), frame_thumbnail(first)
+        thumbnail, later = frame_thumbnail(first), ""
+        if flat(thumbnail) and (index := min(session.num_frames - 1, LATER_FRAME)) > 0:
+            later = f"{index}:{AppController._thumbnail_of(session, index)}"
+        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later
+
+    @staticmethod
+    def _thumbnail_of(session: AnnotationSession, index: int) -> str | None:
+        """`frame_thumbnail` of frame `index`, None if the video has no such frame or it cannot be read."""
+        try:
+            return frame_thumbnail(session.frame(index)) if index < session.num_frames else None
+        except StmError:
+            return None
 
     def _restore(self, workspace: Workspace, session: AnnotationSession
                  ) -> tuple[ObjectTable, int, list[int], _SavedKeys, dict[int, float], set[int]]:

@@ -33,7 +33,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import cv2
 import numpy as np
@@ -49,7 +49,8 @@ STATE_FILE = "workspace.json"
 IDENTITY_FILE = "identity.json"
 """Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
 by it where the state file is torn (QA pass 34: that work was never found again)."""
-_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail")
+_IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail",
+                  "thumbnail_later")
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
@@ -124,14 +125,27 @@ def thumbnails_differ(a: str, b: str) -> bool:
     """Whether two `frame_thumbnail`s show different pictures: their patterns (each colour channel less its
     mean) correlate under 0.8. A re-encoding, a grading or a fade leave 0.95 or more on the ten shared DAVIS
     sequences, another sequence's first frame at most 0.56, also both darkened to a fifth (QA pass 42: a mean
-    difference took two videos fading in from black for one). Flat pictures (black) are told by brightness alone.
-    ValueError for one that is not hex."""
-    x, y = (np.frombuffer(bytes.fromhex(t), np.uint8).reshape(-1, 3).astype(np.float64) for t in (a, b))
-    dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
-    spread = float(np.sqrt((dx * dx).sum() * (dy * dy).sum()))
-    if spread < (3.0 ** 2) * len(x) * 3:  # (almost) no pattern in one of them
+    difference took two videos fading in from black for one). `flat` pictures (black) are told by brightness
+    alone. ValueError for one that is not hex."""
+    x, y = (_pattern(t) for t in (a, b))
+    if _is_flat(x) or _is_flat(y):
         return bool(np.abs(x.mean(axis=0) - y.mean(axis=0)).max() > 12)
-    return float((dx * dy).sum()) / spread < 0.8
+    dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+    return float((dx * dy).sum()) / float(np.sqrt((dx * dx).sum() * (dy * dy).sum())) < 0.8
+
+
+def flat(thumbnail: str) -> bool:
+    """Whether a `frame_thumbnail` shows (almost) no pattern, a black or one-colour frame: it cannot tell videos
+    apart, so a later frame is kept to tell them (QA pass 43: two clips fading in from black were one)."""
+    return _is_flat(_pattern(thumbnail))
+
+
+def _pattern(thumbnail: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(thumbnail), np.uint8).reshape(-1, 3).astype(np.float64)
+
+
+def _is_flat(x: np.ndarray) -> bool:
+    return float(((x - x.mean(axis=0)) ** 2).mean()) < 3.0 ** 2
 
 
 def source_files(frames: FrameSource) -> str:
@@ -204,23 +218,28 @@ def _read_json(path: Path, naming: str | None = None) -> object | None:
         return None
 
 
-def saved_for_other_pictures(root: Path, picture: str, thumbnail: str) -> bool:
+def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
+                             later: Callable[[int], str | None] = lambda _: None) -> bool:
     """Whether the workspace at `root` was saved for a video whose first frame looks otherwise (`thumbnails_differ`,
     which a re-encoding or a grading does not: QA pass 40 found frames saved again at another JPEG quality, or 6
     levels brighter, taken for another video; else, as earlier versions saved it, its `frame_fingerprint` differs
-    from `picture`) and no window has it open: another video that was
-    at this path, deleted or moved, with as many frames of one size (QA pass 36: its masks were shown over the
-    new one's frames). Workspaces from before the state file kept either are taken as they are."""
+    from `picture`) and no window has it open: another video that was at this path, deleted or moved, with as
+    many frames of one size (QA pass 36: its masks were shown over the new one's frames). Where both first frames
+    are `flat`, the later frame the state names is compared (`later(index)` gives this video's thumbnail of it,
+    None if it has no such frame). Workspaces from before the state file kept either are taken as they are."""
     state = _read_json(root / STATE_FILE)
     state = state if isinstance(state, dict) else {}
     saved, before = state.get("thumbnail"), state.get("picture")
+    differs = isinstance(before, str) and before != picture
     if isinstance(saved, str) and len(saved) == len(thumbnail):
         try:
             differs = thumbnails_differ(saved, thumbnail)
+            if not differs and flat(saved) and flat(thumbnail):
+                index, _, then = str(state.get("thumbnail_later") or "").partition(":")
+                now = later(int(index)) if index.isdigit() else None
+                differs = now is not None and len(now) == len(then) and thumbnails_differ(then, now)
         except ValueError:  # hand-edited: not hex
-            differs = isinstance(before, str) and before != picture
-    else:
-        differs = isinstance(before, str) and before != picture
+            pass
     return differs and _lock_holder(root / LOCK_FILE) is None
 
 

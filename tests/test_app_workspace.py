@@ -462,22 +462,32 @@ def test_a_video_file_cut_at_its_start_does_not_take_its_masks_by_frame_number(q
     assert dialogs[-1][0] == "Workspace not restored" and again.document.annotated_frames() == []
 
 
+@pytest.mark.parametrize("first", ["dark", "black"])
 def test_another_clip_fading_in_from_dark_at_the_same_path_does_not_take_its_work(qtbot, app_factory, tmp_path,
-                                                                                   dialogs):
+                                                                                   dialogs, first):
     """QA pass 42: two clips whose first frames are dark differ little on average: the other clip opened with
-    the first one's masks (with another frame count, as its frames "changed")."""
+    the first one's masks (with another frame count, as its frames "changed"). QA pass 43: both black at first,
+    with as many frames; a later frame tells them apart, and the same clip keeps its work."""
+    def write(seed: int, count: int) -> None:
+        for old in clip.iterdir():
+            old.unlink()
+        frames = _noise_frames(seed, count, brightness=0.2)
+        if first == "black":
+            frames[0][:] = 0
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(clip / f"{i:05d}.png"), frame)
+
     clip = tmp_path / "clip"
     clip.mkdir()
-    for i, frame in enumerate(_noise_frames(1, 6, brightness=0.2)):
-        cv2.imwrite(str(clip / f"{i:05d}.png"), frame)
+    write(1, 6)
     window = app_factory()
     assert window.controller.open(clip)
     paint(window.document, 30, 30)
     window.close()
-    for old in clip.iterdir():
-        old.unlink()
-    for i, frame in enumerate(_noise_frames(2, 5, brightness=0.2)):
-        cv2.imwrite(str(clip / f"{i:05d}.png"), frame)
+    again = app_factory()
+    assert again.controller.open(clip) and again.document.annotated_frames() == [0]  # the same clip
+    again.close()
+    write(2, 6 if first == "black" else 5)
     again = app_factory()
     assert again.controller.open(clip)
     assert dialogs[-1][0] == "Saved work of another video" and again.document.annotated_frames() == []

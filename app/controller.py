@@ -169,8 +169,9 @@ class AppController(QObject):
         except StmError:
             return ()
         thumbnail, later = frame_thumbnail(first), ""
-        if flat(thumbnail) and (index := min(session.num_frames - 1, LATER_FRAME)) > 0:
-            later = f"{index}:{AppController._thumbnail_of(session, index)}"
+        index = min(session.num_frames - 1, LATER_FRAME)
+        if flat(thumbnail) and index > 0 and (seen := AppController._thumbnail_of(session, index)) is not None:
+            later = f"{index}:{seen}"
         return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later
 
     @staticmethod

@@ -160,15 +160,12 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
             item["video_id"] = source
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(listing, indent=1, ensure_ascii=False).encode("utf-8"))
-    chosen = {name for name, on in ((MASKS_DIR, options.palette), (BINARY_DIR, options.binary),
-                                    (SOFT_DIR, options.soft), (VIDEO_FILE, options.video), (COCO_FILE, options.coco))
-              if on}
-    made.merged(chosen, session.frame_names).write(folder)  # before any of them, so a kill leaves them known
     files = 1
     dirs = _written_dirs(options, objects)
+    names, total = session.frame_names, session.num_frames
+    made.merged(set(dirs), names).write(folder)  # before their PNGs, so a kill leaves them known
     for d in dirs:
         (folder / d).mkdir(parents=True, exist_ok=True)
-    names, total = session.frame_names, session.num_frames
     lut = label_lut(replace(o, visible=True) for o in objects)  # the review video shows hidden objects too
     coco = CocoDocument([(o.id, o.name) for o in objects], session.frame_size,
                         f"{session.frames.path.name}: masks exported by STM Annotator") if options.coco else None
@@ -217,14 +214,16 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                                                                          for n in names[done:])]
         older += [f for f, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
                   if chosen and (folder / f).exists()]
+        made.merged(set(dirs), names[:done]).write(folder)  # what it wrote (QA pass 44: it claimed it all)
         return ExportSummary(folder, done, files, True, without_mask, tuple(older))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
-    removed = _remove_deleted_objects(folder, objects, options, earlier, set(names))
+    removed = _remove_deleted_objects(folder, objects, options, earlier, set(names), made)
     found = _leftovers(folder, options, objects, set(names), earlier, made)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
     kept = [x for x in found if x not in gone]  # still known as an earlier export's, for the next export
-    _Manifest(chosen | {x.top.name for x in kept if x.kind == "output"},
+    outputs = set(dirs) | {name for name, on in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco)) if on}
+    _Manifest(outputs | {_output_of(folder, f) for x in kept for f in x.files},
               set(names) | (made.frames if kept else set())).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone))
@@ -288,33 +287,41 @@ def leftovers(session: AnnotationSession, objects: list[TrackedObject], options:
 
 def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject], names: set[str],
                earlier: set[int], made: "_Manifest") -> list[Leftover]:
-    """Only what the manifest says earlier exports here wrote: its outputs, its frames' PNGs (QA pass 43: a
-    project folder's own coco.json, overlay.mp4 and masks/ were offered for removal, and went, and so did a
-    user's binary/object_001/my_extra.png)."""
-    ours = made.frames
+    """Only what the manifest says earlier exports here wrote: its outputs (`masks`, each `binary/object_NNN`, ...)
+    and in them its frames' PNGs (QA pass 43: a project folder's own coco.json, overlay.mp4 and masks/ were
+    offered for removal, and went, and so did a user's binary/object_001/my_extra.png; QA pass 44: a user's
+    binary/object_005/ beside an export's)."""
+    def ours(rel: str) -> list[Path]:
+        return sorted(f for f in _pngs(folder / rel) if f.stem in made.frames) if rel in made.outputs else []
+
     found = []
     for d in _written_dirs(options, objects):
-        stale = sorted(f for f in _pngs(folder / d) if f.stem in ours and f.stem not in names)
-        if stale:
+        if stale := [f for f in ours(d) if f.stem not in names]:
             found.append(Leftover(folder / d, tuple(stale), "frames"))
     current = {o.id for o in objects}
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        for obj_id in sorted(earlier - current) if chosen and kind in made.outputs else []:
-            old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
-            pngs = sorted(f for f in _pngs(old) if f.stem in ours)
+        for obj_id in sorted(earlier - current) if chosen else []:
+            rel = f"{kind}/{OBJECT_DIR_PREFIX}{obj_id:03d}"
             # not only this video's frames: those `_remove_deleted_objects` removes of itself
-            if any(f.stem not in names for f in pngs):
-                found.append(Leftover(old, tuple(pngs), "object"))
-    masks = sorted(f for f in _pngs(folder / MASKS_DIR) if f.stem in ours)
-    if not options.palette and MASKS_DIR in made.outputs and masks:
+            if (pngs := ours(rel)) and any(f.stem not in names for f in pngs):
+                found.append(Leftover(folder / rel, tuple(pngs), "object"))
+    if not options.palette and (masks := ours(MASKS_DIR)):
         found.append(Leftover(folder / MASKS_DIR, tuple(masks), "output"))
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        if not chosen and kind in made.outputs and (files := _object_pngs(folder / kind, ours)):
-            found.append(Leftover(folder / kind, files, "output"))
+        files = [] if chosen else [f for rel in sorted(made.outputs) if rel.startswith(f"{kind}/") for f in ours(rel)]
+        if files:
+            found.append(Leftover(folder / kind, tuple(files), "output"))
     found += [Leftover(folder / name, (folder / name,), "output")
               for name, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
               if not chosen and name in made.outputs and (folder / name).is_file()]
     return found
+
+
+def _output_of(folder: Path, file: Path) -> str:
+    """The output a file of an export belongs to, as the manifest names it: 'masks', 'binary/object_002',
+    'coco.json'."""
+    rel = file.relative_to(folder)
+    return rel.name if len(rel.parts) == 1 else rel.parent.as_posix()
 
 
 @dataclass(frozen=True)
@@ -339,23 +346,6 @@ class _Manifest:
     def write(self, folder: Path) -> None:
         data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames)}
         atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(data).encode("utf-8"))
-
-
-def _object_pngs(folder: Path, frames: set[str]) -> tuple[Path, ...]:
-    """The PNGs named after `frames` in an export's per-object folders (`binary/object_NNN/...`), where `folder`
-    holds nothing else (else none: a folder of the user's own is not an earlier export's)."""
-    try:
-        subfolders = list(folder.iterdir())
-    except OSError:
-        return ()
-    files: list[Path] = []
-    for sub in subfolders:
-        inside = list(sub.iterdir()) if sub.is_dir() and sub.name.startswith(OBJECT_DIR_PREFIX) else None
-        pngs = _pngs(sub) if inside is not None else []
-        if inside is None or len(pngs) != len(inside):
-            return ()
-        files += sorted(f for f in pngs if f.stem in frames)
-    return tuple(files)
 
 
 def _pngs(folder: Path) -> list[Path]:
@@ -408,16 +398,18 @@ def _earlier_export_ids(folder: Path) -> set[int]:
 
 
 def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options: ExportOptions,
-                            earlier: set[int], names: set[str]) -> tuple[str, ...]:
+                            earlier: set[int], names: set[str], made: "_Manifest") -> tuple[str, ...]:
     """After a complete export: remove the per-object folders of objects deleted since an earlier export into
-    this folder (left, they would look current). Only folders that export wrote go: its `objects.json` lists
-    the object, and the folder holds nothing but this video's frame PNGs. Returns what was removed."""
+    this folder (left, they would look current). Only folders that export wrote go: its manifest lists the folder
+    (QA pass 44: a user's own binary/object_002/ went, whose object an export's `objects.json` listed), and it
+    holds nothing but this video's frame PNGs. Returns what was removed."""
     current = {o.id for o in objects}
     removed = []
     for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
         for obj_id in sorted(earlier - current) if chosen else []:
             old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
-            if old.is_dir() and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
+            if f"{kind}/{old.name}" in made.outputs and old.is_dir() \
+                    and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
                 shutil.rmtree(old, ignore_errors=True)
                 if not old.exists():
                     removed.append(f"{kind}/{old.name}")

@@ -388,8 +388,9 @@ def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:
         (third / f"{i:05d}.png").write_bytes((out / "binary" / "object_001" / "00000.png").read_bytes())
     listing = json.loads((out / "objects.json").read_text())
     (out / "objects.json").write_text(json.dumps(listing + [dict(listing[0], id=3, name="Third")]))
-    (out / export_module.MANIFEST_FILE).write_text(json.dumps({"outputs": ["binary", "masks"],
-                                                                "frames": [f"{i:05d}" for i in range(10)]}))
+    (out / export_module.MANIFEST_FILE).write_text(json.dumps({  # as that export wrote it
+        "outputs": ["masks", *(f"binary/object_{i:03d}" for i in (1, 2, 3))],
+        "frames": [f"{i:05d}" for i in range(10)]}))
     return extra
 
 
@@ -473,6 +474,47 @@ def test_a_users_own_files_are_never_offered_for_removal(qtbot, window, tmp_path
         dialog.export_button.click()  # Yes: the earlier export's frames 4-9 go
     assert (out / "binary" / "object_001" / "my_extra.png").read_bytes() == b"mine"
     assert not (out / "binary" / "object_001" / "00009.png").exists()
+
+
+def test_only_the_object_folders_and_frames_an_export_wrote_are_ever_removed(qtbot, window, tmp_path, dialogs,
+                                                                              monkeypatch):
+    """QA pass 44: a user's own binary/object_002/ (named like frames) went without a question once object 2 was
+    removed; a user's binary/object_005/ beside an export's went on Yes; a cancelled export claimed the user's
+    coco.json, overlay.mp4 and masks/ as its own."""
+    project = tmp_path / "project"
+    own = project / "binary" / "object_002"
+    own.mkdir(parents=True)
+    for i in range(4):
+        (own / f"{i:05d}.png").write_bytes(b"mine")
+    run_export(qtbot, window, ExportOptions(project, palette=True))
+    window.document.remove_object(2)
+    run_export(qtbot, window, ExportOptions(project, palette=True, binary=True))
+    assert sorted(p.name for p in own.iterdir()) == [f"{i:05d}.png" for i in range(4)]  # not this program's
+
+    out = tmp_path / "out"
+    run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
+    beside = out / "binary" / "object_005"
+    beside.mkdir()
+    (beside / "00000.png").write_bytes(b"mine")
+    for name in ("coco.json", "overlay.mp4"):
+        (out / name).write_bytes(b"mine")
+
+    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None):
+        return real(session, objects, options, lambda *a: (progress(*a), cancel.set()), cancel)
+    real = export_module.export
+    monkeypatch.setattr("app.controller.export", progress_then_cancel)
+    run_export(qtbot, window, ExportOptions(out, palette=True, video=True, coco=True))  # cancelled after frame 1
+    monkeypatch.setattr("app.controller.export", real)
+    dialog = ExportDialog(window.controller, out, window)
+    dialog.folder_edit.setText(str(out))
+    for box, on in ((dialog.palette_box, True), (dialog.binary_box, False), (dialog.video_box, False),
+                    (dialog.coco_box, False)):
+        box.setChecked(on)
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS, check_params_cb=lambda r: not r):
+        dialog.export_button.click()  # the dialogs fixture answers Yes
+    assert (beside / "00000.png").read_bytes() == b"mine"
+    assert (out / "coco.json").read_bytes() == b"mine" and (out / "overlay.mp4").read_bytes() == b"mine"
+    assert not (out / "binary" / "object_001").exists()  # the export's own, offered and removed
 
 
 def test_cancelling_the_question_about_an_earlier_export_exports_nothing(qtbot, window, tmp_path, monkeypatch):

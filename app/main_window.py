@@ -6,6 +6,7 @@ the controller's errors as dialogs.
 
 from __future__ import annotations
 
+import re
 import time
 from functools import partial
 from pathlib import Path
@@ -255,14 +256,17 @@ class MainWindow(QMainWindow):
                                         text=str(self.document.current_frame + 1))
         if not ok:
             return
-        try:  # typed as text: a number spin box turned 999 into 9 and -5 into 5 without a word (QA pass 43)
-            frame = int(text.strip())
-        except ValueError:
-            frame = 0
-        if not 1 <= frame <= last:
-            self.statusBar().showMessage(f"There is no frame {text.strip()}: the frames are 1 to {last}.", 5000)
-            return
-        self.document.seek(frame - 1)
+        # typed as text: a number spin box turned 999 into 9 and -5 into 5 without a word (QA pass 43); plain
+        # digits only, not what int() also takes ('+7', '1_0', other scripts' digits: QA pass 44)
+        typed = text.strip()
+        frame = int(typed) if re.fullmatch(r"[0-9]{1,9}", typed) else 0
+        if not typed:
+            self.statusBar().showMessage(f"Enter a frame number from 1 to {last}.", 5000)
+        elif not 1 <= frame <= last:
+            shown = typed if len(typed) <= 12 else typed[:12] + "…"
+            self.statusBar().showMessage(f"There is no frame {shown}: the frames are 1 to {last}.", 5000)
+        else:
+            self.document.seek(frame - 1)
 
     def _jump_lost(self) -> None:
         """Seek to the next frame where objects vanish, and name them (the timeline's lanes show the gap)."""

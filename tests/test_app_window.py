@@ -84,15 +84,19 @@ def test_ctrl_g_goes_to_a_frame_by_its_number(qtbot, window, monkeypatch):
     """QA pass 42: on 3,000 frames the timeline holds about 3 frames a pixel, and frame 1234 took 123 presses."""
     from PySide6.QtWidgets import QInputDialog
 
-    asked, typed = [], ["3", "999", "-5", "x"]
+    asked, typed = [], ["3", "999", "-5", "x", "+2", "1_0", "١٠", " ", "9" * 40]
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(
         lambda parent, title, label, text="", *a: asked.append((label, text)) or (typed.pop(0), True)))
     key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert asked == [("Frame (1–4):", "1")] and window.document.current_frame == 2  # numbered from 1
-    for wrong in ("999", "-5", "x"):  # QA pass 43: a spin box made 999 frame 9 and -5 frame 5, unsaid
+    for wrong in ("999", "-5", "x", "+2", "1_0", "١٠"):  # QA pass 43: a spin box made 999 frame 9, unsaid
         key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
         assert window.document.current_frame == 2
         assert window.statusBar().currentMessage() == f"There is no frame {wrong}: the frames are 1 to 4."
+    key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)  # QA pass 44: "no frame :"
+    assert window.statusBar().currentMessage() == "Enter a frame number from 1 to 4."
+    key(qtbot, window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert window.statusBar().currentMessage() == f"There is no frame {'9' * 12}…: the frames are 1 to 4."
 
 
 def test_mouse_stroke_paints_the_mask_and_annotates_the_frame(qtbot, window):
@@ -423,9 +427,10 @@ def test_file_dialogs_start_beside_the_open_or_last_video(qtbot, app_factory, fr
 @pytest.mark.parametrize("with_video", [False, True])
 def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame_dir, monkeypatch, with_video):
     """Trigger every command of the table (dialogs stubbed): none may raise, with or without a video."""
-    from PySide6.QtWidgets import QDialog, QFileDialog
+    from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog
 
     monkeypatch.setattr(QDialog, "exec", lambda self: 0)
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("", False)))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
     window = app_factory()

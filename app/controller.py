@@ -46,8 +46,9 @@ class _ImportStopped(Exception):
     """The user stopped an import while its masks were read."""
 
 
-LATER_FRAME = 30
-"""The frame kept beside a flat first frame to tell videos apart (a fade from black is over by then)."""
+LATER_FRAMES = 120
+"""How far a flat first frame (a fade from black) is followed for a frame with a picture, kept to tell videos
+apart (QA pass 44: a fixed frame 30 was black too after a long fade, and moved when a frame before it went)."""
 
 
 class AppController(QObject):
@@ -108,7 +109,7 @@ class AppController(QObject):
         try:
             root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
             if fingerprints and saved_for_other_pictures(root, fingerprints[1], fingerprints[2],
-                                                         lambda index: self._thumbnail_of(session, index)):
+                                                         lambda name: self._thumbnail_of(session, name)):
                 done = Workspace(root).set_aside(source_replaced=True)
                 self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
                                 f"that was at this path: its first frame differs.\n\n{done}; this video's own "
@@ -161,25 +162,28 @@ class AppController(QObject):
     @staticmethod
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
         """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
-        earlier versions hold it, then its `frame_thumbnail`, then 'index:thumbnail' of a later frame where the
-        first is `flat` (a fade from black) else ''; none if the first frame cannot be read (the video still
-        opens, and says so when the frame is shown)."""
+        earlier versions hold it, then its `frame_thumbnail`, then 'name:thumbnail' of the first frame with a
+        picture where the first is `flat` (a fade from black) else ''; none if the first frame cannot be read (the
+        video still opens, and says so when the frame is shown)."""
         try:
             first = session.frame(0)
         except StmError:
             return ()
         thumbnail, later = frame_thumbnail(first), ""
-        index = min(session.num_frames - 1, LATER_FRAME)
-        if flat(thumbnail) and index > 0 and (seen := AppController._thumbnail_of(session, index)) is not None:
-            later = f"{index}:{seen}"
+        for index in range(1, min(session.num_frames, LATER_FRAMES + 1)) if flat(thumbnail) else ():
+            if (seen := AppController._thumbnail_of(session, session.frame_names[index])) is None:
+                break
+            later = f"{session.frame_names[index]}:{seen}"
+            if not flat(seen):  # the first frame with a picture, named: a frame deleted before it moves it
+                break
         return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later
 
     @staticmethod
-    def _thumbnail_of(session: AnnotationSession, index: int) -> str | None:
-        """`frame_thumbnail` of frame `index`, None if the video has no such frame or it cannot be read."""
+    def _thumbnail_of(session: AnnotationSession, name: str) -> str | None:
+        """`frame_thumbnail` of the frame called `name`, None if the video has none or it cannot be read."""
         try:
-            return frame_thumbnail(session.frame(index)) if index < session.num_frames else None
-        except StmError:
+            return frame_thumbnail(session.frame(session.frame_names.index(name)))
+        except (ValueError, StmError):
             return None
 
     def _restore(self, workspace: Workspace, session: AnnotationSession

@@ -219,13 +219,13 @@ def _read_json(path: Path, naming: str | None = None) -> object | None:
 
 
 def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
-                             later: Callable[[int], str | None] = lambda _: None) -> bool:
+                             later: Callable[[str], str | None] = lambda _: None) -> bool:
     """Whether the workspace at `root` was saved for a video whose first frame looks otherwise (`thumbnails_differ`,
     which a re-encoding or a grading does not: QA pass 40 found frames saved again at another JPEG quality, or 6
     levels brighter, taken for another video; else, as earlier versions saved it, its `frame_fingerprint` differs
     from `picture`) and no window has it open: another video that was at this path, deleted or moved, with as
     many frames of one size (QA pass 36: its masks were shown over the new one's frames). Where both first frames
-    are `flat`, the later frame the state names is compared (`later(index)` gives this video's thumbnail of it,
+    are `flat`, the later frame the state names is compared (`later(name)` gives this video's thumbnail of it,
     None if it has no such frame). Workspaces from before the state file kept either are taken as they are."""
     state = _read_json(root / STATE_FILE)
     state = state if isinstance(state, dict) else {}
@@ -235,8 +235,8 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
         try:
             differs = thumbnails_differ(saved, thumbnail)
             if not differs and flat(saved) and flat(thumbnail):
-                index, _, then = str(state.get("thumbnail_later") or "").partition(":")
-                now = later(int(index)) if index.isdigit() else None
+                name, _, then = str(state.get("thumbnail_later") or "").rpartition(":")
+                now = later(name) if name else None
                 differs = now is not None and len(now) == len(then) and thumbnails_differ(then, now)
         except ValueError:  # hand-edited: not hex
             pass

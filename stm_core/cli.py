@@ -304,9 +304,8 @@ crop under 32 px leaves the 1/16-scale features a single pixel, which BatchNorm 
 
 
 def _check_train_config(cfg: TrainConfig) -> None:
-    """One-line errors for values that would crash the run or silently train nothing."""
-    from .train.trainer import check_davis_root
-
+    """One-line errors for values that would crash the run or silently train nothing (the DAVIS sequences it
+    reads are checked by `train` itself, before it writes anything)."""
     for name, least in TRAIN_MINIMUMS.items():
         if getattr(cfg, name) < least:
             raise StmError(f"--{name.replace('_', '-')} must be at least {least}")
@@ -328,7 +327,6 @@ def _check_train_config(cfg: TrainConfig) -> None:
     if cfg.davis_root and not (Path(cfg.davis_root) / "JPEGImages").is_dir():
         raise StmError(f"--davis-root {cfg.davis_root} is not a DAVIS folder (no JPEGImages folder in it)" if
                        Path(cfg.davis_root).is_dir() else f"--davis-root folder not found: {cfg.davis_root}")
-    check_davis_root(cfg)  # QA pass 37: a missing validation sequence ended the run at its first validation
     if cfg.val_every and not cfg.davis_root:
         print("note: no validation without --davis-root; best.pt will be the latest weights", file=sys.stderr)
 

@@ -110,15 +110,18 @@ def frame_fingerprint(frame: np.ndarray, files: str = "") -> str:
     apart from another video whose files are named alike (every DAVIS sequence is 00000.jpg...). `files`
     (`source_files`) adds what the video's files are, since first frames can look alike (QA pass 18: two
     clips that fade in from black shared one, and the second took over the first one's moved work)."""
-    thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA) // 32
-    return hashlib.sha1(thumb.astype(np.uint8).tobytes() + files.encode()).hexdigest()
+    return hashlib.sha1((_shrunk(frame) // 32).astype(np.uint8).tobytes() + files.encode()).hexdigest()
 
 
 def frame_thumbnail(frame: np.ndarray) -> str:
     """The frame shrunk to 16x9 (RGB), as hex: kept in the workspace to tell its video's first frame, also
     re-encoded, from another video's (`thumbnails_differ`)."""
-    thumb = cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA)
-    return thumb.astype(np.uint8).tobytes().hex()
+    return _shrunk(frame).astype(np.uint8).tobytes().hex()
+
+
+def _shrunk(frame: np.ndarray) -> np.ndarray:
+    """The 16x9 picture both `frame_fingerprint` and `frame_thumbnail` are made from."""
+    return cv2.resize(np.ascontiguousarray(frame), (16, 9), interpolation=cv2.INTER_AREA)
 
 
 def thumbnails_differ(a: str, b: str) -> bool:
@@ -402,9 +405,8 @@ class Workspace:
         gone); None for other frames."""
         if state.get("frame_size") != list(size):
             return None
-        def stems(kinds: tuple[MaskKind, ...]) -> set[str]:
-            return {p.stem for kind in kinds for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
-        saved = stems(("annotation", "entering")) or stems(tuple(_FOLDERS))
+        painted = self._saved_names("annotation") | self._saved_names("entering")
+        saved = painted or self._saved_names("result")
         kept = len(saved & set(names))
         return (kept, len(saved) - kept) if kept and 2 * kept >= len(saved) else None
 
@@ -526,11 +528,12 @@ class Workspace:
 
     def saved_frames(self, names: list[str], kind: MaskKind) -> list[int]:
         """Indices of the frames with a saved mask of `kind`."""
-        folder = self._folder(kind)
-        if not folder.is_dir():
-            return []
-        present = {p.stem for p in folder.glob("*.png") if not p.name.startswith(".")}
+        present = self._saved_names(kind)
         return [i for i, name in enumerate(names) if name in present]
+
+    def _saved_names(self, kind: MaskKind) -> set[str]:
+        """The names of the frames with a saved mask of `kind` (none where its folder is not there)."""
+        return {p.stem for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
 
     def read_frame_mask(self, name: str, size: tuple[int, int], kind: MaskKind = "result") -> np.ndarray | None:
         """One saved mask; None if it is missing or unreadable (the frame then just has no mask)."""

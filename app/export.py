@@ -134,9 +134,21 @@ def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
     return (cv2.dilate if pixels > 0 else cv2.erode)(mask.astype(np.uint8), disc).astype(bool)
 
 
-def object_dir(kind: str, obj: TrackedObject) -> str:
+def object_dir(kind: str, obj_id: int) -> str:
     """Per-object folder name, e.g. 'binary/object_003' (ids, not names: names may hold any character)."""
-    return f"{kind}/{OBJECT_DIR_PREFIX}{obj.id:03d}"
+    return f"{kind}/{OBJECT_DIR_PREFIX}{obj_id:03d}"
+
+
+def _per_object_outputs(options: ExportOptions) -> tuple[tuple[str, bool], ...]:
+    """The outputs written per object, each with whether this export writes it."""
+    return (BINARY_DIR, options.binary), (SOFT_DIR, options.soft)
+
+
+def _deleted_object_dirs(options: ExportOptions, objects: list[TrackedObject], earlier: set[int]) -> list[str]:
+    """The per-object folders, of the outputs this export writes, of objects an earlier export here listed and
+    this one does not have (deleted since)."""
+    deleted = sorted(earlier - {o.id for o in objects})
+    return [object_dir(kind, obj_id) for kind, chosen in _per_object_outputs(options) if chosen for obj_id in deleted]
 
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
@@ -191,14 +203,14 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     write_mask(folder / MASKS_DIR / f"{name}.png", labels)
                     files += 1
                 for obj in objects if options.binary else []:
-                    write_binary_mask(folder / object_dir(BINARY_DIR, obj) / f"{name}.png",
+                    write_binary_mask(folder / object_dir(BINARY_DIR, obj.id) / f"{name}.png",
                                       grown(labels == obj.id, options.grow))
                     files += 1
                 for source, obj in zip(sources, objects) if options.soft else []:
                     prob = session.probability(index, source)
                     if prob is None:  # imported or hand-made masks have no soft result: use the hard mask
                         prob = (labels == obj.id).astype(np.uint8) * 255
-                    write_gray(folder / object_dir(SOFT_DIR, obj) / f"{name}.png", prob)
+                    write_gray(folder / object_dir(SOFT_DIR, obj.id) / f"{name}.png", prob)
                     files += 1
                 if video is not None:
                     video.write(composite(session.frame(index), labels, lut))
@@ -232,8 +244,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
 def _written_dirs(options: ExportOptions, objects: list[TrackedObject]) -> list[str]:
     """The per-frame folders the export writes, relative to its folder."""
     dirs = [MASKS_DIR] if options.palette else []
-    dirs += [object_dir(BINARY_DIR, o) for o in objects] if options.binary else []
-    return dirs + ([object_dir(SOFT_DIR, o) for o in objects] if options.soft else [])
+    return dirs + [object_dir(kind, o.id) for kind, chosen in _per_object_outputs(options) if chosen for o in objects]
 
 
 @dataclass(frozen=True)
@@ -298,16 +309,13 @@ def _leftovers(folder: Path, options: ExportOptions, objects: list[TrackedObject
     for d in _written_dirs(options, objects):
         if stale := [f for f in ours(d) if f.stem not in names]:
             found.append(Leftover(folder / d, tuple(stale), "frames"))
-    current = {o.id for o in objects}
-    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        for obj_id in sorted(earlier - current) if chosen else []:
-            rel = f"{kind}/{OBJECT_DIR_PREFIX}{obj_id:03d}"
-            # not only this video's frames: those `_remove_deleted_objects` removes of itself
-            if (pngs := ours(rel)) and any(f.stem not in names for f in pngs):
-                found.append(Leftover(folder / rel, tuple(pngs), "object"))
+    for rel in _deleted_object_dirs(options, objects, earlier):
+        # not only this video's frames: those `_remove_deleted_objects` removes of itself
+        if (pngs := ours(rel)) and any(f.stem not in names for f in pngs):
+            found.append(Leftover(folder / rel, tuple(pngs), "object"))
     if not options.palette and (masks := ours(MASKS_DIR)):
         found.append(Leftover(folder / MASKS_DIR, tuple(masks), "output"))
-    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
+    for kind, chosen in _per_object_outputs(options):
         files = [] if chosen else [f for rel in sorted(made.outputs) if rel.startswith(f"{kind}/") for f in ours(rel)]
         if files:
             found.append(Leftover(folder / kind, tuple(files), "output"))
@@ -403,16 +411,14 @@ def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options:
     this folder (left, they would look current). Only folders that export wrote go: its manifest lists the folder
     (QA pass 44: a user's own binary/object_002/ went, whose object an export's `objects.json` listed), and it
     holds nothing but this video's frame PNGs. Returns what was removed."""
-    current = {o.id for o in objects}
     removed = []
-    for kind, chosen in ((BINARY_DIR, options.binary), (SOFT_DIR, options.soft)):
-        for obj_id in sorted(earlier - current) if chosen else []:
-            old = folder / kind / f"{OBJECT_DIR_PREFIX}{obj_id:03d}"
-            if f"{kind}/{old.name}" in made.outputs and old.is_dir() \
-                    and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
-                shutil.rmtree(old, ignore_errors=True)
-                if not old.exists():
-                    removed.append(f"{kind}/{old.name}")
+    for rel in _deleted_object_dirs(options, objects, earlier):
+        old = folder / rel
+        if rel in made.outputs and old.is_dir() \
+                and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
+            shutil.rmtree(old, ignore_errors=True)
+            if not old.exists():
+                removed.append(rel)
     return tuple(removed)
 
 

@@ -173,6 +173,7 @@ class Autosaver(QObject):
             "picture": self._fingerprints[1] if self._fingerprints else None,  # the first frame's alone
             "thumbnail": self._fingerprints[2] if self._fingerprints else None,  # to compare it with tolerance
             "thumbnail_later": self._fingerprints[3] if self._fingerprints else None,  # where the first is flat
+            "thumbnails_spread": self._fingerprints[4] if self._fingerprints else None,  # the first deleted
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from

@@ -49,6 +49,8 @@ class _ImportStopped(Exception):
 LATER_FRAMES = 120
 """How far a flat first frame (a fade from black) is followed for a frame with a picture, kept to tell videos
 apart (QA pass 44: a fixed frame 30 was black too after a long fade, and moved when a frame before it went)."""
+SPREAD_FRAMES = 3
+"""Frames of a folder whose thumbnails are kept by name: where its first frames were deleted, they tell its work."""
 
 
 class AppController(QObject):
@@ -163,8 +165,9 @@ class AppController(QObject):
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
         """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
         earlier versions hold it, then its `frame_thumbnail`, then 'name:thumbnail' of the first frame with a
-        picture where the first is `flat` (a fade from black) else ''; none if the first frame cannot be read (the
-        video still opens, and says so when the frame is shown)."""
+        picture where the first is `flat` (a fade from black) else '', then, for a frame folder, 'name:thumbnail'
+        of those frames spread over it (`SPREAD_FRAMES`) that are not `flat`, a line each; none if the first
+        frame cannot be read (the video still opens, and says so when the frame is shown)."""
         try:
             first = session.frame(0)
         except StmError:
@@ -176,7 +179,12 @@ class AppController(QObject):
             later = f"{session.frame_names[index]}:{seen}"
             if not flat(seen):  # the first frame with a picture, named: a frame deleted before it moves it
                 break
-        return frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later
+        n, names = session.num_frames, session.frame_names
+        spread = [(names[i], AppController._thumbnail_of(session, names[i]))
+                  for i in sorted({n * k // (SPREAD_FRAMES + 1) for k in range(1, SPREAD_FRAMES + 1)} - {0})
+                  ] if session.frames.path.is_dir() else []
+        return (frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later,
+                "\n".join(f"{name}:{seen}" for name, seen in spread if seen is not None and not flat(seen)))
 
     @staticmethod
     def _thumbnail_of(session: AnnotationSession, name: str) -> str | None:

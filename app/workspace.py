@@ -50,7 +50,7 @@ IDENTITY_FILE = "identity.json"
 """Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
 by it where the state file is torn (QA pass 34: that work was never found again)."""
 _IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail",
-                  "thumbnail_later")
+                  "thumbnail_later", "thumbnails_spread")
 FORMAT_VERSION = 1
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
@@ -229,7 +229,9 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
     from `picture`) and no window has it open: another video that was at this path, deleted or moved, with as
     many frames of one size (QA pass 36: its masks were shown over the new one's frames). Where both first frames
     are `flat`, the later frame the state names is compared (`later(name)` gives this video's thumbnail of it,
-    None if it has no such frame). Workspaces from before the state file kept either are taken as they are."""
+    None if it has no such frame). Where the first frames differ, a frame folder's frames saved by name
+    (`thumbnails_spread`) that are still there and look alike tell its own first frames deleted (a session-22
+    finding: its work was set aside). Workspaces from before the state file kept either are taken as they are."""
     state = _read_json(root / STATE_FILE)
     state = state if isinstance(state, dict) else {}
     saved, before = state.get("thumbnail"), state.get("picture")
@@ -238,12 +240,24 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
         try:
             differs = thumbnails_differ(saved, thumbnail)
             if not differs and flat(saved) and flat(thumbnail):
-                name, _, then = str(state.get("thumbnail_later") or "").rpartition(":")
-                now = later(name) if name else None
-                differs = now is not None and len(now) == len(then) and thumbnails_differ(then, now)
+                differs = _named_differ(str(state.get("thumbnail_later") or ""), later) is True
+            elif differs:
+                differs = _named_differ(str(state.get("thumbnails_spread") or ""), later) is not False
         except ValueError:  # hand-edited: not hex
             pass
     return differs and _lock_holder(root / LOCK_FILE) is None
+
+
+def _named_differ(named: str, now: Callable[[str], str | None]) -> bool | None:
+    """Whether the frames that `named` ('name:thumbnail', a line each) gives look otherwise now (`now(name)`):
+    True if one does, False if all that this video has look alike, None if it has none of them."""
+    compared = []
+    for item in named.splitlines():
+        name, _, then = item.rpartition(":")
+        seen = now(name) if name else None
+        if seen is not None and len(seen) == len(then):
+            compared.append(thumbnails_differ(then, seen))
+    return any(compared) if compared else None
 
 
 def move_workspace(old: Path, new: Path) -> Path:
@@ -400,15 +414,16 @@ class Workspace:
         """For a saved state of other frames than these, in a frame folder: whether they are its frames with
         some deleted or added since (a blurry frame removed, the rest of a recording added: QA pass 40 found the
         work set aside as another video's). So it is where the frame size is the same and at least half the
-        annotated frames (else of the saved masks) are named after frames still there; a video file's frames are
-        named by their place, so there a name says nothing (QA pass 42). Returns (annotated frames still there,
-        gone); None for other frames."""
+        annotated frames (where all of them went, of the saved masks) are named after frames still there; a video
+        file's frames are named by their place, so there a name says nothing (QA pass 42). Returns (annotated
+        frames still there, gone); None for other frames."""
         if state.get("frame_size") != list(size):
             return None
         painted = self._saved_names("annotation") | self._saved_names("entering")
-        saved = painted or self._saved_names("result")
-        kept = len(saved & set(names))
-        return (kept, len(saved) - kept) if kept and 2 * kept >= len(saved) else None
+        kept = len(painted & set(names))
+        saved = painted if kept else self._saved_names("result")  # the first frame, annotated, deleted
+        there = len(saved & set(names))
+        return (kept, len(painted) - kept) if there and 2 * there >= len(saved) else None
 
     def belongs_to(self, names: list[str], size: tuple[int, int]) -> bool:
         """Whether what a workspace with a torn state file holds is of these frames: its identity file says so,

@@ -495,6 +495,44 @@ def test_another_clip_fading_in_from_dark_at_the_same_path_does_not_take_its_wor
     assert dialogs[-1][0] == "Saved work of another video" and again.document.annotated_frames() == []
 
 
+@pytest.mark.parametrize("annotated", [(0, 5), (0,)])
+def test_a_folder_whose_first_frames_were_deleted_keeps_its_work(qtbot, app_factory, tmp_path, dialogs, annotated):
+    """Session 22: deleting a folder's first frames (a slate, blurry ones) set all its work aside as another
+    video's, its first frame now another picture. Frames kept by name tell the folder; where the only annotated
+    frame went, its results are restored by name. Another clip named alike is still set aside."""
+    def write(*clips: list[np.ndarray]) -> None:
+        for old in clip.iterdir():
+            old.unlink()
+        for i, frame in enumerate(f for frames in clips for f in frames):
+            cv2.imwrite(str(clip / f"{i:05d}.png"), frame)
+
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    write(_noise_frames(9, 3), _noise_frames(1, 5))  # a slate, then the scene
+    window = propagated_window(qtbot, app_factory, clip)
+    for index in annotated[1:]:
+        window.document.seek(index)
+        paint(window.document, 60, 40, obj=window.document.add_object().id)
+    window.close()
+    for i in range(3):
+        (clip / f"{i:05d}.png").unlink()
+    again = app_factory()
+    assert again.controller.open(clip)
+    assert dialogs[-1][0] == "Frames changed" and "1 annotated frame was deleted" in dialogs[-1][1]
+    doc = again.document
+    assert [doc.session.frame_names[i] for i in doc.annotated_frames()] == [f"{i:05d}" for i in annotated[1:]]
+    qtbot.waitUntil(lambda: not again.controller._loader, timeout=WAIT_MS)
+    results = [i for i in range(doc.session.num_frames) if doc.result_frames()[i] and not doc.is_annotated(i)]
+    assert len(results) == 5 - len(annotated[1:]) and all(doc.stale_frames()[i] for i in results)
+    again.close()
+    write(_noise_frames(9, 3), _noise_frames(2, 5))  # another clip, its first three frames deleted as well
+    for i in range(3):
+        (clip / f"{i:05d}.png").unlink()
+    other = app_factory()
+    assert other.controller.open(clip)
+    assert dialogs[-1][0] == "Saved work of another video" and other.document.annotated_frames() == []
+
+
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""

@@ -550,6 +550,10 @@ class Document(QObject):
         self._after_history_step(edit)
 
     def _after_history_step(self, edit: Edit) -> None:
+        for obj_id in sorted(edit.objects()):  # QA pass 48: an undo after H changed a mask no one could see
+            if (obj := self.objects.get(obj_id)) is not None and not obj.visible:
+                self.set_object_visible(obj_id, True)
+                self.note.emit(f"“{obj.name}” was hidden: it is shown again, as this changed its mask")
         self._update_key([self._current])
         self._has_result[self._current] |= self.is_annotated()
         self.regionPainted.emit(self._current, edit.rect)

@@ -42,6 +42,12 @@ class Edit:
         (y0, x0), (y1, x1) = changed.min(0), changed.max(0) + 1
         return cls.capture(before, after, Rect(int(x0), int(y0), int(x1), int(y1)), was_annotated)
 
+    def objects(self) -> set[int]:
+        """The ids of the objects whose pixels the edit changed (gained or lost)."""
+        before, after = (np.frombuffer(zlib.decompress(p), np.uint8) for p in (self.before, self.after))
+        changed = before != after
+        return {int(i) for i in np.union1d(before[changed], after[changed]) if i}
+
     def undo_into(self, labels: np.ndarray) -> None:
         self._put(labels, self.before)
 

@@ -427,10 +427,12 @@ def test_file_dialogs_start_beside_the_open_or_last_video(qtbot, app_factory, fr
 @pytest.mark.parametrize("with_video", [False, True])
 def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame_dir, monkeypatch, with_video):
     """Trigger every command of the table (dialogs stubbed): none may raise, with or without a video."""
-    from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog, QDialog, QFileDialog, QInputDialog
 
     monkeypatch.setattr(QDialog, "exec", lambda self: 0)
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("", False)))
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor()))  # cancelled
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: ("", "")))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: ""))
     window = app_factory()
@@ -559,6 +561,52 @@ def test_remove_asks_with_a_long_name_cut_short_and_removes_the_object(qtbot, wi
     assert obj.id not in doc.objects
 
 
+def test_objects_are_renamed_recoloured_and_removed_from_the_keyboard(qtbot, window, dialogs, monkeypatch):
+    """QA pass 48: rename, colour and remove took the mouse (a double-click, a button), with no menu entry and
+    no key to rebind."""
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog, QLineEdit
+
+    doc = window.document
+    obj = doc.add_object()
+    window.editor.select_object(obj.id)
+    key(qtbot, window, Qt.Key.Key_F2)
+    editor = QApplication.focusWidget()
+    assert isinstance(editor, QLineEdit) and editor.text() == obj.name
+    editor.selectAll()
+    qtbot.keyClicks(editor, "Fence")
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: doc.objects.get(obj.id).name == "Fence", timeout=2000)
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor(1, 2, 3)))
+    window.canvas.setFocus()
+    key(qtbot, window, Qt.Key.Key_C)
+    assert doc.objects.get(obj.id).color == (1, 2, 3)
+    key(qtbot, window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    assert dialogs[-1][0] == "Remove object" and "Fence" in dialogs[-1][1] and obj.id not in doc.objects
+    menu = next(m for m in window.menuBar().findChildren(type(window.menuBar().actions()[0].menu()))
+                if m.title() == "&Objects")
+    assert {"Rename selected object…", "Colour of selected object…"} <= {a.text() for a in menu.actions()}
+    assert "(C)" in window.objects_panel.color_button.toolTip()
+
+
+def test_an_undo_that_changes_a_hidden_object_shows_it_again(qtbot, window):
+    """QA pass 48: N, paint, H, Ctrl+Z took pixels from the hidden object's mask, with nothing to see or say."""
+    doc = window.document
+    obj = doc.add_object()
+    window.editor.select_object(obj.id)
+    window.editor.set_brush_size(9)
+    stroke(qtbot, window, [(20, 20), (40, 20)])
+    key(qtbot, window, Qt.Key.Key_H)
+    assert not doc.objects.get(obj.id).visible
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.objects.get(obj.id).visible and not doc.is_annotated(0)
+    assert "was hidden: it is shown again" in window.statusBar().currentMessage()
+    key(qtbot, window, Qt.Key.Key_H)
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert doc.objects.get(obj.id).visible and (doc.session.labels(0) == obj.id).any()
+    assert "was hidden: it is shown again" in window.statusBar().currentMessage()
+
+
 def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembered(qtbot, app_factory, frame_dir,
                                                                                     monkeypatch):
     """The gui-anchors' gap 11: rebindable shortcuts (other keyboard layouts, habits from other tools)."""
@@ -599,7 +647,7 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     other = app_factory()  # remembered, as every setting
     assert other.keys["frame.next"] == ("D",) and other.keys["frame.prev"] == ("Left",)
     assert window.objects_panel.list.item(0).toolTip().startswith("Object 1 (key 1)")
-    assert window.objects_panel.keys_label.text() == "Keys 1–9 select · N adds · H hides · double-click renames"
+    assert window.objects_panel.keys_label.text() == "Keys 1–9 select · N adds · H hides · F2 or double-click renames"
     window.set_keys(dict(window.keys, **{"object.add": ("J",)}))
     assert "· J adds ·" in window.objects_panel.keys_label.text()
     opened = []  # QA pass 19: a window opened before the change wrote its older keys back over it

@@ -1,4 +1,4 @@
-"""The objects list: select, add, remove, rename (double-click), recolour and hide objects at any time."""
+"""The objects list: select, add, remove, rename (F2 or double-click), recolour and hide objects at any time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, Q
                                QPushButton, QVBoxLayout, QWidget)
 
 from ..controller import AppController
-from ..shortcuts import KeyMap, hint, keymap
+from ..objects import TrackedObject
+from ..shortcuts import TEXT, KeyMap, hint, keymap
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -52,14 +53,11 @@ class ObjectsPanel(QWidget):
         self.add_button = QPushButton("Add")
         self.remove_button = QPushButton("Remove")
         self.color_button = QPushButton("Colour…")
-        for button, tip in ((self.add_button, "Add an object (N)"),
-                            (self.remove_button, "Delete the selected object in every frame"),
-                            (self.color_button, "Change the display colour of the selected object")):
-            button.setToolTip(tip)
-            buttons.addWidget(button)
+        for button in (self.add_button, self.remove_button, self.color_button):
+            buttons.addWidget(button)  # their tips name their keys: `show_keys`
         self.add_button.clicked.connect(controller.add_object)
-        self.remove_button.clicked.connect(self._remove)
-        self.color_button.clicked.connect(self._recolour)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.color_button.clicked.connect(self.recolour_selected)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.keys_label = QLabel()
@@ -74,11 +72,13 @@ class ObjectsPanel(QWidget):
 
     def show_keys(self, keys: KeyMap) -> None:
         self._keys = keys
-        self.add_button.setToolTip(f"Add an object ({hint(keys, 'object.add')})")
+        for button, command in ((self.add_button, "object.add"), (self.remove_button, "object.remove"),
+                                (self.color_button, "object.recolour")):
+            button.setToolTip(f"{TEXT[command].rstrip('…')} ({hint(keys, command)})")
         digits = [hint(keys, f"object.select.{n}") for n in (1, 9)]
         select = "Keys 1–9 select" if digits == ["1", "9"] else f"Keys {digits[0]}…{digits[1]} select objects 1–9"
         self.keys_label.setText(f"{select} · {hint(keys, 'object.add')} adds · {hint(keys, 'object.toggle_visible')} "
-                                "hides · double-click renames")
+                                f"hides · {hint(keys, 'object.rename')} or double-click renames")
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -120,20 +120,28 @@ class ObjectsPanel(QWidget):
         self._doc.rename_object(obj_id, name)
         self._doc.set_object_visible(obj_id, visible)
 
-    def _remove(self) -> None:
+    def rename_selected(self) -> None:
+        """Edit the selected object's name in its row, as a double-click does."""
+        if (item := self.list.currentItem()) is not None and self._selected() is not None:
+            self.list.setFocus()
+            self.list.editItem(item)
+
+    def _selected(self) -> TrackedObject | None:
         obj_id = self._editor.selected_object
-        obj = self._doc.objects.get(obj_id) if obj_id is not None else None
-        if obj is None:
+        return self._doc.objects.get(obj_id) if obj_id is not None else None
+
+    def remove_selected(self) -> None:
+        """Remove the selected object from every frame, once the user confirms."""
+        if (obj := self._selected()) is None:
             return
         answer = QMessageBox.question(self, "Remove object",
                                       f"Remove “{_short(obj.name)}” from every frame? This cannot be undone.")
         if answer == QMessageBox.StandardButton.Yes:
             self._controller.remove_object(obj.id)
 
-    def _recolour(self) -> None:
-        obj_id = self._editor.selected_object
-        obj = self._doc.objects.get(obj_id) if obj_id is not None else None
-        if obj is None:
+    def recolour_selected(self) -> None:
+        """Choose the selected object's display colour."""
+        if (obj := self._selected()) is None:
             return
         color = QColorDialog.getColor(QColor(*obj.color), self, f"Colour of {_short(obj.name)}")
         if color.isValid():

@@ -65,16 +65,41 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     `data_dir`, named after the video plus a hash of its absolute path so two `frames/` folders never clash.
 
     A workspace found only in the other place (the option changed since it was written) is moved here, or,
-    if it cannot be moved, used where it is: changing a preference must not hide the annotator's work."""
+    if it cannot be moved, used where it is: changing a preference must not hide the annotator's work. Where
+    both places hold one, the one saved last is used, the other set aside (QA pass 45: the work done while the
+    video's folder was read-only, saved in the data folder, was hidden by the older copy beside the video)."""
     source = source.resolve()
     digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
-    in_data = data_dir / "workspaces" / f"{source.name}-{digest}"
+    in_data = data_dir / "workspaces" / f"{_cut(source.name, NAME_BYTES)}-{digest}"
     beside = source.with_name(source.name + SUFFIX)
+    if len(f"{beside.name}.moving".encode("utf-8")) > 255:  # no such file name: the data folder it is
+        return in_data
     chosen = beside if beside_source and _writable(beside) else in_data
     other = in_data if chosen == beside else beside
+    if (other / STATE_FILE).is_file() and (chosen / STATE_FILE).exists() and _saved_later(other, chosen) \
+            and _lock_holder(chosen / LOCK_FILE) is None and _lock_holder(other / LOCK_FILE) is None:
+        Workspace(chosen).set_aside()
     if (other / STATE_FILE).is_file() and not (chosen / STATE_FILE).exists():
         return move_workspace(other, chosen)
     return chosen
+
+
+NAME_BYTES = 200
+"""The most of a video's name a workspace folder's name takes: with the hash and a set-aside suffix it stays
+within a file name's 255 bytes (QA pass 45: a video named with 245 bytes could not be opened)."""
+
+
+def _cut(name: str, most: int) -> str:
+    """`name` cut to at most `most` bytes of UTF-8, never inside a character."""
+    return name.encode("utf-8")[:most].decode("utf-8", errors="ignore")
+
+
+def _saved_later(a: Path, b: Path) -> bool:
+    """Whether workspace `a` was saved after workspace `b`."""
+    try:
+        return (a / STATE_FILE).stat().st_mtime > (b / STATE_FILE).stat().st_mtime
+    except OSError:
+        return False
 
 
 BESIDE_LIST = "beside-videos.txt"

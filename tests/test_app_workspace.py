@@ -338,6 +338,53 @@ def test_switching_the_workspace_place_takes_the_work_along(qtbot, app_factory, 
         assert window.document.annotated_frames() == [0] and window.document.session.labels(0)[30, 30] == 1
 
 
+def test_work_saved_elsewhere_while_the_videos_folder_was_read_only_is_not_hidden_by_the_older_copy(
+        qtbot, app_factory, frame_dir, monkeypatch, dialogs):
+    """QA pass 45: with the workspace kept beside the video, a read-only folder made the app save to the data
+    folder (the copy beside could not be removed); once writable again, the older copy beside was opened, the
+    rename and strokes done meanwhile nowhere to be seen."""
+    import shutil
+    from dataclasses import replace
+
+    from app import workspace as workspace_module
+
+    window = app_factory()
+    c = window.controller
+    c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=True))
+    assert c.open(frame_dir)
+    paint(window.document, 30, 30)
+    beside = c.autosaver.workspace.root
+    window.close()
+    shutil.copytree(beside, beside.with_name("left behind"))  # what a read-only folder keeps after the move
+    writable = workspace_module._writable
+    monkeypatch.setattr(workspace_module, "_writable", lambda folder: folder != beside and writable(folder))
+    window = app_factory()
+    assert window.controller.open(frame_dir) and window.controller.autosaver.workspace.root != beside
+    window.document.rename_object(1, "Swan")
+    window.close()
+    shutil.move(beside.with_name("left behind"), beside)
+    monkeypatch.setattr(workspace_module, "_writable", writable)
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    assert again.controller.autosaver.workspace.root == beside and again.document.objects.get(1).name == "Swan"
+    assert [p.name for p in beside.parent.glob(f"{beside.name}.old-*")]  # the older copy is kept aside
+
+
+def test_a_video_with_a_very_long_name_opens(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 45: a video named with 245 bytes or more (82 CJK characters) could not be opened: "File name
+    too long", its workspace folder's name being the video's plus a hash."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / ("日本" * 41 + "v" * 4))
+    assert len(clip.name.encode("utf-8")) == 250
+    window = app_factory()
+    assert window.controller.open(clip), dialogs
+    paint(window.document, 30, 30)
+    window.close()
+    again = app_factory()
+    assert again.controller.open(clip) and again.document.annotated_frames() == [0]
+
+
 def test_a_video_moved_to_another_folder_finds_its_work_kept_beside_it(qtbot, app_factory, frame_dir, tmp_path):
     """QA pass 32: with the workspace beside the video, a video moved to another folder opened empty; its work
     was looked for beside the new place only."""

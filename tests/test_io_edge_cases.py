@@ -166,6 +166,33 @@ def test_a_phone_photos_exif_orientation_is_applied_and_tif_gif_frames_are_read(
         assert frames[i].shape == (64, 48, 3) and np.abs(frames[i].astype(int) - upright).mean() < 8, i
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".jpg"])
+def test_frames_and_masks_turned_by_their_exif_orientation_agree(tmp_path, suffix):
+    """QA pass 46: a TIFF turned a quarter by its Orientation tag could not be opened (Pillow turns it as it
+    loads, and its size was swapped once more: "00000.tif is 64x96, the first frame is 96x64"); a mask saved as
+    the frames were (a phone editor's JPEG, EXIF orientation kept) was read unturned, a half turn tracked upside
+    down, a quarter turn refused as the wrong size."""
+    from PIL import Image
+
+    corner = np.zeros((48, 64, 3), np.uint8)
+    corner[:24, :32] = 230  # bright top-left corner, as stored
+    folder, masks = tmp_path / "photos", tmp_path / "masks"
+    folder.mkdir()
+    masks.mkdir()
+    for orientation, name in ((6, "00000"), (6, "00001")):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(corner).save(folder / f"{name}{suffix}", exif=exif, quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(corner[:, :, 0]).save(masks / "00000.jpg", exif=exif, quality=95)
+    frames = open_frames(folder)
+    shown = np.rot90(corner, -1)  # turned 90° clockwise: the bright corner top-right
+    assert frames.size == (64, 48) and np.abs(frames[1].astype(int) - shown).mean() < 8
+    mask = read_mask(masks / "00000.jpg", frames.size)
+    assert mask.shape == (64, 48) and mask[:32, 24:].all() and not mask[32:].any()
+
+
 @pytest.mark.parametrize("matrix, shown", [
     ((0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000), lambda im: np.rot90(im, -1)),  # portrait phone video
     ((-65536, 0, 0, 0, -65536, 0, 0, 0, 0x40000000), lambda im: np.rot90(im, 2)),

@@ -192,8 +192,9 @@ class FolderFrames(FrameSource):
         try:
             with Image.open(files[0]) as im:
                 width, height = im.size
-                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
-                    width, height = height, width
+                if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # turned a quarter: as decoded
+                    im.load()  # a TIFF turns itself here (QA pass 46: its size was swapped twice)
+                    width, height = upright(im).size
         except (OSError, UnidentifiedImageError) as e:
             raise InputError(f"cannot read image {files[0]}: {e}") from None
         _warn_if_animated(next((p for p in files if p.suffix.lower() == ".gif"), None))
@@ -211,11 +212,15 @@ class FolderFrames(FrameSource):
         try:
             with Image.open(path) as im:
                 im.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off by default)
-                if im.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a phone's portrait photo stored sideways
-                    return image_to_rgb(ImageOps.exif_transpose(im))
-                return image_to_rgb(im)
+                return image_to_rgb(upright(im))
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
             raise InputError(f"cannot read image {path}: {e}") from None
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """A loaded image turned as its EXIF orientation says (a phone's portrait photo stored sideways), as every
+    image viewer shows it; itself where it says nothing."""
+    return ImageOps.exif_transpose(im) if im.getexif().get(_EXIF_ORIENTATION, 1) != 1 else im
 
 
 def image_to_rgb(im: Image.Image) -> np.ndarray:

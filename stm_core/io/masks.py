@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
 from .atomic import atomic_path
-from .frames import image_files
+from .frames import image_files, upright
 from .packed_masks import PackedMasks, labels_present
 
 VOID_LABEL = 255
@@ -110,8 +110,9 @@ def _read_mask(path: Path, expected_size: tuple[int, int] | None, tolerance: int
     """`read_mask`, the kind of palette mask it was (`_BINARY_PALETTE`, `_LABELLED_PALETTE`, else None) and how
     many void pixels became background (without `keep_void`)."""
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im = upright(opened)  # turned as its frames are (QA pass 46: a phone editor's JPEG mask was not)
             if probability:
                 labels, kind = (np.asarray(im.convert("L")) >= 128).astype(np.uint8), None
             else:

@@ -487,3 +487,41 @@ def test_packed_masks_refuse_labels_a_uint8_cast_would_change():
     for bad in (np.array([[0, 256]]), np.array([[-1, 2]]), np.array([[0.5, 1.0]])):
         with pytest.raises(ValueError, match="whole numbers 0..255"):
             packed[1] = bad
+
+
+def _indexed(path: Path, indices: np.ndarray, colours: list[tuple[int, int, int]]) -> Path:
+    im = Image.fromarray(indices.astype(np.uint8), mode="P")
+    im.putpalette([v for c in colours for v in c] + [0] * (768 - 3 * len(colours)))
+    im.save(path)
+    return path
+
+
+@pytest.mark.parametrize("colours, expected", [
+    ([(128, 0, 0), (0, 0, 0)], {0: 1, 1: 0}),  # a red disc met first: index 0, the black background 1
+    ([(0, 128, 0), (0, 0, 0), (128, 0, 0)], {0: 2, 1: 0, 2: 1}),  # DAVIS colours in an editor's order
+    ([(0, 0, 0), (0, 128, 0), (128, 0, 0)], {0: 0, 1: 2, 2: 1}),  # black first, the objects swapped
+    ([(255, 255, 255), (0, 0, 0)], {0: 1, 1: 0}),  # white on black, white met first
+    ([(250, 20, 200), (0, 0, 0), (20, 200, 250)], {0: 1, 1: 0, 2: 2}),  # colours of its own: palette order
+], ids=["red first", "davis colours reordered", "black first, objects swapped", "white first", "own colours"])
+def test_an_indexed_mask_in_an_editors_palette_order_is_read_by_colour(tmp_path, colours, expected):
+    """QA pass 46: GIMP, ImageMagick or Pillow's adaptive palette index the colours in the order they meet
+    them; a red disc at index 0 on black at index 1 was read inverted, the background tracked as the object."""
+    indices = np.zeros((20, 30), np.uint8)
+    indices[:, 10:20], indices[:, 20:] = 1, 2 if len(colours) > 2 else 1
+    indices[:, :10] = 0
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        labels = read_mask(_indexed(tmp_path / "m.png", indices, colours))
+    for index, label in expected.items():
+        assert (labels[indices == index] == label).all(), (index, label)
+
+
+@pytest.mark.parametrize("colours", [
+    [tuple(int(v) for v in DAVIS_PALETTE[i]) for i in range(3)],  # DAVIS: the indices are the labels
+    [(i, i, i) for i in range(3)],  # a grey palette of label values
+    [(0, 0, 0)] * 3,  # no palette to speak of: only the indices tell the objects apart
+])
+def test_an_indexed_label_map_keeps_its_indices(tmp_path, colours):
+    indices = np.zeros((20, 30), np.uint8)
+    indices[:, 10:20], indices[:, 20:] = 1, 2
+    assert np.array_equal(read_mask(_indexed(tmp_path / "m.png", indices, colours)), indices)

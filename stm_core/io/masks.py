@@ -135,6 +135,8 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
         # a 0/255 binary mask saved with a palette: 255 is its object, not a mask of nothing but DAVIS void
         # (seventh CLI QA pass: such predictions scored J 0 and such annotations "contain no object")
         present = np.array(sorted(labels_present(labels)))
+        if (relabel := _labels_by_colour(im, present, path)) is not None:
+            return relabel[labels], None
         if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]):
             return (labels != 0).astype(np.uint8), _BINARY_PALETTE
         return labels, _LABELLED_PALETTE if (present[(present != 0) & (present != VOID_LABEL)]).size else None
@@ -146,6 +148,36 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
     if im.mode in ("RGB", "RGBA"):
         return _colour_labels(np.asarray(im), path), None
     raise InputError(f"mask {path} has unsupported image mode {im.mode}; save it as a palette or grayscale PNG")
+
+
+def _labels_by_colour(im: Image.Image, present: np.ndarray, path: Path) -> np.ndarray | None:
+    """For an indexed mask whose palette says its indices are no labels, each index's label (a lookup table):
+    an image editor's palette, in the order it met the colours, with black (the background) at another index
+    than 0, or DAVIS colours at other indices than their own (QA pass 46: a disc at index 0 on black at index 1
+    was read inverted, the background tracked as the object). DAVIS colours give their labels, else black is
+    the background and the other colours are objects 1, 2... in palette order. None where the indices are the
+    labels: DAVIS and YouTube-VOS masks, and label maps with a palette of their own."""
+    flat = im.getpalette() or []
+    colours = {int(i): tuple(flat[3 * i:3 * i + 3]) for i in present if len(flat) >= 3 * i + 3}
+    if len(colours) < len(present) or len(set(colours.values())) < len(colours):
+        return None  # indices past the palette, or two of one colour: only the indices tell them apart
+    davis = {i: _LABEL_OF_COLOUR.get((r << 16) | (g << 8) | b) for i, (r, g, b) in colours.items()}
+    all_davis = all(label is not None for label in davis.values())
+    if not (any(c == (0, 0, 0) for i, c in colours.items() if i != 0)
+            or all_davis and any(label != i for i, label in davis.items())):
+        return None
+    relabel = np.zeros(256, np.uint8)
+    if all_davis:
+        for i, label in davis.items():
+            relabel[i] = label
+        return relabel
+    objects = [i for i, c in colours.items() if c != (0, 0, 0)]
+    relabel[objects] = np.arange(1, len(objects) + 1)
+    if len(objects) > 1:
+        warnings.warn(f"mask {path} is an indexed image whose palette has black (the background) at index "
+                      f"{next(i for i, c in colours.items() if c == (0, 0, 0))}, not 0: read by colour, the other "
+                      f"colours as objects 1-{len(objects)} in palette order", stacklevel=6)
+    return relabel
 
 
 def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:

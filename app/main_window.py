@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog, QInputDialog, QMainWindow,
                                QMessageBox, QProgressDialog, QStackedWidget, QVBoxLayout, QWidget)
 
-from stm_core.io.frames import VIDEO_SUFFIXES
+from stm_core.io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 from .controller import AppController
 from .editor_state import Tool
@@ -40,6 +40,8 @@ APP_NAME = "STM Annotator"
 MIN_WIDTH, MIN_HEIGHT = 860, 560
 PLAY_FPS = 12
 VIDEO_FILTER = f"Videos ({' '.join('*' + s for s in sorted(VIDEO_SUFFIXES))});;All files (*)"
+MASK_FILTER = f"Masks ({' '.join('*' + s for s in sorted(IMAGE_SUFFIXES))});;All files (*)"
+"""QA pass 49: only PNGs were listed, though JPEG, BMP, TIFF and WebP masks are read too."""
 MENUS = (("&File", ("file.open_video", "file.open_folder", "file.demo", None, "file.import_masks",
                    "file.import_frame_mask", None, "file.save", "file.export", None, "file.settings", None,
                    "file.quit")),
@@ -431,7 +433,7 @@ class MainWindow(QMainWindow):
         if not self.document.is_open:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", self._browse_from(),
-                                              "Masks (*.png);;All files (*)")
+                                              MASK_FILTER)
         if path:
             self.controller.import_frame_mask(path)
 

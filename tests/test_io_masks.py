@@ -525,3 +525,48 @@ def test_an_indexed_label_map_keeps_its_indices(tmp_path, colours):
     indices = np.zeros((20, 30), np.uint8)
     indices[:, 10:20], indices[:, 20:] = 1, 2
     assert np.array_equal(read_mask(_indexed(tmp_path / "m.png", indices, colours)), indices)
+
+
+def _disc(h: int = 40, w: int = 60) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    return (yy - 20) ** 2 + (xx - 30) ** 2 < 12 ** 2
+
+
+@pytest.mark.parametrize("kind", ["white LA", "black RGBA", "photo cutout", "davis colours"])
+def test_a_mask_held_in_the_alpha_channel_is_its_object(tmp_path, kind):
+    """QA pass 49: white everywhere with the object in the alpha channel (LA) was read as the whole frame; a
+    photo cut out by SAM or rembg (its colours, alpha the mask) was refused for a colour "not in the DAVIS
+    palette"; black with alpha said "no object". Masks in DAVIS colours keep their labels."""
+    disc = _disc()
+    alpha = np.where(disc, 255, 0).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    if kind == "white LA":
+        im = Image.fromarray(np.dstack([np.full_like(alpha, 255), alpha]), mode="LA")
+    else:
+        rgb = {"black RGBA": np.zeros((*disc.shape, 3), np.uint8),
+               "photo cutout": rng.integers(0, 256, (*disc.shape, 3), dtype=np.uint8),
+               "davis colours": np.zeros((*disc.shape, 3), np.uint8)}[kind]
+        if kind == "davis colours":
+            rgb[disc] = DAVIS_PALETTE[1]
+            rgb[disc & (np.arange(disc.shape[1]) >= 30)] = DAVIS_PALETTE[2]
+        im = Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")
+    im.save(tmp_path / "m.png")
+    labels = read_mask(tmp_path / "m.png")
+    expected = disc.astype(np.uint8)
+    if kind == "davis colours":
+        expected[disc & (np.arange(disc.shape[1]) >= 30)] = 2
+    assert np.array_equal(labels, expected)
+
+
+def test_a_grey_mask_saved_indexed_is_read_as_grey(tmp_path):
+    """QA pass 49: a blurred 0/255 disc saved as an indexed PNG with a grey palette (index = grey level) became
+    some 160 objects, its solid inside (255) read as void."""
+    import cv2
+
+    grey = cv2.GaussianBlur(np.where(_disc(), 255, 0).astype(np.uint8), (7, 7), 2)
+    _indexed(tmp_path / "m.png", grey, [(i, i, i) for i in range(256)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = read_mask(tmp_path / "m.png")
+    assert set(np.unique(labels)) == {0, 1} and any("grey levels" in str(w.message) for w in caught)
+    assert abs(int(labels.sum()) - int(_disc().sum())) < 0.1 * _disc().sum()

@@ -137,9 +137,14 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
         present = np.array(sorted(labels_present(labels)))
         if (relabel := _labels_by_colour(im, present, path)) is not None:
             return relabel[labels], None
+        flat = im.getpalette() or []
+        if len(flat) >= 3 * int(present[-1]) + 3 and all(flat[3 * i:3 * i + 3] == [i] * 3 for i in present):
+            return _grey_labels(labels, path), None  # a grey image saved indexed (QA pass 49: soft edges as objects)
         if present.tolist() in ([0, VOID_LABEL], [VOID_LABEL]):
             return (labels != 0).astype(np.uint8), _BINARY_PALETTE
         return labels, _LABELLED_PALETTE if (present[(present != 0) & (present != VOID_LABEL)]).size else None
+    if im.mode in ("LA", "RGBA") and (cutout := _alpha_as_mask(im)) is not None:
+        return cutout, None
     if im.mode == "1":
         return np.array(im, dtype=np.uint8), None
     if im.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N"):
@@ -148,6 +153,23 @@ def _labels_of(im: Image.Image, path: Path) -> tuple[np.ndarray, str | None]:
     if im.mode in ("RGB", "RGBA"):
         return _colour_labels(np.asarray(im), path), None
     raise InputError(f"mask {path} has unsupported image mode {im.mode}; save it as a palette or grayscale PNG")
+
+
+def _alpha_as_mask(im: Image.Image) -> np.ndarray | None:
+    """A cutout's transparency as its one object: a mask saved as transparency over one colour, or a photo cut
+    out (SAM, rembg, remove.bg) whose colours are no mask's (QA pass 49: the one read as the whole frame, the
+    other refused for its colours). None where the opaque colours are the mask (DAVIS colours, or greys that
+    vary) or where the transparency marks nothing (all opaque, or all transparent)."""
+    alpha = np.asarray(im.getchannel("A"))
+    opaque = alpha >= 128
+    if opaque.all() or not opaque.any():
+        return None
+    colours = np.asarray(im.convert("RGB"))[opaque]
+    codes = np.unique((colours.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32)))
+    if len(codes) > 1 and (im.mode == "LA" or all(int(c) in _LABEL_OF_COLOUR for c in codes)) \
+            or len(codes) == 1 and _LABEL_OF_COLOUR.get(int(codes[0]), 0) not in (0, VOID_LABEL):
+        return None  # one DAVIS colour, not black, is its label's
+    return opaque.astype(np.uint8)
 
 
 def _labels_by_colour(im: Image.Image, present: np.ndarray, path: Path) -> np.ndarray | None:

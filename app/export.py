@@ -8,6 +8,7 @@ so a full disk or a cancel leaves each earlier export file either untouched or c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from contextlib import ExitStack
@@ -20,7 +21,7 @@ import av
 import cv2
 import numpy as np
 
-from stm_core.io.atomic import atomic_path, atomic_write_bytes
+from stm_core.io.atomic import atomic_path, atomic_write_bytes, remove_temporaries
 from stm_core.io.coco import CocoDocument
 from stm_core.io.masks import (OBJECT_DIR_PREFIX, SOFT_EXPORT_DIR, write_binary_mask, write_gray,
                                write_mask)
@@ -164,6 +165,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         _refuse_workspace(folder, workspace)
     earlier = _earlier_export_ids(folder)
     made = _Manifest.read(folder)  # what earlier exports here wrote: only that is ever offered for removal
+    for place in [".", *(o for o in made.outputs if _OUTPUT_FOLDER.fullmatch(o))]:  # never a crafted '../'
+        remove_temporaries(folder / place)  # QA pass 47: a killed export's hidden temporaries stayed for good
     sources = [o.id for o in objects]  # the ids in the session, whatever the files call the objects
     objects, relabel = renumbered(objects) if options.renumber else (objects, None)
     listing = ObjectTable(objects).to_json()
@@ -239,6 +242,10 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
               set(names) | (made.frames if kept else set())).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone))
+
+
+_OUTPUT_FOLDER = re.compile(rf"{MASKS_DIR}|({BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}\d{{3}}")
+"""The folders an export writes frames into, as its manifest names them."""
 
 
 def _written_dirs(options: ExportOptions, objects: list[TrackedObject]) -> list[str]:

@@ -41,7 +41,7 @@ import psutil
 from PIL import Image, UnidentifiedImageError
 
 from stm_core.errors import InputError
-from stm_core.io.atomic import atomic_write_bytes
+from stm_core.io.atomic import atomic_write_bytes, remove_temporaries
 from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
 
@@ -504,9 +504,7 @@ class Workspace:
     def remove_leftovers(self) -> None:
         """Delete temporary files a killed process left mid-write (complete files are never temporaries)."""
         for folder in (self.root, self.soft_dir, *(self._folder(kind) for kind in _FOLDERS)):
-            if folder.is_dir():
-                for tmp in folder.glob(".*.tmp*"):
-                    tmp.unlink(missing_ok=True)
+            remove_temporaries(folder)
 
     def write_state(self, state: dict) -> None:
         """Write the state file, and the identity file where what it says changed."""

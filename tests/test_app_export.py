@@ -774,3 +774,23 @@ def test_exporting_out_of_date_frames_is_said_before_and_after(qtbot, window, tm
     with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS) as finished:
         dialog.export_button.click()
     assert finished.args[0].out_of_date == stale and "out of date" in dialog.result_label.text()
+
+
+def test_a_killed_exports_temporaries_go_with_the_next_export_and_no_other_file(qtbot, window, tmp_path):
+    """QA pass 47: kill -9 mid-export left hidden temporaries (a half overlay video, soft PNGs) in the folder
+    for good, and a later export that removed soft/ said so while its folder stayed, holding one."""
+    out = tmp_path / "out"
+    run_export(qtbot, window, ExportOptions(out, soft=True, video=True))
+    left = [out / ".overlay.mp4.445408d5.tmp.mp4", out / "soft" / "object_001" / ".00002.png.12c24d00.tmp.png",
+            out / "masks" / ".00001.png.0a1b2c3d.tmp.png"]
+    mine = [out / ".notes.tmp", out / "notes.12345678.tmp.txt", out / "soft" / "object_001" / ".hidden.png"]
+    for path in left + mine:
+        path.write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    outside = tmp_path / "elsewhere" / ".a.png.0a1b2c3d.tmp.png"
+    outside.write_bytes(b"x")
+    manifest = json.loads((out / ".stm-export.json").read_text())
+    manifest["outputs"].append("../elsewhere")
+    (out / ".stm-export.json").write_text(json.dumps(manifest))
+    run_export(qtbot, window, ExportOptions(out))
+    assert not any(p.exists() for p in left) and all(p.exists() for p in mine) and outside.exists()

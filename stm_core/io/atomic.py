@@ -8,6 +8,7 @@ any previous file untouched. Temporary names start with '.' so folder scans skip
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +58,20 @@ def _temporary_name(name: str, suffix: str) -> str:
     while len(name.encode()) > room:
         name = name[:-1]
     return f".{name}{tail}"
+
+
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporary files in `folder` that a killed process left mid-write (`_temporary_name`'s, never
+    a file of other names); an unreadable or missing folder is left as it is."""
+    try:
+        for tmp in folder.iterdir():
+            if _TEMPORARY.fullmatch(tmp.name) and tmp.is_file():
+                _remove(tmp)
+    except OSError:
+        pass
 
 
 def _remove(tmp: Path) -> None:

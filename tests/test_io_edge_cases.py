@@ -292,3 +292,25 @@ def test_a_file_that_is_no_video_is_said_in_ffmpegs_words_without_its_error_numb
         open_frames(junk)
     assert str(raised.value) == f"cannot read video {junk}: Invalid data found when processing input (not a video, " \
                                 "or one damaged or cut short)"
+
+
+def test_a_video_of_several_video_streams_reads_the_one_of_most_frames(tmp_path):
+    """QA pass 46: a Matroska file with a single picture (a cover) as its first video stream and the clip as its
+    second opened as a 1-frame 160x160 video, without a word."""
+    path = tmp_path / "cover.mkv"
+    with av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 160, 160, "yuvj420p"
+        clip = out.add_stream("libx264", rate=10)
+        clip.width, clip.height, clip.pix_fmt = 96, 64, "yuv420p"
+        for stream, count, size in ((cover, 1, (160, 160)), (clip, 8, (64, 96))):
+            for i in range(count):
+                picture = np.full((*size, 3), 30 * i, np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    with pytest.warns(UserWarning, match="holds 2 video streams: read is stream 1"):
+        frames = open_frames(path)
+    assert len(frames) == 8 and frames.size == (64, 96)
+    assert frames[7].mean() > frames[1].mean() + 100

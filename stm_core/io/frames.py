@@ -243,6 +243,11 @@ _CURSORS = 2
 decoder every jump made the run seek back and decode up to a whole GOP again (seconds at 1080p)."""
 
 
+def _stream(container: "av.container.InputContainer", index: int) -> "av.video.stream.VideoStream":
+    """The container's stream of that index (`VideoFrames._main_stream`)."""
+    return next(s for s in container.streams.video if s.index == index)
+
+
 class _Cursor:
     """One open decoder of the video file and where it stands: reading on from there is cheap, anywhere else
     means seeking to a keyframe and decoding up to the frame."""
@@ -288,7 +293,8 @@ class VideoFrames(FrameSource):
         self._video_path = path
         first_reader = self._cursors[0]
         try:
-            pts, key_pts, short, self._partial_pts = self._index(path)
+            self._stream_index = self._main_stream(path)
+            pts, key_pts, short, self._partial_pts = self._index(path, self._stream_index)
             cut = int(self._partial_pts is not None)
             if not pts:
                 raise InputError(f"{path} has no video frames")
@@ -314,9 +320,10 @@ class VideoFrames(FrameSource):
         super().__init__(path, [f"{i:0{digits}d}" for i in range(len(pts))], first.shape[:2], cache_size)
         self._span = self.cache_size // 2
         assert first_reader.container is not None
-        rate = first_reader.container.streams.video[0].average_rate
+        stream = _stream(first_reader.container, self._stream_index)
+        rate = stream.average_rate
         self.fps = float(rate) if rate else None
-        base = first_reader.container.streams.video[0].time_base
+        base = stream.time_base
         self.times = [float((p - pts[0]) * base) for p in pts] if base else None
         first.setflags(write=False)
         self._cache[0] = first
@@ -339,7 +346,28 @@ class VideoFrames(FrameSource):
         return len(self._pts)
 
     @staticmethod
-    def _index(path: Path) -> tuple[list[int], list[int], bool, int | None]:
+    def _main_stream(path: Path) -> int:
+        """The index of the video stream that is the video: where a file holds several (a cover picture, a
+        preview, a second camera), the one of most frames, cover pictures last; a warning names the choice
+        (QA pass 46: a cover picture before the clip opened as a 1-frame video)."""
+        with av.open(str(path)) as container:  # the streams are read while it is open: they die with it
+            videos = list(container.streams.video)
+            if len(videos) < 2:
+                return videos[0].index if videos else -1
+            counts = dict.fromkeys((v.index for v in videos), 0)
+            for packet in container.demux(*videos):
+                if packet.size:
+                    counts[packet.stream.index] += 1
+            found = [(not v.disposition & av.stream.Disposition.attached_pic, counts[v.index], v.width * v.height,
+                      -v.index, f"stream {v.index}: {counts[v.index]} frames at {v.width}x{v.height}")
+                     for v in videos]
+        chosen = max(found)
+        warnings.warn(f"{path} holds {len(found)} video streams: read is stream {-chosen[3]}, the one of most "
+                      f"frames ({'; '.join(f[4] for f in found)})")
+        return -chosen[3]
+
+    @staticmethod
+    def _index(path: Path, stream_index: int) -> tuple[list[int], list[int], bool, int | None]:
         """Timestamps of all frames in display order (sorted, or in decoding's output order where only decoding
         gives them) and of the keyframes, from one pass over packets;
         whether the file looks cut (the header promises more, or the last packet is partial: then the last
@@ -348,7 +376,7 @@ class VideoFrames(FrameSource):
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream (a file of sound or data only, or a video cut "
                                  "short before its index, as an interrupted MP4 download is)")
-            stream = container.streams.video[0]
+            stream = _stream(container, stream_index)
             pts: list[int] = []
             key_pts: list[int] = []
             missing_pts = partial = False
@@ -372,19 +400,20 @@ class VideoFrames(FrameSource):
             # the file ends inside the last frame's data (a cut fragmented MP4 or AVI, whose headers promise
             # nothing): decoders fail on it or conceal it as garbage
             partial_pts = pts.pop() if partial and not missing_pts else None
-            lost = None if missing_pts else VideoFrames._lost(container, len(set(pts)), trimmed, ends_at)
+            lost = None if missing_pts else VideoFrames._lost(container, stream, len(set(pts)), trimmed, ends_at)
             stated, length = stream.frames, (container.duration or 0) / av.time_base
             promised_more = stated > len(pts) if stated else ends_at < length - 0.1
             short = not missing_pts and (partial_pts is not None or promised_more)
             # AVI keeps no presentation times: its packets' are their decoding order, which B-frames reorder
             # (QA pass 19: 18 of 60 frames of an H.264 AVI could not be read)
-            reordered = container.format.name == "avi" and VideoFrames._reorders(path)
+            reordered = container.format.name == "avi" and VideoFrames._reorders(path, stream_index)
             missing_pts = missing_pts or reordered
         if missing_pts:  # some AVI/raw streams: only decoding gives timestamps (or their display order)
             with av.open(str(path)) as container:
                 pts, key_pts = [], []
-                container.streams.video[0].thread_type = "AUTO"  # a long video is decoded whole here
-                for frame in container.decode(video=0):
+                stream = _stream(container, stream_index)
+                stream.thread_type = "AUTO"  # a long video is decoded whole here
+                for frame in container.decode(stream):
                     if frame.pts is None:
                         raise InputError(f"{path} has no frame timestamps; convert it to images or to mp4")
                     pts.append(frame.pts)
@@ -400,20 +429,22 @@ class VideoFrames(FrameSource):
         return order, key_pts, short, partial_pts
 
     @staticmethod
-    def _reorders(path: Path, frames: int = 64) -> bool:
+    def _reorders(path: Path, stream_index: int, frames: int = 64) -> bool:
         """Whether the decoder may give frames in another order than their timestamps: it says the stream may
         reorder (B-frames), or it does so in the first `frames` frames (QA pass 20: B-frames from frame 90 on
         were missed by looking at the first 64 alone)."""
         with av.open(str(path)) as container:
-            decoded = container.decode(video=0)
+            stream = _stream(container, stream_index)
+            decoded = container.decode(stream)
             seen = [f.pts for f, _ in zip(decoded, range(1))]
-            if container.streams.video[0].codec_context.has_b_frames:  # known from the first frame on
+            if stream.codec_context.has_b_frames:  # known from the first frame on
                 return True
             seen += [f.pts for f, _ in zip(decoded, range(frames - 1))]
         return any(a is not None and b is not None and b < a for a, b in zip(seen, seen[1:]))
 
     @staticmethod
-    def _lost(container: "av.container.InputContainer", frames: int, trimmed: int, ends_at: float) -> str | None:
+    def _lost(container: "av.container.InputContainer", stream: "av.video.stream.VideoStream", frames: int,
+              trimmed: int, ends_at: float) -> str | None:
         """What the header says a file holds beyond what it does, or None.
 
         A cut file keeps the header written for the whole video: AVI and MP4 state a frame count, Matroska and
@@ -421,7 +452,7 @@ class VideoFrames(FrameSource):
         than the video, or a variable frame rate, is not taken for a loss). The `trimmed` frames an MP4's edit list
         leaves out (a phone's trim without re-encoding) count as read (QA pass 33: "header gives 60 frames but
         only 50 could be read" on every opening)."""
-        stated = container.streams.video[0].frames
+        stated = stream.frames
         if stated:
             return f"its header gives {stated} frames but only {frames} could be read" \
                 if frames + trimmed < 0.95 * stated - 1 else None
@@ -435,7 +466,7 @@ class VideoFrames(FrameSource):
     def _open(self, cursor: _Cursor) -> None:
         cursor.close()
         cursor.container = av.open(str(self._video_path))
-        stream = cursor.container.streams.video[0]
+        stream = _stream(cursor.container, self._stream_index)
         stream.thread_type = "AUTO"
         cursor.frames = self._decoded(cursor.container, stream)
 
@@ -521,7 +552,7 @@ class VideoFrames(FrameSource):
             if attempt < 0:
                 continue
             assert cursor.container is not None
-            stream = cursor.container.streams.video[0]
+            stream = _stream(cursor.container, self._stream_index)
             try:
                 cursor.container.seek(self._pts[self._keys[attempt]], stream=stream, backward=True)
                 cursor.frames = self._decoded(cursor.container, stream)

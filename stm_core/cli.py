@@ -69,6 +69,8 @@ def _check_output(output: Path, *inputs: Path) -> None:
     """Masks must never overwrite the frames or the annotations they come from."""
     if output.exists() and not output.is_dir():
         raise InputError(f"--output {output} is a file, not a folder")
+    if output.is_symlink() and not output.exists():  # QA pass 45: "[Errno 17] File exists" for no file to see
+        raise InputError(f"--output {output} is a link to {os.readlink(output)}, which does not exist")
     under = next((p for p in output.absolute().parents if p.exists() and not p.is_dir()), None)
     if under is not None:  # QA pass 25: "[Errno 20] Not a directory"
         raise InputError(f"--output {output} would be inside {under}, which is a file, not a folder")

@@ -236,7 +236,10 @@ def test_paths_of_the_wrong_kind_are_named_as_such(tmp_path, clip):
                                                f"masks: give {gt_root / ann.name}"),  # QA pass 27: no hint
         (["train", "--out-dir", str(tmp_path / "run"), "--davis-root", str(tmp_path / "nowhere")],
          f"--davis-root folder not found: {tmp_path / 'nowhere'}"),
+        (["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "broken")],  # QA pass 45
+         f"--output {tmp_path / 'broken'} is a link to {tmp_path / 'gone'}, which does not exist"),
     ]
+    (tmp_path / "broken").symlink_to(tmp_path / "gone")
     for args, message in cases:
         proc = _run(args)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {message}"]

@@ -570,3 +570,20 @@ def test_a_grey_mask_saved_indexed_is_read_as_grey(tmp_path):
         labels = read_mask(tmp_path / "m.png")
     assert set(np.unique(labels)) == {0, 1} and any("grey levels" in str(w.message) for w in caught)
     assert abs(int(labels.sum()) - int(_disc().sum())) < 0.1 * _disc().sum()
+
+
+def test_two_grey_objects_with_soft_edges_are_not_read_as_one(tmp_path):
+    """QA pass 49: objects at 128 and 255 in one grey mask, edges anti-aliased, were read as one object "with
+    soft or JPEG edges"; without the blur the same mask is refused, as it is now."""
+    import cv2
+
+    grey = np.zeros((40, 80), np.uint8)
+    grey[10:30, 5:30], grey[10:30, 45:75] = 128, 255
+    Image.fromarray(cv2.GaussianBlur(grey, (5, 5), 1.5)).save(tmp_path / "two.png")
+    with pytest.raises(InputError, match="neither a 0/255 binary mask nor labels"):
+        read_mask(tmp_path / "two.png")
+    one = np.where(grey > 0, 255, 0).astype(np.uint8)
+    Image.fromarray(cv2.GaussianBlur(one, (5, 5), 1.5)).save(tmp_path / "one.jpg", quality=70)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert set(np.unique(read_mask(tmp_path / "one.jpg"))) == {0, 1}

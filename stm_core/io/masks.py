@@ -288,6 +288,13 @@ def _soft_binary_threshold(grey: np.ndarray, levels: np.ndarray, edge_share: flo
     split, _ = cv2.threshold((grey // scale).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     above = grey[grey > int(split) * scale]
     main = int(np.median(above)) if above.size else 0
+    body = inner[same & (inner > int(split) * scale)]  # the insides above the split: one plateau, or two objects
+    if body.size:
+        second, _ = cv2.threshold((body // scale).astype(np.uint8).reshape(-1, 1), 0, 255,
+                                  cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        low, high = body[body <= int(second) * scale], body[body > int(second) * scale]
+        if min(low.size, high.size) >= 0.1 * body.size and high.mean() - low.mean() > 0.25 * main:
+            return None  # QA pass 49: objects at 128 and 255 with soft edges were read as one
     return (main + 1) // 2 if main >= SOFT_MIN_VALUE * scale else None
 
 

@@ -587,3 +587,26 @@ def test_two_grey_objects_with_soft_edges_are_not_read_as_one(tmp_path):
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         assert set(np.unique(read_mask(tmp_path / "one.jpg"))) == {0, 1}
+
+
+@pytest.mark.parametrize("saved", ["jpg", "webp", "soft png"])
+def test_an_rgb_mask_in_davis_colours_with_jpeg_noise_or_soft_edges_is_read(tmp_path, saved):
+    """QA pass 49: DAVIS-coloured RGB masks saved as JPEG or WebP, or anti-aliased, were refused for "colour
+    (0, 0, 2) that is not in the DAVIS palette" (JPEG noise), with advice that could not help."""
+    import cv2
+
+    labels = np.zeros((48, 96), np.uint8)
+    labels[8:40, 8:40], labels[8:40, 56:90] = 1, 2
+    rgb = DAVIS_PALETTE[labels].astype(np.uint8)
+    if saved == "soft png":
+        rgb = cv2.GaussianBlur(rgb, (5, 5), 1.2)
+    path = tmp_path / f"m.{saved.split()[-1]}"
+    Image.fromarray(rgb).save(path, quality=85)
+    with pytest.warns(UserWarning, match="near the DAVIS palette's"):
+        read = read_mask(path)
+    inside = cv2.erode((labels > 0).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert (read[inside] == labels[inside]).all() and (read != labels).mean() < 0.03
+    photo = np.random.default_rng(0).integers(0, 256, (48, 96, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    with pytest.raises(InputError, match="not in the DAVIS palette"):
+        read_mask(tmp_path / "photo.png")

@@ -310,9 +310,42 @@ def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:
         return np.asarray(labels_of_uniq, dtype=np.uint8)[inverse].reshape(codes.shape)
     if (colour[..., 0] == colour[..., 1]).all() and (colour[..., 1] == colour[..., 2]).all():
         return _grey_labels(colour[..., 0], path)
+    if (near := _nearest_palette_labels(uniq, inverse.reshape(codes.shape), path)) is not None:
+        return near[inverse].reshape(codes.shape)
     odd = next(int(c) for c, lab in zip(uniq, labels_of_uniq) if lab is None)
     raise InputError(f"mask {path} has colour ({odd >> 16}, {(odd >> 8) & 255}, {odd & 255}) that is not in "
                      f"the DAVIS palette; save it as a palette or grayscale PNG")
+
+
+NEAR_COLOUR = 24
+"""How far (Euclidean, in RGB levels) JPEG noise or a soft edge takes a mask's colours off the DAVIS palette's."""
+
+
+def _nearest_palette_labels(codes: np.ndarray, pixels: np.ndarray, path: Path) -> np.ndarray | None:
+    """For an RGB mask in DAVIS colours saved as JPEG or WebP, or with anti-aliased edges (QA pass 49: refused,
+    naming a colour of JPEG noise), the label of each of its colours (`codes`; `pixels` gives each pixel's): the
+    nearest of the palette colours that whole areas lie near, not only edges (a blend of red and black is
+    nearest another palette colour). None where most pixels lie near no palette colour (a photo, colours of
+    one's own)."""
+    colours = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1).astype(np.int32)
+    palette = DAVIS_PALETTE.astype(np.int32)
+    nearest = np.empty(len(colours), np.int64)
+    for start in range(0, len(colours), 4096):  # a JPEG's tens of thousands of colours, a slice at a time
+        squared = ((colours[start:start + 4096, None, :] - palette[None]) ** 2).sum(-1)
+        nearest[start:start + 4096] = np.where(squared.min(1) <= NEAR_COLOUR ** 2, squared.argmin(1), -1)
+    near = nearest[pixels]
+    if (near >= 0).mean() < 0.9 or min(near.shape) < 3:
+        return None
+    inner = near[1:-1, 1:-1]
+    whole = (inner == near[:-2, 1:-1]) & (inner == near[2:, 1:-1]) & (inner == near[1:-1, :-2]) & \
+        (inner == near[1:-1, 2:]) & (inner >= 0)
+    found = np.flatnonzero(np.bincount(inner[whole], minlength=len(DAVIS_PALETTE)) >= 4)
+    if not found.size:
+        return None
+    labels = found[((colours[:, None, :] - palette[found][None]) ** 2).sum(-1).argmin(1)].astype(np.uint8)
+    warnings.warn(f"mask {path} has colours near the DAVIS palette's but off it (JPEG or soft edges): each pixel "
+                  f"is read as the nearest of labels {', '.join(str(int(f)) for f in found)}", stacklevel=6)
+    return labels
 
 
 def _fit_size(labels: np.ndarray, size: tuple[int, int], tolerance: int, path: Path, size_of: str) -> np.ndarray:

@@ -424,7 +424,8 @@ class AppController(QObject):
         elif not as_new_object:
             self._describe_new_objects(Path(folder), known)
         kept = len(masks) - len(imported) - len(entering)
-        self.message.emit(f"Imported {len(imported) + len(entering)} masks" +  # what matters first: paths are long
+        count = len(imported) + len(entering)
+        self.message.emit(f"Imported {count} mask{'s' * (count != 1)}" +  # what matters first: paths are long
                           (f" as the masks of {new_object.name}, its own ones replaced" if own else
                            f" as the new object {new_object.name}" if new_object is not None else "") +
                           (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "

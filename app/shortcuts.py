@@ -63,7 +63,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("object.toggle_visible", "Hide / show selected object", ("H",), "Objects"),
     Command("object.rename", "Rename selected object…", ("F2",), "Objects"),
     Command("object.recolour", "Colour of selected object…", ("C",), "Objects"),
-    Command("object.remove", "Remove selected object from every frame…", ("Ctrl+Delete",), "Objects"),
+    # not Ctrl+Delete: text fields delete a word with it, and Qt gave it to the window (QA pass 50)
+    Command("object.remove", "Remove selected object from every frame…", ("Ctrl+Shift+Delete",), "Objects"),
     Command("view.overlay_mode", "Cycle overlay: filled / contours / probability", ("O",), "View"),
     Command("view.fit", "Fit to window", ("Ctrl+0",), "View"),
     Command("view.zoom_in", "Zoom in (or mouse wheel)", ("Ctrl+=", "Ctrl++"), "View"),

@@ -794,3 +794,26 @@ def test_a_killed_exports_temporaries_go_with_the_next_export_and_no_other_file(
     (out / ".stm-export.json").write_text(json.dumps(manifest))
     run_export(qtbot, window, ExportOptions(out))
     assert not any(p.exists() for p in left) and all(p.exists() for p in mine) and outside.exists()
+
+
+def test_the_default_export_folder_follows_the_workspace_when_it_moves(qtbot, app_factory, frame_dir):
+    """QA pass 50: exported into the workspace's export/ beside the video, then the setting switched off: the
+    dialog still offered clip.stmws/export, recreating it beside the video, and the workspace no longer moved
+    back when the setting was switched on again."""
+    from dataclasses import replace
+
+    window = two_objects_propagated(qtbot, app_factory(), frame_dir)
+    c = window.controller
+    for beside in (True, False, True):
+        c.settings.set_preferences(replace(c.settings.preferences(), workspace_beside_video=beside))
+        assert c.open(frame_dir)
+        root = c.autosaver.workspace.root
+        assert root.name.endswith(".stmws") == beside
+        dialog = ExportDialog(c, root / "export", window)
+        assert dialog.folder_edit.text() == str(root / "export")
+        qtbot.waitUntil(lambda: c.export_blocker() is None, timeout=WAIT_MS)  # the saved results loaded
+        with qtbot.waitSignal(c.exportFinished, timeout=WAIT_MS):
+            dialog.export_button.click()
+        dialog.close()
+    c.editor.set_export_choices({**c.editor.export_choices, "folder": str(root.with_name("old.stmws") / "export")})
+    assert ExportDialog(c, root / "export", window).folder_edit.text() == str(root / "export")  # an earlier version's

@@ -581,7 +581,7 @@ def test_objects_are_renamed_recoloured_and_removed_from_the_keyboard(qtbot, win
     window.canvas.setFocus()
     key(qtbot, window, Qt.Key.Key_C)
     assert doc.objects.get(obj.id).color == (1, 2, 3)
-    key(qtbot, window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert dialogs[-1][0] == "Remove object" and "Fence" in dialogs[-1][1] and obj.id not in doc.objects
     menu = next(m for m in window.menuBar().findChildren(type(window.menuBar().actions()[0].menu()))
                 if m.title() == "&Objects")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpin
 
 from ..controller import AppController
 from ..export import ExportOptions, ExportSummary
+from ..workspace import SUFFIX
 
 GROW_LIMIT = 100
 
@@ -22,7 +23,8 @@ class ExportDialog(QDialog):
         self._started: ExportOptions | None = None  # the export this dialog started, until it ends
         self.setWindowTitle("Export masks")
         last = controller.editor.export_choices  # this video's last export, else the defaults
-        self.folder_edit = QLineEdit(last.get("folder", str(default_folder)))
+        self._default_folder = default_folder
+        self.folder_edit = QLineEdit(_remembered_folder(last.get("folder")) or str(default_folder))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
@@ -171,7 +173,9 @@ class ExportDialog(QDialog):
         if options is not None:
             # the box as ticked, also where this video's ids needed no renumbering
             choices = {k: v for k, v in asdict(options).items() if k != "remove_leftovers"}  # asked each time
-            self._controller.editor.set_export_choices({**choices, "folder": str(options.folder),
+            # the workspace's own folder is not remembered as a path: the workspace moves with the setting
+            folder = None if options.folder == self._default_folder else str(options.folder)
+            self._controller.editor.set_export_choices({**choices, "folder": folder,
                                                         "renumber": self.renumber_box.isChecked()})
 
     def _on_failed(self, title: str, message: str) -> None:
@@ -185,3 +189,16 @@ def _id_list(ids: list[int], shown: int = 8) -> str:
     """'1, 3, 4' or '2, 3, 4, 5, 6, 7, 8, …, 40' for a checkbox label."""
     listed = ids if len(ids) <= shown else ids[:shown - 1]
     return ", ".join(str(i) for i in listed) + ("" if len(ids) <= shown else f", …, {ids[-1]}")
+
+
+def _remembered_folder(folder: object) -> str | None:
+    """The last export's folder, unless it was a workspace's own `export/` (kept as a path by earlier versions):
+    the workspace moves between the data folder and the video's folder with the setting, and an export there
+    recreated the old place (QA pass 50: beside the video with the setting off, and the move back then
+    failed)."""
+    if not isinstance(folder, str) or not folder:
+        return None
+    place = Path(folder)
+    if place.name == "export" and (place.parent.name.endswith(SUFFIX) or place.parent.parent.name == "workspaces"):
+        return None
+    return folder

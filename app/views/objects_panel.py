@@ -135,7 +135,9 @@ class ObjectsPanel(QWidget):
         if (obj := self._selected()) is None:
             return
         answer = QMessageBox.question(self, "Remove object",
-                                      f"Remove “{_short(obj.name)}” from every frame? This cannot be undone.")
+                                      f"Remove “{_short(obj.name)}” from every frame? This cannot be undone.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)  # Enter keeps it: it cannot be undone
         if answer == QMessageBox.StandardButton.Yes:
             self._controller.remove_object(obj.id)
 

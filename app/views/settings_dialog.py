@@ -59,7 +59,8 @@ class SettingsDialog(QDialog):
                                     "recommended: 60 steps for the shipped model, off for the official one")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
-        self.beside.setToolTip("Otherwise workspaces live in the user data folder; applies to videos opened later")
+        self.beside.setToolTip("Otherwise workspaces live in the user data folder; a video's workspace moves "
+                               "the next time it is opened")
         form = QFormLayout(self)
         form.addRow("Device", self.device)
         form.addRow("Model", self.model)

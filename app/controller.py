@@ -431,7 +431,8 @@ class AppController(QObject):
                           (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
                            f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
                            if entering else "") +
-                          (f"; {kept} annotated frames kept their annotation" if kept else "") + f" from {folder}")
+                          (f"; {kept} annotated frame{'s' * (kept != 1)} kept {'their' if kept != 1 else 'its'} "
+                           "annotation" if kept else "") + f" from {folder}")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""

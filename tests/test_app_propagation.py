@@ -627,7 +627,7 @@ def test_importing_masks_as_annotated_frames_outdates_their_neighbours(qtbot, ap
     messages = []
     window.controller.message.connect(messages.append)
     assert window.controller.import_mask_folder(masks, as_annotations=False)
-    assert messages[-1].startswith("Imported 1 masks") and "1 annotated frames kept" in messages[-1]
+    assert messages[-1].startswith("Imported 1 mask;") and "1 annotated frame kept its annotation" in messages[-1]
     assert doc.session.labels(0).any()  # the annotated frame kept its annotation
     assert window.controller.import_mask_folder(masks, as_annotations=True)
     assert doc.annotated_frames() == [0, 3]

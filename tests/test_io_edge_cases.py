@@ -314,3 +314,23 @@ def test_a_video_of_several_video_streams_reads_the_one_of_most_frames(tmp_path)
         frames = open_frames(path)
     assert len(frames) == 8 and frames.size == (64, 96)
     assert frames[7].mean() > frames[1].mean() + 100
+
+
+def test_a_video_of_non_square_pixels_says_it_is_shown_at_its_stored_size(tmp_path):
+    """QA pass 46: an anamorphic video (96x64 stored, shown 192x64 by players) opened squeezed without a word."""
+    from fractions import Fraction
+
+    path = tmp_path / "anamorphic.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for i in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), 50 * i, np.uint8),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with pytest.warns(UserWarning, match=r"players show it 192x64\): it is shown, annotated and exported at its "
+                                         r"stored size, 96x64"):
+        assert open_frames(path).size == (64, 96)

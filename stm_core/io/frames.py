@@ -321,6 +321,10 @@ class VideoFrames(FrameSource):
         self._span = self.cache_size // 2
         assert first_reader.container is not None
         stream = _stream(first_reader.container, self._stream_index)
+        if (aspect := stream.sample_aspect_ratio) and aspect != 1:  # QA pass 46: shown squeezed without a word
+            warnings.warn(f"{path} has pixels {float(aspect):.3g} times as wide as high (players show it "
+                          f"{round(first.shape[1] * aspect)}x{first.shape[0]}): it is shown, annotated and exported "
+                          f"at its stored size, {first.shape[1]}x{first.shape[0]}, as the masks must match it")
         rate = stream.average_rate
         self.fps = float(rate) if rate else None
         base = stream.time_base

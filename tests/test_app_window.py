@@ -575,6 +575,8 @@ def test_objects_are_renamed_recoloured_and_removed_from_the_keyboard(qtbot, win
     assert isinstance(editor, QLineEdit) and editor.text() == obj.name
     editor.selectAll()
     qtbot.keyClicks(editor, "Fence")
+    qtbot.keyClick(editor, Qt.Key.Key_F2)  # QA pass 51: F2 again raised on the list item the commit deleted
+    assert QApplication.focusWidget() is editor
     qtbot.keyClick(editor, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: doc.objects.get(obj.id).name == "Fence", timeout=2000)
     monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor(1, 2, 3)))

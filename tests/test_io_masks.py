@@ -610,3 +610,21 @@ def test_an_rgb_mask_in_davis_colours_with_jpeg_noise_or_soft_edges_is_read(tmp_
     Image.fromarray(photo).save(tmp_path / "photo.png")
     with pytest.raises(InputError, match="not in the DAVIS palette"):
         read_mask(tmp_path / "photo.png")
+
+
+@pytest.mark.parametrize("kind", ["pure red", "pure red and green", "davis red and pure red", "rgba two colours"])
+def test_a_mask_in_colours_of_its_own_is_refused_not_merged_or_emptied(tmp_path, kind):
+    """QA pass 51: since masks in colours near DAVIS's were read by the nearest palette colour, a pure red box
+    (255, 0, 0) on black read as no object, and beside a DAVIS red box merged with it; an RGBA mask of two such
+    colours on transparency was taken for a cutout, both boxes object 1. Refused, as before."""
+    rgb = np.zeros((240, 320, 3), np.uint8)
+    rgb[20:60, 20:70] = (255, 0, 0) if kind != "davis red and pure red" else (128, 0, 0)
+    if kind != "pure red":
+        rgb[120:160, 200:250] = (0, 255, 0) if kind != "davis red and pure red" else (255, 0, 0)
+    if kind == "rgba two colours":
+        alpha = np.where(rgb.any(-1), 255, 0).astype(np.uint8)
+        Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA").save(tmp_path / "m.png")
+    else:
+        Image.fromarray(rgb).save(tmp_path / "m.png")
+    with pytest.raises(InputError, match="not in the DAVIS palette"):
+        read_mask(tmp_path / "m.png")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from ..controller import AppController
 from ..objects import TrackedObject
@@ -122,8 +122,10 @@ class ObjectsPanel(QWidget):
 
     def rename_selected(self) -> None:
         """Edit the selected object's name in its row, as a double-click does."""
+        if self.list.state() == QAbstractItemView.State.EditingState:
+            return  # QA pass 51: a second F2 committed the name, the list was rebuilt and its item deleted
+        self.list.setFocus()
         if (item := self.list.currentItem()) is not None and self._selected() is not None:
-            self.list.setFocus()
             self.list.editItem(item)
 
     def _selected(self) -> TrackedObject | None:

@@ -166,10 +166,16 @@ def _alpha_as_mask(im: Image.Image) -> np.ndarray | None:
         return None
     colours = np.asarray(im.convert("RGB"))[opaque]
     codes = np.unique((colours.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32)))
-    if len(codes) > 1 and (im.mode == "LA" or all(int(c) in _LABEL_OF_COLOUR for c in codes)) \
-            or len(codes) == 1 and _LABEL_OF_COLOUR.get(int(codes[0]), 0) not in (0, VOID_LABEL):
-        return None  # one DAVIS colour, not black, is its label's
+    if len(codes) == 1:  # one DAVIS colour, not black, is its label's
+        return None if _LABEL_OF_COLOUR.get(int(codes[0]), 0) not in (0, VOID_LABEL) else opaque.astype(np.uint8)
+    if im.mode == "LA" or len(codes) <= FLAT_COLOURS:  # a label map, or objects in colours of their own (QA
+        return None  # pass 51: two such read as one): the colours are the mask, transparency only clears pixels
     return opaque.astype(np.uint8)
+
+
+FLAT_COLOURS = 64
+"""The most opaque colours an RGBA mask of objects in colours has, with blends at soft edges; a photo cut out
+has thousands, and its transparency is its mask."""
 
 
 def _labels_by_colour(im: Image.Image, present: np.ndarray, path: Path) -> np.ndarray | None:
@@ -338,9 +344,11 @@ def _nearest_palette_labels(codes: np.ndarray, pixels: np.ndarray, path: Path) -
         return None
     inner = near[1:-1, 1:-1]
     whole = (inner == near[:-2, 1:-1]) & (inner == near[2:, 1:-1]) & (inner == near[1:-1, :-2]) & \
-        (inner == near[1:-1, 2:]) & (inner >= 0)
-    found = np.flatnonzero(np.bincount(inner[whole], minlength=len(DAVIS_PALETTE)) >= 4)
-    if not found.size:
+        (inner == near[1:-1, 2:])
+    if (whole & (inner < 0)).sum() >= max(16, 0.002 * inner.size):  # an area of a colour far from them all
+        return None  # QA pass 51: a pure red box (255, 0, 0) became background, or merged with a DAVIS red one
+    found = np.flatnonzero(np.bincount(inner[whole & (inner >= 0)], minlength=len(DAVIS_PALETTE)) >= 4)
+    if not found.size or not found.any():  # nothing but black: no object to snap to
         return None
     labels = found[((colours[:, None, :] - palette[found][None]) ** 2).sum(-1).argmin(1)].astype(np.uint8)
     warnings.warn(f"mask {path} has colours near the DAVIS palette's but off it (JPEG or soft edges): each pixel "

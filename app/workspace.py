@@ -41,7 +41,7 @@ import psutil
 from PIL import Image, UnidentifiedImageError
 
 from stm_core.errors import InputError
-from stm_core.io.atomic import atomic_write_bytes, remove_temporaries
+from stm_core.io.atomic import atomic_write_bytes, cut_to_bytes, remove_temporaries
 from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
 
@@ -70,7 +70,7 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     video's folder was read-only, saved in the data folder, was hidden by the older copy beside the video)."""
     source = source.resolve()
     digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
-    in_data = data_dir / "workspaces" / f"{_cut(source.name, NAME_BYTES)}-{digest}"
+    in_data = data_dir / "workspaces" / f"{cut_to_bytes(source.name, NAME_BYTES)}-{digest}"
     beside = source.with_name(source.name + SUFFIX)
     if len(f"{beside.name}.moving".encode("utf-8")) > 255:  # no such file name: the data folder it is
         return in_data
@@ -87,11 +87,6 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
 NAME_BYTES = 200
 """The most of a video's name a workspace folder's name takes: with the hash and a set-aside suffix it stays
 within a file name's 255 bytes (QA pass 45: a video named with 245 bytes could not be opened)."""
-
-
-def _cut(name: str, most: int) -> str:
-    """`name` cut to at most `most` bytes of UTF-8, never inside a character."""
-    return name.encode("utf-8")[:most].decode("utf-8", errors="ignore")
 
 
 def _saved_later(a: Path, b: Path) -> bool:

@@ -54,10 +54,12 @@ def _temporary_name(name: str, suffix: str) -> str:
     """'.name.1a2b3c4d.tmp.suffix', with `name` cut short where the whole would pass NAME_MAX (QA pass 21: a
     legal 244-byte name failed as "File name too long", naming the temporary)."""
     tail = f".{uuid.uuid4().hex[:8]}.tmp{suffix}"
-    room = NAME_MAX - len(f".{tail}".encode())
-    while len(name.encode()) > room:
-        name = name[:-1]
-    return f".{name}{tail}"
+    return f".{cut_to_bytes(name, NAME_MAX - len(f'.{tail}'.encode()))}{tail}"
+
+
+def cut_to_bytes(name: str, most: int) -> str:
+    """`name` cut to at most `most` bytes of UTF-8, never inside a character (a file name's limit is in bytes)."""
+    return name.encode("utf-8")[:most].decode("utf-8", errors="ignore")
 
 
 _TEMPORARY = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]*)?")

@@ -24,7 +24,8 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export masks")
         last = controller.editor.export_choices  # this video's last export, else the defaults
         self._default_folder = default_folder
-        self.folder_edit = QLineEdit(_remembered_folder(last.get("folder")) or str(default_folder))
+        self.folder_edit = QLineEdit(_remembered_folder(last.get("folder"), controller.data_dir)
+                                     or str(default_folder))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
@@ -191,7 +192,7 @@ def _id_list(ids: list[int], shown: int = 8) -> str:
     return ", ".join(str(i) for i in listed) + ("" if len(ids) <= shown else f", …, {ids[-1]}")
 
 
-def _remembered_folder(folder: object) -> str | None:
+def _remembered_folder(folder: object, data_dir: Path) -> str | None:
     """The last export's folder, unless it was a workspace's own `export/` (kept as a path by earlier versions):
     the workspace moves between the data folder and the video's folder with the setting, and an export there
     recreated the old place (QA pass 50: beside the video with the setting off, and the move back then
@@ -199,6 +200,7 @@ def _remembered_folder(folder: object) -> str | None:
     if not isinstance(folder, str) or not folder:
         return None
     place = Path(folder)
-    if place.name == "export" and (place.parent.name.endswith(SUFFIX) or place.parent.parent.name == "workspaces"):
+    workspace = place.parent
+    if place.name == "export" and (workspace.name.endswith(SUFFIX) or workspace.parent == data_dir / "workspaces"):
         return None
     return folder

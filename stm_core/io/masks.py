@@ -41,7 +41,12 @@ def _davis_palette() -> np.ndarray:
 DAVIS_PALETTE: np.ndarray = _davis_palette()
 DAVIS_PALETTE.setflags(write=False)
 
-_PALETTE_CODES = (DAVIS_PALETTE.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])).tolist()
+def _codes(rgb: np.ndarray) -> np.ndarray:
+    """One int per colour of RGB values [..., 3]: 0xRRGGBB."""
+    return rgb.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32)
+
+
+_PALETTE_CODES = _codes(DAVIS_PALETTE).tolist()
 _LABEL_OF_COLOUR = {code: label for label, code in enumerate(_PALETTE_CODES)}
 
 
@@ -165,7 +170,7 @@ def _alpha_as_mask(im: Image.Image) -> np.ndarray | None:
     if opaque.all() or not opaque.any():
         return None
     colours = np.asarray(im.convert("RGB"))[opaque]
-    codes = np.unique((colours.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], np.int32)))
+    codes = np.unique(_codes(colours))
     if len(codes) == 1:  # one DAVIS colour, not black, is its label's
         return None if _LABEL_OF_COLOUR.get(int(codes[0]), 0) not in (0, VOID_LABEL) else opaque.astype(np.uint8)
     if im.mode == "LA" or len(codes) <= FLAT_COLOURS:  # a label map, or objects in colours of their own (QA
@@ -189,7 +194,7 @@ def _labels_by_colour(im: Image.Image, present: np.ndarray, path: Path) -> np.nd
     colours = {int(i): tuple(flat[3 * i:3 * i + 3]) for i in present if len(flat) >= 3 * i + 3}
     if len(colours) < len(present) or len(set(colours.values())) < len(colours):
         return None  # indices past the palette, or two of one colour: only the indices tell them apart
-    davis = {i: _LABEL_OF_COLOUR.get((r << 16) | (g << 8) | b) for i, (r, g, b) in colours.items()}
+    davis = {i: _LABEL_OF_COLOUR.get(int(_codes(np.array(c)))) for i, c in colours.items()}
     all_davis = all(label is not None for label in davis.values())
     if not (any(c == (0, 0, 0) for i, c in colours.items() if i != 0)
             or all_davis and any(label != i for i, label in davis.items())):
@@ -309,7 +314,7 @@ def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:
     colour = rgb[..., :3]
     if rgb.shape[2] == 4:  # fully transparent pixels are background whatever their colour
         colour = np.where(rgb[..., 3:4] == 0, 0, colour).astype(np.uint8)
-    codes = (colour[..., 0].astype(np.int32) << 16) | (colour[..., 1].astype(np.int32) << 8) | colour[..., 2]
+    codes = _codes(colour)
     uniq, inverse = np.unique(codes, return_inverse=True)
     labels_of_uniq = [_LABEL_OF_COLOUR.get(int(c)) for c in uniq]
     if all(lab is not None for lab in labels_of_uniq):
@@ -348,7 +353,7 @@ def _nearest_palette_labels(codes: np.ndarray, pixels: np.ndarray, path: Path) -
     if (whole & (inner < 0)).sum() >= max(16, 0.002 * inner.size):  # an area of a colour far from them all
         return None  # QA pass 51: a pure red box (255, 0, 0) became background, or merged with a DAVIS red one
     found = np.flatnonzero(np.bincount(inner[whole & (inner >= 0)], minlength=len(DAVIS_PALETTE)) >= 4)
-    if not found.size or not found.any():  # nothing but black: no object to snap to
+    if not found[found > 0].size:  # nothing but black: no object to snap to
         return None
     labels = found[((colours[:, None, :] - palette[found][None]) ** 2).sum(-1).argmin(1)].astype(np.uint8)
     warnings.warn(f"mask {path} has colours near the DAVIS palette's but off it (JPEG or soft edges): each pixel "

@@ -312,9 +312,10 @@ class Document(QObject):
                 self._loading_uncertainty.get(frame, float("nan")) if frame in self._loading else float("nan")
         return unc
 
-    def next_uncertain(self) -> int | None:
-        """The most uncertain propagated frame; pressed again on the frame it went to, the next one down the
-        ranking (QA pass 21: from any frame reached by scrubbing it went to the next one below that frame)."""
+    def next_uncertain(self) -> tuple[int, int, int] | None:
+        """(frame, its rank from 1, frames ranked): the most uncertain propagated frame; pressed again on the frame
+        it went to, the next one down the ranking (QA pass 21: from any frame reached by scrubbing it went to the
+        next one below that frame), after the last the first again."""
         unc = self.uncertainty()
         ranked = [int(i) for i in np.argsort(-np.nan_to_num(unc, nan=-1.0), kind="stable")
                   if np.isfinite(unc[i]) and unc[i] > 0]
@@ -322,8 +323,9 @@ class Document(QObject):
             return None
         again = self._current in ranked and self._current in (self._uncertain_jump, ranked[0])  # QA pass 22: U
         # did nothing on the most uncertain frame reached by scrubbing
-        self._uncertain_jump = ranked[(ranked.index(self._current) + 1) % len(ranked)] if again else ranked[0]
-        return self._uncertain_jump
+        rank = (ranked.index(self._current) + 1) % len(ranked) if again else 0
+        self._uncertain_jump = ranked[rank]
+        return self._uncertain_jump, rank + 1, len(ranked)
 
     def object_areas(self) -> np.ndarray:
         """Pixels of each object (in the list's order) per frame, int64 [frames, objects]; -1: no mask."""
@@ -332,9 +334,12 @@ class Document(QObject):
 
     def next_lost(self) -> tuple[int, list[TrackedObject]] | None:
         """The next frame after the current one (wrapping around) where objects that the frame's nearest
-        earlier mask shows are gone, and those objects: where tracking most often fails (or they leave)."""
+        earlier mask shows are gone, and those objects: where tracking most often fails (or they leave). Out of
+        date frames are left out: their masks predate a correction (QA pass 54: an object painted on a frame
+        after a run was "lost" on the next, which no run had sought it on)."""
         objects, areas = list(self.objects), self.object_areas()
-        masked = np.flatnonzero((areas >= 0).all(axis=1)) if objects else np.zeros(0, np.int64)
+        current = (areas >= 0).all(axis=1) & ~self.stale_frames() if objects else np.zeros(0, bool)
+        masked = np.flatnonzero(current)
         gone = (areas[masked[:-1]] > 0) & (areas[masked[1:]] == 0)
         rows = np.flatnonzero(gone.any(axis=1))
         if not len(rows):

@@ -121,6 +121,9 @@ class MainWindow(QMainWindow):
         self.space_key = SpaceKey(self, self.canvas, self.start_screen)
         self.tool_panel.editingDone.connect(self.canvas.setFocus)
         self.canvas.spaceTapped.connect(self.toggle_play)
+        # QA pass 54: a stroke begun while playing left one dab on the frame it began on, annotated, the rest
+        # of the drag lost as frames went by
+        self.canvas.pressed.connect(self.play_timer.stop)
         self.canvas.zoomChanged.connect(self.status.set_zoom)
         self.status.cancelRequested.connect(controller.propagation.cancel)
         self.status.clearMemoryRequested.connect(controller.clear_memory)
@@ -156,7 +159,7 @@ class MainWindow(QMainWindow):
             "frame.goto": self._go_to_frame,
             "frame.prev_annotated": lambda: self._jump_annotated(-1),
             "frame.next_annotated": lambda: self._jump_annotated(1),
-            "frame.uncertain": lambda: self._seek_or_note(doc.next_uncertain(), "No propagated frames yet"),
+            "frame.uncertain": self._jump_uncertain,
             "frame.lost": self._jump_lost,
             "frame.play": self.toggle_play,
             "tool.brush": lambda: editor.set_tool(Tool.BRUSH),
@@ -183,6 +186,9 @@ class MainWindow(QMainWindow):
         }
         for n in range(1, 10):
             handlers[f"object.select.{n}"] = lambda n=n: c.select_object(n)
+        for command_id, handler in list(handlers.items()):  # a step or jump ends playback (QA pass 54: it went on)
+            if command_id.startswith("frame.") and command_id != "frame.play":
+                handlers[command_id] = lambda handler=handler: (self.play_timer.stop(), handler())
         return handlers
 
     def _build_actions(self) -> dict[str, QAction]:
@@ -274,16 +280,30 @@ class MainWindow(QMainWindow):
         else:
             self.document.seek(frame - 1)
 
+    def _jump_uncertain(self) -> None:
+        """Seek to the next frame down the uncertainty ranking, saying where it stands (QA pass 54: U went round
+        the ranking, or stayed on its only frame, without a word)."""
+        found = self.document.next_uncertain()
+        if found is None:
+            self.status.showMessage("No propagated frames yet", 4000)
+            return
+        frame, rank, count = found
+        self.document.seek(frame)
+        self.status.showMessage(f"Frame {frame + 1}: " + ("the only propagated frame with an uncertainty" if count == 1
+                                else f"{_ordinal(rank)} most uncertain of {count} propagated frames"), 6000)
+
     def _jump_lost(self) -> None:
         """Seek to the next frame where objects vanish, and name them (the timeline's lanes show the gap)."""
+        here = self.document.current_frame
         found = self.document.next_lost()
         if found is None:
-            self.status.showMessage("No object is lost in any frame with a mask", 4000)
+            self.status.showMessage("No object is lost in any frame with an up-to-date mask", 4000)
             return
         frame, objects = found
         self.document.seek(frame)
         names = ", ".join(o.name for o in objects)  # first: a narrow window's status bar elides the end
-        self.status.showMessage(f"{names} lost on frame {frame + 1}: the mask before it shows "
+        where = " (the only such frame)" if frame == here else " (from the start again)" if frame < here else ""
+        self.status.showMessage(f"{names} lost on frame {frame + 1}{where}: the mask before it shows "
                                 f"{'them' if len(objects) > 1 else 'it'}", 6000)
 
     def _when_shown(self, edit: Callable[[], object]) -> Callable[[], None]:
@@ -531,3 +551,8 @@ class MainWindow(QMainWindow):
         self.controller.settings.set_window_layout(self.saveGeometry(), self.saveState())
         self.controller.shutdown()
         super().closeEvent(event)
+
+
+def _ordinal(n: int) -> str:
+    """'1st', '2nd', '3rd', '11th', '22nd'."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

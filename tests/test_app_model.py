@@ -175,15 +175,15 @@ def test_replace_labels_rejects_wrong_size(document):
 def test_next_uncertain_walks_the_ranking(document, monkeypatch):
     unc = np.array([0.0, 0.5, 0.7, 0.9])
     monkeypatch.setattr(document, "uncertainty", lambda: unc)
-    assert document.next_uncertain() == 3
+    assert document.next_uncertain() == (3, 1, 3)
     document.seek(3)
-    assert document.next_uncertain() == 2
+    assert document.next_uncertain() == (2, 2, 3)
     document.seek(2)
-    assert document.next_uncertain() == 1
+    assert document.next_uncertain() == (1, 3, 3)
     document.seek(1)
-    assert document.next_uncertain() == 3
+    assert document.next_uncertain() == (3, 1, 3)  # round again: the rank says so
     document.seek(2)  # reached by scrubbing, not by U: the most uncertain again (QA pass 21: the one after it)
-    assert document.next_uncertain() == 3
+    assert document.next_uncertain() == (3, 1, 3)
 
 
 def test_next_lost_finds_where_an_object_vanishes_and_names_it(document):

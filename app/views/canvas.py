@@ -59,6 +59,8 @@ class CanvasView(QGraphicsView):
     spaceTapped = Signal()
     """Space pressed and released without panning: the window toggles playback."""
     zoomChanged = Signal(float)
+    pressed = Signal()
+    """A mouse button went down on the picture: the window pauses playback, so a stroke stays on its frame."""
 
     def __init__(self, document: Document, editor: EditorState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -290,6 +292,7 @@ class CanvasView(QGraphicsView):
         return (p.x() - 0.5, p.y() - 0.5)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.pressed.emit()
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space_down):
             self._pan_from = event.position()

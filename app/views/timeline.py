@@ -100,19 +100,23 @@ class TimelineView(pg.PlotWidget):
         self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
         self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*STALE_COLOR))
         self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
+        # a value with no neighbour draws no line: a dot instead (QA pass 54: one frame between two annotated
+        # frames had its uncertainty, which U went to, and nothing on the timeline)
+        self._lone = pg.ScatterPlotItem(symbol="o", size=5, pen=pg.mkPen(None), brush=pg.mkBrush(UNCERTAINTY_COLOR))
         self._annotated = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(None),
                                              brush=pg.mkBrush(*ANNOTATED_COLOR))
         # hollow: imported objects enter there and join the frame's mask when a forward run reaches it
         self.entering = pg.ScatterPlotItem(symbol="t", size=11, pen=pg.mkPen(ANNOTATED_COLOR, width=1.5),
                                            brush=pg.mkBrush(None))
         self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((255, 255, 255), width=2))
-        for item in (self.lanes, self._results, self._stale, self._curve, self._annotated, self.entering,
-                     self._cursor):
+        for item in (self.lanes, self._results, self._stale, self._curve, self._lone, self._annotated,
+                     self.entering, self._cursor):
             self.addItem(item)
         self.lanes.setZValue(0)
         self._results.setZValue(0)
         self._stale.setZValue(0.5)
         self._curve.setZValue(1)
+        self._lone.setZValue(1)
         self._annotated.setZValue(2)
         self.entering.setZValue(2)
         self._cursor.setZValue(3)
@@ -151,8 +155,11 @@ class TimelineView(pg.PlotWidget):
         self._results.setData(edges, self._doc.result_frames().astype(float) * 0.12)
         self._stale.setData(edges, self._doc.stale_frames().astype(float) * 0.12)
         annotated = self._doc.annotated_frames()
-        self._curve.setData(np.arange(n, dtype=float), 0.15 + 0.8 * relative_uncertainty(self._doc.uncertainty(),
-                                                                                         annotated))
+        curve = 0.15 + 0.8 * relative_uncertainty(self._doc.uncertainty(), annotated)
+        self._curve.setData(np.arange(n, dtype=float), curve)
+        known = np.pad(np.isfinite(curve), 1)
+        lone = np.flatnonzero(known[1:-1] & ~known[:-2] & ~known[2:])
+        self._lone.setData(lone.astype(float), curve[lone])
         self._annotated.setData(np.asarray(annotated, float), np.full(len(annotated), 1.12))
         entering = self._doc.entering_frames()
         self.entering.setData(np.asarray(entering, float), np.full(len(entering), 1.12))

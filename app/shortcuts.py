@@ -104,11 +104,16 @@ def keymap(chosen: Mapping[str, Sequence[str]] | None = None) -> KeyMap:
     that name no command of the table or hold no key Qt can read are left out (a stored file from another
     version, a hand edit)."""
     keys = {c.id: c.keys for c in COMMANDS}
+    mine = set()
     for command_id, chosen_keys in (chosen or {}).items():
         if command_id in keys and isinstance(chosen_keys, (list, tuple)) \
                 and all(isinstance(k, str) and same_key(k) for k in chosen_keys):
             keys[command_id] = tuple(chosen_keys)
-    return keys
+            mine.add(command_id)
+    # a key the user gave a command is not also a table default of another, such as a later version's new
+    # command (QA session 22: C, then bound by a user to a command of theirs, clashed and reset all their keys)
+    taken = {same_key(k) for command_id in mine for k in keys[command_id]}
+    return {c: k if c in mine else tuple(x for x in k if same_key(x) not in taken) for c, k in keys.items()}
 
 
 def same_key(key: str) -> str:

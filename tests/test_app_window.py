@@ -837,3 +837,18 @@ def test_an_object_not_yet_sought_past_a_correction_is_not_called_lost(qtbot, wi
     doc.seek(0)
     key(qtbot, window, Qt.Key.Key_L)
     assert "lost" in window.status.currentMessage() and "Object 2" not in window.status.currentMessage()
+
+
+def test_a_key_the_user_took_is_not_also_a_new_commands_default(tmp_path):
+    """Session 22: a user who had bound C (or F2) to a command of theirs got C as the new colour command's
+    default as well; the clash made the app drop all their keys for the table's."""
+    from PySide6.QtCore import QSettings
+
+    from app.settings import AppSettings
+    from app.shortcuts import clashes, keymap
+
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    settings.set_keymap({**keymap(), "frame.next": ("C",), "frame.prev": ("F2",), "tool.brush": ("P",)})
+    keys = settings.keymap()
+    assert keys["frame.next"] == ("C",) and keys["frame.prev"] == ("F2",) and keys["tool.brush"] == ("P",)
+    assert keys["object.recolour"] == () and keys["object.rename"] == () and not clashes(keys)

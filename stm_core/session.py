@@ -92,21 +92,11 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
             or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
         return own
     soft = other[1]  # type: ignore[index]
-    if soft is None or soft[1].shape[1:] != r.probs.shape[1:]:
+    if soft is None or soft[0] != obj_ids or soft[1].shape != r.probs.shape:
         return own
     weight = blend_weight(r.index, origin[0], old[0])
-    ids = sorted(set(obj_ids) | set(soft[0]))  # a run back from a mask that adds objects seeks them too
-    labels, probs = blend_soft(_widened(r.probs, obj_ids, ids), _widened(soft[1], soft[0], ids), weight, ids, size)
-    return labels, probs, ids, weight * r.uncertainty + (1 - weight) * other[2]  # type: ignore[index]
-
-
-def _widened(probs: np.ndarray, obj_ids: Sequence[int], ids: list[int]) -> np.ndarray:
-    """Soft maps [K,h,w] of `obj_ids` as maps of `ids` (a superset), those of objects not sought zero."""
-    if list(obj_ids) == ids:
-        return probs
-    wide = np.zeros((len(ids), *probs.shape[1:]), probs.dtype)
-    wide[[ids.index(o) for o in obj_ids]] = probs
-    return wide
+    labels, probs = blend_soft(r.probs, soft[1], weight, obj_ids, size)
+    return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * other[2]  # type: ignore[index]
 
 
 def _checked_soft(soft: tuple[Sequence[int], np.ndarray]) -> tuple[list[int], np.ndarray]:
@@ -571,13 +561,11 @@ class AnnotationSession:
             raise ValueError("paint a mask on at least one frame before propagating")
         if seed is None:
             raise ValueError(f"frame {start} has no mask to propagate from")
-        def sought(run_start: int, run_seed: np.ndarray) -> list[int]:
-            """The objects annotated up to a run's start, and those its mask shows: an object first painted on a
-            later frame is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26
-            only, appeared on frames 2-20 of a run from frame 0; QA pass 52: so did one on frames 1-9 where
-            frame 0's mask showed none, and the run back from an annotated frame did not seek what its mask
-            added)."""
-            return sorted(set(annotations.objects(up_to=run_start)) | (labels_present(run_seed) - {0}))
+        # the objects annotated up to `start`, and those its mask shows: an object first painted on a later frame
+        # is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26 only, appeared
+        # on frames 2-20 of a run from frame 0, and would have come back on the run back from frame 25)
+        obj_ids = sorted(set(annotations.objects(up_to=start)) | (labels_present(seed) - {0})) \
+            or annotations.objects()  # none known there yet
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
 
@@ -597,9 +585,6 @@ class AnnotationSession:
                 with self._lock:
                     before = self._results.copy()
             seed = annotations.get(run_start, seed)
-            obj_ids = sought(run_start, seed)
-            if not obj_ids:  # no object there yet: those annotated later are found from their frames, not here
-                continue
             origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
             held, held_serials = self._held(run_start, frames)

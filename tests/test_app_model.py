@@ -326,10 +326,12 @@ def test_stored_shortcuts_that_cannot_be_used_give_the_tables_keys(tmp_path):
 
     store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     settings = AppSettings(store)
-    for stored in ("{not json", '["D"]', '{"frame.next": ["F"]}', '{"frame.next": "D"}', '{"frame.next": [""]}',
-                   '{"frame.next": ["Right", 5]}'):
+    for stored in ("{not json", '["D"]', '{"frame.next": ["D"], "frame.prev": ["D"]}', '{"frame.next": "D"}',
+                   '{"frame.next": [""]}', '{"frame.next": ["Right", 5]}'):
         store.setValue("shortcuts", stored)
         assert settings.keymap() == keymap()
+    store.setValue("shortcuts", '{"frame.next": ["F"]}')  # the user's key, taken from the table's command
+    assert settings.keymap() == dict(keymap(), **{"frame.next": ("F",), "propagate.forward": ()})
     store.setValue("shortcuts", '{"frame.next": ["D"], "no.such.command": ["Q"], "frame.first": []}')
     assert settings.keymap() == dict(keymap(), **{"frame.next": ("D",), "frame.first": ()})
 

@@ -174,13 +174,13 @@ class AppController(QObject):
             return ()
         thumbnail, later = frame_thumbnail(first), ""
         for index in range(1, min(session.num_frames, LATER_FRAMES + 1)) if flat(thumbnail) else ():
-            if (seen := AppController._thumbnail_of(session, session.frame_names[index])) is None:
+            if (seen := AppController._thumbnail_at(session, index)) is None:
                 break
             later = f"{session.frame_names[index]}:{seen}"
             if not flat(seen):  # the first frame with a picture, named: a frame deleted before it moves it
                 break
         n, names = session.num_frames, session.frame_names
-        spread = [(names[i], AppController._thumbnail_of(session, names[i]))
+        spread = [(names[i], AppController._thumbnail_at(session, i))
                   for i in sorted({n * k // (SPREAD_FRAMES + 1) for k in range(1, SPREAD_FRAMES + 1)} - {0})
                   ] if session.frames.path.is_dir() else []
         return (frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later,
@@ -190,8 +190,18 @@ class AppController(QObject):
     def _thumbnail_of(session: AnnotationSession, name: str) -> str | None:
         """`frame_thumbnail` of the frame called `name`, None if the video has none or it cannot be read."""
         try:
-            return frame_thumbnail(session.frame(session.frame_names.index(name)))
-        except (ValueError, StmError):
+            index = session.frame_names.index(name)
+        except ValueError:
+            return None
+        return AppController._thumbnail_at(session, index)
+
+    @staticmethod
+    def _thumbnail_at(session: AnnotationSession, index: int) -> str | None:
+        """`frame_thumbnail` of frame `index`, None if it cannot be read (callers that know the index need not
+        look its name up among every frame's)."""
+        try:
+            return frame_thumbnail(session.frame(index))
+        except StmError:
             return None
 
     def _restore(self, workspace: Workspace, session: AnnotationSession

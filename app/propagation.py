@@ -89,6 +89,10 @@ class PropagationController(QObject):
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
             return
+        if not doc.session.object_ids():
+            self.failed.emit("Nothing to propagate", "The annotated frames show no object: paint one (an "
+                                                     "all-background frame says only where no object is).")
+            return
         if (why := self._nothing_to_propagate(request)) is not None:
             self.failed.emit("Nothing to propagate", why)
             return

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection, Literal, Sequence
+from typing import Callable, Collection, Iterator, Literal, Sequence
 
 import numpy as np
 
@@ -97,6 +97,14 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
     weight = blend_weight(r.index, origin[0], old[0])
     labels, probs = blend_soft(r.probs, soft[1], weight, obj_ids, size)
     return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * other[2]  # type: ignore[index]
+
+
+def _background(frames: list[int], size: tuple[int, int]) -> Iterator[FrameResult]:
+    """The results of a run that seeks no object: every frame background, without the network. They are stored
+    as any run's (blended, counted, written by the CLI), so the frames after an all-background start show what
+    it says rather than keeping older masks."""
+    for index in frames:
+        yield FrameResult(index, np.zeros(size, np.uint8), np.zeros((0, *size), np.uint8), 0.0)
 
 
 def _checked_soft(soft: tuple[Sequence[int], np.ndarray]) -> tuple[list[int], np.ndarray]:
@@ -476,7 +484,8 @@ class AnnotationSession:
         """Propagate the annotations from frame `start` forward, backward or both.
 
         Every annotated frame is in memory; the objects sought are those annotated up to `start` and those its
-        mask shows, so an object first painted on a later frame is found from there, not before. A run stops
+        mask shows, so an object first painted on a later frame is found from there, not before (where that
+        leaves none, the run's frames are background, and so are those of the run back to it). A run stops
         at the next annotated frame in its direction when `until_annotated` is set (the frames beyond it belong
         to that annotation), else at the video's end; a frame annotated while the run is under way counts too
         (the run's memory predates it, so it stops there).
@@ -564,8 +573,12 @@ class AnnotationSession:
         # the objects annotated up to `start`, and those its mask shows: an object first painted on a later frame
         # is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26 only, appeared
         # on frames 2-20 of a run from frame 0, and would have come back on the run back from frame 25)
-        obj_ids = sorted(set(annotations.objects(up_to=start)) | (labels_present(seed) - {0})) \
-            or annotations.objects()  # none known there yet
+        # none of them where the start shows none and none was annotated before it: the run seeks nothing and
+        # its frames are background (QA pass 52: seeking every object there drew one painted later on frame 30
+        # on frames 1-29 of a run from an all-background frame 0)
+        obj_ids = sorted(set(annotations.objects(up_to=start)) | (labels_present(seed) - {0}))
+        if not annotations.objects():
+            raise ValueError("no objects to propagate: the annotations are empty")
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
 
@@ -597,7 +610,8 @@ class AnnotationSession:
                     if kept is not None:
                         kept(index, len(report.frames) + len(report.reused), total)
             results = self._propagator.run(self.frames, run_start, seed, frames, annotations, obj_ids, cancel,
-                                           on_adapt, preview, held, resumed)
+                                           on_adapt, preview, held, resumed) if obj_ids \
+                else _background(frames, self.frame_size)
             try:
                 for r in results:
                     if cancel is not None and cancel.is_set():  # results computed ahead before it are dropped

@@ -322,6 +322,13 @@ def test_propagating_without_annotation_explains(qtbot, app_factory, frame_dir, 
     assert dialogs and dialogs[-1][0] == "Nothing to propagate"
     assert not window.controller.propagation.running
     annotate_first_frame(window)
+    window.document.begin_stroke((25.0, 30.0), 1, 60, erase=True)  # then erased: annotated, all background
+    window.document.end_stroke()
+    assert window.document.annotated_frames() == [0] and not window.document.session.annotation(0).any()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert dialogs[-1] == ("Nothing to propagate", "The annotated frames show no object: paint one (an "
+                                                   "all-background frame says only where no object is).")
+    annotate_first_frame(window)
     window.document.seek(2)
     qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     assert dialogs[-1][0] == "No mask on this frame"

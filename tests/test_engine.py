@@ -460,6 +460,34 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
     assert sought[2:] and all(ids == [1, 2] for ids in sought[2:])
 
 
+def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(session, monkeypatch):
+    """QA pass 52: a forward run from frame 0, annotated all background, sought every object, so one painted on
+    a later frame only was drawn on the frames before it. Seeking none, the run makes those frames background
+    (stored, blended, counted), and replaces what they showed before."""
+    later = np.zeros((48, 80), np.uint8)
+    later[36:46, 60:76] = 2
+    session.set_annotation(6, later)
+    session.propagate(6, "backward")  # the object is sought back from the frame that shows it
+    assert all(2 in np.unique(session.labels(i)) for i in range(0, 6))
+    session.set_annotation(0, np.zeros((48, 80), np.uint8))  # then it is marked absent on frame 0
+    sought = []
+    run = session._propagator.run
+    monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
+    seen = []
+    report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
+    assert sought == [] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
+    for i in range(1, 6):
+        assert not session.labels(i).any() and session.soft_result(i)[0] == [] and session.has_result(i)
+    session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways again
+    assert sought and all(ids == [2] for ids in sought)
+
+
+def test_propagating_with_no_object_anywhere_says_so(session):
+    session.set_annotation(0, np.zeros((48, 80), np.uint8))
+    with pytest.raises(ValueError, match="no objects to propagate"):
+        session.propagate(0, "forward")
+
+
 def test_processing_resolution_returns_source_size(tmp_path):
     s = tiny_session(write_clip(tmp_path / "c", frames=3, size=(96, 160)), process_height=64)
     s.set_annotation(0, np.kron(square_mask(), np.ones((2, 2), np.uint8)))

@@ -32,8 +32,8 @@ from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
 from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, flat, frame_fingerprint,
-                        frame_thumbnail, move_workspace, note_beside, saved, saved_for_other_pictures, source_files,
-                        workspace_dir)
+                        frame_thumbnail, move_workspace, note_beside, open_elsewhere, saved, saved_for_other_pictures,
+                        source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -78,6 +78,7 @@ class AppController(QObject):
         self._export: Task | None = None
         self._weights_loaded: tuple | None = None  # the weights file `weights_problem` loaded: path, model, stat
         self._loader: Task | None = None
+        self._loading_from: tuple[Workspace, AnnotationSession, dict[int, float], set[int]] | None = None
         self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
         self.propagation.failed.connect(self.error)
@@ -89,7 +90,7 @@ class AppController(QObject):
     # ---- opening ------------------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
         """Open a video file or frame folder and its workspace (created on first open)."""
-        path = Path(path).expanduser()
+        path = Path(os.path.abspath(Path(path).expanduser()))  # recent files are opened from anywhere
         if self.autosaver.workspace is not None and not self.autosaver.save_now():  # QA pass 15: it was dropped
             self.error.emit("Work not saved", "Some of the open video's work could not be written to its workspace "
                             "(the disk is full or the folder is not writable). Free some space or fix the folder "
@@ -102,6 +103,9 @@ class AppController(QObject):
             except Exception as exc:  # every failure to open is shown; the current video stays open
                 self.error.emit(*describe(exc))
                 return False
+        if busy := open_elsewhere(path, self.data_dir, self.autosaver.workspace):
+            self.error.emit("Video already open", f"Cannot open {path.name}: {busy}")
+            return False
         previous = self.autosaver.attached()
         stopped = self.source.name if self.propagation.running and self.source is not None else None
         self._close_current()  # saves it first: reopening the same video reads what it saved
@@ -139,8 +143,12 @@ class AppController(QObject):
             if previous[0] is not None:
                 previous[0].lock()
             self.autosaver.attach(*previous)
+            self._resume_loading()
+            if stopped is not None:
+                self.message.emit(f"Opening {path.name} failed after stopping the propagation of {stopped}: the "
+                                  "frames it made are kept; propagate there again for the rest")
             return False
-        self.source = path
+        self.source, self._loading_from = path, None  # the closed video's session is let go
         self.document.load(session, objects, frame, keys.stale, loading=deferred, loading_uncertainty=uncertainty,
                            result_keys=keys.older, judged_key=keys.judged, out_of_date=keys.out_of_date)
         self._load_results(workspace, session, deferred, uncertainty, removed)
@@ -278,28 +286,38 @@ class AppController(QObject):
         if not frames:
             return
         names, size = session.frame_names, session.frame_size
+        self._loading_from = workspace, session, uncertainty, removed
 
-        def load(progress, cancel) -> None:
+        def load(progress, cancel) -> bool:
             for index in frames:
                 if cancel.is_set():
-                    return
+                    return False
                 labels = workspace.read_frame_mask(names[index], size)
                 if labels is not None and session.snapshot(index).result is None:
                     kept = _without(labels, removed)
                     session.set_result(index, kept, uncertainty.get(index, float("nan")),
                                        workspace.read_soft(names[index], labels) if kept is labels else None)
                     progress(index)
+            return True
 
         task = Task(load, self)
         task.progress.connect(lambda args: self.document.note_loaded(args[0])
                               if self.document.session is session else None)
-        task.succeeded.connect(lambda _: self.document.note_loading_done()
-                               if self.document.session is session else None)
+        task.succeeded.connect(lambda complete: self.document.note_loading_done()
+                               if complete and self.document.session is session else None)
         task.failed.connect(self.error)
         task.finished.connect(lambda: setattr(self, "_loader", None) if self._loader is task else None)
         task.finished.connect(task.deleteLater)  # QA pass 41: each kept its whole session, video file open
         self._loader = task
         task.start()
+
+    def _resume_loading(self) -> None:
+        """Load again the saved results of the open video that were still loading when an open of another one
+        stopped it and then failed (QA pass 55: they stayed unloaded, and an export wrote them as background)."""
+        if self._loading_from is not None and self._loading_from[1] is self.document.session \
+                and (frames := self.document.loading_frames()):
+            workspace, session, uncertainty, removed = self._loading_from
+            self._load_results(workspace, session, frames, uncertainty, removed)
 
     def _warm_up(self, session: AnnotationSession) -> None:
         """Load the network and run it once on a worker thread while the user looks and paints, so the first

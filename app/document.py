@@ -636,6 +636,10 @@ class Document(QObject):
             self.labelsChanged.emit(frame)
         self.resultsChanged.emit()
 
+    def loading_frames(self) -> list[int]:
+        """Frames whose saved result has not been read back yet."""
+        return sorted(self._loading)
+
     def note_loading_done(self) -> None:
         """Every saved result has been read: a frame whose file was unreadable has no result to be stale."""
         for frame in self._loading:

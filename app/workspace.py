@@ -68,11 +68,8 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     if it cannot be moved, used where it is: changing a preference must not hide the annotator's work. Where
     both places hold one, the one saved last is used, the other set aside (QA pass 45: the work done while the
     video's folder was read-only, saved in the data folder, was hidden by the older copy beside the video)."""
-    source = source.resolve()
-    digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
-    in_data = data_dir / "workspaces" / f"{cut_to_bytes(source.name, NAME_BYTES)}-{digest}"
-    beside = source.with_name(source.name + SUFFIX)
-    if len(f"{beside.name}.moving".encode("utf-8")) > 255:  # no such file name: the data folder it is
+    in_data, beside = _places(source, data_dir)
+    if beside is None:
         return in_data
     chosen = beside if beside_source and _writable(beside) else in_data
     other = in_data if chosen == beside else beside
@@ -82,6 +79,27 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     if (other / STATE_FILE).is_file() and not (chosen / STATE_FILE).exists():
         return move_workspace(other, chosen)
     return chosen
+
+
+def _places(source: Path, data_dir: Path) -> tuple[Path, Path | None]:
+    """(in the data folder, beside the video) where the workspace of `source` may be; None beside a video whose
+    name is too long for a workspace's name there."""
+    source = source.resolve()
+    digest = hashlib.sha1(str(source).encode("utf-8")).hexdigest()[:10]
+    in_data = data_dir / "workspaces" / f"{cut_to_bytes(source.name, NAME_BYTES)}-{digest}"
+    beside = source.with_name(source.name + SUFFIX)
+    return in_data, None if len(f"{beside.name}.moving".encode("utf-8")) > 255 else beside
+
+
+def open_elsewhere(source: Path, data_dir: Path, mine: "Workspace | None") -> str | None:
+    """Why `source` cannot be opened in this window: another window has its workspace open (in either place it
+    may be; `mine`, this window's, does not count). Asked before the open video is closed, so that a refused
+    open leaves it as it was (QA pass 55: its saved results stopped loading, an export then wrote those frames
+    as background, and its propagation was cancelled)."""
+    for root in _places(source, data_dir):
+        if root is not None and (mine is None or root != mine.root) and (busy := Workspace(root).busy()):
+            return busy
+    return None
 
 
 NAME_BYTES = 200
@@ -367,17 +385,23 @@ class Workspace:
                 return None
             except FileExistsError:
                 holder = _lock_holder(path)
-                if holder is not None and holder.get("token") == self._token:
-                    return None
                 if holder is None:  # its window is gone
                     path.unlink(missing_ok=True)
                     continue
-                where = "" if holder.get("host") == mine["host"] else f" on {holder.get('host')}"
-                return f"this video is open in another window (process {holder.get('pid')}{where}); close it " \
-                       f"there first. If no such window is open, delete {path}"
+                return self.busy()
             except OSError:  # a read-only place: nothing can be saved there anyway, and Autosave says so
                 return None
         return None
+
+    def busy(self) -> str | None:
+        """Which other window has this workspace open, for the user; None where none (alive) has."""
+        path = self.root / LOCK_FILE
+        holder = _lock_holder(path)
+        if holder is None or holder.get("token") == self._token:
+            return None
+        where = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
+        return f"this video is open in another window (process {holder.get('pid')}{where}); close it there " \
+               f"first. If no such window is open, delete {path}"
 
     def unlock(self) -> None:
         """Give up the lock, if it is this window's."""

@@ -642,6 +642,17 @@ def test_recent_list_shows_only_videos_that_still_exist(qtbot, app_factory, fram
     assert str(doomed) not in [a.text() for a in window.recent_menu.actions()]
 
 
+def test_a_video_opened_by_a_relative_path_is_listed_by_its_absolute_one(qtbot, app_factory, frame_dir,
+                                                                          monkeypatch):
+    """QA pass 55: `python main.py clip` listed `clip`, which from another folder vanished from the list or
+    opened another folder's `clip` with no work in it."""
+    monkeypatch.chdir(frame_dir.parent)
+    window = app_factory()
+    assert window.controller.open(f"./{frame_dir.name}/../{frame_dir.name}")
+    monkeypatch.chdir(frame_dir.parent.parent)
+    assert window.controller.settings.recent()[0] == str(frame_dir)
+
+
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):
     """Saved results load in the background after reopening; a correction painted before they are all in
     must outdate them as it would loaded ones, and must not wipe the red marks saved last time."""
@@ -910,6 +921,44 @@ def test_a_video_open_in_one_window_is_refused_in_another(qtbot, app_factory, fr
                                               "token": "killed"}))
     third = app_factory()
     assert third.controller.open(frame_dir)
+
+
+def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, app_factory, frame_dir, tmp_path,
+                                                                         dialogs, monkeypatch):
+    """QA pass 55: opening a video open in another window was refused only after the open video was closed:
+    its saved results stopped loading (an export then wrote those frames as background) and its propagation
+    was cancelled. Now the refusal comes first; an open failing later loads the rest again."""
+    from app.controller import AppController
+
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    propagated_window(qtbot, app_factory, clip).close()
+    original = Workspace.read_frame_mask
+
+    def slow_read(self, name, size, kind="result"):
+        time.sleep(0.2)
+        return original(self, name, size, kind)
+
+    monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
+    elsewhere = app_factory()
+    assert elsewhere.controller.open(frame_dir)
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip) and doc.loading_frames()
+    assert not c.open(frame_dir) and dialogs[-1][0] == "Video already open"
+    assert doc.loading_frames() and "still loading" in c.export_blocker()
+    c.wait_for_loading()
+    qtbot.waitUntil(lambda: doc.result_frames()[1:].all() and not doc.loading_frames(), timeout=WAIT_MS)
+    elsewhere.close()
+    window.close()
+    again = app_factory()
+    c, doc = again.controller, again.document
+    assert c.open(clip) and doc.loading_frames()
+    monkeypatch.setattr(AppController, "_restore", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    assert not c.open(frame_dir) and doc.session is not None and "disk gone" in dialogs[-1][1]
+    assert "still loading" in c.export_blocker()  # its loading stopped, then went on
+    qtbot.waitUntil(lambda: doc.result_frames()[1:].all() and not doc.loading_frames(), timeout=WAIT_MS)
 
 
 def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,

@@ -227,9 +227,26 @@ def test_wheel_zoom_fit_and_minimap(qtbot, window):
                              Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(canvas.viewport(), ctrl_wheel)
     assert window.editor.brush_size > size and canvas.zoom == zoom  # Ctrl+wheel sizes the brush
+    minimap, inside = canvas.minimap, QPoint(canvas.minimap.width() // 2, canvas.minimap.height() // 2)
+    over_minimap = QWheelEvent(QPointF(inside), QPointF(minimap.mapToGlobal(inside)), QPoint(0, 0), QPoint(0, 120),
+                               Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                               False)
+    QApplication.sendEvent(minimap, over_minimap)
+    assert canvas.zoom > zoom * 1.1  # QA pass 56: the overview took the wheel, and zooming stopped there
     key(qtbot, window, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
     assert canvas.zoom == pytest.approx(fitted)
     assert not canvas.minimap.isVisible()
+
+
+def test_the_overview_of_a_portrait_video_fits_in_its_corner(app_factory, tmp_path):
+    """QA pass 56: scaled to 180 px wide, a 360x1280 video's overview was taller than the canvas."""
+    from .conftest import make_frames
+
+    window = app_factory()
+    assert window.controller.open(make_frames(tmp_path / "tall", count=2, size=(1280, 360)))
+    window.canvas.zoom_by(3.0)
+    minimap = window.canvas.minimap
+    assert minimap.isVisible() and minimap.height() == 180 and minimap.width() == 50 and minimap.y() >= 0
 
 
 def test_zoom_in_never_zooms_out_on_a_tiny_frame(app_factory, tmp_path):

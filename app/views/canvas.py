@@ -7,7 +7,7 @@ says which rectangle changed, and only that rectangle of the overlay image is re
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QStyleOptionGraphicsItem, QWidget)
@@ -103,6 +103,7 @@ class CanvasView(QGraphicsView):
 
         self.minimap = Minimap(self)
         self.minimap.centerRequested.connect(self._center_on)
+        self.minimap.wheeled.connect(self._on_minimap_wheel)
         self.horizontalScrollBar().valueChanged.connect(self._update_minimap_view)
         self.verticalScrollBar().valueChanged.connect(self._update_minimap_view)
 
@@ -278,13 +279,20 @@ class CanvasView(QGraphicsView):
         super().keyPressEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
-        delta = event.angleDelta().y() or event.angleDelta().x()
-        if delta and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        self._wheel(event.angleDelta(), event.position(), event.modifiers())
+        event.accept()
+
+    def _on_minimap_wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
+        self._wheel(angle, QPointF(self.viewport().mapFrom(self.minimap, pos.toPoint())), modifiers)
+
+    def _wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
+        """Ctrl+wheel sizes the brush, the wheel zooms about `pos` (in the viewport)."""
+        delta = angle.y() or angle.x()
+        if delta and modifiers & Qt.KeyboardModifier.ControlModifier:
             (self._editor.grow_brush if delta > 0 else self._editor.shrink_brush)()
         elif delta:
-            self.zoom_by(1.0015 ** delta, event.position())
-        self._move_cursor(event.position())
-        event.accept()
+            self.zoom_by(1.0015 ** delta, pos)
+        self._move_cursor(pos)
 
     # ---- painting input -----------------------------------------------------------------------------
     def _to_frame(self, pos: QPointF) -> tuple[float, float]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
-WIDTH = 180
+SIDE = 180
+"""The longer side of the overview, in pixels: a portrait video's is as tall as a landscape one's is wide (QA pass
+56: scaled to this width, a 360x1280 video's overview was taller than the canvas, its top cut off)."""
 
 
 class Minimap(QWidget):
@@ -14,6 +16,9 @@ class Minimap(QWidget):
 
     centerRequested = Signal(QPointF)
     """A frame position the canvas should centre on."""
+    wheeled = Signal(QPoint, QPointF, object)
+    """A wheel turned over the overview (angle delta, position in it, modifiers): it zooms the canvas as
+    anywhere else (QA pass 56: zooming in near the picture's corner stopped once the overview showed there)."""
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
@@ -21,11 +26,12 @@ class Minimap(QWidget):
         self._view = QRectF()
         self._frame = QRectF(0, 0, 1, 1)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.resize(WIDTH, WIDTH * 9 // 16)
+        self.resize(SIDE, SIDE * 9 // 16)
         self.hide()
 
     def set_thumbnail(self, pixmap: QPixmap) -> None:
-        self._thumb = pixmap.scaledToWidth(WIDTH, Qt.TransformationMode.SmoothTransformation)
+        self._thumb = pixmap.scaled(SIDE, SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation)
         self.resize(self._thumb.size())
         self.update()
 
@@ -54,6 +60,10 @@ class Minimap(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.buttons() & Qt.MouseButton.LeftButton:
             self._request(event.position())
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        self.wheeled.emit(event.angleDelta(), event.position(), event.modifiers())
+        event.accept()
 
     def _request(self, pos: QPointF) -> None:
         s = self._scale()

@@ -28,7 +28,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import time
 import uuid
 import zipfile
@@ -37,10 +36,10 @@ from typing import Any, Callable, Literal
 
 import cv2
 import numpy as np
-import psutil
 from PIL import Image, UnidentifiedImageError
 
 from stm_core.errors import InputError
+from stm_core.io import locks
 from stm_core.io.atomic import atomic_write_bytes, cut_to_bytes, remove_temporaries
 from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
@@ -74,7 +73,7 @@ def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
     chosen = beside if beside_source and _writable(beside) else in_data
     other = in_data if chosen == beside else beside
     if (other / STATE_FILE).is_file() and (chosen / STATE_FILE).exists() and _saved_later(other, chosen) \
-            and _lock_holder(chosen / LOCK_FILE) is None and _lock_holder(other / LOCK_FILE) is None:
+            and locks.holder(chosen / LOCK_FILE) is None and locks.holder(other / LOCK_FILE) is None:
         Workspace(chosen).set_aside()
     if (other / STATE_FILE).is_file() and not (chosen / STATE_FILE).exists():
         return move_workspace(other, chosen)
@@ -283,7 +282,7 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
                 differs = _named_differ(str(state.get("thumbnails_spread") or ""), later) is not False
         except ValueError:  # hand-edited: not hex
             pass
-    return differs and _lock_holder(root / LOCK_FILE) is None
+    return differs and locks.holder(root / LOCK_FILE) is None
 
 
 def _named_differ(named: str, now: Callable[[str], str | None]) -> bool | None:
@@ -302,7 +301,7 @@ def move_workspace(old: Path, new: Path) -> Path:
     """Move workspace `old` to `new` (copied under a temporary name first, so an interrupted move leaves no
     half workspace at `new`); returns where the workspace is now. One that a window has open stays where it
     is (QA pass 15: a refused second window had moved it away from under the first, whose strokes were lost)."""
-    if _lock_holder(old / LOCK_FILE) is not None:
+    if locks.holder(old / LOCK_FILE) is not None:
         return old
     temporary = new.with_name(new.name + ".moving")
     try:
@@ -316,25 +315,6 @@ def move_workspace(old: Path, new: Path) -> Path:
         return old
     shutil.rmtree(old, ignore_errors=True)  # a copy that cannot be removed (read-only place) is left behind
     return new
-
-
-def _lock_holder(path: Path, alive_only: bool = True) -> dict | None:
-    """Who holds a workspace lock: None if nobody, or (with `alive_only`) if its process has ended or was
-    started after the lock was written (its number reused). A lock from another machine is taken as held."""
-    try:
-        holder = json.loads(path.read_text(encoding="utf-8"))
-        written = path.stat().st_mtime
-    except (OSError, ValueError):
-        return None
-    if not isinstance(holder, dict):
-        return None
-    if not alive_only or holder.get("host") != socket.gethostname():
-        return holder
-    try:
-        process = psutil.Process(int(holder.get("pid", -1)))
-        return holder if process.create_time() <= written + 1 else None
-    except (psutil.Error, ValueError, TypeError):
-        return None
 
 
 def saved(state: dict, key: str, kind: type, default: Any) -> Any:
@@ -375,40 +355,24 @@ class Workspace:
         say which instead. Two windows saving one workspace undo each other's work (QA pass 14: one window's
         propagation deleted the annotation the other had just painted). A lock whose window is gone (a crash,
         a kill) is taken over."""
-        path = self.root / LOCK_FILE
-        mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": self._token}
-        for _ in range(2):
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-                with open(path, "x", encoding="utf-8") as f:
-                    json.dump(mine, f)
-                return None
-            except FileExistsError:
-                holder = _lock_holder(path)
-                if holder is None:  # its window is gone
-                    path.unlink(missing_ok=True)
-                    continue
-                return self.busy()
-            except OSError:  # a read-only place: nothing can be saved there anyway, and Autosave says so
-                return None
-        return None
+        try:
+            record = locks.take(self.root / LOCK_FILE, self._token)
+        except OSError:  # a read-only place: nothing can be saved there anyway, and Autosave says so
+            return None
+        return None if record is None else self._busy(record)
 
     def busy(self) -> str | None:
         """Which other window has this workspace open, for the user; None where none (alive) has."""
-        path = self.root / LOCK_FILE
-        holder = _lock_holder(path)
-        if holder is None or holder.get("token") == self._token:
-            return None
-        where = "" if holder.get("host") == socket.gethostname() else f" on {holder.get('host')}"
-        return f"this video is open in another window (process {holder.get('pid')}{where}); close it there " \
-               f"first. If no such window is open, delete {path}"
+        record = locks.holder(self.root / LOCK_FILE)
+        return None if record is None or record.get("token") == self._token else self._busy(record)
+
+    def _busy(self, record: dict) -> str:
+        return f"this video is open in another window ({locks.who(record)}); close it there first. If no such " \
+               f"window is open, delete {self.root / LOCK_FILE}"
 
     def unlock(self) -> None:
         """Give up the lock, if it is this window's."""
-        path = self.root / LOCK_FILE
-        holder = _lock_holder(path, alive_only=False)
-        if holder is not None and holder.get("token") == self._token:
-            path.unlink(missing_ok=True)
+        locks.release(self.root / LOCK_FILE, self._token)
 
     @property
     def masks_dir(self) -> Path:

@@ -7,13 +7,16 @@ complete files only (every write is atomic). Ctrl+C exits with 130 after the fra
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from .engine.settings import MIN_PROCESS_HEIGHT, RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, OutOfMemoryError, SettingsError, StmError
+from .io import locks
 from .io.frames import natural_key
 from .model.config import CONFIGS
 from .train.config import TrainConfig
@@ -194,35 +198,66 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
     """The folder the run writes its masks into: `out`, or, where `out` holds an earlier run's masks, a new folder
     beside it whose masks replace those once the run has ended well. A run that fails or is stopped then leaves
     `out` as it was and says where its own masks are (QA pass 30: a frame unreadable mid-run left 15 of an
-    earlier run's 20 masks rewritten). After the run, masks in `out` from an earlier run that this one did
-    not rewrite are named (sixth CLI QA pass: an interrupted re-run left 12 of 30 old masks looking as complete
-    as the new, and `evaluate` scored the mixture)."""
+    earlier run's 20 masks rewritten); the next run that ends well there removes that folder. After the run,
+    masks in `out` from an earlier run that this one did not rewrite are named (sixth CLI QA pass: an
+    interrupted re-run left 12 of 30 old masks looking as complete as the new, and `evaluate` scored the
+    mixture). A run writing into `out` meanwhile refuses this one (QA pass 57: two runs into one folder both
+    ended well, and one's masks were all the other's)."""
     earlier = {p.stem for p in out.glob("*.png") if not p.name.startswith(".")} if out.is_dir() else set()
-    out.mkdir(parents=True, exist_ok=True)
+    lock, token = out / OUTPUT_LOCK, uuid.uuid4().hex
+    if (record := locks.take(lock, token)) is not None:
+        raise InputError(f"another run ({locks.who(record)}) is writing masks into {out}: wait for it or give "
+                         f"another --output. If no run is writing there, delete {lock}")
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
-    except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
-        stage = out
-    if stage == out:
         try:
-            yield out
-        finally:
-            _name_earlier_left(out, earlier, names, written)
-        return
-    try:
-        yield stage
-    except BaseException:
-        made = sorted(stage.glob("*.png"))
-        if made:
-            warnings.warn(f"{out} keeps the earlier run's masks as they were; the {len(made)} masks this run "
-                          f"wrote are in {stage}")
-        else:
+            stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
+        except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
+            stage = out
+        try:
+            yield stage
+        except BaseException:
+            if stage == out:
+                _name_earlier_left(out, earlier, names, written)
+            elif made := sorted(stage.glob("*.png")):
+                warnings.warn(f"{out} keeps the earlier run's masks as they were; the {len(made)} masks this run "
+                              f"wrote are in {stage}")
+            else:
+                stage.rmdir()
+            raise
+        if stage != out:
+            for path in stage.glob("*.png"):
+                os.replace(path, out / path.name)
             stage.rmdir()
-        raise
-    for path in stage.glob("*.png"):
-        os.replace(path, out / path.name)
-    stage.rmdir()
-    _name_earlier_left(out, earlier, names, written)
+        _remove_stopped_runs(out)
+        _name_earlier_left(out, earlier, names, written)
+    finally:
+        locks.release(lock, token)
+
+
+OUTPUT_LOCK = ".stm-writing"
+"""In an output folder while a run writes masks there (a dot name: mask scans skip it)."""
+
+
+def _remove_stopped_runs(out: Path) -> None:
+    """Remove the folders of masks that stopped re-runs into `out` left beside it (`<out>.new-xxxxxxxx` holding
+    PNGs only), now that a run into `out` has ended well: they are older and partial (QA pass 57: they piled up,
+    looking like more sequences to a loop over the outputs)."""
+    stale = re.compile(re.escape(out.name) + r"\.new-[a-z0-9_]{8}")
+    removed = []
+    for folder in out.parent.glob(f"{glob.escape(out.name)}.new-*"):
+        try:
+            files = list(folder.iterdir()) if stale.fullmatch(folder.name) and folder.is_dir() else None
+            if files is None or not all(f.suffix == ".png" and f.is_file() for f in files):
+                continue
+            for f in files:
+                f.unlink()
+            folder.rmdir()
+            removed.append(folder.name)
+        except OSError:
+            continue
+    if removed:
+        warnings.warn(f"removed {', '.join(sorted(removed))} beside {out}: the masks of runs into it that were "
+                      "stopped")
 
 
 def _name_earlier_left(out: Path, earlier: set[str], names: list[str], written: set[int]) -> None:
@@ -270,7 +305,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .metrics import evaluate_dirs, format_table
 
     _check_json_target(a.json, mask_folders=(a.gt_dir, a.pred_dir))
-    result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects)
+    result = evaluate_dirs(a.gt_dir, a.pred_dir, objects=a.objects, name=a.name)
     print(format_table(result))
     if a.json:
         payload = {"gt_dir": str(Path(a.gt_dir).resolve()), "pred_dir": str(Path(a.pred_dir).resolve()),
@@ -371,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objects", action="store_true",
                    help="score each object separately (DAVIS-2017), from the first frame it appears on")
     p.add_argument("--json", help="also write the scores to this JSON file")
+    p.add_argument("--name", help="the sequence's name in the table and JSON where gt_dir holds one sequence's "
+                                  "PNGs (default: gt_dir's folder name)")
     p.set_defaults(func=cmd_evaluate)
 
     defaults = TrainConfig()
@@ -440,13 +477,13 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
-    prepare_compute_thread()  # training and the bench's reference path compute on this thread
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {each: signal.signal(each, _interrupt_once) for each in _STOPPING_SIGNALS} if main_thread else {}
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
-    try:
+    try:  # a Ctrl+C while torch loads says "interrupted" too (QA pass 57: it gave a traceback)
+        args = build_parser().parse_args(argv)
+        from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
+        prepare_compute_thread()  # training and the bench's reference path compute on this thread
         return args.func(args)
     except (StmError, OSError, ValueError) as exc:
         options = " (--max-memory, --process-height)" if isinstance(exc, OutOfMemoryError) else ""

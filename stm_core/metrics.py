@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -220,8 +220,10 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
             for k, obj in enumerate(ids)]
 
 
-def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = False) -> EvalResult:
-    """Score one sequence (a folder of PNGs) or many (a folder of such folders, matched by name)."""
+def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = False, name: str | None = None
+                  ) -> EvalResult:
+    """Score one sequence (a folder of PNGs; `name` names it, else its folder) or many (a folder of such
+    folders, matched by name)."""
     gt_root, pred_root = Path(gt_root), Path(pred_root)
     check_mask_folder(gt_root, "ground-truth masks")
     check_mask_folder(pred_root, "predicted masks")
@@ -230,7 +232,11 @@ def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = Fa
             own = pred_root / gt_root.name  # QA pass 25: "prediction .../00001.png is missing" gave no hint
             raise InputError(f"{gt_root} is one sequence's masks, but {pred_root} holds folders of sequences: give "
                              + (f"{own}" if own.is_dir() else "the folder of this sequence's predictions"))
-        return EvalResult(evaluate_sequence(gt_root, pred_root, objects))
+        rows = evaluate_sequence(gt_root, pred_root, objects)
+        return EvalResult([replace(r, sequence=name) for r in rows] if name else rows)
+    if name:  # QA pass 57: one sequence's scores in `gt/` folders were all named "gt"; `name` is for those
+        raise InputError(f"{gt_root} holds folders of sequences, named after them: give one sequence's folder "
+                         "to name it")
     sequences = sorted((d for d in gt_root.iterdir() if d.is_dir() and _pngs(d)), key=lambda d: natural_key(d.name))
     if not sequences:
         raise InputError(f"no PNG masks in {gt_root} or its subfolders")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -92,9 +93,29 @@ def test_a_rerun_that_fails_midway_leaves_the_earlier_runs_masks_as_they_were(tm
     assert f"warning: {out} keeps the earlier run's masks as they were; the 3 masks this run wrote are in {kept}" \
            in err and "cannot read image" in err
     (frames / "00003.png").write_bytes(whole)
+    mine = tmp_path / "out.new-notmine"  # not of the form a run's folder has: kept
+    mine.mkdir()
     assert main(run) == 0  # ended well: its masks replace the earlier ones, and nothing is left beside
     assert np.array_equal(read_mask(out / "00000.png"), square_mask(t=1))
-    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [kept.name]
+    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [mine.name]  # QA pass 57: the stopped one's went
+    assert f"warning: removed {kept.name} beside {out}: the masks of runs into it that were stopped" \
+           in capsys.readouterr().err
+
+
+def test_a_run_into_a_folder_another_run_writes_is_refused(tmp_path, clip, weights, capsys):
+    """QA pass 57: two runs into one output folder both ended well, and one's masks were all the other's."""
+    from stm_core.cli import OUTPUT_LOCK
+    from stm_core.io import locks
+
+    frames, ann = clip
+    out = tmp_path / "out"
+    run = ["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--weights", str(weights),
+           "--device", "cpu", "--quiet", "--adapt-steps", "0"]
+    assert locks.take(out / OUTPUT_LOCK, "the other run") is None  # a live process (this one) holds it
+    assert main(run) == 2 and not list(out.glob("*.png"))
+    assert f"another run (process {os.getpid()}) is writing masks into {out}" in capsys.readouterr().err
+    locks.release(out / OUTPUT_LOCK, "the other run")
+    assert main(run) == 0 and len(list(out.glob("*.png"))) == 5 and not (out / OUTPUT_LOCK).exists()
 
 
 def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weights, capsys):
@@ -404,6 +425,13 @@ def test_evaluate_json_says_what_was_scored(tmp_path, capsys):
     assert "1..N-2" in scores["frames"] and scores["rows"][0]["sequence"] == "seq"
     row = scores["rows"][0]
     assert row["jf_mean"] == pytest.approx((row["j_mean"] + row["f_mean"]) / 2) and row["j_mean"] < 1
+    # QA pass 57: one sequence's folders named `gt` and `pred` gave rows named "gt"; --name names it
+    assert main(["evaluate", str(tmp_path / "gt" / "seq"), str(tmp_path / "pred" / "seq"), "--json", str(out),
+                 "--name", "dog"]) == 0
+    assert [r["sequence"] for r in json.loads(out.read_text())["rows"]] == ["dog"] and "dog" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--name", "dog"]) == 2
+    assert "holds folders of sequences, named after them: give one sequence's folder to name it" \
+        in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "gt"), str(tmp_path / "pred"), "--json",
                  str(tmp_path / "nope" / "s.json")]) == 2
     # seventh CLI QA pass: a folder as --json, and bench's --json, were found only after the work

@@ -1,0 +1,66 @@
+"""Lock files that say which live process writes a folder: two writers of one folder undo each other's work
+(two app windows on one video's workspace, two command-line runs into one output folder).
+
+A lock is a small JSON file (process id, host, a token telling two writers in one process apart) created
+exclusively. A lock whose process has ended (a crash, a kill) counts as free and is taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import psutil
+
+
+def holder(path: Path, alive_only: bool = True) -> dict | None:
+    """Who holds the lock at `path`: None if nobody, or (with `alive_only`) if its process has ended or was
+    started after the lock was written (its number reused). A lock from another machine is taken as held."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        written = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    if not alive_only or record.get("host") != socket.gethostname():
+        return record
+    try:
+        process = psutil.Process(int(record.get("pid", -1)))
+        return record if process.create_time() <= written + 1 else None
+    except (psutil.Error, ValueError, TypeError):
+        return None
+
+
+def take(path: Path, token: str) -> dict | None:
+    """Take the lock at `path` (its folder is made) for `token`. Returns None when taken (or already held with
+    that token), else the live holder's record, and nothing is taken. OSError where it cannot be written."""
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": token}
+    for _ in range(2):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as f:
+                json.dump(mine, f)
+            return None
+        except FileExistsError:
+            record = holder(path)
+            if record is None:  # its process is gone
+                path.unlink(missing_ok=True)
+                continue
+            return None if record.get("token") == token else record
+    return None
+
+
+def release(path: Path, token: str) -> None:
+    """Remove the lock at `path` if it is held with `token`."""
+    record = holder(path, alive_only=False)
+    if record is not None and record.get("token") == token:
+        path.unlink(missing_ok=True)
+
+
+def who(record: dict) -> str:
+    """The holder for a message: "process 123", with its host where that is another machine."""
+    host = record.get("host")
+    return f"process {record.get('pid')}" + ("" if host == socket.gethostname() else f" on {host}")

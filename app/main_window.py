@@ -284,8 +284,10 @@ class MainWindow(QMainWindow):
         """Seek to the next frame down the uncertainty ranking, saying where it stands (QA pass 54: U went round
         the ranking, or stayed on its only frame, without a word)."""
         found = self.document.next_uncertain()
-        if found is None:
-            self.status.showMessage("No propagated frames yet", 4000)
+        if found is None:  # QA pass 58: frames a run made background without the network have no uncertainty
+            propagated = int(self.document.result_frames().sum()) > len(self.document.annotated_frames())
+            self.status.showMessage("No propagated frame has any uncertainty" if propagated
+                                    else "No propagated frames yet", 4000)
             return
         frame, rank, count = found
         self.document.seek(frame)

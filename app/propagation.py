@@ -89,7 +89,7 @@ class PropagationController(QObject):
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
             return
-        if not doc.session.object_ids():
+        if not doc.session.object_ids() and not doc.entering_frames():
             self.failed.emit("Nothing to propagate", "The annotated frames show no object: paint one (an "
                                                      "all-background frame says only where no object is).")
             return

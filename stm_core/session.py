@@ -27,7 +27,7 @@ from .engine.propagator import CHECKPOINTS, AdaptProgress, Propagator
 from .engine.results import ResultStore, StoredResult
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
-from .io.masks import add_objects
+from .io.masks import add_objects, mask_digest
 from .io.packed_masks import labels_present
 from .model.checkpoint import load_model
 
@@ -77,14 +77,15 @@ class FrameSnapshot:
 
 def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None, obj_ids: list[int],
              annotations: Annotations, size: tuple[int, int]
-             ) -> tuple[np.ndarray, np.ndarray, list[int], float]:
-    """(labels, soft maps, object ids, uncertainty) to store for `r`: its own, or, when the frame's result
-    `before` the run came from an annotated frame on its other side that is still annotated as it was (and
-    none lies between), by the same network, the blend of both by distance (`engine/blend.py`), with that
-    run's own result where the frame's is a blend already. A result of
-    another network is replaced: after a correction with adaptation on, the network adapted to it as well
-    is better on both sides (blending lowered DAVIS dog from 0.918 to 0.904 J&F there)."""
-    own = r.labels, r.probs, obj_ids, r.uncertainty
+             ) -> tuple[np.ndarray, np.ndarray, list[int], float, np.ndarray | None]:
+    """(labels, soft maps, object ids, uncertainty, the run's own soft maps where it is a blend) to store for
+    `r`: its own, or, when the frame's result `before` the run came from an annotated frame on its other side
+    that is still annotated as it was (and none lies between), by the same network, the blend of both by
+    distance (`engine/blend.py`), with that run's own result where the frame's is a blend already. An object
+    only one of the two runs sought has probability 0 in the other's (each run seeks the objects known at its
+    start). A result of another network is replaced: after a correction with adaptation on, the network adapted
+    to it as well is better on both sides (blending lowered DAVIS dog from 0.918 to 0.904 J&F there)."""
+    own = r.labels, r.probs, obj_ids, r.uncertainty, None
     other = before.unblended(r.index)  # the other side's run alone, where its result is a blend already
     old = None if other is None else other[0]
     if origin is None or old is None or (old[0] - r.index) * (origin[0] - r.index) >= 0 \
@@ -92,11 +93,28 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
             or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
         return own
     soft = other[1]  # type: ignore[index]
-    if soft is None or soft[0] != obj_ids or soft[1].shape != r.probs.shape:
+    if soft is None:
         return own
+    theirs, mine = soft[1], r.probs
+    if theirs.shape[1:] != mine.shape[1:]:  # the maps of a run that sought nothing have any size
+        if obj_ids and soft[0]:
+            return own
+        theirs, mine = (theirs, np.zeros((0, *theirs.shape[1:]), np.uint8)) if soft[0] else \
+            (np.zeros((0, *mine.shape[1:]), np.uint8), mine)
+    ids = sorted(set(obj_ids) | set(soft[0]))
+    mine = _on_channels(mine, obj_ids, ids)
     weight = blend_weight(r.index, origin[0], old[0])
-    labels, probs = blend_soft(r.probs, soft[1], weight, obj_ids, size)
-    return labels, probs, obj_ids, weight * r.uncertainty + (1 - weight) * other[2]  # type: ignore[index]
+    labels, probs = blend_soft(mine, _on_channels(theirs, soft[0], ids), weight, ids, size)
+    return labels, probs, ids, weight * r.uncertainty + (1 - weight) * other[2], mine  # type: ignore[index]
+
+
+def _on_channels(probs: np.ndarray, have: Sequence[int], want: list[int]) -> np.ndarray:
+    """Soft maps uint8 [K,h,w] of the objects `have` as maps of `want` (all of them and more): 0 for the others."""
+    if list(have) == want:
+        return probs
+    out = np.zeros((len(want), *probs.shape[1:]), np.uint8)
+    out[[want.index(o) for o in have]] = probs
+    return out
 
 
 def _background(frames: list[int], size: tuple[int, int]) -> Iterator[FrameResult]:
@@ -199,7 +217,7 @@ class AnnotationSession:
         self._annotations: dict[int, Annotation] = {}
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
         self._results = ResultStore()
-        self._passes: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # see `_held`
+        self._passes: dict[tuple, tuple[list[int], list[int]]] = {}  # see `_held`
         self._removals = 0  # objects removed so far: a run under way when one is removed ends there
         self._propagator = propagator or Propagator(self.settings)
 
@@ -483,9 +501,10 @@ class AnnotationSession:
                   kept: ProgressFn | None = None, return_runs: bool = True) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
-        Every annotated frame is in memory; the objects sought are those annotated up to `start` and those its
-        mask shows, so an object first painted on a later frame is found from there, not before (where that
-        leaves none, the run's frames are background, and so are those of the run back to it). A run stops
+        Every annotated frame is in memory; each run (from `start`, and back from each annotated frame reached)
+        seeks the objects annotated up to its own start and those its start's mask shows, so a run from an
+        earlier frame does not find an object first painted on a later one (where that leaves none, the run's
+        frames are background, made without the network). A run stops
         at the next annotated frame in its direction when `until_annotated` is set (the frames beyond it belong
         to that annotation), else at the video's end; a frame annotated while the run is under way counts too
         (the run's memory predates it, so it stops there).
@@ -570,14 +589,7 @@ class AnnotationSession:
             raise ValueError("paint a mask on at least one frame before propagating")
         if seed is None:
             raise ValueError(f"frame {start} has no mask to propagate from")
-        # the objects annotated up to `start`, and those its mask shows: an object first painted on a later frame
-        # is in memory but not sought before it (sixth GUI QA pass: object 2, painted on frame 26 only, appeared
-        # on frames 2-20 of a run from frame 0, and would have come back on the run back from frame 25)
-        # none of them where the start shows none and none was annotated before it: the run seeks nothing and
-        # its frames are background (QA pass 52: seeking every object there drew one painted later on frame 30
-        # on frames 1-29 of a run from an all-background frame 0)
-        obj_ids = sorted(set(annotations.objects(up_to=start)) | (labels_present(seed) - {0}))
-        if not annotations.objects():
+        if not annotations.objects() and not self.entering_frames():
             raise ValueError("no objects to propagate: the annotations are empty")
         report = PropagationReport(start=start, direction=direction)
         t0 = time.perf_counter()
@@ -598,9 +610,18 @@ class AnnotationSession:
                 with self._lock:
                     before = self._results.copy()
             seed = annotations.get(run_start, seed)
+            # each run seeks the objects annotated up to its start and those its start's mask shows: an object first
+            # painted on a later frame is in memory but not sought before it by a run from an earlier frame (sixth
+            # GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0); where
+            # that is none, the run's frames are background (QA pass 52: seeking every object there drew one
+            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). The run back from
+            # a frame showing more objects seeks them too, blended with the other side's run, which did not (QA
+            # pass 58: the CLI's --direction both found less before a later mask than --direction backward)
+            obj_ids = sorted(set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0}))
             origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
-            held, held_serials = self._held(run_start, frames)
+            pass_key = (run_start, frames[0] if frames else -1, mask_digest(seed), annotations.key(), tuple(obj_ids))
+            held, held_serials = self._held(pass_key, frames)
             stored: list[int] = []  # serials of the results this pass stored, in order, while none is skipped
 
             def resumed(skipped: list[int]) -> None:
@@ -627,10 +648,9 @@ class AnnotationSession:
                             continue
                         if r.fill_only and self._results.has(r.index):
                             continue
-                        blended = _blended(r, before, origin, obj_ids, annotations, self.frame_size)
+                        *blended, mine = _blended(r, before, origin, obj_ids, annotations, self.frame_size)
                         self._results.put(r.index, *blended, None if origin is None else (*origin, r.network),
-                                          provisional=r.preview,
-                                          own=None if blended[0] is r.labels else (r.probs, r.uncertainty))
+                                          provisional=r.preview, own=None if mine is None else (mine, r.uncertainty))
                         if not r.preview:
                             serial: int = self._results.serial(r.index)  # type: ignore[assignment]
                             for earlier, at in done_by.get(r.index, ()):  # a run back blended the frame: done
@@ -651,20 +671,21 @@ class AnnotationSession:
                 for at, frame in enumerate(frames[:len(stored)]):
                     done_by.setdefault(frame, []).append((stored, at))
                 if stored:  # else the record of the last pass that did store stands (QA pass 22: a run cancelled
-                    self._passes.pop((run_start, frames[0]), None)  # before its first frame made it forgotten)
-                    self._passes[(run_start, frames[0])] = (frames, stored)
+                    self._passes.pop(pass_key, None)  # before its first frame made it forgotten)
+                    self._passes[pass_key] = (frames, stored)
                     while len(self._passes) > CHECKPOINTS:  # the engine continues no more passes
                         del self._passes[next(iter(self._passes))]
         report.cancelled = bool(cancel is not None and cancel.is_set()) or self._removals != removals
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _held(self, run_start: int, frames: list[int]) -> tuple[int, list[int]]:
-        """(n, their serials): the first n frames of a pass from `run_start` over `frames` still hold, unreplaced,
-        the results the last pass from there over them stored. The engine continues after them when that pass's
-        network, annotations and start mask were the same (a cancelled run asked for again, or the finished half
-        of a run both ways)."""
-        if not frames or (record := self._passes.get((run_start, frames[0]))) is None:
+    def _held(self, pass_key: tuple, frames: list[int]) -> tuple[int, list[int]]:
+        """(n, their serials): the first n frames of a pass over `frames` still hold, unreplaced, the results the
+        last pass stored that started there, over them, from the same start mask, annotations and objects
+        (`pass_key`). The engine continues after them when that pass's network was the same too (a cancelled
+        run asked for again, or the finished half of a run both ways). QA pass 58: keyed by start and first
+        frame only, a run after an undo took the results of the pass before the undo as its own."""
+        if not frames or (record := self._passes.get(pass_key)) is None:
             return 0, []
         order, serials = record
         n = 0

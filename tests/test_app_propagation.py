@@ -334,6 +334,26 @@ def test_propagating_without_annotation_explains(qtbot, app_factory, frame_dir, 
     assert dialogs[-1][0] == "No mask on this frame"
 
 
+def test_a_run_that_seeks_no_object_makes_background_and_u_says_why_nothing_ranks(qtbot, app_factory, frame_dir,
+                                                                                  dialogs):
+    """QA pass 58: frames a run made background (no object annotated up to its start) have no uncertainty, and
+    U said "No propagated frames yet" right after the run."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    doc = window.document
+    doc.seek(3)
+    annotate_first_frame(window)  # the object is painted on frame 4 only
+    doc.seek(2)
+    annotate_first_frame(window)
+    doc.begin_stroke((25.0, 30.0), 1, 60, erase=True)  # frame 3: annotated, all background
+    doc.end_stroke()
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=60_000):
+        window.controller.propagation.start("backward")
+    assert all(doc.session.has_result(i) and not doc.session.labels(i).any() for i in (0, 1))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert window.status.currentMessage() == "No propagated frame has any uncertainty"
+
+
 def test_engine_error_in_worker_becomes_a_dialog(qtbot, window, dialogs, monkeypatch):
     from stm_core.errors import OutOfMemoryError
 

@@ -456,14 +456,16 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
     monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
     session.propagate(0, "forward")  # to frame 4, and the run back from it
     assert sought == [[1], [1]] and all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))
-    session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways
-    assert sought[2:] and all(ids == [1, 2] for ids in sought[2:])
+    session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways; the run back from
+    assert sought[2:] == [[1, 2], [1, 2], [1]]  # frame 4 to frame 5 seeks only what frame 4 knows, and blends
+    assert session.soft_result(5)[0] == [1, 2]
 
 
 def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(session, monkeypatch):
     """QA pass 52: a forward run from frame 0, annotated all background, sought every object, so one painted on
-    a later frame only was drawn on the frames before it. Seeking none, the run makes those frames background
-    (stored, blended, counted), and replaces what they showed before."""
+    a later frame only was drawn on the frames before it at full strength. Seeking none, the run makes those
+    frames background (stored, counted) without the network; the run back from frame 6 seeks the object and
+    blends with it, so the object fades out towards frame 0 (QA pass 58)."""
     later = np.zeros((48, 80), np.uint8)
     later[36:46, 60:76] = 2
     session.set_annotation(6, later)
@@ -475,17 +477,40 @@ def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(sessio
     monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
     seen = []
     report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
-    assert sought == [] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
+    assert sought == [[2]] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
     for i in range(1, 6):
-        assert not session.labels(i).any() and session.soft_result(i)[0] == [] and session.has_result(i)
+        ids, soft = session.soft_result(i)
+        assert ids == [2] and soft.max() <= np.ceil(255 * i / 6)  # the run back from 6 weighs i/6 there
+    assert not session.labels(1).any() and not session.labels(2).any()
     session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways again
     assert sought and all(ids == [2] for ids in sought)
+
+
+def test_a_run_after_an_undone_change_of_its_start_computes_again(session):
+    """QA pass 58: a run from frame 0, its mask changed and propagated, then changed back, took the changed run's
+    results as its own, kept from before (the record of a pass was keyed by its start and first frame only)."""
+    session.set_annotation(0, square_mask())
+    session.set_annotation(6, square_mask(t=6))
+    session.propagate(0, "forward")
+    first = [session.labels(i) for i in range(1, 6)]
+    for changed in (np.zeros((48, 80), np.uint8), square_mask(t=3)):
+        session.set_annotation(0, changed)
+        session.propagate(0, "forward")
+        session.set_annotation(0, square_mask())  # undone
+        report = session.propagate(0, "forward")
+        assert report.reused == [] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1]
+        assert all(np.array_equal(session.labels(i), f) for i, f in zip(range(1, 6), first))
 
 
 def test_propagating_with_no_object_anywhere_says_so(session):
     session.set_annotation(0, np.zeros((48, 80), np.uint8))
     with pytest.raises(ValueError, match="no objects to propagate"):
         session.propagate(0, "forward")
+    entering = np.zeros((48, 80), np.uint8)  # QA pass 58: an object waiting to enter is one to propagate
+    entering[36:46, 60:76] = 2
+    session.add_entering(5, entering)
+    session.propagate(0, "forward")
+    assert not session.labels(3).any() and session.is_annotated(5) and session.soft_result(7)[0] == [2]
 
 
 def test_processing_resolution_returns_source_size(tmp_path):

@@ -71,6 +71,10 @@ class Annotations(Mapping[int, np.ndarray]):
     def digest(self, index: int) -> str:
         return self._entries[index].digest
 
+    def key(self) -> tuple[tuple[int, str], ...]:
+        """((frame, mask digest), ...) of the annotated frames, in order: equal for equal annotations."""
+        return tuple((i, self._entries[i].digest) for i in sorted(self._entries))
+
     def objects(self, up_to: int | None = None) -> list[int]:
         """The object labels any annotation shows (those of frames up to `up_to` only, if given), ascending."""
         return sorted({o for i, a in self._entries.items() if up_to is None or i <= up_to for o in a.objects()})

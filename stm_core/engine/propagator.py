@@ -250,16 +250,11 @@ class Propagator:
             self._folded = self._for_inference(copy.deepcopy(self.model))
         return self._folded
 
-    @staticmethod
-    def _annotated(annotations: Annotations) -> tuple[tuple[int, str], ...]:
-        """((frame, mask digest), ...) of the annotated frames, in order."""
-        return tuple((i, annotations.digest(i)) for i in sorted(annotations))
-
     def _adaptation_key(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
                         geo: Geometry) -> tuple[tuple, tuple]:
         """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
         same annotated frames with the same masks."""
-        return (frames.serial, geo.work, tuple(obj_ids)), self._annotated(annotations)
+        return (frames.serial, geo.work, tuple(obj_ids)), annotations.key()
 
     def _model_for(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
                    geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
@@ -403,7 +398,7 @@ class Propagator:
         if model is not None:
             network = key[1] if key is not None else ()
             pass_id = (frames.serial, start, order[0], mask_digest(seed), id(model), geo, tuple(obj_ids),
-                       self._annotated(annotations))  # what makes two passes compute the same memories
+                       annotations.key())  # what makes two passes compute the same memories
             checkpoint = self._continued(pass_id, order, held)
             if checkpoint.banks and resumed is not None:
                 resumed(order[:held])

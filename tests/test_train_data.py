@@ -112,6 +112,45 @@ def test_validation_sequences_rejected(tmp_path: Path) -> None:
         DavisClips(tmp_path)
 
 
+def _davis_layout(root: Path, frames: int = 4, empty: bool = False) -> Path:
+    """One training sequence (camel) of small frames with a disc's masks, as palette PNGs (DAVIS-2017 style)."""
+    import cv2
+
+    from stm_core.io.masks import write_mask
+
+    for t in range(frames):
+        image = np.full((60, 80, 3), 90, np.uint8)
+        mask = np.zeros((60, 80), np.uint8)
+        if not empty:
+            cv2.circle(mask, (30 + 3 * t, 30), 14, 1, -1)
+        image[mask > 0] = (200, 60, 40)
+        for kind in ("JPEGImages", "Annotations"):
+            (root / kind / "480p" / "camel").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "JPEGImages" / "480p" / "camel" / f"{t:05d}.jpg"), image)
+        write_mask(root / "Annotations" / "480p" / "camel" / f"{t:05d}.png", mask)
+    return root
+
+
+def test_davis_layout_masks_are_read_as_the_app_reads_them_and_paired_by_name(tmp_path: Path, monkeypatch) -> None:
+    """QA pass 59: palette masks (DAVIS-2017, or this program's export) read as grey were empty, and sampling
+    waited forever for an object; frames and masks paired by position shifted every frame after a missing mask
+    onto the next one's."""
+    import stm_core.errors
+    import stm_core.train.real_clips as real_clips
+
+    root = _davis_layout(tmp_path / "pal")
+    clips = DavisClips(root, sequences=("camel",), size=(48, 64), frames=2, paste_prob=0, seed=0)
+    assert clips._frame("camel", 0).area > 0 and clips.sample().labels.any()
+    masks = root / "Annotations" / "480p" / "camel"
+    (masks / "00002.png").rename(masks / "00099.png")  # a missing mask and a stray one: as many as frames
+    with pytest.raises(FileNotFoundError, match="frame 00002.jpg has no mask 00002.png"):
+        DavisClips(root, sequences=("camel",), frames=2)
+    monkeypatch.setattr(real_clips, "MAX_TRIES", 20)
+    empty = DavisClips(_davis_layout(tmp_path / "empty", empty=True), sequences=("camel",), frames=2)
+    with pytest.raises(stm_core.errors.InputError, match="show no object"):
+        empty.sample()
+
+
 @pytest.fixture(scope="module")
 def davis() -> DavisClips:
     if not DAVIS_ROOT.is_dir():

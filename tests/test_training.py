@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from stm_core.errors import StmError
-from stm_core.model.checkpoint import load_model
+from stm_core.model.checkpoint import load_model, save_weights
 from stm_core.model.config import STM_SMALL
 from stm_core.model.stm import STM
 from stm_core.train.clip_sampler import ClipSampler
@@ -101,6 +102,39 @@ def test_an_error_mid_run_keeps_the_steps_done(tmp_path, monkeypatch):
         train(cfg)
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
     assert not (tmp_path / "run" / "final.pt").exists()
+
+
+def test_a_run_stopped_while_validating_validates_that_step_when_resumed(tmp_path, monkeypatch):
+    """QA pass 59: stopped during a validation, the resumed run never validated that step; stopped during the
+    final one, the run was refused as done and never wrote final.pt."""
+    from stm_core.train import trainer
+
+    validated, stops = [], [2, 4]
+
+    def validate(model, cfg, settings, step, best, out, log):
+        if stops and stops[0] == step:
+            stops.pop(0)
+            raise KeyboardInterrupt
+        validated.append(step)
+        log.write(json.dumps({"step": step, "val_jf": 0.5}) + "\n")
+        log.flush()
+        return max(best, 0.5)
+
+    monkeypatch.setattr(trainer, "_validate", validate)
+    monkeypatch.setattr(trainer, "check_davis_root", lambda cfg: None)
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=4, batch_size=1, crop=32, frames=2, workers=0, warmup=1,
+                      davis_root=str(tmp_path), davis_weight=0.0, val_every=2)
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg)
+    assert validated == [2] and not (tmp_path / "run" / "final.pt").exists()
+    train(cfg)  # at step 4 of 4 already: its end is still to do
+    assert validated == [2, 4] and (tmp_path / "run" / "final.pt").exists()
+    with pytest.raises(StmError, match="asks for no more"):
+        train(cfg)
+    save_weights(STM(STM_SMALL), tmp_path / "start.pt", {})
+    train(replace(cfg, out_dir=str(tmp_path / "tuned"), init_weights=str(tmp_path / "start.pt")))
+    assert validated == [2, 4, 0, 2, 4]  # the weights it starts from first: best.pt is never worse than them
 
 
 def test_a_resume_past_its_time_limit_is_refused(tmp_path):

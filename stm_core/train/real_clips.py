@@ -25,6 +25,9 @@ from typing import Any, NamedTuple, SupportsInt
 import cv2
 import numpy as np
 
+from stm_core.errors import InputError
+from stm_core.io.frames import natural_key
+from stm_core.io.masks import read_mask
 from stm_core.train.augment import (
     affine_matrix,
     elastic_field,
@@ -65,9 +68,21 @@ def sequence_sizes(davis_root: str | Path, sequences: Sequence[str],
     """(JPEG frames, PNG masks) of each of `sequences` under `davis_root`, (0, 0) for one that is not there: a run
     checks them before it starts (QA pass 37: a missing validation sequence ended a run at its first
     validation; own data in DAVIS layout left an empty run folder)."""
-    root = Path(davis_root)
-    return {seq: (len(list((root / "JPEGImages" / resolution / seq).glob("*.jpg"))),
-                  len(list((root / "Annotations" / resolution / seq).glob("*.png")))) for seq in sequences}
+    return {seq: (len(pairs), sum(mask is not None for _, mask in pairs))
+            for seq, pairs in ((seq, _pairs(Path(davis_root), seq, resolution)) for seq in sequences)}
+
+
+def _pairs(root: Path, seq: str, resolution: str) -> list[tuple[Path, Path | None]]:
+    """Each JPEG frame of `seq` in order, with the PNG mask of the same name (None where there is none): frames
+    and masks are paired by name (QA pass 59: paired by position, a missing mask and a stray one shifted every
+    later frame onto the next frame's mask)."""
+    masks = {p.stem: p for p in (root / "Annotations" / resolution / seq).glob("*.png")}
+    images = sorted((root / "JPEGImages" / resolution / seq).glob("*.jpg"), key=lambda p: natural_key(p.name))
+    return [(image, masks.get(image.stem)) for image in images]
+
+
+MAX_TRIES = 1000
+"""Clips drawn at most for one sample: a clip is redrawn where its object is too small in the crop."""
 
 
 class _Frame(NamedTuple):
@@ -105,12 +120,12 @@ class DavisClips:
         root = Path(davis_root)
         self._files: dict[str, list[tuple[Path, Path]]] = {}
         for seq in self.sequences:
-            images = sorted((root / "JPEGImages" / resolution / seq).glob("*.jpg"))
-            masks = sorted((root / "Annotations" / resolution / seq).glob("*.png"))
-            if not images or len(images) != len(masks):
-                raise FileNotFoundError(
-                    f"sequence {seq!r} under {root}: {len(images)} images, {len(masks)} masks")
-            self._files[seq] = list(zip(images, masks))
+            pairs = _pairs(root, seq, resolution)
+            missing = next((image for image, mask in pairs if mask is None), None)
+            if not pairs or missing is not None:
+                raise FileNotFoundError(f"sequence {seq!r} under {root}: " + (
+                    f"frame {missing.name} has no mask {missing.stem}.png" if missing else "no frames"))
+            self._files[seq] = pairs  # type: ignore[assignment]
         shortest = min(len(f) for f in self._files.values())
         if frames < 1 or frames > shortest:
             raise ValueError(f"frames must be in 1..{shortest}")
@@ -147,13 +162,13 @@ class DavisClips:
         check_training_sequences((seq,))
         image_path, mask_path = self._files[seq][index]
         image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-        if image is None or mask is None:
-            raise OSError(f"cannot read {image_path} or {mask_path}")
-        if mask.shape != image.shape[:2]:
-            mask = cv2.resize(mask, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        if image is None:
+            raise OSError(f"cannot read {image_path}")
+        # every object of the mask is the foreground, read as the app and the CLI read masks (QA pass 59: DAVIS-2017
+        # palette masks read as grey were empty, and sampling waited forever for an object)
+        mask = read_mask(mask_path, image.shape[:2], size_of=f"frame {image_path.name} is")
         rgba = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
-        rgba[..., 3] = np.where(mask > 127, 255, 0)
+        rgba[..., 3] = np.where(mask > 0, 255, 0)
         scale = self.cache_short_side / min(rgba.shape[:2])
         if scale < 1:
             rgba = cv2.resize(rgba, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -166,10 +181,12 @@ class DavisClips:
     def sample(self, rng: np.random.Generator | None = None) -> Clip:
         """A new random clip (deterministic for a given generator state)."""
         rng = self._rng if rng is None else rng
-        while True:
+        for _ in range(MAX_TRIES):
             clip = self._render(rng, static=rng.random() < self.static_prob)
             if clip is not None:
                 return clip
+        raise InputError(f"no training clip in {MAX_TRIES} tries: the masks of {', '.join(self.sequences)} show no "
+                         "object, or only tiny ones")
 
     def _frame_indices(self, rng: np.random.Generator, length: int) -> np.ndarray:
         """T ordered indices with gaps in 1..max_skip (halved until they fit), reversed half the time."""

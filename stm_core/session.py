@@ -83,18 +83,19 @@ def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None
     that is still annotated as it was (and none lies between), by the same network, the blend of both by
     distance (`engine/blend.py`), with that run's own result where the frame's is a blend already. An object
     only one of the two runs sought has probability 0 in the other's (each run seeks the objects known at its
-    start). A result of another network is replaced: after a correction with adaptation on, the network adapted
-    to it as well is better on both sides (blending lowered DAVIS dog from 0.918 to 0.904 J&F there)."""
+    start). A result of another network is replaced (unless one of the runs sought no object and used none):
+    after a correction with adaptation on, the network adapted to it as well is better on both sides (blending
+    lowered DAVIS dog from 0.918 to 0.904 J&F there)."""
     own = r.labels, r.probs, obj_ids, r.uncertainty, None
     other = before.unblended(r.index)  # the other side's run alone, where its result is a blend already
     old = None if other is None else other[0]
     if origin is None or old is None or (old[0] - r.index) * (origin[0] - r.index) >= 0 \
-            or old[0] not in annotations or annotations.digest(old[0]) != old[1] or old[2] != r.network \
+            or old[0] not in annotations or annotations.digest(old[0]) != old[1] \
             or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
         return own
     soft = other[1]  # type: ignore[index]
-    if soft is None:
-        return own
+    if soft is None or old[2] != r.network and obj_ids and soft[0]:  # a run that sought nothing had no network
+        return own  # (QA pass 60: with adaptation on, the run back replaced its background results)
     theirs, mine = soft[1], r.probs
     if theirs.shape[1:] != mine.shape[1:]:  # the maps of a run that sought nothing have any size
         if obj_ids and soft[0]:
@@ -501,10 +502,11 @@ class AnnotationSession:
                   kept: ProgressFn | None = None, return_runs: bool = True) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
-        Every annotated frame is in memory; each run (from `start`, and back from each annotated frame reached)
-        seeks the objects annotated up to its own start and those its start's mask shows, so a run from an
-        earlier frame does not find an object first painted on a later one (where that leaves none, the run's
-        frames are background, made without the network). A run stops
+        Every annotated frame is in memory; each run seeks the objects annotated up to its own start and those
+        its start's mask shows, the run back from an annotated frame reached only those annotated before that
+        frame: an object first painted on a later frame (or entering there) is found from there on, not before,
+        unless propagated back from that frame. Where that leaves none, the run's frames are background, made
+        without the network. A run stops
         at the next annotated frame in its direction when `until_annotated` is set (the frames beyond it belong
         to that annotation), else at the video's end; a frame annotated while the run is under way counts too
         (the run's memory predates it, so it stops there).
@@ -614,10 +616,13 @@ class AnnotationSession:
             # painted on a later frame is in memory but not sought before it by a run from an earlier frame (sixth
             # GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0); where
             # that is none, the run's frames are background (QA pass 52: seeking every object there drew one
-            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). The run back from
-            # a frame showing more objects seeks them too, blended with the other side's run, which did not (QA
-            # pass 58: the CLI's --direction both found less before a later mask than --direction backward)
-            obj_ids = sorted(set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0}))
+            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). A run back that
+            # answers a run leaves out the objects first annotated on its own start: they are found from there on,
+            # not before, unless the user propagates back from that frame (QA pass 60: objects entering on frame
+            # 10 came back before it at the second F)
+            backward = n >= directions and bool(frames) and frames[0] < run_start
+            obj_ids = annotations.objects(up_to=run_start - 1) if backward else \
+                sorted(set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0}))
             origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
             pass_key = (run_start, frames[0] if frames else -1, mask_digest(seed), annotations.key(), tuple(obj_ids))

@@ -298,8 +298,8 @@ def test_training_data_that_is_not_there_is_named_before_the_run(tmp_path, capsy
          "Annotations/480p/NAME/*.png per frame; it reads no other sequences, so not data of your own "
          "(--davis-weight 0: synthetic clips only)"),
         (["--davis-root", str(train_only), "--val-every", "2"],
-         f"--davis-root {train_only} holds not the training sequence camel (2 frames, 1 masks) and none of the "
-         "DAVIS-2016 validation sequences: "),
+         f"--davis-root {train_only} holds not the training sequence camel (2 frames, 1 with a mask of their name) "
+         "and none of the DAVIS-2016 validation sequences: "),
         (["--davis-root", str(train_only), "--val-every", "2", "--davis-weight", "0"],  # the training ones unread
          f"--davis-root {train_only} holds none of the DAVIS-2016 validation sequences: training reads"),
     ]

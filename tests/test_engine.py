@@ -463,9 +463,9 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
 
 def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(session, monkeypatch):
     """QA pass 52: a forward run from frame 0, annotated all background, sought every object, so one painted on
-    a later frame only was drawn on the frames before it at full strength. Seeking none, the run makes those
-    frames background (stored, counted) without the network; the run back from frame 6 seeks the object and
-    blends with it, so the object fades out towards frame 0 (QA pass 58)."""
+    a later frame only was drawn on the frames before it. Seeking none, the run makes those frames background
+    (stored, counted) without the network, and so does the run back from frame 6, which seeks only the objects
+    annotated before it (QA pass 60): the object is found from frame 6 on, or back from it when asked."""
     later = np.zeros((48, 80), np.uint8)
     later[36:46, 60:76] = 2
     session.set_annotation(6, later)
@@ -477,13 +477,45 @@ def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(sessio
     monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
     seen = []
     report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
-    assert sought == [[2]] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
-    for i in range(1, 6):
-        ids, soft = session.soft_result(i)
-        assert ids == [2] and soft.max() <= np.ceil(255 * i / 6)  # the run back from 6 weighs i/6 there
-    assert not session.labels(1).any() and not session.labels(2).any()
+    assert sought == [] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
+    assert all(not session.labels(i).any() and not session.soft_result(i)[1].any() for i in range(1, 6))
     session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways again
-    assert sought and all(ids == [2] for ids in sought)
+    assert sought == [[2], [2]]  # and the run back from frame 0, seeking nothing, blends it out towards there
+    ids, soft = session.soft_result(1)
+    assert ids == [2] and soft.max() <= np.ceil(255 / 6)  # the run from 6 weighs 1/6 on frame 1
+
+
+def test_objects_entering_stay_absent_before_their_frame_at_every_propagation(session, monkeypatch):
+    """QA pass 60: objects imported to enter on frame 5 after an all-background frame 0 were left out before it
+    by the first F, and drawn there by the next, whose run back from frame 5 (annotated by then) sought them."""
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    session.set_annotation(0, np.zeros((48, 80), np.uint8))
+    session.add_entering(5, entering)
+    sought = []
+    run = session._propagator.run
+    monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
+    for _ in range(2):
+        session.propagate(0, "forward")
+        assert all(not session.labels(i).any() for i in range(1, 5)) and 2 in np.unique(session.labels(6))
+    assert sought == [[2]]  # the first F from frame 5 on; the second seeks nothing before it, and keeps the rest
+
+
+def test_a_blend_with_a_run_that_sought_nothing_does_not_ask_for_the_same_network():
+    """QA pass 60: with adaptation on, the adapted run back replaced the background results of a run that
+    sought nothing (made without any network) instead of blending with them."""
+    from stm_core.engine.annotations import Annotations
+    from stm_core.engine.frame_outputs import FrameResult
+    from stm_core.engine.results import ResultStore
+    from stm_core.session import _blended
+
+    annotations = Annotations.of({0: np.zeros((4, 6), np.uint8), 4: np.ones((4, 6), np.uint8)})
+    store = ResultStore()
+    store.put(2, np.zeros((4, 6), np.uint8), np.zeros((0, 4, 6), np.uint8), [], 0.0, (0, annotations.digest(0), ()))
+    mine = FrameResult(2, np.ones((4, 6), np.uint8), np.full((1, 4, 6), 255, np.uint8), 0.2,
+                       network=annotations.key())
+    labels, probs, ids, _, own = _blended(mine, store, (4, annotations.digest(4)), [1], annotations, (4, 6))
+    assert ids == [1] and (probs == 128).all() and own is not None  # half each: 255 and 0
 
 
 def test_a_run_after_an_undone_change_of_its_start_computes_again(session):

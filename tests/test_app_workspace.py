@@ -32,6 +32,17 @@ def propagated_window(qtbot, app_factory, frame_dir):
 
 
 
+def slow_loading(monkeypatch) -> None:
+    """Saved masks take 0.2 s each to read back, so that work can be done while they load."""
+    original = Workspace.read_frame_mask
+
+    def slow_read(self, name, size, kind="result"):
+        time.sleep(0.2)
+        return original(self, name, size, kind)
+
+    monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
+
+
 def painted_and_closed(app_factory, frame_dir) -> Path:
     """The workspace of `frame_dir` after frame 0 was painted and the window closed."""
     window = app_factory()
@@ -656,8 +667,6 @@ def test_a_video_opened_by_a_relative_path_is_listed_by_its_absolute_one(qtbot, 
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):
     """Saved results load in the background after reopening; a correction painted before they are all in
     must outdate them as it would loaded ones, and must not wipe the red marks saved last time."""
-    import time as _time
-
     from .conftest import make_frames
 
     clip = make_frames(tmp_path / "clip8", count=8)
@@ -670,13 +679,7 @@ def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_fa
         prop.start("forward")
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3]
     window.close()
-    original = Workspace.read_frame_mask
-
-    def slow_read(self, name, size, kind="result"):
-        _time.sleep(0.2)
-        return original(self, name, size, kind)
-
-    monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
+    slow_loading(monkeypatch)
     again = app_factory()
     again.controller.open(clip)
     doc2 = again.document
@@ -934,13 +937,7 @@ def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, 
 
     clip = make_frames(tmp_path / "clip8", count=8)
     propagated_window(qtbot, app_factory, clip).close()
-    original = Workspace.read_frame_mask
-
-    def slow_read(self, name, size, kind="result"):
-        time.sleep(0.2)
-        return original(self, name, size, kind)
-
-    monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
+    slow_loading(monkeypatch)
     elsewhere = app_factory()
     assert elsewhere.controller.open(frame_dir)
     window = app_factory()

@@ -82,6 +82,9 @@ class ExportSummary:
     """An earlier export's files this one neither rewrote nor removed (see `leftovers`), described."""
     removed_leftovers: tuple[str, ...] = ()
     """The same, removed as asked."""
+    unrecorded: tuple[str, ...] = ()
+    """Per-object folders of ids an earlier export's `objects.json` lists and this one does not write, where no
+    record says that export wrote them (an older version's): kept, and named."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -107,6 +110,10 @@ class ExportSummary:
         if self.leftovers:
             text += f" Kept an earlier export's files this one did not rewrite (tools reading the folder take them " \
                     f"for part of this export): {'; '.join(self.leftovers)}."
+        if self.unrecorded:
+            text += f" Kept {', '.join(self.unrecorded)}: folders of objects that an earlier export's objects.json " \
+                    "lists and this video no longer has; that export kept no record of its files, so delete them if " \
+                    "they are not yours (tools reading the folder take them for part of this export)."
         if self.video_size:
             h, w = self.video_size
             text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
@@ -233,7 +240,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         return ExportSummary(folder, done, files, True, without_mask, tuple(older))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
-    removed = _remove_deleted_objects(folder, objects, options, earlier, set(names), made)
+    removed, unrecorded = _remove_deleted_objects(folder, objects, options, earlier, set(names), made)
     found = _leftovers(folder, options, objects, set(names), earlier, made)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
     kept = [x for x in found if x not in gone]  # still known as an earlier export's, for the next export
@@ -241,7 +248,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     _Manifest(outputs | {_output_of(folder, f) for x in kept for f in x.files},
               set(names) | (made.frames if kept else set())).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
-                         tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone))
+                         tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone),
+                         unrecorded)
 
 
 _OUTPUT_FOLDER = re.compile(rf"{MASKS_DIR}|({BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}\d{{3}}")
@@ -413,20 +421,25 @@ def _earlier_export_ids(folder: Path) -> set[int]:
 
 
 def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options: ExportOptions,
-                            earlier: set[int], names: set[str], made: "_Manifest") -> tuple[str, ...]:
+                            earlier: set[int], names: set[str], made: "_Manifest"
+                            ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """After a complete export: remove the per-object folders of objects deleted since an earlier export into
     this folder (left, they would look current). Only folders that export wrote go: its manifest lists the folder
     (QA pass 44: a user's own binary/object_002/ went, whose object an export's `objects.json` listed), and it
-    holds nothing but this video's frame PNGs. Returns what was removed."""
-    removed = []
+    holds nothing but this video's frame PNGs. Returns (removed, kept): kept are such folders that no manifest
+    lists (an export by an older version, which wrote none: QA pass 61), to be named."""
+    removed, kept = [], []
     for rel in _deleted_object_dirs(options, objects, earlier):
         old = folder / rel
-        if rel in made.outputs and old.is_dir() \
-                and all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
-            shutil.rmtree(old, ignore_errors=True)
-            if not old.exists():
-                removed.append(rel)
-    return tuple(removed)
+        if not old.is_dir() or not all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
+            continue
+        if rel not in made.outputs:
+            kept.append(rel)
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        if not old.exists():
+            removed.append(rel)
+    return tuple(removed), tuple(kept)
 
 
 class _Cancelled(Exception):

@@ -50,7 +50,11 @@ IDENTITY_FILE = "identity.json"
 by it where the state file is torn (QA pass 34: that work was never found again)."""
 _IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail",
                   "thumbnail_later", "thumbnails_spread")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Written into every state file. 2: annotations in `annotations/`, results in `masks/`; version 1 workspaces
+(read, and moved into that layout) kept both in `masks/`, so a version of this program that writes 1 must not
+open a 2: it would show no annotation, and its work would overwrite them (QA pass 61)."""
+READ_VERSIONS = (1, 2)
 MaskKind = Literal["annotation", "entering", "result"]
 _FOLDERS: dict[MaskKind, str] = {"annotation": "annotations", "entering": "entering", "result": "masks"}
 SOFT_FOLDER = "soft"
@@ -404,7 +408,7 @@ class Workspace:
             raise DamagedState(f"workspace state {self.state_path} is damaged (not a JSON object)")
         if "version" not in state:  # QA pass 34: `{}` was said to be another version's, and set aside
             raise DamagedState(f"workspace state {self.state_path} is damaged (it says no version)")
-        if state.get("version") != FORMAT_VERSION:
+        if state.get("version") not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state
 

@@ -372,6 +372,21 @@ def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window
         in finished[0].describe()
 
 
+def test_a_deleted_objects_folder_of_an_export_that_kept_no_record_is_named(qtbot, window, tmp_path):
+    """QA pass 61: an older version's export (no record of its files) left binary/object_002 of an object
+    deleted since, unnamed, beside an objects.json that no longer lists it."""
+    out = tmp_path / "out"
+    run_export(qtbot, window, ExportOptions(out, binary=True))
+    (out / export_module.MANIFEST_FILE).unlink()  # as an older version left it
+    window.document.remove_object(2)
+    finished = []
+    window.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, window, ExportOptions(out, binary=True))
+    assert (out / "binary" / "object_002").is_dir() and finished[0].unrecorded == ("binary/object_002",)
+    assert "Kept binary/object_002: folders of objects that an earlier export's objects.json lists" \
+        in finished[0].describe()
+
+
 def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:
     """An export of `window` into `out`, made to look like an earlier export of a 10-frame video with a third
     object: frames 00004-00009 in masks/ and binary/object_001/, and binary/object_003/ listed in objects.json.

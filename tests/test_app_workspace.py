@@ -124,7 +124,8 @@ def test_a_workspace_of_the_first_layout_opens_and_moves_to_folders(qtbot, app_f
     (root / "annotations" / "00000.png").replace(root / "masks" / "00000.png")
     (root / "annotations").rmdir()
     state = json.loads((root / STATE_FILE).read_text())
-    (root / STATE_FILE).write_text(json.dumps(dict(state, annotated=["00000"], entering=[])))
+    assert state["version"] == 2  # QA pass 61: a program writing version 1 showed none of these annotations
+    (root / STATE_FILE).write_text(json.dumps(dict(state, annotated=["00000"], entering=[], version=1)))
 
     again = app_factory()
     assert again.controller.open(frame_dir)
@@ -132,6 +133,8 @@ def test_a_workspace_of_the_first_layout_opens_and_moves_to_folders(qtbot, app_f
     assert doc2.annotated_frames() == [0] and np.array_equal(doc2.session.annotation(0), first)
     assert (root / "annotations" / "00000.png").exists() and not (root / "masks" / "00000.png").exists()
     qtbot.waitUntil(lambda: doc2.result_frames().all(), timeout=10_000)
+    again.close()
+    assert json.loads((root / STATE_FILE).read_text())["version"] == 2
 
 
 def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, frame_dir):

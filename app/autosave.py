@@ -176,6 +176,8 @@ class Autosaver(QObject):
             "thumbnails_spread": self._fingerprints[4] if self._fingerprints else None,  # the first deleted
             "objects": doc.objects.to_json(),
             "removed_objects": sorted(self._removed),
+            # objects imported to enter on a frame: not sought back from it (session.entered)
+            "entered": {names[i]: ids for i, ids in doc.session.entered().items()} if doc.session else {},
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from
             "stale": [names[i] for i, key in enumerate(doc.result_keys()) if key is None and stale[i]],
             "result_keys": older,  # results from other annotations: current again once those are back

@@ -264,6 +264,10 @@ class AppController(QObject):
         # took 4 s one after another, the window frozen)
         with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
             list(pool.map(restore_annotation, sorted(annotated)))
+        index_of = {name: i for i, name in enumerate(names)}
+        for name, ids in saved(state, "entered", dict, {}).items():
+            if index_of.get(name) in annotated and isinstance(ids, list):
+                session.note_entered(index_of[name], [o for o in ids if isinstance(o, int) and 0 < o < 255])
         for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
             if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None \
                     and (labels := _without(labels, removed)).any():
@@ -272,7 +276,6 @@ class AppController(QObject):
         self.editor.apply_json(saved(state, "editor", dict, {}))
         # the folder's name, not its path: a long path ran into the frame number on the status bar
         self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
-        index_of = {name: i for i, name in enumerate(names)}
         keys = _SavedKeys(stale=deferred) if salvaged else _SavedKeys.from_state(state, index_of)
         uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
                        if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int

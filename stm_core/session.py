@@ -217,6 +217,7 @@ class AnnotationSession:
         self._lock = threading.RLock()
         self._annotations: dict[int, Annotation] = {}
         self._entering: dict[int, np.ndarray] = {}  # masks of objects entering there, until a run reaches it
+        self._entered: dict[int, frozenset[int]] = {}  # objects that entered there (see `entered`)
         self._results = ResultStore()
         self._passes: dict[tuple, tuple[list[int], list[int]]] = {}  # see `_held`
         self._removals = 0  # objects removed so far: a run under way when one is removed ends there
@@ -311,6 +312,7 @@ class AnnotationSession:
                 self._entering[index] = entering
                 return False
         self.set_annotation(index, add_objects(present, labels))
+        self.note_entered(index, labels_present(labels) - {0})
         return True
 
     def entering_frames(self) -> list[int]:
@@ -335,7 +337,21 @@ class AnnotationSession:
                 return False
             del self._entering[index]
         self.set_annotation(index, add_objects(present, new))
+        self.note_entered(index, labels_present(new) - {0})
         return True
+
+    def entered(self) -> dict[int, list[int]]:
+        """{annotated frame: objects that entered there}: a run back from that frame does not seek them unless
+        they are annotated before it, so they stay absent before it at every propagation, as the import said (QA
+        pass 60: the second F drew them there). The app saves this with the workspace."""
+        with self._lock:
+            return {i: sorted(ids) for i, ids in self._entered.items() if i in self._annotations}
+
+    def note_entered(self, index: int, obj_ids: Collection[int]) -> None:
+        """Record that objects `obj_ids` entered on frame `index` (as `entered` gives it back)."""
+        index = self._check_index(index)
+        with self._lock:
+            self._entered[index] = self._entered.get(index, frozenset()) | frozenset(int(o) for o in obj_ids)
 
     def remove_annotation(self, index: int) -> None:
         """Turn an annotated frame back into an ordinary one: its result from before it was annotated (labels,
@@ -379,8 +395,9 @@ class AnnotationSession:
                              f"{self.frame_size[1]}x{self.frame_size[0]})")
         with other._lock:
             annotations, results, entering = dict(other._annotations), other._results.copy(), dict(other._entering)
+            entered = dict(other._entered)
         with self._lock:
-            self._annotations, self._results, self._entering = annotations, results, entering
+            self._annotations, self._results, self._entering, self._entered = annotations, results, entering, entered
         self._propagator.forget_all()
         self._propagator.take_adaptations(other._propagator)
 
@@ -502,11 +519,12 @@ class AnnotationSession:
                   kept: ProgressFn | None = None, return_runs: bool = True) -> PropagationReport:
         """Propagate the annotations from frame `start` forward, backward or both.
 
-        Every annotated frame is in memory; each run seeks the objects annotated up to its own start and those
-        its start's mask shows, the run back from an annotated frame reached only those annotated before that
-        frame: an object first painted on a later frame (or entering there) is found from there on, not before,
-        unless propagated back from that frame. Where that leaves none, the run's frames are background, made
-        without the network. A run stops
+        Every annotated frame is in memory; each run (from `start`, and back from each annotated frame reached)
+        seeks the objects annotated up to its own start and those its start's mask shows, so a run from an
+        earlier frame does not find an object first painted on a later one, but the run back from there does
+        (the blend of both fades it out towards the earlier frame). Objects that entered on a frame (`entered`)
+        are not sought back from it. Where that leaves none, the run's frames are background, made without the
+        network. A run stops
         at the next annotated frame in its direction when `until_annotated` is set (the frames beyond it belong
         to that annotation), else at the video's end; a frame annotated while the run is under way counts too
         (the run's memory predates it, so it stops there).
@@ -614,15 +632,17 @@ class AnnotationSession:
             seed = annotations.get(run_start, seed)
             # each run seeks the objects annotated up to its start and those its start's mask shows: an object first
             # painted on a later frame is in memory but not sought before it by a run from an earlier frame (sixth
-            # GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0); where
-            # that is none, the run's frames are background (QA pass 52: seeking every object there drew one
-            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). A run back that
-            # answers a run leaves out the objects first annotated on its own start: they are found from there on,
-            # not before, unless the user propagates back from that frame (QA pass 60: objects entering on frame
-            # 10 came back before it at the second F)
-            backward = n >= directions and bool(frames) and frames[0] < run_start
-            obj_ids = annotations.objects(up_to=run_start - 1) if backward else \
-                sorted(set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0}))
+            # GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0), but
+            # the run back from that frame seeks it, as it does when propagated back from there, so the result is
+            # the same whichever of the two frames the user propagates from (QA pass 62: they undid each other);
+            # where that is none, the run's frames are background (QA pass 52: seeking every object there drew one
+            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). Objects that
+            # entered on the start are not sought back from it (QA pass 60) unless annotated before it.
+            sought = set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0})
+            if frames and frames[0] < run_start:
+                with self._lock:
+                    sought -= self._entered.get(run_start, frozenset()) - set(annotations.objects(up_to=run_start - 1))
+            obj_ids = sorted(sought)
             origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
             pass_key = (run_start, frames[0] if frames else -1, mask_digest(seed), annotations.key(), tuple(obj_ids))

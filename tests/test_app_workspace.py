@@ -137,6 +137,24 @@ def test_a_workspace_of_the_first_layout_opens_and_moves_to_folders(qtbot, app_f
     assert json.loads((root / STATE_FILE).read_text())["version"] == 2
 
 
+def test_objects_that_entered_on_a_frame_are_remembered_after_reopening(qtbot, app_factory, frame_dir):
+    """QA pass 60: objects imported to enter on a frame stay absent before it at every propagation; after
+    reopening too, where the workspace keeps which they were."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    entering = np.zeros(window.document.frame_size, np.uint8)
+    entering[5:15, 5:15] = 2
+    window.document.session.add_entering(2, entering)
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward")
+    assert window.document.session.entered() == {2: [2]}
+    window.close()
+    again = app_factory()
+    assert again.controller.open(frame_dir)
+    assert again.document.session.entered() == {2: [2]}
+
+
 def test_reopen_restores_masks_objects_flags_and_editor(qtbot, app_factory, frame_dir):
     window = app_factory()
     c = window.controller

@@ -463,9 +463,9 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
 
 def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(session, monkeypatch):
     """QA pass 52: a forward run from frame 0, annotated all background, sought every object, so one painted on
-    a later frame only was drawn on the frames before it. Seeking none, the run makes those frames background
-    (stored, counted) without the network, and so does the run back from frame 6, which seeks only the objects
-    annotated before it (QA pass 60): the object is found from frame 6 on, or back from it when asked."""
+    a later frame only was drawn on the frames before it at full strength. Seeking none, the run makes those
+    frames background (stored, counted) without the network; the run back from frame 6 seeks the object and
+    blends with it, so the object fades out towards frame 0."""
     later = np.zeros((48, 80), np.uint8)
     later[36:46, 60:76] = 2
     session.set_annotation(6, later)
@@ -477,12 +477,28 @@ def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(sessio
     monkeypatch.setattr(session._propagator, "run", lambda *a, **k: sought.append(list(a[5])) or run(*a, **k))
     seen = []
     report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
-    assert sought == [] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
-    assert all(not session.labels(i).any() and not session.soft_result(i)[1].any() for i in range(1, 6))
-    session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways again
-    assert sought == [[2], [2]]  # and the run back from frame 0, seeking nothing, blends it out towards there
-    ids, soft = session.soft_result(1)
-    assert ids == [2] and soft.max() <= np.ceil(255 / 6)  # the run from 6 weighs 1/6 on frame 1
+    assert sought == [[2]] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
+    for i in range(1, 6):
+        ids, soft = session.soft_result(i)
+        assert ids == [2] and soft.max() <= np.ceil(255 * i / 6)  # the run back from 6 weighs i/6 there
+    assert not session.labels(1).any() and not session.labels(2).any()
+
+
+def test_the_same_frames_propagated_from_either_side_give_the_same_masks(session):
+    """QA pass 62: with object 2 first painted on frame 4, Shift+F there drew it on frames 1-3 and F on frame 0
+    erased it again, each undoing the other with nothing changed: the run back from frame 4 sought fewer objects
+    than a run the user started there. Now both seek the same, and a key pressed again keeps every frame."""
+    session.set_annotation(0, square_mask())
+    later = square_mask(t=4)
+    later[36:46, 60:76] = 2
+    session.set_annotation(4, later)
+    masks = []
+    for start, direction in ((0, "forward"), (4, "backward"), (0, "forward"), (4, "backward")):
+        report = session.propagate(start, direction)
+        masks.append([session.labels(i) for i in (1, 2, 3)])
+    assert report.frames == [] and sorted(report.reused) == [1, 1, 2, 2, 3, 3]  # the same key again: kept
+    for a, b in zip(masks[0], masks[1]):
+        assert np.mean(a != b) < 0.002  # the same two runs blended (rounding of the weights aside)
 
 
 def test_objects_entering_stay_absent_before_their_frame_at_every_propagation(session, monkeypatch):

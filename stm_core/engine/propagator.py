@@ -112,8 +112,7 @@ def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[
 
 
 def _same_footage(video: tuple, other: tuple) -> bool:
-    """Whether two adaptation keys' videos (`_adaptation_key`) are the same frames at the same working size,
-    whatever objects each tracks."""
+    """Whether two adaptation keys' videos (`_adaptation_key`) are the same frames at the same working size."""
     return video[:2] == other[:2]
 
 
@@ -250,14 +249,15 @@ class Propagator:
             self._folded = self._for_inference(copy.deepcopy(self.model))
         return self._folded
 
-    def _adaptation_key(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
-                        geo: Geometry) -> tuple[tuple, tuple]:
-        """(video, annotations) an adaptation is valid for: same frames, working size and objects, and the
-        same annotated frames with the same masks."""
-        return (frames.serial, geo.work, tuple(obj_ids)), annotations.key()
+    def _adaptation_key(self, frames: FrameSource, annotations: Annotations, geo: Geometry) -> tuple[tuple, tuple]:
+        """(video, annotations) an adaptation is valid for: same frames and working size, and the same annotated
+        frames with the same masks. Not the objects a run seeks: it adapts to every annotated object, so runs
+        seeking different ones share it (QA pass 62: each run back seeking one more object adapted again, and
+        evicted the adaptation and every cached feature of the run before)."""
+        return (frames.serial, geo.work), annotations.key()
 
-    def _model_for(self, frames: FrameSource, annotations: Annotations, obj_ids: list[int],
-                   geo: Geometry, key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
+    def _model_for(self, frames: FrameSource, annotations: Annotations, geo: Geometry,
+                   key: tuple[tuple, tuple] | None, cancel: threading.Event | None,
                    adapting: AdaptProgress | None) -> STM | None:
         """The network to propagate with (BatchNorm folded): the loaded one or, with adaptation on (`key` from
         `_adaptation_key`, None when off), a copy fine-tuned on these annotations at the working size, kept
@@ -284,6 +284,7 @@ class Propagator:
             start, steps = previous.trainable, max(1, steps // REFRESH_FRACTION)
         from ..train.adapt import adapt  # training code: only imported when adaptation is on
 
+        obj_ids = annotations.objects()
         lut = np.zeros(256, np.uint8)
         lut[obj_ids] = np.arange(1, len(obj_ids) + 1)
         size = geo.work[::-1]
@@ -382,7 +383,7 @@ class Propagator:
             return
         geo = Geometry.for_source(frames.size, self.process_height)
         adapts = self.adapt_steps and min(geo.work) >= MIN_ADAPT_SIZE  # smaller: too small for its crops
-        key = self._adaptation_key(frames, annotations, obj_ids, geo) if adapts else None
+        key = self._adaptation_key(frames, annotations, geo) if adapts else None
         adapted = self._adapted
         if preview > 0 and key is not None and self._adaptation_for(key) is None:  # else it is ready at once
             if adapted is not None and _same_footage(adapted.video, key[0]):
@@ -394,7 +395,7 @@ class Propagator:
                                     cancel, _Checkpoint(order[:preview], OrderedDict()))
             for result in quick_pass:
                 yield result._replace(preview=True, fill_only=fill_only, network=network)
-        model = self._model_for(frames, annotations, obj_ids, geo, key, cancel, adapting)
+        model = self._model_for(frames, annotations, geo, key, cancel, adapting)
         if model is not None:
             network = key[1] if key is not None else ()
             pass_id = (frames.serial, start, order[0], mask_digest(seed), id(model), geo, tuple(obj_ids),

@@ -448,6 +448,7 @@ class AnnotationSession:
                     else:
                         del self._entering[idx]
             self._results.remove_label(obj_id)
+            self._entered = {i: ids - {obj_id} for i, ids in self._entered.items()}
             self._removals += 1
             ordinary = []
             for idx, labels in changed.items():

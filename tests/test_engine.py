@@ -515,6 +515,9 @@ def test_objects_entering_stay_absent_before_their_frame_at_every_propagation(se
         session.propagate(0, "forward")
         assert all(not session.labels(i).any() for i in range(1, 5)) and 2 in np.unique(session.labels(6))
     assert sought == [[2]]  # the first F from frame 5 on; the second seeks nothing before it, and keeps the rest
+    assert session.entered() == {5: [2]}
+    session.remove_object(2)
+    assert session.entered() == {5: []} or not session.is_annotated(5)
 
 
 def test_a_blend_with_a_run_that_sought_nothing_does_not_ask_for_the_same_network():

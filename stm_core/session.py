@@ -288,7 +288,11 @@ class AnnotationSession:
         labels = self._check_labels(labels)
         annotation = Annotation.of(labels)
         with self._lock:
+            waiting = self._entering.get(index) if index not in self._annotations else None
             self._annotations[index] = annotation
+            if waiting is not None:  # painted before a run reached them, the waiting objects enter here all the
+                entered = (labels_present(waiting) - {0}) & set(annotation.objects())  # same (QA pass 63)
+                self._entered[index] = self._entered.get(index, frozenset()) | entered
         self._propagator.forget_frame(index)
 
     def add_entering(self, index: int, labels: np.ndarray) -> bool:
@@ -359,6 +363,7 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             self._annotations.pop(index, None)
+            self._entered.pop(index, None)  # painted again, its objects are painted ones (QA pass 63)
         self._propagator.forget_frame(index)
 
     def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan"),

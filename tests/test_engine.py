@@ -520,6 +520,27 @@ def test_objects_entering_stay_absent_before_their_frame_at_every_propagation(se
     assert session.entered() == {5: []} or not session.is_annotated(5)
 
 
+def test_objects_painted_over_while_waiting_to_enter_still_enter_there_until_the_frame_is_cleared(session):
+    """QA pass 63: a stroke on the frame where imported objects wait to enter annotated it with them, and the
+    next run back from it drew them before it; and after the frame was cleared and painted by hand, its objects
+    were still taken for entering ones, not sought back from it."""
+    session.set_annotation(0, square_mask())
+    entering = np.zeros((48, 80), np.uint8)
+    entering[36:46, 60:76] = 2
+    session.add_entering(5, entering)
+    session.set_annotation(5, add_objects(square_mask(t=5), entering))  # a stroke there, as the app makes it
+    assert session.entered() == {5: [2]}
+    session.propagate(0, "forward")
+    assert all(2 not in np.unique(session.labels(i)) for i in range(1, 5))
+    session.remove_annotation(5)  # its first stroke undone: the objects wait there again
+    assert session.entered() == {} and session.entering_frames() == [5]
+    session.propagate(0, "forward")  # a run reaches them: they enter, as an annotation
+    assert session.entered() == {5: [2]}
+    session.remove_annotation(5)  # cleared, then painted by hand: a painted object, sought back from there
+    session.set_annotation(5, add_objects(square_mask(t=5), entering))
+    assert session.entered() == {}
+
+
 def test_a_blend_with_a_run_that_sought_nothing_does_not_ask_for_the_same_network():
     """QA pass 60: with adaptation on, the adapted run back replaced the background results of a run that
     sought nothing (made without any network) instead of blending with them."""

@@ -679,8 +679,9 @@ class Document(QObject):
             for index in set(entering) & set(complete):
                 adding[index] = complete.pop(index)
             painted = {i: self._session.snapshot(i) for i in adding}  # before the new objects join
-            for index, labels in adding.items():  # joined now where the frame has a mask, else when reached
-                if not self._session.add_entering(index, labels):
+            for index, labels in adding.items():  # joined now where the frame has a mask, else when reached,
+                # as where that mask is out of date (QA pass 64: joined, the stale mask became an annotation)
+                if not self._session.add_entering(index, labels, wait=bool(self._stale[index])):
                     self._history.forget(index)  # no annotation there (add_entering would have joined it)
                     self.objects.ensure(adding.objects(index))
                     self.maskStored.emit(index, False)

@@ -295,13 +295,14 @@ class AnnotationSession:
                 self._entered[index] = self._entered.get(index, frozenset()) | entered
         self._propagator.forget_frame(index)
 
-    def add_entering(self, index: int, labels: np.ndarray) -> bool:
+    def add_entering(self, index: int, labels: np.ndarray, wait: bool = False) -> bool:
         """Objects that enter the video on frame `index` (the Cutie/XMem convention: a mask showing only them).
-        They join the frame's mask: at once if it has one (it becomes an annotated frame; returns True), else
-        when a forward propagation reaches the frame (returns False). Until then, `labels(index)` shows them
-        (over a result a backward run left there) and no run tracks them, so they never appear before the frame
-        where they enter. An annotation painted there starts from what `labels` showed, so it holds them;
-        removing it leaves them waiting again. An id the frame's mask already shows (an object tracked from an
+        They join the frame's mask: at once if it has one (it becomes an annotated frame; returns True), else,
+        or with `wait` where the frame is not annotated (its result is out of date: joined now, it would become
+        an annotation), when a forward propagation reaches the frame (returns False). Until then, `labels(index)`
+        shows them (over a result a backward run left there) and no run tracks them, so they never appear before
+        the frame where they enter. An annotation painted there starts from what `labels` showed, so it holds
+        them; removing it leaves them waiting again. An id the frame's mask already shows (an object tracked from an
         earlier annotation) is not added but replaced there by these pixels, as a correction of it on that frame,
         the convention of Cutie's and XMem's masks too (`add_objects`)."""
         index = self._check_index(index)
@@ -309,7 +310,7 @@ class AnnotationSession:
         with self._lock:
             painted = self._annotations.get(index)
             present = self._results.labels(index) if painted is None else painted.labels()
-            if present is None:
+            if present is None or wait and painted is None:
                 waiting = self._entering.get(index)
                 entering = labels.copy() if waiting is None else add_objects(waiting, labels)
                 entering.setflags(write=False)  # replaced, never changed, like annotations

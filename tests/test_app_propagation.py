@@ -724,6 +724,33 @@ def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qt
     assert not doc.stale_frames().any()  # the run's own results are current, before and after each entry
 
 
+def test_objects_imported_onto_an_out_of_date_result_wait_for_the_next_run(qtbot, app_factory, tmp_path):
+    """QA pass 64: imported onto a frame whose result a correction had made out of date, entering objects joined
+    that result at once, and the stale mask became an annotation, never propagated over again."""
+    from stm_core.io.masks import write_mask
+
+    window = app_factory()
+    clip = make_frames(tmp_path / "clip", count=6)
+    window.controller.open(clip)
+    annotate_first_frame(window)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+    doc.seek(0)
+    doc.begin_stroke((60.0, 20.0), 1, 9, erase=False)  # a correction: the results after it are out of date
+    doc.end_stroke()
+    assert doc.stale_frames()[3]
+    entering = np.zeros((64, 96), np.uint8)
+    entering[50:60, 80:90] = 2
+    (tmp_path / "masks").mkdir()
+    write_mask(tmp_path / "masks" / "00003.png", entering)
+    assert window.controller.import_mask_folder(tmp_path / "masks", as_annotations=True)
+    assert doc.entering_frames() == [3] and doc.annotated_frames() == [0]
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 0)
+    assert doc.annotated_frames() == [0, 3] and not doc.stale_frames().any()
+
+
 def test_a_backward_run_over_a_frame_where_objects_enter_keeps_them_through_reopening(qtbot, app_factory, tmp_path):
     """Eighth QA pass: a backward run gave the frame where imported objects wait a result, and saving wrote that
     result over them; after reopening they were gone for good."""

@@ -221,8 +221,7 @@ _SAMPLES, _SAMPLE_BYTES = 8, 1 << 18
 def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
                          fingerprints: tuple[str, ...]) -> tuple[Path, str] | None:
     """The workspace of these very frames (same `identity` and one of the `fingerprints`: this version's, and
-    the first frame's alone that workspaces saved by earlier versions hold; none in those of the first versions,
-    where the video's name must match) saved for a path that no longer
+    the first frame's alone that workspaces saved by earlier versions hold) saved for a path that no longer
     exists, because the video or its folder was moved or renamed: (its folder, the old path), the most
     recently saved if several; None if there is none. Looks in the user data folder, beside the video and in
     the workspaces kept beside videos elsewhere (`note_beside`)."""
@@ -239,12 +238,9 @@ def find_moved_workspace(data_dir: Path, source: Path, identity: dict,
         except OSError:
             continue
         old = state.get("source") if isinstance(state, dict) else None
-        if not isinstance(old, str) or Path(old).exists() and not state.get("source_replaced") \
+        if not isinstance(old, str) or state.get("fingerprint") not in fingerprints \
+                or Path(old).exists() and not state.get("source_replaced") \
                 or any(state.get(k) != v for k, v in identity.items()):
-            continue
-        # a workspace saved before fingerprints were kept (QA pass 61: its moved video started afresh) is taken
-        # for a video of the same name
-        if state.get("fingerprint") not in fingerprints and ("fingerprint" in state or Path(old).name != source.name):
             continue
         found.append((saved_at, str(state_path.parent), old))
     if not found:

@@ -612,26 +612,6 @@ def test_a_folder_whose_first_frames_were_deleted_keeps_its_work(qtbot, app_fact
     assert dialogs[-1][0] == "Saved work of another video" and other.document.annotated_frames() == []
 
 
-def test_a_moved_video_finds_the_work_of_a_version_that_kept_no_fingerprint(qtbot, app_factory, frame_dir,
-                                                                            tmp_path):
-    """QA pass 61: the workspace of the first versions holds no fingerprint of the pictures, and its moved video
-    started afresh. It is taken for a video of the same name (same frames' names, count and size)."""
-    window = app_factory()
-    window.controller.open(frame_dir)
-    paint(window.document, 30, 30)
-    root = window.controller.autosaver.workspace.root
-    window.close()
-    state = json.loads((root / STATE_FILE).read_text())
-    for key in ("fingerprint", "picture", "thumbnail", "thumbnail_later", "thumbnails_spread"):
-        state.pop(key, None)
-    (root / STATE_FILE).write_text(json.dumps(state))
-    (root / "identity.json").unlink(missing_ok=True)
-    (tmp_path / "elsewhere").mkdir()
-    moved = frame_dir.rename(tmp_path / "elsewhere" / frame_dir.name)
-    again = app_factory()
-    assert again.controller.open(moved) and again.document.annotated_frames() == [0]
-
-
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""

@@ -10,7 +10,7 @@ import argparse
 import glob
 import json
 import os
-import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -211,6 +211,8 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
     try:
         try:
             stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
+            if stage != out:
+                (stage / STAGE_MARK).write_text(str(out.resolve()), encoding="utf-8")
         except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
             stage = out
         try:
@@ -222,12 +224,12 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
                 warnings.warn(f"{out} keeps the earlier run's masks as they were; the {len(made)} masks this run "
                               f"wrote are in {stage}")
             else:
-                stage.rmdir()
+                shutil.rmtree(stage, ignore_errors=True)
             raise
         if stage != out:
             for path in stage.glob("*.png"):
                 os.replace(path, out / path.name)
-            stage.rmdir()
+            shutil.rmtree(stage, ignore_errors=True)
         _remove_stopped_runs(out)
         _name_earlier_left(out, earlier, names, written)
     finally:
@@ -238,20 +240,26 @@ OUTPUT_LOCK = ".stm-writing"
 """In an output folder while a run writes masks there (a dot name: mask scans skip it)."""
 
 
+STAGE_MARK = ".stm-stage"
+"""In the folder a re-run writes its masks into (`OUT.new-xxxxxxxx`): the output it is for. Only folders holding
+it are ever removed."""
+
+
 def _remove_stopped_runs(out: Path) -> None:
-    """Remove the folders of masks that stopped re-runs into `out` left beside it (`<out>.new-xxxxxxxx` holding
-    PNGs only), now that a run into `out` has ended well: they are older and partial (QA pass 57: they piled up,
-    looking like more sequences to a loop over the outputs)."""
-    stale = re.compile(re.escape(out.name) + r"\.new-[a-z0-9_]{8}")
+    """Remove the folders of masks that stopped re-runs into `out` left beside it, now that a run into `out` has
+    ended well: they are older and partial (QA pass 57: they piled up, looking like more sequences to a loop
+    over the outputs). Only real folders (not links) that a run marked as its own for `out`, holding nothing but
+    its PNGs, go (QA pass 65: a link of that name had its target's PNGs deleted, and a user's dated copy went)."""
     removed = []
     for folder in out.parent.glob(f"{glob.escape(out.name)}.new-*"):
         try:
-            files = list(folder.iterdir()) if stale.fullmatch(folder.name) and folder.is_dir() else None
-            if files is None or not all(f.suffix == ".png" and f.is_file() for f in files):
+            if folder.is_symlink() or not folder.is_dir() \
+                    or (folder / STAGE_MARK).read_text(encoding="utf-8") != str(out.resolve()):
                 continue
-            for f in files:
-                f.unlink()
-            folder.rmdir()
+            files = [f for f in folder.iterdir() if f.name != STAGE_MARK]
+            if not all(f.suffix == ".png" and f.is_file() and not f.is_symlink() for f in files):
+                continue
+            shutil.rmtree(folder)
             removed.append(folder.name)
         except OSError:
             continue

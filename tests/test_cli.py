@@ -89,15 +89,19 @@ def test_a_rerun_that_fails_midway_leaves_the_earlier_runs_masks_as_they_were(tm
     err = capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     kept = next(tmp_path.glob("out.new-*"))
-    assert sorted(p.name for p in kept.iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    assert sorted(p.name for p in kept.iterdir()) == [".stm-stage", "00000.png", "00001.png", "00002.png"]
     assert f"warning: {out} keeps the earlier run's masks as they were; the 3 masks this run wrote are in {kept}" \
            in err and "cannot read image" in err
     (frames / "00003.png").write_bytes(whole)
-    mine = tmp_path / "out.new-notmine"  # not of the form a run's folder has: kept
-    mine.mkdir()
+    dated, precious = tmp_path / "out.new-20261203", tmp_path / "precious"  # QA pass 65: a user's folders of
+    for folder in (dated, precious):  # masks named as a run's, or linked to by such a name, lost their masks
+        folder.mkdir()
+        write_mask(folder / "00000.png", square_mask())
+    (tmp_path / "out.new-linkabcd").symlink_to(precious)
     assert main(run) == 0  # ended well: its masks replace the earlier ones, and nothing is left beside
     assert np.array_equal(read_mask(out / "00000.png"), square_mask(t=1))
-    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [mine.name]  # QA pass 57: the stopped one's went
+    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [dated.name, "out.new-linkabcd"]  # QA pass 57:
+    assert (dated / "00000.png").exists() and (precious / "00000.png").exists()  # the stopped one's went
     assert f"warning: removed {kept.name} beside {out}: the masks of runs into it that were stopped" \
            in capsys.readouterr().err
 

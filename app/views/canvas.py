@@ -283,7 +283,8 @@ class CanvasView(QGraphicsView):
         event.accept()
 
     def _on_minimap_wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
-        self._wheel(angle, QPointF(self.viewport().mapFrom(self.minimap, pos.toPoint())), modifiers)
+        # the overview is the view's child, beside its viewport: mapped through the screen (QA pass 65)
+        self._wheel(angle, QPointF(self.viewport().mapFromGlobal(self.minimap.mapToGlobal(pos.toPoint()))), modifiers)
 
     def _wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
         """Ctrl+wheel sizes the brush, the wheel zooms about `pos` (in the viewport)."""

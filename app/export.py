@@ -12,7 +12,7 @@ import re
 import shutil
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Literal
@@ -246,7 +246,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     kept = [x for x in found if x not in gone]  # still known as an earlier export's, for the next export
     outputs = set(dirs) | {name for name, on in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco)) if on}
     _Manifest(outputs | {_output_of(folder, f) for x in kept for f in x.files},
-              set(names) | (made.frames if kept else set())).write(folder)
+              set(names) | (made.frames if kept else set()), set(unrecorded)).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone),
                          unrecorded)
@@ -354,20 +354,24 @@ class _Manifest:
 
     outputs: set[str]
     frames: set[str]
+    unrecorded: set[str] = field(default_factory=set)
+    """Folders of deleted objects an older export left without a record (`ExportSummary.unrecorded`): named
+    again at each export while they are there (QA pass 65: named once, then kept without a word)."""
 
     @staticmethod
     def read(folder: Path) -> "_Manifest":
         try:
             data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-            return _Manifest({str(o) for o in data["outputs"]}, {str(f) for f in data["frames"]})
-        except (OSError, ValueError, KeyError, TypeError):  # none (an export of an earlier version), or broken
-            return _Manifest(set(), set())
+            return _Manifest({str(o) for o in data["outputs"]}, {str(f) for f in data["frames"]},
+                             {str(u) for u in data.get("unrecorded", [])})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none (an export of an earlier
+            return _Manifest(set(), set())  # version), or broken
 
     def merged(self, outputs: set[str], frames: list[str]) -> "_Manifest":
-        return _Manifest(self.outputs | outputs, self.frames | set(frames))
+        return _Manifest(self.outputs | outputs, self.frames | set(frames), self.unrecorded)
 
     def write(self, folder: Path) -> None:
-        data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames)}
+        data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames), "unrecorded": sorted(self.unrecorded)}
         atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(data).encode("utf-8"))
 
 
@@ -429,11 +433,13 @@ def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options:
     holds nothing but this video's frame PNGs. Returns (removed, kept): kept are such folders that no manifest
     lists (an export by an older version, which wrote none: QA pass 61), to be named."""
     removed, kept = [], []
-    for rel in _deleted_object_dirs(options, objects, earlier):
+    ids = {o.id for o in objects}  # the folders named before of objects still deleted; never a crafted '../'
+    named = {rel for rel in made.unrecorded if _OUTPUT_FOLDER.fullmatch(rel) and int(rel[-3:]) not in ids}
+    for rel in sorted(set(_deleted_object_dirs(options, objects, earlier)) | named):
         old = folder / rel
         if not old.is_dir() or not all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):
             continue
-        if rel not in made.outputs:
+        if rel not in made.outputs or rel in named:
             kept.append(rel)
             continue
         shutil.rmtree(old, ignore_errors=True)

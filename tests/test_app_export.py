@@ -385,6 +385,8 @@ def test_a_deleted_objects_folder_of_an_export_that_kept_no_record_is_named(qtbo
     assert (out / "binary" / "object_002").is_dir() and finished[0].unrecorded == ("binary/object_002",)
     assert "Kept binary/object_002: folders of objects that an earlier export's objects.json lists" \
         in finished[0].describe()
+    run_export(qtbot, window, ExportOptions(out, binary=True))  # QA pass 65: then kept without a word
+    assert finished[1].unrecorded == ("binary/object_002",) and (out / "binary" / "object_002").is_dir()
 
 
 def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:

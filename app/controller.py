@@ -31,9 +31,9 @@ from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .workers import Task
-from .workspace import (STATE_FILE, SUFFIX, DamagedState, Workspace, find_moved_workspace, flat, frame_fingerprint,
-                        frame_thumbnail, move_workspace, note_beside, open_elsewhere, saved, saved_for_other_pictures,
-                        source_files, workspace_dir)
+from .workspace import (STATE_FILE, SUFFIX, DamagedState, NewerWorkspace, Workspace, find_moved_workspace, flat,
+                        frame_fingerprint, frame_thumbnail, move_workspace, note_beside, open_elsewhere, saved,
+                        saved_for_other_pictures, source_files, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -245,6 +245,8 @@ class AppController(QObject):
                                 (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks "
                                  "stay in the workspace, and come back with the frames." if gone else ""))
                 salvaged = True
+        except NewerWorkspace:
+            raise  # the open fails, the workspace untouched
         except InputError as exc:
             done = workspace.set_aside()
             self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")

@@ -346,6 +346,11 @@ class DamagedState(InputError):
     """A workspace's state file is torn or hand-edited into something else; the masks beside it may be whole."""
 
 
+class NewerWorkspace(InputError):
+    """A workspace saved by a newer version of this program: left as it is, and the video is not opened here
+    (QA pass 65: set aside, its work was hidden from that version, which found a fresh workspace instead)."""
+
+
 class Workspace:
     """Reads and writes one workspace folder; every method is safe to call from the writer thread."""
 
@@ -408,7 +413,12 @@ class Workspace:
             raise DamagedState(f"workspace state {self.state_path} is damaged (not a JSON object)")
         if "version" not in state:  # QA pass 34: `{}` was said to be another version's, and set aside
             raise DamagedState(f"workspace state {self.state_path} is damaged (it says no version)")
-        if state.get("version") not in READ_VERSIONS:
+        version = state.get("version")
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise NewerWorkspace(f"the work on this video was saved by a newer version of this program (workspace "
+                                 f"format {version}, this version reads up to {FORMAT_VERSION}) in {self.root}: "
+                                 "open it with that version; the workspace is left as it is")
+        if version not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state
 

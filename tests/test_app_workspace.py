@@ -231,6 +231,25 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
 
 
+def test_a_workspace_of_a_newer_version_is_left_as_it_is_and_the_video_not_opened(qtbot, app_factory, dialogs,
+                                                                                  frame_dir):
+    """QA pass 65: a workspace of a newer format was set aside and a fresh one started, where that version,
+    back, found the fresh one and none of its work."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    paint(window.document, 30, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    state = json.loads((root / STATE_FILE).read_text())
+    (root / STATE_FILE).write_text(json.dumps(dict(state, version=3)))
+    before = sorted(p.name for p in root.iterdir())
+    again = app_factory()
+    assert not again.controller.open(frame_dir) and again.document.session is None
+    assert "saved by a newer version of this program (workspace format 3" in dialogs[-1][1]
+    assert sorted(p.name for p in root.iterdir()) == before  # untouched, its lock given back
+    assert json.loads((root / STATE_FILE).read_text())["version"] == 3
+
+
 @pytest.mark.parametrize("identity_file", [True, False])
 def test_a_torn_workspace_of_other_frames_at_the_same_path_is_set_aside(qtbot, app_factory, dialogs, tmp_path,
                                                                        identity_file):

@@ -132,7 +132,9 @@ class AppSettings:
         self._store.sync()
 
     def add_recent(self, path: str) -> None:
-        items = [path] + [p for p in self._stored_recent() if p != path]
+        """`path` first in the recent videos, once: the same video by another path (a link) is one entry."""
+        same = Path(path).resolve()
+        items = [path] + [p for p in self._stored_recent() if p != path and Path(p).resolve() != same]
         self._store.setValue("recent", items[:MAX_RECENT])
         self._store.sync()
 

@@ -702,6 +702,11 @@ def test_a_video_opened_by_a_relative_path_is_listed_by_its_absolute_one(qtbot, 
     assert window.controller.open(f"./{frame_dir.name}/../{frame_dir.name}")
     monkeypatch.chdir(frame_dir.parent.parent)
     assert window.controller.settings.recent()[0] == str(frame_dir)
+    link = frame_dir.with_name("link")  # QA pass 65: listed twice by its link and its path
+    link.symlink_to(frame_dir)
+    assert window.controller.open(link)
+    assert window.controller.settings.recent().count(str(frame_dir)) + window.controller.settings.recent().count(
+        str(link)) == 1
 
 
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):

@@ -212,7 +212,7 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
         try:
             stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
             if stage != out:
-                (stage / STAGE_MARK).write_text(str(out.resolve()), encoding="utf-8")
+                (stage / STAGE_MARK).write_text(_stage_mark(out, stage), encoding="utf-8")
         except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
             stage = out
         try:
@@ -230,6 +230,7 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
             for path in stage.glob("*.png"):
                 os.replace(path, out / path.name)
             shutil.rmtree(stage, ignore_errors=True)
+        (out / STAGE_MARK).unlink(missing_ok=True)  # a stopped run's folder a run has ended well in is an output
         _remove_stopped_runs(out)
         _name_earlier_left(out, earlier, names, written)
     finally:
@@ -241,8 +242,12 @@ OUTPUT_LOCK = ".stm-writing"
 
 
 STAGE_MARK = ".stm-stage"
-"""In the folder a re-run writes its masks into (`OUT.new-xxxxxxxx`): the output it is for. Only folders holding
-it are ever removed."""
+"""In the folder a re-run writes its masks into (`OUT.new-xxxxxxxx`): the output it is for, and its own name. Only
+folders holding it are ever removed."""
+
+
+def _stage_mark(out: Path, stage: Path) -> str:
+    return f"{out.resolve()}\n{stage.name}"
 
 
 def _remove_stopped_runs(out: Path) -> None:
@@ -254,14 +259,14 @@ def _remove_stopped_runs(out: Path) -> None:
     for folder in out.parent.glob(f"{glob.escape(out.name)}.new-*"):
         try:
             if folder.is_symlink() or not folder.is_dir() \
-                    or (folder / STAGE_MARK).read_text(encoding="utf-8") != str(out.resolve()):
-                continue
+                    or (folder / STAGE_MARK).read_text(encoding="utf-8") != _stage_mark(out, folder):
+                continue  # QA pass 66: a copy of such a folder, or one a run has ended well in, is kept
             files = [f for f in folder.iterdir() if f.name != STAGE_MARK]
             if not all(f.suffix == ".png" and f.is_file() and not f.is_symlink() for f in files):
                 continue
             shutil.rmtree(folder)
             removed.append(folder.name)
-        except OSError:
+        except (OSError, ValueError):  # unreadable, or a mark that is not text (QA pass 66)
             continue
     if removed:
         warnings.warn(f"removed {', '.join(sorted(removed))} beside {out}: the masks of runs into it that were "

@@ -98,9 +98,11 @@ def test_a_rerun_that_fails_midway_leaves_the_earlier_runs_masks_as_they_were(tm
         folder.mkdir()
         write_mask(folder / "00000.png", square_mask())
     (tmp_path / "out.new-linkabcd").symlink_to(precious)
+    shutil.copytree(kept, tmp_path / "out.new-copyabcd")  # QA pass 66: a copy of a stopped run's folder went
     assert main(run) == 0  # ended well: its masks replace the earlier ones, and nothing is left beside
     assert np.array_equal(read_mask(out / "00000.png"), square_mask(t=1))
-    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [dated.name, "out.new-linkabcd"]  # QA pass 57:
+    assert sorted(p.name for p in tmp_path.glob("out.new-*")) == [dated.name, "out.new-copyabcd",  # QA pass 57:
+                                                                   "out.new-linkabcd"]
     assert (dated / "00000.png").exists() and (precious / "00000.png").exists()  # the stopped one's went
     assert f"warning: removed {kept.name} beside {out}: the masks of runs into it that were stopped" \
            in capsys.readouterr().err

@@ -252,6 +252,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                          unrecorded)
 
 
+_OBJECT_FOLDER = re.compile(rf"(?:{BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}(\d{{3}})")
+"""A per-object folder of an export; the group is the object's id (QA pass 66: 'masks' read as one crashed)."""
 _OUTPUT_FOLDER = re.compile(rf"{MASKS_DIR}|({BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}\d{{3}}")
 """The folders an export writes frames into, as its manifest names them."""
 
@@ -434,7 +436,7 @@ def _remove_deleted_objects(folder: Path, objects: list[TrackedObject], options:
     lists (an export by an older version, which wrote none: QA pass 61), to be named."""
     removed, kept = [], []
     ids = {o.id for o in objects}  # the folders named before of objects still deleted; never a crafted '../'
-    named = {rel for rel in made.unrecorded if _OUTPUT_FOLDER.fullmatch(rel) and int(rel[-3:]) not in ids}
+    named = {rel for rel in made.unrecorded if (m := _OBJECT_FOLDER.fullmatch(rel)) and int(m[1]) not in ids}
     for rel in sorted(set(_deleted_object_dirs(options, objects, earlier)) | named):
         old = folder / rel
         if not old.is_dir() or not all(f.is_file() and f.suffix == ".png" and f.stem in names for f in old.iterdir()):

@@ -133,10 +133,18 @@ class AppSettings:
 
     def add_recent(self, path: str) -> None:
         """`path` first in the recent videos, once: the same video by another path (a link) is one entry."""
-        same = Path(path).resolve()
-        items = [path] + [p for p in self._stored_recent() if p != path and Path(p).resolve() != same]
+        same = _resolved(path)
+        items = [path] + [p for p in self._stored_recent() if p != path and (same is None or _resolved(p) != same)]
         self._store.setValue("recent", items[:MAX_RECENT])
         self._store.sync()
+
+
+def _resolved(path: str) -> Path | None:
+    """`path` with its links followed, None where that cannot be done (a loop of links: QA pass 66)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _coerce(raw: object, kind: type) -> object:

@@ -414,11 +414,11 @@ class Workspace:
         if "version" not in state:  # QA pass 34: `{}` was said to be another version's, and set aside
             raise DamagedState(f"workspace state {self.state_path} is damaged (it says no version)")
         version = state.get("version")
-        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        if isinstance(version, int | float) and not isinstance(version, bool) and version > FORMAT_VERSION:
             raise NewerWorkspace(f"the work on this video was saved by a newer version of this program (workspace "
                                  f"format {version}, this version reads up to {FORMAT_VERSION}) in {self.root}: "
                                  "open it with that version; the workspace is left as it is")
-        if version not in READ_VERSIONS:
+        if isinstance(version, bool) or version not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
         return state
 

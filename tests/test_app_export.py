@@ -387,6 +387,11 @@ def test_a_deleted_objects_folder_of_an_export_that_kept_no_record_is_named(qtbo
         in finished[0].describe()
     run_export(qtbot, window, ExportOptions(out, binary=True))  # QA pass 65: then kept without a word
     assert finished[1].unrecorded == ("binary/object_002",) and (out / "binary" / "object_002").is_dir()
+    record = json.loads((out / export_module.MANIFEST_FILE).read_text())
+    (out / export_module.MANIFEST_FILE).write_text(json.dumps(dict(record, unrecorded=[
+        "masks", "../binary/object_002", "binary/object_002"])))  # QA pass 66: a crafted record crashed exports
+    run_export(qtbot, window, ExportOptions(out, binary=True))
+    assert finished[2].unrecorded == ("binary/object_002",)
 
 
 def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:

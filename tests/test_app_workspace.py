@@ -231,8 +231,9 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
 
 
+@pytest.mark.parametrize("version", [3, 3.0])
 def test_a_workspace_of_a_newer_version_is_left_as_it_is_and_the_video_not_opened(qtbot, app_factory, dialogs,
-                                                                                  frame_dir):
+                                                                                  frame_dir, version):
     """QA pass 65: a workspace of a newer format was set aside and a fresh one started, where that version,
     back, found the fresh one and none of its work."""
     window = app_factory()
@@ -241,13 +242,13 @@ def test_a_workspace_of_a_newer_version_is_left_as_it_is_and_the_video_not_opene
     root = window.controller.autosaver.workspace.root
     window.close()
     state = json.loads((root / STATE_FILE).read_text())
-    (root / STATE_FILE).write_text(json.dumps(dict(state, version=3)))
+    (root / STATE_FILE).write_text(json.dumps(dict(state, version=version)))
     before = sorted(p.name for p in root.iterdir())
     again = app_factory()
     assert not again.controller.open(frame_dir) and again.document.session is None
     assert "saved by a newer version of this program (workspace format 3" in dialogs[-1][1]
     assert sorted(p.name for p in root.iterdir()) == before  # untouched, its lock given back
-    assert json.loads((root / STATE_FILE).read_text())["version"] == 3
+    assert json.loads((root / STATE_FILE).read_text())["version"] == version
 
 
 @pytest.mark.parametrize("identity_file", [True, False])
@@ -707,6 +708,10 @@ def test_a_video_opened_by_a_relative_path_is_listed_by_its_absolute_one(qtbot, 
     assert window.controller.open(link)
     assert window.controller.settings.recent().count(str(frame_dir)) + window.controller.settings.recent().count(
         str(link)) == 1
+    loop = frame_dir.with_name("loop")  # QA pass 66: a loop of links in the list stopped every open
+    loop.symlink_to(loop)
+    window.controller.settings.add_recent(str(loop / "video.mp4"))
+    assert window.controller.open(frame_dir)
 
 
 def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_factory, tmp_path, monkeypatch):

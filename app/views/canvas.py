@@ -282,9 +282,10 @@ class CanvasView(QGraphicsView):
         self._wheel(event.angleDelta(), event.position(), event.modifiers())
         event.accept()
 
-    def _on_minimap_wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
-        # the overview is the view's child, beside its viewport: mapped through the screen (QA pass 65)
-        self._wheel(angle, QPointF(self.viewport().mapFromGlobal(self.minimap.mapToGlobal(pos.toPoint()))), modifiers)
+    def _on_minimap_wheel(self, angle: QPoint, _pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
+        # about the view's centre: the point of the view under the overview is hidden (QA pass 66), and the point
+        # the overview shows there is off screen, where an anchor stays
+        self._wheel(angle, QPointF(self.viewport().rect().center()), modifiers)
 
     def _wheel(self, angle: QPoint, pos: QPointF, modifiers: Qt.KeyboardModifier) -> None:
         """Ctrl+wheel sizes the brush, the wheel zooms about `pos` (in the viewport)."""

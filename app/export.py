@@ -254,7 +254,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
 
 _OBJECT_FOLDER = re.compile(rf"(?:{BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}(\d{{3}})")
 """A per-object folder of an export; the group is the object's id (QA pass 66: 'masks' read as one crashed)."""
-_OUTPUT_FOLDER = re.compile(rf"{MASKS_DIR}|({BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}\d{{3}}")
+_OUTPUT_FOLDER = re.compile(rf"{MASKS_DIR}|{_OBJECT_FOLDER.pattern}")
 """The folders an export writes frames into, as its manifest names them."""
 
 

@@ -291,8 +291,7 @@ class AnnotationSession:
             waiting = self._entering.get(index) if index not in self._annotations else None
             self._annotations[index] = annotation
             if waiting is not None:  # painted before a run reached them, the waiting objects enter here all the
-                entered = (labels_present(waiting) - {0}) & set(annotation.objects())  # same (QA pass 63)
-                self._entered[index] = self._entered.get(index, frozenset()) | entered
+                self.note_entered(index, (labels_present(waiting) - {0}) & set(annotation.objects()))  # same (QA 63)
         self._propagator.forget_frame(index)
 
     def add_entering(self, index: int, labels: np.ndarray, wait: bool = False) -> bool:

@@ -17,7 +17,8 @@ from app.settings import AppSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Annotate objects in a video with STM propagation.")
     parser.add_argument("path", nargs="?", help="a video file or a folder of frames (optional)")
-    parser.add_argument("--demo", action="store_true", help="open the generated demo clip")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the generated demo clip (what a first start without a path opens)")
     args = parser.parse_args(argv)
     app = QApplication(sys.argv[:1])
     app.setOrganizationName("stm-annotator")
@@ -27,11 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     controller = AppController(AppSettings(), data_dir)
     window = MainWindow(controller)
     window.show()
-    if args.path:
-        controller.open(args.path)
-    elif args.demo:
-        controller.open_demo()
+    open_first(controller, args.path, args.demo)
     return app.exec()
+
+
+def open_first(controller: AppController, path: str | None, demo: bool) -> None:
+    """What the window opens on: the path given; else the demo clip when asked or when no video was ever opened
+    (a first start shows the tool at work), else the start screen with the recent videos."""
+    if path:
+        controller.open(path)
+    elif demo or not controller.settings.recent():
+        controller.open_demo()
 
 
 if __name__ == "__main__":

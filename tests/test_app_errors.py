@@ -176,6 +176,24 @@ def test_demo_clip_opens_annotated_and_propagates(qtbot, app_factory):
     QApplication.processEvents()
 
 
+def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):
+    """README: with no argument the app starts on its embedded default, the demo clip; it showed the start screen
+    (session 24). Once a video was opened, a start without a path lists the recent videos instead."""
+    from main import open_first
+
+    window = app_factory()
+    open_first(window.controller, None, False)
+    assert window.pages.currentIndex() == 1 and window.document.num_frames == 40
+    assert window.document.annotated_frames() == [0]
+    window.close()  # saves, and lets the demo's workspace go
+    again = app_factory()
+    open_first(again.controller, None, False)
+    assert again.pages.currentIndex() == 0
+    assert again.start_screen.recent.count() == 1
+    open_first(again.controller, None, True)
+    assert again.pages.currentIndex() == 1
+
+
 def test_read_only_workspace_location_falls_back_to_data_dir(app_factory, tmp_path):
     from dataclasses import replace
 

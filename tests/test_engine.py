@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stm_core.engine.memory import MemoryBank
+from stm_core.engine.memory import MemoryBank, annotated_memory
 from stm_core.engine.results import label_areas
 from stm_core.io.masks import add_objects, mask_digest
 from stm_core.session import AnnotationSession
@@ -45,6 +45,28 @@ def test_memory_stays_bounded_on_a_long_run():
             bank.add_propagated(i, *_kv(i))
         assert len(bank) <= 21
     assert 0 in bank.frame_indices()
+
+
+def test_annotated_frames_past_the_cap_keep_the_first_and_the_nearest():
+    """QA pass 70: every annotated frame was permanent, so 600 imported annotations made a 600-frame read."""
+    assert annotated_memory([0, 10, 20], 15, 3) == [0, 10, 20]
+    assert annotated_memory(list(range(0, 600, 10)), 300, 4) == [0, 290, 300, 310]
+    assert annotated_memory([3, 50, 90], 0, 1) == [3]
+    bank = MemoryBank(mem_every=5, max_frames=2)
+    bank.add_permanent(0, *_kv(0))
+    bank.add_permanent(9, *_kv(9))
+    with pytest.raises(ValueError, match="annotated_memory"):
+        bank.add_permanent(4, *_kv(4))
+
+
+def test_a_run_with_more_annotated_frames_than_the_cap_reads_a_bounded_memory(tmp_path):
+    session = tiny_session(write_clip(tmp_path / "clip", frames=12), mem_every=100, max_memory=3)
+    for index in range(0, 12, 2):
+        session.set_annotation(index, square_mask())
+    sizes = []
+    session.propagate(4, "forward", progress=lambda i, d, t: sizes.append(session.memory_status()["memory_frames"]),
+                      until_annotated=False)
+    assert sizes and max(sizes) <= 3 + 1  # the cap plus the previous frame
 
 
 @pytest.fixture

@@ -41,8 +41,9 @@ class SettingsDialog(QDialog):
         self.mem_every.setToolTip("Every N-th propagated frame joins the memory (the STM paper uses 5)")
         self.max_memory = QSpinBox(minimum=RANGES["max_memory"][0], maximum=RANGES["max_memory"][1],
                                    value=prefs.max_memory, suffix=" frames")
-        self.max_memory.setToolTip("Cap on memory frames; annotated frames always stay, the oldest others go. "
-                                   "Lower it if propagation runs out of memory.")
+        self.max_memory.setToolTip("Cap on memory frames; annotated frames stay (past the cap, the first and those "
+                                   "nearest the run's start), the oldest others go. Lower it if propagation runs "
+                                   "out of memory.")
         self.resolution = QComboBox()
         for height, name in PROCESS_HEIGHTS.items():
             self.resolution.addItem(name, height)

@@ -10,10 +10,11 @@ import torch
 class MemoryBank:
     """Keys/values of memory frames for the objects of one propagation run.
 
-    Annotated frames are permanent and never evicted. Propagated frames are added every `mem_every` frames;
-    once the bank holds `max_frames`, the oldest propagated entry is evicted, so memory stays bounded on any
-    video length. The previous frame is a temporary entry (as in the official inference loop): it is read
-    together with the bank but replaced at every step.
+    Annotated frames are permanent and never evicted (`annotated_memory` chooses at most `max_frames` of them).
+    Propagated frames are added every `mem_every` frames; once the bank holds `max_frames`, the oldest propagated
+    entry is evicted, so memory stays bounded on any video length and any number of annotated frames. The
+    previous frame is a temporary entry (as in the official inference loop): it is read together with the bank
+    but replaced at every step.
     """
 
     def __init__(self, mem_every: int, max_frames: int) -> None:
@@ -26,6 +27,9 @@ class MemoryBank:
         self._temporary: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def add_permanent(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        if index not in self._permanent and len(self._permanent) >= self.max_frames:
+            raise ValueError(f"memory holds {self.max_frames} annotated frames already: choose them with "
+                             "annotated_memory")
         self._permanent[index] = (key, value)
 
     def add_propagated(self, index: int, key: torch.Tensor, value: torch.Tensor) -> None:
@@ -64,3 +68,14 @@ class MemoryBank:
         if not entries:
             raise RuntimeError("memory is empty: nothing to propagate from")
         return torch.stack([k for k, _ in entries], 2), torch.stack([v for _, v in entries], 2)
+
+
+def annotated_memory(annotated: list[int], start: int, max_frames: int) -> list[int]:
+    """The annotated frames (sorted) a run from `start` memorises: all of them while they fit the cap. Past it,
+    the first one (the paper's memory always holds it) and those nearest the start, where the run's frames are:
+    each memory frame costs every frame's read, so 600 imported annotations must not make a 600-frame read."""
+    if len(annotated) <= max_frames:
+        return list(annotated)
+    first, *rest = annotated
+    nearest = sorted(rest, key=lambda i: (abs(i - start), i))[:max_frames - 1]
+    return sorted([first, *nearest])

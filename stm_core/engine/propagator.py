@@ -34,7 +34,7 @@ from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
 from .hardware import autocast, compute_dtype, describe_precision, prepare_compute_thread, resolve_device
-from .memory import MemoryBank
+from .memory import MemoryBank, annotated_memory
 from .run_ahead import on_network_thread, run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
@@ -463,7 +463,7 @@ class Propagator:
             else:
                 bank = MemoryBank(s.mem_every, s.max_memory)
                 with self._compute():
-                    for idx in sorted(annotations):
+                    for idx in annotated_memory(sorted(annotations), start, s.max_memory):
                         bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations, obj_ids,
                                                                          geo))
                     if start not in annotations:

@@ -33,7 +33,8 @@ class EngineSettings:
     model: "stm-small" (shipped default, ResNet-18-style encoders) or "stm-r50" (the paper's network, loads the
         official STM_weights.pth). weights: a checkpoint path; None means the shipped default weights. device:
         "auto" (CUDA if present), "cpu" or "cuda". mem_every: every N-th propagated frame joins memory (paper: 5).
-        max_memory: cap on memory frames; annotated frames are never evicted, the oldest propagated ones are.
+        max_memory: cap on memory frames; annotated frames are never evicted, the oldest propagated ones are;
+        past the cap, a run memorises the first annotated frame and those nearest its start.
         process_height: run the network at this frame height (e.g. 480, 360, 240; the width of a portrait frame)
         and upsample results to source size; 0 keeps the source size; None uses the height the weights file
         recommends (the scale the model was trained and validated at), else the source size. Frames under 128 px

@@ -393,8 +393,13 @@ class Document(QObject):
             return
         if stroke.rect is not None:
             self._last_point = (stroke.frame, stroke.last)
-        if stroke.rect is None or np.array_equal(stroke.before[stroke.rect.slices()],
-                                                 self._labels[stroke.rect.slices()]):
+        unchanged = stroke.rect is None or np.array_equal(stroke.before[stroke.rect.slices()],
+                                                          self._labels[stroke.rect.slices()])
+        # a stroke over a propagated result that changes none of its pixels still makes the frame annotated, as
+        # the docs promise of every stroke: painting over a good result is how it is kept (QA pass 68)
+        confirms = stroke.rect is not None and not stroke.unmasked and not stroke.result_came \
+            and not self.is_annotated()
+        if unchanged and not confirms:
             if stroke.result_came and not self.is_annotated():  # QA pass 17: the result stayed hidden, and the
                 self._reload()  # next stroke annotated the frame from the blank view, wiping the result
                 self.labelsChanged.emit(self._current)

@@ -392,6 +392,27 @@ def test_a_result_that_arrives_during_a_stroke_that_changes_nothing_is_shown_whe
     assert session.is_annotated(2) and (session.labels(2) == 2).sum() == (result == 2).sum()
 
 
+def test_a_stroke_that_repaints_a_result_as_it_is_annotates_the_frame_and_undoes(document):
+    """QA pass 68: painting over a propagated result with its own object changed no pixel, so the frame stayed
+    unannotated with nothing said; the docs promise every finished stroke makes the frame annotated."""
+    session = document.session
+    result = np.zeros((64, 96), np.uint8)
+    result[10:50, 10:80] = 1
+    session.set_result(2, result)
+    document.note_result(2, document.annotation_key())
+    document.seek(2)
+    document.begin_stroke((30.0, 30.0), 1, 9, erase=False)
+    document.extend_stroke((50.0, 30.0))
+    document.end_stroke()
+    assert session.is_annotated(2) and np.array_equal(session.annotation(2), result)
+    document.undo()
+    assert not session.is_annotated(2) and np.array_equal(session.labels(2), result)
+    document.seek(3)  # a frame with no mask: an eraser drag over nothing leaves it without one
+    document.begin_stroke((30.0, 30.0), 1, 9, erase=True)
+    document.end_stroke()
+    assert not session.is_annotated(3)
+
+
 def test_a_result_noted_after_its_frame_was_annotated_leaves_it_current(document):
     """QA pass 17: a stroke released on frame k after the run stored k's result, before its note arrived:
     the annotated frame was marked out of date (red under the green triangle)."""

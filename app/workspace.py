@@ -509,7 +509,7 @@ class Workspace:
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(self.state_path, data)
         identity = {key: state.get(key) for key in _IDENTITY_KEYS}
-        if identity != self._identity:
+        if identity != self._identity or not (self.root / IDENTITY_FILE).exists():  # deleted meanwhile (QA 67)
             atomic_write_bytes(self.root / IDENTITY_FILE, json.dumps(identity, ensure_ascii=False).encode("utf-8"))
             self._identity = identity
 

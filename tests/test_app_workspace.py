@@ -70,6 +70,52 @@ def test_stroke_is_on_disk_right_after_it_ends(qtbot, app_factory, frame_dir):
     assert [(o["name"], o["visible"]) for o in saved] == [("Rider", False)]
 
 
+def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory, frame_dir, dialogs):
+    """QA pass 67: deleted while the video was open, the workspace got back only the frames changed since, and
+    Ctrl+S said "Saved"; reopened, frame 0's annotation and the propagated results were gone."""
+    import shutil
+
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    assert window.controller.autosaver.save_now()
+    root = window.controller.autosaver.workspace.root
+    shutil.rmtree(root)
+    window.document.seek(2)
+    paint(window.document, 50, 40)
+    assert window.controller.autosaver.save_now()
+    assert [title for title, _ in dialogs] == ["Workspace deleted"]
+    assert (root / STATE_FILE).exists() and (root / ".open-in").exists()
+    window.close()
+    again = app_factory()
+    again.controller.open(frame_dir)
+    again.controller.wait_for_loading()
+    doc = again.document
+    assert doc.annotated_frames() == [0, 2]
+    assert all(doc.session.has_result(i) for i in range(doc.num_frames))
+    assert [title for title, _ in dialogs] == ["Workspace deleted"]  # said once
+
+
+def test_a_finished_stroke_is_written_ahead_of_queued_writes(qtbot, app_factory, frame_dir):
+    """QA pass 67: behind a long import's 300 mask writes, a stroke's mask waited its turn, and a kill 1.5 s
+    after it ended lost it."""
+    import threading
+
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    saver = window.controller.autosaver
+    assert saver.save_now()
+    gate = threading.Event()
+    saver._writer.submit("block", gate.wait)
+    for i in range(1, window.document.num_frames):  # results queued, as an import's are
+        window.document.maskStored.emit(i, False)
+    saver.flush()
+    window.document.seek(3)
+    paint(window.document, 50, 40)
+    queued = list(saver._writer._jobs)
+    gate.set()
+    assert queued[0] == "mask:00003", queued
+    assert saver._writer.wait_idle(10)
+    assert read_mask(saver.workspace.root / "annotations" / "00003.png")[40, 50] == 1
+
+
 def test_closing_while_saved_results_load_keeps_their_uncertainty(qtbot, app_factory, frame_dir, monkeypatch):
     """QA pass 21: reopened and closed at once, the workspace kept the uncertainty of the results read so far
     only, so the curve and U lost the others for good."""

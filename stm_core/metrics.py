@@ -3,7 +3,9 @@
 The numbers must be comparable with published results, so the conventions follow the DAVIS-2016 and
 `davis2017-evaluation` code exactly: J is the IoU (1 when both masks are empty); F matches the one-pixel
 boundary maps of `seg2bmap` within a disk of radius ceil(0.008 * image diagonal); each sequence is scored
-on frames 1..N-2 (the first frame is given, the last is dropped); 255 in a palette ground truth is void.
+on frames 1..N-2 (the first frame is given, the last is dropped); 255 in a palette ground truth (void) is
+scored as background, as `davis2017-evaluation` does (it zeroes 255 when it reads a mask, so its void masks
+are always empty: QA pass 69 found scores here up to 0.1 higher where void pixels were left out).
 """
 
 from __future__ import annotations
@@ -22,22 +24,21 @@ from .io.frames import natural_key
 from .io.masks import VOID_LABEL, check_mask_folder, read_mask, read_masks
 
 
-def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) -> float:
-    """Region similarity: |gt & pred| / |gt | pred| over non-void pixels; 1.0 when both are empty."""
-    gt, pred = _binary_pair(gt, pred, void)
+def jaccard(gt: np.ndarray, pred: np.ndarray) -> float:
+    """Region similarity: |gt & pred| / |gt | pred|; 1.0 when both are empty."""
+    gt, pred = _binary_pair(gt, pred)
     union = np.count_nonzero(gt | pred)
     if union == 0:
         return 1.0
     return np.count_nonzero(gt & pred) / union
 
 
-def f_boundary(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008,
-               void: np.ndarray | None = None) -> float:
+def f_boundary(gt: np.ndarray, pred: np.ndarray, bound_th: float = 0.008) -> float:
     """Boundary F-measure: boundary pixels of each mask matched within a tolerance disk of the other's.
 
     `bound_th` < 1 is a fraction of the image diagonal (DAVIS: 0.008, 8 px at 854x480), >= 1 is pixels.
     """
-    gt, pred = _binary_pair(gt, pred, void)
+    gt, pred = _binary_pair(gt, pred)
     radius = int(bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(gt.shape)))
     gt_b = seg2bmap(gt)
     pred_b = seg2bmap(pred)
@@ -92,14 +93,11 @@ def _dilate(bmap: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def _binary_pair(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _binary_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     gt = np.asarray(gt).astype(bool, copy=False)
     pred = np.asarray(pred).astype(bool, copy=False)
     if gt.shape != pred.shape:
         raise ValueError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size")
-    if void is not None:
-        keep = ~np.asarray(void, dtype=bool)
-        gt, pred = gt & keep, pred & keep
     return gt, pred
 
 
@@ -148,8 +146,8 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     objects=False (DAVIS-2016): any non-zero pixel is the one object, in the ground truth (0/255) and in the
     prediction. objects=True (DAVIS-2017): each label of the ground truth is an object, matched with the same
     label of the prediction, and scored from the first frame it appears on (for the DAVIS-2017 sequences,
-    where every object is in the first frame, that is the official protocol); void (255) ground-truth pixels
-    are ignored.
+    where every object is in the first frame, that is the official protocol). Void (255) ground-truth pixels
+    are background in both.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     check_mask_folder(gt_dir, "ground-truth masks")
@@ -177,7 +175,7 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     ids = list(first_seen)
     j = np.full((len(ids), len(gt_files) - 2), np.nan)
     f = np.full_like(j, np.nan)
-    resized: list[str] = []
+    noted: list[str] = []  # what reading the predictions warned of (resized, void read as background)
     strangers: set[int] = set()  # predicted labels no ground-truth object has
     several = False  # ground truth of several objects scored as one foreground (QA pass 18: no hint was given)
     for t, gt_path in enumerate(gt_files[1:-1], start=1):
@@ -185,25 +183,23 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
         if not pred_path.is_file():
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
         gt = truth[t]  # a fresh array
-        if not objects:
-            gt[gt == VOID_LABEL] = 0
+        gt[gt == VOID_LABEL] = 0
         several = several or (not objects and gt.max() > 1 and len(np.unique(gt)) > 2)
         with warnings.catch_warnings(record=True) as caught:  # one line per sequence, not one per frame
             warnings.simplefilter("always")
             pred = read_mask(pred_path, expected_size=gt.shape, size_of="the ground truth is")
-        resized += [str(w.message) for w in caught]
+        noted += [str(w.message) for w in caught]
         if objects:
             strangers.update(int(v) for v in np.unique(pred) if v and v not in first_seen)
-        void = gt == VOID_LABEL if objects and (gt == VOID_LABEL).any() else None
         for k, obj in enumerate(ids):
             if t < first_seen[obj]:
                 continue
             gt_obj, pred_obj = (gt == obj, pred == obj) if objects else (gt != 0, pred != 0)
-            j[k, t - 1] = jaccard(gt_obj, pred_obj, void)
-            f[k, t - 1] = f_boundary(gt_obj, pred_obj, void=void)
-    if resized:
-        warnings.warn(f"{len(resized)} predictions of {gt_dir.name} were resized to the ground truth's size "
-                      f"(first: {resized[0]})", stacklevel=2)
+            j[k, t - 1] = jaccard(gt_obj, pred_obj)
+            f[k, t - 1] = f_boundary(gt_obj, pred_obj)
+    if noted:
+        warnings.warn(f"{len(noted)} predictions of {gt_dir.name} were read with a warning (first: {noted[0]})",
+                      stacklevel=2)
     if strangers:  # QA pass 21: a prediction numbered 1..N against ids 1, 3, 7 scored 0 without a word
         warnings.warn(f"the predictions of {gt_dir.name} hold labels {', '.join(map(str, sorted(strangers)))}, which "
                       f"no ground-truth object has (objects: {', '.join(map(str, ids))}): not scored; are they "

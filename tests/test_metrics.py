@@ -67,9 +67,6 @@ def test_jaccard() -> None:
     assert jaccard(a, empty) == 0.0
     assert jaccard(a, a) == 1.0
     assert jaccard(a, b) == pytest.approx(4 / 12)
-    void = empty.copy()
-    void[2] = True
-    assert jaccard(a, b, void) == pytest.approx(4 / 8)
 
 
 def test_f_boundary_basics() -> None:
@@ -163,14 +160,18 @@ def test_objects_and_void(tmp_path: Path) -> None:
         (single,) = evaluate_sequence(gt_dir, pred_dir)
     assert 0 < single.j_mean < 1
 
-    # Void ground-truth pixels are ignored: a wrong prediction there costs nothing.
+    # Void ground-truth pixels are background, as davis2017-evaluation scores them (QA pass 69: left out here,
+    # scores came out up to 0.1 higher than the toolkit's): an object predicted there costs, background does not.
     gt_void = [m.copy() for m in gt]
     pred_wrong = [m.copy() for m in gt]
     for g, p in zip(gt_void[1:3], pred_wrong[1:3]):
         g[0:3, :] = 255
         p[0:3, :] = 1
-    one, _ = evaluate_sequence(_sequence(tmp_path / "gt_void", gt_void),
-                               _sequence(tmp_path / "pred_wrong", pred_wrong), objects=True)
+    gt_dir_void = _sequence(tmp_path / "gt_void", gt_void)
+    one, _ = evaluate_sequence(gt_dir_void, _sequence(tmp_path / "pred_wrong", pred_wrong), objects=True)
+    area = (gt_void[1] == 1).sum()
+    assert one.j_mean == pytest.approx(area / (area + (gt[1][0:3] != 1).sum()))
+    one, _ = evaluate_sequence(gt_dir_void, gt_dir_void, objects=True)  # void predicted as 255: not object 1
     assert one.j_mean == 1.0 and one.f_mean == 1.0
 
 
@@ -278,5 +279,5 @@ def test_predictions_a_few_pixels_off_warn_once_against_the_ground_truth(tmp_pat
             write_mask(tmp_path / folder / f"{t:05d}.png", mask)
     with pytest.warns(UserWarning) as caught:
         evaluate_sequence(tmp_path / "gt", tmp_path / "pred")
-    assert len(caught) == 1 and "3 predictions of gt were resized" in str(caught[0].message)
+    assert len(caught) == 1 and "3 predictions of gt were read with a warning" in str(caught[0].message)
     assert "is 26x22, the ground truth is 24x20" in str(caught[0].message)

@@ -98,6 +98,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     _check_json_target(a.coco, "--coco", created=out,  # it may go into the output folder made below
                        inputs=(a.images, a.annotations, a.weights or str(DEFAULT_WEIGHTS)))
     session = AnnotationSession.open(a.images, _settings(a))
+    session.frames.check_sizes()  # before the work, not where the run gets to the frame (QA pass 69)
     session.prepare()
     status = session.memory_status()
     loaded = status["model"]

@@ -10,6 +10,7 @@ are always empty: QA pass 69 found scores here up to 0.1 higher where void pixel
 
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from dataclasses import dataclass, replace
@@ -181,6 +182,10 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
     for t, gt_path in enumerate(gt_files[1:-1], start=1):
         pred_path = pred_dir / gt_path.name
         if not pred_path.is_file():
+            other = next((p for p in sorted(pred_dir.glob(f"{glob.escape(pred_path.stem)}.*")) if p.is_file()), None)
+            if other is not None:  # QA pass 69: JPEG predictions were called missing
+                raise InputError(f"predictions are read as PNG, and {other.name} is not one: save the predictions "
+                                 f"as PNG (a JPEG changes labels at object edges)")
             raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
         gt = truth[t]  # a fresh array
         gt[gt == VOID_LABEL] = 0

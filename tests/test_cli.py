@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from stm_core.cli import main
 from stm_core.engine import hardware
@@ -180,7 +181,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
                                   "corrupt_frame", "no_masks", "output_is_frames", "output_is_annotations",
                                   "process_height", "top_k", "model_mismatch", "empty_output", "coco_onto_a_frame",
                                   "coco_onto_a_mask", "coco_onto_the_weights", "coco_as_an_output_mask",
-                                  "coco_as_the_output_folder"])
+                                  "coco_as_the_output_folder", "frame_of_another_size"])
 def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     frames, ann = clip
     args = ["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
@@ -198,6 +199,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
         args[args.index(str(weights))] = str(bad)
     elif case == "corrupt_frame":
         (frames / "00002.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    elif case == "frame_of_another_size":  # QA pass 69: refused when the run got there, after its work
+        Image.new("RGB", (79, 48)).save(frames / "00003.png")
     elif case == "no_masks":
         shutil.rmtree(ann)
         ann.mkdir()
@@ -222,7 +225,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, clip, weights, case):
     if case == "corrupt_frame":  # frames before the bad one are complete files
         assert all(read_mask(p).shape == (48, 80) for p in (tmp_path / "o").glob("*.png"))
     assert {p.name: p.read_bytes() for p in [*frames.iterdir(), *ann.iterdir(), weights]} == before  # untouched
-    if case == "coco_as_the_output_folder":  # said before the run, not after minutes of it
+    if case == "frame_of_another_size":
+        assert "00003.png is 79x48, the first frame is 80x48" in lines[0] and "resize it" in lines[0]
+    if case in ("coco_as_the_output_folder", "frame_of_another_size"):  # said before the run, not after minutes of it
         assert not (tmp_path / "o").exists()
 
 

@@ -141,6 +141,10 @@ def test_protocol_drops_first_and_last_frame(tmp_path: Path) -> None:
     (pred_dir / "00002.png").unlink()
     with pytest.raises(InputError, match="00002.png"):
         evaluate_sequence(gt_dir, pred_dir)
+    (pred_dir / "00002.jpg").write_bytes(b"jpeg")  # QA pass 69: a JPEG prediction was called missing
+    with pytest.raises(InputError, match="predictions are read as PNG, and 00002.jpg is not one"):
+        evaluate_sequence(gt_dir, pred_dir)
+    (pred_dir / "00002.jpg").unlink()
     (pred_dir / "00002.png").symlink_to(tmp_path / "gone.png")  # QA pass 27: "No such file or directory"
     with pytest.raises(InputError, match=r"predicted mask .*00002.png links to .*gone.png, which is not there"):
         evaluate_sequence(gt_dir, pred_dir)

@@ -621,8 +621,7 @@ class AppController(QObject):
         """Delete an object in every frame; a running propagation is stopped first so it cannot bring the
         object back in frames it had not reached."""
         if self.propagation.running:  # said first: the run's own note then follows it (QA pass 16)
-            self.message.emit("Removing an object stopped the propagation: press "
-                              f"{self._key('propagate.forward')} to go on")
+            self.message.emit(f"Removing an object stopped the propagation: {self._ask_again('go on')}")
         self.propagation.stop_then(partial(self.document.remove_object, obj_id))
 
     def undo(self) -> None:
@@ -646,8 +645,14 @@ class AppController(QObject):
         results the undo made current again with out-of-date ones (QA pass 22), so it stops."""
         if self.propagation.running:
             self.message.emit(f"{what} stopped the propagation, which used the annotations as they were before: "
-                              f"press {self._key('propagate.forward')} to propagate again")
+                              f"{self._ask_again('propagate again')}")
             self.propagation.cancel()
+
+    def _ask_again(self, to: str) -> str:
+        """How to ask for the running run again: its own key and start (QA pass 68: after a run both ways,
+        the note said F, which goes one way)."""
+        direction, start = self.propagation.run_asked or ("forward", self.document.current_frame)
+        return f"press {self._key(f'propagate.{direction}')} on frame {start + 1} to {to}"
 
     def _key(self, command_id: str) -> str:
         """The key the user has for a command, to name in a note."""
@@ -706,7 +711,7 @@ class AppController(QObject):
             self.settings.set_preferences(old)
             self.error.emit(*describe(exc))
             return
-        stopped = self.propagation.running
+        again = self._ask_again("go on") if self.propagation.running else None
         self.propagation.cancel_and_wait()
         self.wait_for_loading()
         fresh.copy_masks_from(session)
@@ -714,8 +719,7 @@ class AppController(QObject):
         self.document.replace_session(fresh)
         self._warm_up(fresh)
         self.message.emit("Engine settings applied, masks kept" +
-                          (f"; the propagation was stopped: press {self._key('propagate.forward')} to go on"
-                           if stopped else ""))
+                          (f"; the propagation was stopped: {again}" if again else ""))
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

@@ -50,6 +50,7 @@ class PropagationController(QObject):
         super().__init__()
         self._document = document
         self._task: Task | None = None
+        self._request: _Request | None = None  # what the running task was asked for
         self._pending: _Request | None = None
         self._t0 = 0.0
         self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
@@ -61,6 +62,12 @@ class PropagationController(QObject):
     @property
     def running(self) -> bool:
         return self._task is not None
+
+    @property
+    def run_asked(self) -> tuple[Direction, int] | None:
+        """(direction, start frame) of the run in progress, to say how to ask for it again once stopped."""
+        return None if self._task is None or self._request is None else (self._request.direction,
+                                                                         self._request.start)
 
     @property
     def adapting_now(self) -> bool:
@@ -172,7 +179,7 @@ class PropagationController(QObject):
         task.succeeded.connect(lambda report: self.finished.emit(report) if doc.session is session else None)
         task.failed.connect(self.failed)
         task.finished.connect(lambda: self._on_finished(task))
-        self._task = task
+        self._task, self._request = task, request
         self._t0, self._kept, self._done, self._since = time.perf_counter(), 0, 0, 0
         self._adapting = False
         task.start()

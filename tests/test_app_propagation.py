@@ -182,6 +182,25 @@ def test_removing_an_object_during_a_run_waits_for_the_run_not_the_window(qtbot,
     assert all(second.id not in np.unique(doc.session.labels(i)) for i in range(12))
 
 
+def test_a_run_both_ways_stopped_by_an_undo_is_asked_for_again_by_its_own_key(qtbot, app_factory, tmp_path,
+                                                                              monkeypatch):
+    """QA pass 68: after Ctrl+F was stopped by an undo, the note said "press F to propagate again", which goes
+    one way only."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 12)
+    doc.seek(5)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    slow_down(doc.session, monkeypatch, delay=0.2)
+    notes: list[str] = []
+    window.controller.message.connect(notes.append)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert any("Undo stopped the propagation" in n and "press Ctrl+F on frame 6 to propagate again" in n
+               for n in notes), notes
+
+
 def test_undo_during_a_run_stops_it_and_the_results_from_before_come_back(qtbot, app_factory, tmp_path,
                                                                           monkeypatch):
     """QA pass 22: Ctrl+Z of a correction while its run went on let the run replace, with out-of-date results

@@ -839,3 +839,18 @@ def test_the_default_export_folder_follows_the_workspace_when_it_moves(qtbot, ap
         dialog.close()
     c.editor.set_export_choices({**c.editor.export_choices, "folder": str(root.with_name("old.stmws") / "export")})
     assert ExportDialog(c, root / "export", window).folder_edit.text() == str(root / "export")  # an earlier version's
+
+
+def test_a_long_summary_grows_the_dialog_instead_of_squeezing_it(qtbot, window, tmp_path):
+    """QA pass 68: a four-line summary squeezed the spin boxes to two thirds of their height."""
+    from app.export import ExportSummary
+
+    dialog = ExportDialog(window.controller, tmp_path / "default", window)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    height = dialog.grow_spin.height()
+    dialog._on_finished(ExportSummary(tmp_path / "a long way" / ("folder " * 12) / "export", 319, 320, False, 0,
+                                      out_of_date=119))
+    QApplication.processEvents()
+    assert dialog.grow_spin.height() == height and dialog.result_label.height() >= \
+        dialog.result_label.heightForWidth(dialog.result_label.width())

@@ -169,7 +169,7 @@ class ExportDialog(QDialog):
 
     def _on_finished(self, summary: ExportSummary) -> None:
         """Also remembers this export's choices for the video's next one (not a failed export's: QA pass 13)."""
-        self.result_label.setText(summary.describe())
+        self._say(summary.describe())
         options, self._started = self._started, None
         if options is not None:
             # the box as ticked, also where this video's ids needed no renumbering
@@ -179,9 +179,17 @@ class ExportDialog(QDialog):
             self._controller.editor.set_export_choices({**choices, "folder": folder,
                                                         "renumber": self.renumber_box.isChecked()})
 
+    def _say(self, text: str) -> None:
+        """Show `text` below the progress bar, the dialog growing to fit it (QA pass 68: a four-line summary
+        squeezed the spin boxes to half their height)."""
+        self.result_label.setText(text)
+        needed = self.heightForWidth(self.width()) if self.hasHeightForWidth() else self.sizeHint().height()
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
     def _on_failed(self, title: str, message: str) -> None:
         self._started = None
-        self.result_label.setText(f"Export failed: {message}")
+        self._say(f"Export failed: {message}")
         QMessageBox.critical(self, f"Export failed: {title}", f"{message}\n\nFiles of an earlier export in "
                                                              "that folder are left as they were.")
 

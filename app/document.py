@@ -74,6 +74,7 @@ class Document(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._session: AnnotationSession | None = None
+        self._opened = 0
         self.objects = ObjectTable()
         self._current = 0
         self._labels = np.zeros((1, 1), np.uint8)
@@ -112,6 +113,7 @@ class Document(QObject):
         open, came back red: their key differs, but the correction is not next to them)."""
         self._stroke = None
         self._session = session
+        self._opened += 1
         self.objects = objects
         self.objects.ensure(set(session.object_ids()))
         self._history.clear()
@@ -165,6 +167,21 @@ class Document(QObject):
     @property
     def frame_size(self) -> tuple[int, int]:
         return self._session.frame_size if self._session else (0, 0)
+
+    def frame_name(self, index: int) -> str:
+        """The frame's name (a file's stem, or a video frame's number), as masks and the status bar name it."""
+        return self._session.frame_names[index] if self._session else ""
+
+    @property
+    def fps(self) -> float | None:
+        """The video's frame rate, where it has one (a frame folder has none)."""
+        return self._session.fps if self._session else None
+
+    @property
+    def opened(self) -> int:
+        """Counts the videos opened: `sessionChanged` without a change of it is the same frames under other
+        engine settings (the view keeps its zoom)."""
+        return self._opened
 
     # ---- navigation ---------------------------------------------------------------------------------
     @property

@@ -24,11 +24,11 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engine.settings import MIN_PROCESS_HEIGHT, RECOMMENDED_ADAPT_STEPS, EngineSettings
+from .engine.settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 from .errors import InputError, OutOfMemoryError, SettingsError, StmError
 from .io import locks
 from .io.frames import natural_key
-from .model.config import CONFIGS
+from .model.config import CONFIGS, MIN_PROCESS_HEIGHT
 from .train.config import TrainConfig
 
 if TYPE_CHECKING:

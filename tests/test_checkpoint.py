@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stm_core.errors import WeightsError
-from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model, read_meta, save_weights
+from stm_core.model.checkpoint import DEFAULT_WEIGHTS, load_model, save_weights
 from stm_core.model.config import STM_R50, STM_SMALL
 from stm_core.model.stm import STM
 
@@ -26,6 +26,11 @@ def test_official_layout_loads_strictly(tmp_path, official_state, prefix):
     model = load_model("stm-r50", path)
     key = "Decoder.pred2.weight"
     assert torch.equal(model.state_dict()[key], official_state["module." + key])
+
+
+def _meta(path) -> dict:
+    """The training provenance a weights file of ours keeps."""
+    return torch.load(path, weights_only=True)["meta"]
 
 
 def test_missing_and_unexpected_keys_are_named(tmp_path, official_state):
@@ -75,7 +80,7 @@ def test_truncated_and_non_checkpoint_files(tmp_path):
     for name in ("trunc.pt", "text.pt", "absent.pt"):
         with pytest.raises(WeightsError, match=name.split(".")[0]):
             load_model("stm-small", tmp_path / name)
-    assert read_meta(tmp_path / "ok.pt") == {"step": 3}
+    assert _meta(tmp_path / "ok.pt") == {"step": 3}
 
 
 def test_a_training_checkpoint_as_weights_gives_its_latest_weights_and_says_where_the_run_s_files_are(tmp_path):
@@ -119,7 +124,7 @@ def test_continued_weights_keep_their_working_heights(tmp_path):
     save_weights(model, tmp_path / "parent.pt", {"process_height": 144, "adapt_process_height": 240})
     child = load_model("stm-small", tmp_path / "parent.pt")
     save_weights(child, tmp_path / "child.pt", {"step": 9})
-    assert read_meta(tmp_path / "child.pt") == {"process_height": 144, "adapt_process_height": 240, "step": 9}
+    assert _meta(tmp_path / "child.pt") == {"process_height": 144, "adapt_process_height": 240, "step": 9}
     tensors = torch.load(tmp_path / "child.pt", weights_only=True)["state_dict"].values()
     assert all(t.device.type == "cpu" for t in tensors)
 
@@ -148,4 +153,4 @@ def test_shipped_default_weights_load():
     assert DEFAULT_WEIGHTS.stat().st_size <= 16 * 2**20
     model = load_model()
     assert model.cfg.name == "stm-small"
-    assert read_meta(DEFAULT_WEIGHTS).get("step", 0) > 0
+    assert _meta(DEFAULT_WEIGHTS).get("step", 0) > 0

@@ -15,7 +15,7 @@ from PIL import Image
 from stm_core.errors import InputError
 from stm_core.io.atomic import atomic_path, atomic_write_bytes
 from stm_core.io.masks import (DAVIS_PALETTE, read_mask, read_mask_dir, read_masks, write_binary_mask, write_gray,
-                               write_mask, write_mask_dir)
+                               write_mask)
 
 from .conftest import require_shared
 
@@ -270,7 +270,9 @@ def test_read_mask_dir(tmp_path: Path) -> None:
     names = [f"{i:05d}" for i in range(10)]
     a = np.zeros((8, 8), np.uint8)
     a[2:4, 2:4] = 1
-    write_mask_dir(tmp_path / "m", names, [(0, a), (7, a * 2)])
+    (tmp_path / "m").mkdir()
+    write_mask(tmp_path / "m" / f"{names[0]}.png", a)
+    write_mask(tmp_path / "m" / f"{names[7]}.png", a * 2)
     write_mask(tmp_path / "m" / "3.png", a)  # plain integer stem: frame 3
     (tmp_path / "m" / ".00004.png.1234abcd.tmp.png").write_bytes(b"crash leftover")
     (tmp_path / "m" / "notes.txt").write_text("ignored")
@@ -313,7 +315,9 @@ def test_a_long_videos_mask_folder_is_held_packed_while_read(tmp_path: Path) -> 
         labels[100 + i:300 + i, 200:500] = 1
         labels[400:600, 700 + 5 * i:900 + 5 * i] = 3
         masks.append(labels)
-    write_mask_dir(tmp_path / "m", names, enumerate(masks))
+    (tmp_path / "m").mkdir()
+    for name, labels in zip(names, masks):
+        write_mask(tmp_path / "m" / f"{name}.png", labels)
     seen: list[tuple[int, int]] = []
     tracemalloc.start()
     try:

@@ -69,7 +69,7 @@ class CanvasView(QGraphicsView):
         self._lut = np.zeros((256, 4), np.uint8)
         self._fit = True
         self._zoom_anchor: tuple[QPointF, QPointF] | None = None  # (viewport, scene) of the last zoom step
-        self._frames: object = None  # the frame source shown: a session of the same frames keeps the view
+        self._opened: int | None = None  # the video shown (`Document.opened`): the same frames keep the view
         self._pan_from: QPointF | None = None
         self._space_down = False
         self._space_panned = False
@@ -119,8 +119,8 @@ class CanvasView(QGraphicsView):
     def _on_session(self) -> None:
         """A video opened (fit it), or the same frames under new engine settings (QA pass 17: the view was
         fitted again, losing the zoom the annotator worked at)."""
-        frames = self._doc.session.frames if self._doc.session is not None else None
-        same_video, self._frames = frames is not None and frames is self._frames, frames
+        opened = self._doc.opened if self._doc.is_open else None
+        same_video, self._opened = opened is not None and opened == self._opened, opened
         h, w = self._doc.frame_size
         self._overlay.resize(h, w)
         self._lut = label_lut(self._doc.objects)

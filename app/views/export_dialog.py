@@ -50,8 +50,7 @@ class ExportDialog(QDialog):
                                      "missing id as a lost object; objects.json records the new numbers, so "
                                      "re-importing the masks gives the same objects")
         self.renumber_box.setEnabled(gaps)
-        session = controller.document.session
-        fps = session.fps if session is not None and session.fps else 24.0  # the video's own rate
+        fps = controller.document.fps or 24.0  # the video's own rate
         fps = last.get("fps", fps)  # or the one chosen at this video's last export
         self.fps_spin = QDoubleSpinBox(minimum=1.0, maximum=120.0, suffix=" fps")
         self.fps_spin.setDecimals(3)  # 24000/1001 as 23.98 drifted 0.6 s an hour (QA pass 22)

@@ -123,7 +123,7 @@ class StatusBar(QStatusBar):
             self.frame_label.setText("No video")
             return
         i = doc.current_frame
-        name = doc.session.frame_names[i] if doc.session else ""
+        name = doc.frame_name(i)
         stale = doc.stale_frames()
         # a red frame named as such, not only by the timeline's colour (QA pass 29)
         mark = " · annotated" if doc.is_annotated(i) else " · out of date" if i < len(stale) and stale[i] else ""

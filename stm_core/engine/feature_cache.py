@@ -30,7 +30,6 @@ class FeatureCache:
         self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = 0
         self.misses = 0
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -38,7 +37,6 @@ class FeatureCache:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
-                self.hits += 1
                 return item[0]  # type: ignore[return-value]
             self.misses += 1
         value = compute()

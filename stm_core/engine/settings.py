@@ -7,10 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SettingsError
-from ..model.config import CONFIGS
-
-MIN_PROCESS_HEIGHT = 64
-"""Below this working height the network sees too few feature cells (1/16 of the frame) to segment anything."""
+from ..model.config import CONFIGS, MIN_PROCESS_HEIGHT
 
 RECOMMENDED_ADAPT_STEPS = 60
 """Test-time adaptation steps for weights that recommend adaptation (their meta names an adapted working

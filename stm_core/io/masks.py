@@ -541,14 +541,3 @@ def add_objects(labels: np.ndarray | None, new: np.ndarray) -> np.ndarray:
     merged[np.isin(merged, np.unique(new[new > 0]))] = 0
     merged[new > 0] = new[new > 0]
     return merged
-
-
-def write_mask_dir(folder: str | Path, names: list[str], labels: Iterable[tuple[int, np.ndarray]]) -> int:
-    """Write (frame index, label map) pairs as palette PNGs named after the frames; returns how many."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for index, label_map in labels:
-        write_mask(folder / f"{names[index]}.png", label_map)
-        count += 1
-    return count

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..engine.settings import MIN_PROCESS_HEIGHT
 from ..errors import WeightsError
 from ..io.atomic import atomic_write_bytes
-from .config import CONFIGS, StmConfig, get_config
+from .config import CONFIGS, MIN_PROCESS_HEIGHT, StmConfig, get_config
 from .stm import STM
 
 FORMAT = "stm-annotator/1"
@@ -220,9 +219,3 @@ def checkpoint_bytes(model: STM, meta: dict[str, Any] | None = None) -> bytes:
 def save_weights(model: STM, path: str | Path, meta: dict[str, Any] | None = None) -> None:
     """Write a shippable weights file atomically."""
     atomic_write_bytes(Path(path), checkpoint_bytes(model, meta))
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The `meta` dict of one of our weights files (training provenance), {} for other files."""
-    obj = _read(Path(path))
-    return obj.get("meta", {}) if isinstance(obj, dict) and obj.get("format") == FORMAT else {}

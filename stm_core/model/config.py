@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+MIN_PROCESS_HEIGHT = 64
+"""Below this working height the network sees too few feature cells (1/16 of the frame) to segment anything."""
+
 
 @dataclass(frozen=True)
 class StmConfig:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, QTimer, S
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene,
                                QGraphicsView, QStyleOptionGraphicsItem, QWidget)
+import qimage2ndarray  # after PySide6: it binds to the Qt already imported
 
 from ..document import Document
 from ..editor_state import EditorState, Tool
@@ -23,26 +24,28 @@ DIM_AFTER_MS = 150  # a picture decoded off the GUI thread for longer: the one s
 
 
 def rgb_pixmap(rgb: np.ndarray) -> QPixmap:
-    """An RGB uint8 array as a pixmap; the QImage only borrows the array until fromImage has copied it."""
+    """An RGB uint8 array as a pixmap; the QImage only borrows the array until fromImage has copied it
+    (`qimage2ndarray.array2qimage` converts to 32-bit pixels first: 8 ms a 1080p frame against 0.5 ms, on every
+    frame step)."""
     h, w = rgb.shape[:2]
     data = np.ascontiguousarray(rgb)
     return QPixmap.fromImage(QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888))
 
 
 class OverlayItem(QGraphicsItem):
-    """Draws a premultiplied BGRA numpy buffer straight from memory; `update(rect)` repaints a part of it."""
+    """Draws a premultiplied ARGB image that `buffer` views as BGRA bytes (the overlay renders into it in place);
+    `update(rect)` repaints a part of it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.buffer = np.zeros((1, 1, 4), np.uint8)
-        self._image = QImage()
+        self.resize(1, 1)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
 
     def resize(self, height: int, width: int) -> None:
         self.prepareGeometryChange()
-        self.buffer = np.zeros((height, width, 4), np.uint8)
-        self._image = QImage(self.buffer.data, width, height, 4 * width,
-                             QImage.Format.Format_ARGB32_Premultiplied)
+        self._image = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
+        self.buffer = qimage2ndarray.byte_view(self._image)  # [H,W,4], the image's own memory
+        self.buffer[...] = 0
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.buffer.shape[1], self.buffer.shape[0])

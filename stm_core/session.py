@@ -19,7 +19,7 @@ from typing import Callable, Collection, Iterator, Literal, Sequence
 import numpy as np
 
 from .engine.annotations import Annotation, Annotations
-from .engine.blend import blend_soft, blend_weight
+from .engine.blend import blended_result
 from .engine.frame_outputs import FrameResult
 from .engine.frame_prep import Geometry
 from .engine.heap import release_free_heap
@@ -73,49 +73,6 @@ class FrameSnapshot:
         """The stored result's soft maps (object ids, uint8 [K,h,w]), also under an annotation."""
         maps = None if self.result is None else self.result.soft_maps()
         return None if maps is None else (list(self.result.obj_ids), maps)  # type: ignore[union-attr]
-
-
-def _blended(r: FrameResult, before: ResultStore, origin: tuple[int, str] | None, obj_ids: list[int],
-             annotations: Annotations, size: tuple[int, int]
-             ) -> tuple[np.ndarray, np.ndarray, list[int], float, np.ndarray | None]:
-    """(labels, soft maps, object ids, uncertainty, the run's own soft maps where it is a blend) to store for
-    `r`: its own, or, when the frame's result `before` the run came from an annotated frame on its other side
-    that is still annotated as it was (and none lies between), by the same network, the blend of both by
-    distance (`engine/blend.py`), with that run's own result where the frame's is a blend already. An object
-    only one of the two runs sought has probability 0 in the other's (each run seeks the objects known at its
-    start). A result of another network is replaced (unless one of the runs sought no object and used none):
-    after a correction with adaptation on, the network adapted to it as well is better on both sides (blending
-    lowered DAVIS dog from 0.918 to 0.904 J&F there)."""
-    own = r.labels, r.probs, obj_ids, r.uncertainty, None
-    other = before.unblended(r.index)  # the other side's run alone, where its result is a blend already
-    old = None if other is None else other[0]
-    if origin is None or old is None or (old[0] - r.index) * (origin[0] - r.index) >= 0 \
-            or old[0] not in annotations or annotations.digest(old[0]) != old[1] \
-            or any(min(old[0], r.index) < i < max(old[0], r.index) for i in annotations):
-        return own
-    soft = other[1]  # type: ignore[index]
-    if soft is None or old[2] != r.network and obj_ids and soft[0]:  # a run that sought nothing had no network
-        return own  # (QA pass 60: with adaptation on, the run back replaced its background results)
-    theirs, mine = soft[1], r.probs
-    if theirs.shape[1:] != mine.shape[1:]:  # the maps of a run that sought nothing have any size
-        if obj_ids and soft[0]:
-            return own
-        theirs, mine = (theirs, np.zeros((0, *theirs.shape[1:]), np.uint8)) if soft[0] else \
-            (np.zeros((0, *mine.shape[1:]), np.uint8), mine)
-    ids = sorted(set(obj_ids) | set(soft[0]))
-    mine = _on_channels(mine, obj_ids, ids)
-    weight = blend_weight(r.index, origin[0], old[0])
-    labels, probs = blend_soft(mine, _on_channels(theirs, soft[0], ids), weight, ids, size)
-    return labels, probs, ids, weight * r.uncertainty + (1 - weight) * other[2], mine  # type: ignore[index]
-
-
-def _on_channels(probs: np.ndarray, have: Sequence[int], want: list[int]) -> np.ndarray:
-    """Soft maps uint8 [K,h,w] of the objects `have` as maps of `want` (all of them and more): 0 for the others."""
-    if list(have) == want:
-        return probs
-    out = np.zeros((len(want), *probs.shape[1:]), np.uint8)
-    out[[want.index(o) for o in have]] = probs
-    return out
 
 
 def _background(frames: list[int], size: tuple[int, int]) -> Iterator[FrameResult]:
@@ -636,19 +593,7 @@ class AnnotationSession:
                 with self._lock:
                     before = self._results.copy()
             seed = annotations.get(run_start, seed)
-            # each run seeks the objects annotated up to its start and those its start's mask shows: an object first
-            # painted on a later frame is in memory but not sought before it by a run from an earlier frame (sixth
-            # GUI QA pass: object 2, painted on frame 26 only, appeared on frames 2-20 of a run from frame 0), but
-            # the run back from that frame seeks it, as it does when propagated back from there, so the result is
-            # the same whichever of the two frames the user propagates from (QA pass 62: they undid each other);
-            # where that is none, the run's frames are background (QA pass 52: seeking every object there drew one
-            # painted later on frame 30 on frames 1-29 of a run from an all-background frame 0). Objects that
-            # entered on the start are not sought back from it (QA pass 60) unless annotated before it.
-            sought = set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0})
-            if frames and frames[0] < run_start:
-                with self._lock:
-                    sought -= self._entered.get(run_start, frozenset()) - set(annotations.objects(up_to=run_start - 1))
-            obj_ids = sorted(sought)
+            obj_ids = self._sought(run_start, frames, seed, annotations)
             origin = (run_start, annotations.digest(run_start)) if run_start in annotations else None  # + network
             preview = self.settings.preview_frames if n == 0 else 0
             pass_key = (run_start, frames[0] if frames else -1, mask_digest(seed), annotations.key(), tuple(obj_ids))
@@ -679,7 +624,7 @@ class AnnotationSession:
                             continue
                         if r.fill_only and self._results.has(r.index):
                             continue
-                        *blended, mine = _blended(r, before, origin, obj_ids, annotations, self.frame_size)
+                        *blended, mine = blended_result(r, before, origin, obj_ids, annotations, self.frame_size)
                         self._results.put(r.index, *blended, None if origin is None else (*origin, r.network),
                                           provisional=r.preview, own=None if mine is None else (mine, r.uncertainty))
                         if not r.preview:
@@ -709,6 +654,22 @@ class AnnotationSession:
         report.cancelled = bool(cancel is not None and cancel.is_set()) or self._removals != removals
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _sought(self, run_start: int, frames: list[int], seed: np.ndarray, annotations: Annotations) -> list[int]:
+        """The objects a run from `run_start` over `frames` seeks: those annotated up to its start and those its
+        start's mask (`seed`) shows. An object first painted on a later frame is in memory but not sought before
+        it by a run from an earlier frame (sixth GUI QA pass: object 2, painted on frame 26 only, appeared on
+        frames 2-20 of a run from frame 0); the run back from that frame seeks it, as it does when propagated
+        back from there, so the result is the same whichever of the two frames the user propagates from (QA pass
+        62: they undid each other). Where that is none, the run's frames are background (QA pass 52: seeking
+        every object there drew one painted later on frame 30 on frames 1-29 of a run from an all-background
+        frame 0). Objects that entered on the start are not sought back from it (QA pass 60) unless annotated
+        before it."""
+        sought = set(annotations.objects(up_to=run_start)) | (labels_present(seed) - {0})
+        if frames and frames[0] < run_start:
+            with self._lock:
+                sought -= self._entered.get(run_start, frozenset()) - set(annotations.objects(up_to=run_start - 1))
+        return sorted(sought)
 
     def _held(self, pass_key: tuple, frames: list[int]) -> tuple[int, list[int]]:
         """(n, their serials): the first n frames of a pass over `frames` still hold, unreplaced, the results the

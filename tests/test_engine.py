@@ -569,14 +569,14 @@ def test_a_blend_with_a_run_that_sought_nothing_does_not_ask_for_the_same_networ
     from stm_core.engine.annotations import Annotations
     from stm_core.engine.frame_outputs import FrameResult
     from stm_core.engine.results import ResultStore
-    from stm_core.session import _blended
+    from stm_core.engine.blend import blended_result
 
     annotations = Annotations.of({0: np.zeros((4, 6), np.uint8), 4: np.ones((4, 6), np.uint8)})
     store = ResultStore()
     store.put(2, np.zeros((4, 6), np.uint8), np.zeros((0, 4, 6), np.uint8), [], 0.0, (0, annotations.digest(0), ()))
     mine = FrameResult(2, np.ones((4, 6), np.uint8), np.full((1, 4, 6), 255, np.uint8), 0.2,
                        network=annotations.key())
-    labels, probs, ids, _, own = _blended(mine, store, (4, annotations.digest(4)), [1], annotations, (4, 6))
+    labels, probs, ids, _, own = blended_result(mine, store, (4, annotations.digest(4)), [1], annotations, (4, 6))
     assert ids == [1] and (probs == 128).all() and own is not None  # half each: 255 and 0
 
 

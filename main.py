@@ -37,7 +37,7 @@ def open_first(controller: AppController, path: str | None, demo: bool) -> None:
     (a first start shows the tool at work), else the start screen with the recent videos."""
     if path:
         controller.open(path)
-    elif demo or not controller.settings.recent():
+    elif demo or not controller.settings.opened_before():  # QA pass 71: not where the videos are unmounted
         controller.open_demo()
 
 

@@ -194,13 +194,13 @@ class Autosaver(QObject):
         }
 
     def _resave_if_deleted(self, workspace: Workspace) -> None:
-        """Once its state file was written, a workspace without one was deleted while the video was open (QA pass
-        67: the saves after it wrote only the frames changed since, and said "Saved"; reopened, the annotations
-        and results from before were gone). Everything in memory is then written again, and the user told."""
+        """A workspace whose saved files went (the folder, its state file or a folder of masks deleted while the
+        video was open: QA passes 67 and 71; the saves after it wrote only the frames changed since, and said
+        "Saved"; reopened, the annotations and results from before were gone) gets everything in memory written
+        again, and the user is told."""
         session = self._document.session
-        if self._written_state is None or session is None or workspace.state_path.exists():
+        if session is None or not workspace.lost():
             return
-        self._written_state = None  # said once: the state written again re-arms the check
         self._dirty.update(i for i in range(session.num_frames) if session.has_result(i))
         self._dirty.update(session.entering_frames())
         self._state_dirty = True

@@ -96,6 +96,10 @@ class AppSettings:
         shows again when it is back)."""
         return [p for p in self._stored_recent() if Path(p).exists()]
 
+    def opened_before(self) -> bool:
+        """Whether a video was ever opened (listed as recent), also where none of them exists now."""
+        return bool(self._stored_recent())
+
     def _stored_recent(self) -> list[str]:
         value: Any = self._store.value("recent", [])
         if isinstance(value, str):  # an INI store returns a one-item list as a plain string

@@ -358,6 +358,9 @@ class Workspace:
         self.root = root
         self._token = uuid.uuid4().hex  # tells this window's lock from another's, in this process too
         self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
+        self._made: set[Path] = set()  # the folders this object wrote files into
+        self._lost = False  # one of them was gone when it wrote there again (see `lost`)
+        self._state_written = False
 
     def lock(self) -> str | None:
         """Mark the workspace as open here; if another window (of any process on this machine) has it open,
@@ -503,11 +506,35 @@ class Workspace:
         for folder in (self.root, self.soft_dir, *(self._folder(kind) for kind in _FOLDERS)):
             remove_temporaries(folder)
 
+    def lost(self) -> bool:
+        """Whether files saved here went since (deleted while the video was open: QA passes 67 and 71): the state
+        file once written, or a folder of masks this object wrote into. The caller then saves everything again;
+        asking clears it."""
+        made, self._made = self._made, set()
+        lost = self._lost or any(not folder.is_dir() for folder in made) \
+            or (self._state_written and not self.state_path.exists())
+        self._lost = False
+        if lost:  # asked again before the files are back, it says no more
+            self._state_written = False
+        else:
+            self._made |= made
+        return lost
+
+    def _ready(self, folder: Path) -> Path:
+        """`folder`, made where missing; one this object wrote into before that is gone now went with the files
+        in it (`lost`)."""
+        if folder in self._made and not folder.is_dir():
+            self._lost = True
+        folder.mkdir(parents=True, exist_ok=True)
+        self._made.add(folder)
+        return folder
+
     def write_state(self, state: dict) -> None:
         """Write the state file, and the identity file where what it says changed."""
         self.root.mkdir(parents=True, exist_ok=True)
         data = json.dumps(dict(state, version=FORMAT_VERSION), indent=1, ensure_ascii=False).encode("utf-8")
         atomic_write_bytes(self.state_path, data)
+        self._state_written = True
         identity = {key: state.get(key) for key in _IDENTITY_KEYS}
         if identity != self._identity or not (self.root / IDENTITY_FILE).exists():  # deleted meanwhile (QA 67)
             atomic_write_bytes(self.root / IDENTITY_FILE, json.dumps(identity, ensure_ascii=False).encode("utf-8"))
@@ -519,9 +546,7 @@ class Workspace:
         there (it holds them), and keeps the result under it; a result or entering objects replace an annotation
         (a frame may hold both of those two: objects wait to enter where a backward run left a result), except
         a result saved `under_annotation` (shown again once the annotation is cleared)."""
-        folder = self._folder(kind)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_mask(folder / f"{name}.png", labels)
+        write_mask(self._ready(self._folder(kind)) / f"{name}.png", labels)
         if kind == "annotation":
             self.remove_mask(name, "entering")
         elif not under_annotation:
@@ -536,7 +561,7 @@ class Workspace:
 
     def write_soft(self, name: str, labels: np.ndarray, obj_ids: list[int], probs: np.ndarray) -> None:
         """Save a frame's soft maps with a hash of its label map: read back only beside that very mask."""
-        self.soft_dir.mkdir(parents=True, exist_ok=True)
+        self._ready(self.soft_dir)
         buf = io.BytesIO()
         np.savez_compressed(buf, probs=probs, obj_ids=np.asarray(obj_ids, np.int64), labels_hash=mask_digest(labels))
         atomic_write_bytes(self.soft_dir / f"{name}.npz", buf.getvalue())

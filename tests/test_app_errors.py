@@ -192,6 +192,11 @@ def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_sta
     assert again.start_screen.recent.count() == 1
     open_first(again.controller, None, True)
     assert again.pages.currentIndex() == 1
+    again.close()
+    gone = app_factory()  # QA pass 71: its recent videos on a drive not mounted now, the demo opened
+    gone.controller.settings._store.setValue("recent", ["/media/unmounted/shoot.mp4"])
+    open_first(gone.controller, None, False)
+    assert gone.pages.currentIndex() == 0
 
 
 def test_read_only_workspace_location_falls_back_to_data_dir(app_factory, tmp_path):

@@ -92,6 +92,19 @@ def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory,
     assert doc.annotated_frames() == [0, 2]
     assert all(doc.session.has_result(i) for i in range(doc.num_frames))
     assert [title for title, _ in dialogs] == ["Workspace deleted"]  # said once
+    again.document.seek(3)  # QA pass 71: only the masks' folder deleted went unnoticed, its masks lost
+    paint(again.document, 50, 40)
+    assert again.controller.autosaver.save_now()
+    shutil.rmtree(root / "annotations")
+    again.document.seek(1)
+    paint(again.document, 50, 40)
+    assert again.controller.autosaver.save_now()
+    assert [title for title, _ in dialogs] == ["Workspace deleted"] * 2
+    again.close()
+    third = app_factory()
+    third.controller.open(frame_dir)
+    third.controller.wait_for_loading()
+    assert third.document.annotated_frames() == [0, 1, 2, 3]
 
 
 def test_a_finished_stroke_is_written_ahead_of_queued_writes(qtbot, app_factory, frame_dir):

@@ -52,6 +52,8 @@ def test_annotated_frames_past_the_cap_keep_the_first_and_the_nearest():
     assert annotated_memory([0, 10, 20], 15, 3) == [0, 10, 20]
     assert annotated_memory(list(range(0, 600, 10)), 300, 4) == [0, 290, 300, 310]
     assert annotated_memory([3, 50, 90], 0, 1) == [3]
+    assert annotated_memory([0, 50, 90], 50, 1) == [50]  # QA pass 71: a run from 50 had only frame 0 in memory
+    assert annotated_memory([0, 50, 90], 90, 2) == [0, 90]
     bank = MemoryBank(mem_every=5, max_frames=2)
     bank.add_permanent(0, *_kv(0))
     bank.add_permanent(9, *_kv(9))

@@ -72,10 +72,11 @@ class MemoryBank:
 
 def annotated_memory(annotated: list[int], start: int, max_frames: int) -> list[int]:
     """The annotated frames (sorted) a run from `start` memorises: all of them while they fit the cap. Past it,
-    the first one (the paper's memory always holds it) and those nearest the start, where the run's frames are:
-    each memory frame costs every frame's read, so 600 imported annotations must not make a 600-frame read."""
+    the start's own annotation, the first one (the paper's memory always holds it) and those nearest the start,
+    where the run's frames are: each memory frame costs every frame's read, so 600 imported annotations must
+    not make a 600-frame read."""
     if len(annotated) <= max_frames:
         return list(annotated)
-    first, *rest = annotated
-    nearest = sorted(rest, key=lambda i: (abs(i - start), i))[:max_frames - 1]
-    return sorted([first, *nearest])
+    chosen = list(dict.fromkeys(i for i in (start, annotated[0]) if i in annotated))  # the start's before all
+    chosen += sorted((i for i in annotated if i not in chosen), key=lambda i: (abs(i - start), i))
+    return sorted(chosen[:max_frames])

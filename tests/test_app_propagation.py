@@ -759,6 +759,7 @@ def test_objects_imported_onto_an_out_of_date_result_wait_for_the_next_run(qtbot
     doc.begin_stroke((60.0, 20.0), 1, 9, erase=False)  # a correction: the results after it are out of date
     doc.end_stroke()
     assert doc.stale_frames()[3]
+    qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)  # the run's thread ends after its report
     entering = np.zeros((64, 96), np.uint8)
     entering[50:60, 80:90] = 2
     (tmp_path / "masks").mkdir()

@@ -154,6 +154,10 @@ def train(cfg: TrainConfig) -> Path:
                            f"network: pass --model {model.cfg.name}")
     else:
         model = STM(get_config(cfg.model))
+        # its files recommend the height it is validated at (the scale of its training frames, 240 px by default)
+        # with and without adaptation, as the shipped file does (QA pass 73: recommending none, they ran at the
+        # source size, 1080 px for a 1080p video, and without adaptation)
+        model.recommended_height = model.recommended_adapt_height = cfg.val_height or None
     model = model.to(device).train()
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)

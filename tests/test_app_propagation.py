@@ -118,7 +118,13 @@ def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp
         qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     report = finished.args[0]
     assert report.cancelled and 1 <= len(report.frames) < 11
-    assert window.status.currentMessage().endswith(" · F on frame 1 goes on from there")
+    note = window.status.currentMessage()
+    assert note.endswith(" · F on frame 1 goes on from there")
+    assert not window.status._note_timer.isActive()  # QA pass 73: how to go on went after 6 s, unread
+    window.controller.message.emit("A passing note")  # covers it for a while, then gives it back
+    assert window.status.currentMessage() == "A passing note"
+    window.status._note_timer.timeout.emit()
+    assert window.status.currentMessage() == note
     session = window.document.session
     for frame in range(1, 12):
         labels = session.labels(frame)

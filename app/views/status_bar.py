@@ -79,7 +79,7 @@ class StatusBar(QStatusBar):
         self.note_label = _NoteLabel()
         self.addWidget(self.note_label, 1)
         self._note_timer = QTimer(self, singleShot=True)
-        self._note_timer.timeout.connect(self.clearMessage)
+        self._note_timer.timeout.connect(self._note_timed_out)
         self._wanted: dict[QWidget, bool] = {}
         for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
                        self.device_label, self.memory_label, self.gauge, self.clear_button):
@@ -103,6 +103,7 @@ class StatusBar(QStatusBar):
         controller.message.connect(self._on_message)
         self._note = ("", 0.0)
         self._lasting = False  # the note shown is a finished run's that stays until the next run
+        self._behind = ""  # a lasting note a passing one covers: shown again when that one goes
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -162,6 +163,7 @@ class StatusBar(QStatusBar):
     def _on_running(self, running: bool) -> None:
         if running:  # a note from before the run is not about how it ended (QA pass 17: "press F to go on"
             self._note = ("", 0.0)  # stayed in front of "Propagation done" after F was pressed)
+            self._behind = ""
             if self._lasting:  # the last run's "propagate again" is done now
                 self.clearMessage()
         self._want(running, self.progress, self.cancel_button)
@@ -204,6 +206,9 @@ class StatusBar(QStatusBar):
     # notes go to an eliding label instead of QStatusBar's own message, which is clipped where the permanent
     # widgets begin ("Propagation caFrame 1 / 50") and never redrawn when that place moves
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's names)
+        """Show a note; one with a `timeout` (ms) over a run's lasting note gives it back when it goes (QA pass
+        73: the model-follow note replaced "press F on frame 1 to go on" for good)."""
+        self._behind = self.note_label.note if timeout > 0 and self._lasting else self._behind if timeout > 0 else ""
         self.note_label.set_note(text)
         self._lasting = False
         if timeout > 0:
@@ -211,7 +216,16 @@ class StatusBar(QStatusBar):
         else:
             self._note_timer.stop()
 
+    def _note_timed_out(self) -> None:
+        behind, self._behind = self._behind, ""
+        if behind:
+            self.showMessage(behind)
+            self._lasting = True
+        else:
+            self.clearMessage()
+
     def clearMessage(self) -> None:  # noqa: N802
+        self._behind = ""
         self._note_timer.stop()
         self.note_label.set_note("")
         self._lasting = False
@@ -235,10 +249,11 @@ class StatusBar(QStatusBar):
         # previews an undo of their correction replaced by the results from before it do not count as kept
         # (QA pass 26: "2 frames keep their preview" over the restored results)
         shown = len({i for i in report.previewed if i < len(keys) and keys[i] is None and stale[i]})
-        # a note that asks for something stays until the next note or run (QA pass 29: gone after 8 s, unread)
-        lasting = bool(outdated) or report.stopped_at is not None
-        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report),
-                         0 if lasting else 8000)
+        # a note that asks for something stays until the next run (QA pass 29: gone after 8 s, unread), as does
+        # what stopped the run with how to go on (QA pass 73: gone after 6 s, unread)
+        going_on = self._going_on(report)
+        lasting = bool(outdated) or report.stopped_at is not None or bool(recent or going_on)
+        self.showMessage(recent + finished_note(report, outdated, shown) + going_on, 0 if lasting else 8000)
         self._lasting = lasting
 
     def _going_on(self, report: PropagationReport) -> str:

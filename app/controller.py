@@ -60,6 +60,9 @@ class AppController(QObject):
     """Something failed: (title, message) for a dialog. The work in memory is unaffected."""
     message = Signal(str)
     """A short note for the status bar."""
+    guide = Signal(str)
+    """What to do next, for the status bar: it stays until the next note or run (QA pass 72: "press F" went
+    before a new user had looked)."""
     videoOpened = Signal(str)
     exportProgress = Signal(int, int)
     exportFinished = Signal(object)
@@ -160,6 +163,10 @@ class AppController(QObject):
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
+        if not self.document.annotated_frames() and not self.document.result_frames().any() \
+                and not self.document.entering_frames():
+            self.guide.emit(f"Paint an object on a frame (left drag; a right drag erases, {self._key('object.add')} "
+                            f"adds another object), then press {self._key('propagate.forward')} to propagate it")
         if moved_from is not None:
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
         if stopped is not None:  # QA pass 29: stopped without a word
@@ -374,7 +381,8 @@ class AppController(QObject):
             doc.import_masks({0: read_mask(first_mask, doc.frame_size)}, as_annotations=True)
             for obj_id, name in enumerate(DEMO_OBJECT_NAMES, start=1):
                 doc.rename_object(obj_id, name)
-            self.message.emit(f"Frame 1 is annotated: press {self._key('propagate.forward')} to propagate")
+            self.guide.emit(f"Frame 1 is annotated: press {self._key('propagate.forward')} to propagate it through "
+                            "the video")
         return True
 
     def _close_current(self) -> None:

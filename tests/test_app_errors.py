@@ -173,7 +173,15 @@ def test_demo_clip_opens_annotated_and_propagates(qtbot, app_factory):
     assert doc.annotated_frames() == [0]
     assert [o.name for o in doc.objects] == ["Disc", "Box", "Star"]
     assert set(np.unique(doc.session.labels(0))) == {0, 1, 2, 3}
-    QApplication.processEvents()
+    QApplication.processEvents()  # QA pass 72: the hint went after 6 s, before a new user had looked
+    assert "press F to propagate" in window.status.currentMessage() and not window.status._note_timer.isActive()
+
+
+def test_a_video_opened_without_masks_says_what_to_do_first(qtbot, app_factory, frame_dir):
+    """QA pass 72: after opening a video nothing said to paint first."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    assert window.status.currentMessage().startswith("Paint an object on a frame (left drag; a right drag erases")
 
 
 def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):

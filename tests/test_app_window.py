@@ -873,3 +873,18 @@ def test_a_key_the_user_took_is_not_also_a_new_commands_default(tmp_path):
     keys = settings.keymap()
     assert keys["frame.next"] == ("C",) and keys["frame.prev"] == ("F2",) and keys["tool.brush"] == ("P",)
     assert keys["object.recolour"] == () and keys["object.rename"] == () and not clashes(keys)
+
+
+def test_adaptation_progress_says_the_time_left(window, monkeypatch):
+    """QA pass 72: "Adapting to this video 2/60" for a minute said neither what it was nor how long it takes."""
+    from app.views import status_bar
+
+    clock = iter([100.0, 130.0, 131.0])
+    monkeypatch.setattr(status_bar.time, "monotonic", lambda: next(clock))
+    status = window.status
+    status._on_adapting(0, 60)
+    assert status.progress.format() == "Adapting to this video %v/%m"
+    status._on_adapting(10, 60)  # 3 s a step: 50 steps left
+    assert status.progress.format() == "Adapting to this video %v/%m · about 2 min left"
+    status._on_adapting(59, 60)
+    assert status.progress.format().endswith("· about 1 s left") and "Fine-tuning" in status.progress.toolTip()

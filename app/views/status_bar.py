@@ -101,9 +101,11 @@ class StatusBar(QStatusBar):
         prop.runningChanged.connect(self._on_running)
         prop.finished.connect(self._on_finished)
         controller.message.connect(self._on_message)
+        controller.guide.connect(self._on_guide)
         self._note = ("", 0.0)
         self._lasting = False  # the note shown is a finished run's that stays until the next run
         self._behind = ""  # a lasting note a passing one covers: shown again when that one goes
+        self._adapt_from: tuple[float, int] | None = None  # (when, steps done) the adaptation was first seen
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -148,14 +150,27 @@ class StatusBar(QStatusBar):
         self._show_waiting(f"Propagating {direction} from {start + 1}…")
 
     def _on_adapting(self, done: int, steps: int) -> None:
+        """Adaptation steps with the time left, measured from its own steps (QA pass 72: "2/60" for a minute
+        said neither what this is nor how long it takes)."""
+        now = time.monotonic()
+        if self._adapt_from is None or done < self._adapt_from[1]:
+            self._adapt_from = (now, done)
+        t0, first = self._adapt_from
+        left = f" · about {_duration((now - t0) / (done - first) * (steps - done))} left" \
+            if first < done < steps else ""
         self.progress.setRange(0, max(steps, 1))
         self.progress.setValue(done)
-        self.progress.setFormat("Adapting to this video %v/%m")
+        self.progress.setFormat(f"Adapting to this video %v/%m{left}")
+        self.progress.setToolTip("Fine-tuning the network to your annotated frames before propagating: once for a "
+                                 "set of annotations (a correction adapts again, with half the steps). The "
+                                 "Settings dialog sets the steps; Esc stops.")
 
     def _on_previewed(self, frame: int) -> None:
         self._show_waiting(f"Preview to frame {frame + 1}, adapting next…")
 
     def _on_progress(self, _frame: int, done: int, total: int, fps: float) -> None:
+        self._adapt_from = None
+        self.progress.setToolTip("")
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"{self._direction} %v/%m frames · {fps:.1f} fps")
@@ -163,7 +178,7 @@ class StatusBar(QStatusBar):
     def _on_running(self, running: bool) -> None:
         if running:  # a note from before the run is not about how it ended (QA pass 17: "press F to go on"
             self._note = ("", 0.0)  # stayed in front of "Propagation done" after F was pressed)
-            self._behind = ""
+            self._behind, self._adapt_from = "", None
             if self._lasting:  # the last run's "propagate again" is done now
                 self.clearMessage()
         self._want(running, self.progress, self.cancel_button)
@@ -237,6 +252,11 @@ class StatusBar(QStatusBar):
         self._note = (text, time.monotonic())
         self.showMessage(text, 6000)
 
+    def _on_guide(self, text: str) -> None:
+        self._note = (text, time.monotonic())
+        self.showMessage(text)
+        self._lasting = True
+
     def _on_finished(self, report: PropagationReport) -> None:
         """The run's note; a note that came just before (what stopped the run, e.g. new engine settings)
         stays in front of it instead of being replaced."""
@@ -249,12 +269,12 @@ class StatusBar(QStatusBar):
         # previews an undo of their correction replaced by the results from before it do not count as kept
         # (QA pass 26: "2 frames keep their preview" over the restored results)
         shown = len({i for i in report.previewed if i < len(keys) and keys[i] is None and stale[i]})
-        # a note that asks for something stays until the next run (QA pass 29: gone after 8 s, unread), as does
-        # what stopped the run with how to go on (QA pass 73: gone after 6 s, unread)
+        # the run's note stays until the next run, also one that asks for something (QA pass 29: gone after 8 s,
+        # unread) or says how to go on (QA pass 73: gone after 6 s), and how it ended (QA pass 72: a user back from
+        # a minute's wait found no word of it)
         going_on = self._going_on(report)
-        lasting = bool(outdated) or report.stopped_at is not None or bool(recent or going_on)
-        self.showMessage(recent + finished_note(report, outdated, shown) + going_on, 0 if lasting else 8000)
-        self._lasting = lasting
+        self.showMessage(recent + finished_note(report, outdated, shown) + going_on)
+        self._lasting = True
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
@@ -296,6 +316,10 @@ class StatusBar(QStatusBar):
         self.gauge.setValue(round(fraction * 100))
         self.gauge.setFormat(text)
         self._fit()
+
+
+def _duration(seconds: float) -> str:
+    return f"{max(seconds, 1):.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def finished_note(report: PropagationReport, outdated: int = 0, previews: int | None = None) -> str:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QDockWidget, QFileDialog
                                QMessageBox, QProgressDialog, QStackedWidget, QVBoxLayout, QWidget)
 
 from stm_core.io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from stm_core.session import Direction
 
 from .controller import AppController
 from .editor_state import Tool
@@ -176,9 +177,9 @@ class MainWindow(QMainWindow):
             "view.fit": self.canvas.fit,
             "view.zoom_in": lambda: self.canvas.zoom_by(1.25),
             "view.zoom_out": lambda: self.canvas.zoom_by(0.8),
-            "propagate.forward": lambda: c.propagation.start("forward"),
-            "propagate.backward": lambda: c.propagation.start("backward"),
-            "propagate.both": lambda: c.propagation.start("both"),
+            "propagate.forward": lambda: self._propagate("forward"),
+            "propagate.backward": lambda: self._propagate("backward"),
+            "propagate.both": lambda: self._propagate("both"),
             "propagate.cancel": self._escape,
             "memory.clear": c.clear_memory,
             "help.shortcuts": lambda: HelpDialog(self.keys, self).exec(),
@@ -344,6 +345,41 @@ class MainWindow(QMainWindow):
         obj = self.document.objects.get(obj_id) if obj_id is not None else None
         if obj is not None:
             self.document.set_object_visible(obj.id, not obj.visible)
+
+    def _propagate(self, direction: Direction) -> None:
+        """Propagate from the current frame, asking first where that would waste or outdate work (QA pass 72: a
+        second F during the adaptation threw its steps away without a word, and F on a preview frame made 30
+        frames that were all out of date)."""
+        doc, runs = self.document, self.controller.propagation
+        if runs.adapting_now and QMessageBox.question(
+                self, "Stop the adaptation?", "The running propagation is adapting the network to this video. "
+                "Starting another stops it: the steps taken are lost, and the new run adapts again.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+            return
+        frame = doc.current_frame
+        if not doc.is_open or doc.is_annotated(frame) or not doc.stale_frames()[frame]:
+            runs.start(direction)
+            return
+        annotated = doc.annotated_frames()
+        before = [a for a in annotated if a < frame] if direction != "backward" else []
+        after = [a for a in annotated if a > frame] if direction != "forward" else []
+        source = min([*before[-1:], *after[:1]], key=lambda a: abs(a - frame), default=None)
+        text = f"Frame {frame + 1}'s mask is out of date (a preview, or propagated before a correction): " \
+               "propagating from it makes masks that are out of date too."
+        buttons = QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel
+        if source is not None:
+            text += f"\n\nYes: propagate from the annotated frame {source + 1} instead. No: from frame {frame + 1}."
+            buttons |= QMessageBox.StandardButton.Yes
+        else:
+            text += f"\n\nNo: propagate from frame {frame + 1} anyway."
+        answer = QMessageBox.question(self, "Propagate from an out-of-date frame?", text, buttons,
+                                      QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes and source is not None:
+            doc.seek(source)
+            runs.start(direction, source)
+        elif answer == QMessageBox.StandardButton.No:
+            runs.start(direction)
 
     def _escape(self) -> None:
         """Esc stops whatever runs: propagation first, else playback."""

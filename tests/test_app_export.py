@@ -854,3 +854,21 @@ def test_a_long_summary_grows_the_dialog_instead_of_squeezing_it(qtbot, window, 
     QApplication.processEvents()
     assert dialog.grow_spin.height() == height and dialog.result_label.height() >= \
         dialog.result_label.heightForWidth(dialog.result_label.width())
+
+
+
+def test_the_dialog_opens_the_folder_an_export_wrote(qtbot, window, tmp_path, monkeypatch):
+    """QA pass 72: the default folder lies deep in a hidden data folder, and nothing opened it."""
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url.toLocalFile()) or True))
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.show()
+    assert not dialog.open_button.isVisible()
+    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                          check_params_cb=lambda running: not running):
+        dialog.export_button.click()
+    assert dialog.open_button.isVisible()
+    dialog.open_button.click()
+    assert opened == [str(tmp_path / "out")]

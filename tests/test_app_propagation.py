@@ -537,15 +537,25 @@ def test_correction_marks_results_stale_until_propagated_again(qtbot, app_factor
     assert list(np.flatnonzero(doc.stale_frames())) == []
 
 
-def test_a_run_from_an_out_of_date_frame_makes_out_of_date_results_and_says_so(qtbot, app_factory, tmp_path):
+def test_a_run_from_an_out_of_date_frame_makes_out_of_date_results_and_says_so(qtbot, app_factory, tmp_path,
+                                                                               monkeypatch):
     """QA pass 21: F on a red frame cleared the red marks of the frames it made from that out-of-date mask, and
-    a run whose frames all came out red said only "done"."""
+    a run whose frames all came out red said only "done". QA pass 72: F there now asks first, offering the
+    annotated frame before it."""
+    from PySide6.QtWidgets import QMessageBox
+
     window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 8)
     other = doc.add_object().id
     doc.seek(3)
     doc.begin_stroke((50.0, 30.0), other, 9, erase=False)  # a correction: frames 1, 2 and 4-7 out of date
     doc.end_stroke()
     doc.seek(5)
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda _p, _t, text, *a: asked.append(text) or answer[0]))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert not prop.running and "Yes: propagate from the annotated frame 4 instead. No: from frame 6." in asked[0]
+    answer[0] = QMessageBox.StandardButton.No
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     assert finished.args[0].frames == [6, 7]
@@ -559,9 +569,30 @@ def test_a_run_from_an_out_of_date_frame_makes_out_of_date_results_and_says_so(q
     assert window.status.frame_label.text().endswith("· annotated")
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
-    assert window.status._note_timer.isActive()  # all current: the note goes after a while
     doc.seek(5)
     assert window.status.frame_label.text() == "Frame 6 / 8 (00005)"
+
+
+def test_f_on_a_red_frame_offers_the_annotated_frame_and_f_while_adapting_asks(qtbot, app_factory, tmp_path,
+                                                                              dialogs, monkeypatch):
+    """QA pass 72: F on a preview frame made 30 frames all out of date, and a second F during the adaptation
+    threw its steps away, both without a word."""
+    from PySide6.QtWidgets import QMessageBox
+
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 8)
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    doc.seek(5)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:  # Yes: from the annotated frame 4
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert dialogs[-1][0] == "Propagate from an out-of-date frame?" and finished.args[0].start == 3
+    assert doc.current_frame == 3 and not doc.stale_frames()[4:].any()
+    qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)
+    monkeypatch.setattr(type(prop), "adapting_now", property(lambda self: True))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Cancel))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    assert not prop.running
 
 
 def test_undoing_a_correction_makes_the_results_from_before_it_current_again(qtbot, app_factory, tmp_path):
@@ -838,7 +869,7 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
                      "Preview to frame 3, adapting next…"]
     assert events[:2] == [("preview", 1, True, True), ("preview", 2, True, True)]  # stale until redone
     assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
-    assert events[3][3] == "Adapting to this video 2/3"
+    assert events[3][3].startswith("Adapting to this video 2/3 · about ")
     assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
     assert not doc.stale_frames().any()
 

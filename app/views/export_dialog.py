@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -85,6 +87,11 @@ class ExportDialog(QDialog):
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setToolTip("Show the export's folder in the file manager")
+        self.open_button.hide()  # until an export has written there (QA pass 72: it went deep into a hidden folder)
+        self.open_button.clicked.connect(self._open_folder)
+        self._written: Path | None = None
         self.export_button.clicked.connect(self.start)
         self.close_button.clicked.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -169,6 +176,8 @@ class ExportDialog(QDialog):
     def _on_finished(self, summary: ExportSummary) -> None:
         """Also remembers this export's choices for the video's next one (not a failed export's: QA pass 13)."""
         self._say(summary.describe())
+        self._written = summary.folder
+        self.open_button.show()
         options, self._started = self._started, None
         if options is not None:
             # the box as ticked, also where this video's ids needed no renumbering
@@ -177,6 +186,11 @@ class ExportDialog(QDialog):
             folder = None if options.folder == self._default_folder else str(options.folder)
             self._controller.editor.set_export_choices({**choices, "folder": folder,
                                                         "renumber": self.renumber_box.isChecked()})
+
+    def _open_folder(self) -> None:
+        if self._written is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._written))):
+            QMessageBox.information(self, "Open folder", f"No file manager could be started; the files are in "
+                                                         f"{self._written}")
 
     def _say(self, text: str) -> None:
         """Show `text` below the progress bar, the dialog growing to fit it (QA pass 68: a four-line summary

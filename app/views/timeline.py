@@ -120,11 +120,12 @@ class TimelineView(pg.PlotWidget):
         self._annotated.setZValue(2)
         self.entering.setZValue(2)
         self._cursor.setZValue(3)
-        self.setToolTip("Blue: frames with masks · red: out of date since a correction (propagate again) · "
+        self.setToolTip("Blue (bottom): frames with masks · red (bottom): out of date, a quick preview while the "
+                        "network adapts or masks from before a correction (propagate again) · "
                         "orange: uncertainty (U jumps to the worst) · green: annotated frames · hollow green: "
-                        "imported objects enter there (a forward run adds them) · top lanes, one per object: "
-                        "where it has pixels (L jumps to the next frame where one is lost) · click or drag to "
-                        "seek")
+                        "imported objects enter there (a forward run adds them) · top lanes, one per object in "
+                        "its colour: where it has pixels (L jumps to the next frame where one is lost) · click or "
+                        "drag to seek")
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)

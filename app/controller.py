@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
 from stm_core.io.masks import read_mask, read_mask_dir
-from stm_core.session import AnnotationSession, check_weights
+from stm_core.session import AnnotationSession, check_device, check_weights
 
 from .autosave import Autosaver
 from .demo_clip import ensure_demo_clip
@@ -576,10 +576,14 @@ class AppController(QObject):
 
     # ---- settings, memory, saving --------------------------------------------------------------------
     def weights_problem(self, prefs: Preferences) -> str | None:
-        """Why `prefs` cannot run their network, for the user: no weights for the official model (QA pass 17), or a
-        weights file named now that does not load: missing, damaged, of another network (QA pass 37: both were
-        "applied" and said only at the next F). None when they can; a file is loaded once to tell (a second for
-        the official one)."""
+        """Why `prefs` cannot run their network, for the user: a device this machine lacks (QA pass 73), no
+        weights for the official model (QA pass 17), or a weights file named now that does not load: missing,
+        damaged, of another network (QA pass 37: both were "applied" and said only at the next F). None when they
+        can; a file is loaded once to tell (a second for the official one)."""
+        try:
+            check_device(prefs.engine_settings())
+        except StmError as exc:
+            return describe(exc)[1]
         missing = prefs.missing_weights()
         if missing is not None or not prefs.weights:
             return missing
@@ -591,9 +595,13 @@ class AppController(QObject):
         if key is not None and key == self._weights_loaded:
             return None
         try:
-            check_weights(prefs.engine_settings())
+            with warnings.catch_warnings(record=True) as caught:  # a training run's last.pt is used with a warning
+                warnings.simplefilter("always")
+                check_weights(prefs.engine_settings())
         except StmError as exc:
             return describe(exc)[1]
+        for warning in caught[:1]:  # QA pass 73: it reached only the terminal
+            self.message.emit(str(warning.message))
         self._weights_loaded = key
         return None
 

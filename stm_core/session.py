@@ -22,6 +22,7 @@ from .engine.annotations import Annotation, Annotations
 from .engine.blend import blended_result
 from .engine.frame_outputs import FrameResult
 from .engine.frame_prep import Geometry
+from .engine.hardware import resolve_device
 from .engine.heap import release_free_heap
 from .engine.propagator import CHECKPOINTS, AdaptProgress, Propagator
 from .engine.results import ResultStore, StoredResult
@@ -162,6 +163,12 @@ def check_weights(settings: EngineSettings) -> str:
     when it is chosen rather than at the next propagation (QA pass 37: a missing file was "applied", and said
     only at the next F)."""
     return load_model(settings.model, settings.weights, settings.random_init).cfg.name
+
+
+def check_device(settings: EngineSettings) -> None:
+    """`StmError` where the settings' device is not on this machine (CUDA asked for without one), for a settings
+    dialog to say before it closes (QA pass 73: said after, the dialog's other edits were lost)."""
+    resolve_device(settings.device)
 
 
 class AnnotationSession:

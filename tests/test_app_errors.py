@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -273,9 +274,34 @@ def test_a_weights_file_that_does_not_load_is_refused_when_chosen(app_factory, f
         assert c.settings.preferences() == before
     dialog = SettingsDialog(replace(before, weights=str(weights)), window, c.weights_problem)
     dialog.accept()  # said while the dialog is open, so its other edits are not lost
-    assert dialogs[-1][0] == "Weights file not usable" and dialog.result() != QDialog.DialogCode.Accepted
+    assert dialogs[-1][0] == "Settings not usable" and dialog.result() != QDialog.DialogCode.Accepted
+    if not torch.cuda.is_available():  # QA pass 73: CUDA was refused after the dialog closed, its edits lost
+        dialog = SettingsDialog(replace(before, device="cuda"), window, c.weights_problem)
+        dialog.accept()
+        assert dialogs[-1] == ("Settings not usable", "CUDA was requested but no CUDA device is available: run on "
+                                                      "the CPU instead")
+        assert dialog.result() != QDialog.DialogCode.Accepted
     c.apply_preferences(replace(before, weights=str(DEFAULT_WEIGHTS)))  # a good file goes through
     assert c.settings.preferences().weights == str(DEFAULT_WEIGHTS)
+
+
+def test_the_warning_of_a_weights_file_is_said_in_the_window(app_factory, tmp_path, monkeypatch):
+    """QA pass 73: a training run's last.pt is used "with a warning" (README), which reached only the terminal."""
+    import warnings
+    from dataclasses import replace
+
+    import app.controller as controller_module
+    from stm_core.model.checkpoint import DEFAULT_WEIGHTS
+
+    mine = tmp_path / "last.pt"
+    shutil.copy(DEFAULT_WEIGHTS, mine)
+    monkeypatch.setattr(controller_module, "check_weights",
+                        lambda settings: warnings.warn("last.pt is a training checkpoint") or "stm-small")
+    c = app_factory().controller
+    notes: list[str] = []
+    c.message.connect(notes.append)
+    assert c.weights_problem(replace(c.settings.preferences(), weights=str(mine))) is None
+    assert notes == ["last.pt is a training checkpoint"]
 
 
 def test_a_weights_file_replaced_or_deleted_after_its_check_is_checked_again(app_factory, dialogs, tmp_path,

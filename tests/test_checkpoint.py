@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 import torch
 
@@ -81,6 +83,12 @@ def test_truncated_and_non_checkpoint_files(tmp_path):
         with pytest.raises(WeightsError, match=name.split(".")[0]):
             load_model("stm-small", tmp_path / name)
     assert _meta(tmp_path / "ok.pt") == {"step": 3}
+    with zipfile.ZipFile(tmp_path / "other.pt", "w") as archive:  # QA pass 73: torch's internals were quoted
+        archive.writestr("readme.txt", "not weights")
+    for name, reason in (("trunc.pt", "damaged, cut short, or another kind of file"),
+                         ("other.pt", "a zip archive that is not a whole PyTorch checkpoint")):
+        with pytest.raises(WeightsError, match=f"{name} is not a readable PyTorch checkpoint \\({reason}"):
+            load_model("stm-small", tmp_path / name)
 
 
 def test_a_training_checkpoint_as_weights_gives_its_latest_weights_and_says_where_the_run_s_files_are(tmp_path):

@@ -77,12 +77,12 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
 
     def accept(self) -> None:
-        """Weights that cannot run (none for the official model, a file that does not load) are asked for here,
-        so the other edits are not lost (QA pass 19: the controller refused the whole change after the dialog
-        had closed)."""
+        """Settings that cannot run (a device this machine lacks, no weights for the official model, a file that
+        does not load) are asked for here, so the other edits are not lost (QA pass 19: the controller refused the
+        whole change after the dialog had closed)."""
         problem = self._check(self.preferences())
         if problem is not None:
-            QMessageBox.warning(self, "Weights file not usable", problem)
+            QMessageBox.warning(self, "Settings not usable", problem)
             return
         super().accept()
 

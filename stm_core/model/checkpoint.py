@@ -51,8 +51,10 @@ def _read(path: Path) -> Any:
             return _read_training_checkpoint(path)
         if text.startswith("Weights only load failed"):
             reason = "no plain tensor checkpoint: not a weights file of this program or of STM"
+        elif zipfile.is_zipfile(path):  # torch's own words name its internals (QA pass 73: "miniz", "inline_container")
+            reason = "a zip archive that is not a whole PyTorch checkpoint: damaged, or another kind of archive"
         else:
-            reason = text if len(text) <= 120 else text[:117].rsplit(" ", 1)[0] + "…"
+            reason = "damaged, cut short, or another kind of file"
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({reason})") from None
 
 

@@ -72,6 +72,8 @@ class Autosaver(QObject):
         self.flush()
         self._writer.wait_idle()
         self._workspace, self._source, self._fingerprints = workspace, source, fingerprints
+        if workspace is not None:
+            workspace.watch()
         self._written_state = None
         self._listed = {o.id for o in self._document.objects}
         self._removed = set(removed) - self._listed

@@ -8,7 +8,13 @@ from stm_core.errors import InputError, OutOfMemoryError, StmError, WeightsError
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
-    """(title, message) for an error dialog; unexpected errors also print their traceback for a bug report."""
+    """(title, message) for an error dialog, the message a sentence (the engine's one-line errors start in lower
+    case, as command-line errors do); unexpected errors also print their traceback for a bug report."""
+    title, message = _describe(exc)
+    return title, message[:1].upper() + message[1:]
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, OutOfMemoryError):
         cpu = "" if "system memory" in str(exc) else ", or switch the device to CPU"
         return ("Out of memory", f"{exc}\n\nYour masks are kept. Lower the memory cap or the processing "

@@ -520,6 +520,12 @@ class Workspace:
             self._made |= made
         return lost
 
+    def watch(self) -> None:
+        """Count the folders of masks already here (restored from an earlier session) as this object's, so that
+        `lost` notices them deleted too (QA pass 74: after reopening, a deleted annotations/ went unnoticed)."""
+        self._made |= {f for f in (self.soft_dir, *(self._folder(kind) for kind in _FOLDERS)) if f.is_dir()}
+        self._state_written = self._state_written or self.state_path.is_file()
+
     def _ready(self, folder: Path) -> Path:
         """`folder`, made where missing; one this object wrote into before that is gone now went with the files
         in it (`lost`)."""

@@ -872,3 +872,8 @@ def test_the_dialog_opens_the_folder_an_export_wrote(qtbot, window, tmp_path, mo
     assert dialog.open_button.isVisible()
     dialog.open_button.click()
     assert opened == [str(tmp_path / "out")]
+    (tmp_path / "a file").write_text("not a folder")  # QA pass 74: after a failed export it opened the earlier one
+    dialog.folder_edit.setText(str(tmp_path / "a file" / "out"))
+    with qtbot.waitSignal(window.controller.exportFailed, timeout=WAIT_MS):
+        dialog.export_button.click()
+    assert not dialog.open_button.isVisible()

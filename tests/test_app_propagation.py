@@ -106,6 +106,31 @@ def test_backward_and_both(qtbot, window):
     assert sorted(finished.args[0].frames) == [2]  # from 1: forward to 2 (3 is annotated), backward to 0 stops
 
 
+def test_a_stopped_runs_note_stops_saying_it_goes_on_once_untrue(qtbot, app_factory, tmp_path, monkeypatch):
+    """QA pass 74: now that a run's note stays, "F on frame 1 goes on from there" stayed after a correction
+    (F then starts over), and the note came back over the next video opened."""
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=12))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    doc, prop = window.document, window.controller.propagation
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
+    note = window.status.currentMessage()
+    hint = " · F on frame 1 goes on from there"
+    assert note.endswith(hint)
+    doc.seek(0)
+    doc.begin_stroke((20.0, 20.0), 1, 9, erase=False)
+    doc.end_stroke()
+    assert window.status.currentMessage() == note[:-len(hint)]
+    window.controller.message.emit("Saved")
+    window.controller.open(make_frames(tmp_path / "other", count=3))
+    window.status._note_timer.timeout.emit()
+    assert "Propagation" not in window.status.currentMessage()
+
+
 def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp_path, monkeypatch):
     window = app_factory()
     window.controller.open(make_frames(tmp_path / "long", count=12))

@@ -92,11 +92,9 @@ def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory,
     assert doc.annotated_frames() == [0, 2]
     assert all(doc.session.has_result(i) for i in range(doc.num_frames))
     assert [title for title, _ in dialogs] == ["Workspace deleted"]  # said once
-    again.document.seek(3)  # QA pass 71: only the masks' folder deleted went unnoticed, its masks lost
-    paint(again.document, 50, 40)
-    assert again.controller.autosaver.save_now()
-    shutil.rmtree(root / "annotations")
-    again.document.seek(1)
+    shutil.rmtree(root / "annotations")  # QA passes 71 and 74: a folder of masks deleted went unnoticed, also
+    shutil.rmtree(root / "masks")  # one restored from an earlier session and not written since
+    again.document.seek(3)
     paint(again.document, 50, 40)
     assert again.controller.autosaver.save_now()
     assert [title for title, _ in dialogs] == ["Workspace deleted"] * 2
@@ -104,7 +102,13 @@ def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory,
     third = app_factory()
     third.controller.open(frame_dir)
     third.controller.wait_for_loading()
-    assert third.document.annotated_frames() == [0, 1, 2, 3]
+    assert third.document.annotated_frames() == [0, 2, 3]
+    assert all(third.document.session.has_result(i) for i in range(third.document.num_frames))
+    third.close()
+    fourth = app_factory()  # no false alarm where nothing went
+    fourth.controller.open(frame_dir)
+    paint(fourth.document, 20, 20)
+    assert fourth.controller.autosaver.save_now() and len(dialogs) == 2
 
 
 def test_a_finished_stroke_is_written_ahead_of_queued_writes(qtbot, app_factory, frame_dir):
@@ -1062,7 +1066,7 @@ def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, 
     c, doc = again.controller, again.document
     assert c.open(clip) and doc.loading_frames()
     monkeypatch.setattr(AppController, "_restore", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
-    assert not c.open(frame_dir) and doc.session is not None and "disk gone" in dialogs[-1][1]
+    assert not c.open(frame_dir) and doc.session is not None and "Disk gone" in dialogs[-1][1]
     assert "still loading" in c.export_blocker()  # its loading stopped, then went on
     qtbot.waitUntil(lambda: doc.result_frames()[1:].all() and not doc.loading_frames(), timeout=WAIT_MS)
 

@@ -201,7 +201,8 @@ class ExportDialog(QDialog):
             self.resize(self.width(), needed)
 
     def _on_failed(self, title: str, message: str) -> None:
-        self._started = None
+        self._started, self._written = None, None
+        self.open_button.hide()  # QA pass 74: it stayed, opening an earlier export's folder
         self._say(f"Export failed: {message}")
         QMessageBox.critical(self, f"Export failed: {title}", f"{message}\n\nFiles of an earlier export in "
                                                              "that folder are left as they were.")

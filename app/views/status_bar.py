@@ -102,10 +102,14 @@ class StatusBar(QStatusBar):
         prop.finished.connect(self._on_finished)
         controller.message.connect(self._on_message)
         controller.guide.connect(self._on_guide)
+        controller.videoOpened.connect(self._on_video_opened)
+        for changed in (self._doc.annotationsChanged, self._doc.maskStored):
+            changed.connect(self._drop_going_on)
         self._note = ("", 0.0)
         self._lasting = False  # the note shown is a finished run's that stays until the next run
         self._behind = ""  # a lasting note a passing one covers: shown again when that one goes
         self._adapt_from: tuple[float, int] | None = None  # (when, steps done) the adaptation was first seen
+        self._going_on_hint = ""  # how the last run goes on, at the end of its lasting note
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -252,6 +256,24 @@ class StatusBar(QStatusBar):
         self._note = (text, time.monotonic())
         self.showMessage(text, 6000)
 
+    def _on_video_opened(self) -> None:
+        """A video's notes do not outlive it (QA pass 74: the last video's run note came back over the next one)."""
+        self._behind = ""
+        if self._lasting:
+            self.clearMessage()
+
+    def _drop_going_on(self, *_: object) -> None:
+        """Once the annotations changed, the same key starts over instead of going on: the lasting note stops
+        saying it does (QA pass 74)."""
+        hint, note = self._going_on_hint, self._behind or self.note_label.note
+        if not hint or not note.endswith(hint) or not self._controller.propagation.annotations_changed:
+            return
+        self._going_on_hint = ""
+        if self._behind:
+            self._behind = note[:-len(hint)]
+        else:
+            self.note_label.set_note(note[:-len(hint)])
+
     def _on_guide(self, text: str) -> None:
         self._note = (text, time.monotonic())
         self.showMessage(text)
@@ -274,7 +296,7 @@ class StatusBar(QStatusBar):
         # a minute's wait found no word of it)
         going_on = self._going_on(report)
         self.showMessage(recent + finished_note(report, outdated, shown) + going_on)
-        self._lasting = True
+        self._lasting, self._going_on_hint = True, going_on
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward

@@ -214,7 +214,9 @@ class FolderFrames(FrameSource):
             try:
                 with Image.open(path) as im:
                     size = im.size[::-1]
-                    if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    # a PNG's EXIF may follow its pixels: reading it would decode the image (headers only here)
+                    exif = im.format != "PNG" or "exif" in im.info
+                    if exif and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                         size = size[::-1]
             except (OSError, UnidentifiedImageError) as e:
                 raise InputError(f"cannot read image {path}: {e}") from None

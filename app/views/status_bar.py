@@ -227,7 +227,10 @@ class StatusBar(QStatusBar):
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802 (Qt's names)
         """Show a note; one with a `timeout` (ms) over a run's lasting note gives it back when it goes (QA pass
         73: the model-follow note replaced "press F on frame 1 to go on" for good)."""
-        self._behind = self.note_label.note if timeout > 0 and self._lasting else self._behind if timeout > 0 else ""
+        if timeout <= 0:
+            self._behind = ""
+        elif self._lasting:
+            self._behind = self.note_label.note
         self.note_label.set_note(text)
         self._lasting = False
         if timeout > 0:

@@ -93,11 +93,25 @@ def render(labels: np.ndarray, mode: OverlayMode, lut: np.ndarray, rect: Rect | 
 
 
 def composite(frame: np.ndarray, labels: np.ndarray, lut: np.ndarray, opacity: float = 0.5) -> np.ndarray:
-    """RGB frame with filled masks at `opacity` and solid contours: the look of the review video."""
-    fill = apply_lut(lut, labels).astype(np.float32)
-    edge = apply_lut(lut, boundary(labels)).astype(np.float32)
-    alpha = fill[..., 3:4] / 255.0 * opacity
-    out = frame.astype(np.float32) * (1.0 - alpha) + fill[..., 2::-1] * opacity
-    edge_alpha = edge[..., 3:4] / 255.0
-    out = out * (1.0 - edge_alpha) + edge[..., 2::-1]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    """RGB frame with filled masks at `opacity` and solid contours: the look of the review video.
+
+    The fill is one integer blend per pixel with per-label weights in 1/128ths (at most 255 * 128 + 255 * 128 in
+    16 bits), the contours are blended where they are: 37 ms a 1080p frame where float32 over every pixel took
+    100-170 ms (QA pass 75: an overlay export of 600 1080p frames took two minutes)."""
+    table = lut.astype(np.float32)
+    alpha = table[:, 3] / 255.0 * opacity
+    keep = np.round((1.0 - alpha) * 128.0).astype(np.uint16)
+    add = np.zeros((256, 4), np.uint16)  # premultiplied RGB at `opacity`, packed 4 x 16 bits for one gather
+    add[:, :3] = np.round(table[:, 2::-1] * opacity * 128.0)
+    out = frame.astype(np.uint16)
+    out *= np.take(keep, labels)[..., None]
+    out += np.take(add.view(np.uint64).ravel(), labels).view(np.uint16).reshape(labels.shape + (4,))[..., :3]
+    out += 64
+    out >>= 7
+    out = out.astype(np.uint8)
+    edges = boundary(labels)
+    ys, xs = np.nonzero(edges)
+    edge = table[edges[ys, xs]]
+    edge_alpha = edge[:, 3:4] / 255.0
+    out[ys, xs] = np.clip(out[ys, xs] * (1.0 - edge_alpha) + edge[:, 2::-1] + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -557,8 +557,9 @@ class MainWindow(QMainWindow):
         """Asked before quitting stops a running propagation (QA pass 29: Ctrl+Q ended one without a word)."""
         if not self.controller.propagation.running:
             return True
-        text = "A propagation is running. Quitting stops it: the frames it made are saved, and propagating " \
-               "again after reopening does the rest."
+        text = "A propagation is running. Quitting stops it: the frames it made are saved. After reopening, " \
+               "propagating again from its start computes them again; from the last frame it made, it goes on " \
+               "from there."  # QA pass 75: "does the rest" promised what a restart cannot keep
         if self.controller.propagation.adapting_now:  # QA pass 39: "the frames it made" were previews alone
             text = "A propagation is adapting the network to this video. Quitting stops it: the steps taken are " \
                    "lost, and propagating again after reopening adapts again (the preview frames stay marked out " \

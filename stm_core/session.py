@@ -742,9 +742,12 @@ class AnnotationSession:
     # ---- resources ------------------------------------------------------------------------------------
     def memory_status(self) -> dict[str, float | int | str]:
         """Memory frames in use, cached feature frames and bytes, result bytes, device, and the shorter side the
-        network works at for this video (`working_height`: small videos are scaled up, whatever the setting)."""
+        network works at for this video (`working_height`: small videos are scaled up, whatever the setting; 0
+        while the weights that recommend it are still loading: QA pass 75 saw the source's 1080 px meanwhile)."""
         status = self._propagator.memory_status()
-        status["working_height"] = min(Geometry.for_source(self.frame_size, self._propagator.process_height).work)
+        known = status["model"] or self.settings.process_height is not None
+        status["working_height"] = min(Geometry.for_source(self.frame_size, self._propagator.process_height).work) \
+            if known else 0
         with self._lock:  # the propagation thread adds results meanwhile
             status["result_bytes"] = self._results.nbytes
         return status

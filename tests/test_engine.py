@@ -672,6 +672,10 @@ def test_weights_can_recommend_a_working_height(tmp_path):
 
     save_weights(STM(STM_SMALL), tmp_path / "w.pt", {"process_height": 96})
     folder = write_clip(tmp_path / "c", frames=3)
+    s = AnnotationSession.open(folder, EngineSettings(weights=str(tmp_path / "w.pt"), device="cpu"))
+    assert s.memory_status()["working_height"] == 0  # not known before the weights load (QA pass 75: 1080 px)
+    s.prepare()
+    assert s.memory_status()["working_height"] == 96  # the 48 px frames scaled up to the height asked for
     for setting, expected in ((None, 96), (0, 0), (64, 64)):
         s = AnnotationSession.open(folder, EngineSettings(weights=str(tmp_path / "w.pt"), device="cpu",
                                                           process_height=setting))

@@ -170,7 +170,7 @@ class AppController(QObject):
         if moved_from is not None:
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
         if stopped is not None:  # QA pass 29: stopped without a word
-            self.message.emit(f"Opening {path.name} stopped the propagation of {stopped}: the frames it made are "
+            self.guide.emit(f"Opening {path.name} stopped the propagation of {stopped}: the frames it made are "
                               "saved; propagate there again for the rest")
         if caught:
             self.error.emit("Video opened with a warning", "\n".join(str(w.message) for w in caught[:5]))
@@ -631,8 +631,10 @@ class AppController(QObject):
         session.release_memory()
         self.document.replace_session(fresh)
         self._warm_up(fresh)
-        self.message.emit("Engine settings applied, masks kept" +
-                          (f"; the propagation was stopped: {again}" if again else ""))
+        if again:  # stays: the stopped run's own note never comes, its session replaced (QA pass 76)
+            self.guide.emit(f"Engine settings applied, masks kept; the propagation was stopped: {again}")
+        else:
+            self.message.emit("Engine settings applied, masks kept")
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

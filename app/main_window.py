@@ -353,7 +353,8 @@ class MainWindow(QMainWindow):
         doc, runs = self.document, self.controller.propagation
         if runs.adapting_now and QMessageBox.question(
                 self, "Stop the adaptation?", "The running propagation is adapting the network to this video. "
-                "Starting another stops it: the steps taken are lost, and the new run adapts again.",
+                "Starting another stops it: the steps taken are lost, and the new run adapts again.\n\nStop it "
+                "and start the new run?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
             return
@@ -564,6 +565,7 @@ class MainWindow(QMainWindow):
             text = "A propagation is adapting the network to this video. Quitting stops it: the steps taken are " \
                    "lost, and propagating again after reopening adapts again (the preview frames stay marked out " \
                    "of date until then)."
+        text += "\n\nQuit anyway?"
         answer = QMessageBox.question(
             self, "Stop the propagation?", text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)

@@ -107,8 +107,9 @@ def test_backward_and_both(qtbot, window):
 
 
 def test_a_stopped_runs_note_stops_saying_it_goes_on_once_untrue(qtbot, app_factory, tmp_path, monkeypatch):
-    """QA pass 74: now that a run's note stays, "F on frame 1 goes on from there" stayed after a correction
-    (F then starts over), and the note came back over the next video opened."""
+    """QA passes 74 and 76: now that a run's note stays, "F on frame 1 goes on from there" (and "done") stayed
+    after a correction (F then starts over, its frames out of date), and the note came back over the next
+    video opened."""
     window = app_factory()
     window.controller.open(make_frames(tmp_path / "long", count=12))
     annotate_first_frame(window)
@@ -118,17 +119,43 @@ def test_a_stopped_runs_note_stops_saying_it_goes_on_once_untrue(qtbot, app_fact
         prop.start("forward")
         qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
         qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
-    note = window.status.currentMessage()
-    hint = " · F on frame 1 goes on from there"
-    assert note.endswith(hint)
+    assert window.status.currentMessage().endswith(" · F on frame 1 goes on from there")
     doc.seek(0)
     doc.begin_stroke((20.0, 20.0), 1, 9, erase=False)
     doc.end_stroke()
-    assert window.status.currentMessage() == note[:-len(hint)]
+    assert window.status.currentMessage() == ""
+    doc.undo()
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):  # a passing note over the run's note, then a change
+        prop.start("forward", 0)
+    window.controller.message.emit("Saved")
+    doc.seek(0)
+    doc.begin_stroke((20.0, 20.0), 1, 9, erase=False)
+    doc.end_stroke()
+    window.status._note_timer.timeout.emit()
+    assert window.status.currentMessage() == ""
     window.controller.message.emit("Saved")
     window.controller.open(make_frames(tmp_path / "other", count=3))
     window.status._note_timer.timeout.emit()
     assert "Propagation" not in window.status.currentMessage()
+
+
+def test_new_settings_that_stop_a_run_say_how_to_go_on_until_the_next_run(qtbot, app_factory, tmp_path,
+                                                                           monkeypatch):
+    """QA pass 76: the note went after 6 s, and the stopped run's own note never came (its session replaced)."""
+    from dataclasses import replace
+
+    window = app_factory()
+    window.controller.open(make_frames(tmp_path / "long", count=12))
+    annotate_first_frame(window)
+    slow_down(window.document.session, monkeypatch)
+    c, prop = window.controller, window.controller.propagation
+    prop.start("forward")
+    qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+    c.apply_preferences(replace(c.settings.preferences(), max_memory=15))
+    qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)
+    assert window.status.currentMessage() == "Engine settings applied, masks kept; the propagation was stopped: " \
+                                             "press F on frame 1 to go on"
+    assert not window.status._note_timer.isActive()
 
 
 def test_escape_cancels_promptly_and_keeps_results_whole(qtbot, app_factory, tmp_path, monkeypatch):
@@ -894,7 +921,7 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
                      "Preview to frame 3, adapting next…"]
     assert events[:2] == [("preview", 1, True, True), ("preview", 2, True, True)]  # stale until redone
     assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
-    assert events[3][3].startswith("Adapting to this video 2/3 · about ")
+    assert events[3][3].startswith("Adapting 2/3 · ") and events[3][3].endswith(" left")
     assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
     assert not doc.stale_frames().any()
 

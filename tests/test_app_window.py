@@ -883,8 +883,8 @@ def test_adaptation_progress_says_the_time_left(window, monkeypatch):
     monkeypatch.setattr(status_bar.time, "monotonic", lambda: next(clock))
     status = window.status
     status._on_adapting(0, 60)
-    assert status.progress.format() == "Adapting to this video %v/%m"
+    assert status.progress.format() == "Adapting %v/%m"
     status._on_adapting(10, 60)  # 3 s a step: 50 steps left
-    assert status.progress.format() == "Adapting to this video %v/%m · about 2 min left"
+    assert status.progress.format() == "Adapting %v/%m · 2 min left"
     status._on_adapting(59, 60)
-    assert status.progress.format().endswith("· about 1 s left") and "Fine-tuning" in status.progress.toolTip()
+    assert status.progress.format().endswith("· 1 s left") and "fine-tuning" in status.progress.toolTip()

@@ -63,7 +63,9 @@ class StatusBar(QStatusBar):
         metrics = self.fontMetrics()
         self.zoom_label.setMinimumWidth(metrics.horizontalAdvance("Zoom 1600%") + 4)
         self.progress = QProgressBar(textVisible=True)
-        self.progress.setFixedWidth(metrics.horizontalAdvance("backward 9999/9999 frames · 99.9 fps") + 24)
+        longest = ("backward 9999/9999 frames · 99.9 fps", "Adapting 999/999 · 59 min left")
+        # room for the longest text (QA pass 76: "fps" spilled past the bar, and the time left wrapped, half shown)
+        self.progress.setFixedWidth(max(metrics.horizontalAdvance(text) for text in longest) + 48)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel (Esc)")
         self.cancel_button.hide()
@@ -104,12 +106,12 @@ class StatusBar(QStatusBar):
         controller.guide.connect(self._on_guide)
         controller.videoOpened.connect(self._on_video_opened)
         for changed in (self._doc.annotationsChanged, self._doc.maskStored):
-            changed.connect(self._drop_going_on)
+            changed.connect(self._drop_run_note)
         self._note = ("", 0.0)
         self._lasting = False  # the note shown is a finished run's that stays until the next run
         self._behind = ""  # a lasting note a passing one covers: shown again when that one goes
         self._adapt_from: tuple[float, int] | None = None  # (when, steps done) the adaptation was first seen
-        self._going_on_hint = ""  # how the last run goes on, at the end of its lasting note
+        self._run_note = False  # the lasting note (shown, or behind a passing one) is a run's
         self._timer = QTimer(self, interval=POLL_MS)
         self._timer.timeout.connect(self.poll_memory)
         self._timer.start()
@@ -160,14 +162,14 @@ class StatusBar(QStatusBar):
         if self._adapt_from is None or done < self._adapt_from[1]:
             self._adapt_from = (now, done)
         t0, first = self._adapt_from
-        left = f" · about {_duration((now - t0) / (done - first) * (steps - done))} left" \
+        left = f" · {_duration((now - t0) / (done - first) * (steps - done))} left" \
             if first < done < steps else ""
         self.progress.setRange(0, max(steps, 1))
         self.progress.setValue(done)
-        self.progress.setFormat(f"Adapting to this video %v/%m{left}")
-        self.progress.setToolTip("Fine-tuning the network to your annotated frames before propagating: once for a "
-                                 "set of annotations (a correction adapts again, with half the steps). The "
-                                 "Settings dialog sets the steps; Esc stops.")
+        self.progress.setFormat(f"Adapting %v/%m{left}")
+        self.progress.setToolTip("Adapting to this video: fine-tuning the network to your annotated frames before "
+                                 "propagating, once for a set of annotations (a correction adapts again, with half "
+                                 "the steps). The Settings dialog sets the steps; Esc stops.")
 
     def _on_previewed(self, frame: int) -> None:
         self._show_waiting(f"Preview to frame {frame + 1}, adapting next…")
@@ -247,7 +249,7 @@ class StatusBar(QStatusBar):
             self.clearMessage()
 
     def clearMessage(self) -> None:  # noqa: N802
-        self._behind = ""
+        self._behind, self._run_note = "", False
         self._note_timer.stop()
         self.note_label.set_note("")
         self._lasting = False
@@ -265,22 +267,22 @@ class StatusBar(QStatusBar):
         if self._lasting:
             self.clearMessage()
 
-    def _drop_going_on(self, *_: object) -> None:
-        """Once the annotations changed, the same key starts over instead of going on: the lasting note stops
-        saying it does (QA pass 74)."""
-        hint, note = self._going_on_hint, self._behind or self.note_label.note
-        if not hint or not note.endswith(hint) or not self._controller.propagation.annotations_changed:
+    def _drop_run_note(self, *_: object) -> None:
+        """Once the annotations changed, the last run's note is history: the frames it made are out of date (the
+        timeline shows them red) and the same key starts over instead of going on (QA passes 74 and 76: "done"
+        and "F on frame 1 goes on from there" stayed)."""
+        if not self._run_note or not self._controller.propagation.annotations_changed:
             return
-        self._going_on_hint = ""
+        self._run_note = False
         if self._behind:
-            self._behind = note[:-len(hint)]
-        else:
-            self.note_label.set_note(note[:-len(hint)])
+            self._behind = ""
+        elif self._lasting:
+            self.clearMessage()
 
     def _on_guide(self, text: str) -> None:
         self._note = (text, time.monotonic())
         self.showMessage(text)
-        self._lasting = True
+        self._lasting, self._run_note = True, False
 
     def _on_finished(self, report: PropagationReport) -> None:
         """The run's note; a note that came just before (what stopped the run, e.g. new engine settings)
@@ -297,9 +299,8 @@ class StatusBar(QStatusBar):
         # the run's note stays until the next run, also one that asks for something (QA pass 29: gone after 8 s,
         # unread) or says how to go on (QA pass 73: gone after 6 s), and how it ended (QA pass 72: a user back from
         # a minute's wait found no word of it)
-        going_on = self._going_on(report)
-        self.showMessage(recent + finished_note(report, outdated, shown) + going_on)
-        self._lasting, self._going_on_hint = True, going_on
+        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report))
+        self._lasting = self._run_note = True
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward

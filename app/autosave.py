@@ -148,8 +148,8 @@ class Autosaver(QObject):
                 workspace.write_mask(name, result, "result", under_annotation=True)
             else:
                 workspace.remove_mask(name, "result")
-        else:
-            result = labels if snapshot.result is not None else None
+        else:  # the result alone: shown, it has the waiting objects added (QA pass 77: saved so, they were in
+            result = snapshot.result_labels()  # the result after reopening, and sought back from their frame)
             for mask, kind in ((snapshot.entering, "entering"), (result, "result")):
                 if mask is not None:
                     workspace.write_mask(name, mask, kind)
@@ -163,8 +163,7 @@ class Autosaver(QObject):
         if soft is None:
             workspace.remove_soft(name)
         else:
-            workspace.write_soft(name, snapshot.labels() if snapshot.painted is None else snapshot.result_labels(),
-                                 *soft)
+            workspace.write_soft(name, snapshot.result_labels(), *soft)
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document

@@ -111,6 +111,39 @@ def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory,
     assert fourth.controller.autosaver.save_now() and len(dialogs) == 2
 
 
+def test_a_result_under_objects_waiting_to_enter_is_saved_without_them(qtbot, app_factory, tmp_path):
+    """QA pass 77: the result of a frame where imported objects wait to enter was saved with them added; after
+    reopening its result held them, and a run back from that frame sought them before they enter."""
+    from stm_core.io.masks import write_mask
+
+    from .conftest import make_frames
+
+    frames = make_frames(tmp_path / "clip", count=8)
+    window = app_factory()
+    window.controller.open(frames)
+    doc, prop = window.document, window.controller.propagation
+    doc.seek(7)
+    paint(doc, 20, 18, size=15)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("backward")
+    qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)
+    paint(doc, 40, 30, size=7)  # a correction: the results before it are out of date, so objects wait there
+    entering = np.zeros(doc.frame_size, np.uint8)
+    entering[30:42, 40:52] = 2
+    (tmp_path / "enter").mkdir()
+    write_mask(tmp_path / "enter" / "00003.png", entering)
+    assert window.controller.import_mask_folder(tmp_path / "enter", as_annotations=True)
+    assert doc.entering_frames() == [3]
+    result = doc.session.snapshot(3).result_labels()
+    assert 2 not in result and window.controller.autosaver.save_now()
+    window.close()
+    again = app_factory()
+    again.controller.open(frames)
+    again.controller.wait_for_loading()
+    assert np.array_equal(again.document.session.snapshot(3).result_labels(), result)
+    assert again.document.entering_frames() == [3]
+
+
 def test_a_finished_stroke_is_written_ahead_of_queued_writes(qtbot, app_factory, frame_dir):
     """QA pass 67: behind a long import's 300 mask writes, a stroke's mask waited its turn, and a kill 1.5 s
     after it ended lost it."""

@@ -61,8 +61,8 @@ class AppController(QObject):
     message = Signal(str)
     """A short note for the status bar."""
     guide = Signal(str)
-    """What to do next, for the status bar: it stays until the next note or run (QA pass 72: "press F" went
-    before a new user had looked)."""
+    """What to do next, for the status bar: it stays until the next run, a passing note covering it for a while
+    (QA pass 72: "press F" went before a new user had looked)."""
     videoOpened = Signal(str)
     exportProgress = Signal(int, int)
     exportFinished = Signal(object)
@@ -171,7 +171,7 @@ class AppController(QObject):
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
         if stopped is not None:  # QA pass 29: stopped without a word
             self.guide.emit(f"Opening {path.name} stopped the propagation of {stopped}: the frames it made are "
-                              "saved; propagate there again for the rest")
+                            "saved; propagate there again for the rest")
         if caught:
             self.error.emit("Video opened with a warning", "\n".join(str(w.message) for w in caught[:5]))
         return True

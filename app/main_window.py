@@ -367,8 +367,7 @@ class MainWindow(QMainWindow):
         after = [a for a in annotated if a > frame] if direction != "forward" else []
         source = min([*before[-1:], *after[:1]], key=lambda a: abs(a - frame), default=None)
         text = f"Frame {frame + 1}'s mask is out of date (a preview, or propagated from annotations that changed " \
-               "since): " \
-               "propagating from it makes masks that are out of date too."
+               "since): propagating from it makes masks that are out of date too."
         buttons = QMessageBox.StandardButton.No | QMessageBox.StandardButton.Cancel
         if source is not None:
             text += f"\n\nYes: propagate from the annotated frame {source + 1} instead. No: from frame {frame + 1}."

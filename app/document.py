@@ -769,6 +769,10 @@ class Document(QObject):
                 self._has_result[frame] = self._session.has_result(frame)
             for frame in ordinary:  # results its annotation outdated may be current again
                 self._mark_stale_around(frame)
+            now_annotated = set(self.annotated_frames())  # so are results made from the annotations as they are
+            for frame, key in enumerate(self._result_keys):  # now (QA pass 77: an object painted after a run and
+                if key == self._key and frame not in now_annotated:  # removed left the run's frames red)
+                    self._stale[frame] = False
             self._history.clear()
             self._reload()
             for frame in sorted(set(np.flatnonzero(self._has_result).tolist()) | set(ordinary)):

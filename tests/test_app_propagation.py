@@ -215,6 +215,19 @@ def test_new_run_while_running_replaces_it(qtbot, app_factory, tmp_path, monkeyp
     assert not any("cancelled" in note for note in notes)  # QA pass 21: "Propagation cancelled" as it went on
 
 
+def test_removing_the_object_a_correction_painted_makes_the_runs_frames_current_again(qtbot, app_factory,
+                                                                                      tmp_path):
+    """QA pass 77: the annotations were back to those the run used, but its frames stayed red, and were saved so."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 8)
+    other = doc.add_object().id
+    doc.seek(0)
+    doc.begin_stroke((50.0, 36.0), other, 7, erase=False)
+    doc.end_stroke()
+    assert doc.stale_frames()[1:].all()
+    doc.remove_object(other)
+    assert not doc.stale_frames().any()
+
+
 def test_removing_an_object_during_a_run_waits_for_the_run_not_the_window(qtbot, app_factory, tmp_path,
                                                                          monkeypatch):
     """QA pass 21: Remove during an adaptation step froze the window until the step ended (up to 12 s). Now the

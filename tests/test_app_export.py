@@ -877,3 +877,18 @@ def test_the_dialog_opens_the_folder_an_export_wrote(qtbot, window, tmp_path, mo
     with qtbot.waitSignal(window.controller.exportFailed, timeout=WAIT_MS):
         dialog.export_button.click()
     assert not dialog.open_button.isVisible()
+
+
+
+def test_the_dialog_names_the_key_that_brings_out_of_date_frames_up_to_date(qtbot, window, tmp_path):
+    """QA pass 72: "propagate again first" named no key, and F from a correction redoes only the frames after it."""
+    doc = window.document
+    with qtbot.waitSignal(window.controller.propagation.finished, timeout=WAIT_MS):
+        window.controller.propagation.start("forward", 0)
+    qtbot.waitUntil(lambda: not window.controller.propagation.running, timeout=WAIT_MS)
+    doc.seek(2)
+    doc.begin_stroke((30.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    assert "out of date (red on the timeline)" in dialog.result_label.text()
+    assert "(Ctrl+F on a corrected frame runs both ways)" in dialog.result_label.text()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpin
 
 from ..controller import AppController
 from ..export import ExportOptions, ExportSummary
+from ..shortcuts import hint
 from ..workspace import SUFFIX
 
 GROW_LIMIT = 100
@@ -67,8 +68,9 @@ class ExportDialog(QDialog):
         self.result_label = QLabel("Masks are written at the source resolution, named after the frames; "
                                    "each file is replaced atomically." +
                                    (f" {stale} frame{'s are' if stale > 1 else ' is'} out of date (red on the "
-                                    "timeline): propagate again first to include your corrections."
-                                    if stale else ""))
+                                    "timeline): propagate again first to include your corrections ("
+                                    f"{hint(controller.settings.keymap(), 'propagate.both')} on a corrected frame "
+                                    "runs both ways)." if stale else ""))
         self.result_label.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Folder", folder_row)

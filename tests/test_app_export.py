@@ -701,7 +701,9 @@ def test_the_overlay_video_shows_hidden_objects_too(qtbot, window, tmp_path):
     for folder in ("shown", "hidden"):
         with av.open(str(tmp_path / folder / "overlay.mp4")) as container:
             frames.append([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-    assert all(np.array_equal(a, b) for a, b in zip(*frames))
+    # alike to within the encoder's rounding (once in a full run under load, two encodes of the same frames
+    # differed); an object left out differs by half its colour over its whole area
+    assert len(frames[0]) == len(frames[1]) and all(np.abs(a.astype(int) - b).mean() < 0.5 for a, b in zip(*frames))
 
 
 def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_same_objects(

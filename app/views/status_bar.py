@@ -240,11 +240,15 @@ class StatusBar(QStatusBar):
         else:
             self._note_timer.stop()
 
+    def _show_lasting(self, text: str, run_note: bool) -> None:
+        """A note that stays until the next run (`run_note`: a run's, which goes once the annotations change)."""
+        self.showMessage(text)
+        self._lasting, self._run_note = True, run_note
+
     def _note_timed_out(self) -> None:
         behind, self._behind = self._behind, ""
         if behind:
-            self.showMessage(behind)
-            self._lasting = True
+            self._show_lasting(behind, self._run_note)
         else:
             self.clearMessage()
 
@@ -281,8 +285,7 @@ class StatusBar(QStatusBar):
 
     def _on_guide(self, text: str) -> None:
         self._note = (text, time.monotonic())
-        self.showMessage(text)
-        self._lasting, self._run_note = True, False
+        self._show_lasting(text, run_note=False)
 
     def _on_finished(self, report: PropagationReport) -> None:
         """The run's note; a note that came just before (what stopped the run, e.g. new engine settings)
@@ -299,8 +302,7 @@ class StatusBar(QStatusBar):
         # the run's note stays until the next run, also one that asks for something (QA pass 29: gone after 8 s,
         # unread) or says how to go on (QA pass 73: gone after 6 s), and how it ended (QA pass 72: a user back from
         # a minute's wait found no word of it)
-        self.showMessage(recent + finished_note(report, outdated, shown) + self._going_on(report))
-        self._lasting = self._run_note = True
+        self._show_lasting(recent + finished_note(report, outdated, shown) + self._going_on(report), run_note=True)
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward

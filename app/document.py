@@ -84,6 +84,7 @@ class Document(QObject):
         self._key = b""
         self._result_keys: list[bytes | None] = []
         self._before_preview: dict[int, bytes] = {}  # frame -> key of the current result a preview replaced
+        self._previews: set[int] = set()  # frames whose result is a preview made while the engine adapts
         self._loading: set[int] = set()
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
@@ -136,6 +137,7 @@ class Document(QObject):
                                 and (key != self._key if shown is None else key is None or i in shown)
                                 for i, (has, key) in enumerate(zip(self._has_result, self._result_keys))], bool)
         self._before_preview = {}
+        self._previews = set()
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self._fetch_picture()
@@ -285,6 +287,12 @@ class Document(QObject):
         ones, and a neighbouring annotated frame changed since (it sits between that frame and the next
         annotated one) or the run that made it started before a correction: it should be propagated again."""
         return self._stale
+
+    def is_preview(self, frame: int) -> bool:
+        """The frame shows a preview made before the engine adapted to the video: out of date like any red
+        frame, but the run going on replaces it (QA: the frame label called a fresh preview "out of date")."""
+        return (frame in self._previews and bool(self._stale[frame]) and self._result_keys[frame] is None
+                and not self.is_annotated(frame))
 
     def result_keys(self) -> list[bytes | None]:
         """Per frame, the `annotation_key()` its result was computed from (None: no result, or not known)."""
@@ -600,6 +608,7 @@ class Document(QObject):
             self._before_preview.setdefault(frame, self._result_keys[frame])  # type: ignore[arg-type]
         elif not preview:
             self._before_preview.pop(frame, None)
+        (self._previews.add if preview else self._previews.discard)(frame)
         self._result_keys[frame] = None if preview else key
         # an annotation made after the run stored this result, before its note came here, wins: never red
         self._stale[frame] = (preview or key != self._key) and not self.is_annotated(frame)  # (QA pass 17)

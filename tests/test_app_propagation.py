@@ -692,8 +692,14 @@ def test_undoing_a_correction_cancelled_while_adapting_gives_back_what_its_previ
         qtbot.keyClick(window.canvas, Qt.Key.Key_F)
     assert finished.args[0].cancelled and finished.args[0].previewed == [3, 4]
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 3, 4, 5]
+    doc.seek(3)  # the frame label calls a preview a preview, and the frames the correction outdated out of date
+    assert window.status.frame_label.text().endswith(" · preview (out of date)")
+    doc.seek(5)
+    assert window.status.frame_label.text().endswith(" · out of date")
+    doc.seek(2)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not doc.is_annotated(2) and not doc.stale_frames().any()
+    assert not doc.is_preview(3)
     assert all(np.array_equal(doc.session.labels(i), before[i]) for i in range(1, 6))
     autosaver = window.controller.autosaver
     assert autosaver.save_now()
@@ -922,7 +928,7 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
     doc, prop = window.document, window.controller.propagation
     events: list[tuple] = []
     prop.previewed.connect(lambda frame: events.append(("preview", frame, doc.session.has_result(frame),
-                                                        bool(doc.stale_frames()[frame]))))
+                                                        bool(doc.stale_frames()[frame]), doc.is_preview(frame))))
     prop.adapting.connect(lambda done, steps: events.append(("adapt", done, steps, window.status.progress.text())))
     prop.progress.connect(lambda frame, done, total, fps: events.append(("frame", done)))
     notes: list[str] = []  # sixth GUI QA pass: a busy bar drew none of these
@@ -932,11 +938,11 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
         prop.start("forward", 0)
     assert notes == ["Propagating forward from 1…", "Preview to frame 2, adapting next…",
                      "Preview to frame 3, adapting next…"]
-    assert events[:2] == [("preview", 1, True, True), ("preview", 2, True, True)]  # stale until redone
+    assert events[:2] == [("preview", 1, True, True, True), ("preview", 2, True, True, True)]  # stale until redone
     assert [e[:3] for e in events[2:5]] == [("adapt", 1, 3), ("adapt", 2, 3), ("adapt", 3, 3)]
     assert events[3][3].startswith("Adapting 2/3 · ") and events[3][3].endswith(" left")
     assert [e for e in events[5:]] == [("frame", 1), ("frame", 2), ("frame", 3)]
-    assert not doc.stale_frames().any()
+    assert not doc.stale_frames().any() and not any(doc.is_preview(i) for i in range(doc.num_frames))
 
 
 def test_clearing_a_frames_annotation_lets_propagation_run_over_it(qtbot, app_factory, tmp_path, dialogs):

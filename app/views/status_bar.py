@@ -135,7 +135,8 @@ class StatusBar(QStatusBar):
         name = doc.frame_name(i)
         stale = doc.stale_frames()
         # a red frame named as such, not only by the timeline's colour (QA pass 29)
-        mark = " · annotated" if doc.is_annotated(i) else " · out of date" if i < len(stale) and stale[i] else ""
+        mark = (" · annotated" if doc.is_annotated(i) else " · preview (out of date)" if doc.is_preview(i)
+                else " · out of date" if i < len(stale) and stale[i] else "")
         mark += " · decoding…" if doc.picture_pending else ""
         self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
         self._fit()

@@ -986,3 +986,24 @@ def test_the_immediate_save_of_an_edit_holds_the_stale_marks_it_causes(qtbot, ap
     doc.redo()
     doc.clear_annotation()  # frame 3's result came from before frame 5 was annotated: out of date
     assert saved == [{1, 2, 3, 4}, {1, 2, 4}, {1, 2, 3, 4}, {1, 2, 4}, {1, 2, 3, 4}]
+
+
+def test_out_of_date_frames_are_hatched_on_the_timeline(qtbot, app_factory, tmp_path):
+    """QA: the out-of-date marks, a flat red, read like the lane of object 1, whose DAVIS colour is dark red.
+    They are hatched: the blue of the frames with masks shows between the red lines."""
+    from PySide6.QtCore import QPointF
+
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    doc.seek(2)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)  # a correction: the results around it are out of date
+    doc.end_stroke()
+    assert list(np.flatnonzero(doc.stale_frames())) == [1, 3, 4, 5]
+    timeline = window.timeline
+    timeline.resize(400, timeline.height())
+    timeline.refresh()
+    image = timeline.grab().toImage()
+    at = timeline.mapFromScene(timeline.getPlotItem().vb.mapViewToScene(QPointF(4, 0.06)))
+    strip = {image.pixelColor(x, y).getRgb()[:3] for x in range(at.x() - 8, at.x() + 8) for y in (at.y() - 1, at.y())}
+    red = {c for c in strip if c[0] > 200 and c[1] < 120 and c[2] < 120}
+    blue = {c for c in strip if c[2] > c[0] + 30}
+    assert red and blue, strip  # red lines, and the blue of a frame with a mask between them

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QWidget
 
 from ..document import Document
@@ -15,7 +16,7 @@ from ..objects import TrackedObject
 REFRESH_MS = 250
 ANNOTATED_COLOR = (80, 220, 120)
 RESULT_COLOR = (90, 140, 230, 110)
-STALE_COLOR = (230, 90, 90, 150)
+STALE_COLOR = (255, 80, 80)
 UNCERTAINTY_COLOR = (255, 170, 60)
 BASE_HEIGHT, AXIS_HEIGHT, BASE_TOP = 104, 24, 1.25  # pixels of the plot without lanes; its y range is 0..BASE_TOP
 LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MAX_LANES objects, then lanes thin
@@ -98,7 +99,9 @@ class TimelineView(pg.PlotWidget):
         self._box.setYRange(0, BASE_TOP, padding=0)
         self.lanes = pg.ImageItem()
         self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
-        self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*STALE_COLOR))
+        # hatched, so the out-of-date marks never read as a lane of a dark red object (DAVIS object 1)
+        self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None,
+                                      brush=QBrush(QColor(*STALE_COLOR), Qt.BrushStyle.BDiagPattern))
         self._curve = pg.PlotDataItem(pen=pg.mkPen(UNCERTAINTY_COLOR, width=1.5), connect="finite")
         # a value with no neighbour draws no line: a dot instead (QA pass 54: one frame between two annotated
         # frames had its uncertainty, which U went to, and nothing on the timeline)
@@ -120,8 +123,8 @@ class TimelineView(pg.PlotWidget):
         self._annotated.setZValue(2)
         self.entering.setZValue(2)
         self._cursor.setZValue(3)
-        self.setToolTip("Blue (bottom): frames with masks · red (bottom): out of date, a quick preview while the "
-                        "network adapts or masks from before a correction (propagate again) · "
+        self.setToolTip("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview "
+                        "while the network adapts or masks from before a correction (propagate again) · "
                         "orange: uncertainty (U jumps to the worst) · green: annotated frames · hollow green: "
                         "imported objects enter there (a forward run adds them) · top lanes, one per object in "
                         "its colour: where it has pixels (L jumps to the next frame where one is lost) · click or "

@@ -785,13 +785,18 @@ def test_small_working_sizes_share_the_cores_between_the_two_compute_threads(ses
     and one for the look-ahead thread than with both driving both cores; 480 px ran 5% slower, so it keeps
     them all (BENCHMARKS.md)."""
     from stm_core.engine import propagator as propagator_module
+    from stm_core.engine.hardware import caller_threads
 
     if not shared:
         monkeypatch.setattr(propagator_module, "SHARED_CORES_MAX_PIXELS", 0)
-    seen: dict[str, set[int]] = {"network": set(), "look-ahead": set()}
+    seen: dict[str, set[int]] = {"network": set(), "look-ahead": set(), "asked meanwhile": set()}
     real_segment, real_encode = propagator_module.STM.segment, propagator_module.Propagator._encode_ahead
-    monkeypatch.setattr(propagator_module.STM, "segment",
-                        lambda *a, **k: seen["network"].add(torch.get_num_threads()) or real_segment(*a, **k))
+
+    def segment(*args, **kwargs):
+        seen["network"].add(torch.get_num_threads())
+        seen["asked meanwhile"].add(caller_threads())  # what a run started now would ask for
+        return real_segment(*args, **kwargs)
+    monkeypatch.setattr(propagator_module.STM, "segment", segment)
 
     def encode_ahead(self, model, frames, geo, threads, index):
         result = real_encode(self, model, frames, geo, threads, index)
@@ -800,9 +805,15 @@ def test_small_working_sizes_share_the_cores_between_the_two_compute_threads(ses
     monkeypatch.setattr(propagator_module.Propagator, "_encode_ahead", encode_ahead)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
+    after: list[int] = []
     try:
         session.set_annotation(0, square_mask())
         session.propagate(0, "forward")
+        # QA pass 80: the count is process-wide, and the halved one stayed: every later run used one core
+        reader = threading.Thread(target=lambda: after.append(torch.get_num_threads()))
+        reader.start()
+        reader.join()
     finally:
         torch.set_num_threads(before)
-    assert seen == ({"network": {1}, "look-ahead": {1}} if shared else {"network": {2}, "look-ahead": {2}})
+    each = 1 if shared else 2
+    assert seen == {"network": {each}, "look-ahead": {each}, "asked meanwhile": {2}} and after == [2]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -43,6 +45,35 @@ def prepare_compute_thread(threads: int | None = None) -> None:
     if threads is not None:
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
+
+
+_count_before_share: int | None = None  # while a run shares the cores with its look-ahead thread: the full count
+
+
+def caller_threads() -> int:
+    """The intra-op thread count the calling thread asks the network thread to use: its own, or the full count
+    while a run shares the cores (torch's count is process-wide, so a thread started meanwhile reads the share)."""
+    return _count_before_share or torch.get_num_threads()
+
+
+@contextmanager
+def cores_shared(share: bool) -> Iterator[int]:
+    """Yields the intra-op thread count for a run's look-ahead thread: with `share`, half the calling thread's
+    (which keeps the rest meanwhile), else all of them. The full count comes back after: torch's count is also
+    the one every new thread starts with, so a run that kept half made every later run and adaptation use one
+    core of two (QA pass 80)."""
+    global _count_before_share
+    threads = torch.get_num_threads()
+    if not share:
+        yield threads
+        return
+    _count_before_share = threads
+    torch.set_num_threads(threads - threads // 2)
+    try:
+        yield max(1, threads // 2)
+    finally:
+        torch.set_num_threads(threads)
+        _count_before_share = None
 
 
 def _cuda_has_bf16() -> bool:

@@ -33,7 +33,8 @@ from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
 from .feature_cache import FeatureCache
 from .frame_outputs import FrameResult, FrameTensors, PendingResult, frame_outputs
 from .frame_prep import Geometry, frame_tensor, labels_to_probs
-from .hardware import autocast, compute_dtype, describe_precision, prepare_compute_thread, resolve_device
+from .hardware import (autocast, compute_dtype, cores_shared, describe_precision, prepare_compute_thread,
+                       resolve_device)
 from .memory import MemoryBank, annotated_memory
 from .run_ahead import on_network_thread, run_ahead
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
@@ -445,12 +446,9 @@ class Propagator:
         # encodes it (using cores the network's small layers leave idle); on a GPU it only decodes the image,
         # since a CUDA graph capture here must not meet CUDA calls from another thread
         on_cpu = self.device.type == "cpu"
-        threads = ahead_threads = torch.get_num_threads()
-        if on_cpu and geo.work[0] * geo.work[1] <= SHARED_CORES_MAX_PIXELS:
-            torch.set_num_threads(threads - threads // 2)  # this thread's share; the look-ahead thread has the rest
-            ahead_threads = max(1, threads // 2)
-        job = partial(self._encode_ahead, model, frames, geo, ahead_threads) if on_cpu else frames.__getitem__
-        with ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
+        with cores_shared(on_cpu and geo.work[0] * geo.work[1] <= SHARED_CORES_MAX_PIXELS) as ahead_threads, \
+                ThreadPoolExecutor(1, thread_name_prefix="stm-query") as ahead:
+            job = partial(self._encode_ahead, model, frames, geo, ahead_threads) if on_cpu else frames.__getitem__
             def encoded(future: Future, index: int) -> tuple[torch.Tensor, QueryFeatures]:
                 if on_cpu:
                     return future.result()

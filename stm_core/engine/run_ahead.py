@@ -9,9 +9,8 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
-import torch
 
-from .hardware import prepare_compute_thread
+from .hardware import caller_threads, prepare_compute_thread
 
 T = TypeVar("T")
 _END = object()
@@ -82,7 +81,7 @@ def run_ahead(items: Generator[T, None, None], depth: int) -> Iterator[T]:
     out: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     finished = threading.Event()
-    threads = torch.get_num_threads()
+    threads = caller_threads()
 
     def put(entry: tuple[object, BaseException | None]) -> bool:
         while not stop.is_set():
@@ -135,7 +134,7 @@ def on_network_thread(job: Callable[[Callable[[], bool]], T], cancel: threading.
     job stops at its next check on its own, and later jobs wait for it there (QA pass 22: an adaptation step
     of 35 s held the window that waited for a cancelled run). Not for use from the network thread itself,
     which would wait for itself."""
-    threads = torch.get_num_threads()
+    threads = caller_threads()
     abandoned, done = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
 

@@ -295,3 +295,23 @@ def test_clips_track_only_the_objects_of_their_first_frame():
         first = set(np.unique(clip.labels[0]).tolist())
         assert all(set(np.unique(lab).tolist()) <= first for lab in clip.labels[1:])
         assert clip.num_objects == max(first)
+
+
+def test_adaptation_computes_in_fp32_when_fast_is_off(tmp_path, monkeypatch):
+    """QA pass 80: `--no-fast` ("plain fp32") still adapted the weights in bf16."""
+    import stm_core.engine.hardware as hardware
+    import stm_core.train.adapt as adapt_module
+
+    monkeypatch.setattr(hardware, "autocast_dtype", lambda device: torch.bfloat16)  # as where bf16 is fast
+    seen: set[tuple[bool, bool]] = set()
+    real = adapt_module.clip_loss
+
+    def clip_loss(*args, **kwargs):
+        seen.add((fast, torch.is_autocast_enabled("cpu")))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(adapt_module, "clip_loss", clip_loss)
+    for fast in (True, False):
+        session = tiny_session(write_clip(tmp_path / f"clip{fast}"), adapt_steps=1, fast=fast)
+        session.set_annotation(0, square_mask())
+        session.propagate(0, "forward")
+    assert seen == {(True, True), (False, False)}

@@ -293,7 +293,7 @@ class Propagator:
         labels = [cv2.resize(lut[annotations[i]], size, interpolation=cv2.INTER_NEAREST) for i in sorted(annotations)]
         # on the network thread, which flushes denormals: an fp32 adaptation ran 1.7x slower without (Intel CPU)
         tuned = on_network_thread(lambda abandoned: adapt(
-            start, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch,
+            start, images, labels, steps, self.settings.adapt_lr, self.settings.adapt_batch, fast=self.settings.fast,
             progress=None if adapting is None else lambda *step: None if abandoned() else adapting(*step),
             cancel=abandoned), cancel)
         if tuned is None or cancel is not None and cancel.is_set():

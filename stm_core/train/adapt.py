@@ -64,11 +64,13 @@ class StillFrameClips:
 
 
 def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], steps: int = 60,
-          lr: float = 1e-4, batch_size: int = 2, seed: int = 0,
+          lr: float = 1e-4, batch_size: int = 2, seed: int = 0, fast: bool = True,
           cancel: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> STM:
     """A copy of `model` fine-tuned for `steps` steps on warps of the annotated frames (labels 0..K, with
     every object 1..K present in at least one frame). Returns the copy in eval mode; `model` is unchanged.
-    `progress(done, steps)` after each step: the wait is seconds long, so the user is shown it."""
+    `fast`: in the device's fast reduced precision where it has one, as the engine's setting of that name (off,
+    everything is fp32). `progress(done, steps)` after each step: the wait is seconds long, so the user is
+    shown it."""
     device = next(model.parameters()).device
     tuned = copy.deepcopy(model).train()
     for module in tuned.modules():
@@ -86,7 +88,7 @@ def adapt(model: STM, images: Sequence[np.ndarray], labels: Sequence[np.ndarray]
             keep = [i for i, n in enumerate(counts) if n > 0]
             if keep:
                 frames, labs = frames[keep].to(device), labs[keep].to(device)
-                with autocast(device):
+                with autocast(device, fast):
                     loss, _ = clip_loss(tuned, frames, labs, [counts[i] for i in keep])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

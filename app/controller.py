@@ -281,6 +281,7 @@ class AppController(QObject):
             if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None \
                     and (labels := _without(labels, removed)).any():
                 session.add_entering(index, labels)
+        self._say_damaged(workspace, names)
         deferred = workspace.saved_frames(names, "result")  # under an annotation too: shown once it is cleared
         self.editor.apply_json(saved(state, "editor", dict, {}))
         # the folder's name, not its path: a long path ran into the frame number on the status bar
@@ -290,6 +291,24 @@ class AppController(QObject):
                        if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
         frame = saved(state, "current_frame", int, 0)
         return objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed
+
+    def _say_damaged(self, workspace: Workspace, names: list[str]) -> None:
+        """Name the saved annotations that could not be read (their frames open without them) and where the
+        files were kept."""
+        if not workspace.damaged:
+            return
+        index_of = {name: i for i, name in enumerate(names)}
+        frames = sorted({index_of[name] + 1 for _, name, _, _ in workspace.damaged})
+        shown = ", ".join(map(str, frames[:10])) + (" …" if len(frames) > 10 else "")
+        _, _, kept, why = workspace.damaged[0]
+        plural = len(frames) > 1
+        self.error.emit("Saved annotations damaged",
+                        f"The saved annotation{'s' if plural else ''} of frame{'s' if plural else ''} {shown} could "
+                        f"not be read ({why}), so {'those frames open' if plural else 'that frame opens'} without "
+                        f"{'them' if plural else 'it'}: paint {'them' if plural else 'it'} again. The damaged "
+                        f"file{'s were' if plural else ' was'} kept beside the others, as {kept.name}"
+                        f"{' and so on' if len(workspace.damaged) > 1 else ''}, in {kept.parent}.")
+        workspace.damaged.clear()
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
                       uncertainty: dict[int, float], removed: set[int]) -> None:

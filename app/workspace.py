@@ -361,6 +361,7 @@ class Workspace:
         self._made: set[Path] = set()  # the folders this object wrote files into
         self._lost = False  # one of them was gone when it wrote there again (see `lost`)
         self._state_written = False
+        self.damaged: list[tuple[MaskKind, str, Path, str]] = []  # (kind, frame name, kept as, why) unreadable
 
     def lock(self) -> str | None:
         """Mark the workspace as open here; if another window (of any process on this machine) has it open,
@@ -467,7 +468,7 @@ class Workspace:
                     if im.size != (size[1], size[0]):
                         return False
             except (OSError, UnidentifiedImageError):
-                continue  # a damaged mask is said when it is read
+                continue  # a damaged mask is dealt with when it is read (`read_frame_mask`)
         return True
 
     def keep_damaged_state(self) -> Path | None:
@@ -602,10 +603,21 @@ class Workspace:
         return {p.stem for p in self._folder(kind).glob("*.png") if not p.name.startswith(".")}
 
     def read_frame_mask(self, name: str, size: tuple[int, int], kind: MaskKind = "result") -> np.ndarray | None:
-        """One saved mask; None if it is missing or unreadable (the frame then just has no mask)."""
+        """One saved mask; None if it is missing or unreadable (the frame then just has no mask). An unreadable
+        annotation is renamed out of the way, so a later save cannot take its place unnoticed, and listed in
+        `damaged` for the window to say (QA pass 80: one was dropped at reopening without a word); a result is
+        only computed again."""
+        path = self._folder(kind) / f"{name}.png"
         try:
-            return read_mask(self._folder(kind) / f"{name}.png", size, tolerance=0)
-        except InputError:
+            return read_mask(path, size, tolerance=0)
+        except InputError as exc:
+            if kind != "result" and path.exists():
+                kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+                try:
+                    path.rename(kept)
+                except OSError:
+                    kept = path
+                self.damaged.append((kind, name, kept, str(exc)))  # list.append: safe from the reading threads
             return None
 
     def adopt_listed(self, state: dict) -> None:

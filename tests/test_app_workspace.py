@@ -327,6 +327,32 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
 
 
+def test_a_damaged_saved_annotation_is_said_and_kept_aside(qtbot, app_factory, dialogs, tmp_path):
+    """QA pass 80: a saved annotation cut short opened as an ordinary frame without a word, and the next save
+    of that frame would have replaced the file."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip4", count=4)
+    window = app_factory()
+    window.controller.open(clip)
+    doc = window.document
+    paint(doc, 30, 30)
+    doc.seek(2)
+    paint(doc, 50, 30)
+    root = window.controller.autosaver.workspace.root
+    window.close()
+    damaged = root / "annotations" / "00002.png"
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    again = app_factory()
+    assert again.controller.open(clip)
+    title, text = dialogs[-1]
+    assert title == "Saved annotations damaged"
+    assert text.startswith("The saved annotation of frame 3 could not be read (") and "paint it again" in text
+    kept = list((root / "annotations").glob("00002.png.damaged-*"))
+    assert len(kept) == 1 and kept[0].name in text and kept[0].stat().st_size == 40
+    assert again.document.annotated_frames() == [0] and not damaged.exists()
+
+
 @pytest.mark.parametrize("version", [3, 3.0])
 def test_a_workspace_of_a_newer_version_is_left_as_it_is_and_the_video_not_opened(qtbot, app_factory, dialogs,
                                                                                   frame_dir, version):

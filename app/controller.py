@@ -323,12 +323,15 @@ class AppController(QObject):
             for index in frames:
                 if cancel.is_set():
                     return False
+                if session.snapshot(index).result is not None:
+                    continue
                 labels = workspace.read_frame_mask(names[index], size)
-                if labels is not None and session.snapshot(index).result is None:
+                if labels is not None:
                     kept = _without(labels, removed)
-                    session.set_result(index, kept, uncertainty.get(index, float("nan")),
-                                       workspace.read_soft(names[index], labels) if kept is labels else None)
-                    progress(index)
+                    soft = workspace.read_soft(names[index], labels) if kept is labels else None
+                    # checked again as it is stored (QA pass 80: a run's result stored meanwhile was replaced)
+                    if session.set_result(index, kept, uncertainty.get(index, float("nan")), soft, if_absent=True):
+                        progress(index)
             return True
 
         task = Task(load, self)

@@ -63,7 +63,8 @@ class FrameSnapshot:
         return self.entering.copy() if result is None else add_objects(result, self.entering)
 
     def soft(self) -> tuple[list[int], np.ndarray] | None:
-        """What `AnnotationSession.soft_result` gave then."""
+        """The propagated soft maps as stored (object ids, uint8 [K,h,w] at the working size), for saving them;
+        None for annotated frames and results without soft maps."""
         return None if self.painted is not None else self.result_soft()
 
     def result_labels(self) -> np.ndarray | None:
@@ -331,15 +332,20 @@ class AnnotationSession:
         self._propagator.forget_frame(index)
 
     def set_result(self, index: int, labels: np.ndarray, uncertainty: float = float("nan"),
-                   soft: tuple[list[int], np.ndarray] | None = None) -> None:
+                   soft: tuple[list[int], np.ndarray] | None = None, if_absent: bool = False) -> bool:
         """Store a label map as this frame's result without annotating it (imported masks, or a saved result
-        read back with the `uncertainty` and `soft` maps, as `soft_result` gave them, it had when propagated).
-        On an annotated frame it is the result shown again once the annotation is removed."""
+        read back with the `uncertainty` and `soft` maps, as `snapshot(i).soft()` gave them, it had when
+        propagated). On an annotated frame it is the result shown again once the annotation is removed. With
+        `if_absent`, a frame that has a result keeps it: a saved result read back while a propagation runs
+        must not replace a newer one stored between the check and the store. Returns whether it stored."""
         index = self._check_index(index)
         labels = self._check_labels(labels)
         obj_ids, probs = _checked_soft(soft) if soft is not None else (None, None)
         with self._lock:
+            if if_absent and self._results.has(index):
+                return False
             self._results.put(index, labels, probs, obj_ids, uncertainty)
+            return True
 
     def restore_replaced(self, index: int) -> bool:
         """Give frame `index` back the result a preview replaced, while the preview is still its result: after
@@ -348,11 +354,6 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             return self._results.restore(index)
-
-    def soft_result(self, index: int) -> tuple[list[int], np.ndarray] | None:
-        """The propagated soft maps of frame `index` as stored (object ids, uint8 [K,h,w] at the working size),
-        for saving them; None for annotated frames and results without soft maps."""
-        return self.snapshot(index).soft()
 
     def copy_masks_from(self, other: "AnnotationSession") -> None:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included, and its

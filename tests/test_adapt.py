@@ -151,15 +151,15 @@ def test_undoing_a_correction_gives_back_the_masks_from_before_it(tmp_path, monk
     session = tiny_session(write_clip(tmp_path / "clip", frames=8), adapt_steps=4, preview_frames=3)
     session.set_annotation(0, square_mask())
     session.propagate(0, "forward")
-    before = [session.soft_result(i)[1] for i in range(1, 8)]
+    before = [session.snapshot(i).soft()[1] for i in range(1, 8)]
     session.set_annotation(4, square_mask(t=4, label=2))  # a correction, adapted to, then undone
     session.propagate(4, "forward")
-    assert any(not np.array_equal(session.soft_result(i)[1], b) for i, b in zip(range(5, 8), before[4:]))
+    assert any(not np.array_equal(session.snapshot(i).soft()[1], b) for i, b in zip(range(5, 8), before[4:]))
     session.remove_annotation(4)
     previewed: list[int] = []
     session.propagate(0, "forward", previewed=previewed.append)
     assert len(calls) == 2 and previewed == []  # the earlier adaptation, ready at once: no preview needed
-    assert all(np.array_equal(session.soft_result(i)[1], b) for i, b in zip(range(1, 8), before))
+    assert all(np.array_equal(session.snapshot(i).soft()[1], b) for i, b in zip(range(1, 8), before))
 
 
 def test_a_preview_shows_frames_before_adapting_and_the_adapted_pass_replaces_them(tmp_path):
@@ -187,7 +187,7 @@ def test_a_result_a_preview_replaced_comes_back_until_the_adapted_pass_replaces_
     session = tiny_session(write_clip(tmp_path / "clip"), adapt_steps=2, preview_frames=2)
     session.set_annotation(0, square_mask())
     session.propagate(0, "forward")
-    before = {i: (session.labels(i), session.soft_result(i)) for i in range(1, 6)}
+    before = {i: (session.labels(i), session.snapshot(i).soft()) for i in range(1, 6)}
     session.set_annotation(3, square_mask(t=3))  # a correction
     cancel = threading.Event()
     report = session.propagate(3, "forward", cancel=cancel, previewed=lambda i: i == 5 and cancel.set())
@@ -196,7 +196,7 @@ def test_a_result_a_preview_replaced_comes_back_until_the_adapted_pass_replaces_
     assert [session.restore_replaced(i) for i in (2, 4, 5)] == [False, True, True]
     assert not session.restore_replaced(4)  # given back once
     for i in (4, 5):
-        labels, (ids, soft) = session.labels(i), session.soft_result(i)
+        labels, (ids, soft) = session.labels(i), session.snapshot(i).soft()
         assert np.array_equal(labels, before[i][0]) and ids == before[i][1][0] and np.array_equal(soft, before[i][1][1])
     session.set_annotation(3, square_mask(t=3))
     session.propagate(3, "forward")  # its preview, then the adapted pass, which replaces the preview

@@ -867,6 +867,26 @@ def test_a_correction_while_saved_results_still_load_outdates_them(qtbot, app_fa
     assert list(np.flatnonzero(doc2.stale_frames())) == [1, 3, 5, 7]
 
 
+def test_a_result_stored_while_its_saved_one_is_read_is_kept(qtbot, app_factory, frame_dir, monkeypatch):
+    """QA pass 80: the loader checked that a frame had no result, read the saved one, then stored it: a run's
+    result stored in between was replaced by the older saved one."""
+    window = propagated_window(qtbot, app_factory, frame_dir)
+    window.close()
+    again = app_factory()
+    newer = np.zeros((64, 96), np.uint8)
+    newer[:8, :8] = 1
+    original = Workspace.read_soft
+
+    def read_soft(self, name, labels):  # a propagation stores frame 2's result as its saved one is read
+        if name == "00002":
+            again.document.session.set_result(2, newer)
+        return original(self, name, labels)
+    monkeypatch.setattr(Workspace, "read_soft", read_soft)
+    again.controller.open(frame_dir)
+    again.controller.wait_for_loading()
+    assert np.array_equal(again.document.session.labels(2), newer)
+
+
 def test_soft_maps_are_read_back_only_beside_their_own_mask(tmp_path):
     workspace = Workspace(tmp_path / "ws")
     labels = np.zeros((6, 8), np.uint8)
@@ -993,7 +1013,7 @@ def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reope
     its propagated result: saving the annotation had removed the result's file."""
     window = propagated_window(qtbot, app_factory, frame_dir)
     doc = window.document
-    result, soft = doc.session.labels(2), doc.session.soft_result(2)
+    result, soft = doc.session.labels(2), doc.session.snapshot(2).soft()
     uncertain = doc.uncertainty()[2]
     doc.seek(2)
     paint(doc, 60, 40, obj=doc.add_object().id)  # a correction: frame 2 is annotated
@@ -1006,7 +1026,7 @@ def test_the_result_under_a_correction_comes_back_when_it_is_cleared_after_reope
     doc.seek(2)
     doc.clear_annotation()
     assert not doc.is_annotated(2) and np.array_equal(doc.session.labels(2), result)
-    ids, maps = doc.session.soft_result(2)
+    ids, maps = doc.session.snapshot(2).soft()
     assert ids == soft[0] and np.array_equal(maps, soft[1])
     assert np.isfinite(uncertain) and doc.uncertainty()[2] == pytest.approx(uncertain, abs=1e-5)  # U ranks it again
     # QA pass 26: every result was red, as if propagated from the correction: they are from before it

@@ -38,18 +38,18 @@ def test_a_correction_blends_with_the_run_from_the_other_side(tmp_path):
     blended = _session(clip)
     blended.set_annotation(0, first)
     blended.propagate(0, "forward")
-    forward = {i: blended.soft_result(i)[1] for i in range(1, 6)}
+    forward = {i: blended.snapshot(i).soft()[1] for i in range(1, 6)}
     blended.set_annotation(6, last)
     blended.propagate(6, "backward", return_runs=False)  # no run back from frame 0 (see the test below)
     pure = _session(clip)  # the same annotations without earlier results: the backward run alone
     pure.set_annotation(0, first)
     pure.set_annotation(6, last)
     pure.propagate(6, "backward", return_runs=False)
-    assert max(np.abs(forward[i].astype(int) - pure.soft_result(i)[1]).max() for i in range(1, 6)) > 8
+    assert max(np.abs(forward[i].astype(int) - pure.snapshot(i).soft()[1]).max() for i in range(1, 6)) > 8
     for i in range(1, 6):
-        expected_labels, expected = blend_soft(pure.soft_result(i)[1], forward[i], blend_weight(i, 6, 0), [1],
+        expected_labels, expected = blend_soft(pure.snapshot(i).soft()[1], forward[i], blend_weight(i, 6, 0), [1],
                                                (48, 80))
-        assert np.abs(blended.soft_result(i)[1].astype(int) - expected).max() <= 1
+        assert np.abs(blended.snapshot(i).soft()[1].astype(int) - expected).max() <= 1
         assert (blended.labels(i) != expected_labels).mean() < 0.01
 
 
@@ -66,7 +66,7 @@ def test_no_blend_with_a_result_of_an_annotation_that_changed_since(tmp_path):
     pure.set_annotation(6, square_mask(t=6, label=2))
     pure.propagate(6, "backward")
     for i in range(1, 6):
-        assert np.array_equal(session.soft_result(i)[1], pure.soft_result(i)[1])
+        assert np.array_equal(session.snapshot(i).soft()[1], pure.snapshot(i).soft()[1])
         assert np.array_equal(session.labels(i), pure.labels(i))
 
 
@@ -104,9 +104,9 @@ def test_a_run_ending_at_an_annotated_frame_is_answered_by_a_run_back_from_it(tm
     forward.propagate(0, "forward", return_runs=False)
     backward.propagate(6, "backward", return_runs=False)
     for i in range(1, 6):
-        _, expected = blend_soft(backward.soft_result(i)[1], forward.soft_result(i)[1], blend_weight(i, 6, 0),
+        _, expected = blend_soft(backward.snapshot(i).soft()[1], forward.snapshot(i).soft()[1], blend_weight(i, 6, 0),
                                  [1], (48, 80))
-        assert np.abs(both.soft_result(i)[1].astype(int) - expected).max() <= 1
+        assert np.abs(both.snapshot(i).soft()[1].astype(int) - expected).max() <= 1
 
 
 def test_after_a_correction_the_runs_from_both_sides_are_blended_without_the_result_from_before_it(tmp_path):
@@ -129,6 +129,6 @@ def test_after_a_correction_the_runs_from_both_sides_are_blended_without_the_res
     forward.propagate(0, "forward", return_runs=False)
     backward.propagate(6, "backward", return_runs=False)
     for i in range(1, 6):
-        _, expected = blend_soft(backward.soft_result(i)[1], forward.soft_result(i)[1], blend_weight(i, 6, 0),
+        _, expected = blend_soft(backward.snapshot(i).soft()[1], forward.snapshot(i).soft()[1], blend_weight(i, 6, 0),
                                  [1], (48, 80))
-        assert np.abs(corrected.soft_result(i)[1].astype(int) - expected).max() <= 1, i
+        assert np.abs(corrected.snapshot(i).soft()[1].astype(int) - expected).max() <= 1, i

@@ -162,7 +162,7 @@ def _cancel_after(frames: int) -> tuple[threading.Event, callable]:
 
 
 def _results(session: AnnotationSession) -> list[tuple]:
-    return [(session.labels(i).tobytes(), repr(session.soft_result(i))) for i in range(session.num_frames)]
+    return [(session.labels(i).tobytes(), repr(session.snapshot(i).soft())) for i in range(session.num_frames)]
 
 
 def test_a_cancelled_run_asked_for_again_continues_where_it_stopped(tmp_path):
@@ -449,7 +449,7 @@ def test_an_object_entering_later_leaves_the_run_back_from_an_annotated_frame_be
         assert s.propagate(0, "forward").frames == [1, 2, 3, 4, 4, 3, 2, 1]
         sessions.append(s)
     assert all(np.array_equal(sessions[0].labels(i), sessions[1].labels(i)) for i in range(1, 5))
-    assert all(repr(sessions[0].soft_result(i)) == repr(sessions[1].soft_result(i)) for i in range(1, 5))
+    assert all(repr(sessions[0].snapshot(i).soft()) == repr(sessions[1].snapshot(i).soft()) for i in range(1, 5))
 
 
 def test_entering_objects_wait_through_backward_runs_and_leave_with_their_object(session):
@@ -482,7 +482,7 @@ def test_an_object_first_painted_later_is_not_sought_before_that_frame(session, 
     assert sought == [[1], [1]] and all(2 not in np.unique(session.labels(i)) for i in (1, 2, 3))
     session.propagate(6, "both")  # from the frame that shows it, it is tracked both ways; the run back from
     assert sought[2:] == [[1, 2], [1, 2], [1]]  # frame 4 to frame 5 seeks only what frame 4 knows, and blends
-    assert session.soft_result(5)[0] == [1, 2]
+    assert session.snapshot(5).soft()[0] == [1, 2]
 
 
 def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(session, monkeypatch):
@@ -503,7 +503,7 @@ def test_a_run_from_an_all_background_frame_seeks_no_object_painted_later(sessio
     report = session.propagate(0, "forward", progress=lambda i, d, t: seen.append((i, d, t)))
     assert sought == [[2]] and report.frames == [1, 2, 3, 4, 5, 5, 4, 3, 2, 1] and seen[-1] == (1, 10, 10)
     for i in range(1, 6):
-        ids, soft = session.soft_result(i)
+        ids, soft = session.snapshot(i).soft()
         assert ids == [2] and soft.max() <= np.ceil(255 * i / 6)  # the run back from 6 weighs i/6 there
     assert not session.labels(1).any() and not session.labels(2).any()
 
@@ -606,7 +606,7 @@ def test_propagating_with_no_object_anywhere_says_so(session):
     entering[36:46, 60:76] = 2
     session.add_entering(5, entering)
     session.propagate(0, "forward")
-    assert not session.labels(3).any() and session.is_annotated(5) and session.soft_result(7)[0] == [2]
+    assert not session.labels(3).any() and session.is_annotated(5) and session.snapshot(7).soft()[0] == [2]
 
 
 def test_processing_resolution_returns_source_size(tmp_path):
@@ -768,7 +768,7 @@ def test_the_library_refuses_bad_calls_with_one_line(tmp_path):
             EngineSettings(**{field: value})
     assert EngineSettings(device="cuda:1", mem_every=np.int64(3)).mem_every == 3
     # QA pass 21: getters took frames outside the video (-1 gave the last frame), a NumPy index was kept as one
-    for call in (s.frame, s.labels, s.annotation, s.remove_annotation, s.soft_result, s.entering_labels,
+    for call in (s.frame, s.labels, s.annotation, s.remove_annotation, s.snapshot, s.entering_labels,
                  lambda i: s.probability(i, 1)):
         for index in (-1, 3):
             with pytest.raises(IndexError, match=f"frame {index} is outside 0..2"):

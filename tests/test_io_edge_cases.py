@@ -334,3 +334,28 @@ def test_a_video_of_non_square_pixels_says_it_is_shown_at_its_stored_size(tmp_pa
     with pytest.warns(UserWarning, match=r"players show it 192x64\): it is shown, annotated and exported at its "
                                          r"stored size, 96x64"):
         assert open_frames(path).size == (64, 96)
+
+
+def test_a_lock_is_taken_by_one_writer_only(tmp_path):
+    """QA pass 80: a lock file was created empty and written after, and a writer reading it meanwhile took it
+    for a dead one's and took it over: both held it. Writers racing for one lock: exactly one takes it."""
+    import threading
+
+    from stm_core.io import locks
+
+    for round_ in range(40):
+        path = tmp_path / f"round{round_}" / ".lock"
+        start, taken = threading.Barrier(6), []
+
+        def race(token: str) -> None:
+            start.wait()
+            if locks.take(path, token) is None:
+                taken.append(token)
+        threads = [threading.Thread(target=race, args=(f"writer {i}",)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(taken) == 1, (round_, taken)
+        assert locks.holder(path)["token"] == taken[0]
+        assert [p.name for p in path.parent.iterdir()] == [".lock"]  # nothing written aside is left

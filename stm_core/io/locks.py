@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import psutil
@@ -36,21 +37,47 @@ def holder(path: Path, alive_only: bool = True) -> dict | None:
 
 def take(path: Path, token: str) -> dict | None:
     """Take the lock at `path` (its folder is made) for `token`. Returns None when taken (or already held with
-    that token), else the live holder's record, and nothing is taken. OSError where it cannot be written."""
+    that token), else the live holder's record, and nothing is taken. OSError where it cannot be written, or
+    where other writers kept taking it over meanwhile."""
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": token}
-    for _ in range(2):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x", encoding="utf-8") as f:
-                json.dump(mine, f)
+            _create(path, json.dumps(mine))
             return None
         except FileExistsError:
+            text = _read(path)
             record = holder(path)
-            if record is None:  # its process is gone
-                path.unlink(missing_ok=True)
+            if record is None:  # its process is gone: removed unless another writer took it meanwhile
+                if _read(path) == text:
+                    path.unlink(missing_ok=True)
                 continue
             return None if record.get("token") == token else record
-    return None
+    raise OSError(f"the lock {path} kept changing hands")
+
+
+def _create(path: Path, text: str) -> None:
+    """Create `path` holding `text`, or raise FileExistsError. Written aside and hard-linked into place, so the
+    file never exists empty: another writer reading an empty lock took it for a dead one and took it over
+    (QA pass 80). Where the file system has no hard links, it is created exclusively, then written."""
+    aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    aside.write_text(text, encoding="utf-8")
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def release(path: Path, token: str) -> None:

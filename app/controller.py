@@ -197,8 +197,8 @@ class AppController(QObject):
         n, names = session.num_frames, session.frame_names
         spread = [(names[i], AppController._thumbnail_at(session, i))
                   for i in sorted({n * k // (SPREAD_FRAMES + 1) for k in range(1, SPREAD_FRAMES + 1)} - {0})
-                  ] if session.frames.path.is_dir() else []
-        return (frame_fingerprint(first, source_files(session.frames)), frame_fingerprint(first), thumbnail, later,
+                  ] if session.source_path.is_dir() else []
+        return (frame_fingerprint(first, source_files(session)), frame_fingerprint(first), thumbnail, later,
                 "\n".join(f"{name}:{seen}" for name, seen in spread if seen is not None and not flat(seen)))
 
     @staticmethod
@@ -242,11 +242,11 @@ class AppController(QObject):
                                 "of date.")
                 state, salvaged = {}, True
             if state is not None and not workspace.matches(state, names, size) and not salvaged:
-                changed = workspace.frames_changed(state, names, size) if session.frames.path.is_dir() else None
+                changed = workspace.frames_changed(state, names, size) if session.source_path.is_dir() else None
                 if changed is None:
                     raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
                 then, gone = saved(state, "num_frames", int, 0), changed[1]
-                self.error.emit("Frames changed", f"{session.frames.path.name} has {len(names)} frames now, {then} "
+                self.error.emit("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} "
                                 "when its work was saved. Its work is restored by frame name, every propagated "
                                 "result marked out of date: propagate again." +
                                 (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks "
@@ -639,7 +639,7 @@ class AppController(QObject):
         session = self.document.session
         if session is None or not old.engine_differs(prefs):
             return
-        fresh = AnnotationSession(session.frames, self.settings.engine_settings())
+        fresh = session.on_same_frames(self.settings.engine_settings())
         try:
             fresh.memory_status()  # resolves the device: asking for CUDA without one fails here, not later
         except StmError as exc:

@@ -247,7 +247,7 @@ class Document(QObject):
                 return self._picture[2]
             return self._session.frame(self._current)
         except StmError as exc:
-            source = self._session.frames.path
+            source = self._session.source_path
             if not source.exists():  # moved or deleted while open: said once, not for every frame (QA pass 14)
                 if -1 not in self._unreadable:
                     self._unreadable.add(-1)

@@ -167,7 +167,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     from annotations that changed since, for the summary; `workspace`: the video's workspace folder, which
     an export must not write into."""
     folder = options.folder
-    _refuse_unsafe_folder(folder, session.frames.path, options)
+    _refuse_unsafe_folder(folder, session.source_path, options)
     if workspace is not None:
         _refuse_workspace(folder, workspace)
     earlier = _earlier_export_ids(folder)
@@ -190,7 +190,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         (folder / d).mkdir(parents=True, exist_ok=True)
     lut = label_lut(replace(o, visible=True) for o in objects)  # the review video shows hidden objects too
     coco = CocoDocument([(o.id, o.name) for o in objects], session.frame_size,
-                        f"{session.frames.path.name}: masks exported by STM Annotator") if options.coco else None
+                        f"{session.source_path.name}: masks exported by STM Annotator") if options.coco else None
     done = without_mask = 0
     try:
         with ExitStack() as stack:
@@ -225,7 +225,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                 if video is not None:
                     video.write(composite(session.frame(index), labels, lut))
                 if coco is not None and not unmasked:  # left out: no mask is not "no object" (QA pass 13)
-                    coco.add_frame(index, session.frames.file_name(index), labels)
+                    coco.add_frame(index, session.frame_file_name(index), labels)
                 done = index + 1
                 progress(done, total)
         if coco is not None:

@@ -32,7 +32,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import cv2
 import numpy as np
@@ -41,8 +41,10 @@ from PIL import Image, UnidentifiedImageError
 from stm_core.errors import InputError
 from stm_core.io import locks
 from stm_core.io.atomic import atomic_write_bytes, cut_to_bytes, remove_temporaries
-from stm_core.io.frames import FrameSource
 from stm_core.io.masks import mask_digest, read_mask, write_mask
+
+if TYPE_CHECKING:
+    from stm_core.session import AnnotationSession
 
 STATE_FILE = "workspace.json"
 IDENTITY_FILE = "identity.json"
@@ -192,21 +194,21 @@ def _is_flat(x: np.ndarray) -> bool:
     return float(((x - x.mean(axis=0)) ** 2).mean()) < 3.0 ** 2
 
 
-def source_files(frames: FrameSource) -> str:
+def source_files(session: AnnotationSession) -> str:
     """What a video's files are: their sizes and a digest of bytes sampled across them (eight places spread over a
     video file; eight frames spread over a folder). A moved video keeps them; another video does not, also where
     sizes alone agree (QA pass 19: uncompressed frames of one size) and where both clips fade in, out or
     through black (QA pass 20: the middle and last frames alike). "" if they cannot be read."""
     digest = hashlib.sha1()
     try:
-        if frames.path.is_file():
-            with frames.path.open("rb") as f:
+        if session.source_path.is_file():
+            with session.source_path.open("rb") as f:
                 size = f.seek(0, os.SEEK_END)
                 for k in range(_SAMPLES):
                     f.seek(size * k // _SAMPLES)
                     digest.update(f.read(_SAMPLE_BYTES))
             return f"{size}:{digest.hexdigest()}"
-        files = [frames.path / frames.file_name(i) for i in range(len(frames))]
+        files = [session.source_path / session.frame_file_name(i) for i in range(session.num_frames)]
         for index in sorted({len(files) * k // _SAMPLES for k in range(_SAMPLES)} | {len(files) - 1}):
             with files[index].open("rb") as f:
                 digest.update(f.read(_SAMPLE_BYTES))

@@ -215,6 +215,16 @@ class AnnotationSession:
         return self.frames.times
 
     @property
+    def source_path(self) -> Path:
+        """The video file or frame folder this session reads."""
+        return self.frames.path
+
+    def frame_file_name(self, index: int) -> str:
+        """Frame `index`'s file name, for outputs that list frames by file ('00000.jpg'; a video's frames are
+        named as extracted PNGs would be)."""
+        return self.frames.file_name(self._check_index(index))
+
+    @property
     def frame_names(self) -> list[str]:
         """File stems used for mask files, e.g. '00000' for 00000.jpg or frame index 0 of a video."""
         return self.frames.names
@@ -354,6 +364,10 @@ class AnnotationSession:
         index = self._check_index(index)
         with self._lock:
             return self._results.restore(index)
+
+    def on_same_frames(self, settings: EngineSettings) -> "AnnotationSession":
+        """A new session, without masks, on this one's frames (decoded frames kept) with other engine settings."""
+        return AnnotationSession(self.frames, settings)
 
     def copy_masks_from(self, other: "AnnotationSession") -> None:
         """Take every annotation and result of `other` (same video), soft maps and uncertainty included, and its

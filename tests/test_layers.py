@@ -47,7 +47,14 @@ def test_the_application_holds_no_tensors_and_uses_only_the_engines_interface():
 
 
 def test_the_views_read_the_document_not_the_session():
-    """Widgets render the document's state; only the document and controller hold the session."""
+    """Widgets render the document's state; the session is for the modules that hold and move the work."""
     reaching = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "app" / "views").glob("*.py"))
                 if re.search(r"(?<!stm_core)\.session\b", p.read_text(encoding="utf-8"))]
+    assert reaching == []
+
+
+def test_the_app_uses_the_session_not_what_it_holds():
+    """QA pass 80: the app read `session.frames.path`, past the session's interface, into its frame source."""
+    reaching = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "app").rglob("*.py"))
+                if re.search(r"session\.(frames|_\w+)\b", p.read_text(encoding="utf-8"))]
     assert reaching == []

@@ -24,7 +24,7 @@ def _kv(i: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_memory_bank_keeps_annotated_and_evicts_oldest_propagated():
-    bank = MemoryBank(mem_every=5, max_frames=4)
+    bank = MemoryBank(max_frames=4)
     bank.add_permanent(0, *_kv(0))
     bank.add_permanent(50, *_kv(50))
     for i in (5, 10, 15, 20):
@@ -37,13 +37,13 @@ def test_memory_bank_keeps_annotated_and_evicts_oldest_propagated():
 
 
 def test_memory_stays_bounded_on_a_long_run():
-    bank = MemoryBank(mem_every=5, max_frames=20)
+    bank = MemoryBank(max_frames=20)
     bank.add_permanent(0, *_kv(0))
     for i in range(1, 10_000):
         bank.set_temporary(i, *_kv(i))
         if i % 5 == 0:
             bank.add_propagated(i, *_kv(i))
-        assert len(bank) <= 21
+        assert len(bank.frame_indices()) <= 21
     assert 0 in bank.frame_indices()
 
 
@@ -54,7 +54,7 @@ def test_annotated_frames_past_the_cap_keep_the_first_and_the_nearest():
     assert annotated_memory([3, 50, 90], 0, 1) == [3]
     assert annotated_memory([0, 50, 90], 50, 1) == [50]  # QA pass 71: a run from 50 had only frame 0 in memory
     assert annotated_memory([0, 50, 90], 90, 2) == [0, 90]
-    bank = MemoryBank(mem_every=5, max_frames=2)
+    bank = MemoryBank(max_frames=2)
     bank.add_permanent(0, *_kv(0))
     bank.add_permanent(9, *_kv(9))
     with pytest.raises(ValueError, match="annotated_memory"):

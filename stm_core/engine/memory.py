@@ -11,16 +11,15 @@ class MemoryBank:
     """Keys/values of memory frames for the objects of one propagation run.
 
     Annotated frames are permanent and never evicted (`annotated_memory` chooses at most `max_frames` of them).
-    Propagated frames are added every `mem_every` frames; once the bank holds `max_frames`, the oldest propagated
-    entry is evicted, so memory stays bounded on any video length and any number of annotated frames. The
-    previous frame is a temporary entry (as in the official inference loop): it is read together with the bank
-    but replaced at every step.
+    The run adds a propagated frame every `mem_every` frames; once the bank holds `max_frames`, the oldest
+    propagated entry is evicted, so memory stays bounded on any video length and any number of annotated frames.
+    The previous frame is a temporary entry (as in the official inference loop): it is read together with the
+    bank but replaced at every step.
     """
 
-    def __init__(self, mem_every: int, max_frames: int) -> None:
-        if mem_every < 1 or max_frames < 1:
-            raise ValueError("mem_every and max_frames must be at least 1")
-        self.mem_every = mem_every
+    def __init__(self, max_frames: int) -> None:
+        if max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
         self.max_frames = max_frames
         self._permanent: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._propagated: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
@@ -44,27 +43,27 @@ class MemoryBank:
     def copy(self) -> "MemoryBank":
         """The bank as it is now, kept as it is while this one goes on (entries are never changed in place, so
         they are shared)."""
-        bank = MemoryBank(self.mem_every, self.max_frames)
+        bank = MemoryBank(self.max_frames)
         bank._permanent, bank._propagated = self._permanent.copy(), self._propagated.copy()
         bank._temporary = self._temporary
         return bank
 
-    def frame_indices(self) -> list[int]:
-        """Memory frames a read would use now (permanent, propagated, then the temporary one)."""
-        idx = list(self._permanent) + list(self._propagated)
-        if self._temporary is not None and self._temporary[0] not in idx:
-            idx.append(self._temporary[0])
-        return idx
+    def _entries(self) -> list[tuple[int, tuple[torch.Tensor, torch.Tensor]]]:
+        """(frame, (key, value)) of what a read uses now: permanent, propagated, then the temporary frame unless
+        it is one of them."""
+        entries = list(self._permanent.items()) + list(self._propagated.items())
+        if self._temporary is not None and self._temporary[0] not in self._permanent \
+                and self._temporary[0] not in self._propagated:
+            entries.append((self._temporary[0], self._temporary[1:]))
+        return entries
 
-    def __len__(self) -> int:
-        return len(self.frame_indices())
+    def frame_indices(self) -> list[int]:
+        """Memory frames a read would use now, in the order `stacked` stacks them."""
+        return [index for index, _ in self._entries()]
 
     def stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys [N,Ck,T,h,w] and values [N,Cv,T,h,w] of all memory frames, ready for the memory read."""
-        entries = list(self._permanent.values()) + list(self._propagated.values())
-        if self._temporary is not None and self._temporary[0] not in self._permanent \
-                and self._temporary[0] not in self._propagated:
-            entries.append(self._temporary[1:])
+        entries = [kv for _, kv in self._entries()]
         if not entries:
             raise RuntimeError("memory is empty: nothing to propagate from")
         return torch.stack([k for k, _ in entries], 2), torch.stack([v for _, v in entries], 2)

@@ -459,7 +459,7 @@ class Propagator:
             if bank is not None:
                 bank = bank.copy()
             else:
-                bank = MemoryBank(s.mem_every, s.max_memory)
+                bank = MemoryBank(s.max_memory)
                 with self._compute():
                     for idx in annotated_memory(sorted(annotations), start, s.max_memory):
                         bank.add_permanent(idx, *self._annotation_memory(model, frames, idx, annotations, obj_ids,

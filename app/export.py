@@ -473,13 +473,17 @@ class _VideoEncoder:
     def __init__(self, path: Path, size: tuple[int, int], fps: float, times: list[float] | None = None) -> None:
         h, w = size
         self._container = av.open(str(path), "w")
-        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes (summary says)
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": "20", "preset": "veryfast"}
+        try:  # a PyAV without libx264, say: the file is closed, not left open (QA pass 80)
+            self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+            self._stream.width, self._stream.height = w + w % 2, h + h % 2  # yuv420p needs even sizes
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": "20", "preset": "veryfast"}
+            if times is not None:
+                self._stream.codec_context.time_base = self._stream.time_base = self.TIME_BASE
+        except BaseException:
+            self._container.close()
+            raise
         self._times, self._written = times, 0
-        if times is not None:
-            self._stream.codec_context.time_base = self._stream.time_base = self.TIME_BASE
 
     def __enter__(self) -> "_VideoEncoder":
         return self

@@ -894,3 +894,21 @@ def test_the_dialog_names_the_key_that_brings_out_of_date_frames_up_to_date(qtbo
     dialog = ExportDialog(window.controller, tmp_path / "out", window)
     assert "out of date (red on the timeline)" in dialog.result_label.text()
     assert "(Ctrl+F on a corrected frame runs both ways)" in dialog.result_label.text()
+
+
+def test_a_video_encoder_that_cannot_start_closes_its_file(tmp_path, monkeypatch):
+    """QA pass 80: a PyAV without libx264 raised from `add_stream` and left the opened mp4 open."""
+    import app.export as export
+
+    closed: list[bool] = []
+
+    class Container:
+        def add_stream(self, *args, **kwargs):
+            raise ValueError("unknown encoder 'libx264'")
+
+        def close(self):
+            closed.append(True)
+    monkeypatch.setattr(export.av, "open", lambda *args: Container())
+    with pytest.raises(ValueError, match="libx264"):
+        export._VideoEncoder(tmp_path / "overlay.mp4", (48, 64), 25.0)
+    assert closed == [True]

@@ -135,7 +135,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
         runs += [(i, "forward") for i in sorted(complete)]
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
-    written: set[int] = set(session.annotated_frames())
+    written: set[int] = set()  # the frames whose mask is on disk (QA pass 79: an unwritten one counted)
     lo, hi = (first if a.direction == "forward" else 0), (max(complete) + 1 if a.direction == "backward"
                                                           else session.num_frames)
     left = range(max(complete) + 1, session.num_frames) if a.direction == "backward" else \
@@ -150,6 +150,7 @@ def cmd_propagate(a: argparse.Namespace) -> int:
               smoothing=0) as bar, _writing_into(out, names, written) as target:
         for index in session.annotated_frames():
             write_mask(target / f"{names[index]}.png", session.labels(index))
+            written.add(index)
 
         def progress(index: int, done: int, total: int) -> None:
             bar.set_description_str(desc, refresh=False)
@@ -188,9 +189,9 @@ def _write_coco(path: Path, session: "AnnotationSession", annotations: Path, fra
 
     waiting = {int(o) for i in session.entering_frames() for o in np.unique(session.entering_labels(i)) if o}
     objects = object_names(annotations, sorted(set(session.object_ids()) | waiting))  # as the PNGs show them
-    coco = CocoDocument(objects, session.frame_size, f"{session.frames.path.name}: masks propagated by STM")
+    coco = CocoDocument(objects, session.frame_size, f"{session.source_path.name}: masks propagated by STM")
     for index in frames:
-        coco.add_frame(index, session.frames.file_name(index), session.labels(index))
+        coco.add_frame(index, session.frame_file_name(index), session.labels(index))
     coco.write(path)
 
 
@@ -206,15 +207,22 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
     ended well, and one's masks were all the other's)."""
     earlier = {p.stem for p in out.glob("*.png") if not p.name.startswith(".")} if out.is_dir() else set()
     lock, token = out / OUTPUT_LOCK, uuid.uuid4().hex
-    if (record := locks.take(lock, token)) is not None:
+    try:
+        record = locks.take(lock, token)
+    except OSError as exc:  # QA pass 79: the message named the lock file, not the folder
+        raise InputError(f"cannot write into --output {out}: {exc.strerror or exc}") from None
+    if record is not None:
         raise InputError(f"another run ({locks.who(record)}) is writing masks into {out}: wait for it or give "
                          f"another --output. If no run is writing there, delete {lock}")
     try:
+        stage = out
         try:
-            stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent)) if earlier else out
-            if stage != out:
+            if earlier:
+                stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent))
                 (stage / STAGE_MARK).write_text(_stage_mark(out, stage), encoding="utf-8")
-        except OSError:  # no room beside it (a read-only parent): straight into `out`, as into a new folder
+        except OSError:  # no room beside it (a read-only parent, a full disk): straight into `out`, as into a
+            if stage != out:  # new folder, and no unmarked folder left beside it (QA pass 79)
+                shutil.rmtree(stage, ignore_errors=True)
             stage = out
         try:
             yield stage
@@ -298,6 +306,8 @@ def _check_json_target(path: str | None, option: str = "--json", created: Path |
         raise InputError(f"{option} {path}: its folder does not exist")
     if Path(path).is_dir() or (created is not None and target == created.resolve()):
         raise InputError(f"{option} {path} is a folder; give a file name")
+    if target.parent.is_dir() and not os.access(target.parent, os.W_OK):  # QA pass 79: found after the run
+        raise InputError(f"{option} {path}: its folder cannot be written")
     read_pngs = {Path(s).resolve() for s in mask_folders}
     for source in [*(Path(s).resolve() for s in inputs if s), *read_pngs]:
         if target != source and source not in target.parents:
@@ -496,12 +506,19 @@ def main(argv: list[str] | None = None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:  # a Ctrl+C while torch loads says "interrupted" too (QA pass 57: it gave a traceback)
         args = build_parser().parse_args(argv)
-        from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
+        try:
+            from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
+        except ImportError as exc:  # QA pass 79: short of memory, torch's library could not be mapped
+            raise StmError(f"cannot load PyTorch ({exc})") from None
         prepare_compute_thread()  # training and the bench's reference path compute on this thread
         return args.func(args)
     except (StmError, OSError, ValueError) as exc:
         options = " (--max-memory, --process-height)" if isinstance(exc, OutOfMemoryError) else ""
         print(f"error: {exc}{options}", file=sys.stderr)
+        return 2
+    except MemoryError:  # QA pass 79: out of memory as torch loads gave a traceback
+        print("error: out of system memory: close other programs, or lower --max-memory and --process-height",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
@@ -510,5 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         warnings.showwarning = shown
         for each, handler in previous.items():  # after a Ctrl+C or SIGTERM they stay ignored until the
-            if signal.getsignal(each) is _interrupt_once:  # process has exited
-                signal.signal(each, handler)
+            if signal.getsignal(each) is _interrupt_once:  # process has exited; run as the program (no
+                # `argv`), they stay ignored too: it exits now, and a late Ctrl+C turned a run that had written
+                # everything into a kill without a word (QA pass 79)
+                signal.signal(each, handler if argv is not None else signal.SIG_IGN)

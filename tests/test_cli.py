@@ -593,3 +593,87 @@ def test_coco_onto_the_shipped_weights_is_refused(tmp_path, clip, monkeypatch, c
                  "--device", "cpu", "--quiet", "--adapt-steps", "0", "--coco", str(shipped)]) == 2
     assert "would overwrite an input" in capsys.readouterr().err
     assert shipped.read_bytes() == real.read_bytes() and not (tmp_path / "o").exists()
+
+
+def _run(frames: Path, ann: Path, out: Path, weights: Path, *extra: str) -> list[str]:
+    return ["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--weights", str(weights),
+            "--device", "cpu", "--quiet", "--adapt-steps", "0", *extra]
+
+
+def test_an_output_that_cannot_be_written_is_named_as_such(tmp_path, clip, weights, capsys, monkeypatch):
+    """QA pass 79: into a read-only place the error named the run's lock file."""
+    import errno
+
+    from stm_core import cli
+
+    def read_only(path, token):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+    monkeypatch.setattr(cli.locks, "take", read_only)
+    out = tmp_path / "out"
+    assert main(_run(*clip, out, weights)) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: cannot write into --output {out}: Read-only file system\n"
+
+
+def test_a_rerun_with_no_room_beside_the_output_leaves_nothing_there(tmp_path, clip, weights, capsys, monkeypatch):
+    """QA pass 79: on a full disk the folder for the re-run's masks was made, its mark could not be written,
+    and the empty folder stayed for good (no later run claims a folder without its mark)."""
+    import errno
+
+    from stm_core import cli
+
+    frames, ann = clip
+    out = tmp_path / "out"
+    assert main(_run(frames, ann, out, weights)) == 0
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(cli, "_stage_mark", full)
+    assert main(_run(frames, ann, out, weights)) == 0  # straight into the output instead
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.")] == []
+    import stm_core.io.masks
+
+    monkeypatch.setattr(stm_core.io.masks, "write_mask", full)  # no mask can be written: none is said rewritten
+    assert main(_run(frames, ann, out, weights)) == 2
+    err = capsys.readouterr().err
+    assert f"warning: 5 masks in {out} are from an earlier run and were not rewritten by this one " \
+           "(first: 00000.png)" in err and "No space left on device" in err
+
+
+def test_a_coco_file_that_cannot_be_written_is_refused_before_the_run(tmp_path, clip, weights, capsys,
+                                                                     monkeypatch):
+    """QA pass 79: `--coco` into a read-only folder failed after the whole run."""
+    from stm_core import cli
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False if Path(path) == locked else real(path, mode))
+    out = tmp_path / "out"
+    assert main(_run(*clip, out, weights, "--coco", str(locked / "c.json"))) == 2
+    assert capsys.readouterr().err == f"error: --coco {locked / 'c.json'}: its folder cannot be written\n"
+    assert not out.exists()
+
+
+def test_run_as_the_program_a_late_ctrl_c_is_ignored_and_memory_errors_are_one_line(tmp_path, capsys,
+                                                                                    monkeypatch):
+    """QA pass 79: Ctrl+C after a run had written everything killed the process without a word, and running
+    out of memory while torch loaded gave a traceback."""
+    import signal
+
+    from stm_core import cli
+
+    def short_of_memory(args):
+        raise MemoryError
+    monkeypatch.setattr(cli, "cmd_evaluate", short_of_memory)
+    monkeypatch.setattr(sys, "argv", ["stm-annotate", "evaluate", str(tmp_path), str(tmp_path)])
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        assert main() == 2
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # until the process exits
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert capsys.readouterr().err == "error: out of system memory: close other programs, or lower --max-memory " \
+                                      "and --process-height\n"
+    assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2  # called as a function: its handler comes back
+    assert signal.getsignal(signal.SIGINT) is before

@@ -595,7 +595,7 @@ def test_coco_onto_the_shipped_weights_is_refused(tmp_path, clip, monkeypatch, c
     assert shipped.read_bytes() == real.read_bytes() and not (tmp_path / "o").exists()
 
 
-def _run(frames: Path, ann: Path, out: Path, weights: Path, *extra: str) -> list[str]:
+def _propagate_args(frames: Path, ann: Path, out: Path, weights: Path, *extra: str) -> list[str]:
     return ["propagate", str(frames), "--annotations", str(ann), "--output", str(out), "--weights", str(weights),
             "--device", "cpu", "--quiet", "--adapt-steps", "0", *extra]
 
@@ -610,7 +610,7 @@ def test_an_output_that_cannot_be_written_is_named_as_such(tmp_path, clip, weigh
         raise OSError(errno.EROFS, "Read-only file system", str(path))
     monkeypatch.setattr(cli.locks, "take", read_only)
     out = tmp_path / "out"
-    assert main(_run(*clip, out, weights)) == 2
+    assert main(_propagate_args(*clip, out, weights)) == 2
     err = capsys.readouterr().err
     assert err == f"error: cannot write into --output {out}: Read-only file system\n"
 
@@ -624,17 +624,17 @@ def test_a_rerun_with_no_room_beside_the_output_leaves_nothing_there(tmp_path, c
 
     frames, ann = clip
     out = tmp_path / "out"
-    assert main(_run(frames, ann, out, weights)) == 0
+    assert main(_propagate_args(frames, ann, out, weights)) == 0
 
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(cli, "_stage_mark", full)
-    assert main(_run(frames, ann, out, weights)) == 0  # straight into the output instead
+    assert main(_propagate_args(frames, ann, out, weights)) == 0  # straight into the output instead
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.")] == []
     import stm_core.io.masks
 
     monkeypatch.setattr(stm_core.io.masks, "write_mask", full)  # no mask can be written: none is said rewritten
-    assert main(_run(frames, ann, out, weights)) == 2
+    assert main(_propagate_args(frames, ann, out, weights)) == 2
     err = capsys.readouterr().err
     assert f"warning: 5 masks in {out} are from an earlier run and were not rewritten by this one " \
            "(first: 00000.png)" in err and "No space left on device" in err
@@ -650,7 +650,7 @@ def test_a_coco_file_that_cannot_be_written_is_refused_before_the_run(tmp_path, 
     real = os.access
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False if Path(path) == locked else real(path, mode))
     out = tmp_path / "out"
-    assert main(_run(*clip, out, weights, "--coco", str(locked / "c.json"))) == 2
+    assert main(_propagate_args(*clip, out, weights, "--coco", str(locked / "c.json"))) == 2
     assert capsys.readouterr().err == f"error: --coco {locked / 'c.json'}: its folder cannot be written\n"
     assert not out.exists()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.document = controller.document
         self.editor = controller.editor
+        self._progress_dialog: QProgressDialog | None = None  # while an import or the last save shows progress
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         # below the minimum the dock covered the canvas and the status bar, unless the screen is smaller still
@@ -406,7 +408,24 @@ class MainWindow(QMainWindow):
 
     # ---- dialogs ------------------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
-        QMessageBox.warning(self, title, message)
+        QMessageBox.warning(self._message_parent(), title, message)
+
+    def _message_parent(self) -> QWidget:
+        """Where a message box goes: over the progress dialog that is up (or shows itself after its delay, from
+        within the box's own event loop) while an import or the last save runs. Under it, the box was blocked by
+        its modality, and only Esc on the progress dialog freed it (QA pass 78)."""
+        return self._progress_dialog or self
+
+    @contextmanager
+    def _progress(self, dialog: QProgressDialog) -> Iterator[QProgressDialog]:
+        """`dialog` as the window's progress dialog until the block ends, then closed."""
+        self._progress_dialog = dialog
+        try:
+            yield dialog
+        finally:
+            self._progress_dialog = None
+            dialog.close()
+            dialog.deleteLater()
 
     def _browse_from(self) -> str:
         """Where file dialogs start: beside the open video (a folder of frames or a video file), else beside the
@@ -439,13 +458,15 @@ class MainWindow(QMainWindow):
             return
         box = QMessageBox(QMessageBox.Icon.Question, "Import masks",
                           "Import these masks as annotated frames (they join the engine's memory and are never "
-                          "overwritten by propagation) or as ordinary results (propagation may replace them)?",
-                          parent=self)
+                          "overwritten by propagation) or as ordinary results (propagation may replace them)?\n\n"
+                          "Tick the box below for masks of one object (0 and 255, one folder per object): they "
+                          "become a new object, or that object again where they were exported from this video, "
+                          "and the other objects stay.", parent=self)
         as_annotations = box.addButton("Annotated frames", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Results", QMessageBox.ButtonRole.AcceptRole)
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-        new_object = QCheckBox("One object's masks (0/255, one folder per object): a new object, or that object "
-                               "again if exported from this video; the other objects stay")
+        # short: a check box does not wrap, and the long label was cut off (QA pass 78)
+        new_object = QCheckBox("One object's masks (0/255)")
         box.setCheckBox(new_object)
         box.exec()
         if box.clickedButton() is not cancel:
@@ -454,14 +475,11 @@ class MainWindow(QMainWindow):
             dialog.setWindowModality(Qt.WindowModality.WindowModal)  # setValue then keeps the window painted
             dialog.setMinimumDuration(500)  # shown only where an import takes a while (a long video's masks)
             dialog.setAutoReset(False)
-            try:
+            with self._progress(dialog):
                 self.controller.import_mask_folder(folder, box.clickedButton() is as_annotations,
                                                    confirm=partial(self._confirm_replacing, new_object.isChecked()),
                                                    as_new_object=new_object.isChecked(),
                                                    progress=partial(self._import_progress, dialog))
-            finally:
-                dialog.close()
-                dialog.deleteLater()
 
     @staticmethod
     def _import_progress(dialog: QProgressDialog, stage: str, done: int, total: int) -> bool:
@@ -483,7 +501,7 @@ class MainWindow(QMainWindow):
                f"The imported masks replace the painted masks of {len(frames)} annotated frame{plural} " \
                f"({shown}); objects they do not show are erased there."
         answer = QMessageBox.question(
-            self, "Replace annotated frames?",
+            self._message_parent(), "Replace annotated frames?",
             f"{what}\n\n{hint(self.keys, 'edit.undo')} on such a frame brings its painted mask back.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
@@ -540,7 +558,7 @@ class MainWindow(QMainWindow):
         dialog.setWindowTitle("Saving")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(0)
-        try:
+        with self._progress(dialog):
             while (left := saver.pending()) and not saver.has_failed():
                 if dialog.wasCanceled():
                     return None
@@ -548,9 +566,6 @@ class MainWindow(QMainWindow):
                 dialog.setValue(max(total - left, 0))
                 QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
                 time.sleep(0.05)
-        finally:
-            dialog.close()
-            dialog.deleteLater()
         return saver.save_now()
 
     def _run_may_stop(self) -> bool:

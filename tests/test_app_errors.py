@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QProgressDialog, QPushButton
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QPushButton
 
 from stm_core.io.masks import write_mask
 
@@ -119,7 +119,6 @@ def test_an_import_over_painted_frames_is_asked_for_and_undoable(app_factory, fr
     """QA pass 12: importing a folder of 0/255 masks as annotated frames replaced frame 0's two painted objects
     with the imported one, without a question and with no undo. Now the window asks first (Cancel imports
     nothing) and Ctrl+Z on the frame brings the painted mask back."""
-    from PySide6.QtWidgets import QFileDialog, QMessageBox
 
     window = app_factory()
     window.controller.open(frame_dir)
@@ -138,11 +137,14 @@ def test_an_import_over_painted_frames_is_asked_for_and_undoable(app_factory, fr
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
     monkeypatch.setattr(QMessageBox, "exec", lambda box: 0)  # the import dialog, answered "Annotated frames":
     monkeypatch.setattr(QMessageBox, "clickedButton", lambda box: box.buttons()[0])
-    asked = []
+    asked, parents = [], []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
-        lambda parent, title, text, *a: asked.append(text) or QMessageBox.StandardButton.Cancel))
+        lambda parent, title, text, *a: asked.append(text) or parents.append(parent)
+        or QMessageBox.StandardButton.Cancel))
     window.import_masks_dialog()
     assert "1 annotated frame (1)" in asked[0] and "Ctrl+Z" in asked[0]
+    # over the import's progress dialog: under it, once that showed itself, the question was blocked (QA pass 78)
+    assert isinstance(parents[0], QProgressDialog)
     assert np.array_equal(doc.session.labels(0), painted) and not doc.session.is_annotated(3)  # cancelled
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
     window.import_masks_dialog()
@@ -562,3 +564,34 @@ def test_the_apps_own_soft_export_imported_as_masks_is_one_object(qtbot, app_fac
     for i in range(1, doc.num_frames):
         labels = doc.session.labels(i)
         assert set(np.unique(labels).tolist()) == {0, 1} and ((labels == 1) & half).sum() / half.sum() > 0.9
+
+
+def test_an_imports_messages_go_over_its_progress_dialog_and_its_question_fits(app_factory, frame_dir, tmp_path,
+                                                                               monkeypatch):
+    """QA pass 78: the progress dialog showed itself over the "Masks adjusted" warning, whose OK then did
+    nothing: only Esc on the progress dialog freed the window."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    narrow = np.zeros((64, 95), np.uint8)  # a pixel narrower than the frames: adjusted, with a warning
+    narrow[30:50, 10:30] = 1
+    Image.fromarray(narrow, "L").save(folder / "00000.png")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    boxes = []
+
+    def shown(box):  # QA pass 78: the check box's long label was cut off: it does not wrap
+        box.show()
+        QApplication.processEvents()
+        boxes.append(box.checkBox().width() >= box.checkBox().sizeHint().width())
+        return 0
+    monkeypatch.setattr(QMessageBox, "exec", shown)
+    monkeypatch.setattr(QMessageBox, "clickedButton", lambda box: box.buttons()[0])
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(
+        lambda parent, title, text, *a: warned.append((title, parent)) or QMessageBox.StandardButton.Ok))
+    window.import_masks_dialog()
+    assert boxes == [True] and [title for title, _ in warned] == ["Masks adjusted"]
+    assert isinstance(warned[0][1], QProgressDialog)
+    window.show_error("Later", "no import running")
+    assert warned[-1] == ("Later", window)

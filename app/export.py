@@ -21,6 +21,7 @@ import av
 import cv2
 import numpy as np
 
+from stm_core.errors import StmError
 from stm_core.io.atomic import atomic_path, atomic_write_bytes, remove_temporaries
 from stm_core.io.coco import CocoDocument
 from stm_core.io.masks import (OBJECT_DIR_PREFIX, SOFT_EXPORT_DIR, write_binary_mask, write_gray,
@@ -85,6 +86,8 @@ class ExportSummary:
     unrecorded: tuple[str, ...] = ()
     """Per-object folders of ids an earlier export's `objects.json` lists and this one does not write, where no
     record says that export wrote them (an older version's): kept, and named."""
+    unreadable: tuple[int, ...] = ()
+    """Frames whose picture could not be read: black in the overlay video (their masks are written)."""
 
     def describe(self) -> str:
         """One paragraph for the user."""
@@ -114,6 +117,12 @@ class ExportSummary:
             text += f" Kept {', '.join(self.unrecorded)}: folders of objects that an earlier export's objects.json " \
                     "lists and this video no longer has; that export kept no record of its files, so delete them if " \
                     "they are not yours (tools reading the folder take them for part of this export)."
+        if self.unreadable:
+            shown = ", ".join(str(i + 1) for i in self.unreadable[:10]) + (" …" if len(self.unreadable) > 10 else "")
+            several = len(self.unreadable) > 1
+            text += f" The picture{'s' if several else ''} of frame{'s' if several else ''} {shown} could not be " \
+                    f"read (a damaged file): black in the overlay video; {'their' if several else 'its'} masks are " \
+                    "written."
         if self.video_size:
             h, w = self.video_size
             text += f" The overlay video is {w}x{h}: H.264 needs even sizes, so the last column or row repeats."
@@ -192,6 +201,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     coco = CocoDocument([(o.id, o.name) for o in objects], session.frame_size,
                         f"{session.source_path.name}: masks exported by STM Annotator") if options.coco else None
     done = without_mask = 0
+    unreadable: list[int] = []
     try:
         with ExitStack() as stack:
             video = None
@@ -223,7 +233,12 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     write_gray(folder / object_dir(SOFT_DIR, obj.id) / f"{name}.png", prob)
                     files += 1
                 if video is not None:
-                    video.write(composite(session.frame(index), labels, lut))
+                    try:
+                        picture = session.frame(index)
+                    except StmError:  # QA pass 79: one damaged frame stopped the export, its outputs half done
+                        picture = np.zeros((*session.frame_size, 3), np.uint8)
+                        unreadable.append(index)
+                    video.write(composite(picture, labels, lut))
                 if coco is not None and not unmasked:  # left out: no mask is not "no object" (QA pass 13)
                     coco.add_frame(index, session.frame_file_name(index), labels)
                 done = index + 1
@@ -249,7 +264,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
               set(names) | (made.frames if kept else set()), set(unrecorded)).write(folder)
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone),
-                         unrecorded)
+                         unrecorded, tuple(unreadable))
 
 
 _OBJECT_FOLDER = re.compile(rf"(?:{BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}(\d{{3}})")

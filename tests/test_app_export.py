@@ -293,6 +293,32 @@ def test_an_odd_sized_overlay_video_is_said_to_be_padded(qtbot, app_factory, tmp
     assert "The overlay video is 42x32: H.264 needs even sizes" in finished[0].describe()
 
 
+def test_a_frame_that_cannot_be_read_is_black_in_the_overlay_video_and_the_export_goes_on(qtbot, app_factory,
+                                                                                          tmp_path):
+    """QA pass 79: one damaged frame stopped an export with the overlay video, its masks half written, and the
+    message did not say the export had stopped."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=4)
+    whole = (clip / "00002.png").read_bytes()
+    (clip / "00002.png").write_bytes(whole[:len(whole) // 3])
+    window = app_factory()
+    window.controller.open(clip)
+    window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
+    window.document.end_stroke()
+    finished = []
+    window.controller.exportFinished.connect(finished.append)
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", video=True, binary=True))
+    summary = finished[0]
+    assert summary.frames == 4 and summary.unreadable == (2,)
+    assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [f"0000{i}.png" for i in range(4)]
+    assert "The picture of frame 3 could not be read (a damaged file): black in the overlay video; its masks " \
+           "are written." in summary.describe()
+    with av.open(str(tmp_path / "out" / "overlay.mp4")) as container:
+        pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(pictures) == 4 and pictures[2].max() < 16 < pictures[1].max()
+
+
 def test_the_overlay_of_a_variable_frame_rate_video_keeps_its_timing(qtbot, app_factory, tmp_path):
     """QA pass 33: a phone clip with variable frame rate came out at its average rate, frame 59 at 2.316 s
     instead of 2.367 s, out of step with its sound."""

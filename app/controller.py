@@ -496,6 +496,14 @@ class AppController(QObject):
                            if entering else "") +
                           (f"; {kept} annotated frame{'s' * (kept != 1)} kept {'their' if kept != 1 else 'its'} "
                            "annotation" if kept else "") + f" from {folder}")
+        if masks and not any(masks.objects(i) for i in masks):  # QA pass 79: said nothing (the CLI refuses them)
+            several = len(masks) > 1
+            shown = ", ".join(str(i + 1) for i in list(masks)[:10]) + (" …" if len(masks) > 10 else "")
+            self.error.emit("Masks hold no object",
+                            f"The masks in {folder} are all background: frame{'s' if several else ''} {shown} now "
+                            f"show{'' if several else 's'} no object"
+                            + (", as annotations, and propagating from there makes background" if as_annotations
+                               else "") + f". {self._key('edit.undo')} on such a frame undoes it.")
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""

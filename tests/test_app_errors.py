@@ -595,3 +595,19 @@ def test_an_imports_messages_go_over_its_progress_dialog_and_its_question_fits(a
     assert isinstance(warned[0][1], QProgressDialog)
     window.show_error("Later", "no import running")
     assert warned[-1] == ("Later", window)
+
+
+def test_masks_that_hold_no_object_are_said_to_when_imported(app_factory, frame_dir, tmp_path, dialogs):
+    """QA pass 79: a folder of all-background masks was imported as annotated frames without a word (the
+    command line refuses it)."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for name in ("00000.png", "00002.png"):
+        Image.fromarray(np.zeros((64, 96), np.uint8), "L").save(folder / name)
+    assert window.controller.import_mask_folder(folder, as_annotations=True)
+    assert dialogs[-1] == ("Masks hold no object", f"The masks in {folder} are all background: frames 1, 3 now show "
+                           "no object, as annotations, and propagating from there makes background. Ctrl+Z on such "
+                           "a frame undoes it.")
+    assert window.document.annotated_frames() == [0, 2]

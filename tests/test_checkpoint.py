@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import pytest
@@ -138,9 +139,10 @@ def test_continued_weights_keep_their_working_heights(tmp_path):
 
 
 @pytest.mark.parametrize("config,meta,message", [
-    ({"key_dim": -4}, {}, r"bad.pt has a broken model configuration \(key_dim must be a whole number above 0, "
-                          r"not -4\)"),
-    ({"block": "weird"}, {}, r"bad.pt has a broken model configuration \(block must be 'bottleneck' or 'basic'"),
+    ({"key_dim": -4}, {}, r"bad.pt has a broken model configuration, not the settings of an STM network "
+                          r"\(key_dim must be a whole number above 0, not -4\)"),
+    ({"block": "weird"}, {}, r"bad.pt has a broken model configuration, not the settings of an STM network "
+                             r"\(block must be 'bottleneck' or 'basic'"),
     ({}, {"process_height": "abc"}, r"bad.pt has a broken meta.process_height: 'abc' \(a working height is a whole "
                                     r"number of at least 64 px"),
     ({}, {"adapt_process_height": 8}, r"bad.pt has a broken meta.adapt_process_height: 8 ")])
@@ -153,6 +155,20 @@ def test_hand_edited_configurations_and_heights_are_refused_by_name(tmp_path, co
     torch.save(obj, tmp_path / "bad.pt")
     with pytest.raises(WeightsError, match=message):
         load_model("stm-small", tmp_path / "bad.pt")
+
+
+def test_weights_of_an_unknown_format_are_refused_and_every_message_gives_the_path(tmp_path):
+    """QA pass 79: a file of format 999 loaded without a word, and some messages named the file, others its path."""
+    save_weights(STM(STM_SMALL), tmp_path / "future.pt", {})
+    obj = torch.load(tmp_path / "future.pt", weights_only=True)
+    obj["format"] = 999
+    torch.save(obj, tmp_path / "future.pt")
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(tmp_path / 'future.pt'))} is in weights format 999, "
+                                           r"which this version does not read \(it reads 'stm-annotator/1'\)"):
+        load_model("stm-small", tmp_path / "future.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(WeightsError, match=rf"^{re.escape(str(tmp_path / 'list.pt'))} holds no state dict"):
+        load_model("stm-small", tmp_path / "list.pt")
 
 
 def test_shipped_default_weights_load():

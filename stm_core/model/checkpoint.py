@@ -149,13 +149,17 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
     path = Path(weights)
     obj = _read(path)
     if not isinstance(obj, dict) or not obj:
-        raise WeightsError(f"{path.name} holds no state dict")
+        raise WeightsError(f"{path} holds no state dict")
     meta: dict[str, Any] = {}
+    if "format" in obj and obj["format"] != FORMAT and "config" in obj:  # QA pass 79: loaded without a word
+        raise WeightsError(f"{path} is in weights format {obj['format']!r}, which this version does not read (it "
+                           f"reads {FORMAT!r}): was it written by a newer version?")
     if obj.get("format") == FORMAT:
         try:
             cfg = StmConfig.from_dict(obj["config"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise WeightsError(f"{path.name} has a broken model configuration ({exc})") from None
+            raise WeightsError(f"{path} has a broken model configuration, not the settings of an STM network "
+                               f"({exc})") from None
         state = obj.get("state_dict")
         meta = obj.get("meta") or {}
     elif _is_training_state(obj):  # the trainer's last.pt: its latest weights, and the heights it inherited
@@ -166,16 +170,16 @@ def load_model(model_name: str = "stm-small", weights: str | Path | None = None,
         cfg = get_config(model_name)
         state = obj.get("state_dict", obj) if isinstance(obj.get("state_dict"), dict) else obj
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path.name} holds no tensor state dict")
+        raise WeightsError(f"{path} holds no tensor state dict")
     model = STM(cfg)
     try:
-        load_state_into(model, state, path.name)
+        load_state_into(model, state, str(path))
     except WeightsError:
         closest = cfg if obj.get("format") == FORMAT else _closest_config(state)
         if closest == cfg:
             raise
         model = STM(closest)
-        load_state_into(model, state, path.name)
+        load_state_into(model, state, str(path))
     model.recommended_height = _working_height(meta, "process_height", path)
     model.recommended_adapt_height = _working_height(meta, "adapt_process_height", path)
     return model.eval()
@@ -188,7 +192,7 @@ def _working_height(meta: dict[str, Any], key: str, path: Path) -> int | None:
     if value is None or value == 0:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < MIN_PROCESS_HEIGHT:
-        raise WeightsError(f"{path.name} has a broken meta.{key}: {value!r} (a working height is a whole number "
+        raise WeightsError(f"{path} has a broken meta.{key}: {value!r} (a working height is a whole number "
                            f"of at least {MIN_PROCESS_HEIGHT} px, or 0 for none)")
     return value
 

@@ -1,5 +1,7 @@
 """User-facing errors: one clear line each, so the CLI exits with status 2 and the app shows a dialog."""
 
+import os
+
 
 class StmError(Exception):
     """Base of every error the engine raises on purpose; `str(err)` is a message fit for a user."""
@@ -7,6 +9,16 @@ class StmError(Exception):
 
 class InputError(StmError):
     """A frame, mask, folder or video that cannot be used as given (the message names the file)."""
+
+    @classmethod
+    def unreadable(cls, what: str, path: object, exc: Exception) -> "InputError":
+        """'cannot read {what} {path}: why': an empty file said to be empty, not "cannot identify image file"
+        as for any foreign one (QA pass 79)."""
+        try:
+            empty = os.path.getsize(path) == 0  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            empty = False
+        return cls(f"cannot read {what} {path}: {'the file is empty (0 bytes)' if empty else exc}")
 
 
 class SettingsError(StmError, ValueError):

@@ -359,3 +359,22 @@ def test_a_lock_is_taken_by_one_writer_only(tmp_path):
         assert len(taken) == 1, (round_, taken)
         assert locks.holder(path)["token"] == taken[0]
         assert [p.name for p in path.parent.iterdir()] == [".lock"]  # nothing written aside is left
+
+
+def test_an_empty_frame_or_mask_file_is_said_to_be_empty(tmp_path):
+    """QA pass 79: a zero-byte frame or mask got Pillow's "cannot identify image file", as a foreign file does."""
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "00000.png")
+    (folder / "00001.png").write_bytes(b"")
+    frames = open_frames(folder)
+    with pytest.raises(InputError, match=r"cannot read image .*00001.png: the file is empty \(0 bytes\)$"):
+        frames[1]
+    (tmp_path / "mask.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"cannot read mask .*mask.png: the file is empty \(0 bytes\)$"):
+        read_mask(tmp_path / "mask.png")
+    (tmp_path / "foreign.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match=r"cannot read mask .*foreign.png: cannot identify image file"):
+        read_mask(tmp_path / "foreign.png")

@@ -198,7 +198,7 @@ class FolderFrames(FrameSource):
                     im.load()  # a TIFF turns itself here (QA pass 46: its size was swapped twice)
                     width, height = upright(im).size
         except (OSError, UnidentifiedImageError) as e:
-            raise InputError(f"cannot read image {files[0]}: {e}") from None
+            raise InputError.unreadable("image", files[0], e) from None
         _warn_if_animated(next((p for p in files if p.suffix.lower() == ".gif"), None))
         self._files = files
         super().__init__(folder, [p.stem for p in files], (height, width), cache_size)
@@ -219,7 +219,7 @@ class FolderFrames(FrameSource):
                     if exif and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                         size = size[::-1]
             except (OSError, UnidentifiedImageError) as e:
-                raise InputError(f"cannot read image {path}: {e}") from None
+                raise InputError.unreadable("image", path, e) from None
             if size != self.size:
                 raise InputError(_other_size(str(path), size, self.size))
 
@@ -233,7 +233,7 @@ class FolderFrames(FrameSource):
                 im.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off by default)
                 return image_to_rgb(upright(im))
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-            raise InputError(f"cannot read image {path}: {e}") from None
+            raise InputError.unreadable("image", path, e) from None
 
 
 def _other_size(what: str, size: tuple[int, ...], first: tuple[int, int]) -> str:

@@ -123,7 +123,7 @@ def _read_mask(path: Path, expected_size: tuple[int, int] | None, tolerance: int
             else:
                 labels, kind = _labels_of(im, path)
     except (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise InputError(f"cannot read mask {path}: {e}") from None
+        raise InputError.unreadable("mask", path, e) from None
     voided = 0
     if not keep_void:
         void = labels == VOID_LABEL

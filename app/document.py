@@ -763,6 +763,10 @@ class Document(QObject):
         self.objectsChanged.emit()
         return obj
 
+    def unannotated_by_removing(self, obj_id: int) -> list[int]:
+        """The annotated frames removing the object makes ordinary frames (nothing painted left there)."""
+        return self._session.unannotated_by_removing(obj_id) if self._session is not None else []
+
     def remove_object(self, obj_id: int) -> None:
         """Delete an object everywhere (cannot be undone: the frames' histories are cleared)."""
         self.end_stroke()

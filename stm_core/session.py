@@ -418,11 +418,7 @@ class AnnotationSession:
         then the result under it, or blank without one), since an annotated frame stops every run and joins
         the memory (QA pass 29: a frame painted only with the removed object stayed annotated)."""
         with self._lock:
-            changed: dict[int, np.ndarray] = {}  # frame -> its annotation without the object
-            for idx, ann in self._annotations.items():
-                if ann.areas.get(obj_id):  # counted already: no pass over the others' pixels
-                    labels = changed[idx] = ann.labels()
-                    labels[labels == obj_id] = 0
+            changed, ordinary = self._annotations_without(obj_id)
             for idx, new in list(self._entering.items()):
                 if (new == obj_id).any():
                     new = np.where(new == obj_id, 0, new).astype(np.uint8)
@@ -434,16 +430,37 @@ class AnnotationSession:
             self._results.remove_label(obj_id)
             self._entered = {i: ids - {obj_id} for i, ids in self._entered.items()}
             self._removals += 1
-            ordinary = []
             for idx, labels in changed.items():
-                result = self._results.labels(idx)
-                if np.array_equal(labels, result) if result is not None else not labels.any():
+                if idx in ordinary:
                     del self._annotations[idx]
-                    ordinary.append(idx)
                 else:
                     self._annotations[idx] = Annotation.of(labels)
         self._propagator.forget_all()
         return ordinary
+
+    def unannotated_by_removing(self, obj_id: int) -> list[int]:
+        """The frames `remove_object(obj_id)` would make ordinary frames: asked before, so the question says so
+        (QA pass 78: a frame the object entered on lost its annotation without a word before)."""
+        with self._lock:
+            return self._annotations_without(obj_id)[1]
+
+    def _annotations_without(self, obj_id: int) -> tuple[dict[int, np.ndarray], list[int]]:
+        """The annotations holding `obj_id`, without it ({frame: labels}), and those of them with nothing painted
+        left: equal to the result under them once it loses the object too, or blank without a result. Called
+        with the lock held."""
+        changed: dict[int, np.ndarray] = {}
+        for idx, ann in self._annotations.items():
+            if ann.areas.get(obj_id):  # counted already: no pass over the others' pixels
+                labels = changed[idx] = ann.labels()
+                labels[labels == obj_id] = 0
+        ordinary = []
+        for idx, labels in changed.items():
+            result = self._results.labels(idx)
+            if result is not None:
+                result = np.where(result == obj_id, 0, result)
+            if np.array_equal(labels, result) if result is not None else not labels.any():
+                ordinary.append(idx)
+        return changed, ordinary
 
     # ---- results --------------------------------------------------------------------------------------
     def labels(self, index: int) -> np.ndarray | None:

@@ -234,6 +234,8 @@ def test_a_frame_left_with_nothing_painted_by_removing_an_object_is_no_longer_an
     assert document.annotated_frames() == [1, 3] and document.stale_frames()[2]
     notes: list[str] = []
     document.note.connect(notes.append)
+    assert document.unannotated_by_removing(2) == [1, 3]  # known before, for the question (QA pass 78)
+    assert document.unannotated_by_removing(1) == []
     document.remove_object(2)
     assert document.annotated_frames() == [] and not document.stale_frames().any()
     assert np.array_equal(session.labels(1), result) and session.labels(3) is None
@@ -241,6 +243,7 @@ def test_a_frame_left_with_nothing_painted_by_removing_an_object_is_no_longer_an
                      "removed"]
     paint(2, 3)
     paint(2, 1, erase=True)  # a correction besides the object: the frame stays annotated
+    assert document.unannotated_by_removing(3) == []
     document.remove_object(3)
     assert document.annotated_frames() == [2] and (session.labels(2) != result).any()
 

@@ -604,8 +604,13 @@ def test_objects_are_renamed_recoloured_and_removed_from_the_keyboard(qtbot, win
     window.canvas.setFocus()
     key(qtbot, window, Qt.Key.Key_C)
     assert doc.objects.get(obj.id).color == (1, 2, 3)
+    doc.seek(2)
+    window.editor.select_object(obj.id)
+    stroke(qtbot, window, [(40, 30), (50, 30)])  # frame 3 holds nothing painted but the object
     key(qtbot, window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert dialogs[-1][0] == "Remove object" and "Fence" in dialogs[-1][1] and obj.id not in doc.objects
+    assert dialogs[-1][1].endswith("Frame 3 then holds nothing else painted: it becomes an ordinary frame, which "
+                                   "propagation fills.")
     menu = next(m for m in window.menuBar().findChildren(type(window.menuBar().actions()[0].menu()))
                 if m.title() == "&Objects")
     assert {"Rename selected object…", "Colour of selected object…"} <= {a.text() for a in menu.actions()}

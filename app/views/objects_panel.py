@@ -136,8 +136,14 @@ class ObjectsPanel(QWidget):
         """Remove the selected object from every frame, once the user confirms."""
         if (obj := self._selected()) is None:
             return
-        answer = QMessageBox.question(self, "Remove object",
-                                      f"Remove “{_short(obj.name)}” from every frame? This cannot be undone.",
+        text = f"Remove “{_short(obj.name)}” from every frame? This cannot be undone."
+        if frames := self._doc.unannotated_by_removing(obj.id):  # QA pass 78: said only afterwards
+            several = len(frames) > 1
+            shown = ", ".join(str(i + 1) for i in frames[:10]) + (" …" if len(frames) > 10 else "")
+            text += f"\n\nFrame{'s' if several else ''} {shown} then hold{'' if several else 's'} nothing else " \
+                    f"painted: {'they become ordinary frames' if several else 'it becomes an ordinary frame'}, " \
+                    "which propagation fills."
+        answer = QMessageBox.question(self, "Remove object", text,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)  # Enter keeps it: it cannot be undone
         if answer == QMessageBox.StandardButton.Yes:

@@ -53,6 +53,24 @@ def test_start_screen_then_open_folder(app_factory, frame_dir):
     assert window.editor.selected_object == 1
 
 
+def test_the_recent_list_is_as_wide_as_its_paths_within_the_window(qtbot):
+    """QA pass 78: the list kept Qt's default 256 px, and a path was cut off behind a scroll bar."""
+    from app.views.start_screen import RECENT_MAX_WIDTH, StartScreen
+
+    screen = StartScreen()
+    qtbot.addWidget(screen)
+    path = "/home/annotator/projects/davis/cutie-examples/images/judo"
+    screen.set_recent([path])
+    screen.resize(1232, 700)
+    screen.show()
+    qtbot.waitExposed(screen)
+    item = screen.recent.item(0)
+    assert screen.recent.viewport().width() >= screen.recent.fontMetrics().horizontalAdvance(item.text())
+    assert item.toolTip() == path
+    screen.set_recent(["/a/" + "very-long-folder-name/" * 20 + "clip.mp4"])
+    assert screen.recent.width() == RECENT_MAX_WIDTH  # longer ones are shortened in the middle
+
+
 @pytest.mark.parametrize("key", [Qt.Key.Key_Space, Qt.Key.Key_Return])
 def test_the_start_screens_buttons_press_from_the_keyboard(qtbot, app_factory, key):
     """QA pass 39: Tab to "Try the demo clip", then Space or Return, did nothing (Space went to play and pan)."""

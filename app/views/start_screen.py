@@ -8,6 +8,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 
+RECENT_MAX_WIDTH = 700
+"""Less than the smallest main window is wide (752 px); longer lines are shortened in the middle."""
+
+
 class StartScreen(QWidget):
     openVideo = Signal()
     openFolder = Signal()
@@ -33,8 +37,8 @@ class StartScreen(QWidget):
             button.clicked.connect(signal)
             layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
         self.recent = QListWidget()
-        self.recent.setMaximumWidth(560)
         self.recent.setMaximumHeight(180)
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the name and the path's end stay readable
         self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.data(Qt.ItemDataRole.UserRole)))
         self.recent_label = QLabel("Recent (double-click, or Enter):")
         layout.addSpacing(16)
@@ -47,6 +51,13 @@ class StartScreen(QWidget):
         for path in paths:
             item = QListWidgetItem(f"{Path(path).name}    —    {path}")
             item.setData(Qt.ItemDataRole.UserRole, path)
+            item.setToolTip(path)
             self.recent.addItem(item)
+        # as wide as its longest line, within what the smallest window holds: it kept its default 256 px, and
+        # the paths were cut off behind a scroll bar (QA pass 78)
+        metrics = self.recent.fontMetrics()
+        widest = max((metrics.horizontalAdvance(self.recent.item(i).text()) for i in range(self.recent.count())),
+                     default=0)
+        self.recent.setFixedWidth(min(max(widest + 40, 360), RECENT_MAX_WIDTH))
         self.recent.setVisible(bool(paths))
         self.recent_label.setVisible(bool(paths))

@@ -165,8 +165,9 @@ class AppController(QObject):
         self.videoOpened.emit(str(path))
         if not self.document.annotated_frames() and not self.document.result_frames().any() \
                 and not self.document.entering_frames():
-            self.guide.emit(f"Paint an object on a frame (left drag; a right drag erases, {self._key('object.add')} "
-                            f"adds another object), then press {self._key('propagate.forward')} to propagate it")
+            # what to do first, so a narrow status bar cuts the details (QA pass 78: "…then press F t…")
+            self.guide.emit(f"Paint an object on a frame, then press {self._key('propagate.forward')} to propagate "
+                            f"it (a left drag paints, a right drag erases, {self._key('object.add')} adds an object)")
         if moved_from is not None:
             self.message.emit(f"Continuing the work saved when this video was at {moved_from}")
         if stopped is not None:  # QA pass 29: stopped without a word

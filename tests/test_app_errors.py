@@ -184,7 +184,8 @@ def test_a_video_opened_without_masks_says_what_to_do_first(qtbot, app_factory, 
     """QA pass 72: after opening a video nothing said to paint first."""
     window = app_factory()
     window.controller.open(frame_dir)
-    assert window.status.currentMessage().startswith("Paint an object on a frame (left drag; a right drag erases")
+    assert window.status.currentMessage().startswith("Paint an object on a frame, then press F to propagate it (a "
+                                                     "left drag paints")
 
 
 def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):

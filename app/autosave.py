@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from stm_core.session import FrameSnapshot
+from stm_core.session import AnnotationSession, FrameSnapshot
 
 from .document import Document
 from .editor_state import EditorState
@@ -40,6 +40,7 @@ class Autosaver(QObject):
         self._fingerprints: tuple[str, ...] = ()
         self._dirty: set[int] = set()
         self._state_dirty = False
+        self._adapted = False  # the engine adapted to the video since its adaptation was last saved
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
         self._listed: set[int] = set()  # the object ids when the objects last changed
         self._removed: set[int] = set()  # ids removed whose pixels masks on disk may still hold
@@ -78,9 +79,17 @@ class Autosaver(QObject):
         self._listed = {o.id for o in self._document.objects}
         self._removed = set(removed) - self._listed
         self._dirty.clear()
+        self._adapted = False
         with self._failed_lock:
             self._failed.clear()
         self._state_dirty = workspace is not None
+
+    def note_adapted(self) -> None:
+        """A run adapted the network to the video: its adaptation is saved with the work, so that the next
+        session needs not adapt again (minutes on a CPU) and gives the same masks."""
+        self._adapted = True
+        if not self._timer.isActive():
+            self._timer.start()
 
     def _on_mask(self, frame: int, urgent: bool) -> None:
         self._dirty.add(frame)
@@ -132,6 +141,9 @@ class Autosaver(QObject):
             state = self._state(names)
             self._writer.submit("state", lambda: self._write_state(workspace, state))
             self._state_dirty = False
+        if self._adapted:  # its bytes are made on the writer thread: 10 MB of weights
+            self._writer.submit("adaptation", lambda: _write_adaptation(workspace, session))
+            self._adapted = False
 
     @staticmethod
     def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
@@ -204,7 +216,7 @@ class Autosaver(QObject):
             return
         self._dirty.update(i for i in range(session.num_frames) if session.has_result(i))
         self._dirty.update(session.entering_frames())
-        self._state_dirty = True
+        self._state_dirty = self._adapted = True
         try:
             workspace.root.mkdir(parents=True, exist_ok=True)
         except OSError:  # the writes fail too, and say why
@@ -252,6 +264,8 @@ class Autosaver(QObject):
             kind, _, name = key.partition(":")
             if kind == "state":
                 self._state_dirty = True
+            elif kind == "adaptation":
+                self._adapted = True
             elif name in index_of:
                 self._dirty.add(index_of[name])
 
@@ -264,3 +278,9 @@ class Autosaver(QObject):
             self.failed.emit("Autosave failed", f"{message}\n\nYour work stays in memory; free some disk "
                                                 "space or fix the folder's permissions, then save again (File "
                                                 "▸ Save workspace now).")
+
+
+def _write_adaptation(workspace: Workspace, session: AnnotationSession) -> None:
+    data = session.adaptation()
+    if data is not None:
+        workspace.write_adaptation(data)

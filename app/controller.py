@@ -85,6 +85,8 @@ class AppController(QObject):
         self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
         self.propagation.failed.connect(self.error)
+        self.propagation.finished.connect(lambda report: self.autosaver.note_adapted()
+                                          if report.adapt_seconds > 0 else None)
         self.autosaver.failed.connect(self.error)
         self.document.frameUnreadable.connect(self.error)
         self.document.note.connect(self.message)
@@ -283,6 +285,8 @@ class AppController(QObject):
                     and (labels := _without(labels, removed)).any():
                 session.add_entering(index, labels)
         self._say_damaged(workspace, names)
+        if (adaptation := workspace.read_adaptation()) is not None:  # the engine takes it where it fits
+            session.restore_adaptation(adaptation)
         deferred = workspace.saved_frames(names, "result")  # under an annotation too: shown once it is cleared
         self.editor.apply_json(saved(state, "editor", dict, {}))
         # the folder's name, not its path: a long path ran into the frame number on the status bar

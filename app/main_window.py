@@ -578,7 +578,7 @@ class MainWindow(QMainWindow):
         if self.controller.propagation.adapting_now:  # QA pass 39: "the frames it made" were previews alone
             text = "A propagation is adapting the network to this video. Quitting stops it: the steps taken are " \
                    "lost, and propagating again after reopening adapts again (the preview frames stay marked out " \
-                   "of date until then)."
+                   "of date until then). A finished adaptation is kept with the work."
         text += "\n\nQuit anyway?"
         answer = QMessageBox.question(
             self, "Stop the propagation?", text,

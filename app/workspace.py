@@ -63,6 +63,8 @@ SOFT_FOLDER = "soft"
 DATA_FOLDERS = (*_FOLDERS.values(), SOFT_FOLDER)
 """The folders of saved masks and soft maps in a workspace."""
 SUFFIX = ".stmws"
+ADAPTATION_FILE = "adaptation.bin"
+"""The network's latest adaptation to the video's annotations (the engine's bytes, `session.adaptation()`)."""
 
 
 def workspace_dir(source: Path, data_dir: Path, beside_source: bool) -> Path:
@@ -567,6 +569,18 @@ class Workspace:
             (self._folder(each) / f"{name}.png").unlink(missing_ok=True)
         if kind is None:
             self.remove_soft(name)
+
+    def write_adaptation(self, data: bytes) -> None:
+        """Keep the network's adaptation to this video (minutes of a CPU's work) for the next session."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.root / ADAPTATION_FILE, data)
+
+    def read_adaptation(self) -> bytes | None:
+        """The adaptation kept by an earlier session, if any (the engine checks that it fits)."""
+        try:
+            return (self.root / ADAPTATION_FILE).read_bytes()
+        except OSError:
+            return None
 
     def write_soft(self, name: str, labels: np.ndarray, obj_ids: list[int], probs: np.ndarray) -> None:
         """Save a frame's soft maps with a hash of its label map: read back only beside that very mask."""

@@ -784,6 +784,18 @@ class AnnotationSession:
             status["result_bytes"] = self._results.nbytes
         return status
 
+    def adaptation(self) -> bytes | None:
+        """The network's latest adaptation to this video's annotations, as bytes to keep with the work (None:
+        none made); `restore_adaptation` takes it back in a later session."""
+        return self._propagator.adaptation_bytes()
+
+    def restore_adaptation(self, data: bytes) -> None:
+        """Take back what `adaptation()` gave in an earlier session on this video: a run from the annotations it
+        was made from then does not adapt again (minutes on a CPU) and gives the same masks as then, and a run
+        after a correction continues from it. Ignored where it does not fit: other weights or engine settings,
+        another working size, damaged bytes (the run adapts anew)."""
+        self._propagator.keep_saved(data)
+
     def release_memory(self) -> None:
         """Drop cached encoder features, decoded frames and device memory (results and annotations stay), and
         hand the freed heap back to the system so that the process's memory falls where the user watches it

@@ -315,3 +315,32 @@ def test_adaptation_computes_in_fp32_when_fast_is_off(tmp_path, monkeypatch):
         session.set_annotation(0, square_mask())
         session.propagate(0, "forward")
     assert seen == {(True, True), (False, False)}
+
+
+def test_an_adaptation_kept_with_the_work_is_taken_back_by_a_later_session(tmp_path):
+    """A restarted session adapted again (minutes on a CPU) and gave other masks than before. The adaptation
+    kept as bytes is taken back where it fits: no steps, the same masks; a correction continues from it."""
+    clip = write_clip(tmp_path / "clip")
+    first = tiny_session(clip, adapt_steps=2)
+    first.set_annotation(0, square_mask())
+    first.propagate(0, "forward")
+    kept = first.adaptation()
+    assert isinstance(kept, bytes) and tiny_session(clip, adapt_steps=2).adaptation() is None
+
+    def reopened(data: bytes, **settings) -> tuple[object, list]:
+        session = tiny_session(clip, **{"adapt_steps": 2, **settings})
+        session.set_annotation(0, square_mask())
+        session.restore_adaptation(data)
+        steps: list[tuple[int, int]] = []
+        session.propagate(0, "forward", adapting=lambda *step: steps.append(step))
+        return session, steps
+    again, steps = reopened(kept)
+    assert steps == [] and all(np.array_equal(again.labels(i), first.labels(i)) for i in range(1, 6))
+    again.set_annotation(3, square_mask(t=3))  # a correction continues from it: half the steps
+    steps.clear()
+    again.propagate(3, "forward", adapting=lambda *step: steps.append(step))
+    assert steps == [(1, 1)]
+    for data, settings in ((kept, {"adapt_steps": 3}), (kept, {"adapt_lr": 1e-3}), (kept[:1000], {}),
+                           (b"not an adaptation", {})):  # made otherwise, or damaged: adapted anew
+        _, steps = reopened(data, **settings)
+        assert steps and steps[-1][0] == steps[-1][1] > 1, settings

@@ -1370,3 +1370,32 @@ def test_opening_videos_in_turn_frees_the_ones_closed(qtbot, app_factory, tmp_pa
     gc.collect()
     assert sum(ref() is not None for ref in sessions) == 1  # the open one
     assert len(c.findChildren(Task)) <= 1
+
+
+def test_the_networks_adaptation_is_kept_with_the_work(qtbot, app_factory, tmp_path, monkeypatch):
+    """After a restart, F adapted the network again (minutes on a CPU) and changed the masks: the adaptation is
+    saved in the workspace, and a run from the same annotations after reopening takes it back."""
+    from app.settings import AppSettings
+    from app.workspace import ADAPTATION_FILE
+    from stm_core.engine.settings import EngineSettings
+
+    from .conftest import make_frames
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2))
+    clip = make_frames(tmp_path / "clip5", count=5)
+    window = propagated_window(qtbot, app_factory, clip)
+    doc = window.document
+    results = [doc.session.labels(i) for i in range(5)]
+    root = window.controller.autosaver.workspace.root
+    assert window.controller.autosaver.save_now() and (root / ADAPTATION_FILE).stat().st_size > 1000
+    window.close()
+    again = app_factory()
+    again.controller.open(clip)
+    again.controller.wait_for_loading()
+    prop, steps = again.controller.propagation, []
+    prop.adapting.connect(lambda done, total: steps.append(done))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward", 0)
+    assert steps == [] and finished.args[0].adapt_seconds == 0
+    assert all(np.array_equal(again.document.session.labels(i), results[i]) for i in range(5))

@@ -37,6 +37,7 @@ from .hardware import (autocast, compute_dtype, cores_shared, describe_precision
                        resolve_device)
 from .memory import MemoryBank, annotated_memory
 from .run_ahead import on_network_thread, run_ahead
+from .saved_adaptation import ADAPTATION_SETTINGS, pack, unpack
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
@@ -70,9 +71,6 @@ gives the masks from before the correction again, without adapting anew."""
 CHECKPOINTS = 4
 """Passes whose progress the engine keeps after they end (see `_Checkpoint`): the two halves of a run both ways
 and the runs back from the annotated frames they reach."""
-
-ADAPTATION_SETTINGS = ("model", "weights", "device", "fast", "random_init", "adapt_steps", "adapt_lr", "adapt_batch")
-"""The engine settings an adaptation (and the loaded network) depends on; memory settings are not among them."""
 
 MIN_ADAPT_SIZE = 32
 """Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
@@ -139,6 +137,7 @@ class Propagator:
         self._folded: STM | None = None  # the loaded network with BatchNorm folded in, for inference
         self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
+        self._saved: bytes | None = None  # an earlier session's adaptation, taken when a run first adapts
         self._graphed: dict[int, GraphedNetwork] = {}
         self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by pass (see `_run`), latest last
         self.memory_frames = 0
@@ -270,6 +269,7 @@ class Propagator:
         adaptation back, so they give the same masks as then."""
         if key is None:
             return self._plain()
+        self._take_saved(frames)
         steps = self.adapt_steps
         video, annotated = key
         earlier = self._adaptation_for(key)
@@ -301,6 +301,31 @@ class Propagator:
         self._forget_features()  # computed with other weights
         self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned))))
         return self._adaptations[0].folded
+
+    def adaptation_bytes(self) -> bytes | None:
+        """The latest adaptation, to keep with the work (`saved_adaptation`); None where none was made."""
+        adapted = self._adapted
+        return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.trainable,
+                                                 self.settings)
+
+    def keep_saved(self, data: bytes) -> None:
+        """An adaptation `adaptation_bytes` gave in an earlier session: the first run that adapts takes it (if
+        it was made with these settings and weights), and uses it where the annotations are those it was made
+        from, or continues from it after a correction, as from one made in this session."""
+        self._saved = data
+
+    def _take_saved(self, frames: FrameSource) -> None:
+        data, self._saved = self._saved, None
+        saved = unpack(data, self.settings) if data is not None and not self._adaptations else None
+        if saved is None:
+            return
+        trainable = copy.deepcopy(self.model)
+        try:
+            trainable.load_state_dict(saved.state_dict)
+        except RuntimeError:  # of another network: adapting again is all it costs
+            return
+        self._remember(_Adaptation((frames.serial, saved.work), saved.annotations, trainable.eval(),
+                                   self._for_inference(copy.deepcopy(trainable))))
 
     def _adaptation_for(self, key: tuple[tuple, tuple]) -> _Adaptation | None:
         """The kept adaptation made for `key` (`_adaptation_key`), if any."""
@@ -509,6 +534,7 @@ class Propagator:
         device, number format and adaptation settings): new memory settings then keep the minutes an adaptation
         takes on a CPU (QA pass 22: lowering the memory cap, as the out-of-memory message advises, redid all
         60 steps)."""
+        self._saved = other._saved  # checked against these settings when taken
         if other._model is None or any(getattr(self.settings, f) != getattr(other.settings, f)
                                        for f in ADAPTATION_SETTINGS):
             return
@@ -528,6 +554,7 @@ class Propagator:
         needs."""
         self._adapted = None
         self._adaptations.clear()
+        self._saved = None
         self._forget_features()
 
     def _forget_features(self) -> None:

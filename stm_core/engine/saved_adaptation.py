@@ -1,0 +1,70 @@
+"""An adaptation of the network to one video's annotations, as bytes to keep with the work: on a CPU it takes
+minutes, and without it a restarted session adapted again, and gave other masks than before."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..model.checkpoint import DEFAULT_WEIGHTS
+from .settings import EngineSettings
+
+FORMAT = "stm-annotator-adaptation/1"
+
+ADAPTATION_SETTINGS = ("model", "weights", "device", "fast", "random_init", "adapt_steps", "adapt_lr", "adapt_batch")
+"""The engine settings an adaptation (and the loaded network) depends on; memory settings are not among them."""
+
+
+@dataclass(frozen=True)
+class SavedAdaptation:
+    """What `unpack` gives back: the adapted weights and what they were adapted to."""
+
+    work: tuple[int, int]  # the working size (h, w) it was made at
+    annotations: tuple[tuple[int, str], ...]  # `Annotations.key()` of the annotations it was made from
+    state_dict: dict[str, torch.Tensor]
+
+
+def made_with(settings: EngineSettings) -> dict:
+    """What an adaptation depends on besides the video: the settings it was made with, and the weights file it
+    started from as it was then (a file trained again in place makes it another network's)."""
+    identity = {name: getattr(settings, name) for name in ADAPTATION_SETTINGS}
+    if not settings.random_init:
+        path = Path(settings.weights) if settings.weights else DEFAULT_WEIGHTS
+        try:
+            stat = path.resolve().stat()
+            identity["weights_file"] = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            identity["weights_file"] = None
+    return identity
+
+
+def pack(work: tuple[int, int], annotations: tuple[tuple[int, str], ...], network: torch.nn.Module,
+         settings: EngineSettings) -> bytes:
+    """The adaptation as bytes (fp32 weights, on the CPU, so that it gives the very same masks again)."""
+    buffer = io.BytesIO()
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in network.state_dict().items()}
+    torch.save({"format": FORMAT, "made_with": made_with(settings), "work": list(work),
+                "annotations": [[i, d] for i, d in annotations], "state_dict": state}, buffer)
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, settings: EngineSettings) -> SavedAdaptation | None:
+    """The adaptation `pack` made, if it was made with these settings and weights; None otherwise, and for bytes
+    that are not one (a damaged file: the next run adapts again, as without it)."""
+    try:
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT \
+                or saved.get("made_with") != made_with(settings):
+            return None
+        work = tuple(int(x) for x in saved["work"])
+        annotations = tuple((int(i), str(d)) for i, d in saved["annotations"])
+        state = saved["state_dict"]
+        if len(work) != 2 or not isinstance(state, dict) \
+                or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            return None
+    except Exception:  # torch raises many kinds for damaged data
+        return None
+    return SavedAdaptation(work, annotations, state)  # type: ignore[arg-type]

@@ -298,21 +298,30 @@ class AppController(QObject):
         return objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed
 
     def _say_damaged(self, workspace: Workspace, names: list[str]) -> None:
-        """Name the saved annotations that could not be read (their frames open without them) and where the
-        files were kept."""
+        """Name the saved annotations (and objects waiting to enter) that could not be read, whose frames open
+        without them, and where the files were kept."""
         if not workspace.damaged:
             return
         index_of = {name: i for i, name in enumerate(names)}
-        frames = sorted({index_of[name] + 1 for _, name, _, _ in workspace.damaged})
-        shown = ", ".join(map(str, frames[:10])) + (" …" if len(frames) > 10 else "")
-        _, _, kept, why = workspace.damaged[0]
-        plural = len(frames) > 1
+        parts, count = [], 0
+        for kind, what in (("annotation", "the saved annotation of"), ("entering", "the imported objects waiting "
+                                                                                "to enter on")):
+            frames = sorted({index_of[name] + 1 for k, name, _, _ in workspace.damaged if k == kind})
+            if frames:
+                count += len(frames)
+                shown = ", ".join(map(str, frames[:10])) + (" …" if len(frames) > 10 else "")
+                parts.append(f"{what} frame{'s' if len(frames) > 1 else ''} {shown}")
+        folders = sorted({str(kept.parent) for _, _, kept, _ in workspace.damaged})
+        kept, why = workspace.damaged[0][2], workspace.damaged[0][3]
+        several = count > 1
+        text = " and ".join(parts)
         self.error.emit("Saved annotations damaged",
-                        f"The saved annotation{'s' if plural else ''} of frame{'s' if plural else ''} {shown} could "
-                        f"not be read ({why}), so {'those frames open' if plural else 'that frame opens'} without "
-                        f"{'them' if plural else 'it'}: paint {'them' if plural else 'it'} again. The damaged "
-                        f"file{'s were' if plural else ' was'} kept beside the others, as {kept.name}"
-                        f"{' and so on' if len(workspace.damaged) > 1 else ''}, in {kept.parent}.")
+                        f"{text[0].upper()}{text[1:]} could not be read ({why}"
+                        f"{'; and so on' if len(workspace.damaged) > 1 else ''}), so "
+                        f"{'those frames open' if several else 'that frame opens'} without "
+                        f"{'them' if several else 'it'}: paint or import {'them' if several else 'it'} again. The "
+                        f"damaged file{'s were' if several else ' was'} kept beside the others (as {kept.name}"
+                        f"{' and so on' if several else ''}) in {' and '.join(folders)}.")
         workspace.damaged.clear()
 
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],

@@ -479,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OUT_OF_MEMORY = "out of system memory: close other programs, or lower --max-memory and --process-height"
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM (`timeout`, a job scheduler) stops a run as Ctrl+C does, with exit status 143 (QA pass 25: it
     killed the process without a word that the COCO file was not written)."""
@@ -506,10 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     shown, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:  # a Ctrl+C while torch loads says "interrupted" too (QA pass 57: it gave a traceback)
         args = build_parser().parse_args(argv)
-        try:
-            from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
-        except ImportError as exc:  # QA pass 79: short of memory, torch's library could not be mapped
-            raise StmError(f"cannot load PyTorch ({exc})") from None
+        from .engine.hardware import prepare_compute_thread  # imports torch: not needed for --help
         prepare_compute_thread()  # training and the bench's reference path compute on this thread
         return args.func(args)
     except (StmError, OSError, ValueError) as exc:
@@ -517,7 +517,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}{options}", file=sys.stderr)
         return 2
     except MemoryError:  # QA pass 79: out of memory as torch loads gave a traceback
-        print("error: out of system memory: close other programs, or lower --max-memory and --process-height",
+        print(f"error: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # QA passes 79, 81: short of memory, a library (torch's, OpenCV's) cannot be mapped
+        short = "failed to map segment" in str(exc) or "cannot allocate memory" in str(exc).lower()
+        print(f"error: {OUT_OF_MEMORY if short else 'a library cannot be loaded: reinstall the program'} ({exc})",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

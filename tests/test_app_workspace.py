@@ -347,10 +347,23 @@ def test_a_damaged_saved_annotation_is_said_and_kept_aside(qtbot, app_factory, d
     assert again.controller.open(clip)
     title, text = dialogs[-1]
     assert title == "Saved annotations damaged"
-    assert text.startswith("The saved annotation of frame 3 could not be read (") and "paint it again" in text
+    assert text.startswith("The saved annotation of frame 3 could not be read (") and "paint or import it again" \
+        in text
     kept = list((root / "annotations").glob("00002.png.damaged-*"))
     assert len(kept) == 1 and kept[0].name in text and kept[0].stat().st_size == 40
     assert again.document.annotated_frames() == [0] and not damaged.exists()
+    again.close()
+    annotation, entering = root / "annotations" / "00000.png", root / "entering" / "00003.png"
+    entering.parent.mkdir(exist_ok=True)
+    entering.write_bytes(b"damaged")  # QA pass 81: named an annotation, and kept in the annotations' folder
+    annotation.write_bytes(annotation.read_bytes()[:40])
+    third = app_factory()
+    assert third.controller.open(clip)
+    title, text = dialogs[-1]
+    assert text.startswith("The saved annotation of frame 1 and the imported objects waiting to enter on frame 4 "
+                           "could not be read (")
+    assert "so those frames open without them: paint or import them again" in text
+    assert text.endswith(f"in {root / 'annotations'} and {root / 'entering'}.")
 
 
 @pytest.mark.parametrize("version", [3, 3.0])

@@ -677,3 +677,11 @@ def test_run_as_the_program_a_late_ctrl_c_is_ignored_and_memory_errors_are_one_l
                                       "and --process-height\n"
     assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2  # called as a function: its handler comes back
     assert signal.getsignal(signal.SIGINT) is before
+    capsys.readouterr()
+
+    def unmapped(args):  # QA pass 81: OpenCV's libraries could not be mapped, just after torch's were
+        raise ImportError("libavif.so.15: failed to map segment from shared object")
+    monkeypatch.setattr(cli, "cmd_evaluate", unmapped)
+    assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "error: out of system memory: close other programs, or lower --max-memory " \
+                                      "and --process-height (libavif.so.15: failed to map segment from shared object)\n"

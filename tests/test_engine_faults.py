@@ -44,6 +44,13 @@ def test_out_of_memory_is_reported_and_work_survives(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert session.propagate(0, "forward").frames == [1, 2, 3, 4]  # retry works
 
+    def no_primitive(*args, **kwargs):  # oneDNN's words for it under a memory limit (QA pass 81: a traceback)
+        raise RuntimeError("could not create a primitive")
+    monkeypatch.setattr(STM, "segment", no_primitive)
+    session.set_annotation(0, square_mask(t=2))
+    with pytest.raises(OutOfMemoryError, match="out of system memory while propagating"):
+        session.propagate(0, "forward")
+
 
 def test_sigkill_during_cli_propagation_leaves_only_complete_files(tmp_path):
     frames = write_clip(tmp_path / "f", frames=300, size=(96, 160))  # long enough that the kill lands mid-run

@@ -361,6 +361,21 @@ def test_a_lock_is_taken_by_one_writer_only(tmp_path):
         assert [p.name for p in path.parent.iterdir()] == [".lock"]  # nothing written aside is left
 
 
+def test_a_lock_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatch):
+    """QA pass 81: on a full disk the record written aside stayed, an empty hidden file in the output."""
+    import errno
+    from pathlib import Path
+
+    from stm_core.io import locks
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match="No space left"):
+        locks.take(tmp_path / "out" / ".lock", "a run")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_an_empty_frame_or_mask_file_is_said_to_be_empty(tmp_path):
     """QA pass 79: a zero-byte frame or mask got Pillow's "cannot identify image file", as a foreign file does."""
     from PIL import Image

@@ -116,8 +116,11 @@ def _same_footage(video: tuple, other: tuple) -> bool:
 
 
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower() \
-        or "can't allocate memory" in str(exc).lower()
+    """Out of memory, as torch, the allocator, or oneDNN (which cannot create a primitive it has no memory for:
+    QA pass 81, under a memory limit) say it."""
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text \
+        or "could not create a primitive" in text
 
 
 class Propagator:

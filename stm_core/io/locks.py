@@ -61,14 +61,15 @@ def _create(path: Path, text: str) -> None:
     file never exists empty: another writer reading an empty lock took it for a dead one and took it over
     (QA pass 80). Where the file system has no hard links, it is created exclusively, then written."""
     aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    aside.write_text(text, encoding="utf-8")
-    try:
-        os.link(aside, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links here
-        with open(path, "x", encoding="utf-8") as f:
-            f.write(text)
+    try:  # a full disk fails the write: nothing is left aside either (QA pass 81)
+        aside.write_text(text, encoding="utf-8")
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(text)
     finally:
         aside.unlink(missing_ok=True)
 

@@ -230,8 +230,8 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
             if stage == out:
                 _name_earlier_left(out, earlier, names, written)
             elif made := sorted(stage.glob("*.png")):
-                warnings.warn(f"{out} keeps the earlier run's masks as they were; the {len(made)} masks this run "
-                              f"wrote are in {stage}")
+                mask = "the mask this run wrote is" if len(made) == 1 else f"the {len(made)} masks this run wrote are"
+                warnings.warn(f"{out} keeps the earlier run's masks as they were; {mask} in {stage}")
             else:
                 shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -285,8 +285,9 @@ def _remove_stopped_runs(out: Path) -> None:
 def _name_earlier_left(out: Path, earlier: set[str], names: list[str], written: set[int]) -> None:
     left = sorted(earlier - {names[i] for i in written}, key=natural_key)
     if left:
-        warnings.warn(f"{len(left)} masks in {out} are from an earlier run and were not rewritten by this "
-                      f"one (first: {left[0]}.png)")
+        warnings.warn(f"{len(left)} mask{'s' if len(left) > 1 else ''} in {out} {'are' if len(left) > 1 else 'is'} "
+                      f"from an earlier run and {'were' if len(left) > 1 else 'was'} not rewritten by this one "
+                      f"(first: {left[0]}.png)")
 
 
 def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None,

@@ -685,3 +685,16 @@ def test_run_as_the_program_a_late_ctrl_c_is_ignored_and_memory_errors_are_one_l
     assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2
     assert capsys.readouterr().err == "error: out of system memory: close other programs, or lower --max-memory " \
                                       "and --process-height (libavif.so.15: failed to map segment from shared object)\n"
+
+
+def test_one_mask_left_from_an_earlier_run_is_named_in_the_singular(tmp_path, capsys):
+    """QA pass 81: "1 masks … are"."""
+    import warnings
+
+    from stm_core.cli import _name_earlier_left
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _name_earlier_left(tmp_path, {"00000", "00007"}, ["00000", "00001"], {0, 1})
+    assert [str(w.message) for w in caught] == [f"1 mask in {tmp_path} is from an earlier run and was not "
+                                                 "rewritten by this one (first: 00007.png)"]

@@ -45,7 +45,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem-every", type=int, default=5,
                    help="every N-th propagated frame joins memory (default: %(default)s)")
     p.add_argument("--max-memory", type=int, default=20,
-                   help="cap on memory frames; annotated ones always stay (default: %(default)s)")
+                   help="cap on the memory frames a step reads besides the previous frame; past it the oldest "
+                        "propagated one leaves, and of more annotated frames than N a run keeps the first and those "
+                        "nearest its start (default: %(default)s)")
     p.add_argument("--process-height", type=int, default=None,
                    help="run the network at this frame height (a portrait video's width) and upsample the masks; "
                         "0 = source size (frames under 128 px are scaled up to 128, or to a smaller height set); "

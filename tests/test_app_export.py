@@ -31,9 +31,16 @@ def window(qtbot, app_factory, frame_dir):
 
 
 def run_export(qtbot, window, options: ExportOptions):
-    with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
-                          check_params_cb=lambda running: not running):
-        window.controller.start_export(options)
+    """Export and wait for the end: the summary (None where the export failed)."""
+    finished: list = []
+    window.controller.exportFinished.connect(finished.append)
+    try:
+        with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                              check_params_cb=lambda running: not running):
+            window.controller.start_export(options)
+    finally:
+        window.controller.exportFinished.disconnect(finished.append)
+    return finished[0] if finished else None
 
 
 def reimported(app_factory, frame_dir: Path, masks: Path, copy: Path):
@@ -191,10 +198,8 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
 
     real = export_module.export
     monkeypatch.setattr("app.controller.export", progress_then_cancel)
-    finished = []
-    window.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
-    assert finished and finished[0].cancelled
+    summary = run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
+    assert summary is not None and summary.cancelled
     assert (out / "overlay.mp4").read_bytes() == old
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != export_module.MANIFEST_FILE]
 
@@ -244,12 +249,10 @@ def test_frames_without_a_mask_are_counted(qtbot, app_factory, frame_dir, tmp_pa
     other.controller.open(frame_dir)
     other.document.begin_stroke((20.0, 30.0), 1, 15, erase=False)
     other.document.end_stroke()
-    finished = []
-    other.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, other, ExportOptions(tmp_path / "out", coco=True))
-    assert finished[0].without_mask == 3
-    assert "3 frames had no mask yet" in finished[0].describe() and "coco.json leaves them out" in \
-        finished[0].describe()
+    summary = run_export(qtbot, other, ExportOptions(tmp_path / "out", coco=True))
+    assert summary.without_mask == 3
+    assert "3 frames had no mask yet" in summary.describe() and "coco.json leaves them out" in \
+        summary.describe()
     coco = json.loads((tmp_path / "out" / "coco.json").read_text())  # QA pass 13: no mask is not "no object"
     assert [image["frame_index"] for image in coco["images"]] == [0]
     one = export_module.ExportSummary(tmp_path, 4, 4, False, without_mask=1, out_of_date=1).describe()
@@ -284,13 +287,11 @@ def test_an_odd_sized_overlay_video_is_said_to_be_padded(qtbot, app_factory, tmp
     other.controller.open(make_frames(tmp_path / "odd", count=2, size=(31, 41)))
     other.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
     other.document.end_stroke()
-    finished = []
-    other.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, other, ExportOptions(tmp_path / "out", video=True))
+    summary = run_export(qtbot, other, ExportOptions(tmp_path / "out", video=True))
     with av.open(str(tmp_path / "out" / "overlay.mp4")) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (42, 32)
     assert read_mask(tmp_path / "out" / "masks" / "00000.png").shape == (31, 41)
-    assert "The overlay video is 42x32: H.264 needs even sizes" in finished[0].describe()
+    assert "The overlay video is 42x32: H.264 needs even sizes" in summary.describe()
 
 
 def test_a_frame_that_cannot_be_read_is_black_in_the_overlay_video_and_the_export_goes_on(qtbot, app_factory,
@@ -306,10 +307,7 @@ def test_a_frame_that_cannot_be_read_is_black_in_the_overlay_video_and_the_expor
     window.controller.open(clip)
     window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
     window.document.end_stroke()
-    finished = []
-    window.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, window, ExportOptions(tmp_path / "out", video=True, binary=True))
-    summary = finished[0]
+    summary = run_export(qtbot, window, ExportOptions(tmp_path / "out", video=True, binary=True))
     assert summary.frames == 4 and summary.unreadable == (2,)
     assert sorted(p.name for p in (tmp_path / "out" / "masks").iterdir()) == [f"0000{i}.png" for i in range(4)]
     assert "The picture of frame 3 could not be read (a damaged file): black in the overlay video; its masks " \
@@ -368,12 +366,10 @@ def test_reexport_removes_a_deleted_objects_folders_and_the_objects_come_back_wh
     doc.begin_stroke((50.0, 50.0), hidden.id, 5, erase=False)
     doc.end_stroke()
     doc.set_object_visible(hidden.id, False)
-    finished = []
-    window.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
+    summary = run_export(qtbot, window, ExportOptions(out, palette=True, binary=True))
     ids = {o.id for o in doc.objects}
     assert {p.name for p in (out / "binary").iterdir()} == {f"object_{i:03d}" for i in ids}
-    assert finished[0].leftovers == ("soft/ (8 files: an output this export does not write)",)  # named
+    assert summary.leftovers == ("soft/ (8 files: an output this export does not write)",)  # named
     other = reimported(app_factory, frame_dir, out / "masks", tmp_path / "copy")
     restored = {o.id: (o.name, o.visible) for o in other.document.objects}
     assert restored[empty.id] == ("Not painted yet", True) and restored[hidden.id] == ("Hidden", False)
@@ -389,13 +385,11 @@ def test_reexport_removes_only_the_folders_an_earlier_export_wrote(qtbot, window
     foreign.mkdir()
     (foreign / "00000.png").write_bytes((out / "binary" / "object_001" / "00000.png").read_bytes())
     window.document.remove_object(2)
-    finished = []
-    window.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, window, ExportOptions(out, binary=True))
+    summary = run_export(qtbot, window, ExportOptions(out, binary=True))
     assert sorted(p.name for p in (out / "binary").iterdir()) == ["object_001", "object_009"]
-    assert finished[0].removed == ("binary/object_002",)
+    assert summary.removed == ("binary/object_002",)
     assert "Removed what an earlier export wrote for object ids this one does not write: binary/object_002" \
-        in finished[0].describe()
+        in summary.describe()
 
 
 def test_a_deleted_objects_folder_of_an_export_that_kept_no_record_is_named(qtbot, window, tmp_path):
@@ -405,19 +399,16 @@ def test_a_deleted_objects_folder_of_an_export_that_kept_no_record_is_named(qtbo
     run_export(qtbot, window, ExportOptions(out, binary=True))
     (out / export_module.MANIFEST_FILE).unlink()  # as an older version left it
     window.document.remove_object(2)
-    finished = []
-    window.controller.exportFinished.connect(finished.append)
-    run_export(qtbot, window, ExportOptions(out, binary=True))
-    assert (out / "binary" / "object_002").is_dir() and finished[0].unrecorded == ("binary/object_002",)
+    summary = run_export(qtbot, window, ExportOptions(out, binary=True))
+    assert (out / "binary" / "object_002").is_dir() and summary.unrecorded == ("binary/object_002",)
     assert "Kept binary/object_002: folders of objects that an earlier export's objects.json lists" \
-        in finished[0].describe()
-    run_export(qtbot, window, ExportOptions(out, binary=True))  # QA pass 65: then kept without a word
-    assert finished[1].unrecorded == ("binary/object_002",) and (out / "binary" / "object_002").is_dir()
+        in summary.describe()
+    summary = run_export(qtbot, window, ExportOptions(out, binary=True))  # QA pass 65: then kept without a word
+    assert summary.unrecorded == ("binary/object_002",) and (out / "binary" / "object_002").is_dir()
     record = json.loads((out / export_module.MANIFEST_FILE).read_text())
     (out / export_module.MANIFEST_FILE).write_text(json.dumps(dict(record, unrecorded=[
         "masks", "../binary/object_002", "binary/object_002"])))  # QA pass 66: a crafted record crashed exports
-    run_export(qtbot, window, ExportOptions(out, binary=True))
-    assert finished[2].unrecorded == ("binary/object_002",)
+    assert run_export(qtbot, window, ExportOptions(out, binary=True)).unrecorded == ("binary/object_002",)
 
 
 def _a_longer_videos_export(qtbot, window, out: Path) -> list[str]:

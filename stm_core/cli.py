@@ -32,7 +32,9 @@ from .model.config import CONFIGS, MIN_PROCESS_HEIGHT
 from .train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from .session import AnnotationSession
+    import numpy as np
+
+    from .session import AnnotationSession, Direction
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
@@ -86,11 +88,7 @@ def _check_output(output: Path, *inputs: Path) -> None:
 
 
 def cmd_propagate(a: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .io.masks import read_mask_dir, split_annotations, write_mask
     from .model.checkpoint import DEFAULT_WEIGHTS
-    from .session import AnnotationSession, Direction
 
     for option, value in (("the frames", a.images), ("--annotations", a.annotations), ("--output", a.output)):
         if not value.strip():  # Path("") is the working folder: an unset shell variable would write there
@@ -99,19 +97,37 @@ def cmd_propagate(a: argparse.Namespace) -> int:
     _check_output(out, Path(a.images), Path(a.annotations))
     _check_json_target(a.coco, "--coco", created=out,  # it may go into the output folder made below
                        inputs=(a.images, a.annotations, a.weights or str(DEFAULT_WEIGHTS)))
+    session = _loaded_session(a)
+    complete = _annotated(session, a)
+    written = _propagated_into(out, session, complete, a)
+    if a.coco:
+        _write_coco(Path(a.coco), session, Path(a.annotations), sorted(written))
+    return 0
+
+
+def _loaded_session(a: argparse.Namespace) -> "AnnotationSession":
+    """The video's session with its network loaded, its frames' sizes checked before any work."""
+    from .session import AnnotationSession
+
     session = AnnotationSession.open(a.images, _settings(a))
     session.frames.check_sizes()  # before the work, not where the run gets to the frame (QA pass 69)
     session.prepare()
     status = session.memory_status()
-    loaded = status["model"]
     if a.process_height and a.process_height > min(session.frame_size):  # QA pass 18: said nothing
         warnings.warn(f"--process-height {a.process_height} is more than the frames' {min(session.frame_size)} px: "
                       f"the network works at {status['working_height']} px (frames are scaled up only where under "
                       "128 px, to 128 px or a smaller height asked for)")
-    if a.model and loaded != a.model:
-        raise StmError(f"--model {a.model} asked for, but {a.weights} holds a {loaded} network")
-    annotations = read_mask_dir(a.annotations, session.frame_names, session.frame_size)
-    complete, adding = split_annotations(annotations)
+    if a.model and status["model"] != a.model:
+        raise StmError(f"--model {a.model} asked for, but {a.weights} holds a {status['model']} network")
+    return session
+
+
+def _annotated(session: "AnnotationSession", a: argparse.Namespace) -> dict[int, "np.ndarray"]:
+    """Give `session` the masks of `--annotations`: whole-frame ones as annotations (returned, {frame: labels}),
+    those that add objects to a frame as objects entering there."""
+    from .io.masks import read_mask_dir, split_annotations
+
+    complete, adding = split_annotations(read_mask_dir(a.annotations, session.frame_names, session.frame_size))
     for index, labels in complete.items():
         session.set_annotation(index, labels)
     if not session.object_ids():
@@ -123,24 +139,39 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                          "both or forward, or give whole-frame masks")
     for index, labels in adding.items():  # objects entering there join what is propagated to that frame
         session.add_entering(index, labels)
-    names = session.frame_names
     if len(complete) == session.num_frames:
         warnings.warn(f"every frame of {a.images} has a mask in {a.annotations}: nothing to propagate, the masks "
                       "were copied")
-    first = min(complete)
+    return complete
+
+
+def _planned_runs(complete: dict[int, "np.ndarray"], direction: str) -> list[tuple[int, "Direction"]]:
+    """The runs `--direction` asks for: forward from each mask; backward from each mask to the one before it
+    (the first to the video's start); both: back from the first mask, then forward from each."""
     runs: list[tuple[int, Direction]] = []
-    if a.direction == "both" and first > 0:
-        runs.append((first, "backward"))
-    elif a.direction == "backward":  # each mask back to the one before it, the first to the video's start
+    if direction == "both" and min(complete) > 0:
+        runs.append((min(complete), "backward"))
+    elif direction == "backward":
         runs += [(i, "backward") for i in sorted(complete, reverse=True)]
-    if a.direction != "backward":
+    if direction != "backward":
         runs += [(i, "forward") for i in sorted(complete)]
+    return runs
+
+
+def _propagated_into(out: Path, session: "AnnotationSession", complete: dict[int, "np.ndarray"],
+                     a: argparse.Namespace) -> set[int]:
+    """Run the planned propagation, writing each frame's mask into `out` as it comes; the frames written."""
+    from tqdm import tqdm
+
+    from .io.masks import write_mask
+
+    names, first, last = session.frame_names, min(complete), max(complete)
     engine = session.memory_status()  # where it runs and in which number format (bf16 only where it is fast)
     desc = f"propagating on {engine['device']} ({engine['precision']})"
     written: set[int] = set()  # the frames whose mask is on disk (QA pass 79: an unwritten one counted)
-    lo, hi = (first if a.direction == "forward" else 0), (max(complete) + 1 if a.direction == "backward"
+    lo, hi = (first if a.direction == "forward" else 0), (last + 1 if a.direction == "backward"
                                                           else session.num_frames)
-    left = range(max(complete) + 1, session.num_frames) if a.direction == "backward" else \
+    left = range(last + 1, session.num_frames) if a.direction == "backward" else \
         range(first) if a.direction == "forward" else range(0)
     if left:  # seventh CLI QA pass: backward from a mask on the first frame did nothing, exit 0, no word
         side = "after the last" if a.direction == "backward" else "before the first"
@@ -169,18 +200,16 @@ def cmd_propagate(a: argparse.Namespace) -> int:
                 bar.start_t += time.time() - started[0]
 
         try:
-            for start, direction in runs:
+            for start, direction in _planned_runs(complete, a.direction):
                 started[0] = time.time()
-                session.propagate(start, direction, progress=progress, adapting=adapting,  # type: ignore[arg-type]
+                session.propagate(start, direction, progress=progress, adapting=adapting,
                                   entered=lambda index: progress(index, 0, 0),
                                   return_runs=a.direction == "both")  # one way means one way between masks too
         except KeyboardInterrupt:
             if a.coco:  # QA pass 18: "interrupted" said nothing of it
                 warnings.warn(f"--coco {a.coco} was not written: the run was interrupted")
             raise
-    if a.coco:
-        _write_coco(Path(a.coco), session, Path(a.annotations), sorted(written))
-    return 0
+    return written
 
 
 def _write_coco(path: Path, session: "AnnotationSession", annotations: Path, frames: list[int]) -> None:

@@ -219,19 +219,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                     without_mask += 1
                 elif relabel is not None:
                     labels = relabel[labels]
-                if options.palette:
-                    write_mask(folder / MASKS_DIR / f"{name}.png", labels)
-                    files += 1
-                for obj in objects if options.binary else []:
-                    write_binary_mask(folder / object_dir(BINARY_DIR, obj.id) / f"{name}.png",
-                                      grown(labels == obj.id, options.grow))
-                    files += 1
-                for source, obj in zip(sources, objects) if options.soft else []:
-                    prob = session.probability(index, source)
-                    if prob is None:  # imported or hand-made masks have no soft result: use the hard mask
-                        prob = (labels == obj.id).astype(np.uint8) * 255
-                    write_gray(folder / object_dir(SOFT_DIR, obj.id) / f"{name}.png", prob)
-                    files += 1
+                files += _write_frame_files(session, index, labels, options, objects, sources)
                 if video is not None:
                     try:
                         picture = session.frame(index)
@@ -255,6 +243,38 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
         return ExportSummary(folder, done, files, True, without_mask, tuple(older))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
+    removed, unrecorded, kept, gone = _tidy_after(folder, options, objects, names, earlier, made, dirs)
+    return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
+                         kept, gone, unrecorded, tuple(unreadable))
+
+
+def _write_frame_files(session: AnnotationSession, index: int, labels: np.ndarray, options: ExportOptions,
+                       objects: list[TrackedObject], sources: list[int]) -> int:
+    """Frame `index`'s files of the chosen per-frame outputs (`labels` numbered as `objects`, whose ids in the
+    session are `sources`): the palette mask, each object's binary mask and soft map. Returns how many."""
+    folder, name, files = options.folder, session.frame_names[index], 0
+    if options.palette:
+        write_mask(folder / MASKS_DIR / f"{name}.png", labels)
+        files += 1
+    for obj in objects if options.binary else []:
+        write_binary_mask(folder / object_dir(BINARY_DIR, obj.id) / f"{name}.png",
+                          grown(labels == obj.id, options.grow))
+        files += 1
+    for source, obj in zip(sources, objects) if options.soft else []:
+        prob = session.probability(index, source)
+        if prob is None:  # imported or hand-made masks have no soft result: use the hard mask
+            prob = (labels == obj.id).astype(np.uint8) * 255
+        write_gray(folder / object_dir(SOFT_DIR, obj.id) / f"{name}.png", prob)
+        files += 1
+    return files
+
+
+def _tidy_after(folder: Path, options: ExportOptions, objects: list[TrackedObject], names: list[str],
+                earlier: set[int], made: "_Manifest", dirs: list[str]
+                ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """After an export that ended well: remove what earlier exports here wrote for deleted objects, and their
+    leftovers where asked, and record what the folder now holds. Returns the removed folders, those kept without
+    a record, and the leftovers kept and removed, described."""
     removed, unrecorded = _remove_deleted_objects(folder, objects, options, earlier, set(names), made)
     found = _leftovers(folder, options, objects, set(names), earlier, made)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
@@ -262,9 +282,7 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     outputs = set(dirs) | {name for name, on in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco)) if on}
     _Manifest(outputs | {_output_of(folder, f) for x in kept for f in x.files},
               set(names) | (made.frames if kept else set()), set(unrecorded)).write(folder)
-    return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
-                         tuple(x.describe() for x in found if x not in gone), tuple(x.describe() for x in gone),
-                         unrecorded, tuple(unreadable))
+    return removed, unrecorded, tuple(x.describe() for x in kept), tuple(x.describe() for x in gone)
 
 
 _OBJECT_FOLDER = re.compile(rf"(?:{BINARY_DIR}|{SOFT_DIR})/{OBJECT_DIR_PREFIX}(\d{{3}})")

@@ -118,18 +118,7 @@ class AppController(QObject):
         fingerprints, moved_from = self._fingerprints(session), None
         workspace, busy, restored = None, None, False
         try:
-            root = workspace_dir(path, self.data_dir, prefs.workspace_beside_video)
-            if fingerprints and saved_for_other_pictures(root, fingerprints[1], fingerprints[2],
-                                                         lambda name: self._thumbnail_of(session, name)):
-                done = Workspace(root).set_aside(source_replaced=True)
-                self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
-                                f"that was at this path: its first frame differs.\n\n{done}; this video's own "
-                                "work is looked for elsewhere.")
-            if fingerprints and not (root / STATE_FILE).exists():
-                identity = Workspace.identity(session.frame_names, session.frame_size)
-                if (found := find_moved_workspace(self.data_dir, path, identity, fingerprints)) is not None:
-                    moved_from = found[1]
-                    root = move_workspace(found[0], root)  # not while another window has it open
+            root, moved_from = self._workspace_root(path, session, fingerprints, prefs.workspace_beside_video)
             workspace = Workspace(root)
             busy = workspace.lock()
             if busy is None:
@@ -141,17 +130,7 @@ class AppController(QObject):
         except Exception as exc:  # QA pass 14: the video still open went on unsaved after a failed open
             self.error.emit(*describe(exc))
         if not restored:
-            if busy is not None:
-                self.error.emit("Video already open", f"Cannot open {path.name}: {busy}")
-            elif workspace is not None:
-                workspace.unlock()  # QA pass 15: a failed restore kept the lock, refusing every retry
-            if previous[0] is not None:
-                previous[0].lock()
-            self.autosaver.attach(*previous)
-            self._resume_loading()
-            if stopped is not None:
-                self.message.emit(f"Opening {path.name} failed after stopping the propagation of {stopped}: the "
-                                  "frames it made are kept; propagate there again for the rest")
+            self._open_failed(path, busy, workspace, previous, stopped)
             return False
         self.source, self._loading_from = path, None  # the closed video's session is let go
         self.document.load(session, objects, frame, keys.stale, loading=deferred, loading_uncertainty=uncertainty,
@@ -165,6 +144,46 @@ class AppController(QObject):
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
+        self._say_opened(path, moved_from, stopped, [str(w.message) for w in caught])
+        return True
+
+    def _workspace_root(self, path: Path, session: AnnotationSession, fingerprints: tuple[str, ...],
+                        beside: bool) -> tuple[Path, str | None]:
+        """The folder of the video's work: where the settings put it, once another video's work saved for this
+        path is set aside there; where nothing is saved for it, the workspace it had before it was moved, moved
+        here (then also the path it was saved for)."""
+        root, moved_from = workspace_dir(path, self.data_dir, beside), None
+        if fingerprints and saved_for_other_pictures(root, fingerprints[1], fingerprints[2],
+                                                     lambda name: self._thumbnail_of(session, name)):
+            done = Workspace(root).set_aside(source_replaced=True)
+            self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
+                            f"that was at this path: its first frame differs.\n\n{done}; this video's own "
+                            "work is looked for elsewhere.")
+        if fingerprints and not (root / STATE_FILE).exists():
+            identity = Workspace.identity(session.frame_names, session.frame_size)
+            if (found := find_moved_workspace(self.data_dir, path, identity, fingerprints)) is not None:
+                moved_from = found[1]
+                root = move_workspace(found[0], root)  # not while another window has it open
+        return root, moved_from
+
+    def _open_failed(self, path: Path, busy: str | None, workspace: Workspace | None,
+                     previous: tuple[Workspace | None, Path | None, tuple[str, ...]], stopped: str | None) -> None:
+        """The video stays closed: say why, and the one open before (closed to open it) goes on saving."""
+        if busy is not None:
+            self.error.emit("Video already open", f"Cannot open {path.name}: {busy}")
+        elif workspace is not None:
+            workspace.unlock()  # QA pass 15: a failed restore kept the lock, refusing every retry
+        if previous[0] is not None:
+            previous[0].lock()
+        self.autosaver.attach(*previous)
+        self._resume_loading()
+        if stopped is not None:
+            self.message.emit(f"Opening {path.name} failed after stopping the propagation of {stopped}: the "
+                              "frames it made are kept; propagate there again for the rest")
+
+    def _say_opened(self, path: Path, moved_from: str | None, stopped: str | None, warned: list[str]) -> None:
+        """The notes after opening: what to do first on a video without masks, where its work was found, the
+        run opening it stopped, and what opening it warned of."""
         if not self.document.annotated_frames() and not self.document.result_frames().any() \
                 and not self.document.entering_frames():
             # what to do first, so a narrow status bar cuts the details (QA pass 78: "…then press F t…")
@@ -175,9 +194,8 @@ class AppController(QObject):
         if stopped is not None:  # QA pass 29: stopped without a word
             self.guide.emit(f"Opening {path.name} stopped the propagation of {stopped}: the frames it made are "
                             "saved; propagate there again for the rest")
-        if caught:
-            self.error.emit("Video opened with a warning", "\n".join(str(w.message) for w in caught[:5]))
-        return True
+        if warned:
+            self.error.emit("Video opened with a warning", "\n".join(warned[:5]))
 
     @staticmethod
     def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import InputError, StmError
 from stm_core.io.masks import read_mask, read_mask_dir
+from stm_core.io.packed_masks import PackedMasks
 from stm_core.session import AnnotationSession, check_device, check_weights
 
 from .autosave import Autosaver
@@ -25,8 +26,8 @@ from .document import Document
 from .editor_state import EditorState
 from .errors import describe
 from .export import ExportOptions, export, leftovers
-from .mask_import import describe_new_objects, one_object, take_listed, video_ids
-from .objects import ObjectTable
+from .mask_import import describe_new_objects, one_object, painted_over, take_listed, video_ids
+from .objects import ObjectTable, TrackedObject
 from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
@@ -489,14 +490,7 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
-        if own:  # the video's own object gets the imported masks in place of its painted ones
-            replaced = [i for i in masks if (painted := session.snapshot(i).annotation) is not None
-                        and not np.array_equal(painted, masks[i])]
-        elif as_new_object:  # its pixels win over painted ones of other objects
-            replaced = [i for i in masks if (painted := session.snapshot(i).annotation) is not None
-                        and painted[masks[i] == new_object.id].any()]
-        else:
-            replaced = doc.annotations_replaced_by(masks) if as_annotations else []
+        replaced = painted_over(doc, masks, as_annotations, new_object, own)
         if replaced and confirm is not None and not confirm(replaced):
             return False
         if new_object is not None and not own:
@@ -518,16 +512,7 @@ class AppController(QObject):
                 take_listed(doc, obj)
         elif not as_new_object:
             describe_new_objects(doc, Path(folder), known)
-        kept = len(masks) - len(imported) - len(entering)
-        count = len(imported) + len(entering)
-        self.message.emit(f"Imported {count} mask{'s' * (count != 1)}" +  # what matters first: paths are long
-                          (f" as the masks of {new_object.name}, its own ones replaced" if own else
-                           f" as the new object {new_object.name}" if new_object is not None else "") +
-                          (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
-                           f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
-                           if entering else "") +
-                          (f"; {kept} annotated frame{'s' * (kept != 1)} kept {'their' if kept != 1 else 'its'} "
-                           "annotation" if kept else "") + f" from {folder}")
+        self._say_imported(folder, masks, len(imported), entering, new_object, own)
         if masks and not any(masks.objects(i) for i in masks):  # QA pass 79: said nothing (the CLI refuses them)
             several = len(masks) > 1
             shown = ", ".join(str(i + 1) for i in list(masks)[:10]) + (" …" if len(masks) > 10 else "")
@@ -541,6 +526,19 @@ class AppController(QObject):
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""
             self.error.emit("Masks adjusted", f"Some masks were adjusted as they were read:\n{notes}{more}")
         return True
+
+    def _say_imported(self, folder: str | Path, masks: PackedMasks, imported: int, entering: list[int],
+                      new_object: TrackedObject | None, own: bool) -> None:
+        kept = len(masks) - imported - len(entering)
+        count = imported + len(entering)
+        self.message.emit(f"Imported {count} mask{'s' * (count != 1)}" +  # what matters first: paths are long
+                          (f" as the masks of {new_object.name}, its own ones replaced" if own else
+                           f" as the new object {new_object.name}" if new_object is not None else "") +
+                          (f" (new objects enter on frame{'s' if len(entering) > 1 else ''} "
+                           f"{', '.join(str(i + 1) for i in entering)}, where a forward propagation adds them)"
+                           if entering else "") +
+                          (f"; {kept} annotated frame{'s' * (kept != 1)} kept {'their' if kept != 1 else 'its'} "
+                           "annotation" if kept else "") + f" from {folder}")
 
     def import_blocker(self) -> str | None:
         """Why a mask folder cannot be imported now (None: it can): a running propagation would overwrite the

@@ -48,6 +48,22 @@ def one_object(document: Document, folder: Path, masks: PackedMasks, progress: C
     return obj, own, masks.mapped(merged, progress)
 
 
+def painted_over(document: Document, masks: PackedMasks, as_annotations: bool,
+                 new_object: TrackedObject | None, own: bool) -> list[int]:
+    """The annotated frames whose painted pixels the import of `masks` changes, asked about first: for the
+    video's `own` object's masks, where they differ from what is painted; for a new object, where its pixels
+    cover painted ones; for whole masks as annotations, where they replace the painted mask."""
+    session = document.session
+    assert session is not None
+    if own:
+        return [i for i in masks if (painted := session.snapshot(i).annotation) is not None
+                and not np.array_equal(painted, masks[i])]
+    if new_object is not None:
+        return [i for i in masks if (painted := session.snapshot(i).annotation) is not None
+                and painted[masks[i] == new_object.id].any()]
+    return document.annotations_replaced_by(masks) if as_annotations else []
+
+
 def exported_object(objects: ObjectTable, folder: Path) -> tuple[TrackedObject, bool] | None:
     """The object a per-object folder of this program's export (`binary/object_NNN`) holds, as its
     `objects.json` two levels up lists it, with its id in the video where that id is free here, and whether

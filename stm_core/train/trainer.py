@@ -147,39 +147,12 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
-    if cfg.init_weights:
-        model = load_model(cfg.model, cfg.init_weights)
-        if model.cfg.name != cfg.model:  # QA pass 25: trained as one network, recorded as the other: no resume
-            raise StmError(f"--model {cfg.model} asked for, but {cfg.init_weights} holds a {model.cfg.name} "
-                           f"network: pass --model {model.cfg.name}")
-    else:
-        model = STM(get_config(cfg.model))
-        # its files recommend the height it is validated at (the scale of its training frames, 240 px by default)
-        # with and without adaptation, as the shipped file does (QA pass 73: recommending none, they ran at the
-        # source size, 1080 px for a 1080p video, and without adaptation)
-        model.recommended_height = model.recommended_adapt_height = cfg.val_height or None
-    model = model.to(device).train()
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)
-    else:  # one crop size for the whole run: let cuDNN pick its fastest kernels once
-        torch.backends.cudnn.benchmark = True
+    model = _initial_model(cfg, device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, minutes_before = 0, -1.0, 0.0
     last = out / "last.pt"
     if last.exists():
-        step, best, minutes_before = _resume(last, model, opt, cfg, device)
-        # a run is over once `final.pt` is written after `last.pt`; a run stopped after its last step (in its final
-        # validation) still has its end to do (QA pass 59: refused as done, it could never end)
-        final = out / "final.pt"
-        ended = final.exists() and final.stat().st_mtime >= last.stat().st_mtime
-        if step >= cfg.steps and ended:  # QA pass 30: went by with "best weights", its files rewritten
-            raise StmError(f"{last} is at step {step} already, --steps {cfg.steps} asks for no more: pass a larger "
-                           "--steps to train on, or train into another --out-dir")
-        if cfg.max_minutes is not None and minutes_before >= cfg.max_minutes and ended:  # QA pass 37: exit 0
-            raise StmError(f"{last} has trained {minutes_before:.2f} minutes already, --max-minutes "
-                           f"{cfg.max_minutes:g} allows no more: pass a larger --max-minutes to train on, or train "
-                           "into another --out-dir")
-        print(f"resumed from {last} at step {step}", flush=True)
+        step, best, minutes_before = _resume_unless_over(last, model, opt, cfg, device)
     out.mkdir(parents=True, exist_ok=True)  # after the checks: a refused run leaves no empty folder (QA pass 27)
     _trim_log(out / "log.jsonl", step)
     log = (out / "log.jsonl").open("a")
@@ -205,17 +178,8 @@ def train(cfg: TrainConfig) -> Path:
             if cfg.max_minutes is not None and minutes() >= cfg.max_minutes:
                 break
             max_skip.set(max_skip_at(t, cfg))
-            frames, labels, counts = next(batches)
-            frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             rate = lr_at(step, t, cfg)
-            for g in opt.param_groups:
-                g["lr"] = rate
-            with autocast(device):
-                loss, stats = clip_loss(model, frames, labels, counts, hard_fraction_at(t, cfg))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            stats = _step(model, opt, next(batches), rate, hard_fraction_at(t, cfg), device)
             step += 1
             acc["loss"] += stats["loss"]
             acc["iou"] += stats["iou"]
@@ -243,6 +207,62 @@ def train(cfg: TrainConfig) -> Path:
         save_weights(model, out / "best.pt", {"step": step, "train_config": asdict(cfg)})
     log.close()
     return out / "best.pt"
+
+
+def _initial_model(cfg: TrainConfig, device: torch.device) -> STM:
+    """The network a run starts from (`--init-weights`, else random), on `device`, in training mode."""
+    if cfg.init_weights:
+        model = load_model(cfg.model, cfg.init_weights)
+        if model.cfg.name != cfg.model:  # QA pass 25: trained as one network, recorded as the other: no resume
+            raise StmError(f"--model {cfg.model} asked for, but {cfg.init_weights} holds a {model.cfg.name} "
+                           f"network: pass --model {model.cfg.name}")
+    else:
+        model = STM(get_config(cfg.model))
+        # its files recommend the height it is validated at (the scale of its training frames, 240 px by default)
+        # with and without adaptation, as the shipped file does (QA pass 73: recommending none, they ran at the
+        # source size, 1080 px for a 1080p video, and without adaptation)
+        model.recommended_height = model.recommended_adapt_height = cfg.val_height or None
+    model = model.to(device).train()
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    else:  # one crop size for the whole run: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
+    return model
+
+
+def _resume_unless_over(last: Path, model: STM, opt: torch.optim.Optimizer, cfg: TrainConfig,
+                        device: torch.device) -> tuple[int, float, float]:
+    """`_resume` from `last`, refused where that run is over and the options ask for no more of it."""
+    step, best, minutes_before = _resume(last, model, opt, cfg, device)
+    # a run is over once `final.pt` is written after `last.pt`; a run stopped after its last step (in its final
+    # validation) still has its end to do (QA pass 59: refused as done, it could never end)
+    final = last.with_name("final.pt")
+    ended = final.exists() and final.stat().st_mtime >= last.stat().st_mtime
+    if step >= cfg.steps and ended:  # QA pass 30: went by with "best weights", its files rewritten
+        raise StmError(f"{last} is at step {step} already, --steps {cfg.steps} asks for no more: pass a larger "
+                       "--steps to train on, or train into another --out-dir")
+    if cfg.max_minutes is not None and minutes_before >= cfg.max_minutes and ended:  # QA pass 37: exit 0
+        raise StmError(f"{last} has trained {minutes_before:.2f} minutes already, --max-minutes "
+                       f"{cfg.max_minutes:g} allows no more: pass a larger --max-minutes to train on, or train "
+                       "into another --out-dir")
+    print(f"resumed from {last} at step {step}", flush=True)
+    return step, best, minutes_before
+
+
+def _step(model: STM, opt: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor, list[int]],
+          rate: float, hard_fraction: float, device: torch.device) -> dict[str, float]:
+    """One optimiser step on a batch of clips at learning rate `rate`; the loss's statistics."""
+    frames, labels, counts = batch
+    frames, labels = frames.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    for g in opt.param_groups:
+        g["lr"] = rate
+    with autocast(device):
+        loss, stats = clip_loss(model, frames, labels, counts, hard_fraction)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return stats
 
 
 def _trim_log(path: Path, step: int) -> None:

@@ -222,8 +222,9 @@ class Autosaver(QObject):
         except OSError:  # the writes fail too, and say why
             pass
         busy = workspace.lock()  # its lock went with it
-        self.failed.emit("Workspace deleted", f"The workspace folder {workspace.root} was deleted (or emptied) while "
-                         "the video was open. Everything this window holds is being saved there again."
+        self.failed.emit("Workspace deleted", f"Saved work in the workspace folder {workspace.root} was deleted "
+                         "while the video was open (the folder, or files in it). Everything this window holds is "
+                         "being saved there again."
                          + (f"\n\nMeanwhile {busy}." if busy else ""))
 
     def _write_state(self, workspace: Workspace, state: dict) -> None:

@@ -364,6 +364,7 @@ class Workspace:
         self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
         self._made: set[Path] = set()  # the folders this object wrote files into
         self._lost = False  # one of them was gone when it wrote there again (see `lost`)
+        self._annotations: set[str] = set()  # the frames whose annotation file is here (written, or found here)
         self._state_written = False
         self.damaged: list[tuple[MaskKind, str, Path, str]] = []  # (kind, frame name, kept as, why) unreadable
 
@@ -513,14 +514,17 @@ class Workspace:
 
     def lost(self) -> bool:
         """Whether files saved here went since (deleted while the video was open: QA passes 67 and 71): the state
-        file once written, or a folder of masks this object wrote into. The caller then saves everything again;
-        asking clears it."""
+        file once written, a folder of masks this object wrote into, or an annotation's file (the user's work).
+        The caller then saves everything again; asking clears it."""
         made, self._made = self._made, set()
+        annotations = self._folder("annotation")
         lost = self._lost or any(not folder.is_dir() for folder in made) \
-            or (self._state_written and not self.state_path.exists())
+            or (self._state_written and not self.state_path.exists()) \
+            or any(not (annotations / f"{name}.png").exists() for name in tuple(self._annotations))
         self._lost = False
         if lost:  # asked again before the files are back, it says no more
             self._state_written = False
+            self._annotations.clear()
         else:
             self._made |= made
         return lost
@@ -529,6 +533,7 @@ class Workspace:
         """Count the folders of masks already here (restored from an earlier session) as this object's, so that
         `lost` notices them deleted too (QA pass 74: after reopening, a deleted annotations/ went unnoticed)."""
         self._made |= {f for f in (self.soft_dir, *(self._folder(kind) for kind in _FOLDERS)) if f.is_dir()}
+        self._annotations |= self._saved_names("annotation")  # QA: one deleted on its own went unnoticed
         self._state_written = self._state_written or self.state_path.is_file()
 
     def _ready(self, folder: Path) -> Path:
@@ -559,6 +564,7 @@ class Workspace:
         a result saved `under_annotation` (shown again once the annotation is cleared)."""
         write_mask(self._ready(self._folder(kind)) / f"{name}.png", labels)
         if kind == "annotation":
+            self._annotations.add(name)  # after the file: `lost` never looks for one still being written
             self.remove_mask(name, "entering")
         elif not under_annotation:
             self.remove_mask(name, "annotation")
@@ -566,6 +572,8 @@ class Workspace:
     def remove_mask(self, name: str, kind: MaskKind | None = None) -> None:
         """Remove a frame's mask of `kind`, or all its masks and its soft maps."""
         for each in _FOLDERS if kind is None else (kind,):
+            if each == "annotation":
+                self._annotations.discard(name)  # before the file: `lost` never misses one removed here
             (self._folder(each) / f"{name}.png").unlink(missing_ok=True)
         if kind is None:
             self.remove_soft(name)

@@ -109,6 +109,15 @@ def test_a_workspace_deleted_while_open_is_saved_again_whole(qtbot, app_factory,
     fourth.controller.open(frame_dir)
     paint(fourth.document, 20, 20)
     assert fourth.controller.autosaver.save_now() and len(dialogs) == 2
+    (root / "annotations" / "00002.png").unlink()  # one annotation's file on its own went unnoticed
+    fourth.document.seek(1)
+    paint(fourth.document, 20, 20)
+    assert fourth.controller.autosaver.save_now() and len(dialogs) == 3
+    assert (root / "annotations" / "00002.png").exists()
+    paint(fourth.document, 30, 20)
+    fourth.document.undo()  # an annotation removed by the program is no alarm
+    fourth.document.undo()
+    assert fourth.controller.autosaver.save_now() and len(dialogs) == 3
 
 
 def test_a_result_under_objects_waiting_to_enter_is_saved_without_them(qtbot, app_factory, tmp_path):

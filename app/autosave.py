@@ -41,6 +41,7 @@ class Autosaver(QObject):
         self._dirty: set[int] = set()
         self._state_dirty = False
         self._adapted = False  # the engine adapted to the video since its adaptation was last saved
+        self._adaptation_changes = 0  # the session's count of adaptation changes when it was last saved
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
         self._listed: set[int] = set()  # the object ids when the objects last changed
         self._removed: set[int] = set()  # ids removed whose pixels masks on disk may still hold
@@ -80,16 +81,22 @@ class Autosaver(QObject):
         self._removed = set(removed) - self._listed
         self._dirty.clear()
         self._adapted = False
+        session = self._document.session
+        self._adaptation_changes = session.adaptation_changes() if session is not None else 0
         with self._failed_lock:
             self._failed.clear()
         self._state_dirty = workspace is not None
 
-    def note_adapted(self) -> None:
-        """A run adapted the network to the video: its adaptation is saved with the work, so that the next
-        session needs not adapt again (minutes on a CPU) and gives the same masks."""
-        self._adapted = True
-        if not self._timer.isActive():
-            self._timer.start()
+    def note_run(self) -> None:
+        """A run ended: where the engine's latest adaptation to the video became another (the run adapted, or
+        took back one kept from before a correction that was undone: QA pass 83), it is saved with the work, so
+        that the next session needs not adapt again (minutes on a CPU) and gives the same masks."""
+        session = self._document.session
+        changes = session.adaptation_changes() if session is not None else 0
+        if changes != self._adaptation_changes:
+            self._adaptation_changes, self._adapted = changes, True
+            if not self._timer.isActive():
+                self._timer.start()
 
     def _on_mask(self, frame: int, urgent: bool) -> None:
         self._dirty.add(frame)

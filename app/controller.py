@@ -86,8 +86,7 @@ class AppController(QObject):
         self._warm: Task | None = None
         self._status_error_session: AnnotationSession | None = None
         self.propagation.failed.connect(self.error)
-        self.propagation.finished.connect(lambda report: self.autosaver.note_adapted()
-                                          if report.adapt_seconds > 0 else None)
+        self.propagation.finished.connect(lambda _report: self.autosaver.note_run())
         self.autosaver.failed.connect(self.error)
         self.document.frameUnreadable.connect(self.error)
         self.document.note.connect(self.message)

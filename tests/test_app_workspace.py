@@ -1407,10 +1407,25 @@ def test_the_networks_adaptation_is_kept_with_the_work(qtbot, app_factory, tmp_p
         device="cpu", random_init=True, fast=False, adapt_steps=2))
     clip = make_frames(tmp_path / "clip5", count=5)
     window = propagated_window(qtbot, app_factory, clip)
-    doc = window.document
+    doc, prop = window.document, window.controller.propagation
     results = [doc.session.labels(i) for i in range(5)]
     root = window.controller.autosaver.workspace.root
     assert window.controller.autosaver.save_now() and (root / ADAPTATION_FILE).stat().st_size > 1000
+    doc.seek(3)  # a correction adapts on from it, and is undone: the run after it takes the first one back,
+    paint(doc, 60, 40)  # which is saved again (QA pass 83: the correction's stayed in the file)
+    for start in (3, 0):
+        qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)
+        with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+            prop.start("forward", start)
+        if start == 3:
+            assert window.controller.autosaver.save_now()  # the correction's adaptation is in the file
+            doc.undo()
+    assert finished.args[0].adapt_seconds == 0
+    window.controller.clear_memory()  # keeps the adaptations (QA pass 83: they went, minutes of work)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward", 0)
+    assert finished.args[0].adapt_seconds == 0
+    assert window.controller.autosaver.save_now()
     window.close()
     again = app_factory()
     again.controller.open(clip)

@@ -141,6 +141,7 @@ class Propagator:
         self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._saved: bytes | None = None  # an earlier session's adaptation, taken when a run first adapts
+        self.adaptation_changes = 0  # how often the latest adaptation became another one (to save it then)
         self._graphed: dict[int, GraphedNetwork] = {}
         self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by pass (see `_run`), latest last
         self.memory_frames = 0
@@ -278,7 +279,7 @@ class Propagator:
         earlier = self._adaptation_for(key)
         if earlier is not None:  # the latest, or one from before a correction that was undone
             if earlier is not self._adapted:
-                self._forget_features()  # computed with other weights
+                self.forget_features()  # computed with other weights
                 self._remember(earlier)
             return earlier.folded
         previous = self._adapted if self._adapted is not None and _same_footage(self._adapted.video, video) \
@@ -301,7 +302,7 @@ class Propagator:
             cancel=abandoned), cancel)
         if tuned is None or cancel is not None and cancel.is_set():
             return None
-        self._forget_features()  # computed with other weights
+        self.forget_features()  # computed with other weights
         self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned))))
         return self._adaptations[0].folded
 
@@ -328,16 +329,19 @@ class Propagator:
         except RuntimeError:  # of another network: adapting again is all it costs
             return
         self._remember(_Adaptation((frames.serial, saved.work), saved.annotations, trainable.eval(),
-                                   self._for_inference(copy.deepcopy(trainable))))
+                                   self._for_inference(copy.deepcopy(trainable))), changes=False)
 
     def _adaptation_for(self, key: tuple[tuple, tuple]) -> _Adaptation | None:
         """The kept adaptation made for `key` (`_adaptation_key`), if any."""
         return next((a for a in self._adaptations if (a.video, a.annotations) == key), None)
 
-    def _remember(self, adaptation: _Adaptation) -> None:
-        """Make `adaptation` the latest (the one propagation and a correction's continuation use)."""
+    def _remember(self, adaptation: _Adaptation, changes: bool = True) -> None:
+        """Make `adaptation` the latest (the one propagation and a correction's continuation use); one taken
+        back from an earlier session (`changes` False) is what is saved already."""
         self._adaptations = [adaptation] + [a for a in self._adaptations if a is not adaptation]
         del self._adaptations[ADAPTATION_HISTORY:]
+        if changes and adaptation is not self._adapted:
+            self.adaptation_changes += 1
         self._adapted = adaptation
 
     # ---- propagation ----------------------------------------------------------------------------------
@@ -558,9 +562,11 @@ class Propagator:
         self._adapted = None
         self._adaptations.clear()
         self._saved = None
-        self._forget_features()
+        self.forget_features()
 
-    def _forget_features(self) -> None:
+    def forget_features(self) -> None:
+        """Free the cached encoder features, kept passes and the GPU's cached blocks (the network and its
+        adaptations stay: they cost minutes to make again)."""
         self._checkpoints.clear()  # their memory came from the networks and caches dropped here
         self._query_cache.clear()
         self._memory_cache.clear()

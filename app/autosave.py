@@ -41,7 +41,7 @@ class Autosaver(QObject):
         self._dirty: set[int] = set()
         self._state_dirty = False
         self._adapted = False  # the engine adapted to the video since its adaptation was last saved
-        self._adaptation_changes = 0  # the session's count of adaptation changes when it was last saved
+        self._saved_adaptation: int | None = 0  # `session.adaptation_serial()` last saved (0: the file's own)
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
         self._listed: set[int] = set()  # the object ids when the objects last changed
         self._removed: set[int] = set()  # ids removed whose pixels masks on disk may still hold
@@ -81,8 +81,7 @@ class Autosaver(QObject):
         self._removed = set(removed) - self._listed
         self._dirty.clear()
         self._adapted = False
-        session = self._document.session
-        self._adaptation_changes = session.adaptation_changes() if session is not None else 0
+        self._saved_adaptation = 0  # what the workspace holds is what the engine takes back from it
         with self._failed_lock:
             self._failed.clear()
         self._state_dirty = workspace is not None
@@ -92,9 +91,9 @@ class Autosaver(QObject):
         took back one kept from before a correction that was undone: QA pass 83), it is saved with the work, so
         that the next session needs not adapt again (minutes on a CPU) and gives the same masks."""
         session = self._document.session
-        changes = session.adaptation_changes() if session is not None else 0
-        if changes != self._adaptation_changes:
-            self._adaptation_changes, self._adapted = changes, True
+        serial = session.adaptation_serial() if session is not None else None
+        if serial is not None and serial != self._saved_adaptation:
+            self._saved_adaptation, self._adapted = serial, True
             if not self._timer.isActive():
                 self._timer.start()
 
@@ -272,8 +271,6 @@ class Autosaver(QObject):
             kind, _, name = key.partition(":")
             if kind == "state":
                 self._state_dirty = True
-            elif kind == "adaptation":
-                self._adapted = True
             elif name in index_of:
                 self._dirty.add(index_of[name])
 
@@ -289,6 +286,11 @@ class Autosaver(QObject):
 
 
 def _write_adaptation(workspace: Workspace, session: AnnotationSession) -> None:
-    data = session.adaptation()
-    if data is not None:
-        workspace.write_adaptation(data)
+    """Best effort: without the file the next session only adapts again, so a failed write (a full disk, which
+    the masks' writes report) must not count as unsaved work (QA pass 85: it refused opening another video)."""
+    try:
+        data = session.adaptation()
+        if data is not None:
+            workspace.write_adaptation(data)
+    except (OSError, MemoryError):
+        pass

@@ -789,10 +789,11 @@ class AnnotationSession:
         none made); `restore_adaptation` takes it back in a later session."""
         return self._propagator.adaptation_bytes()
 
-    def adaptation_changes(self) -> int:
-        """Counts the times the latest adaptation became another: a run that adapted, or one that took back an
-        adaptation kept from before a correction that was undone. When it changes, `adaptation()` is new."""
-        return self._propagator.adaptation_changes
+    def adaptation_serial(self) -> int | None:
+        """Which adaptation `adaptation()` gives now (None: none; 0: the one `restore_adaptation` gave back): it
+        changes when a run adapts, or takes back one kept from before a correction that was undone. A session
+        rebuilt with other engine settings keeps the serials of the adaptations it takes over."""
+        return self._propagator.adaptation_serial
 
     def restore_adaptation(self, data: bytes) -> None:
         """Take back what `adaptation()` gave in an earlier session on this video: a run from the annotations it

@@ -344,3 +344,33 @@ def test_an_adaptation_kept_with_the_work_is_taken_back_by_a_later_session(tmp_p
                            (b"not an adaptation", {})):  # made otherwise, or damaged: adapted anew
         _, steps = reopened(data, **settings)
         assert steps and steps[-1][0] == steps[-1][1] > 1, settings
+
+
+def test_an_adaptation_is_of_the_weights_as_they_were_when_loaded(tmp_path):
+    """QA pass 85: the weights file was stamped on the adaptation when it was saved, so a file trained again in
+    place meanwhile made the old network's adaptation look like one of the new weights."""
+    import os
+
+    from stm_core.model.checkpoint import save_weights
+
+    clip, weights = write_clip(tmp_path / "clip"), tmp_path / "w.pt"
+    torch.manual_seed(0)
+    save_weights(STM(STM_SMALL), weights, {})
+    from stm_core.engine.settings import EngineSettings
+    from stm_core.session import AnnotationSession
+
+    def session() -> AnnotationSession:
+        return AnnotationSession.open(clip, EngineSettings(device="cpu", adapt_steps=1, weights=str(weights)))
+    first = session()
+    first.set_annotation(0, square_mask())
+    first.propagate(0, "forward")
+    torch.manual_seed(1)
+    save_weights(STM(STM_SMALL), weights, {})  # trained again in place
+    os.utime(weights, ns=(os.stat(weights).st_atime_ns, os.stat(weights).st_mtime_ns + 10**9))
+    kept = first.adaptation()
+    again = session()
+    again.set_annotation(0, square_mask())
+    again.restore_adaptation(kept)
+    steps: list[tuple[int, int]] = []
+    again.propagate(0, "forward", adapting=lambda *step: steps.append(step))
+    assert steps == [(1, 1)]  # adapted anew: the kept one is of the old weights

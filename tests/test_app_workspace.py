@@ -1436,3 +1436,60 @@ def test_the_networks_adaptation_is_kept_with_the_work(qtbot, app_factory, tmp_p
         prop.start("forward", 0)
     assert steps == [] and finished.args[0].adapt_seconds == 0
     assert all(np.array_equal(again.document.session.labels(i), results[i]) for i in range(5))
+
+
+def test_an_adaptation_made_after_new_engine_settings_is_kept_too(qtbot, app_factory, tmp_path, monkeypatch,
+                                                                  dialogs):
+    """QA pass 85: after new settings the engine counted its adaptations from 0 again, so the correction's was
+    taken for the one saved already, and the file kept the older one."""
+    from dataclasses import replace
+
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    from .conftest import make_frames
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2, max_memory=self.preferences().max_memory))
+    clip = make_frames(tmp_path / "clip5", count=5)
+    window = propagated_window(qtbot, app_factory, clip)
+    doc, prop, c = window.document, window.controller.propagation, window.controller
+    c.apply_preferences(replace(c.settings.preferences(), max_memory=7))  # keeps the adaptation
+    doc.seek(2)
+    paint(doc, 60, 40)
+    qtbot.waitUntil(lambda: not prop.running, timeout=WAIT_MS)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward", 2)
+    assert finished.args[0].adapt_seconds > 0  # continued from the first one
+    results = [doc.session.labels(i) for i in range(5)]
+    assert c.autosaver.save_now()
+    window.close()
+    again = app_factory()
+    again.controller.open(clip)
+    again.controller.wait_for_loading()
+    prop, steps = again.controller.propagation, []
+    prop.adapting.connect(lambda done, total: steps.append(done))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward", 2)
+    assert steps == [] and all(np.array_equal(again.document.session.labels(i), results[i]) for i in range(2, 5))
+
+
+def test_an_adaptation_that_cannot_be_written_is_no_unsaved_work(qtbot, app_factory, tmp_path, monkeypatch):
+    """QA pass 85: a full disk failed the 10 MB file, and from then on every save said work was not saved, so
+    no other video could be opened; the masks were all written."""
+    import errno
+
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    from .conftest import make_frames
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2))
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Workspace, "write_adaptation", full)
+    window = propagated_window(qtbot, app_factory, make_frames(tmp_path / "clip5", count=5))
+    assert window.controller.autosaver.save_now()
+    assert window.controller.open(make_frames(tmp_path / "other", count=3))

@@ -9,12 +9,13 @@ cached by (frame, mask content, objects), so re-propagating after a correction r
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -37,7 +38,7 @@ from .hardware import (autocast, compute_dtype, cores_shared, describe_precision
                        resolve_device)
 from .memory import MemoryBank, annotated_memory
 from .run_ahead import on_network_thread, run_ahead
-from .saved_adaptation import ADAPTATION_SETTINGS, pack, unpack
+from .saved_adaptation import ADAPTATION_SETTINGS, made_with, pack, unpack
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
@@ -76,14 +77,19 @@ MIN_ADAPT_SIZE = 32
 """Test-time adaptation crops multiples of 16 px from the frames; smaller working sizes propagate unadapted."""
 
 
+_SERIALS = itertools.count(1)
+
+
 @dataclass
 class _Adaptation:
-    """A network adapted to one video's annotations: trainable (to continue from) and folded (to run)."""
+    """A network adapted to one video's annotations: trainable (to continue from) and folded (to run). Its
+    `serial` tells it from every other made in this process; 0 is one taken back from an earlier session."""
 
     video: tuple  # (frame source id, working size, object ids)
     annotations: tuple  # ((frame index, mask digest), ...)
     trainable: STM
     folded: STM
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
 
 @dataclass
@@ -141,7 +147,7 @@ class Propagator:
         self._adapted: _Adaptation | None = None  # the latest adaptation, the one a correction continues
         self._adaptations: list[_Adaptation] = []  # the latest first, at most ADAPTATION_HISTORY
         self._saved: bytes | None = None  # an earlier session's adaptation, taken when a run first adapts
-        self.adaptation_changes = 0  # how often the latest adaptation became another one (to save it then)
+        self._weights_identity: dict | None = None  # `made_with` the settings when the network was loaded
         self._graphed: dict[int, GraphedNetwork] = {}
         self._checkpoints: OrderedDict[tuple, _Checkpoint] = OrderedDict()  # by pass (see `_run`), latest last
         self.memory_frames = 0
@@ -164,6 +170,7 @@ class Propagator:
         with self._load_lock:
             if self._model is None:
                 s = self.settings
+                self._weights_identity = made_with(s)  # before: a file rewritten meanwhile is not stamped on
                 self._model = load_model(s.model, s.weights, s.random_init)
             if not self._placed:
                 self._model = self._model.to(self.device).eval()
@@ -310,7 +317,7 @@ class Propagator:
         """The latest adaptation, to keep with the work (`saved_adaptation`); None where none was made."""
         adapted = self._adapted
         return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.trainable,
-                                                 self.settings)
+                                                 self._weights_identity or made_with(self.settings))
 
     def keep_saved(self, data: bytes) -> None:
         """An adaptation `adaptation_bytes` gave in an earlier session: the first run that adapts takes it (if
@@ -320,29 +327,35 @@ class Propagator:
 
     def _take_saved(self, frames: FrameSource) -> None:
         data, self._saved = self._saved, None
-        saved = unpack(data, self.settings) if data is not None and not self._adaptations else None
+        if data is None or self._adaptations:
+            return
+        model = self.model  # loaded first: the adaptation must be of the weights it loaded
+        saved = unpack(data, self._weights_identity or made_with(self.settings))
         if saved is None:
             return
-        trainable = copy.deepcopy(self.model)
+        trainable = copy.deepcopy(model)
         try:
             trainable.load_state_dict(saved.state_dict)
         except RuntimeError:  # of another network: adapting again is all it costs
             return
         self._remember(_Adaptation((frames.serial, saved.work), saved.annotations, trainable.eval(),
-                                   self._for_inference(copy.deepcopy(trainable))), changes=False)
+                                   self._for_inference(copy.deepcopy(trainable)), serial=0))
 
     def _adaptation_for(self, key: tuple[tuple, tuple]) -> _Adaptation | None:
         """The kept adaptation made for `key` (`_adaptation_key`), if any."""
         return next((a for a in self._adaptations if (a.video, a.annotations) == key), None)
 
-    def _remember(self, adaptation: _Adaptation, changes: bool = True) -> None:
-        """Make `adaptation` the latest (the one propagation and a correction's continuation use); one taken
-        back from an earlier session (`changes` False) is what is saved already."""
+    def _remember(self, adaptation: _Adaptation) -> None:
+        """Make `adaptation` the latest (the one propagation and a correction's continuation use)."""
         self._adaptations = [adaptation] + [a for a in self._adaptations if a is not adaptation]
         del self._adaptations[ADAPTATION_HISTORY:]
-        if changes and adaptation is not self._adapted:
-            self.adaptation_changes += 1
         self._adapted = adaptation
+
+    @property
+    def adaptation_serial(self) -> int | None:
+        """The latest adaptation's `serial` (None: none): when it changes, `adaptation_bytes` is another."""
+        adapted = self._adapted
+        return None if adapted is None else adapted.serial
 
     # ---- propagation ----------------------------------------------------------------------------------
     def warm_up(self, frame_size: tuple[int, int]) -> None:
@@ -546,6 +559,7 @@ class Propagator:
                                        for f in ADAPTATION_SETTINGS):
             return
         self._model, self._placed, self._device = other._model, other._placed, other._device
+        self._weights_identity = other._weights_identity
         self._folded, self._adaptations, self._adapted = other._folded, list(other._adaptations), other._adapted
         for net in [self._folded, *(n for a in self._adaptations for n in (a.folded, a.trainable))]:
             if net is not None:  # copies made with the other engine's setting (QA pass 23: a correction went on

@@ -42,22 +42,22 @@ def made_with(settings: EngineSettings) -> dict:
 
 
 def pack(work: tuple[int, int], annotations: tuple[tuple[int, str], ...], network: torch.nn.Module,
-         settings: EngineSettings) -> bytes:
-    """The adaptation as bytes (fp32 weights, on the CPU, so that it gives the very same masks again)."""
+         identity: dict) -> bytes:
+    """The adaptation as bytes (fp32 weights, on the CPU, so that it gives the very same masks again), made
+    from the network `made_with` says (`identity`)."""
     buffer = io.BytesIO()
     state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in network.state_dict().items()}
-    torch.save({"format": FORMAT, "made_with": made_with(settings), "work": list(work),
+    torch.save({"format": FORMAT, "made_with": identity, "work": list(work),
                 "annotations": [[i, d] for i, d in annotations], "state_dict": state}, buffer)
     return buffer.getvalue()
 
 
-def unpack(data: bytes, settings: EngineSettings) -> SavedAdaptation | None:
-    """The adaptation `pack` made, if it was made with these settings and weights; None otherwise, and for bytes
-    that are not one (a damaged file: the next run adapts again, as without it)."""
+def unpack(data: bytes, identity: dict) -> SavedAdaptation | None:
+    """The adaptation `pack` made, if it was made from the network `identity` describes (`made_with`); None
+    otherwise, and for bytes that are not one (a damaged file: the next run adapts again, as without it)."""
     try:
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        if not isinstance(saved, dict) or saved.get("format") != FORMAT \
-                or saved.get("made_with") != made_with(settings):
+        if not isinstance(saved, dict) or saved.get("format") != FORMAT or saved.get("made_with") != identity:
             return None
         work = tuple(int(x) for x in saved["work"])
         annotations = tuple((int(i), str(d)) for i, d in saved["annotations"])

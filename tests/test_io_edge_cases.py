@@ -336,15 +336,26 @@ def test_a_video_of_non_square_pixels_says_it_is_shown_at_its_stored_size(tmp_pa
         assert open_frames(path).size == (64, 96)
 
 
-def test_a_lock_is_taken_by_one_writer_only(tmp_path):
+@pytest.mark.parametrize("left", ["nothing", "a dead writer's lock"])
+def test_a_lock_is_taken_by_one_writer_only(tmp_path, left):
     """QA pass 80: a lock file was created empty and written after, and a writer reading it meanwhile took it
-    for a dead one's and took it over: both held it. Writers racing for one lock: exactly one takes it."""
+    for a dead one's and took it over: both held it. QA pass 85: writers taking over a dead writer's lock
+    removed the one another had just taken. Writers racing for one lock: exactly one takes it."""
+    import json
+    import socket
+    import subprocess
+    import sys
     import threading
 
     from stm_core.io import locks
 
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = json.dumps({"pid": int(ended.stdout), "host": socket.gethostname(), "token": "a crashed run"})
     for round_ in range(40):
         path = tmp_path / f"round{round_}" / ".lock"
+        if left != "nothing":
+            path.parent.mkdir()
+            path.write_text(dead)
         start, taken = threading.Barrier(6), []
 
         def race(token: str) -> None:

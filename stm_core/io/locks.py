@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -41,19 +42,46 @@ def take(path: Path, token: str) -> dict | None:
     where other writers kept taking it over meanwhile."""
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": token}
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
+    for _ in range(200):  # a few tries, and waits while another writer takes over a dead one's lock
         try:
             _create(path, json.dumps(mine))
             return None
         except FileExistsError:
             text = _read(path)
             record = holder(path)
-            if record is None:  # its process is gone: removed unless another writer took it meanwhile
-                if _read(path) == text:
-                    path.unlink(missing_ok=True)
+            if record is None:  # its process is gone (or the file went meanwhile: nothing to remove then)
+                if text is not None:
+                    _remove_dead(path, text)
                 continue
             return None if record.get("token") == token else record
     raise OSError(f"the lock {path} kept changing hands")
+
+
+def _remove_dead(path: Path, text: str) -> None:
+    """Remove the lock at `path` if it still holds `text`, a dead writer's, and nothing else. One writer at a time
+    does so, holding a guard file: removing it where it lay let two writers take it (QA pass 85: one removed the
+    lock another had just taken). Only a writer holding the guard removes a lock, and a lock changes only by
+    being removed, so the one it reads under the guard is the one it removes. A guard older than
+    `STALE_GUARD_SECONDS` is a dead writer's, and goes."""
+    guard = path.with_name(f".{path.name}.takeover")
+    try:
+        os.close(os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        try:
+            if time.time() - guard.stat().st_mtime > STALE_GUARD_SECONDS:
+                guard.unlink(missing_ok=True)
+        except OSError:
+            pass
+        time.sleep(0.005)  # another writer is at it: look again
+        return
+    try:
+        if _read(path) == text:
+            path.unlink(missing_ok=True)
+    finally:
+        guard.unlink(missing_ok=True)
+
+
+STALE_GUARD_SECONDS = 10.0
 
 
 def _create(path: Path, text: str) -> None:

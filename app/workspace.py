@@ -520,7 +520,8 @@ class Workspace:
         annotations = self._folder("annotation")
         lost = self._lost or any(not folder.is_dir() for folder in made) \
             or (self._state_written and not self.state_path.exists()) \
-            or any(not (annotations / f"{name}.png").exists() for name in tuple(self._annotations))
+            or any(not (annotations / f"{name}.png").exists() and name in self._annotations  # not one the
+                   for name in tuple(self._annotations))  # writer removed meanwhile (it forgets it first: QA 85)
         self._lost = False
         if lost:  # asked again before the files are back, it says no more
             self._state_written = False

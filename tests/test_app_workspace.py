@@ -1493,3 +1493,31 @@ def test_an_adaptation_that_cannot_be_written_is_no_unsaved_work(qtbot, app_fact
     window = propagated_window(qtbot, app_factory, make_frames(tmp_path / "clip5", count=5))
     assert window.controller.autosaver.save_now()
     assert window.controller.open(make_frames(tmp_path / "other", count=3))
+
+
+def test_an_annotation_the_writer_removes_while_lost_looks_is_no_alarm(tmp_path, monkeypatch):
+    """QA pass 85: `lost` took the names, then the writer thread removed a cleared annotation's file, and the
+    missing file raised "Workspace deleted"."""
+    import threading
+
+    workspace = Workspace(tmp_path / "ws")
+    labels = np.zeros((8, 8), np.uint8)
+    labels[2:4, 2:4] = 1
+    for name in ("00000", "00001"):
+        workspace.write_mask(name, labels, "annotation")
+    assert not workspace.lost()
+    real = Path.exists
+    removed: list[bool] = []
+
+    def exists(self, *args, **kwargs):  # the writer clears frame 1 between the names taken and the look
+        if self.suffix == ".png" and not removed:
+            removed.append(True)
+            writer = threading.Thread(target=workspace.remove_mask, args=("00001", "annotation"))
+            writer.start()
+            writer.join()
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "exists", exists)
+    assert not workspace.lost() and removed
+    monkeypatch.undo()
+    (workspace.root / "annotations" / "00000.png").unlink()  # one deleted by hand still is
+    assert workspace.lost()

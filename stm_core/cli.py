@@ -564,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = shown
         for each, handler in previous.items():  # after a Ctrl+C or SIGTERM they stay ignored until the
             if signal.getsignal(each) is _interrupt_once:  # process has exited; run as the program (no
-                # `argv`), they stay ignored too: it exits now, and a late Ctrl+C turned a run that had written
-                # everything into a kill without a word (QA pass 79)
-                signal.signal(each, handler if argv is not None else signal.SIG_IGN)
+                # `argv`), Ctrl+C stays ignored too: it exits now, and a late one turned a run that had written
+                # everything into a kill without a word (QA pass 79). SIGTERM comes back: a process stuck at
+                # exit must still stop for it (QA pass 85)
+                late = argv is None and each == signal.SIGINT
+                signal.signal(each, signal.SIG_IGN if late else handler)

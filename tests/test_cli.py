@@ -667,16 +667,18 @@ def test_run_as_the_program_a_late_ctrl_c_is_ignored_and_memory_errors_are_one_l
         raise MemoryError
     monkeypatch.setattr(cli, "cmd_evaluate", short_of_memory)
     monkeypatch.setattr(sys, "argv", ["stm-annotate", "evaluate", str(tmp_path), str(tmp_path)])
-    before = signal.getsignal(signal.SIGINT)
+    before = {each: signal.getsignal(each) for each in (signal.SIGINT, signal.SIGTERM)}
     try:
         assert main() == 2
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # until the process exits
+        assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]  # QA pass 85: it stayed ignored
     finally:
-        signal.signal(signal.SIGINT, before)
+        for each, handler in before.items():
+            signal.signal(each, handler)
     assert capsys.readouterr().err == "error: out of system memory: close other programs, or lower --max-memory " \
                                       "and --process-height\n"
     assert main(["evaluate", str(tmp_path), str(tmp_path)]) == 2  # called as a function: its handler comes back
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
     capsys.readouterr()
 
     def unmapped(args):  # QA pass 81: OpenCV's libraries could not be mapped, just after torch's were

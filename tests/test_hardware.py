@@ -56,3 +56,40 @@ def test_the_network_threads_flush_denormals():
     def computing():
         yield surviving_denormals()
     assert list(run_ahead(computing(), 1)) == [0]
+
+
+def test_overlapping_runs_that_share_the_cores_give_the_full_count_back():
+    """QA pass 85: a second run sharing the cores while the first did took the halved count for the full one,
+    and put it back last: one core of two for good."""
+    import threading
+
+    from stm_core.engine.hardware import cores_shared
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with cores_shared(True):
+            first_in.set()
+            second_in.wait()
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait()
+        with cores_shared(True):
+            second_in.set()
+            first_out.wait()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        reader.start()
+        reader.join()
+        assert seen == [2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

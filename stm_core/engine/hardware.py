@@ -63,7 +63,7 @@ def cores_shared(share: bool) -> Iterator[int]:
     the one every new thread starts with, so a run that kept half made every later run and adaptation use one
     core of two (QA pass 80)."""
     global _count_before_share
-    threads = torch.get_num_threads()
+    threads = caller_threads()  # the full count also where another run shares the cores now (QA pass 85)
     if not share:
         yield threads
         return

@@ -112,10 +112,17 @@ class Autosaver(QObject):
         last state written with the objects as they are now, and the objects removed, whose pixels masks still
         to be rewritten hold (a kill while a removal was saved brought the object back on half the frames)."""
         ids = {o.id for o in self._document.objects}
-        self._removed = (self._removed | (self._listed - ids)) - ids
+        gone = self._listed - ids
+        self._removed = (self._removed | gone) - ids
         self._listed = ids
         self._state_dirty = True
         written, workspace = self._written_state, self._workspace
+        session = self._document.session
+        if gone and workspace is not None and session is not None and session.adaptation_serial() is None:
+            # the engine let its adaptations go with the object: the saved one goes too, or the next session
+            # would continue from it where this one adapts afresh (QA pass 85)
+            self._saved_adaptation = None
+            self._writer.submit("adaptation", workspace.remove_adaptation)
         if written is not None and workspace is not None:
             early = {**written, "objects": self._document.objects.to_json(), "removed_objects": sorted(self._removed)}
             self._writer.submit("state:early", lambda: workspace.write_state(early), first=True)

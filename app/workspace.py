@@ -584,6 +584,13 @@ class Workspace:
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.root / ADAPTATION_FILE, data)
 
+    def remove_adaptation(self) -> None:
+        """Best effort, as its writing: without the file the next session adapts anew."""
+        try:
+            (self.root / ADAPTATION_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
+
     def read_adaptation(self) -> bytes | None:
         """The adaptation kept by an earlier session, if any (the engine checks that it fits)."""
         try:

@@ -1521,3 +1521,26 @@ def test_an_annotation_the_writer_removes_while_lost_looks_is_no_alarm(tmp_path,
     monkeypatch.undo()
     (workspace.root / "annotations" / "00000.png").unlink()  # one deleted by hand still is
     assert workspace.lost()
+
+
+def test_removing_an_object_lets_the_saved_adaptation_go_with_the_engines(qtbot, app_factory, tmp_path,
+                                                                         monkeypatch):
+    """QA pass 85: the engine let its adaptations go with a removed object, but the saved one stayed, and the
+    next session would have continued from it."""
+    from app.settings import AppSettings
+    from app.workspace import ADAPTATION_FILE
+    from stm_core.engine.settings import EngineSettings
+
+    from .conftest import make_frames
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2))
+    window = propagated_window(qtbot, app_factory, make_frames(tmp_path / "clip5", count=5))
+    doc = window.document
+    root = window.controller.autosaver.workspace.root
+    assert window.controller.autosaver.save_now() and (root / ADAPTATION_FILE).exists()
+    doc.add_object()
+    doc.seek(2)
+    paint(doc, 60, 40, obj=2)
+    doc.remove_object(2)
+    assert window.controller.autosaver.save_now() and not (root / ADAPTATION_FILE).exists()

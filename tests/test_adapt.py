@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import torch
 
@@ -340,10 +341,21 @@ def test_an_adaptation_kept_with_the_work_is_taken_back_by_a_later_session(tmp_p
     steps.clear()
     again.propagate(3, "forward", adapting=lambda *step: steps.append(step))
     assert steps == [(1, 1)]
+    middle = len(kept) // 2  # QA pass 84: a byte changed in the weights was used, and the masks came out empty
+    flipped = kept[:middle] + bytes([kept[middle] ^ 0xFF]) + kept[middle + 1:]
     for data, settings in ((kept, {"adapt_steps": 3}), (kept, {"adapt_lr": 1e-3}), (kept[:1000], {}),
-                           (b"not an adaptation", {})):  # made otherwise, or damaged: adapted anew
+                           (b"not an adaptation", {}), (flipped, {})):  # made otherwise, or damaged: adapted anew
         _, steps = reopened(data, **settings)
         assert steps and steps[-1][0] == steps[-1][1] > 1, settings
+    other = write_clip(tmp_path / "other")  # QA pass 84: another video's, with the same mask, was used
+    first_frame = other / "00000.png"
+    cv2.imwrite(str(first_frame), 255 - cv2.imread(str(first_frame)))
+    elsewhere = tiny_session(other, adapt_steps=2)
+    elsewhere.set_annotation(0, square_mask())
+    elsewhere.restore_adaptation(kept)
+    steps.clear()
+    elsewhere.propagate(0, "forward", adapting=lambda *step: steps.append(step))
+    assert steps[-1] == (2, 2)
 
 
 def test_an_adaptation_is_of_the_weights_as_they_were_when_loaded(tmp_path):

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..errors import OutOfMemoryError
+from ..errors import OutOfMemoryError, StmError
 from ..io.frames import FrameSource
 from ..io.masks import mask_digest
 from ..model.aggregation import aggregate
@@ -38,7 +38,7 @@ from .hardware import (autocast, compute_dtype, cores_shared, describe_precision
                        resolve_device)
 from .memory import MemoryBank, annotated_memory
 from .run_ahead import on_network_thread, run_ahead
-from .saved_adaptation import ADAPTATION_SETTINGS, made_with, pack, unpack
+from .saved_adaptation import ADAPTATION_SETTINGS, made_with, pack, pictures_digest, unpack
 from .settings import RECOMMENDED_ADAPT_STEPS, EngineSettings
 
 
@@ -89,6 +89,7 @@ class _Adaptation:
     annotations: tuple  # ((frame index, mask digest), ...)
     trainable: STM
     folded: STM
+    pictures: str  # `pictures_digest` of the annotated frames it was trained on
     serial: int = field(default_factory=lambda: next(_SERIALS))
 
 
@@ -310,14 +311,15 @@ class Propagator:
         if tuned is None or cancel is not None and cancel.is_set():
             return None
         self.forget_features()  # computed with other weights
-        self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned))))
+        self._remember(_Adaptation(video, annotated, tuned, self._for_inference(copy.deepcopy(tuned)),
+                                   pictures_digest(images)))
         return self._adaptations[0].folded
 
     def adaptation_bytes(self) -> bytes | None:
         """The latest adaptation, to keep with the work (`saved_adaptation`); None where none was made."""
         adapted = self._adapted
-        return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.trainable,
-                                                 self._weights_identity or made_with(self.settings))
+        return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.pictures,
+                                                 adapted.trainable, self._weights_identity or made_with(self.settings))
 
     def keep_saved(self, data: bytes) -> None:
         """An adaptation `adaptation_bytes` gave in an earlier session: the first run that adapts takes it (if
@@ -331,7 +333,15 @@ class Propagator:
             return
         model = self.model  # loaded first: the adaptation must be of the weights it loaded
         saved = unpack(data, self._weights_identity or made_with(self.settings))
-        if saved is None:
+        if saved is None or not all(0 <= i < len(frames) for i, _ in saved.annotations):
+            return
+        size = saved.work[::-1]
+        try:  # the frames it was trained on, as they are now: those of another video are not (QA pass 84)
+            pictures = pictures_digest([cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA)
+                                        for i, _ in saved.annotations])
+        except StmError:  # a frame that cannot be read: adapting anew says so
+            return
+        if pictures != saved.pictures:
             return
         trainable = copy.deepcopy(model)
         try:
@@ -339,7 +349,7 @@ class Propagator:
         except RuntimeError:  # of another network: adapting again is all it costs
             return
         self._remember(_Adaptation((frames.serial, saved.work), saved.annotations, trainable.eval(),
-                                   self._for_inference(copy.deepcopy(trainable)), serial=0))
+                                   self._for_inference(copy.deepcopy(trainable)), pictures, serial=0))
 
     def _adaptation_for(self, key: tuple[tuple, tuple]) -> _Adaptation | None:
         """The kept adaptation made for `key` (`_adaptation_key`), if any."""

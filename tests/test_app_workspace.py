@@ -32,6 +32,28 @@ def propagated_window(qtbot, app_factory, frame_dir):
 
 
 
+def adapting_quickly(monkeypatch, **settings) -> None:
+    """Engine settings that adapt the untrained network for 2 steps: a second, not minutes."""
+    from app.settings import AppSettings
+    from stm_core.engine.settings import EngineSettings
+
+    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
+        device="cpu", random_init=True, fast=False, adapt_steps=2, **settings))
+
+
+def reopened_run(qtbot, app_factory, clip: Path, start: int):
+    """A new window on `clip` (its saved results loaded) propagating forward from `start`: (window, the
+    adaptation steps it took, its report)."""
+    again = app_factory()
+    again.controller.open(clip)
+    again.controller.wait_for_loading()
+    prop, steps = again.controller.propagation, []
+    prop.adapting.connect(lambda done, total: steps.append(done))
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        prop.start("forward", start)
+    return again, steps, finished.args[0]
+
+
 def slow_loading(monkeypatch) -> None:
     """Saved masks take 0.2 s each to read back, so that work can be done while they load."""
     original = Workspace.read_frame_mask
@@ -1397,14 +1419,11 @@ def test_opening_videos_in_turn_frees_the_ones_closed(qtbot, app_factory, tmp_pa
 def test_the_networks_adaptation_is_kept_with_the_work(qtbot, app_factory, tmp_path, monkeypatch):
     """After a restart, F adapted the network again (minutes on a CPU) and changed the masks: the adaptation is
     saved in the workspace, and a run from the same annotations after reopening takes it back."""
-    from app.settings import AppSettings
     from app.workspace import ADAPTATION_FILE
-    from stm_core.engine.settings import EngineSettings
 
     from .conftest import make_frames
 
-    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
-        device="cpu", random_init=True, fast=False, adapt_steps=2))
+    adapting_quickly(monkeypatch)
     clip = make_frames(tmp_path / "clip5", count=5)
     window = propagated_window(qtbot, app_factory, clip)
     doc, prop = window.document, window.controller.propagation
@@ -1427,14 +1446,8 @@ def test_the_networks_adaptation_is_kept_with_the_work(qtbot, app_factory, tmp_p
     assert finished.args[0].adapt_seconds == 0
     assert window.controller.autosaver.save_now()
     window.close()
-    again = app_factory()
-    again.controller.open(clip)
-    again.controller.wait_for_loading()
-    prop, steps = again.controller.propagation, []
-    prop.adapting.connect(lambda done, total: steps.append(done))
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
-        prop.start("forward", 0)
-    assert steps == [] and finished.args[0].adapt_seconds == 0
+    again, steps, report = reopened_run(qtbot, app_factory, clip, 0)
+    assert steps == [] and report.adapt_seconds == 0
     assert all(np.array_equal(again.document.session.labels(i), results[i]) for i in range(5))
 
 
@@ -1464,13 +1477,7 @@ def test_an_adaptation_made_after_new_engine_settings_is_kept_too(qtbot, app_fac
     results = [doc.session.labels(i) for i in range(5)]
     assert c.autosaver.save_now()
     window.close()
-    again = app_factory()
-    again.controller.open(clip)
-    again.controller.wait_for_loading()
-    prop, steps = again.controller.propagation, []
-    prop.adapting.connect(lambda done, total: steps.append(done))
-    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
-        prop.start("forward", 2)
+    again, steps, _ = reopened_run(qtbot, app_factory, clip, 2)
     assert steps == [] and all(np.array_equal(again.document.session.labels(i), results[i]) for i in range(2, 5))
 
 
@@ -1479,13 +1486,10 @@ def test_an_adaptation_that_cannot_be_written_is_no_unsaved_work(qtbot, app_fact
     no other video could be opened; the masks were all written."""
     import errno
 
-    from app.settings import AppSettings
-    from stm_core.engine.settings import EngineSettings
 
     from .conftest import make_frames
 
-    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
-        device="cpu", random_init=True, fast=False, adapt_steps=2))
+    adapting_quickly(monkeypatch)
 
     def full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -1527,14 +1531,11 @@ def test_removing_an_object_lets_the_saved_adaptation_go_with_the_engines(qtbot,
                                                                          monkeypatch):
     """QA pass 85: the engine let its adaptations go with a removed object, but the saved one stayed, and the
     next session would have continued from it."""
-    from app.settings import AppSettings
     from app.workspace import ADAPTATION_FILE
-    from stm_core.engine.settings import EngineSettings
 
     from .conftest import make_frames
 
-    monkeypatch.setattr(AppSettings, "engine_settings", lambda self: EngineSettings(
-        device="cpu", random_init=True, fast=False, adapt_steps=2))
+    adapting_quickly(monkeypatch)
     window = propagated_window(qtbot, app_factory, make_frames(tmp_path / "clip5", count=5))
     doc = window.document
     root = window.controller.autosaver.workspace.root

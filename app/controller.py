@@ -31,6 +31,7 @@ from .objects import ObjectTable, TrackedObject
 from .propagation import PropagationController
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
+from .wording import frame_numbers
 from .workers import Task
 from .workspace import (STATE_FILE, SUFFIX, DamagedState, NewerWorkspace, Workspace, find_moved_workspace, flat,
                         frame_fingerprint, frame_thumbnail, move_workspace, note_beside, open_elsewhere, saved,
@@ -324,11 +325,10 @@ class AppController(QObject):
         parts, count = [], 0
         for kind, what in (("annotation", "the saved annotation of"), ("entering", "the imported objects waiting "
                                                                                 "to enter on")):
-            frames = sorted({index_of[name] + 1 for k, name, _, _ in workspace.damaged if k == kind})
+            frames = sorted({index_of[name] for k, name, _, _ in workspace.damaged if k == kind})
             if frames:
                 count += len(frames)
-                shown = ", ".join(map(str, frames[:10])) + (" …" if len(frames) > 10 else "")
-                parts.append(f"{what} frame{'s' if len(frames) > 1 else ''} {shown}")
+                parts.append(f"{what} frame{'s' if len(frames) > 1 else ''} {frame_numbers(frames)}")
         folders = sorted({str(kept.parent) for _, _, kept, _ in workspace.damaged})
         kept, why = workspace.damaged[0][2], workspace.damaged[0][3]
         several = count > 1
@@ -514,9 +514,9 @@ class AppController(QObject):
         self._say_imported(folder, masks, len(imported), entering, new_object, own)
         if masks and not any(masks.objects(i) for i in masks):  # QA pass 79: said nothing (the CLI refuses them)
             several = len(masks) > 1
-            shown = ", ".join(str(i + 1) for i in list(masks)[:10]) + (" …" if len(masks) > 10 else "")
             self.error.emit("Masks hold no object",
-                            f"The masks in {folder} are all background: frame{'s' if several else ''} {shown} now "
+                            f"The masks in {folder} are all background: frame{'s' if several else ''} "
+                            f"{frame_numbers(masks)} now "
                             f"show{'' if several else 's'} no object"
                             + (", as annotations, and propagating from there makes background" if as_annotations
                                else "") + f". {self._key('edit.undo')} on such a frame undoes it.")

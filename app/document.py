@@ -24,6 +24,7 @@ from .errors import describe
 from .objects import Color, ObjectTable, TrackedObject
 from .painting import Point, Rect, paint_segment
 from .undo import Edit, UndoHistory
+from .wording import frame_numbers
 from .workers import SerialJobs
 
 _DECODE_AT_ONCE = 4
@@ -791,8 +792,7 @@ class Document(QObject):
             for frame in sorted(set(np.flatnonzero(self._has_result).tolist()) | set(ordinary)):
                 self.maskStored.emit(int(frame), False)
             if ordinary:
-                shown = ", ".join(str(f + 1) for f in ordinary[:10]) + (" …" if len(ordinary) > 10 else "")
-                self.note.emit(f"Frame{'s' if len(ordinary) > 1 else ''} {shown} "
+                self.note.emit(f"Frame{'s' if len(ordinary) > 1 else ''} {frame_numbers(ordinary)} "
                                f"{'are' if len(ordinary) > 1 else 'is'} no longer annotated: nothing painted "
                                "was left there once the object was removed")
             self.labelsChanged.emit(self._current)

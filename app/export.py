@@ -30,6 +30,7 @@ from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable, TrackedObject
 from .overlay import composite, label_lut
+from .wording import frame_numbers
 from .workspace import DATA_FOLDERS, IDENTITY_FILE, STATE_FILE
 
 MASKS_DIR, BINARY_DIR, SOFT_DIR, VIDEO_FILE, COCO_FILE = "masks", "binary", SOFT_EXPORT_DIR, "overlay.mp4", "coco.json"
@@ -118,9 +119,9 @@ class ExportSummary:
                     "lists and this video no longer has; that export kept no record of its files, so delete them if " \
                     "they are not yours (tools reading the folder take them for part of this export)."
         if self.unreadable:
-            shown = ", ".join(str(i + 1) for i in self.unreadable[:10]) + (" …" if len(self.unreadable) > 10 else "")
             several = len(self.unreadable) > 1
-            text += f" The picture{'s' if several else ''} of frame{'s' if several else ''} {shown} could not be " \
+            text += f" The picture{'s' if several else ''} of frame{'s' if several else ''} " \
+                    f"{frame_numbers(self.unreadable)} could not be " \
                     f"read (a damaged file): black in the overlay video; {'their' if several else 'its'} masks are " \
                     "written."
         if self.video_size:

@@ -37,6 +37,7 @@ from .views.start_screen import StartScreen
 from .views.status_bar import StatusBar
 from .views.timeline import TimelineView
 from .views.tool_panel import ToolPanel
+from .wording import frame_numbers
 
 APP_NAME = "STM Annotator"
 MIN_WIDTH, MIN_HEIGHT = 860, 560
@@ -494,7 +495,7 @@ class MainWindow(QMainWindow):
 
     def _confirm_replacing(self, new_object: bool, frames: list[int]) -> bool:
         """Painted annotations are the user's work: an import over them is asked for, once, with the way back."""
-        shown = ", ".join(str(i + 1) for i in frames[:12]) + (" …" if len(frames) > 12 else "")
+        shown = frame_numbers(frames, most=12)
         plural = "s" if len(frames) > 1 else ""
         what = f"The object's masks cover pixels painted for other objects, or change its own painted ones, on " \
                f"{len(frames)} annotated frame{plural} ({shown}); the imported masks win there." if new_object else \

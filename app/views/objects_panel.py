@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QLa
 from ..controller import AppController
 from ..objects import TrackedObject
 from ..shortcuts import TEXT, KeyMap, hint, keymap
+from ..wording import frame_numbers
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -139,10 +140,9 @@ class ObjectsPanel(QWidget):
         text = f"Remove “{_short(obj.name)}” from every frame? This cannot be undone."
         if frames := self._doc.unannotated_by_removing(obj.id):  # QA pass 78: said only afterwards
             several = len(frames) > 1
-            shown = ", ".join(str(i + 1) for i in frames[:10]) + (" …" if len(frames) > 10 else "")
-            text += f"\n\nFrame{'s' if several else ''} {shown} then hold{'' if several else 's'} nothing else " \
-                    f"painted: {'they become ordinary frames' if several else 'it becomes an ordinary frame'}, " \
-                    "which propagation fills."
+            becomes = "they become ordinary frames" if several else "it becomes an ordinary frame"
+            text += f"\n\nFrame{'s' if several else ''} {frame_numbers(frames)} then hold{'' if several else 's'} " \
+                    f"nothing else painted: {becomes}, which propagation fills."
         answer = QMessageBox.question(self, "Remove object", text,
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)  # Enter keeps it: it cannot be undone

@@ -196,6 +196,16 @@ def _is_flat(x: np.ndarray) -> bool:
     return float(((x - x.mean(axis=0)) ** 2).mean()) < 3.0 ** 2
 
 
+def _keep_damaged(path: Path) -> Path | None:
+    """`path` renamed `NAME.damaged-<time>` beside it, kept for the user; None if it cannot be renamed."""
+    kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        path.rename(kept)
+    except OSError:
+        return None
+    return kept
+
+
 def source_files(session: AnnotationSession) -> str:
     """What a video's files are: their sizes and a digest of bytes sampled across them (eight places spread over a
     video file; eight frames spread over a folder). A moved video keeps them; another video does not, also where
@@ -478,12 +488,7 @@ class Workspace:
 
     def keep_damaged_state(self) -> Path | None:
         """Rename a damaged state file out of the way, beside the masks (None if it cannot be renamed)."""
-        kept = self.state_path.with_name(f"{STATE_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            self.state_path.rename(kept)
-        except OSError:
-            return None
-        return kept
+        return _keep_damaged(self.state_path)
 
     def set_aside(self, source_replaced: bool = False) -> str:
         """Move a workspace that no longer fits its video out of the way (never delete the user's masks);
@@ -644,11 +649,7 @@ class Workspace:
             return read_mask(path, size, tolerance=0)
         except InputError as exc:
             if kind != "result" and path.exists():
-                kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-                try:
-                    path.rename(kept)
-                except OSError:
-                    kept = path
+                kept = _keep_damaged(path) or path
                 self.damaged.append((kind, name, kept, str(exc)))  # list.append: safe from the reading threads
             return None
 

@@ -799,7 +799,7 @@ class AnnotationSession:
         """Take back what `adaptation()` gave in an earlier session on this video: a run from the annotations it
         was made from then does not adapt again (minutes on a CPU) and gives the same masks as then, and a run
         after a correction continues from it. Ignored where it does not fit: other weights or engine settings,
-        another working size, damaged bytes (the run adapts anew)."""
+        another working size, other frames, damaged bytes (the run adapts anew)."""
         self._propagator.keep_saved(data)
 
     def release_memory(self) -> None:

@@ -319,12 +319,17 @@ class Propagator:
         """The latest adaptation, to keep with the work (`saved_adaptation`); None where none was made."""
         adapted = self._adapted
         return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.pictures,
-                                                 adapted.trainable, self._weights_identity or made_with(self.settings))
+                                                 adapted.trainable, self._loaded_weights())
+
+    def _loaded_weights(self) -> dict:
+        """`made_with` the settings as the network was loaded (now for a network given ready-made)."""
+        return self._weights_identity or made_with(self.settings)
 
     def keep_saved(self, data: bytes) -> None:
         """An adaptation `adaptation_bytes` gave in an earlier session: the first run that adapts takes it (if
-        it was made with these settings and weights), and uses it where the annotations are those it was made
-        from, or continues from it after a correction, as from one made in this session."""
+        it was made with these settings and weights, at this working size, on these frames), and uses it where
+        the annotations are those it was made from, or continues from it after a correction, as from one made in
+        this session."""
         self._saved = data
 
     def _take_saved(self, frames: FrameSource) -> None:
@@ -332,7 +337,7 @@ class Propagator:
         if data is None or self._adaptations:
             return
         model = self.model  # loaded first: the adaptation must be of the weights it loaded
-        saved = unpack(data, self._weights_identity or made_with(self.settings))
+        saved = unpack(data, self._loaded_weights())
         if saved is None or not all(0 <= i < len(frames) for i, _ in saved.annotations):
             return
         size = saved.work[::-1]

@@ -68,7 +68,7 @@ class Autosaver(QObject):
     def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = (),
                removed: set[int] | frozenset[int] = frozenset()) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprints` (of the
-        video, then of its first frame alone, then thumbnails: `AppController._fingerprints`) are saved so
+        video, then of its first frame alone, then thumbnails: `video_identity.video_fingerprints`) are saved so
         the workspace can be found again if the video moves, and told from another video's; `removed`: the
         objects its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
         self.flush()

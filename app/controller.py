@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from stm_core.errors import InputError, StmError
+from stm_core.errors import StmError
 from stm_core.io.masks import read_mask, read_mask_dir
 from stm_core.io.packed_masks import PackedMasks
 from stm_core.session import AnnotationSession, check_device, check_weights
@@ -27,15 +25,17 @@ from .editor_state import EditorState
 from .errors import describe
 from .export import ExportOptions, export, leftovers
 from .mask_import import describe_new_objects, one_object, painted_over, take_listed, video_ids
-from .objects import ObjectTable, TrackedObject
+from .objects import TrackedObject
 from .propagation import PropagationController
+from .restore import restore_workspace, without
 from .settings import MODELS, AppSettings, Preferences
 from .shortcuts import hint
 from .wording import frame_numbers
 from .workers import Task
-from .workspace import (STATE_FILE, SUFFIX, DamagedState, NewerWorkspace, Workspace, find_moved_workspace, flat,
-                        frame_fingerprint, frame_thumbnail, move_workspace, note_beside, open_elsewhere, saved,
-                        saved_for_other_pictures, source_files, workspace_dir)
+from .video_identity import thumbnail_of, video_fingerprints
+from .workspace import STATE_FILE, SUFFIX, Workspace
+from .workspace_places import (find_moved_workspace, move_workspace, note_beside, open_elsewhere,
+                               saved_for_other_pictures, workspace_dir)
 
 DEMO_OBJECT_NAMES = ("Disc", "Box", "Star")
 
@@ -46,13 +46,6 @@ imported (a long video's masks take minutes: 2,000 at 1080p about 20 s to read o
 
 class _ImportStopped(Exception):
     """The user stopped an import while its masks were read."""
-
-
-LATER_FRAMES = 120
-"""How far a flat first frame (a fade from black) is followed for a frame with a picture, kept to tell videos
-apart (QA pass 44: a fixed frame 30 was black too after a long fade, and moved when a frame before it went)."""
-SPREAD_FRAMES = 3
-"""Frames of a folder whose thumbnails are kept by name: where its first frames were deleted, they tell its work."""
 
 
 class AppController(QObject):
@@ -116,14 +109,14 @@ class AppController(QObject):
         stopped = self.source.name if self.propagation.running and self.source is not None else None
         self._close_current()  # saves it first: reopening the same video reads what it saved
         prefs = self.settings.preferences()
-        fingerprints, moved_from = self._fingerprints(session), None
+        fingerprints, moved_from = video_fingerprints(session), None
         workspace, busy, restored = None, None, False
         try:
             root, moved_from = self._workspace_root(path, session, fingerprints, prefs.workspace_beside_video)
             workspace = Workspace(root)
             busy = workspace.lock()
             if busy is None:
-                objects, frame, deferred, keys, uncertainty, removed = self._restore(workspace, session)
+                saved_work = restore_workspace(workspace, session, self.error.emit)
                 workspace.lock()  # again where a damaged workspace was set aside: the lock went with it
                 restored = True
                 if workspace.root.name.endswith(SUFFIX):
@@ -134,8 +127,15 @@ class AppController(QObject):
             self._open_failed(path, busy, workspace, previous, stopped)
             return False
         self.source, self._loading_from = path, None  # the closed video's session is let go
-        self.document.load(session, objects, frame, keys.stale, loading=deferred, loading_uncertainty=uncertainty,
-                           result_keys=keys.older, judged_key=keys.judged, out_of_date=keys.out_of_date)
+        if saved_work.editor is not None:
+            self.editor.apply_json(saved_work.editor)
+            # the folder's name, not its path: a long path ran into the frame number on the status bar
+            self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
+        keys, deferred, uncertainty, removed = (saved_work.keys, saved_work.deferred, saved_work.uncertainty,
+                                                saved_work.removed)
+        self.document.load(session, saved_work.objects, saved_work.frame, keys.stale, loading=deferred,
+                           loading_uncertainty=uncertainty, result_keys=keys.older, judged_key=keys.judged,
+                           out_of_date=keys.out_of_date)
         self._load_results(workspace, session, deferred, uncertainty, removed)
         self._warm_up(session)
         if len(self.document.objects) == 0:
@@ -155,7 +155,7 @@ class AppController(QObject):
         here (then also the path it was saved for)."""
         root, moved_from = workspace_dir(path, self.data_dir, beside), None
         if fingerprints and saved_for_other_pictures(root, fingerprints[1], fingerprints[2],
-                                                     lambda name: self._thumbnail_of(session, name)):
+                                                     lambda name: thumbnail_of(session, name)):
             done = Workspace(root).set_aside(source_replaced=True)
             self.error.emit("Saved work of another video", f"The work saved in {root} is of another video "
                             f"that was at this path: its first frame differs.\n\n{done}; this video's own "
@@ -198,150 +198,6 @@ class AppController(QObject):
         if warned:
             self.error.emit("Video opened with a warning", "\n".join(warned[:5]))
 
-    @staticmethod
-    def _fingerprints(session: AnnotationSession) -> tuple[str, ...]:
-        """The video's fingerprint (first frame and files), then the first frame's alone, as workspaces of
-        earlier versions hold it, then its `frame_thumbnail`, then 'name:thumbnail' of the first frame with a
-        picture where the first is `flat` (a fade from black) else '', then, for a frame folder, 'name:thumbnail'
-        of those frames spread over it (`SPREAD_FRAMES`) that are not `flat`, a line each; none if the first
-        frame cannot be read (the video still opens, and says so when the frame is shown)."""
-        try:
-            first = session.frame(0)
-        except StmError:
-            return ()
-        thumbnail, later = frame_thumbnail(first), ""
-        for index in range(1, min(session.num_frames, LATER_FRAMES + 1)) if flat(thumbnail) else ():
-            if (seen := AppController._thumbnail_at(session, index)) is None:
-                break
-            later = f"{session.frame_names[index]}:{seen}"
-            if not flat(seen):  # the first frame with a picture, named: a frame deleted before it moves it
-                break
-        n, names = session.num_frames, session.frame_names
-        spread = [(names[i], AppController._thumbnail_at(session, i))
-                  for i in sorted({n * k // (SPREAD_FRAMES + 1) for k in range(1, SPREAD_FRAMES + 1)} - {0})
-                  ] if session.source_path.is_dir() else []
-        return (frame_fingerprint(first, source_files(session)), frame_fingerprint(first), thumbnail, later,
-                "\n".join(f"{name}:{seen}" for name, seen in spread if seen is not None and not flat(seen)))
-
-    @staticmethod
-    def _thumbnail_of(session: AnnotationSession, name: str) -> str | None:
-        """`frame_thumbnail` of the frame called `name`, None if the video has none or it cannot be read."""
-        try:
-            index = session.frame_names.index(name)
-        except ValueError:
-            return None
-        return AppController._thumbnail_at(session, index)
-
-    @staticmethod
-    def _thumbnail_at(session: AnnotationSession, index: int) -> str | None:
-        """`frame_thumbnail` of frame `index`, None if it cannot be read (callers that know the index need not
-        look its name up among every frame's)."""
-        try:
-            return frame_thumbnail(session.frame(index))
-        except StmError:
-            return None
-
-    def _restore(self, workspace: Workspace, session: AnnotationSession
-                 ) -> tuple[ObjectTable, int, list[int], _SavedKeys, dict[int, float], set[int]]:
-        """Load a saved workspace's annotated frames into `session` and return (objects, current frame,
-        frames whose saved results are still to load, what their results were computed from, their
-        uncertainty, the objects removed that masks may still hold: see `Autosaver._on_objects`). A damaged or
-        foreign workspace is moved aside."""
-        names, size = session.frame_names, session.frame_size
-        workspace.remove_leftovers()
-        salvaged = False
-        try:
-            try:
-                state = workspace.read_state()
-            except DamagedState as exc:  # QA pass 32: the masks went aside with it, unused
-                if not workspace.belongs_to(names, size):
-                    raise InputError(f"{exc}, and the masks beside it are of other frames") from None
-                if (kept := workspace.keep_damaged_state()) is None:
-                    raise
-                self.error.emit("Workspace state damaged", f"{exc}.\n\nIt was kept as {kept}. The annotated "
-                                "frames and results saved beside it are restored; the object names and colours "
-                                "were in it, and which results were out of date, so every result is marked out "
-                                "of date.")
-                state, salvaged = {}, True
-            if state is not None and not workspace.matches(state, names, size) and not salvaged:
-                changed = workspace.frames_changed(state, names, size) if session.source_path.is_dir() else None
-                if changed is None:
-                    raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
-                then, gone = saved(state, "num_frames", int, 0), changed[1]
-                self.error.emit("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} "
-                                "when its work was saved. Its work is restored by frame name, every propagated "
-                                "result marked out of date: propagate again." +
-                                (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks "
-                                 "stay in the workspace, and come back with the frames." if gone else ""))
-                salvaged = True
-        except NewerWorkspace:
-            raise  # the open fails, the workspace untouched
-        except InputError as exc:
-            done = workspace.set_aside()
-            self.error.emit("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
-            return ObjectTable(), 0, [], _SavedKeys(), {}, set()
-        if state is None:
-            return ObjectTable(), 0, [], _SavedKeys(), {}, set()
-        workspace.adopt_listed(state)  # from here on each saved value is checked: a wrong one costs only itself
-        objects = ObjectTable.from_json(state.get("objects"))
-        removed = {int(o) for o in saved(state, "removed_objects", list, [])
-                   if isinstance(o, int) and 0 < o < 255 and objects.get(o) is None}
-        annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
-
-        def restore_annotation(index: int) -> None:
-            if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is not None:
-                session.set_annotation(index, _without(labels, removed))
-        # on every core: PNG decoding and packing let go of the GIL (QA pass 31: 300 annotated 1080p frames
-        # took 4 s one after another, the window frozen)
-        with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(restore_annotation, sorted(annotated)))
-        index_of = {name: i for i, name in enumerate(names)}
-        for name, ids in saved(state, "entered", dict, {}).items():
-            if index_of.get(name) in annotated and isinstance(ids, list):
-                session.note_entered(index_of[name], [o for o in ids if isinstance(o, int) and 0 < o < 255])
-        for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
-            if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None \
-                    and (labels := _without(labels, removed)).any():
-                session.add_entering(index, labels)
-        self._say_damaged(workspace, names)
-        if (adaptation := workspace.read_adaptation()) is not None:  # the engine takes it where it fits
-            session.restore_adaptation(adaptation)
-        deferred = workspace.saved_frames(names, "result")  # under an annotation too: shown once it is cleared
-        self.editor.apply_json(saved(state, "editor", dict, {}))
-        # the folder's name, not its path: a long path ran into the frame number on the status bar
-        self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
-        keys = _SavedKeys(stale=deferred) if salvaged else _SavedKeys.from_state(state, index_of)
-        uncertainty = {index_of[n]: float(u) for n, u in saved(state, "uncertainty", dict, {}).items()
-                       if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
-        frame = saved(state, "current_frame", int, 0)
-        return objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed
-
-    def _say_damaged(self, workspace: Workspace, names: list[str]) -> None:
-        """Name the saved annotations (and objects waiting to enter) that could not be read, whose frames open
-        without them, and where the files were kept."""
-        if not workspace.damaged:
-            return
-        index_of = {name: i for i, name in enumerate(names)}
-        parts, count = [], 0
-        for kind, what in (("annotation", "the saved annotation of"), ("entering", "the imported objects waiting "
-                                                                                "to enter on")):
-            frames = sorted({index_of[name] for k, name, _, _ in workspace.damaged if k == kind})
-            if frames:
-                count += len(frames)
-                parts.append(f"{what} frame{'s' if len(frames) > 1 else ''} {frame_numbers(frames)}")
-        folders = sorted({str(kept.parent) for _, _, kept, _ in workspace.damaged})
-        kept, why = workspace.damaged[0][2], workspace.damaged[0][3]
-        several = count > 1
-        text = " and ".join(parts)
-        self.error.emit("Saved annotations damaged",
-                        f"{text[0].upper()}{text[1:]} could not be read ({why}"
-                        f"{'; and so on' if len(workspace.damaged) > 1 else ''}), so "
-                        f"{'those frames open' if several else 'that frame opens'} without "
-                        f"{'them' if several else 'it'}: paint or import {'them' if several else 'it'} again. The "
-                        f"damaged file{'s were' if several else ' was'} kept beside the others (as {kept.name}"
-                        f"{' and so on' if several else ''}) in {' and '.join(folders)}.")
-        workspace.damaged.clear()
-
     def _load_results(self, workspace: Workspace, session: AnnotationSession, frames: list[int],
                       uncertainty: dict[int, float], removed: set[int]) -> None:
         """Read saved propagated masks on a worker thread, so a 10,000-frame video opens at once; a frame
@@ -359,7 +215,7 @@ class AppController(QObject):
                     continue
                 labels = workspace.read_frame_mask(names[index], size)
                 if labels is not None:
-                    kept = _without(labels, removed)
+                    kept = without(labels, removed)
                     soft = workspace.read_soft(names[index], labels) if kept is labels else None
                     # checked again as it is stored (QA pass 80: a run's result stored meanwhile was replaced)
                     if session.set_result(index, kept, uncertainty.get(index, float("nan")), soft, if_absent=True):
@@ -779,44 +635,3 @@ class AppController(QObject):
         self._close_current()
         self.autosaver.close()
         self.document.stop_decoding()
-
-
-@dataclass(frozen=True)
-class _SavedKeys:
-    """What the saved results were computed from: the annotations `judged` identifies (None: the present
-    ones), those `older` maps each frame to, or unknown ones on `stale` frames (state files before
-    `result_keys`). A kill between an annotation's mask file and the state file leaves `judged` other than
-    the present annotations' key, so those results come back out of date."""
-
-    judged: bytes | None = None
-    older: dict[int, bytes] = field(default_factory=dict)
-    stale: list[int] = field(default_factory=list)
-    out_of_date: list[int] | None = None  # the frames shown out of date when saved (None: not saved)
-
-    @staticmethod
-    def from_state(state: dict, index_of: dict[str, int]) -> _SavedKeys:
-        def frames(names: list) -> list[int]:
-            return [index_of[n] for n in names if isinstance(n, str) and n in index_of]
-
-        older: dict[int, bytes] = {}
-        for key, names in saved(state, "result_keys", dict, {}).items():
-            if isinstance(names, list) and (key := _key_bytes(key)) is not None:
-                older.update((i, key) for i in frames(names))
-        shown = saved(state, "out_of_date", list, None)
-        return _SavedKeys(_key_bytes(saved(state, "annotations_key", str, None)), older,
-                          [i for i in frames(saved(state, "stale", list, [])) if i not in older],
-                          None if shown is None else frames(shown))
-
-
-def _key_bytes(text: str | None) -> bytes | None:
-    """A saved hexadecimal key, None if missing or not one."""
-    try:
-        return bytes.fromhex(text) if isinstance(text, str) else None
-    except ValueError:
-        return None
-
-
-def _without(labels: np.ndarray, removed: set[int]) -> np.ndarray:
-    """`labels` with the `removed` objects' pixels made background (the same array when it holds none)."""
-    gone = np.isin(labels, list(removed)) if removed else None
-    return labels if gone is None or not gone.any() else np.where(gone, 0, labels).astype(np.uint8)

@@ -520,7 +520,7 @@ def test_a_failed_open_leaves_the_open_video_saving(qtbot, app_factory, frame_di
     other.mkdir()
     for frame in frame_dir.iterdir():
         (other / frame.name).write_bytes(frame.read_bytes())
-    monkeypatch.setattr(type(window.controller), "_restore", lambda *a: 1 / 0)
+    monkeypatch.setattr("app.controller.restore_workspace", lambda *a: 1 / 0)
     assert not window.controller.open(other)
     assert dialogs[-1][0] == "Unexpected error"
     paint(window.document, 40, 40)
@@ -564,7 +564,7 @@ def test_work_saved_elsewhere_while_the_videos_folder_was_read_only_is_not_hidde
     import shutil
     from dataclasses import replace
 
-    from app import workspace as workspace_module
+    from app import workspace_places
 
     window = app_factory()
     c = window.controller
@@ -574,14 +574,14 @@ def test_work_saved_elsewhere_while_the_videos_folder_was_read_only_is_not_hidde
     beside = c.autosaver.workspace.root
     window.close()
     shutil.copytree(beside, beside.with_name("left behind"))  # what a read-only folder keeps after the move
-    writable = workspace_module._writable
-    monkeypatch.setattr(workspace_module, "_writable", lambda folder: folder != beside and writable(folder))
+    writable = workspace_places._writable
+    monkeypatch.setattr(workspace_places, "_writable", lambda folder: folder != beside and writable(folder))
     window = app_factory()
     assert window.controller.open(frame_dir) and window.controller.autosaver.workspace.root != beside
     window.document.rename_object(1, "Swan")
     window.close()
     shutil.move(beside.with_name("left behind"), beside)
-    monkeypatch.setattr(workspace_module, "_writable", writable)
+    monkeypatch.setattr(workspace_places, "_writable", writable)
     again = app_factory()
     assert again.controller.open(frame_dir)
     assert again.controller.autosaver.workspace.root == beside and again.document.objects.get(1).name == "Swan"
@@ -801,7 +801,7 @@ def test_a_folder_whose_first_frames_were_deleted_keeps_its_work(qtbot, app_fact
 def test_a_moved_or_renamed_video_finds_its_work_again(qtbot, app_factory, frame_dir):
     """QA pass 5: renaming the video's folder opened it empty and left the work in an orphaned workspace.
     The same frames at a new path take their workspace along; other frames named alike do not."""
-    from app.workspace import frame_fingerprint
+    from app.video_identity import frame_fingerprint
 
     from .conftest import make_frames
 
@@ -1167,7 +1167,6 @@ def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, 
     """QA pass 55: opening a video open in another window was refused only after the open video was closed:
     its saved results stopped loading (an export then wrote those frames as background) and its propagation
     was cancelled. Now the refusal comes first; an open failing later loads the rest again."""
-    from app.controller import AppController
 
     from .conftest import make_frames
 
@@ -1188,7 +1187,7 @@ def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, 
     again = app_factory()
     c, doc = again.controller, again.document
     assert c.open(clip) and doc.loading_frames()
-    monkeypatch.setattr(AppController, "_restore", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr("app.controller.restore_workspace", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
     assert not c.open(frame_dir) and doc.session is not None and "Disk gone" in dialogs[-1][1]
     assert "still loading" in c.export_blocker()  # its loading stopped, then went on
     qtbot.waitUntil(lambda: doc.result_frames()[1:].all() and not doc.loading_frames(), timeout=WAIT_MS)

@@ -28,7 +28,7 @@ from .io.atomic import atomic_write_bytes
 from .io.generated import GeneratedVideo
 from .model.aggregation import aggregate
 from .model.checkpoint import DEFAULT_WEIGHTS, load_model
-from .model.padding import pad, pad_amounts, unpad
+from .model.padding import pad, pad_amounts, unpad, zero_border
 from .model.stm import STM
 from .session import AnnotationSession
 
@@ -99,7 +99,7 @@ def reference_propagate(model: STM, frames: Sequence[np.ndarray], labels0: np.nd
                 values.append(v)
             seg.append(model.segment(q, torch.stack(keys, 2), torch.stack(values, 2))[0])
         agg = aggregate(torch.stack(seg), dim=0)
-        probs[t] = agg[1:]
+        probs[t] = zero_border(agg[1:], pads)  # the official code memorises it cut to the frame, padded with zeros
         labels = unpad(agg, pads).max(0).indices.cpu().numpy().astype(np.uint8)  # .cpu() waits for the GPU
         yield t, labels, time.perf_counter() - t0
 

@@ -75,6 +75,23 @@ def test_weights_load_as_the_model_they_fit(tmp_path, official_state):
         load_model("stm-small", tmp_path / "broken.pth")
 
 
+def test_a_doubled_prefix_loads_a_doubled_name_is_refused_and_a_misfit_is_told_against_the_model_asked_for(
+        tmp_path, official_state):
+    """QA pass 89: `module.module.` keys (a wrapped wrapper) were 472 unexpected keys reported against stm-small
+    though stm-r50 was asked for; a key held with and without the prefix loaded the later one without a word."""
+    torch.save({"module." + k: v for k, v in official_state.items()}, tmp_path / "double.pth")
+    model = load_model("stm-r50", tmp_path / "double.pth")
+    assert torch.equal(model.state_dict()["Decoder.pred2.weight"], official_state["module.Decoder.pred2.weight"])
+    twice = {**official_state, "Decoder.pred2.bias": torch.zeros(2)}
+    torch.save(twice, tmp_path / "twice.pth")
+    with pytest.raises(WeightsError, match=r"twice.pth holds Decoder.pred2.bias twice"):
+        load_model("stm-r50", tmp_path / "twice.pth")
+    torch.save({"encoder." + k[len("module."):]: v for k, v in official_state.items()}, tmp_path / "other.pth")
+    for asked in ("stm-r50", "stm-small"):  # fits neither: told against the one asked for
+        with pytest.raises(WeightsError, match=f"does not fit model {asked}: "):
+            load_model(asked, tmp_path / "other.pth")
+
+
 def test_truncated_and_non_checkpoint_files(tmp_path):
     save_weights(STM(STM_SMALL), tmp_path / "ok.pt", {"step": 3})
     data = (tmp_path / "ok.pt").read_bytes()

@@ -817,3 +817,32 @@ def test_small_working_sizes_share_the_cores_between_the_two_compute_threads(ses
         torch.set_num_threads(before)
     each = 1 if shared else 2
     assert seen == {"network": {each}, "look-ahead": {each}, "asked meanwhile": {2}} and after == [2]
+
+
+def test_a_propagated_mask_is_memorised_with_zeros_in_the_padding(tmp_path, monkeypatch):
+    """QA pass 89: the official code memorises a propagated frame's soft mask cut to the frame and padded again
+    with zeros; the engine memorised the network's own predictions in the padding (up to 0.9999 there)."""
+    from stm_core.engine.frame_prep import Geometry
+    from stm_core.model.stm import STM
+
+    seen: list[torch.Tensor] = []
+    memorize = STM.memorize
+
+    def recording(self, frame, probs, *args, **kwargs):
+        seen.append(probs.detach().float().clone())
+        return memorize(self, frame, probs, *args, **kwargs)
+
+    monkeypatch.setattr(STM, "memorize", recording)
+    session = tiny_session(write_clip(tmp_path / "clip", frames=5, size=(48, 70)), process_height=0,
+                           adapt_steps=0, fast=False)
+    session.set_annotation(0, square_mask((48, 70)))
+    session.propagate(0, "forward")
+    geo = Geometry.for_source((48, 70), None)  # a frame this small is worked on enlarged, 187 columns padded to 192
+    left, right, top, bottom = geo.pads
+    assert len(seen) >= 4 and left + right > 0
+    assert {tuple(p.shape[-2:]) for p in seen} == {(geo.work[0] + top + bottom, geo.work[1] + left + right)}
+    outside = [p.clone() for p in seen]
+    for p in outside:
+        p[..., top:p.shape[-2] - bottom, left:p.shape[-1] - right] = 0
+    assert [float(p.abs().max()) for p in outside] == [0.0] * len(seen)
+    assert max(float(p.max()) for p in seen[1:]) > 0.5  # what is inside is the propagated mask

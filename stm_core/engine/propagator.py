@@ -28,6 +28,7 @@ from ..io.masks import mask_digest
 from ..model.aggregation import aggregate
 from ..model.checkpoint import load_model
 from ..model.fusion import fold_batchnorm, store_weights_in
+from ..model.padding import zero_border
 from ..model.stm import STM, QueryFeatures
 from .annotations import Annotations
 from .cuda_graphs import CAPTURE_LOCK, GraphedNetwork
@@ -112,9 +113,10 @@ class _Checkpoint:
 
 
 def _finish(fg: torch.Tensor, geo: Geometry, lut: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """Foreground probabilities [K,Hp,Wp] -> (aggregated probabilities, the frame's result tensors)."""
+    """Foreground probabilities [K,Hp,Wp] -> (the objects' aggregated probabilities to memorise [K,1,Hp,Wp], zero
+    in the padding, the frame's result tensors)."""
     agg = aggregate(fg, dim=0)
-    return (agg, *frame_outputs(agg, geo, lut))
+    return (zero_border(agg[1:], geo.pads).unsqueeze(1), *frame_outputs(agg, geo, lut))
 
 
 def _same_footage(video: tuple, other: tuple) -> bool:
@@ -537,12 +539,12 @@ class Propagator:
                     mem_key, mem_value = bank.stacked()
                     self.memory_frames = mem_key.shape[2]
                     fg = net.segment(query, mem_key, mem_value)
-                    agg, *outputs = net.call(finish_key, finish, [fg]) if isinstance(net, GraphedNetwork) \
+                    memorised, *outputs = net.call(finish_key, finish, [fg]) if isinstance(net, GraphedNetwork) \
                         else finish(fg)
                 yield PendingResult(index, FrameTensors(*outputs))
                 if n < len(order):
                     with self._compute():
-                        key, value = net.memorize(frame, agg[1:].unsqueeze(1))
+                        key, value = net.memorize(frame, memorised)
                     bank.set_temporary(index, key, value)
                     if n % s.mem_every == 0:
                         bank.add_propagated(index, key, value)

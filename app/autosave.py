@@ -44,7 +44,6 @@ class Autosaver(QObject):
         self._saved_adaptation: int | None = 0  # `session.adaptation_serial()` last saved (0: the file's own)
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
         self._listed: set[int] = set()  # the object ids when the objects last changed
-        self._removed: set[int] = set()  # ids removed whose pixels masks on disk may still hold
         self._error_reported = False
         self._failed: set[str] = set()  # writer keys whose job failed, to submit again (writer thread adds)
         self._failed_lock = threading.Lock()
@@ -65,12 +64,10 @@ class Autosaver(QObject):
         """What `attach` was last given: (workspace, source, fingerprints)."""
         return self._workspace, self._source, self._fingerprints
 
-    def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = (),
-               removed: set[int] | frozenset[int] = frozenset()) -> None:
+    def attach(self, workspace: Workspace | None, source: Path | None, fingerprints: tuple[str, ...] = ()) -> None:
         """Save the current document into `workspace` from now on (None: stop saving); `fingerprints` (of the
         video, then of its first frame alone, then thumbnails: `video_identity.video_fingerprints`) are saved so
-        the workspace can be found again if the video moves, and told from another video's; `removed`: the
-        objects its state file lists as removed (`removed_objects`), still to be left out when it is read again."""
+        the workspace can be found again if the video moves, and told from another video's."""
         self.flush()
         self._writer.wait_idle()
         self._workspace, self._source, self._fingerprints = workspace, source, fingerprints
@@ -78,7 +75,6 @@ class Autosaver(QObject):
             workspace.watch()
         self._written_state = None
         self._listed = {o.id for o in self._document.objects}
-        self._removed = set(removed) - self._listed
         self._dirty.clear()
         self._adapted = False
         self._saved_adaptation = 0  # what the workspace holds is what the engine takes back from it
@@ -113,7 +109,6 @@ class Autosaver(QObject):
         to be rewritten hold (a kill while a removal was saved brought the object back on half the frames)."""
         ids = {o.id for o in self._document.objects}
         gone = self._listed - ids
-        self._removed = (self._removed | gone) - ids
         self._listed = ids
         self._state_dirty = True
         written, workspace = self._written_state, self._workspace
@@ -124,7 +119,8 @@ class Autosaver(QObject):
             self._saved_adaptation = None
             self._writer.submit("adaptation", workspace.remove_adaptation)
         if written is not None and workspace is not None:
-            early = {**written, "objects": self._document.objects.to_json(), "removed_objects": sorted(self._removed)}
+            objects = self._document.objects
+            early = {**written, "objects": objects.to_json(), "removed_objects": objects.retired()}
             self._writer.submit("state:early", lambda: workspace.write_state(early), first=True)
         self.flush()
 
@@ -205,7 +201,7 @@ class Autosaver(QObject):
             "thumbnail_later": self._fingerprints[3] if self._fingerprints else None,  # where the first is flat
             "thumbnails_spread": self._fingerprints[4] if self._fingerprints else None,  # the first deleted
             "objects": doc.objects.to_json(),
-            "removed_objects": sorted(self._removed),
+            "removed_objects": self._document.objects.retired(),  # their pixels masks may still hold
             # objects imported to enter on a frame: not sought back from it (session.entered)
             "entered": {names[i]: ids for i, ids in doc.session.entered().items()} if doc.session else {},
             "annotations_key": doc.annotation_key().hex(),  # what results not listed below were computed from

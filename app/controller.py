@@ -141,7 +141,7 @@ class AppController(QObject):
         if len(self.document.objects) == 0:
             self.document.add_object()
         self._keep_selection_valid()
-        self.autosaver.attach(workspace, path.resolve(), fingerprints, removed)
+        self.autosaver.attach(workspace, path.resolve(), fingerprints)
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
@@ -442,7 +442,21 @@ class AppController(QObject):
         object back in frames it had not reached."""
         if self.propagation.running:  # said first: the run's own note then follows it (QA pass 16)
             self.message.emit(f"Removing an object stopped the propagation: {self._ask_again('go on')}")
-        self.propagation.stop_then(partial(self.document.remove_object, obj_id))
+        self.propagation.stop_then(partial(self._remove_object, obj_id))
+
+    def _remove_object(self, obj_id: int) -> None:
+        """Saved results still loading are read on without the object (QA pass 87: read with the objects
+        removed before opening only, 62 frames held its pixels again, and an export wrote them)."""
+        loader = self._loader
+        if loader is not None:
+            loader.cancel()
+            loader.wait()
+        self.document.remove_object(obj_id)
+        if self._loading_from is not None:
+            workspace, session, uncertainty, removed = self._loading_from
+            self._loading_from = workspace, session, uncertainty, removed | {obj_id}
+        if loader is not None:
+            self._resume_loading()
 
     def undo(self) -> None:
         """Undo the last edit on the current frame, stopping a running propagation first."""

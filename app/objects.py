@@ -6,6 +6,7 @@ exports and the workspace agree; names and colours are only for the annotator.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 from stm_core.io.masks import DAVIS_PALETTE
@@ -36,10 +37,14 @@ class TrackedObject:
 
 
 class ObjectTable:
-    """Objects ordered by label id; adding picks the smallest free id, so ids stay small and stable."""
+    """Objects ordered by label id; adding picks the smallest free id, so ids stay small and stable. The ids of
+    removed objects are retired: saved masks may still hold their pixels (left out when read, rewritten as the
+    autosave catches up), so a new object takes one only when no other id is free (QA pass 87: a new object
+    given a removed one's id owned its old pixels on every frame not rewritten yet, after a crash or a load)."""
 
     def __init__(self, objects: list[TrackedObject] | None = None) -> None:
         self._objects: dict[int, TrackedObject] = {}
+        self._retired: set[int] = set()
         for obj in objects or []:
             self._objects[obj.id] = obj
 
@@ -66,16 +71,25 @@ class ObjectTable:
             raise ValueError(f"object ids lie in 1..{MAX_LABEL}, not {obj_id}")
         if obj_id in self._objects:
             return self._objects[obj_id]
+        self._retired.discard(obj_id)
         obj = TrackedObject(obj_id, name or f"Object {obj_id}", color or default_color(obj_id))  # see default_look
         self._objects[obj_id] = obj
         return obj
 
     def free_id(self) -> int:
-        """The smallest label no object has (ValueError when all are taken)."""
-        obj_id = next((i for i in range(1, MAX_LABEL + 1) if i not in self._objects), None)
-        if obj_id is None:
+        """The smallest label no object has, retired ones last (ValueError when all are taken)."""
+        free = [i for i in range(1, MAX_LABEL + 1) if i not in self._objects]
+        if not free:
             raise ValueError(f"at most {MAX_LABEL} objects fit in one mask")
-        return obj_id
+        return next((i for i in free if i not in self._retired), free[0])
+
+    def retired(self) -> list[int]:
+        """The ids of removed objects whose pixels saved masks may still hold (and that no object has again)."""
+        return sorted(self._retired)
+
+    def retire(self, ids: Iterable[int]) -> None:
+        """Mark ids no object has as retired (those a saved workspace lists as removed)."""
+        self._retired.update(int(i) for i in ids if int(i) not in self._objects)
 
     def ensure(self, ids: list[int] | set[int]) -> list[int]:
         """Add an entry for every label that masks use but the table lacks; return the added ids."""
@@ -85,7 +99,8 @@ class ObjectTable:
         return added
 
     def remove(self, obj_id: int) -> None:
-        self._objects.pop(obj_id, None)
+        if self._objects.pop(obj_id, None) is not None:
+            self._retired.add(obj_id)
 
     def to_json(self) -> list[dict]:
         return [dict(asdict(o), color=list(o.color)) for o in self]

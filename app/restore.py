@@ -82,6 +82,7 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
     objects = ObjectTable.from_json(state.get("objects"))
     removed = {int(o) for o in saved(state, "removed_objects", list, [])
                if isinstance(o, int) and 0 < o < 255 and objects.get(o) is None}
+    objects.retire(removed)
     annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
 
     def restore_annotation(index: int) -> None:

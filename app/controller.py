@@ -85,6 +85,9 @@ class AppController(QObject):
         self.document.frameUnreadable.connect(self.error)
         self.document.note.connect(self.message)
         self.document.objectsChanged.connect(self._keep_selection_valid)
+        self._first_step_said = False  # the note on a video without masks (paint, then F) is showing
+        self.document.annotationsChanged.connect(self._say_next_step)
+        self.propagation.started.connect(lambda *_: setattr(self, "_first_step_said", False))
 
     # ---- opening ------------------------------------------------------------------------------------
     def open(self, path: str | Path) -> bool:
@@ -185,8 +188,9 @@ class AppController(QObject):
     def _say_opened(self, path: Path, moved_from: str | None, stopped: str | None, warned: list[str]) -> None:
         """The notes after opening: what to do first on a video without masks, where its work was found, the
         run opening it stopped, and what opening it warned of."""
-        if not self.document.annotated_frames() and not self.document.result_frames().any() \
-                and not self.document.entering_frames():
+        self._first_step_said = not self.document.annotated_frames() and not self.document.result_frames().any() \
+            and not self.document.entering_frames()
+        if self._first_step_said:
             # what to do first, so a narrow status bar cuts the details (QA pass 78: "…then press F t…")
             self.guide.emit(f"Paint an object on a frame, then press {self._key('propagate.forward')} to propagate "
                             f"it (a left drag paints, a right drag erases, {self._key('object.add')} adds an object)")
@@ -291,9 +295,15 @@ class AppController(QObject):
             doc.import_masks({0: read_mask(first_mask, doc.frame_size)}, as_annotations=True)
             for obj_id, name in enumerate(DEMO_OBJECT_NAMES, start=1):
                 doc.rename_object(obj_id, name)
-            self.guide.emit(f"Frame 1 is annotated: press {self._key('propagate.forward')} to propagate it through "
-                            "the video")
         return True
+
+    def _say_next_step(self) -> None:
+        """Once the first frame of a video opened without masks is annotated, the note on what to do first gives
+        way to the next step (QA pass 88: "Paint an object…" stayed after both objects were painted)."""
+        if self._first_step_said and (frames := self.document.annotated_frames()):
+            self._first_step_said = False
+            self.guide.emit(f"Frame {frames[0] + 1} is annotated: press {self._key('propagate.forward')} to "
+                            "propagate it through the video")
 
     def _close_current(self) -> None:
         if self._loader is not None:

@@ -335,7 +335,9 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self, "Clear annotation", f"Clear the annotation of frame {doc.current_frame + 1}?\n\nIts painted mask "
             "is discarded and cannot be brought back with Undo. The frame shows its propagated result again, if "
-            "it had one, and the next propagation runs over it like any other frame.")
+            "it had one, and the next propagation runs over it like any other frame.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)  # Enter keeps it: it cannot be undone (QA pass 88)
         if answer == QMessageBox.StandardButton.Yes:
             self.controller.clear_annotation()
 

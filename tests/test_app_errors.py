@@ -180,12 +180,21 @@ def test_demo_clip_opens_annotated_and_propagates(qtbot, app_factory):
     assert "press F to propagate" in window.status.currentMessage() and not window.status._note_timer.isActive()
 
 
-def test_a_video_opened_without_masks_says_what_to_do_first(qtbot, app_factory, frame_dir):
-    """QA pass 72: after opening a video nothing said to paint first."""
+def test_a_video_opened_without_masks_says_what_to_do_first_then_next(qtbot, app_factory, frame_dir):
+    """QA pass 72: after opening a video nothing said to paint first. QA pass 88: that note stayed after painting."""
     window = app_factory()
     window.controller.open(frame_dir)
     assert window.status.currentMessage().startswith("Paint an object on a frame, then press F to propagate it (a "
                                                      "left drag paints")
+    doc = window.document
+    doc.seek(2)
+    doc.begin_stroke((30.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    assert window.status.currentMessage() == "Frame 3 is annotated: press F to propagate it through the video"
+    doc.seek(0)
+    doc.begin_stroke((30.0, 30.0), 1, 9, erase=False)  # said once
+    doc.end_stroke()
+    assert window.status.currentMessage() == "Frame 3 is annotated: press F to propagate it through the video"
 
 
 def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):

@@ -945,16 +945,25 @@ def test_a_preview_then_adaptation_steps_show_before_the_adapted_frames(qtbot, a
     assert not doc.stale_frames().any() and not any(doc.is_preview(i) for i in range(doc.num_frames))
 
 
-def test_clearing_a_frames_annotation_lets_propagation_run_over_it(qtbot, app_factory, tmp_path, dialogs):
+def test_clearing_a_frames_annotation_lets_propagation_run_over_it(qtbot, app_factory, tmp_path, dialogs,
+                                                                  monkeypatch):
     """QA pass 10: a frame annotated by an import, or left empty by removing every object, stopped every
-    forward run there, and nothing could make it an ordinary frame again. Shift+Delete (after a confirmation)
-    clears it: the workspace forgets it and the next run covers it."""
+    forward run there, and nothing could make it an ordinary frame again. Shift+Delete (after a confirmation
+    that Enter declines: it cannot be undone, QA pass 88) clears it: the workspace forgets it and the next run
+    covers it."""
+    from PySide6.QtWidgets import QMessageBox
+
     window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
     doc.seek(3)
     doc.begin_stroke((50.0, 30.0), doc.add_object().id, 9, erase=False)  # a new object: always a change
     doc.end_stroke()
     doc.replace_labels(np.zeros_like(doc.labels))  # then an empty annotation
     assert doc.is_annotated(3) and doc.can_undo()
+    answer_yes = QMessageBox.question
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *args: args[4]))  # Enter: the default
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
+    assert doc.is_annotated(3) and doc.can_undo()
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer_yes))
     qtbot.keyClick(window.canvas, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
     assert dialogs and dialogs[-1][0] == "Clear annotation"
     assert not doc.is_annotated(3) and not doc.can_undo() and doc.annotated_frames() == [0]

@@ -540,7 +540,7 @@ def test_at_the_minimum_width_a_run_keeps_the_status_bar_inside_the_window(qtbot
 def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost(qtbot, window):
     """A lane per object above the timeline, in its colour where it has pixels; L seeks to the frame where
     one is lost and names it."""
-    from app.views.timeline import BASE_HEIGHT, LANE_PX
+    from app.views.timeline import BASE_HEIGHT, LANE_PX, RESERVED_LANES
 
     doc = window.document
     second = doc.add_object("Second")
@@ -552,7 +552,7 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
     doc.resultsChanged.emit()
     timeline = window.timeline
     qtbot.waitUntil(lambda: timeline.lanes.image is not None and timeline.lanes.image.shape == (4, 2 * LANE_PX, 4))
-    assert timeline.height() == BASE_HEIGHT + 2 * LANE_PX
+    assert timeline.height() == BASE_HEIGHT + RESERVED_LANES * LANE_PX  # room for the first objects' lanes
     image = timeline.lanes.image  # x = frame, y = rows upward: the second object's lane is the lower one,
     lower, upper = image[:, 1:LANE_PX], image[:, LANE_PX + 1:]  # each above a clear row
     assert not image[:, [0, LANE_PX], 3].any()
@@ -565,6 +565,13 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
     qtbot.waitUntil(lambda: not (timeline.lanes.image[0, LANE_PX + 1:, 3] > 0).any())
     doc.erase_object_on_frame(second.id)
     qtbot.waitUntil(lambda: not (timeline.lanes.image[0, 1:LANE_PX, 3] > 0).any())
+    canvas = window.canvas.height()
+    for _ in range(2):  # QA pass 88: each new object's lane moved the picture up
+        doc.add_object()
+    qtbot.waitUntil(lambda: timeline.lanes.image.shape[1] == 4 * LANE_PX)
+    assert timeline.height() == BASE_HEIGHT + RESERVED_LANES * LANE_PX and window.canvas.height() == canvas
+    doc.add_object()
+    qtbot.waitUntil(lambda: timeline.height() == BASE_HEIGHT + (RESERVED_LANES + 1) * LANE_PX)
 
 
 def test_keep_other_objects_paints_only_the_background(qtbot, window):

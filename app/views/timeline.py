@@ -20,6 +20,9 @@ STALE_COLOR = (255, 80, 80)
 UNCERTAINTY_COLOR = (255, 170, 60)
 BASE_HEIGHT, AXIS_HEIGHT, BASE_TOP = 104, 24, 1.25  # pixels of the plot without lanes; its y range is 0..BASE_TOP
 LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MAX_LANES objects, then lanes thin
+RESERVED_LANES = 4
+"""Lanes the timeline has room for from the start: adding one of the first objects leaves the picture where it is
+(QA pass 88: each new object's lane shrank the canvas, and the picture moved under the brush)."""
 
 
 def lane_image(objects: list[TrackedObject], areas: np.ndarray) -> np.ndarray:
@@ -170,13 +173,15 @@ class TimelineView(pg.PlotWidget):
         self._draw_lanes(list(self._doc.objects), self._doc.object_areas())
 
     def _draw_lanes(self, objects: list[TrackedObject], areas: np.ndarray) -> None:
-        """The object lanes above the plot; the widget grows to keep each lane LANE_PX high (up to MAX_LANES)."""
-        grown = min(len(objects), MAX_LANES) * LANE_PX
+        """The object lanes above the plot, each LANE_PX high; the widget grows past RESERVED_LANES objects (up to
+        MAX_LANES, then the lanes thin)."""
+        shown = min(len(objects), MAX_LANES)
+        grown = max(shown, RESERVED_LANES) * LANE_PX
         self.setFixedHeight(BASE_HEIGHT + grown)
-        top = BASE_TOP * (1 + grown / (BASE_HEIGHT - AXIS_HEIGHT))  # the plot's scale stays as it was
-        self._box.setYRange(0, top, padding=0)
+        per_px = BASE_TOP / (BASE_HEIGHT - AXIS_HEIGHT)  # the plot's scale stays as it was
+        self._box.setYRange(0, BASE_TOP + grown * per_px, padding=0)
         if not objects or not len(areas):
             self.lanes.clear()
             return
         self.lanes.setImage(lane_image(objects, areas), autoLevels=False, levels=(0, 255))
-        self.lanes.setRect(QRectF(-0.5, BASE_TOP, len(areas), top - BASE_TOP))
+        self.lanes.setRect(QRectF(-0.5, BASE_TOP, len(areas), shown * LANE_PX * per_px))

@@ -113,6 +113,8 @@ class Autosaver(QObject):
         self._state_dirty = True
         written, workspace = self._written_state, self._workspace
         session = self._document.session
+        if workspace is not None and not self._may_write(workspace):
+            return
         if gone and workspace is not None and session is not None and session.adaptation_serial() is None:
             # the engine let its adaptations go with the object: the saved one goes too, or the next session
             # would continue from it where this one adapts afresh (QA pass 85)
@@ -135,7 +137,7 @@ class Autosaver(QObject):
         import's 300 writes, a stroke was lost by a kill 1.5 s after it ended)."""
         self._timer.stop()
         session, workspace = self._document.session, self._workspace
-        if session is None or workspace is None:
+        if session is None or workspace is None or not self._may_write(workspace):
             return
         names = session.frame_names
         self._retry_failed(names)
@@ -153,6 +155,21 @@ class Autosaver(QObject):
         if self._adapted:  # its bytes are made on the writer thread: 10 MB of weights
             self._writer.submit("adaptation", lambda: _write_adaptation(workspace, session))
             self._adapted = False
+
+    def _may_write(self, workspace: Workspace) -> bool:
+        """Whether this window holds the workspace's lock, taking it first where it could not be written at opening
+        (a full disk, a read-only place). Where another window opened the video meanwhile, nothing is written, and
+        the user is told: each would overwrite the other's work (QA pass 87)."""
+        if workspace.locked or (busy := workspace.lock()) is None:
+            return True
+        with self._failed_lock:
+            self._failed.add("lock")  # `save_now` says the work is not saved
+        if not self._error_reported:
+            self._error_reported = True
+            self.failed.emit("Work not saved", "This window could not mark the video as open when it opened it "
+                             f"(the disk was full, or the folder read-only), and meanwhile {busy}. So that the two "
+                             "windows do not overwrite each other's work, this one saves nothing: close one of them.")
+        return False
 
     @staticmethod
     def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:

@@ -1193,6 +1193,33 @@ def test_a_refused_or_failed_open_leaves_the_open_videos_results_loading(qtbot, 
     qtbot.waitUntil(lambda: doc.result_frames()[1:].all() and not doc.loading_frames(), timeout=WAIT_MS)
 
 
+def test_a_window_that_could_not_lock_its_workspace_saves_nothing_once_another_window_has_it(
+        qtbot, app_factory, frame_dir, dialogs, monkeypatch):
+    """QA pass 87: two windows opened one video while the disk was full, neither could write the lock, and once
+    the disk had room both saved: one's strokes overwrote the other's. A window takes the lock before it writes;
+    where another window took it meanwhile, it writes nothing and says so, until that window closes."""
+    from stm_core.io import locks
+
+    take = locks.take
+    monkeypatch.setattr(locks, "take", lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
+    first = app_factory()
+    assert first.controller.open(frame_dir) and not first.controller.autosaver.workspace.locked
+    monkeypatch.setattr(locks, "take", take)  # room again
+    second = app_factory()
+    assert second.controller.open(frame_dir)
+    root = second.controller.autosaver.workspace.root
+    paint(second.document, 70, 40)
+    assert second.controller.save_now()
+    saved = read_mask(root / "annotations" / "00000.png")
+    paint(first.document, 20, 20)
+    assert not first.controller.save_now()
+    assert dialogs[-1][0] == "Work not saved" and "open in another window" in dialogs[-1][1]
+    assert np.array_equal(read_mask(root / "annotations" / "00000.png"), saved)  # the second window's work
+    second.close()
+    assert first.controller.save_now() and first.controller.autosaver.workspace.locked
+    assert read_mask(root / "annotations" / "00000.png")[20, 20] == 1
+
+
 def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,
                                                                                 dialogs):
     """QA pass 15: a second window set to keep workspaces beside the video was refused, but had already moved

@@ -1016,3 +1016,21 @@ def test_out_of_date_frames_are_hatched_on_the_timeline(qtbot, app_factory, tmp_
     red = {c for c in strip if c[0] > 200 and c[1] < 120 and c[2] < 120}
     blue = {c for c in strip if c[2] > c[0] + 30}
     assert red and blue, strip  # red lines, and the blue of a frame with a mask between them
+
+
+def test_after_a_run_one_way_from_a_correction_the_note_names_the_red_frames_on_its_other_side(qtbot, app_factory,
+                                                                                                tmp_path):
+    """QA pass 88: after F from a corrected frame, the frames before it stayed out of date, and the run's note did
+    not say so (the export dialog did, later)."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 6)
+    doc.seek(3)
+    doc.begin_stroke((50.0, 30.0), 1, 9, erase=False)
+    doc.end_stroke()
+    assert doc.stale_frames()[1:3].all()
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("forward")
+    assert window.status.currentMessage().endswith(
+        " · 2 frames before frame 4 still out of date: Shift+F there propagates them")
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
+        prop.start("backward")
+    assert "still out of date" not in window.status.currentMessage()

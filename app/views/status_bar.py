@@ -303,7 +303,8 @@ class StatusBar(QStatusBar):
         # the run's note stays until the next run, also one that asks for something (QA pass 29: gone after 8 s,
         # unread) or says how to go on (QA pass 73: gone after 6 s), and how it ended (QA pass 72: a user back from
         # a minute's wait found no word of it)
-        self._show_lasting(recent + finished_note(report, outdated, shown) + self._going_on(report), run_note=True)
+        self._show_lasting(recent + finished_note(report, outdated, shown) + self._going_on(report)
+                           + self._other_side(report), run_note=True)
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
@@ -320,6 +321,25 @@ class StatusBar(QStatusBar):
         key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
             report.direction, "propagate.both"))
         return f" · {key} on frame {frame + 1} goes on from there"
+
+    def _other_side(self, report: PropagationReport) -> str:
+        """After a run one way from an annotated frame, the frames on its other side up to the next annotated frame
+        that are out of date, and the key that propagates them (QA pass 88: after F from a correction, the 25 red
+        frames before it went unmentioned until the export said so)."""
+        if report.cancelled or report.direction not in ("forward", "backward") \
+                or not self._doc.is_annotated(report.start):
+            return ""
+        step = -1 if report.direction == "forward" else 1
+        stale, annotated, frame = self._doc.stale_frames(), set(self._doc.annotated_frames()), report.start + step
+        count = 0
+        while 0 <= frame < len(stale) and frame not in annotated:
+            count += bool(stale[frame])
+            frame += step
+        if not count:
+            return ""
+        side, key = ("before", "propagate.backward") if step < 0 else ("after", "propagate.forward")
+        return f" · {_frames(count)} {side} frame {report.start + 1} still out of date: {hint(self._keys, key)} " \
+               "there propagates them"
 
     def poll_memory(self) -> None:
         """Process RAM always; engine memory frames, device and GPU memory when a video is open."""

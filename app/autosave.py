@@ -157,18 +157,20 @@ class Autosaver(QObject):
             self._adapted = False
 
     def _may_write(self, workspace: Workspace) -> bool:
-        """Whether this window holds the workspace's lock, taking it first where it could not be written at opening
-        (a full disk, a read-only place). Where another window opened the video meanwhile, nothing is written, and
-        the user is told: each would overwrite the other's work (QA pass 87)."""
-        if workspace.locked or (busy := workspace.lock()) is None:
+        """Whether this window holds the workspace's lock, asked before every save and taken again where it is
+        missing: it could not be written at opening (a full disk, a read-only place: QA pass 87), or it was
+        deleted, alone or with the workspace (QA pass 90). Where another window opened the video meanwhile,
+        nothing is written, and the user is told: each window would overwrite the other's work."""
+        busy = workspace.lock()
+        if busy is None:
             return True
         with self._failed_lock:
             self._failed.add("lock")  # `save_now` says the work is not saved
         if not self._error_reported:
             self._error_reported = True
-            self.failed.emit("Work not saved", "This window could not mark the video as open when it opened it "
-                             f"(the disk was full, or the folder read-only), and meanwhile {busy}. So that the two "
-                             "windows do not overwrite each other's work, this one saves nothing: close one of them.")
+            self.failed.emit("Work not saved", f"While this video was open here, {busy}. So that the two windows "
+                             "do not overwrite each other's work, this one saves nothing: close one of them. (This "
+                             "window could not mark the video as open, or that mark was deleted.)")
         return False
 
     @staticmethod
@@ -247,11 +249,9 @@ class Autosaver(QObject):
             workspace.root.mkdir(parents=True, exist_ok=True)
         except OSError:  # the writes fail too, and say why
             pass
-        busy = workspace.lock()  # its lock went with it
         self.failed.emit("Workspace deleted", f"Saved work in the workspace folder {workspace.root} was deleted "
                          "while the video was open (the folder, or files in it). Everything this window holds is "
-                         "being saved there again."
-                         + (f"\n\nMeanwhile {busy}." if busy else ""))
+                         "being saved there again.")
 
     def _write_state(self, workspace: Workspace, state: dict) -> None:
         workspace.write_state(state)

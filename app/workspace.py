@@ -107,7 +107,6 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._token = uuid.uuid4().hex  # tells this window's lock from another's, in this process too
-        self._locked = False
         self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
         self._made: set[Path] = set()  # the folders this object wrote files into
         self._lost = False  # one of them was gone when it wrote there again (see `lost`)
@@ -123,17 +122,8 @@ class Workspace:
         try:
             record = locks.take(self.root / LOCK_FILE, self._token)
         except OSError:  # a full disk, a read-only place: nothing can be saved there now, and Autosave says so
-            self._locked = False
             return None
-        self._locked = record is None
         return None if record is None else self._busy(record)
-
-    @property
-    def locked(self) -> bool:
-        """Whether this window holds the lock: not where it could not be written (a full disk, a read-only
-        place), so that it is taken before anything is written there (QA pass 87: two windows opened while the
-        disk was full both saved once it had room, and one's strokes overwrote the other's)."""
-        return self._locked
 
     def busy(self) -> str | None:
         """Which other window has this workspace open, for the user; None where none (alive) has."""
@@ -147,7 +137,6 @@ class Workspace:
     def unlock(self) -> None:
         """Give up the lock, if it is this window's."""
         locks.release(self.root / LOCK_FILE, self._token)
-        self._locked = False
 
     @property
     def masks_dir(self) -> Path:

@@ -1198,16 +1198,18 @@ def test_a_window_that_could_not_lock_its_workspace_saves_nothing_once_another_w
     """QA pass 87: two windows opened one video while the disk was full, neither could write the lock, and once
     the disk had room both saved: one's strokes overwrote the other's. A window takes the lock before it writes;
     where another window took it meanwhile, it writes nothing and says so, until that window closes."""
+    from app.workspace import LOCK_FILE
     from stm_core.io import locks
 
     take = locks.take
     monkeypatch.setattr(locks, "take", lambda *a: (_ for _ in ()).throw(OSError("No space left on device")))
     first = app_factory()
-    assert first.controller.open(frame_dir) and not first.controller.autosaver.workspace.locked
+    assert first.controller.open(frame_dir)
+    root = first.controller.autosaver.workspace.root
+    assert not (root / LOCK_FILE).exists()
     monkeypatch.setattr(locks, "take", take)  # room again
     second = app_factory()
     assert second.controller.open(frame_dir)
-    root = second.controller.autosaver.workspace.root
     paint(second.document, 70, 40)
     assert second.controller.save_now()
     saved = read_mask(root / "annotations" / "00000.png")
@@ -1216,8 +1218,16 @@ def test_a_window_that_could_not_lock_its_workspace_saves_nothing_once_another_w
     assert dialogs[-1][0] == "Work not saved" and "open in another window" in dialogs[-1][1]
     assert np.array_equal(read_mask(root / "annotations" / "00000.png"), saved)  # the second window's work
     second.close()
-    assert first.controller.save_now() and first.controller.autosaver.workspace.locked
+    assert first.controller.save_now() and (root / LOCK_FILE).exists()
     assert read_mask(root / "annotations" / "00000.png")[20, 20] == 1
+    (root / LOCK_FILE).unlink()  # QA pass 90: the lock deleted (alone, or with the workspace) let a second window in
+    third = app_factory()
+    assert third.controller.open(frame_dir)
+    paint(third.document, 70, 40, obj=2)
+    assert third.controller.save_now()
+    paint(first.document, 30, 50)
+    assert not first.controller.save_now() and dialogs[-1][0] == "Work not saved"
+    assert 2 in read_mask(root / "annotations" / "00000.png")
 
 
 def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,

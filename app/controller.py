@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
@@ -145,6 +146,7 @@ class AppController(QObject):
             self.document.add_object()
         self._keep_selection_valid()
         self.autosaver.attach(workspace, path.resolve(), fingerprints)
+        self.document.resave(saved_work.cleaned)
         self.autosaver.save_now()
         self.settings.add_recent(str(path))
         self.videoOpened.emit(str(path))
@@ -223,12 +225,17 @@ class AppController(QObject):
                     soft = workspace.read_soft(names[index], labels) if kept is labels else None
                     # checked again as it is stored (QA pass 80: a run's result stored meanwhile was replaced)
                     if session.set_result(index, kept, uncertainty.get(index, float("nan")), soft, if_absent=True):
-                        progress(index)
+                        progress(index, kept is not labels)
             return True
 
+        def loaded(frame: int, cleaned: bool) -> None:
+            if self.document.session is session:
+                self.document.note_loaded(frame)
+                if cleaned:
+                    self.document.resave([frame])
+
         task = Task(load, self)
-        task.progress.connect(lambda args: self.document.note_loaded(args[0])
-                              if self.document.session is session else None)
+        task.progress.connect(lambda args: loaded(*args))
         task.succeeded.connect(lambda complete: self.document.note_loading_done()
                                if complete and self.document.session is session else None)
         task.failed.connect(self.error)
@@ -355,6 +362,9 @@ class AppController(QObject):
             except Exception as exc:  # shown to the user; nothing was imported
                 self.error.emit(*describe(exc))
                 return False
+        named = set().union(*(masks.objects(i) for i in masks)) | ({new_object.id} if new_object else set())
+        if not self._saved_without_removed(named):
+            return False
         replaced = painted_over(doc, masks, as_annotations, new_object, own)
         if replaced and confirm is not None and not confirm(replaced):
             return False
@@ -429,6 +439,8 @@ class AppController(QObject):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 labels = read_mask(path, doc.frame_size)
+            if not self._saved_without_removed(set(np.unique(labels).tolist())):
+                return False
             doc.import_frame_mask(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged
             self.error.emit(*describe(exc))
@@ -436,6 +448,23 @@ class AppController(QObject):
         if caught:  # resized, or a soft-edged binary mask thresholded: said, since the result differs
             self.message.emit("; ".join(str(w.message) for w in caught))
         return True
+
+    def _saved_without_removed(self, ids: set[int]) -> bool:
+        """Before imported masks give a removed object's id to an object again, the saved masks that may still
+        hold the removed object's pixels are written without them, else those pixels would come back as the
+        new object's after a crash (QA pass 90). False, and said, where they cannot be written."""
+        if not ids & set(self.document.objects.retired()):
+            return True
+        if self._loader is not None:  # masks read back with its pixels left out are written again when loaded
+            self.error.emit("Import refused", "Saved masks are still loading: import in a moment.")
+            return False
+        if self.autosaver.save_now():
+            return True
+        self.error.emit("Import refused", "The masks name an object that was removed, and saved masks that still "
+                        "hold its pixels could not be written again (the disk is full or the folder is not "
+                        f"writable). Free some space or fix the folder, press {self._key('file.save')}, then import "
+                        "again.")
+        return False
 
     # ---- objects ------------------------------------------------------------------------------------
     def add_object(self) -> None:

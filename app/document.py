@@ -668,6 +668,13 @@ class Document(QObject):
             self.labelsChanged.emit(frame)
         self.resultsChanged.emit()
 
+    def resave(self, frames: Iterable[int]) -> None:
+        """Have these frames' masks saved again: their saved files still hold pixels of removed objects, left out
+        as they were read. Once rewritten, a removed object's id can be given again without its old pixels coming
+        back with it (QA pass 90)."""
+        for frame in frames:
+            self.maskStored.emit(frame, False)
+
     def loading_frames(self) -> list[int]:
         """Frames whose saved result has not been read back yet."""
         return sorted(self._loading)

@@ -27,8 +27,9 @@ Report = Callable[[str, str], None]
 class Restored:
     """What a workspace gave back besides the session's annotations: the objects, the frame to show, the frames
     whose saved results are still to read (on a worker thread), what their results were computed from, their
-    saved uncertainty, the objects removed that masks may still hold (see `Autosaver._on_objects`), and the
-    editor's state (None: nothing was saved, or the workspace was set aside)."""
+    saved uncertainty, the objects removed that masks may still hold (see `Autosaver._on_objects`), the
+    editor's state (None: nothing was saved, or the workspace was set aside), and the frames whose saved
+    annotation or waiting objects held a removed object's pixels, left out: to be saved again without them."""
 
     objects: ObjectTable = field(default_factory=ObjectTable)
     frame: int = 0
@@ -37,6 +38,7 @@ class Restored:
     uncertainty: dict[int, float] = field(default_factory=dict)
     removed: set[int] = field(default_factory=set)
     editor: dict | None = None
+    cleaned: list[int] = field(default_factory=list)
 
 
 def restore_workspace(workspace: Workspace, session: AnnotationSession, report: Report) -> Restored:
@@ -85,21 +87,28 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
     objects.retire(removed)
     annotated = set(workspace.saved_frames(names, "annotation"))  # after a kill it wins over the rest
 
-    def restore_annotation(index: int) -> None:
-        if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is not None:
-            session.set_annotation(index, without(labels, removed))
+    def restore_annotation(index: int) -> bool:
+        """Whether the saved annotation held a removed object's pixels."""
+        if (labels := workspace.read_frame_mask(names[index], size, "annotation")) is None:
+            return False
+        kept = without(labels, removed)
+        session.set_annotation(index, kept)
+        return kept is not labels
     # on every core: PNG decoding and packing let go of the GIL (QA pass 31: 300 annotated 1080p frames
     # took 4 s one after another, the window frozen)
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        list(pool.map(restore_annotation, sorted(annotated)))
+        order = sorted(annotated)
+        cleaned = [i for i, held in zip(order, pool.map(restore_annotation, order)) if held]
     index_of = {name: i for i, name in enumerate(names)}
     for name, ids in saved(state, "entered", dict, {}).items():
         if index_of.get(name) in annotated and isinstance(ids, list):
             session.note_entered(index_of[name], [o for o in ids if isinstance(o, int) and 0 < o < 255])
     for index in set(workspace.saved_frames(names, "entering")) - annotated:  # before results: they wait
-        if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None \
-                and (labels := without(labels, removed)).any():
-            session.add_entering(index, labels)
+        if (labels := workspace.read_frame_mask(names[index], size, "entering")) is not None:
+            if (kept := without(labels, removed)) is not labels:
+                cleaned.append(index)
+            if kept.any():
+                session.add_entering(index, kept)
     _report_damaged(workspace, names, report)
     if (adaptation := workspace.read_adaptation()) is not None:  # the engine takes it where it fits
         session.restore_adaptation(adaptation)
@@ -109,7 +118,7 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
                    if n in index_of and isinstance(u, float | int) and abs(u) < 1e300}  # a 400-digit int
     frame = saved(state, "current_frame", int, 0)
     return Restored(objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed,
-                    saved(state, "editor", dict, {}))
+                    saved(state, "editor", dict, {}), sorted(cleaned))
 
 def _report_damaged(workspace: Workspace, names: list[str], report: Report) -> None:
     """Name the saved annotations (and objects waiting to enter) that could not be read, whose frames open

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.workspace import STATE_FILE, Workspace
-from stm_core.io.masks import read_mask
+from stm_core.io.masks import read_mask, write_mask
 
 WAIT_MS = 60_000
 
@@ -1361,6 +1361,10 @@ def test_object_changes_reach_the_disk_ahead_of_queued_masks_and_a_removed_objec
     doc = window.document
     assert [o.name for o in doc.objects] == ["Rider"]
     assert 2 not in doc.session.labels(2) and 2 not in doc.session.labels(3) and 1 in doc.session.labels(3)
+    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    assert window.controller.save_now()  # and the saved masks are written again without it (QA pass 90)
+    assert 2 not in read_mask(root / "annotations" / f"{names[2]}.png")
+    assert 2 not in read_mask(root / "masks" / f"{names[3]}.png")
 
 
 def test_an_object_removed_while_saved_results_load_stays_removed_and_its_id_is_not_given_to_a_new_one(
@@ -1400,6 +1404,55 @@ def test_an_object_removed_while_saved_results_load_stays_removed_and_its_id_is_
     assert all(2 not in doc.session.labels(i) for i in range(1, 8)) and doc.objects.ids() == [1, 3]
     c.add_object()
     assert doc.objects.ids() == [1, 3, 4]
+
+
+def test_masks_naming_a_removed_objects_id_are_imported_once_its_pixels_are_gone_from_the_saved_masks(
+        qtbot, app_factory, tmp_path, dialogs, monkeypatch):
+    """QA pass 90: a mask import naming a removed object's id gave the id to an object again while saved masks
+    (not rewritten yet: a full disk, a crash) still held the removed object's pixels; reopened, they were the new
+    object's on every frame. The import now waits for them to be written without those pixels, or is refused;
+    masks read back with a removed object's pixels left out are written again without them."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    two = np.zeros(doc.frame_size, np.uint8)
+    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
+    doc.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
+    assert c.save_now()
+    root, names = c.autosaver.workspace.root, doc.session.frame_names
+    held = {i: (root / "masks" / f"{names[i]}.png").read_bytes() for i in range(1, 8)}
+    write = Workspace.write_mask
+    monkeypatch.setattr(Workspace, "write_mask", lambda self, name, labels, kind="result", **k: (_ for _ in ()).throw(
+        OSError(28, "No space left on device")) if kind == "result" else write(self, name, labels, kind, **k))
+    c.remove_object(2)
+    folder = tmp_path / "import"
+    folder.mkdir()
+    write_mask(folder / f"{names[3]}.png", np.where(two == 2, 2, 0).astype(np.uint8))
+    assert not c.import_mask_folder(folder, as_annotations=True)
+    assert dialogs[-1][0] == "Import refused" and doc.objects.ids() == [1]
+    monkeypatch.setattr(Workspace, "write_mask", write)  # room again
+    window.close()
+    for i, data in held.items():  # as a crash before the masks were written again leaves them
+        (root / "masks" / f"{names[i]}.png").write_bytes(data)
+    assert json.loads((root / STATE_FILE).read_text())["removed_objects"] == [2]
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    c.wait_for_loading()
+    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    assert c.import_mask_folder(folder, as_annotations=True)  # after the loaded masks were written again
+    assert doc.objects.ids() == [1, 2] and c.save_now()
+    assert [2 in read_mask(root / "masks" / f"{names[i]}.png") for i in range(1, 8)] == [False] * 7
+    window.close()
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    c.wait_for_loading()
+    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    assert [2 in doc.session.labels(i) for i in range(1, 8)] == [False, False, True, False, False, False, False]
 
 
 def test_closing_while_much_is_still_to_write_shows_progress_and_can_keep_the_window(qtbot, app_factory, frame_dir,

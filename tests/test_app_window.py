@@ -537,6 +537,26 @@ def test_at_the_minimum_width_a_run_keeps_the_status_bar_inside_the_window(qtbot
     qtbot.waitUntil(lambda: not status.progress.isVisible() and not status.cancel_button.isVisible())
 
 
+def test_a_note_that_would_be_cut_moves_the_least_needed_figures_aside(qtbot, window):
+    """QA pass 92: in a 976 px window the notes that say what to do next were cut ("press F to propag…") while
+    the zoom, memory and device figures stayed."""
+    from app.main_window import MIN_HEIGHT
+
+    status = window.status
+    status.device_label.setText("cpu · bf16")
+    status.memory_label.setText("Memory 20 · 480 px")
+    window.resize(976, MIN_HEIGHT)
+    qtbot.waitUntil(lambda: window.width() == 976)
+    status.showMessage("Short note")
+    qtbot.waitUntil(lambda: status.zoom_label.isVisible() and status.clear_button.isVisible())
+    note = "Propagation done: 39 frames at 17.5 fps after adapting to the video for 117 s · 2 frames before frame 4"
+    status.showMessage(note)
+    qtbot.waitUntil(lambda: status.note_label.text() == note)
+    assert not status.zoom_label.isVisible() and status.frame_label.isVisible()
+    status.clearMessage()
+    qtbot.waitUntil(lambda: status.zoom_label.isVisible() and status.clear_button.isVisible())
+
+
 def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost(qtbot, window):
     """A lane per object above the timeline, in its colour where it has pixels; L seeks to the frame where
     one is lost and names it."""

@@ -2,8 +2,8 @@
 
 The permanent widgets on the right are kept narrow and given the width their longest text needs, so the
 notes shown on the left (hints, "Propagation done …") keep as much room as the window allows. Where the window
-is too narrow for all of them (a run's progress bar and Cancel button need 350 px more), the least needed ones
-step aside until the note has NOTE_MIN_WIDTH again, and come back when there is room.
+is too narrow for the note and all of them (a run's progress bar and Cancel button need 350 px more), the least
+needed ones step aside while the note would be cut (to NOTE_MIN_WIDTH at least), and come back when there is room.
 """
 
 from __future__ import annotations
@@ -197,11 +197,13 @@ class StatusBar(QStatusBar):
         self._fit()
 
     def _fit(self) -> None:
-        """Show the wanted widgets, leaving out optional ones (least needed first) while the note would get less
-        than NOTE_MIN_WIDTH: at the minimum window width a run's progress had pushed the bar past the window's
-        edge, hiding the note and Cancel's neighbours."""
+        """Show the wanted widgets, leaving out optional ones (least needed first) while the note would be cut:
+        at the minimum window width a run's progress had pushed the bar past the window's edge, hiding the note
+        and Cancel's neighbours, and on a 1024 px screen the notes that say what to do next were cut while the
+        zoom and memory figures stayed (QA pass 92)."""
         spacing = self.style().pixelMetric(self.style().PixelMetric.PM_LayoutHorizontalSpacing) + 6
-        room = self.window().width() - NOTE_MIN_WIDTH  # not ours: a bar too wide for the window sticks out of it
+        note = self.note_label.fontMetrics().horizontalAdvance(self.note_label.note) + spacing
+        room = self.window().width() - max(note, NOTE_MIN_WIDTH)  # not ours: a bar too wide sticks out of the window
         widths = {widget: max(widget.sizeHint().width(), widget.minimumWidth()) + spacing
                   for widget, shown in self._wanted.items() if shown}
         need, left_out = sum(widths.values()), set()
@@ -235,6 +237,7 @@ class StatusBar(QStatusBar):
         elif self._lasting:
             self._behind = self.note_label.note
         self.note_label.set_note(text)
+        self._fit()
         self._lasting = False
         if timeout > 0:
             self._note_timer.start(timeout)
@@ -257,6 +260,7 @@ class StatusBar(QStatusBar):
         self._behind, self._run_note = "", False
         self._note_timer.stop()
         self.note_label.set_note("")
+        self._fit()
         self._lasting = False
 
     def currentMessage(self) -> str:  # noqa: N802

@@ -929,3 +929,21 @@ def test_a_video_encoder_that_cannot_start_closes_its_file(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="libx264"):
         export._VideoEncoder(tmp_path / "overlay.mp4", (48, 64), 25.0)
     assert closed == [True]
+
+
+def test_after_an_export_enter_closes_the_dialog_instead_of_opening_the_folder(qtbot, window, tmp_path, monkeypatch):
+    """QA pass 92: as the export ended the focus went to Open folder, so the next Enter started a file manager."""
+    from PySide6.QtGui import QDesktopServices
+
+    opened: list = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog)
+    dialog.export_button.setFocus()
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+        QTest.keyClick(dialog.export_button, Qt.Key.Key_Space)  # Export, from the keyboard
+    qtbot.waitUntil(lambda: dialog.open_button.isVisible() and dialog.close_button.text() == "Close")
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    assert not opened and not dialog.isVisible()

@@ -180,6 +180,7 @@ class ExportDialog(QDialog):
         self._say(summary.describe())
         self._written = summary.folder
         self.open_button.show()
+        self.close_button.setFocus()  # QA pass 92: focus went to Open folder, and Enter started a file manager
         options, self._started = self._started, None
         if options is not None:
             # the box as ticked, also where this video's ids needed no renumbering

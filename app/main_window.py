@@ -262,10 +262,17 @@ class MainWindow(QMainWindow):
         else:
             self.document.seek(frame)
 
+    def _video_open(self) -> bool:
+        """Whether a video is open; if not, the status bar says to open one (QA pass 92: Ctrl+E and Ctrl+I on the
+        start screen did nothing visible)."""
+        if not self.document.is_open:
+            self.status.showMessage(f"Open a video first ({hint(self.keys, 'file.open_video')})", 4000)
+        return self.document.is_open
+
     def _go_to_frame(self) -> None:
         """A frame by its number: on a long video the timeline holds several frames a pixel (QA pass 42: frame
         1234 of 3,000 took 123 presses of Shift+Right)."""
-        if not self.document.is_open:
+        if not self._video_open():
             return
         last = self.document.num_frames
         text, ok = QInputDialog.getText(self, "Go to frame", f"Frame (1–{last}):",
@@ -449,7 +456,7 @@ class MainWindow(QMainWindow):
             self.controller.open(folder)
 
     def import_masks_dialog(self) -> None:
-        if not self.document.is_open:
+        if not self._video_open():
             return
         blocker = self.controller.import_blocker()
         if blocker is not None:  # said before the user picks a folder, not after
@@ -510,7 +517,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def import_frame_mask_dialog(self) -> None:
-        if not self.document.is_open:
+        if not self._video_open():
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", self._browse_from(),
                                               MASK_FILTER)
@@ -519,7 +526,7 @@ class MainWindow(QMainWindow):
 
     def export_dialog(self) -> None:
         workspace = self.controller.autosaver.workspace
-        if not self.document.is_open or workspace is None:
+        if not self._video_open() or workspace is None:
             return
         # default inside the workspace: never next to a dataset that may be shared or read-only
         dialog = ExportDialog(self.controller, workspace.root / "export", self)

@@ -484,6 +484,11 @@ def test_every_command_is_safe_with_or_without_a_video(qtbot, app_factory, frame
     window.controller.propagation.cancel_and_wait()
     window.play_timer.stop()
     assert window.isVisible()
+    if not with_video:  # QA pass 92: on the start screen Ctrl+E and Ctrl+I did nothing visible
+        for command in ("file.export", "file.import_masks", "file.import_frame_mask", "frame.goto"):
+            window.status.clearMessage()
+            window.actions_by_id[command].trigger()
+            assert window.status.currentMessage() == "Open a video first (Ctrl+O)", command
 
 
 def test_a_long_status_note_ends_in_an_ellipsis_before_the_frame_label(qtbot, window):

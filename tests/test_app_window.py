@@ -724,7 +724,7 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     assert "D" in shortcuts_html(window.keys).split("Next frame")[0].rsplit("<tr>", 1)[1]
     other = app_factory()  # remembered, as every setting
     assert other.keys["frame.next"] == ("D",) and other.keys["frame.prev"] == ("Left",)
-    assert window.objects_panel.list.item(0).toolTip().startswith("Object 1 (key 1)")
+    assert window.objects_panel.list.item(0).toolTip().split("\n")[1].startswith("Object 1 (key 1)")
     assert window.objects_panel.keys_label.text() == "Keys 1–9 select · N adds · H hides · F2 or double-click renames"
     window.set_keys(dict(window.keys, **{"object.add": ("J",)}))
     assert "· J adds ·" in window.objects_panel.keys_label.text()
@@ -943,3 +943,14 @@ def test_adaptation_progress_says_the_time_left(window, monkeypatch):
     assert status.progress.format() == "Adapting %v/%m · 2 min left"
     status._on_adapting(59, 60)
     assert status.progress.format().endswith("· 1 s left") and "fine-tuning" in status.progress.toolTip()
+
+
+def test_a_long_object_name_ends_in_an_ellipsis_and_its_tip_gives_it_whole(qtbot, window):
+    """QA pass 92: long names ran past the panel's edge under a scroll bar, cut mid-word."""
+    name = "A rider on a brown horse jumping over the red and white fence in the middle of the field"
+    window.document.rename_object(1, name)
+    panel = window.objects_panel.list
+    qtbot.waitUntil(lambda: panel.item(0).text() == name)
+    panel.doItemsLayout()
+    assert panel.visualItemRect(panel.item(0)).width() <= panel.viewport().width()
+    assert panel.horizontalScrollBar().maximum() == 0 and panel.item(0).toolTip().startswith(name + "\n")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMessageBox, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QMessageBox, QPushButton, QStyledItemDelegate, QStyleOptionViewItem,
+                               QVBoxLayout, QWidget)
 
 from ..controller import AppController
 from ..objects import TrackedObject
@@ -35,6 +36,17 @@ def _swatch(color: tuple[int, int, int], obj_id: int) -> QIcon:
     return QIcon(pixmap)
 
 
+class _FittingRows(QStyledItemDelegate):
+    """Rows no wider than the list, so that a long name ends in an ellipsis instead of running past the panel's
+    edge under a scroll bar (QA pass 92: names cut mid-word)."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        hint = super().sizeHint(option, index)
+        view = self.parent()
+        return QSize(min(hint.width(), view.viewport().width()), hint.height()) if isinstance(view, QListView) \
+            else hint
+
+
 class ObjectsPanel(QWidget):
     """One row per object: a checkbox for visibility, the colour swatch with the id on it, the name."""
 
@@ -47,6 +59,9 @@ class ObjectsPanel(QWidget):
         self._keys: KeyMap = keymap()  # the keys named in tips, until the window gives the user's
         self.list = QListWidget()
         self.list.setIconSize(SWATCH)
+        self.list.setItemDelegate(_FittingRows(self.list))
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)  # rows follow the panel's width
         self.list.setEditTriggers(QListWidget.EditTrigger.DoubleClicked | QListWidget.EditTrigger.EditKeyPressed)
         self.list.currentItemChanged.connect(self._on_current)
         self.list.itemChanged.connect(self._on_item_changed)
@@ -91,7 +106,7 @@ class ObjectsPanel(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if obj.visible else Qt.CheckState.Unchecked)
             key = self._keys.get(f"object.select.{obj.id}", ())
-            item.setToolTip(f"Object {obj.id}" + (f" (key {key[0]})" if key else "") +
+            item.setToolTip(f"{obj.name}\nObject {obj.id}" + (f" (key {key[0]})" if key else "") +
                             " · double-click to rename · checkbox shows/hides it")
             self.list.addItem(item)
         self._updating = False

@@ -62,6 +62,17 @@ MENUS = (("&File", ("file.open_video", "file.open_folder", "file.demo", None, "f
          ("&Help", ("help.shortcuts", "help.edit_shortcuts")))
 
 
+def with_mnemonic(text: str, used: set[str]) -> str:
+    """`text` with `&` before a letter no other item of its menu has (`used`, which takes it): the first letter of
+    a word where one is free, else any; unchanged where none is."""
+    words = [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+    for i in (*words, *range(len(text))):
+        if text[i].isalnum() and text[i].lower() not in used:
+            used.add(text[i].lower())
+            return f"{text[:i]}&{text[i:]}"
+    return text
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: AppController) -> None:
         super().__init__()
@@ -241,6 +252,10 @@ class MainWindow(QMainWindow):
                 if command_id == "file.demo":
                     self.recent_menu = menu.addMenu("Open recent")
                     self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+            used: set[str] = set()  # then the underlined letter picks an item (QA pass 92: none had one)
+            for action in menu.actions():
+                if not action.isSeparator():
+                    action.setText(with_mnemonic(action.text(), used))
 
     def _open_recent(self, path: str) -> None:
         if not self.controller.open(path):  # e.g. deleted since the list was shown: show the list as it is now
@@ -249,7 +264,7 @@ class MainWindow(QMainWindow):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         for path in self.controller.settings.recent():
-            self.recent_menu.addAction(path, lambda p=path: self.controller.open(p))
+            self.recent_menu.addAction(path.replace("&", "&&"), lambda p=path: self.controller.open(p))
         self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
 
     def _update_actions(self, *_: object) -> None:

@@ -515,8 +515,10 @@ class AppController(QObject):
 
     def _stop_for(self, what: str) -> None:
         """A running propagation propagates the annotations as they were: after an undo it would replace the
-        results the undo made current again with out-of-date ones (QA pass 22), so it stops."""
-        if self.propagation.running:
+        results the undo made current again with out-of-date ones (QA pass 22), so it stops where the run
+        started with the current frame annotated. An edit on a frame annotated during the run changes nothing
+        the run reads, as painting does not (QA pass 91: undoing a stroke far ahead of the run stopped it)."""
+        if self.propagation.started_with(self.document.current_frame):
             self.message.emit(f"{what} stopped the propagation, which used the annotations as they were before: "
                               f"{self._ask_again('propagate again')}")
             self.propagation.cancel()

@@ -56,6 +56,7 @@ class PropagationController(QObject):
         self._kept = 0  # frames of the run in progress kept from before: not computed, so not in its fps
         self._done = self._since = 0  # frames done so far, and those computed before the last adaptation
         self._after_stop: list[Callable[[], None]] = []  # see `stop_then`
+        self._annotated_at_start: frozenset[int] = frozenset()  # see `started_with`
         self._run_key = b""  # the annotations the last run started from
         self._adapting = False  # the run is previewing or adapting the network, until its last step
 
@@ -74,6 +75,11 @@ class PropagationController(QObject):
         """The running run is adapting the network to the video, or previewing before it (stopping it loses
         the steps taken)."""
         return self.running and self._adapting
+
+    def started_with(self, frame: int) -> bool:
+        """Whether the running run started with `frame` annotated: only then may its annotation be in the run's
+        memory. A frame annotated during the run is never read by it (the run stops there, or has passed it)."""
+        return self.running and frame in self._annotated_at_start
 
     @property
     def annotations_changed(self) -> bool:
@@ -165,6 +171,7 @@ class PropagationController(QObject):
         # continues it, so what it makes is out of date too (QA pass 21: F there cleared the red marks)
         stale_start = not doc.is_annotated(request.start) and bool(doc.stale_frames()[request.start])
         self._run_key = doc.annotation_key()
+        self._annotated_at_start = frozenset(doc.annotated_frames())
         key = [b"" if stale_start else self._run_key]
 
         def run(progress: Progress, cancel: threading.Event) -> PropagationReport:

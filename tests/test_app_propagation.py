@@ -294,6 +294,26 @@ def test_undo_during_a_run_stops_it_and_the_results_from_before_come_back(qtbot,
     assert len(untouched) >= 5 and all(np.array_equal(doc.session.labels(i), before[i]) for i in untouched)
 
 
+def test_undoing_a_stroke_painted_ahead_of_a_run_lets_the_run_go_on(qtbot, app_factory, tmp_path, monkeypatch):
+    """QA pass 91: a stroke painted far ahead of the run left it going (it stops there), but undoing that stroke
+    stopped the whole run, though the run never reads a frame annotated after it started."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, 12)
+    doc.seek(0)
+    doc.begin_stroke((60.0, 40.0), 1, 9, erase=False)  # a change: the run computes every frame again
+    doc.end_stroke()
+    slow_down(doc.session, monkeypatch, delay=0.2)
+    with qtbot.waitSignal(prop.finished, timeout=WAIT_MS) as finished:
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+        qtbot.waitSignal(prop.progress, timeout=WAIT_MS).wait()
+        doc.seek(9)
+        doc.begin_stroke((50.0, 30.0), doc.add_object().id, 9, erase=False)
+        doc.end_stroke()
+        qtbot.keyClick(window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert prop.running and not doc.is_annotated(9)
+    assert not finished.args[0].cancelled and finished.args[0].frames == list(range(1, 12))
+    assert "stopped" not in window.status.currentMessage() and not doc.stale_frames().any()
+
+
 def test_painting_and_scrubbing_while_propagating(qtbot, app_factory, tmp_path, monkeypatch):
     window = app_factory()
     window.controller.open(make_frames(tmp_path / "long", count=10))

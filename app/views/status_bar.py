@@ -399,7 +399,10 @@ def finished_note(report: PropagationReport, outdated: int = 0, previews: int | 
         note += f"; {_frames(kept)} done before kept"
     if outdated:
         note += f"; {outdated} of them out of date (red): propagate again from an annotated frame"
-    return f"Propagation {state}: {_frames(frames)} at {report.fps:.1f} fps{note}"
+    # frames between two annotated frames are propagated from both and blended: the rate counts every pass (QA
+    # pass 91: "1798 frames at 18.5 fps" after a progress of 3596 frames)
+    passes = f" ({len(report.frames)} passes, from both sides)" if len(report.frames) > frames else ""
+    return f"Propagation {state}: {_frames(frames)}{passes} at {report.fps:.1f} fps{note}"
 
 
 def _frames(n: int) -> str:

@@ -309,8 +309,11 @@ class AppController(QObject):
         way to the next step (QA pass 88: "Paint an object…" stayed after both objects were painted)."""
         if self._first_step_said and (frames := self.document.annotated_frames()):
             self._first_step_said = False
-            self.guide.emit(f"Frame {frames[0] + 1} is annotated: press {self._key('propagate.forward')} to "
-                            "propagate it through the video")
+            # the key that reaches every frame from there (QA pass 90: F on the last frame has nothing to do)
+            first, last = frames[0] == 0, frames[0] == self.document.num_frames - 1
+            command = "propagate.forward" if first else "propagate.backward" if last else "propagate.both"
+            self.guide.emit(f"Frame {frames[0] + 1} is annotated: press {self._key(command)} to propagate it "
+                            f"through the video{'' if first or last else ' both ways'}")
 
     def _close_current(self) -> None:
         if self._loader is not None:

@@ -190,11 +190,18 @@ def test_a_video_opened_without_masks_says_what_to_do_first_then_next(qtbot, app
     doc.seek(2)
     doc.begin_stroke((30.0, 30.0), 1, 9, erase=False)
     doc.end_stroke()
-    assert window.status.currentMessage() == "Frame 3 is annotated: press F to propagate it through the video"
+    said = "Frame 3 is annotated: press Ctrl+F to propagate it through the video both ways"
+    assert window.status.currentMessage() == said
     doc.seek(0)
     doc.begin_stroke((30.0, 30.0), 1, 9, erase=False)  # said once
     doc.end_stroke()
-    assert window.status.currentMessage() == "Frame 3 is annotated: press F to propagate it through the video"
+    assert window.status.currentMessage() == said
+    other = app_factory()  # QA pass 90: on the last frame F has nothing to propagate
+    other.controller.open(make_frames(frame_dir.parent / "other", count=5))
+    other.document.seek(4)
+    other.document.begin_stroke((30.0, 30.0), 1, 9, erase=False)
+    other.document.end_stroke()
+    assert other.status.currentMessage() == "Frame 5 is annotated: press Shift+F to propagate it through the video"
 
 
 def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):

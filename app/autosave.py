@@ -213,6 +213,7 @@ class Autosaver(QObject):
                 older.setdefault(key.hex(), []).append(names[i])
         return {
             **Workspace.identity(names, doc.frame_size),
+            "work_id": self._workspace.work_id if self._workspace is not None else None,
             "source": str(self._source) if self._source else None,
             "fingerprint": self._fingerprints[0] if self._fingerprints else None,
             "picture": self._fingerprints[1] if self._fingerprints else None,  # the first frame's alone

@@ -355,7 +355,8 @@ class AppController(QObject):
             warnings.simplefilter("always")
             try:
                 masks = read_mask_dir(folder, session.frame_names, session.frame_size, stage("Reading masks"))
-                home = None if as_new_object else video_ids(doc.objects, Path(folder))
+                work = self.autosaver.workspace.work_id if self.autosaver.workspace is not None else None
+                home = None if as_new_object else video_ids(doc.objects, Path(folder), work)
                 masks = masks if home is None else masks.mapped(lambda i, m: home[0][m], stage("Renumbering masks"))
                 new_object, own, masks = one_object(doc, Path(folder), masks, stage("Adding the object")) \
                     if as_new_object else (None, False, masks)
@@ -666,9 +667,10 @@ class AppController(QObject):
         self.document.end_stroke()
         objects = list(self.document.objects)
         stale = int(self.document.stale_frames().sum())
-        workspace = self.autosaver.workspace.root if self.autosaver.workspace is not None else None
+        workspace = self.autosaver.workspace
+        root, work = (workspace.root, workspace.work_id) if workspace is not None else (None, None)
         task = Task(lambda progress, cancel: export(session, objects, options, progress, cancel, stale,
-                                                    workspace=workspace), self)
+                                                    workspace=root, work_id=work), self)
         task.progress.connect(lambda args: self.exportProgress.emit(*args))
         task.succeeded.connect(self.exportFinished)
         task.failed.connect(self.exportFailed)

@@ -171,11 +171,11 @@ def _deleted_object_dirs(options: ExportOptions, objects: list[TrackedObject], e
 
 def export(session: AnnotationSession, objects: list[TrackedObject], options: ExportOptions,
            progress: Callable[[int, int], None], cancel: threading.Event, out_of_date: int = 0,
-           workspace: Path | None = None) -> ExportSummary:
+           workspace: Path | None = None, work_id: str | None = None) -> ExportSummary:
     """Write the chosen outputs for every frame; raises OSError (read-only folder, disk full) early if it can,
     ValueError for a folder that cannot take an export. `out_of_date`: how many frames hold masks propagated
     from annotations that changed since, for the summary; `workspace`: the video's workspace folder, which
-    an export must not write into."""
+    an export must not write into; `work_id`: its `Workspace.work_id`, which a renumbered listing records."""
     folder = options.folder
     _refuse_unsafe_folder(folder, session.source_path, options)
     if workspace is not None:
@@ -190,6 +190,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     if relabel is not None:  # a re-import into this video gives each object its own pixels back (QA pass 19)
         for item, source in zip(listing, sorted(sources)):
             item["video_id"] = source
+            if work_id is not None:  # also where no object was renamed or recoloured (QA pass 93)
+                item["work_id"] = work_id
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "objects.json", json.dumps(listing, indent=1, ensure_ascii=False).encode("utf-8"))
     files = 1

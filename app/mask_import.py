@@ -91,11 +91,13 @@ def exported_object(objects: ObjectTable, folder: Path) -> tuple[TrackedObject, 
     return None
 
 
-def video_ids(objects: ObjectTable, folder: Path) -> tuple[np.ndarray, list[TrackedObject]] | None:
+def video_ids(objects: ObjectTable, folder: Path, work_id: str | None = None
+              ) -> tuple[np.ndarray, list[TrackedObject]] | None:
     """For masks that a renumbered export wrote of this very video (its `objects.json` gives each object's
-    id in the video, and the video still has one of them as the user made it): the table from the files' ids
-    back to the video's, and the listed objects the video no longer has (to add back); else None. Without
-    it a renumbered export re-imported swapped objects, also after a rename or a removal (QA passes 19-20)."""
+    id in the video, and names this work, `work_id`, or the video still has one of them as the user made it):
+    the table from the files' ids back to the video's, and the listed objects the video no longer has (to add
+    back); else None. Without it a renumbered export re-imported swapped objects, also after a rename or a
+    removal (QA passes 19-20), and where no object had been renamed or recoloured (QA pass 93)."""
     for listing in objects_listings(folder):
         items = [i for i in listing if isinstance(i, dict)] if isinstance(listing, list) else []
         described = [next(iter(ObjectTable.from_json([i])), None) for i in items]  # in the listing's order
@@ -104,7 +106,8 @@ def video_ids(objects: ObjectTable, folder: Path) -> tuple[np.ndarray, list[Trac
                 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 255 for v in video_ids):
             return None
         own = [objects.get(v) for v in video_ids]
-        if not any(o is not None and not o.default_look for o in own):
+        ours = work_id is not None and all(i.get("work_id") == work_id for i in items)
+        if not ours and not any(o is not None and not o.default_look for o in own):
             return None  # another video (a copy of the clip): the files' 1..N stay
         back = np.arange(256, dtype=np.uint8)
         missing = []

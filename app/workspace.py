@@ -107,6 +107,9 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._token = uuid.uuid4().hex  # tells this window's lock from another's, in this process too
+        self.work_id = uuid.uuid4().hex
+        """Names this work on its video, kept in the state file (`read_state` takes the saved one): an export
+        records it, so that its masks imported back are known as this very work's (QA pass 93)."""
         self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
         self._made: set[Path] = set()  # the folders this object wrote files into
         self._lost = False  # one of them was gone when it wrote there again (see `lost`)
@@ -175,6 +178,8 @@ class Workspace:
                                  "open it with that version; the workspace is left as it is")
         if isinstance(version, bool) or version not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
+        if isinstance(work := state.get("work_id"), str) and 0 < len(work) <= 64:
+            self.work_id = work
         return state
 
     @staticmethod

@@ -193,7 +193,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
     run_export(qtbot, window, ExportOptions(out, palette=False, video=True))
     old = (out / "overlay.mp4").read_bytes()
 
-    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None):
+    def progress_then_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None, **_):
         return real(session, objects, options, lambda *a: (progress(*a), cancel.set()), cancel)
 
     real = export_module.export
@@ -206,7 +206,7 @@ def test_cancelled_export_keeps_old_video(qtbot, window, tmp_path, monkeypatch):
 
 def _blocking_export(monkeypatch):
     """Make the controller's export wait until it is cancelled (an export still running)."""
-    def wait_for_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None):
+    def wait_for_cancel(session, objects, options, progress, cancel, out_of_date=0, workspace=None, **_):
         cancel.wait(WAIT_MS / 1000)
         return export_module.ExportSummary(options.folder, 0, 0, True)
     monkeypatch.setattr("app.controller.export", wait_for_cancel)
@@ -772,6 +772,31 @@ def test_a_renumbered_export_writes_the_objects_as_1_to_n_and_reimports_as_the_s
     again = ExportDialog(window.controller, out, window)  # remembered; shown as not needed where ids are 1..N
     assert again.renumber_box.isChecked()
     assert not ExportDialog(other.controller, out, other).renumber_box.isEnabled()
+
+
+def test_a_renumbered_export_of_objects_never_renamed_reimports_as_the_same_objects(qtbot, window, app_factory,
+                                                                                    frame_dir, tmp_path):
+    """QA pass 93: with every object as it was added (default names and colours), nothing told this video's
+    renumbered export from another's: re-imported, object 3's pixels went to the removed object 2. The export
+    now names the work it came from."""
+    doc = window.document
+    labels = np.zeros(doc.frame_size, np.uint8)
+    labels[5:20, 5:30], labels[25:40, 40:60], labels[45:60, 70:90] = 1, 2, 3
+    doc.import_masks({i: labels for i in range(1, 4)}, as_annotations=False)
+    doc.remove_object(2)
+    expected = [doc.session.labels(i) for i in range(4)]
+    assert run_export(qtbot, window, ExportOptions(tmp_path / "out", renumber=True)) is not None
+    listed = json.loads((tmp_path / "out" / "objects.json").read_text(encoding="utf-8"))
+    assert [(o["id"], o["name"], o["video_id"]) for o in listed] == [(1, "Object 1", 1), (2, "Object 3", 3)]
+    window.close()
+    again = app_factory()  # the work keeps its name in the workspace
+    assert again.controller.open(frame_dir)
+    again.controller.wait_for_loading()
+    qtbot.waitUntil(lambda: not again.document.loading_frames(), timeout=WAIT_MS)
+    doc = again.document
+    assert again.controller.import_mask_folder(tmp_path / "out" / "masks", as_annotations=False)
+    assert [(o.id, o.name) for o in doc.objects] == [(1, "Object 1"), (3, "Object 3")]
+    assert all(np.array_equal(doc.session.labels(i), expected[i]) for i in range(1, 4))
 
 
 @pytest.mark.parametrize("grow", [4, -2])

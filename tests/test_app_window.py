@@ -566,8 +566,21 @@ def test_a_note_that_would_be_cut_moves_the_least_needed_figures_aside(qtbot, wi
     assert not status.zoom_label.isVisible() and status.frame_label.isVisible()
     status.clearMessage()
     qtbot.waitUntil(lambda: status.zoom_label.isVisible() and status.clear_button.isVisible())
-
-
+    # QA pass 93: while scrubbing, the figures came and went with the frame label's " · out of date"
+    def figures(label: str) -> tuple[bool, ...]:
+        status.frame_label.setText(label)
+        status._fit()
+        return tuple(w.isVisible() for w in status._optional)
+    plain, marked = "Frame 8 / 17 (00007)", "Frame 8 / 17 (00007) · preview (out of date)"
+    for length in range(20, 200, 3):  # a note as long as leaves room for the figures beside the plain label only
+        status.frame_label.setText(plain)
+        status._on_video_opened()
+        status.showMessage("x" * length)
+        if figures(plain) != figures(marked):
+            break
+    else:
+        raise AssertionError("no note length makes the frame label's width matter")
+    assert len({figures(label) for label in (plain, marked, plain, marked, plain)}) == 1
 def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost(qtbot, window):
     """A lane per object above the timeline, in its colour where it has pixels; L seeks to the frame where
     one is lost and names it."""

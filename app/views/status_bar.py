@@ -83,6 +83,7 @@ class StatusBar(QStatusBar):
         self._note_timer = QTimer(self, singleShot=True)
         self._note_timer.timeout.connect(self._note_timed_out)
         self._wanted: dict[QWidget, bool] = {}
+        self._frame_width = 0  # the frame label's widest for this video, as `_fit` counts it
         for widget in (self.frame_label, self.zoom_label, self.progress, self.cancel_button,
                        self.device_label, self.memory_label, self.gauge, self.clear_button):
             self.addPermanentWidget(widget)
@@ -206,6 +207,10 @@ class StatusBar(QStatusBar):
         room = self.window().width() - max(note, NOTE_MIN_WIDTH)  # not ours: a bar too wide sticks out of the window
         widths = {widget: max(widget.sizeHint().width(), widget.minimumWidth()) + spacing
                   for widget, shown in self._wanted.items() if shown}
+        # the frame label counts at the widest it was for this video: its " · out of date" while scrubbing made the
+        # figures beside it come and go (QA pass 93)
+        self._frame_width = max(self._frame_width, widths.get(self.frame_label, 0))
+        widths[self.frame_label] = self._frame_width
         need, left_out = sum(widths.values()), set()
         for widget in self._optional:
             if need <= room:
@@ -272,7 +277,7 @@ class StatusBar(QStatusBar):
 
     def _on_video_opened(self) -> None:
         """A video's notes do not outlive it (QA pass 74: the last video's run note came back over the next one)."""
-        self._behind = ""
+        self._behind, self._frame_width = "", 0
         if self._lasting:
             self.clearMessage()
 

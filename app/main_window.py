@@ -73,6 +73,11 @@ def with_mnemonic(text: str, used: set[str]) -> str:
     return text
 
 
+WITHOUT_VIDEO = frozenset({"file.open_video", "file.open_folder", "file.demo", "file.settings", "file.quit",
+                           "help.shortcuts", "help.edit_shortcuts", "propagate.cancel"})
+"""The commands that mean something with no video open; the others say to open one."""
+
+
 class MainWindow(QMainWindow):
     def __init__(self, controller: AppController) -> None:
         super().__init__()
@@ -215,10 +220,19 @@ class MainWindow(QMainWindow):
             action = QAction(command.text, self)
             action.setShortcuts([QKeySequence(k) for k in self.keys[command.id]])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            action.triggered.connect(lambda _=False, fn=handlers[command.id]: fn())
+            fn = handlers[command.id] if command.id in WITHOUT_VIDEO else partial(self._on_video, handlers[command.id])
+            action.triggered.connect(lambda _=False, fn=fn: fn())
             self.addAction(action)
             actions[command.id] = action
         return actions
+
+    def _on_video(self, handler: Callable[[], object]) -> None:
+        """Run a command that needs a video; without one, the status bar says to open one (QA passes 92-93: on the
+        start screen Ctrl+E did nothing visible, and U said "No propagated frames yet")."""
+        if self.document.is_open:
+            handler()
+        else:
+            self.status.showMessage(f"Open a video first ({hint(self.keys, 'file.open_video')})", 4000)
 
     def shortcuts_dialog(self) -> None:
         """Edits the stored keys, which another window may have changed since this one bound its own (QA pass
@@ -277,17 +291,10 @@ class MainWindow(QMainWindow):
         else:
             self.document.seek(frame)
 
-    def _video_open(self) -> bool:
-        """Whether a video is open; if not, the status bar says to open one (QA pass 92: Ctrl+E and Ctrl+I on the
-        start screen did nothing visible)."""
-        if not self.document.is_open:
-            self.status.showMessage(f"Open a video first ({hint(self.keys, 'file.open_video')})", 4000)
-        return self.document.is_open
-
     def _go_to_frame(self) -> None:
         """A frame by its number: on a long video the timeline holds several frames a pixel (QA pass 42: frame
         1234 of 3,000 took 123 presses of Shift+Right)."""
-        if not self._video_open():
+        if not self.document.is_open:
             return
         last = self.document.num_frames
         text, ok = QInputDialog.getText(self, "Go to frame", f"Frame (1–{last}):",
@@ -471,7 +478,7 @@ class MainWindow(QMainWindow):
             self.controller.open(folder)
 
     def import_masks_dialog(self) -> None:
-        if not self._video_open():
+        if not self.document.is_open:
             return
         blocker = self.controller.import_blocker()
         if blocker is not None:  # said before the user picks a folder, not after
@@ -532,7 +539,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def import_frame_mask_dialog(self) -> None:
-        if not self._video_open():
+        if not self.document.is_open:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import mask for this frame", self._browse_from(),
                                               MASK_FILTER)
@@ -541,7 +548,7 @@ class MainWindow(QMainWindow):
 
     def export_dialog(self) -> None:
         workspace = self.controller.autosaver.workspace
-        if not self._video_open() or workspace is None:
+        if not self.document.is_open or workspace is None:
             return
         # default inside the workspace: never next to a dataset that may be shared or read-only
         dialog = ExportDialog(self.controller, workspace.root / "export", self)

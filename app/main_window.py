@@ -277,8 +277,9 @@ class MainWindow(QMainWindow):
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        for path in self.controller.settings.recent():
-            self.recent_menu.addAction(path.replace("&", "&&"), lambda p=path: self.controller.open(p))
+        for n, path in enumerate(self.controller.settings.recent(), 1):  # numbered: Alt+F, R, then the number
+            shown = path.replace("&", "&&")
+            self.recent_menu.addAction(f"&{n} {shown}" if n < 10 else shown, lambda p=path: self.controller.open(p))
         self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
 
     def _update_actions(self, *_: object) -> None:

@@ -443,7 +443,7 @@ def test_f1_opens_the_generated_help(qtbot, window, monkeypatch):
 
 def test_recent_menu_lists_opened_videos(window, frame_dir):
     window._fill_recent_menu()
-    assert [a.text() for a in window.recent_menu.actions()] == [str(frame_dir)]
+    assert [a.text() for a in window.recent_menu.actions()] == [f"&1 {frame_dir}"]  # QA pass 93: a number to press
 
 
 def test_file_dialogs_start_beside_the_open_or_last_video(qtbot, app_factory, frame_dir, monkeypatch):

@@ -45,6 +45,7 @@ class Autosaver(QObject):
         self._written_state: dict | None = None  # the last state file written (writer thread sets it)
         self._listed: set[int] = set()  # the object ids when the objects last changed
         self._error_reported = False
+        self._shut_out = False  # another window held the workspace's lock at the last save (see `_may_write`)
         self._failed: set[str] = set()  # writer keys whose job failed, to submit again (writer thread adds)
         self._failed_lock = threading.Lock()
         self._writer = SerialJobs(self._on_write_error, "workspace-writer")
@@ -76,7 +77,7 @@ class Autosaver(QObject):
         self._written_state = None
         self._listed = {o.id for o in self._document.objects}
         self._dirty.clear()
-        self._adapted = False
+        self._adapted = self._shut_out = False
         self._saved_adaptation = 0  # what the workspace holds is what the engine takes back from it
         with self._failed_lock:
             self._failed.clear()
@@ -163,7 +164,11 @@ class Autosaver(QObject):
         nothing is written, and the user is told: each window would overwrite the other's work."""
         busy = workspace.lock()
         if busy is None:
+            if self._shut_out:  # the other window wrote there meanwhile: this one's work goes there whole again
+                self._shut_out = False  # (QA pass 93: only the frames changed since were, over the other's)
+                self._save_everything()
             return True
+        self._shut_out = True
         with self._failed_lock:
             self._failed.add("lock")  # `save_now` says the work is not saved
         if not self._error_reported:
@@ -240,12 +245,9 @@ class Autosaver(QObject):
         video was open: QA passes 67 and 71; the saves after it wrote only the frames changed since, and said
         "Saved"; reopened, the annotations and results from before were gone) gets everything in memory written
         again, and the user is told."""
-        session = self._document.session
-        if session is None or not workspace.lost():
+        if self._document.session is None or not workspace.lost():
             return
-        self._dirty.update(i for i in range(session.num_frames) if session.has_result(i))
-        self._dirty.update(session.entering_frames())
-        self._state_dirty = self._adapted = True
+        self._save_everything()
         try:
             workspace.root.mkdir(parents=True, exist_ok=True)
         except OSError:  # the writes fail too, and say why
@@ -253,6 +255,14 @@ class Autosaver(QObject):
         self.failed.emit("Workspace deleted", f"Saved work in the workspace folder {workspace.root} was deleted "
                          "while the video was open (the folder, or files in it). Everything this window holds is "
                          "being saved there again.")
+
+    def _save_everything(self) -> None:
+        """Have every mask, the state and the adaptation written with the next flush."""
+        session = self._document.session
+        if session is not None:
+            self._dirty.update(i for i in range(session.num_frames) if session.has_result(i))
+            self._dirty.update(session.entering_frames())
+        self._state_dirty = self._adapted = True
 
     def _write_state(self, workspace: Workspace, state: dict) -> None:
         workspace.write_state(state)

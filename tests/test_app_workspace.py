@@ -1225,9 +1225,15 @@ def test_a_window_that_could_not_lock_its_workspace_saves_nothing_once_another_w
     assert third.controller.open(frame_dir)
     paint(third.document, 70, 40, obj=2)
     assert third.controller.save_now()
+    first.document.seek(2)
     paint(first.document, 30, 50)
     assert not first.controller.save_now() and dialogs[-1][0] == "Work not saved"
-    assert 2 in read_mask(root / "annotations" / "00000.png")
+    assert 2 in read_mask(root / "annotations" / "00000.png") and not (root / "annotations" / "00002.png").exists()
+    third.close()  # QA pass 93: the first window then wrote only what changed since, over the third's work
+    assert first.controller.save_now()
+    for frame in (0, 2):
+        assert np.array_equal(read_mask(root / "annotations" / f"{frame:05d}.png"), first.document.session.labels(
+            frame))
 
 
 def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,

@@ -468,10 +468,11 @@ class Document(QObject):
 
     def import_frame_mask(self, labels: np.ndarray) -> None:
         """An imported mask for the current frame, as one undoable edit: it replaces the frame's mask, or adds
-        its objects to it when they are all new (the rule of `import_masks`; on a frame with no mask yet, they
-        enter there, as the folder import does)."""
+        its objects to it when they are all new (the rule of `import_masks`; on a frame with no mask yet, or an
+        out-of-date one, they wait there for a forward run, as the folder import has them: QA pass 94 found the
+        out-of-date mask made the frame's annotation, an object it had lost marked absent there for good)."""
         if self._session is not None and split_annotations({0: labels}, self._session.object_ids())[1]:
-            if not self._session.has_result(self._current):  # nothing to add them to yet: they enter here
+            if not self._session.has_result(self._current) or self._stale[self._current]:
                 self.import_masks({self._current: labels}, as_annotations=True)
                 return
             labels = add_objects(self._labels, labels)

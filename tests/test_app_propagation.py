@@ -825,8 +825,10 @@ def test_an_imported_mask_of_a_new_object_adds_it_to_the_frame(qtbot, app_factor
     doc.seek(5)  # the same for one mask of a new object imported onto the current frame
     before = doc.session.labels(5)
     write_mask(tmp_path / "third.png", entering * 3 // 2)
-    assert window.controller.import_frame_mask(tmp_path / "third.png")
+    assert doc.stale_frames()[5]  # out of date since frame 4 was annotated: the object waits there for a run
+    assert window.controller.import_frame_mask(tmp_path / "third.png")  # (QA pass 94: the old mask was annotated)
     assert np.array_equal(doc.session.labels(5), np.where(entering > 0, 3, before))
+    assert not doc.is_annotated(5) and doc.entering_frames() == [5]
 
 
 def test_objects_imported_before_propagating_enter_where_the_run_reaches_them(qtbot, app_factory, tmp_path):

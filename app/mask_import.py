@@ -87,7 +87,7 @@ def exported_object(objects: ObjectTable, folder: Path) -> tuple[TrackedObject, 
             return here, True  # (an export that kept the ids lists no `video_id`: its name and colour tell)
         free = [i for i in (video_id, obj.id) if isinstance(i, int) and 0 < i < 255
                 and objects.get(i) is None]
-        return replace(obj, id=free[0] if free else objects.free_id(), visible=True), False
+        return replace(obj.as_id(free[0] if free else objects.free_id()), visible=True), False
     return None
 
 

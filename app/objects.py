@@ -7,7 +7,7 @@ exports and the workspace agree; names and colours are only for the annotator.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from stm_core.io.masks import DAVIS_PALETTE
 
@@ -34,6 +34,13 @@ class TrackedObject:
     def default_look(self) -> bool:
         """Still named and coloured as added (the user gave it nothing an import's `objects.json` should keep)."""
         return self.name == f"Object {self.id}" and tuple(self.color) == default_color(self.id)
+
+    def as_id(self, obj_id: int) -> TrackedObject:
+        """This object under another id: a name or colour it had only by default (from its old id) becomes the new
+        id's default (QA pass 94: an export's object 2 imported as object 4 kept 2's default green, that of the
+        video's own object 2)."""
+        return replace(self, id=obj_id, name=f"Object {obj_id}" if self.name == f"Object {self.id}" else self.name,
+                       color=default_color(obj_id) if tuple(self.color) == default_color(self.id) else self.color)
 
 
 class ObjectTable:

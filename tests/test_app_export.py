@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import export as export_module
 from app.export import ExportOptions
+from app.objects import default_color
 from app.views.export_dialog import ExportDialog
 from stm_core.io.masks import read_mask
 
@@ -123,6 +124,12 @@ def test_one_objects_exported_masks_come_back_with_its_name_colour_and_id(qtbot,
     rider = other.document.objects.get(2)
     assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
     assert np.array_equal(other.document.session.annotation(0) == 2, doc.session.labels(0) == 2)
+    doc.set_object_color(2, default_color(2))  # QA pass 94: imported under another id, an object coloured by
+    run_export(qtbot, window, ExportOptions(tmp_path / "again", palette=False, binary=True))  # default kept
+    assert other.controller.import_mask_folder(tmp_path / "again" / "binary" / "object_002", as_annotations=True,
+                                               as_new_object=True)  # its old id's colour, another object's
+    added = other.document.objects.get(3)
+    assert (added.name, added.color) == ("Rider", default_color(3))
 
 
 @pytest.mark.parametrize("renumber", [False, True])

@@ -83,8 +83,8 @@ def test_grayscale_masks(tmp_path: Path) -> None:
     only_two = np.array([[0, 2], [2, 0]], np.uint8)  # a frame where only object 2 is visible stays object 2
     Image.fromarray(only_two).save(tmp_path / "two.png")
     assert np.array_equal(read_mask(tmp_path / "two.png"), only_two)
-    Image.fromarray(np.array([[0, 255], [3, 0]], np.uint8)).save(tmp_path / "bad.png")
-    with pytest.raises(InputError, match="bad.png"):
+    Image.fromarray(np.array([[0, 255], [200, 0]], np.uint8)).save(tmp_path / "bad.png")  # (3 and 255: labels and
+    with pytest.raises(InputError, match="bad.png"):  # void, test_grey_labels_with_davis_void_are_read_as_...)
         read_mask(tmp_path / "bad.png")
 
 
@@ -632,3 +632,20 @@ def test_a_mask_in_colours_of_its_own_is_refused_not_merged_or_emptied(tmp_path,
         Image.fromarray(rgb).save(tmp_path / "m.png")
     with pytest.raises(InputError, match="not in the DAVIS palette"):
         read_mask(tmp_path / "m.png")
+
+
+def test_grey_labels_with_davis_void_are_read_as_palette_ones_are_and_a_trimap_is_refused(tmp_path):
+    """QA pass 94: grey labels 1..3 with a void strip at 255 were refused, while the same labels in a palette PNG
+    were read (the void as background, with a warning)."""
+    labels = np.zeros((40, 80), np.uint8)
+    labels[5:15, 5:20], labels[20:30, 5:20], labels[5:30, 40:60], labels[:, 76:] = 1, 2, 3, 255
+    Image.fromarray(labels).save(tmp_path / "grey.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = read_mask(tmp_path / "grey.png")
+    assert np.array_equal(read, np.where(labels == 255, 0, labels)) and any("void" in str(w.message) for w in caught)
+    trimap = np.zeros((40, 80), np.uint8)
+    trimap[5:35, 10:70], trimap[10:30, 20:60] = 128, 255  # background, unknown, foreground: no label map
+    Image.fromarray(trimap).save(tmp_path / "trimap.png")
+    with pytest.raises(InputError, match="neither a 0/255 binary mask nor labels"):
+        read_mask(tmp_path / "trimap.png")

@@ -232,6 +232,9 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=5)
         return (grey >= threshold).astype(np.uint8)
+    if grey.dtype == np.uint8 and len(nonzero) > 1 and nonzero[-1] == VOID_LABEL \
+            and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1]):
+        return grey.astype(np.uint8)  # labels and DAVIS void, as palette masks hold them (QA pass 94: refused)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
@@ -243,6 +246,9 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     return grey.astype(np.uint8)
 
 
+VOID_GREY_MAX_LABEL = 100
+"""A grey mask holding 255 beside labels up to this is a label map with DAVIS void (its objects are a handful of
+small ids); 255 beside higher values (a trimap's 128) is no label map."""
 SMOOTH_MIN_LEVELS = 16
 """A grey mask with at least this many levels, three in four of those from 1 up to its highest present, that
 changes between neighbours by small steps (a sixteenth of its range, at least 2), across and down alike, is a

@@ -71,6 +71,23 @@ def test_the_recent_list_is_as_wide_as_its_paths_within_the_window(qtbot):
     assert screen.recent.width() == RECENT_MAX_WIDTH  # longer ones are shortened in the middle
 
 
+def test_the_recent_lists_keys_move_in_the_list_not_through_frames(qtbot, app_factory, tmp_path):
+    """QA pass 95: on the start screen, Home and Right in the recent list were the window's frame shortcuts (and
+    said "Open a video first")."""
+    window = app_factory()
+    recent = window.start_screen.recent
+    window.start_screen.set_recent([str(tmp_path / f"clip{i}") for i in range(3)])
+    window.show()
+    qtbot.waitExposed(window)
+    recent.setFocus()
+    recent.setCurrentRow(2)
+    window.status.clearMessage()
+    qtbot.keyClick(recent, Qt.Key.Key_Home)
+    assert recent.currentRow() == 0
+    qtbot.keyClick(recent, Qt.Key.Key_End)
+    assert recent.currentRow() == 2 and window.status.currentMessage() == ""
+
+
 @pytest.mark.parametrize("key", [Qt.Key.Key_Space, Qt.Key.Key_Return])
 def test_the_start_screens_buttons_press_from_the_keyboard(qtbot, app_factory, key):
     """QA pass 39: Tab to "Try the demo clip", then Space or Return, did nothing (Space went to play and pan)."""

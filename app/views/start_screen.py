@@ -4,12 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 
 RECENT_MAX_WIDTH = 700
 """Less than the smallest main window is wide (752 px); longer lines are shortened in the middle."""
+
+
+_LIST_KEYS = frozenset({Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_PageUp,
+                        Qt.Key.Key_PageDown, Qt.Key.Key_Up, Qt.Key.Key_Down})
+
+
+class _RecentList(QListWidget):
+    """The recent videos, whose navigation keys move in the list: the window's frame shortcuts took them (QA
+    pass 95: Home and Right said "Open a video first" instead)."""
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent) \
+                and event.key() in _LIST_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            event.accept()  # delivered to the list as a key press, not as the shortcut
+            return True
+        return super().event(event)
 
 
 class StartScreen(QWidget):
@@ -36,7 +53,7 @@ class StartScreen(QWidget):
             button.setMaximumWidth(360)
             button.clicked.connect(signal)
             layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
-        self.recent = QListWidget()
+        self.recent = _RecentList()
         self.recent.setMaximumHeight(180)
         self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the name and the path's end stay readable
         self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.data(Qt.ItemDataRole.UserRole)))

@@ -644,6 +644,12 @@ def test_grey_labels_with_davis_void_are_read_as_palette_ones_are_and_a_trimap_i
         warnings.simplefilter("always")
         read = read_mask(tmp_path / "grey.png")
     assert np.array_equal(read, np.where(labels == 255, 0, labels)) and any("void" in str(w.message) for w in caught)
+    ring = np.zeros((40, 80), np.uint8)  # QA pass 95: one object in a 1 px void ring read as "soft edges", the
+    ring[9:31, 19:61], ring[10:30, 20:60] = 255, 1  # ring its object
+    Image.fromarray(ring).save(tmp_path / "ring.png")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert np.array_equal(read_mask(tmp_path / "ring.png"), np.where(ring == 255, 0, ring))
     trimap = np.zeros((40, 80), np.uint8)
     trimap[5:35, 10:70], trimap[10:30, 20:60] = 128, 255  # background, unknown, foreground: no label map
     Image.fromarray(trimap).save(tmp_path / "trimap.png")

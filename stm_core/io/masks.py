@@ -225,6 +225,11 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)
+    if grey.dtype == np.uint8 and 1 < len(nonzero) <= VOID_GREY_MAX_LEVELS + 1 and nonzero[-1] == VOID_LABEL \
+            and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1]):
+        # labels and DAVIS void, as palette masks hold them (QA pass 94: refused), also a thin void ring round one
+        # object (QA pass 95: read as a binary mask with soft edges, the ring its object)
+        return grey.astype(np.uint8)
     beyond_labels = bool(len(nonzero)) and nonzero[-1] > 254  # 255 beside other values: no label map either
     threshold = _soft_binary_threshold(grey, nonzero, 0.5 if beyond_labels else 0.75) \
         if len(nonzero) >= SOFT_MIN_LEVELS or beyond_labels else None
@@ -232,9 +237,6 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=5)
         return (grey >= threshold).astype(np.uint8)
-    if grey.dtype == np.uint8 and len(nonzero) > 1 and nonzero[-1] == VOID_LABEL \
-            and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1]):
-        return grey.astype(np.uint8)  # labels and DAVIS void, as palette masks hold them (QA pass 94: refused)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
@@ -246,9 +248,9 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     return grey.astype(np.uint8)
 
 
-VOID_GREY_MAX_LABEL = 100
-"""A grey mask holding 255 beside labels up to this is a label map with DAVIS void (its objects are a handful of
-small ids); 255 beside higher values (a trimap's 128) is no label map."""
+VOID_GREY_MAX_LABEL, VOID_GREY_MAX_LEVELS = 100, 20
+"""A grey mask holding 255 beside at most 20 labels up to 100 is a label map with DAVIS void (its objects are a
+handful of small ids); 255 beside higher values (a trimap's 128) or many levels (JPEG noise) is no label map."""
 SMOOTH_MIN_LEVELS = 16
 """A grey mask with at least this many levels, three in four of those from 1 up to its highest present, that
 changes between neighbours by small steps (a sixteenth of its range, at least 2), across and down alike, is a

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
 from stm_core.io.masks import read_mask, read_mask_dir
-from stm_core.io.packed_masks import PackedMasks
+from stm_core.io.packed_masks import PackedMasks, labels_present
 from stm_core.session import AnnotationSession, check_device, check_weights
 
 from .autosave import Autosaver
@@ -225,12 +225,12 @@ class AppController(QObject):
                     soft = workspace.read_soft(names[index], labels) if kept is labels else None
                     # checked again as it is stored (QA pass 80: a run's result stored meanwhile was replaced)
                     if session.set_result(index, kept, uncertainty.get(index, float("nan")), soft, if_absent=True):
-                        progress(index, kept is not labels)
+                        progress(index, kept is not labels, labels_present(kept))
             return True
 
-        def loaded(frame: int, cleaned: bool) -> None:
+        def loaded(frame: int, cleaned: bool, objects: frozenset[int]) -> None:
             if self.document.session is session:
-                self.document.note_loaded(frame)
+                self.document.note_loaded(frame, objects)
                 if cleaned:
                     self.document.resave([frame])
 

@@ -660,8 +660,12 @@ class Document(QObject):
         """Frames where imported objects enter once a forward propagation reaches them."""
         return self._session.entering_frames() if self._session else []
 
-    def note_loaded(self, frame: int) -> None:
-        """A saved result was read back from the workspace: show it, but do not save it again."""
+    def note_loaded(self, frame: int, objects: Iterable[int] = ()) -> None:
+        """A saved result was read back from the workspace: show it, but do not save it again. `objects` it shows
+        that the table lacks are added (QA pass 95: after a torn state file, objects only results held were
+        nowhere in the list)."""
+        if self.objects.ensure(set(objects)):
+            self.objectsChanged.emit()
         self._has_result[frame] = True
         self._loading.discard(frame)
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):

@@ -43,7 +43,7 @@ IDENTITY_FILE = "identity.json"
 """Which video a workspace belongs to, as in its state file, written apart: a moved video finds its workspace
 by it where the state file is torn (QA pass 34: that work was never found again)."""
 _IDENTITY_KEYS = ("num_frames", "frame_size", "frames_digest", "source", "fingerprint", "picture", "thumbnail",
-                  "thumbnail_later", "thumbnails_spread")
+                  "thumbnail_later", "thumbnails_spread", "work_id")
 FORMAT_VERSION = 2
 """Written into every state file. 2: annotations in `annotations/`, results in `masks/`; version 1 workspaces
 (read, and moved into that layout) kept both in `masks/`, so a version of this program that writes 1 must not
@@ -178,9 +178,12 @@ class Workspace:
                                  "open it with that version; the workspace is left as it is")
         if isinstance(version, bool) or version not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
-        if isinstance(work := state.get("work_id"), str) and 0 < len(work) <= 64:
-            self.work_id = work
+        self._take_work_id(state)
         return state
+
+    def _take_work_id(self, saved: dict) -> None:
+        if isinstance(work := saved.get("work_id"), str) and 0 < len(work) <= 64:
+            self.work_id = work
 
     @staticmethod
     def identity(names: list[str], size: tuple[int, int]) -> dict:
@@ -213,6 +216,7 @@ class Workspace:
         36: a torn workspace of another video at the same path was taken, and its masks overwritten)."""
         who = read_json(self.root / IDENTITY_FILE)
         if isinstance(who, dict):
+            self._take_work_id(who)  # the work keeps its name (QA pass 95: a torn state file gave it another)
             return self.matches(who, names, size)
         known = set(names)
         masks = [p for kind in _FOLDERS for p in sorted(self._folder(kind).glob("*.png"))]

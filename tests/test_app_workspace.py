@@ -339,8 +339,11 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     clip = make_frames(tmp_path / "clip6", count=6)
     window = propagated_window(qtbot, app_factory, clip)
     doc = window.document
+    second = doc.session.labels(3).copy()  # an object in results only (QA pass 95: left out of the list)
+    second[50:60, 80:90] = 2
+    doc.import_masks({3: second}, as_annotations=False)
     results = [doc.session.labels(i) for i in range(6)]
-    root = window.controller.autosaver.workspace.root
+    root, work = window.controller.autosaver.workspace.root, window.controller.autosaver.workspace.work_id
     window.close()
     (root / STATE_FILE).write_text(torn)
     again = app_factory()
@@ -353,7 +356,8 @@ def test_a_torn_workspace_state_is_kept_and_the_masks_beside_it_restored(qtbot, 
     assert doc.annotated_frames() == [0] and doc.session.labels(0)[30, 30] == 1
     assert all(np.array_equal(doc.session.labels(i), results[i]) for i in range(6))
     assert list(np.flatnonzero(doc.stale_frames())) == [1, 2, 3, 4, 5]
-    assert [o.id for o in doc.objects] == [1]
+    assert [o.id for o in doc.objects] == [1, 2]
+    assert again.controller.autosaver.workspace.work_id == work  # kept in identity.json too (QA pass 95)
     again.close()
     assert json.loads((root / STATE_FILE).read_text())["num_frames"] == 6  # saved whole again
 

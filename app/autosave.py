@@ -114,13 +114,12 @@ class Autosaver(QObject):
         self._state_dirty = True
         written, workspace = self._written_state, self._workspace
         session = self._document.session
+        if gone and session is not None and session.adaptation_serial() is None:
+            # the engine let its adaptations go with the object: the saved one goes too (`_write_adaptation`), or
+            # the next session would continue from it where this one adapts afresh (QA pass 85)
+            self._saved_adaptation, self._adapted = None, True
         if workspace is not None and not self._may_write(workspace):
             return
-        if gone and workspace is not None and session is not None and session.adaptation_serial() is None:
-            # the engine let its adaptations go with the object: the saved one goes too, or the next session
-            # would continue from it where this one adapts afresh (QA pass 85)
-            self._saved_adaptation = None
-            self._writer.submit("adaptation", workspace.remove_adaptation)
         if written is not None and workspace is not None:
             objects = self._document.objects
             early = {**written, "objects": objects.to_json(), "removed_objects": objects.retired()}
@@ -143,11 +142,12 @@ class Autosaver(QObject):
         names = session.frame_names
         self._retry_failed(names)
         self._resave_if_deleted(workspace)
+        loading = set(self._document.loading_frames()) if self._dirty else set()
         for frame in sorted(self._dirty):  # snapshots: the writer reads each mask when it writes it
-            snapshot, name = session.snapshot(frame), names[frame]
-            self._writer.submit(f"mask:{name}", partial(self._save_masks, workspace, name, snapshot),
+            snapshot, name, unread = session.snapshot(frame), names[frame], frame in loading
+            self._writer.submit(f"mask:{name}", partial(self._save_masks, workspace, name, snapshot, unread),
                                 first=frame == urgent)
-            self._writer.submit(f"soft:{name}", partial(self._save_soft, workspace, name, snapshot))
+            self._writer.submit(f"soft:{name}", partial(self._save_soft, workspace, name, snapshot, unread))
         self._dirty.clear()
         if self._state_dirty:
             state = self._state(names)
@@ -166,7 +166,7 @@ class Autosaver(QObject):
         if busy is None:
             if self._shut_out:  # the other window wrote there meanwhile: this one's work goes there whole again
                 self._shut_out = False  # (QA pass 93: only the frames changed since were, over the other's)
-                self._save_everything()
+                self._save_everything(workspace)
             return True
         self._shut_out = True
         with self._failed_lock:
@@ -179,36 +179,36 @@ class Autosaver(QObject):
         return False
 
     @staticmethod
-    def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
+    def _save_masks(workspace: Workspace, name: str, snapshot: FrameSnapshot, unread: bool = False) -> None:
         """A frame's masks: its annotation and the result under it (shown again when the annotation is
         cleared: QA pass 24 found it gone after reopening), or else its waiting objects and its result (kept
-        apart), each saved or removed."""
-        labels = snapshot.labels()
+        apart), each saved or removed. `unread`: the frame's saved result is still being read back, so it is
+        not removed for want of one (QA pass 96: a frame saved again as opening began lost it for good)."""
+        labels, result = snapshot.labels(), snapshot.result_labels()
         if labels is None:
-            workspace.remove_mask(name)
+            for kind in ("annotation", "entering", *(() if unread else ("result",))):
+                workspace.remove_mask(name, kind)  # type: ignore[arg-type]
         elif snapshot.painted is not None:
             workspace.write_mask(name, labels, "annotation")
-            result = snapshot.result_labels()
             if result is not None:
                 workspace.write_mask(name, result, "result", under_annotation=True)
-            else:
+            elif not unread:
                 workspace.remove_mask(name, "result")
         else:  # the result alone: shown, it has the waiting objects added (QA pass 77: saved so, they were in
-            result = snapshot.result_labels()  # the result after reopening, and sought back from their frame)
-            for mask, kind in ((snapshot.entering, "entering"), (result, "result")):
-                if mask is not None:
-                    workspace.write_mask(name, mask, kind)
-                else:
-                    workspace.remove_mask(name, kind)
+            for mask, kind in ((snapshot.entering, "entering"), (result, "result")):  # the result after reopening,
+                if mask is not None:  # and sought back from their frame)
+                    workspace.write_mask(name, mask, kind)  # type: ignore[arg-type]
+                elif not (unread and kind == "result"):
+                    workspace.remove_mask(name, kind)  # type: ignore[arg-type]
 
     @staticmethod
-    def _save_soft(workspace: Workspace, name: str, snapshot: FrameSnapshot) -> None:
+    def _save_soft(workspace: Workspace, name: str, snapshot: FrameSnapshot, unread: bool = False) -> None:
         """The soft maps of the frame's result (under an annotation too), tied to the mask saved for it."""
         soft = snapshot.result_soft()
-        if soft is None:
-            workspace.remove_soft(name)
-        else:
+        if soft is not None:
             workspace.write_soft(name, snapshot.result_labels(), *soft)
+        elif not unread:
+            workspace.remove_soft(name)
 
     def _state(self, names: list[str]) -> dict:
         doc = self._document
@@ -247,7 +247,7 @@ class Autosaver(QObject):
         again, and the user is told."""
         if self._document.session is None or not workspace.lost():
             return
-        self._save_everything()
+        self._save_everything(workspace)
         try:
             workspace.root.mkdir(parents=True, exist_ok=True)
         except OSError:  # the writes fail too, and say why
@@ -256,12 +256,15 @@ class Autosaver(QObject):
                          "while the video was open (the folder, or files in it). Everything this window holds is "
                          "being saved there again.")
 
-    def _save_everything(self) -> None:
-        """Have every mask, the state and the adaptation written with the next flush."""
+    def _save_everything(self, workspace: Workspace) -> None:
+        """Have every mask, the state and the adaptation written with the next flush, and the saved masks of
+        frames this window has none on removed (QA pass 96: after another window's saves, its masks stayed)."""
         session = self._document.session
         if session is not None:
             self._dirty.update(i for i in range(session.num_frames) if session.has_result(i))
             self._dirty.update(session.entering_frames())
+            for kind in ("annotation", "entering", "result"):
+                self._dirty.update(workspace.saved_frames(session.frame_names, kind))  # type: ignore[arg-type]
         self._state_dirty = self._adapted = True
 
     def _write_state(self, workspace: Workspace, state: dict) -> None:
@@ -321,7 +324,9 @@ def _write_adaptation(workspace: Workspace, session: AnnotationSession) -> None:
     the masks' writes report) must not count as unsaved work (QA pass 85: it refused opening another video)."""
     try:
         data = session.adaptation()
-        if data is not None:
+        if data is None:  # let go (an object removed), or none yet where another window's file lies
+            workspace.remove_adaptation()
+        else:
             workspace.write_adaptation(data)
     except (OSError, MemoryError):
         pass

@@ -663,8 +663,8 @@ class Document(QObject):
     def note_loaded(self, frame: int, objects: Iterable[int] = ()) -> None:
         """A saved result was read back from the workspace: show it, but do not save it again. `objects` it shows
         that the table lacks are added (QA pass 95: after a torn state file, objects only results held were
-        nowhere in the list)."""
-        if self.objects.ensure(set(objects)):
+        nowhere in the list); not those removed meanwhile (the loader's notes may come after a removal)."""
+        if self.objects.ensure(set(objects) - set(self.objects.retired())):
             self.objectsChanged.emit()
         self._has_result[frame] = True
         self._loading.discard(frame)

@@ -56,21 +56,20 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
                 raise InputError(f"{exc}, and the masks beside it are of other frames") from None
             if (kept := workspace.keep_damaged_state()) is None:
                 raise
-            report("Workspace state damaged", f"{exc}.\n\nIt was kept as {kept}. The annotated "
-                            "frames and results saved beside it are restored; the object names and colours "
-                            "were in it, and which results were out of date, so every result is marked out "
-                            "of date.")
+            report("Workspace state damaged", f"{exc}.\n\nIt was kept as {kept}. The annotated frames and results "
+                   "saved beside it are restored; the object names and colours were in it, and which results "
+                   "were out of date, so every result is marked out of date.")
             state, salvaged = {}, True
         if state is not None and not workspace.matches(state, names, size) and not salvaged:
             changed = workspace.frames_changed(state, names, size) if session.source_path.is_dir() else None
             if changed is None:
                 raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
             then, gone = saved(state, "num_frames", int, 0), changed[1]
-            report("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} "
-                            "when its work was saved. Its work is restored by frame name, every propagated "
-                            "result marked out of date: propagate again." +
-                            (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks "
-                             "stay in the workspace, and come back with the frames." if gone else ""))
+            report("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} when its "
+                   "work was saved. Its work is restored by frame name, every propagated result marked out of "
+                   "date: propagate again." +
+                   (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks stay in the "
+                    "workspace, and come back with the frames." if gone else ""))
             salvaged = True
     except NewerWorkspace:
         raise  # the open fails, the workspace untouched
@@ -138,12 +137,12 @@ def _report_damaged(workspace: Workspace, names: list[str], report: Report) -> N
     several = count > 1
     text = " and ".join(parts)
     report("Saved annotations damaged",
-                    f"{text[0].upper()}{text[1:]} could not be read ({why}"
-                    f"{'; and so on' if len(workspace.damaged) > 1 else ''}), so "
-                    f"{'those frames open' if several else 'that frame opens'} without "
-                    f"{'them' if several else 'it'}: paint or import {'them' if several else 'it'} again. The "
-                    f"damaged file{'s were' if several else ' was'} kept beside the others (as {kept.name}"
-                    f"{' and so on' if several else ''}) in {' and '.join(folders)}.")
+           f"{text[0].upper()}{text[1:]} could not be read ({why}"
+           f"{'; and so on' if len(workspace.damaged) > 1 else ''}), so "
+           f"{'those frames open' if several else 'that frame opens'} without "
+           f"{'them' if several else 'it'}: paint or import {'them' if several else 'it'} again. The "
+           f"damaged file{'s were' if several else ' was'} kept beside the others (as {kept.name}"
+           f"{' and so on' if several else ''}) in {' and '.join(folders)}.")
     workspace.damaged.clear()
 
 

@@ -178,7 +178,6 @@ class Workspace:
                                  "open it with that version; the workspace is left as it is")
         if isinstance(version, bool) or version not in READ_VERSIONS:
             raise InputError(f"workspace {self.root} was written by another version of this program")
-        self._take_work_id(state)
         return state
 
     def _take_work_id(self, saved: dict) -> None:
@@ -216,8 +215,9 @@ class Workspace:
         36: a torn workspace of another video at the same path was taken, and its masks overwritten)."""
         who = read_json(self.root / IDENTITY_FILE)
         if isinstance(who, dict):
-            self._take_work_id(who)  # the work keeps its name (QA pass 95: a torn state file gave it another)
-            return self.matches(who, names, size)
+            if ours := self.matches(who, names, size):
+                self._take_work_id(who)  # the work keeps its name (QA pass 95: a torn state file gave it another)
+            return ours
         known = set(names)
         masks = [p for kind in _FOLDERS for p in sorted(self._folder(kind).glob("*.png"))]
         if any(p.stem not in known for p in masks):
@@ -399,8 +399,10 @@ class Workspace:
             return None
 
     def adopt_listed(self, state: dict) -> None:
-        """Move the masks a workspace of the first layout listed as annotated or entering into their folders
-        (that layout kept every mask in masks/ and told them apart in the state file)."""
+        """Take a state found to be of these frames: its `work_id`, and the masks a workspace of the first layout
+        listed as annotated or entering moved into their folders (that layout kept every mask in masks/ and told
+        them apart in the state file). Not before: a set-aside state's id went to the new work (QA pass 96)."""
+        self._take_work_id(state)
         for key, kind in (("annotated", "annotation"), ("entering", "entering")):
             folder = self._folder(kind)
             for name in (n for n in saved(state, key, list, []) if isinstance(n, str)):

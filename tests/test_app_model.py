@@ -305,7 +305,7 @@ def test_the_finished_note_tells_a_cancelled_adaptation_from_a_run():
     # seventh CLI QA pass: a run and the run back over the same frames counted each frame twice
     blended = PropagationReport(0, "forward", frames=[1, 2, 3, 3, 2, 1], seconds=3.0)
     # and QA pass 91: the rate, of every pass, read as that of the frames
-    assert finished_note(blended) == "Propagation done: 3 frames (6 passes, from both sides) at 2.0 fps"
+    assert finished_note(blended) == "Propagation done: 3 frames (from both sides: 6 propagated) at 2.0 fps"
     assert blended.updated == [1, 2, 3]
     one = PropagationReport(0, "forward", frames=[1], cancelled=True, seconds=0.2)  # QA pass 14: "1 frames"
     assert finished_note(one) == "Propagation cancelled: 1 frame at 5.0 fps"

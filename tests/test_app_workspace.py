@@ -1233,11 +1233,15 @@ def test_a_window_that_could_not_lock_its_workspace_saves_nothing_once_another_w
     paint(first.document, 30, 50)
     assert not first.controller.save_now() and dialogs[-1][0] == "Work not saved"
     assert 2 in read_mask(root / "annotations" / "00000.png") and not (root / "annotations" / "00002.png").exists()
+    third.document.seek(3)
+    paint(third.document, 50, 30, obj=2)  # a frame the first window has no annotation on (QA pass 96)
+    assert third.controller.save_now() and (root / "annotations" / "00003.png").exists()
     third.close()  # QA pass 93: the first window then wrote only what changed since, over the third's work
     assert first.controller.save_now()
     for frame in (0, 2):
         assert np.array_equal(read_mask(root / "annotations" / f"{frame:05d}.png"), first.document.session.labels(
             frame))
+    assert not (root / "annotations" / "00003.png").exists()
 
 
 def test_a_refused_second_window_leaves_the_first_windows_workspace_where_it_is(qtbot, app_factory, frame_dir,
@@ -1463,6 +1467,51 @@ def test_masks_naming_a_removed_objects_id_are_imported_once_its_pixels_are_gone
     c.wait_for_loading()
     qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
     assert [2 in doc.session.labels(i) for i in range(1, 8)] == [False, False, True, False, False, False, False]
+
+
+def test_saving_a_frame_whose_result_is_still_loading_keeps_that_result(qtbot, app_factory, tmp_path, monkeypatch):
+    """QA pass 96: an annotation saved again as opening began (a removed object's pixels left out) was written
+    with no result under it, and the saved result under it, not read yet, was deleted for good."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    two = np.zeros(doc.frame_size, np.uint8)
+    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
+    doc.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
+    doc.seek(6)
+    paint(doc, 10, 50, obj=2)  # frame 6 annotated over its result
+    assert c.save_now()
+    root, names = c.autosaver.workspace.root, doc.session.frame_names
+    window.close()
+    state = json.loads((root / STATE_FILE).read_text())  # as a kill during the removal of object 2 leaves it
+    state["objects"], state["removed_objects"] = [o for o in state["objects"] if o["id"] != 2], [2]
+    (root / STATE_FILE).write_text(json.dumps(state))
+    slow_loading(monkeypatch)
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    c.wait_for_loading()
+    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    assert c.save_now()
+    result = doc.session.snapshot(6).result
+    assert result is not None and (root / "masks" / f"{names[6]}.png").exists()
+    assert 2 not in read_mask(root / "masks" / f"{names[6]}.png") and 2 not in read_mask(
+        root / "annotations" / f"{names[6]}.png")
+
+
+def test_a_workspace_set_aside_gives_its_work_id_to_no_new_work(qtbot, app_factory, frame_dir, dialogs):
+    """QA pass 96: a state of other frames, set aside, gave its `work_id` to the new work, whose imports would
+    then have taken that work's exports for its own."""
+    root = painted_and_closed(app_factory, frame_dir)
+    state = json.loads((root / STATE_FILE).read_text())
+    state["frame_size"], state["work_id"] = [10, 10], "FOREIGN"
+    (root / STATE_FILE).write_text(json.dumps(state))
+    again = app_factory()
+    assert again.controller.open(frame_dir) and dialogs[-1][0] == "Workspace not restored"
+    assert again.controller.autosaver.workspace.work_id != "FOREIGN"
 
 
 def test_closing_while_much_is_still_to_write_shows_progress_and_can_keep_the_window(qtbot, app_factory, frame_dir,

@@ -406,7 +406,7 @@ def finished_note(report: PropagationReport, outdated: int = 0, previews: int | 
         note += f"; {outdated} of them out of date (red): propagate again from an annotated frame"
     # frames between two annotated frames are propagated from both and blended: the rate counts every pass (QA
     # pass 91: "1798 frames at 18.5 fps" after a progress of 3596 frames)
-    passes = f" ({len(report.frames)} passes, from both sides)" if len(report.frames) > frames else ""
+    passes = f" (from both sides: {len(report.frames)} propagated)" if len(report.frames) > frames else ""
     return f"Propagation {state}: {_frames(frames)}{passes} at {report.fps:.1f} fps{note}"
 
 

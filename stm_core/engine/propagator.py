@@ -318,10 +318,11 @@ class Propagator:
         return self._adaptations[0].folded
 
     def adaptation_bytes(self) -> bytes | None:
-        """The latest adaptation, to keep with the work (`saved_adaptation`); None where none was made."""
+        """The latest adaptation, to keep with the work (`saved_adaptation`): before any run took it, the one
+        `keep_saved` gave (the work's file is written again from it, not removed: QA pass 96); None where none."""
         adapted = self._adapted
-        return None if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.pictures,
-                                                 adapted.trainable, self._loaded_weights())
+        return self._saved if adapted is None else pack(adapted.video[1], adapted.annotations, adapted.pictures,
+                                                        adapted.trainable, self._loaded_weights())
 
     def _loaded_weights(self) -> dict:
         """`made_with` the settings as the network was loaded (now for a network given ready-made)."""

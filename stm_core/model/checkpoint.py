@@ -37,8 +37,8 @@ def _strip(state: dict[str, torch.Tensor], source: str = "the weights file") -> 
         if k.endswith("num_batches_tracked"):
             continue
         if k in out:
-            raise WeightsError(f"{source} holds {k} twice (as {key} and under another 'module.' prefix): it is not "
-                               "one network's weights")
+            raise WeightsError(f"{source} holds {k} twice (with and without a 'module.' prefix): it is not one "
+                               "network's weights")
         out[k] = v
     return out
 

@@ -650,6 +650,12 @@ def test_grey_labels_with_davis_void_are_read_as_palette_ones_are_and_a_trimap_i
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         assert np.array_equal(read_mask(tmp_path / "ring.png"), np.where(ring == 255, 0, ring))
+    disc = np.where(_disc(), 255, 0).astype(np.uint8)  # QA pass 98: a 0/255 mask with stray 1s became the strays
+    disc[3, 3], disc[-3, 10] = 1, 1
+    Image.fromarray(disc).save(tmp_path / "strays.png")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert int(read_mask(tmp_path / "strays.png").sum()) == int(_disc().sum())
     trimap = np.zeros((40, 80), np.uint8)
     trimap[5:35, 10:70], trimap[10:30, 20:60] = 128, 255  # background, unknown, foreground: no label map
     Image.fromarray(trimap).save(tmp_path / "trimap.png")

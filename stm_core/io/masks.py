@@ -225,11 +225,10 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)
-    if grey.dtype == np.uint8 and 1 < len(nonzero) <= VOID_GREY_MAX_LEVELS + 1 and nonzero[-1] == VOID_LABEL \
-            and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1]):
-        # labels and DAVIS void, as palette masks hold them (QA pass 94: refused), also a thin void ring round one
-        # object (QA pass 95: read as a binary mask with soft edges, the ring its object)
-        return grey.astype(np.uint8)
+    void_labels = grey.dtype == np.uint8 and 1 < len(nonzero) <= VOID_GREY_MAX_LEVELS + 1 \
+        and nonzero[-1] == VOID_LABEL and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1])
+    if void_labels and _thin(grey == VOID_LABEL):  # labels in a thin void ring (QA pass 95: read as a binary mask
+        return grey.astype(np.uint8)  # with soft edges, the ring its object), not a 0/255 object (QA pass 98)
     beyond_labels = bool(len(nonzero)) and nonzero[-1] > 254  # 255 beside other values: no label map either
     threshold = _soft_binary_threshold(grey, nonzero, 0.5 if beyond_labels else 0.75) \
         if len(nonzero) >= SOFT_MIN_LEVELS or beyond_labels else None
@@ -237,6 +236,8 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=5)
         return (grey >= threshold).astype(np.uint8)
+    if void_labels:  # labels and DAVIS void, as palette masks hold them (QA pass 94: refused)
+        return grey.astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
                          f"0/255 binary mask nor labels 1..254")
@@ -246,6 +247,12 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
                          "not labels; give label maps (or one object's 0/255 masks), or the app's own soft export "
                          "folder")
     return grey.astype(np.uint8)
+
+
+def _thin(area: np.ndarray) -> bool:
+    """Whether most of `area` lies on its edge (a ring or band a few pixels wide), not inside it (an object)."""
+    inner = cv2.erode(area.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return int(np.count_nonzero(inner)) * 2 <= int(np.count_nonzero(area))
 
 
 VOID_GREY_MAX_LABEL, VOID_GREY_MAX_LEVELS = 100, 20

@@ -76,6 +76,7 @@ class AppController(QObject):
         self.source: Path | None = None
         self._export: Task | None = None
         self._weights_loaded: tuple | None = None  # the weights file `weights_problem` loaded: path, model, stat
+        self._weights_note: str | None = None  # what loading it warned of (a training run's last.pt)
         self._loader: Task | None = None
         self._loading_from: tuple[Workspace, AnnotationSession, dict[int, float], set[int]] | None = None
         self._warm: Task | None = None
@@ -574,8 +575,9 @@ class AppController(QObject):
                 check_weights(prefs.engine_settings())
         except StmError as exc:
             return describe(exc)[1]
-        for warning in caught[:1]:  # QA pass 73: it reached only the terminal
-            self.message.emit(str(warning.message))
+        self._weights_note = str(caught[0].message) if caught else None
+        if self._weights_note:  # QA pass 73: it reached only the terminal
+            self.message.emit(self._weights_note)
         self._weights_loaded = key
         return None
 
@@ -605,10 +607,12 @@ class AppController(QObject):
         session.release_memory()
         self.document.replace_session(fresh)
         self._warm_up(fresh)
+        # the weights' warning stays in sight (QA pass 97: this note replaced it at once)
+        note = f" · {self._weights_note}" if self._weights_note and prefs.weights else ""
         if again:  # stays: the stopped run's own note never comes, its session replaced (QA pass 76)
-            self.guide.emit(f"Engine settings applied, masks kept; the propagation was stopped: {again}")
+            self.guide.emit(f"Engine settings applied, masks kept; the propagation was stopped: {again}{note}")
         else:
-            self.message.emit("Engine settings applied, masks kept")
+            self.message.emit(f"Engine settings applied, masks kept{note}")
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

@@ -14,7 +14,9 @@ from stm_core.engine.settings import INTERACTIVE_PREVIEW_FRAMES, EngineSettings
 from .shortcuts import KeyMap, clashes, keymap, same_key
 
 DEVICES = ("auto", "cpu", "cuda")
-MODELS = {"stm-small": "Shipped model (stm-small)", "stm-r50": "Official STM checkpoint (stm-r50)"}
+MODELS = {"stm-small": "Small STM (stm-small: the shipped model)", "stm-r50": "STM with ResNet-50 (stm-r50: the "
+          "official checkpoint)"}
+"""The networks, by what they are: a file the user trained is a stm-small too (QA pass 97: "Shipped model")."""
 RECOMMENDED_HEIGHT = -1
 RECOMMENDED_ADAPT = -1  # adaptation steps as the weights recommend
 RANGES = {"mem_every": (1, 100), "max_memory": (2, 500), "adapt_steps": (RECOMMENDED_ADAPT, 500)}

@@ -304,8 +304,9 @@ def test_a_weights_file_that_does_not_load_is_refused_when_chosen(app_factory, f
     assert c.settings.preferences().weights == str(DEFAULT_WEIGHTS)
 
 
-def test_the_warning_of_a_weights_file_is_said_in_the_window(app_factory, tmp_path, monkeypatch):
-    """QA pass 73: a training run's last.pt is used "with a warning" (README), which reached only the terminal."""
+def test_the_warning_of_a_weights_file_is_said_in_the_window(app_factory, frame_dir, tmp_path, monkeypatch):
+    """QA pass 73: a training run's last.pt is used "with a warning" (README), which reached only the terminal.
+    QA pass 97: applied in the settings dialog, "Engine settings applied" replaced it at once."""
     import warnings
     from dataclasses import replace
 
@@ -321,6 +322,9 @@ def test_the_warning_of_a_weights_file_is_said_in_the_window(app_factory, tmp_pa
     c.message.connect(notes.append)
     assert c.weights_problem(replace(c.settings.preferences(), weights=str(mine))) is None
     assert notes == ["last.pt is a training checkpoint"]
+    assert c.open(frame_dir)
+    c.apply_preferences(replace(c.settings.preferences(), weights=str(mine)))
+    assert notes[-1] == "Engine settings applied, masks kept · last.pt is a training checkpoint"
 
 
 def test_a_weights_file_replaced_or_deleted_after_its_check_is_checked_again(app_factory, dialogs, tmp_path,

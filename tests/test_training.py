@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from stm_core.errors import StmError
+from stm_core.io import locks
 from stm_core.model.checkpoint import load_model, save_weights
 from stm_core.model.config import STM_SMALL
 from stm_core.model.stm import STM
 from stm_core.train.clip_sampler import ClipSampler
 from stm_core.train.loss import clip_loss
 from stm_core.train.synthetic import SyntheticClips
-from stm_core.train.trainer import TrainConfig, hard_fraction_at, lr_at, max_skip_at, progress, train
+from stm_core.train.trainer import RUN_LOCK, TrainConfig, hard_fraction_at, lr_at, max_skip_at, progress, train
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch():
@@ -83,6 +84,11 @@ def test_training_resumes_from_its_checkpoint(tmp_path, capsys):
                                        r"--steps"):  # QA pass 30: went by as "best weights", its files rewritten
         train(TrainConfig(steps=2, **cfg))
     assert (tmp_path / "run" / "final.pt").stat().st_mtime_ns == written
+    assert not (tmp_path / "run" / RUN_LOCK).exists()  # let go when a run ends, refused or not
+    locks.take(tmp_path / "run" / RUN_LOCK, "another run")  # QA pass 97: a second run logged steps beside the
+    with pytest.raises(StmError, match="another training run .* is writing into"):  # first and overwrote last.pt
+        train(TrainConfig(steps=6, **cfg))
+    locks.release(tmp_path / "run" / RUN_LOCK, "another run")
     (tmp_path / "run" / "last.pt").write_bytes(b"truncated")
     with pytest.raises(StmError, match="cannot resume from .*last.pt: not a readable training checkpoint"):
         train(TrainConfig(steps=4, **cfg))

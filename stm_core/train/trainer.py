@@ -16,6 +16,7 @@ import math
 import random
 import sys
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 from ..engine.hardware import autocast, resolve_device
 from ..engine.settings import EngineSettings
 from ..errors import StmError
+from ..io import locks
 from ..io.atomic import atomic_write_bytes
 from ..model.checkpoint import load_model, save_weights
 from ..model.config import get_config
@@ -137,6 +139,11 @@ def _save_checkpoint(path: Path, model: STM, opt: torch.optim.Optimizer, step: i
     atomic_write_bytes(path, buf.getvalue())
 
 
+RUN_LOCK = ".stm-training"
+"""In a run's folder while a run writes there: two runs in one folder logged each other's steps and overwrote each
+other's last.pt, and a second resumed from the first's (QA pass 97)."""
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; returns the path of the best weights file."""
     out = Path(cfg.out_dir)
@@ -148,6 +155,22 @@ def train(cfg: TrainConfig) -> Path:
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
     model = _initial_model(cfg, device)
+    token = uuid.uuid4().hex
+    try:
+        holder = locks.take(out / RUN_LOCK, token)  # before last.pt is read: a second run resumed the first's
+    except OSError as exc:
+        raise StmError(f"cannot write into {out}: {exc.strerror or exc}") from None
+    if holder is not None:
+        raise StmError(f"another training run ({locks.who(holder)}) is writing into {out}: wait for it or give "
+                       f"another --out-dir. If no run is writing there, delete {out / RUN_LOCK}")
+    try:
+        return _run(cfg, out, model, device)
+    finally:
+        locks.release(out / RUN_LOCK, token)
+
+
+def _run(cfg: TrainConfig, out: Path, model: STM, device: torch.device) -> Path:
+    """`train` once its folder is this run's: resume, step, validate and save."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, minutes_before = 0, -1.0, 0.0
     last = out / "last.pt"

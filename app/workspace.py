@@ -240,6 +240,7 @@ class Workspace:
         if it cannot be moved, leave it and continue in a fresh folder beside it. Says what was done. With
         `source_replaced` (another video is at its video's path now) its video, opened where it went, finds
         it (`find_moved_workspace`)."""
+        self.work_id = uuid.uuid4().hex  # the work set aside keeps its own (QA pass 98)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.root.with_name(f"{self.root.name}.old-{stamp}")
         try:

@@ -65,6 +65,30 @@ def slow_loading(monkeypatch) -> None:
     monkeypatch.setattr(Workspace, "read_frame_mask", slow_read)
 
 
+def results_of_two_objects(app_factory, tmp_path: Path):
+    """A window on an 8-frame clip whose frames 1-7 hold saved results of objects 1 and 2: (window, clip, labels)."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip8", count=8)
+    window = app_factory()
+    assert window.controller.open(clip)
+    two = np.zeros(window.document.frame_size, np.uint8)
+    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
+    window.document.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
+    assert window.document.objects.ids() == [1, 2] and window.controller.save_now()
+    return window, clip, two
+
+
+def reopened_loaded(qtbot, app_factory, clip: Path):
+    """A new window on `clip` once its saved results are all read back: (window, controller, document)."""
+    window = app_factory()
+    c, doc = window.controller, window.document
+    assert c.open(clip)
+    c.wait_for_loading()
+    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    return window, c, doc
+
+
 def painted_and_closed(app_factory, frame_dir) -> Path:
     """The workspace of `frame_dir` after frame 0 was painted and the window closed."""
     window = app_factory()
@@ -1309,7 +1333,7 @@ def test_the_model_setting_follows_the_network_a_typed_weights_file_holds(qtbot,
     c.message.connect(notes.append)
     assert c.open(frame_dir)
     qtbot.waitUntil(lambda: c.settings.preferences().model == "stm-small", timeout=60_000)
-    assert any("my_weights.pth holds a stm-small network: the Model setting now says Shipped model" in n
+    assert any("my_weights.pth holds a stm-small network: the Model setting now says Small STM (stm-small" in n
                for n in notes)
     assert window.document.session.memory_status()["model"] == "stm-small"
 
@@ -1386,16 +1410,7 @@ def test_an_object_removed_while_saved_results_load_stays_removed_and_its_id_is_
     """QA pass 87: removed while the saved results were still loading, the object's pixels came back on every
     frame loaded after (62 of 80), and an export wrote them; a new object then took its id, and with it those
     pixels, also in the masks on disk not rewritten yet, where a crash left them."""
-    from .conftest import make_frames
-
-    clip = make_frames(tmp_path / "clip8", count=8)
-    window = app_factory()
-    c, doc = window.controller, window.document
-    assert c.open(clip)
-    two = np.zeros(doc.frame_size, np.uint8)
-    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
-    doc.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
-    assert doc.objects.ids() == [1, 2] and c.save_now()
+    window, clip, _ = results_of_two_objects(app_factory, tmp_path)
     window.close()
     slow_loading(monkeypatch)
     window = app_factory()
@@ -1410,11 +1425,7 @@ def test_an_object_removed_while_saved_results_load_stays_removed_and_its_id_is_
     assert c.save_now()
     assert json.loads((c.autosaver.workspace.root / STATE_FILE).read_text())["removed_objects"] == [2]
     window.close()
-    window = app_factory()
-    c, doc = window.controller, window.document
-    assert c.open(clip)
-    c.wait_for_loading()
-    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    window, c, doc = reopened_loaded(qtbot, app_factory, clip)
     assert all(2 not in doc.session.labels(i) for i in range(1, 8)) and doc.objects.ids() == [1, 3]
     c.add_object()
     assert doc.objects.ids() == [1, 3, 4]
@@ -1426,16 +1437,8 @@ def test_masks_naming_a_removed_objects_id_are_imported_once_its_pixels_are_gone
     (not rewritten yet: a full disk, a crash) still held the removed object's pixels; reopened, they were the new
     object's on every frame. The import now waits for them to be written without those pixels, or is refused;
     masks read back with a removed object's pixels left out are written again without them."""
-    from .conftest import make_frames
-
-    clip = make_frames(tmp_path / "clip8", count=8)
-    window = app_factory()
+    window, clip, two = results_of_two_objects(app_factory, tmp_path)
     c, doc = window.controller, window.document
-    assert c.open(clip)
-    two = np.zeros(doc.frame_size, np.uint8)
-    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
-    doc.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
-    assert c.save_now()
     root, names = c.autosaver.workspace.root, doc.session.frame_names
     held = {i: (root / "masks" / f"{names[i]}.png").read_bytes() for i in range(1, 8)}
     write = Workspace.write_mask
@@ -1452,35 +1455,20 @@ def test_masks_naming_a_removed_objects_id_are_imported_once_its_pixels_are_gone
     for i, data in held.items():  # as a crash before the masks were written again leaves them
         (root / "masks" / f"{names[i]}.png").write_bytes(data)
     assert json.loads((root / STATE_FILE).read_text())["removed_objects"] == [2]
-    window = app_factory()
-    c, doc = window.controller, window.document
-    assert c.open(clip)
-    c.wait_for_loading()
-    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    window, c, doc = reopened_loaded(qtbot, app_factory, clip)
     assert c.import_mask_folder(folder, as_annotations=True)  # after the loaded masks were written again
     assert doc.objects.ids() == [1, 2] and c.save_now()
     assert [2 in read_mask(root / "masks" / f"{names[i]}.png") for i in range(1, 8)] == [False] * 7
     window.close()
-    window = app_factory()
-    c, doc = window.controller, window.document
-    assert c.open(clip)
-    c.wait_for_loading()
-    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    window, c, doc = reopened_loaded(qtbot, app_factory, clip)
     assert [2 in doc.session.labels(i) for i in range(1, 8)] == [False, False, True, False, False, False, False]
 
 
 def test_saving_a_frame_whose_result_is_still_loading_keeps_that_result(qtbot, app_factory, tmp_path, monkeypatch):
     """QA pass 96: an annotation saved again as opening began (a removed object's pixels left out) was written
     with no result under it, and the saved result under it, not read yet, was deleted for good."""
-    from .conftest import make_frames
-
-    clip = make_frames(tmp_path / "clip8", count=8)
-    window = app_factory()
+    window, clip, _ = results_of_two_objects(app_factory, tmp_path)
     c, doc = window.controller, window.document
-    assert c.open(clip)
-    two = np.zeros(doc.frame_size, np.uint8)
-    two[5:20, 5:30], two[40:60, 50:90] = 1, 2
-    doc.import_masks({i: two for i in range(1, 8)}, as_annotations=False)
     doc.seek(6)
     paint(doc, 10, 50, obj=2)  # frame 6 annotated over its result
     assert c.save_now()
@@ -1490,11 +1478,7 @@ def test_saving_a_frame_whose_result_is_still_loading_keeps_that_result(qtbot, a
     state["objects"], state["removed_objects"] = [o for o in state["objects"] if o["id"] != 2], [2]
     (root / STATE_FILE).write_text(json.dumps(state))
     slow_loading(monkeypatch)
-    window = app_factory()
-    c, doc = window.controller, window.document
-    assert c.open(clip)
-    c.wait_for_loading()
-    qtbot.waitUntil(lambda: not doc.loading_frames(), timeout=WAIT_MS)
+    window, c, doc = reopened_loaded(qtbot, app_factory, clip)
     assert c.save_now()
     result = doc.session.snapshot(6).result
     assert result is not None and (root / "masks" / f"{names[6]}.png").exists()

@@ -225,10 +225,6 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     nonzero = values[values != 0]
     if len(nonzero) == 1 and (nonzero[0] == 1 or nonzero[0] >= 255):
         return (grey != 0).astype(np.uint8)
-    void_labels = grey.dtype == np.uint8 and 1 < len(nonzero) <= VOID_GREY_MAX_LEVELS + 1 \
-        and nonzero[-1] == VOID_LABEL and nonzero[-2] <= VOID_GREY_MAX_LABEL and not _smooth_map(grey, nonzero[:-1])
-    if void_labels and _thin(grey == VOID_LABEL):  # labels in a thin void ring (QA pass 95: read as a binary mask
-        return grey.astype(np.uint8)  # with soft edges, the ring its object), not a 0/255 object (QA pass 98)
     beyond_labels = bool(len(nonzero)) and nonzero[-1] > 254  # 255 beside other values: no label map either
     threshold = _soft_binary_threshold(grey, nonzero, 0.5 if beyond_labels else 0.75) \
         if len(nonzero) >= SOFT_MIN_LEVELS or beyond_labels else None
@@ -236,11 +232,14 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"mask {path} has {len(nonzero)} grey levels, most of them only along edges: a binary mask "
                       f"with soft or JPEG edges, read as one object where grey >= {threshold}", stacklevel=5)
         return (grey >= threshold).astype(np.uint8)
-    if void_labels:  # labels and DAVIS void, as palette masks hold them (QA pass 94: refused)
-        return grey.astype(np.uint8)
     if len(nonzero) and (nonzero[-1] > 254 or nonzero[0] < 0):
+        # 255 beside labels may be DAVIS void or an object of a binary mask: guessing misread either (QA passes
+        # 94-99), so it is said how to make it plain
+        void = f"; if {VOID_LABEL} marks void (DAVIS's \"not known\"), save the mask as a palette PNG, which keeps " \
+            f"index {VOID_LABEL} for it, or make those pixels 0" if nonzero[-1] == VOID_LABEL and len(nonzero) > 1 \
+            else ""
         raise InputError(f"mask {path} has grey values {', '.join(str(v) for v in nonzero[:8])}: neither a "
-                         f"0/255 binary mask nor labels 1..254")
+                         f"0/255 binary mask nor labels 1..254{void}")
     if _smooth_map(grey, nonzero):  # session 15 and 17: a faint map peaking at 100 became 100 objects
         raise InputError(f"mask {path} changes smoothly through grey levels {nonzero[0]}..{nonzero[-1]}: a "
                          "probability map, "
@@ -249,15 +248,6 @@ def _grey_labels(grey: np.ndarray, path: Path) -> np.ndarray:
     return grey.astype(np.uint8)
 
 
-def _thin(area: np.ndarray) -> bool:
-    """Whether most of `area` lies on its edge (a ring or band a few pixels wide), not inside it (an object)."""
-    inner = cv2.erode(area.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    return int(np.count_nonzero(inner)) * 2 <= int(np.count_nonzero(area))
-
-
-VOID_GREY_MAX_LABEL, VOID_GREY_MAX_LEVELS = 100, 20
-"""A grey mask holding 255 beside at most 20 labels up to 100 is a label map with DAVIS void (its objects are a
-handful of small ids); 255 beside higher values (a trimap's 128) or many levels (JPEG noise) is no label map."""
 SMOOTH_MIN_LEVELS = 16
 """A grey mask with at least this many levels, three in four of those from 1 up to its highest present, that
 changes between neighbours by small steps (a sixteenth of its range, at least 2), across and down alike, is a

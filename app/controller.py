@@ -611,8 +611,8 @@ class AppController(QObject):
         note = f" · {self._weights_note}" if self._weights_note and prefs.weights else ""
         if again:  # stays: the stopped run's own note never comes, its session replaced (QA pass 76)
             self.guide.emit(f"Engine settings applied, masks kept; the propagation was stopped: {again}{note}")
-        else:
-            self.message.emit(f"Engine settings applied, masks kept{note}")
+        else:  # a warning stays too (QA pass 99: gone after 6 s)
+            (self.guide if note else self.message).emit(f"Engine settings applied, masks kept{note}")
 
     def engine_status(self) -> dict[str, float | int | str] | None:
         """The engine's memory status for the status bar; None (and one dialog) if the engine is unusable."""

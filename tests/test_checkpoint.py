@@ -82,6 +82,9 @@ def test_a_doubled_prefix_loads_a_doubled_name_is_refused_and_a_misfit_is_told_a
     torch.save({"module." + k: v for k, v in official_state.items()}, tmp_path / "double.pth")
     model = load_model("stm-r50", tmp_path / "double.pth")
     assert torch.equal(model.state_dict()["Decoder.pred2.weight"], official_state["module.Decoder.pred2.weight"])
+    torch.save({"_orig_mod." + k: v for k, v in official_state.items()}, tmp_path / "compiled.pth")  # torch.compile
+    assert torch.equal(load_model("stm-r50", tmp_path / "compiled.pth").state_dict()["Decoder.pred2.weight"],
+                       official_state["module.Decoder.pred2.weight"])
     twice = {**official_state, "Decoder.pred2.bias": torch.zeros(2)}
     torch.save(twice, tmp_path / "twice.pth")
     with pytest.raises(WeightsError, match=r"twice.pth holds Decoder.pred2.bias twice"):

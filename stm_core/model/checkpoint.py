@@ -25,20 +25,24 @@ FORMAT = "stm-annotator/1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "resources" / "weights" / "stm_small.pt"
 
 
+_WRAPPERS = ("module.", "_orig_mod.")
+"""Prefixes that wrappers put before every key: DataParallel's, torch.compile's (QA pass 93)."""
+
+
 def _strip(state: dict[str, torch.Tensor], source: str = "the weights file") -> dict[str, torch.Tensor]:
-    """Drop the DataParallel `module.` prefix (twice over from a wrapped wrapper: QA pass 89) and BatchNorm step
-    counters (absent in old files). A name held both with and without the prefix is refused: which one counts
-    cannot be told (QA pass 89: the later one was taken without a word)."""
+    """Drop the prefixes of wrappers (`_WRAPPERS`: DataParallel's twice over from a wrapped wrapper: QA pass 89)
+    and BatchNorm step counters (absent in old files). A name held both with and without a prefix is refused:
+    which one counts cannot be told (QA pass 89: the later one was taken without a word)."""
     out = {}
     for key, v in state.items():
         k = key
-        while k.startswith("module."):
-            k = k[len("module."):]
+        while k.startswith(_WRAPPERS):
+            k = k.split(".", 1)[1]
         if k.endswith("num_batches_tracked"):
             continue
         if k in out:
-            raise WeightsError(f"{source} holds {k} twice (with and without a 'module.' prefix): it is not one "
-                               "network's weights")
+            raise WeightsError(f"{source} holds {k} twice (with and without a wrapper's prefix such as 'module.'): "
+                               "it is not one network's weights")
         out[k] = v
     return out
 

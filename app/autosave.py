@@ -118,27 +118,25 @@ class Autosaver(QObject):
             # the engine let its adaptations go with the object: the saved one goes too (`_write_adaptation`), or
             # the next session would continue from it where this one adapts afresh (QA pass 85)
             self._saved_adaptation, self._adapted = None, True
-        if workspace is not None and not self._may_write(workspace):
-            return
-        if written is not None and workspace is not None:
+        if self.flush() and written is not None and workspace is not None:  # ahead of the masks flush queued
             objects = self._document.objects
             early = {**written, "objects": objects.to_json(), "removed_objects": objects.retired()}
             self._writer.submit("state:early", lambda: workspace.write_state(early), first=True)
-        self.flush()
 
     def _on_state(self, *_: object) -> None:
         self._state_dirty = True
         if not self._timer.isActive():
             self._timer.start()
 
-    def flush(self, urgent: int | None = None) -> None:
+    def flush(self, urgent: int | None = None) -> bool:
         """Hand every pending change to the writer thread (masks first, then the state that lists them); the
         masks of frame `urgent` (a finished stroke) go ahead of every pending write (QA pass 67: behind a long
-        import's 300 writes, a stroke was lost by a kill 1.5 s after it ended)."""
+        import's 300 writes, a stroke was lost by a kill 1.5 s after it ended). False where nothing may be
+        written (no video, or another window holds the workspace)."""
         self._timer.stop()
         session, workspace = self._document.session, self._workspace
         if session is None or workspace is None or not self._may_write(workspace):
-            return
+            return False
         names = session.frame_names
         self._retry_failed(names)
         self._resave_if_deleted(workspace)
@@ -156,6 +154,7 @@ class Autosaver(QObject):
         if self._adapted:  # its bytes are made on the writer thread: 10 MB of weights
             self._writer.submit("adaptation", lambda: _write_adaptation(workspace, session))
             self._adapted = False
+        return True
 
     def _may_write(self, workspace: Workspace) -> bool:
         """Whether this window holds the workspace's lock, asked before every save and taken again where it is

@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.errors import StmError
@@ -444,7 +443,7 @@ class AppController(QObject):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 labels = read_mask(path, doc.frame_size)
-            if not self._saved_without_removed(set(np.unique(labels).tolist())):
+            if not self._saved_without_removed(set(labels_present(labels))):
                 return False
             doc.import_frame_mask(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged

@@ -121,8 +121,8 @@ def _misfits(model: STM, state: dict[str, torch.Tensor]) -> tuple[list[str], lis
 
 
 def load_state_into(model: STM, state: dict[str, torch.Tensor], source: str) -> None:
-    """Strict load that reports the first missing/unexpected/mis-shaped keys instead of a wall of text."""
-    state = _strip(state, source)
+    """Strict load of a `_strip`ped state that reports the first missing/unexpected/mis-shaped keys instead of a
+    wall of text."""
     missing, unexpected, shapes = _misfits(model, state)
     if missing or unexpected or shapes:
         parts = []

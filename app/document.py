@@ -8,7 +8,6 @@ code serves mouse strokes, imported masks and tests; the engine sees a frame onl
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from stm_core.session import AnnotationSession, FrameSnapshot
 from .errors import describe
 from .objects import Color, ObjectTable, TrackedObject
 from .painting import Point, Rect, paint_segment
+from .result_ledger import ResultLedger
 from .undo import Edit, UndoHistory
 from .wording import frame_numbers
 from .workers import SerialJobs
@@ -79,19 +79,11 @@ class Document(QObject):
         self.objects = ObjectTable()
         self._current = 0
         self._labels = np.zeros((1, 1), np.uint8)
-        self._has_result = np.zeros(0, bool)
-        self._stale = np.zeros(0, bool)
-        self._digests: dict[int, bytes] = {}
-        self._key = b""
-        self._result_keys: list[bytes | None] = []
-        self._before_preview: dict[int, bytes] = {}  # frame -> key of the current result a preview replaced
-        self._previews: set[int] = set()  # frames whose result is a preview made while the engine adapts
-        self._loading: set[int] = set()
+        self._ledger = ResultLedger()
         self._history = UndoHistory()
         self._stroke: _Stroke | None = None
         self._last_point: tuple[int, Point] | None = None
         self._unreadable: set[int] = set()
-        self._loading_uncertainty: dict[int, float] = {}  # saved values of results still being read
         self._uncertain_jump: int | None = None  # the frame U last went to
         self._picture: tuple[AnnotationSession, int, np.ndarray | Exception] | None = None  # decoded off-thread
         self._pending: tuple[AnnotationSession, int] | None = None  # the frame being decoded off-thread
@@ -122,23 +114,10 @@ class Document(QObject):
         self._last_point = None
         self._unreadable.clear()
         self._picture = None
-        self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
-        self._digests = {}
-        self._update_key(session.annotated_frames())
-        self._loading = {i for i in loading or [] if 0 <= i < session.num_frames}
-        self._loading_uncertainty = dict(loading_uncertainty or {})
+        self._ledger = ResultLedger.reopened(self._has_results(session), session.annotated_frames(),
+                                             session.annotation_digest, stale or (), loading or (),
+                                             loading_uncertainty, result_keys, judged_key, out_of_date)
         self._uncertain_jump = None
-        unknown, keys = set(stale or []), result_keys or {}
-        self._result_keys = [None if not (has or i in self._loading) or i in unknown
-                             else keys.get(i, self._key if judged_key is None else judged_key)
-                             for i, has in enumerate(self._has_result)]
-        annotated = set(session.annotated_frames())  # an annotation is never out of date
-        shown = set(out_of_date) if out_of_date is not None and judged_key in (None, self._key) else None
-        self._stale = np.array([i not in annotated and (has or i in self._loading)
-                                and (key != self._key if shown is None else key is None or i in shown)
-                                for i, (has, key) in enumerate(zip(self._has_result, self._result_keys))], bool)
-        self._before_preview = {}
-        self._previews = set()
         self._current = int(min(max(frame, 0), session.num_frames - 1))
         self._reload()
         self._fetch_picture()
@@ -150,10 +129,14 @@ class Document(QObject):
         result: the caller waited for loading, whose late signals name the old session and are dropped)."""
         self.end_stroke()
         self._session = session
-        self._has_result = np.array([session.has_result(i) for i in range(session.num_frames)], bool)
+        self._ledger.has_result = self._has_results(session)
         self.note_loading_done()
         self._fetch_picture()
         self.sessionChanged.emit()
+
+    @staticmethod
+    def _has_results(session: AnnotationSession) -> np.ndarray:
+        return np.array([session.has_result(i) for i in range(session.num_frames)], bool)
 
     @property
     def session(self) -> AnnotationSession | None:
@@ -281,52 +264,38 @@ class Document(QObject):
 
     def result_frames(self) -> np.ndarray:
         """Boolean per frame: has a mask (annotated or propagated)."""
-        return self._has_result
+        return self._ledger.has_result
 
     def stale_frames(self) -> np.ndarray:
         """Boolean per frame: its propagated result was computed from other annotations than the present
         ones, and a neighbouring annotated frame changed since (it sits between that frame and the next
         annotated one) or the run that made it started before a correction: it should be propagated again."""
-        return self._stale
+        return self._ledger.stale
 
     def is_preview(self, frame: int) -> bool:
         """The frame shows a preview made before the engine adapted to the video: out of date like any red
         frame, but the run going on replaces it (QA: the frame label called a fresh preview "out of date")."""
-        return (frame in self._previews and bool(self._stale[frame]) and self._result_keys[frame] is None
-                and not self.is_annotated(frame))
+        return self._ledger.is_preview(frame) and not self.is_annotated(frame)
 
     def result_keys(self) -> list[bytes | None]:
         """Per frame, the `annotation_key()` its result was computed from (None: no result, or not known)."""
-        return self._result_keys
+        return self._ledger.result_keys
 
     def annotation_key(self) -> bytes:
         """Identifies the present annotations by content: a propagation run tags its results with the key it
         started from, so undoing a correction makes the results from before it current again."""
-        return self._key
+        return self._ledger.key
 
     def _update_key(self, frames: list[int]) -> None:
-        """Take the annotation digests of `frames` (annotated or not any more) from the session, and make the key
-        of them all (the session counted each digest when the annotation was set: reading them back cost a
-        decode and a hash per annotated frame, a second on reopening 300 at 1080p: QA pass 31)."""
+        """Take the annotation digests of `frames` (annotated or not any more) from the session."""
         assert self._session is not None
-        for frame in frames:
-            digest = self._session.annotation_digest(frame)
-            if digest is None:
-                self._digests.pop(frame, None)
-            else:
-                self._digests[frame] = digest.encode()
-        self._key = hashlib.blake2b(b"".join(f.to_bytes(8, "little") + d for f, d in sorted(self._digests.items())),
-                                    digest_size=16).digest()
+        self._ledger.take_digests(frames, self._session.annotation_digest)
 
     def uncertainty(self) -> np.ndarray:
         """Per frame (NaN: no result), saved values standing in for results still being read."""
         if self._session is None:
             return np.zeros(0)
-        unc = self._session.uncertainty()
-        for frame in self._loading:
-            if frame in self._loading_uncertainty and not np.isfinite(unc[frame]):
-                unc[frame] = self._loading_uncertainty[frame]
-        return unc
+        return self._ledger.with_loading_uncertainty(self._session.uncertainty())
 
     def result_uncertainty(self) -> np.ndarray:
         """`uncertainty()`, with an annotated frame's the uncertainty of the result under its annotation (NaN:
@@ -335,7 +304,8 @@ class Document(QObject):
         for frame in self.annotated_frames():
             result = self._session.snapshot(frame).result  # type: ignore[union-attr]
             unc[frame] = result.uncertainty if result is not None else \
-                self._loading_uncertainty.get(frame, float("nan")) if frame in self._loading else float("nan")
+                self._ledger.loading_uncertainty.get(frame, float("nan")) if frame in self._ledger.loading \
+                else float("nan")
         return unc
 
     def next_uncertain(self) -> tuple[int, int, int] | None:
@@ -472,7 +442,7 @@ class Document(QObject):
         out-of-date one, they wait there for a forward run, as the folder import has them: QA pass 94 found the
         out-of-date mask made the frame's annotation, an object it had lost marked absent there for good)."""
         if self._session is not None and split_annotations({0: labels}, self._session.object_ids())[1]:
-            if not self._session.has_result(self._current) or self._stale[self._current]:
+            if not self._session.has_result(self._current) or self._ledger.stale[self._current]:
                 self.import_masks({self._current: labels}, as_annotations=True)
                 return
             labels = add_objects(self._labels, labels)
@@ -503,7 +473,7 @@ class Document(QObject):
         assert self._session is not None
         self._session.set_annotation(self._current, self._labels)
         self._update_key([self._current])
-        self._has_result[self._current] = True
+        self._ledger.has_result[self._current] = True
         self._history.push(self._current, edit)
         if not edit.was_annotated:  # the whole frame's soft maps are now the annotation's (QA pass 21: the
             self.annotationsChanged.emit()  # probability overlay kept the old ones outside the stroke)
@@ -516,13 +486,7 @@ class Document(QObject):
         """Results on both sides of an edited frame, up to the next annotated frames, are out of date unless
         they were computed from the annotations as they are now (after an undo, say)."""
         self._restore_replaced()
-        annotated = set(self.annotated_frames())
-        self._stale[frame] = frame not in annotated and self._outdated(frame)
-        for step in (-1, 1):
-            i = frame + step
-            while 0 <= i < len(self._stale) and i not in annotated:
-                self._stale[i] = self._outdated(i)
-                i += step
+        self._ledger.mark_around(frame, set(self.annotated_frames()))
         self.resultsChanged.emit()
 
     def _restore_replaced(self) -> None:
@@ -530,20 +494,13 @@ class Document(QObject):
         the preview came from was undone: QA passes 22b and 23 found them red, the old results lost) get that
         result back."""
         assert self._session is not None
-        for frame, key in list(self._before_preview.items()):
-            if key != self._key or self.is_annotated(frame):
-                continue
-            del self._before_preview[frame]
+        for frame, key in self._ledger.replaced_current(set(self.annotated_frames())):
             if self._session.restore_replaced(frame):
-                self._result_keys[frame], self._stale[frame] = key, False
+                self._ledger.result_keys[frame], self._ledger.stale[frame] = key, False
                 if frame == self._current and self._stroke is None:
                     self._reload()
                     self.labelsChanged.emit(frame)
                 self.maskStored.emit(frame, False)
-
-    def _outdated(self, frame: int) -> bool:
-        has = self._has_result[frame] or frame in self._loading
-        return bool(has) and self._result_keys[frame] != self._key
 
     # ---- undo ---------------------------------------------------------------------------------------
     def can_undo(self) -> bool:
@@ -569,7 +526,7 @@ class Document(QObject):
         """The current frame is no longer annotated: its mask is its result from before, or none."""
         assert self._session is not None
         self._session.remove_annotation(self._current)
-        self._has_result[self._current] = self._session.has_result(self._current)
+        self._ledger.has_result[self._current] = self._session.has_result(self._current)
         self._reload()
         self.labelsChanged.emit(self._current)
         self.annotationsChanged.emit()
@@ -592,7 +549,7 @@ class Document(QObject):
                 self.set_object_visible(obj_id, True)
                 self.note.emit(f"“{obj.name}” was hidden: it is shown again, as this changed its mask")
         self._update_key([self._current])
-        self._has_result[self._current] |= self.is_annotated()
+        self._ledger.has_result[self._current] |= self.is_annotated()
         self.regionPainted.emit(self._current, edit.rect)
         self._mark_stale_around(self._current)
         self.maskStored.emit(self._current, True)  # saved at once: after the stale marks, so they are saved too
@@ -604,17 +561,7 @@ class Document(QObject):
         run's `annotation_key()` when it started): refresh it if it is on screen. It is stale if the annotations
         changed since the run started. A preview (shown while the engine adapts) counts as stale until the
         adapted pass replaces it, so a cancelled run leaves it marked for propagating again."""
-        self._has_result[frame] = True
-        self._loading.discard(frame)
-        if preview and self._result_keys[frame] is not None:
-            self._before_preview.setdefault(frame, self._result_keys[frame])  # type: ignore[arg-type]
-        elif not preview:
-            self._before_preview.pop(frame, None)
-        (self._previews.add if preview else self._previews.discard)(frame)
-        self._result_keys[frame] = None if preview else key
-        # an annotation made after the run stored this result, before its note came here, wins: never red
-        self._stale[frame] = (preview or key != self._key) and not self.is_annotated(frame)  # (QA pass 17)
-        if preview and key != self._key:  # of a correction undone before its note came: what it replaced is current
+        if self._ledger.note_result(frame, key, preview, self.is_annotated(frame)):
             self._restore_replaced()
         if not self.is_annotated(frame) and self._history.can_redo(frame):
             # strokes undone there would be redone onto the mask they were painted on, now replaced: a redo
@@ -635,14 +582,8 @@ class Document(QObject):
         of the result there plus them. Returns the key the run's later results count under: the run's own
         results stay current, since the objects it added are part of what it propagates from then on."""
         assert self._session is not None
-        old = self._key
         self._history.forget(frame)
-        self._update_key([frame])
-        if run_key == old:
-            self._carry_results_to_key(old)
-            run_key = self._key
-        self._has_result[frame] = True
-        self._stale[frame] = False
+        run_key = self._ledger.note_entered(frame, run_key, self._session.annotation_digest)
         if frame == self._current and self._stroke is None:
             self._reload()
             self.labelsChanged.emit(frame)
@@ -650,11 +591,6 @@ class Document(QObject):
         self.annotationsChanged.emit()
         self.resultsChanged.emit()
         return run_key
-
-    def _carry_results_to_key(self, old: bytes) -> None:
-        """Results that were current under the annotations' `old` key stay current under the present one."""
-        self._result_keys = [self._key if k == old else k for k in self._result_keys]
-        self._before_preview = {f: self._key if k == old else k for f, k in self._before_preview.items()}
 
     def entering_frames(self) -> list[int]:
         """Frames where imported objects enter once a forward propagation reaches them."""
@@ -666,8 +602,7 @@ class Document(QObject):
         nowhere in the list); not those removed meanwhile (the loader's notes may come after a removal)."""
         if self.objects.ensure(set(objects) - set(self.objects.retired())):
             self.objectsChanged.emit()
-        self._has_result[frame] = True
-        self._loading.discard(frame)
+        self._ledger.note_loaded(frame)
         if frame == self._current and self._stroke is None and not self.is_annotated(frame):
             self._reload()
             self.labelsChanged.emit(frame)
@@ -682,14 +617,11 @@ class Document(QObject):
 
     def loading_frames(self) -> list[int]:
         """Frames whose saved result has not been read back yet."""
-        return sorted(self._loading)
+        return sorted(self._ledger.loading)
 
     def note_loading_done(self) -> None:
         """Every saved result has been read: a frame whose file was unreadable has no result to be stale."""
-        for frame in self._loading:
-            if not self._has_result[frame]:
-                self._stale[frame], self._result_keys[frame] = False, None
-        self._loading.clear()
+        self._ledger.loading_done()
         self.resultsChanged.emit()
 
     def annotations_replaced_by(self, masks: Mapping[int, np.ndarray]) -> list[int]:
@@ -725,7 +657,7 @@ class Document(QObject):
             painted = {i: self._session.snapshot(i) for i in adding}  # before the new objects join
             for index, labels in adding.items():  # joined now where the frame has a mask, else when reached,
                 # as where that mask is out of date (QA pass 64: joined, the stale mask became an annotation)
-                if not self._session.add_entering(index, labels, wait=bool(self._stale[index])):
+                if not self._session.add_entering(index, labels, wait=bool(self._ledger.stale[index])):
                     self._history.forget(index)  # no annotation there (add_entering would have joined it)
                     self.objects.ensure(adding.objects(index))
                     self.maskStored.emit(index, False)
@@ -742,7 +674,7 @@ class Document(QObject):
                 self._session.set_annotation(index, labels)
             else:
                 self._session.set_result(index, labels)
-            self._has_result[index] = True
+            self._ledger.has_result[index] = True
             change = Edit.of_change(before, labels, True) if before is not None else None
             if before is None:
                 self._history.forget(index)
@@ -757,9 +689,7 @@ class Document(QObject):
             for index in packed:
                 self._mark_stale_around(index)
         else:
-            for index in packed:
-                self._result_keys[index] = self._key
-                self._stale[index] = False
+            self._ledger.mark_current(packed)
         self._reload()
         self.objectsChanged.emit()
         self.annotationsChanged.emit()
@@ -787,21 +717,18 @@ class Document(QObject):
         if self._session is not None:
             annotated = self.annotated_frames()
             ordinary = self._session.remove_object(obj_id)
-            self._before_preview.clear()  # the session let the results previews replaced go
-            old = self._key  # results lose the object as the annotations do: they stay as current as they were
+            self._ledger.before_preview.clear()  # the session let the results previews replaced go
+            old = self._ledger.key  # results lose the object as the annotations do: as current as they were
             self._update_key(annotated)
-            self._carry_results_to_key(old)
+            self._ledger.carry_to_key(old)
             for frame in ordinary:  # nothing painted is left there: an ordinary frame again
-                self._has_result[frame] = self._session.has_result(frame)
+                self._ledger.has_result[frame] = self._session.has_result(frame)
             for frame in ordinary:  # results its annotation outdated may be current again
                 self._mark_stale_around(frame)
-            now_annotated = set(self.annotated_frames())  # so are results made from the annotations as they are
-            for frame, key in enumerate(self._result_keys):  # now (QA pass 77: an object painted after a run and
-                if key == self._key and frame not in now_annotated:  # removed left the run's frames red)
-                    self._stale[frame] = False
+            self._ledger.current_again(set(self.annotated_frames()))  # so are those made from them as they are
             self._history.clear()
             self._reload()
-            for frame in sorted(set(np.flatnonzero(self._has_result).tolist()) | set(ordinary)):
+            for frame in sorted(set(np.flatnonzero(self._ledger.has_result).tolist()) | set(ordinary)):
                 self.maskStored.emit(int(frame), False)
             if ordinary:
                 self.note.emit(f"Frame{'s' if len(ordinary) > 1 else ''} {frame_numbers(ordinary)} "

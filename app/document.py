@@ -21,16 +21,11 @@ from stm_core.session import AnnotationSession, FrameSnapshot
 
 from .errors import describe
 from .objects import Color, ObjectTable, TrackedObject
+from .frame_pictures import FramePictures
 from .painting import Point, Rect, paint_segment
 from .result_ledger import ResultLedger
 from .undo import Edit, UndoHistory
 from .wording import frame_numbers
-from .workers import SerialJobs
-
-_DECODE_AT_ONCE = 4
-"""Frames a picture may take to decode on the GUI thread (stepping on through a video takes one); a costlier
-one is decoded on a thread of its own."""
-
 
 @dataclass
 class _Stroke:
@@ -68,7 +63,6 @@ class Document(QObject):
     """A frame could not be decoded: (title, message), reported once per frame."""
     imageReady = Signal(int)
     """The current frame's picture, decoded off the GUI thread, is there: `image()` gives it at once."""
-    _pictureDecoded = Signal(object, int, object)  # (session, frame, RGB or the exception), from the decoder
     note = Signal(str)
     """Something the annotator should know about an edit just made, for the status bar."""
 
@@ -85,10 +79,8 @@ class Document(QObject):
         self._last_point: tuple[int, Point] | None = None
         self._unreadable: set[int] = set()
         self._uncertain_jump: int | None = None  # the frame U last went to
-        self._picture: tuple[AnnotationSession, int, np.ndarray | Exception] | None = None  # decoded off-thread
-        self._pending: tuple[AnnotationSession, int] | None = None  # the frame being decoded off-thread
-        self._decoder = SerialJobs(lambda _key, _exc: None, "frame-decoder")  # its jobs catch their errors
-        self._pictureDecoded.connect(self._on_picture)
+        self._pictures = FramePictures()
+        self._pictures.ready.connect(self.imageReady)
 
     # ---- opening ------------------------------------------------------------------------------------
     def load(self, session: AnnotationSession, objects: ObjectTable, frame: int = 0,
@@ -113,7 +105,7 @@ class Document(QObject):
         self._history.clear()
         self._last_point = None
         self._unreadable.clear()
-        self._picture = None
+        self._pictures.forget()
         self._ledger = ResultLedger.reopened(self._has_results(session), session.annotated_frames(),
                                              session.annotation_digest, stale or (), loading or (),
                                              loading_uncertainty, result_keys, judged_key, out_of_date)
@@ -190,46 +182,21 @@ class Document(QObject):
     @property
     def picture_pending(self) -> bool:
         """Whether the current frame's picture is being decoded off the GUI thread (`imageReady` follows)."""
-        return self._pending is not None and self._pending == (self._session, self._current)
+        return self._pictures.pending(self._session, self._current)
 
     def _fetch_picture(self) -> None:
-        """Have the current frame's picture decoded on a thread of its own if reading it would take long (the
-        latest frame asked for only): a jump far into a long-GOP video decodes up to a whole GOP, which froze
-        the window 1-4 s at 1080p (QA pass 31). Stepping on through a video decodes one frame, at once."""
-        session, frame = self._session, self._current
-        self._pending = None
-        if session is None or session.frame_decode_cost(frame) <= _DECODE_AT_ONCE:
-            return
-        self._pending = (session, frame)
-
-        def decode() -> None:
-            try:
-                picture: np.ndarray | Exception = session.frame(frame)
-            except Exception as exc:  # given to `image()` in the GUI thread, which reports it
-                picture = exc
-            self._pictureDecoded.emit(session, frame, picture)
-        self._decoder.submit("frame", decode)
-
-    def _on_picture(self, session: AnnotationSession, frame: int, picture: np.ndarray | Exception) -> None:
-        if self._pending == (session, frame) and self.picture_pending:
-            self._pending = None
-            self._picture = (session, frame, picture)
-            self.imageReady.emit(frame)
+        self._pictures.fetch(self._session, self._current)
 
     def stop_decoding(self) -> None:
         """End the decoder thread (the window closes), after the frame it decodes."""
-        self._decoder.close()
+        self._pictures.close()
 
     def image(self) -> np.ndarray | None:
         """RGB pixels of the current frame; None if it cannot be decoded (reported once per frame, and
         the frame's mask stays editable: a broken JPEG must not stop the annotator)."""
         assert self._session is not None
         try:
-            if self._picture is not None and self._picture[:2] == (self._session, self._current):
-                if isinstance(self._picture[2], Exception):
-                    raise self._picture[2]
-                return self._picture[2]
-            return self._session.frame(self._current)
+            return self._pictures.picture(self._session, self._current)
         except StmError as exc:
             source = self._session.source_path
             if not source.exists():  # moved or deleted while open: said once, not for every frame (QA pass 14)

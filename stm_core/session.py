@@ -12,9 +12,9 @@ from __future__ import annotations
 import operator
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Iterator, Literal, Sequence
+from typing import Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
@@ -26,13 +26,13 @@ from .engine.hardware import resolve_device
 from .engine.heap import release_free_heap
 from .engine.propagator import CHECKPOINTS, AdaptProgress, Propagator
 from .engine.results import ResultStore, StoredResult
+from .engine.run_plan import Direction, PropagationReport, combined_report, plan_runs
 from .engine.settings import EngineSettings
 from .io.frames import FrameSource, open_frames
 from .io.masks import add_objects, mask_digest
 from .io.packed_masks import labels_present
 from .model.checkpoint import load_model
 
-Direction = Literal["forward", "backward", "both"]
 ProgressFn = Callable[[int, int, int], None]
 """progress(frame_index, frames_done, frames_total), called after each frame's result is stored."""
 
@@ -95,67 +95,6 @@ def _checked_soft(soft: tuple[Sequence[int], np.ndarray]) -> tuple[list[int], np
     if len(set(obj_ids)) != len(obj_ids) or not all(1 <= o <= 254 for o in obj_ids):
         raise ValueError(f"soft maps' object ids must be distinct labels in 1..254, not {obj_ids}")
     return obj_ids, probs
-
-
-def _return_runs(plans: list[tuple[int, list[int]]], annotations: Collection[int]
-                 ) -> list[tuple[int, list[int]]]:
-    """For each run from an annotated frame that ends at the next annotated frame, the run back from that
-    frame over the same frames: every frame between two annotated frames then has a result from each side
-    by the same network, and keeps their blend by distance."""
-    back = []
-    for start, frames in plans:
-        if frames:
-            end = frames[-1] + (1 if frames[-1] > start else -1)
-            if end in annotations:
-                back.append((end, frames[::-1]))
-    return back
-
-
-@dataclass
-class PropagationReport:
-    """What one `propagate` call did: which frames got new results and how fast.
-
-    `frames` lists every frame the network propagated, in order: a frame between two annotated frames appears
-    once per run over it (the runs from both sides are blended), so `fps` is the network's rate and `updated`
-    the frames that got new results."""
-
-    start: int
-    direction: Direction
-    frames: list[int] = field(default_factory=list)
-    cancelled: bool = False
-    seconds: float = 0.0
-    first_frame_seconds: float | None = None  # until the first new result, a preview or not
-    adapt_seconds: float = 0.0  # of `seconds`, spent before the first adapted frame (adaptation, any preview)
-    previewed: list[int] = field(default_factory=list)  # frames given a preview result while adapting
-    reused: list[int] = field(default_factory=list)  # frames an earlier run of the same pass left as this one would
-    stopped_at: int | None = None  # a frame annotated during the run, where it stopped
-
-    @property
-    def updated(self) -> list[int]:
-        return sorted(set(self.frames))
-
-    @property
-    def fps(self) -> float:
-        """Propagation speed, adaptation excluded (it is paid once per set of annotations)."""
-        busy = self.seconds - self.adapt_seconds
-        return len(self.frames) / busy if busy > 0 else 0.0
-
-
-def _combined(start: int, direction: Direction, parts: list[tuple[float, PropagationReport]],
-              seconds: float) -> PropagationReport:
-    """One report for the runs of a `propagate` call that stopped where objects entered: `parts` are each
-    run's report with its start, in seconds after the call began."""
-    report = PropagationReport(start=start, direction=direction, seconds=seconds)
-    for offset, part in parts:
-        report.frames += part.frames
-        report.previewed += part.previewed
-        report.reused += part.reused
-        report.cancelled |= part.cancelled
-        report.adapt_seconds += part.adapt_seconds
-        report.stopped_at = part.stopped_at if part.stopped_at is not None else report.stopped_at
-        if report.first_frame_seconds is None and part.first_frame_seconds is not None:
-            report.first_frame_seconds = offset + part.first_frame_seconds
-    return report
 
 
 def check_weights(settings: EngineSettings) -> str:
@@ -592,7 +531,7 @@ class AnnotationSession:
             if entered is not None:
                 entered(stop)
             run_start = stop
-        return _combined(start, direction, parts, time.perf_counter() - t0)
+        return combined_report(start, direction, parts, time.perf_counter() - t0)
 
     def _propagate_run(self, start: int, direction: Direction, progress: ProgressFn | None,
                        kept: ProgressFn | None, cancel: threading.Event | None, until_annotated: bool,
@@ -620,7 +559,7 @@ class AnnotationSession:
             report.adapt_seconds = time.perf_counter() - t0
             if adapting is not None:
                 adapting(done, steps)
-        plans = self._plans(start, direction, annotations, until_annotated, until, return_runs)
+        plans = plan_runs(self.num_frames, start, direction, annotations, until_annotated, until, return_runs)
         directions = 2 if direction == "both" else 1  # the runs from `start`; those after them run back
         total = sum(len(frames) for _, frames in plans)
         done_by: dict[int, list[tuple[list[int], int]]] = {}  # frame -> (stored, position) of this call's passes
@@ -735,41 +674,18 @@ class AnnotationSession:
             marks = set(self._annotations)
         total = 0
         if direction == "both":
-            total += sum(len(f) for _, f in self._plans(start, "backward", marks, until_annotated, None, return_runs))
+            total += sum(len(f) for _, f in plan_runs(self.num_frames, start, "backward", marks, until_annotated,
+                                                      None, return_runs))
         leg = start
         while True:
             stop = next_entering(leg)
-            plans = self._plans(leg, "forward", marks, until_annotated, until if stop is None else stop, return_runs)
+            plans = plan_runs(self.num_frames, leg, "forward", marks, until_annotated,
+                              until if stop is None else stop, return_runs)
             total += sum(len(f) for _, f in plans)
             if stop is None or stop not in plans[0][1]:
                 return total
             marks.add(stop)
             leg = stop
-
-    def _plans(self, start: int, direction: Direction, annotations: Collection[int], until_annotated: bool,
-               until: int | None, return_runs: bool) -> list[tuple[int, list[int]]]:
-        """(start, frames in order) of each run of a `_propagate_run`: from `start` in one or both directions,
-        then (`return_runs`) back from each annotated frame they reach."""
-        directions = ["forward", "backward"] if direction == "both" else [direction]
-        plans = [(start, self._run_range(start, d, annotations, until_annotated, until)) for d in directions]
-        if return_runs and start in annotations and until_annotated:
-            plans += _return_runs(plans, annotations)
-        return plans
-
-    def _run_range(self, start: int, direction: str, annotations: Collection[int],
-                   until_annotated: bool, until: int | None) -> list[int]:
-        step = 1 if direction == "forward" else -1
-        end = self.num_frames if step == 1 else -1
-        if until is not None:
-            end = min(max(until + 1, start), end) if step == 1 else max(min(until - 1, start), end)
-        frames = []
-        for i in range(start + step, end, step):
-            if i in annotations:
-                if until_annotated:
-                    break
-                continue
-            frames.append(i)
-        return frames
 
     # ---- resources ------------------------------------------------------------------------------------
     def memory_status(self) -> dict[str, float | int | str]:

@@ -435,20 +435,35 @@ class AppController(QObject):
 
     def import_frame_mask(self, path: str | Path) -> bool:
         """Replace the current frame's mask with a mask file, or add its objects to it if they are all new
-        (one undoable edit)."""
+        (one undoable edit). An `objects.json` beside it is read as the folder import reads it: a renumbered
+        export of this video gives each object its own pixels back, and new objects take their listed names and
+        colours (QA pass 102: the file's 1..N went onto the wrong objects, and names were lost)."""
         doc = self.document
         if doc.session is None:
             return False
+        folder = Path(path).parent
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 labels = read_mask(path, doc.frame_size)
-            if not self._saved_without_removed(set(labels_present(labels))):
+            work = self.autosaver.workspace.work_id if self.autosaver.workspace is not None else None
+            home = video_ids(doc.objects, folder, work)
+            if home is not None:
+                labels = home[0][labels]
+            shown = set(labels_present(labels)) - {0}
+            if not self._saved_without_removed(shown):
                 return False
+            known = {o.id for o in doc.objects if not o.default_look}  # see describe_new_objects
             doc.import_frame_mask(labels)
         except Exception as exc:  # shown to the user; the frame is unchanged
             self.error.emit(*describe(exc))
             return False
+        if home is not None:  # back home, objects the video lost come back as listed
+            for obj in home[1]:
+                if obj.id in shown:
+                    take_listed(doc, obj)
+        else:
+            describe_new_objects(doc, folder, known, only=shown)
         if caught:  # resized, or a soft-edged binary mask thresholded: said, since the result differs
             self.message.emit("; ".join(str(w.message) for w in caught))
         return True
@@ -541,7 +556,12 @@ class AppController(QObject):
         if obj_id in self.document.objects:
             self.editor.select_object(obj_id)
         else:
-            self.message.emit(f"There is no object {obj_id}; press {self._key('object.add')} to add one.")
+            try:  # removed ids are retired: a new object takes another number (QA pass 102)
+                number = f" (number {self.document.objects.free_id()})"
+            except ValueError:  # every label taken
+                number = ""
+            self.message.emit(f"There is no object {obj_id}; press {self._key('object.add')} to add a new one"
+                              f"{number}.")
 
     def _keep_selection_valid(self) -> None:
         ids = self.document.objects.ids()

@@ -119,16 +119,18 @@ def video_ids(objects: ObjectTable, folder: Path, work_id: str | None = None
     return None
 
 
-def describe_new_objects(document: Document, folder: Path, known: set[int]) -> None:
+def describe_new_objects(document: Document, folder: Path, known: set[int], only: set[int] | None = None
+                         ) -> None:
     """Name, colour and show or hide the objects an import added as an export of this program described
     them in its `objects.json` (beside `masks/` or in the folder itself), and add the objects it lists
-    that no mask shows yet; without one the added objects keep default names. Objects the document had
-    before the import stay as they are, unless still named and coloured by default (the object a new video
-    opens with: an export's names are what a re-import should show)."""
+    that no mask shows yet (`only` these ids: one frame's mask brings only the objects it shows); without one
+    the added objects keep default names. Objects the document had before the import stay as they are, unless
+    still named and coloured by default (the object a new video opens with: an export's names are what a
+    re-import should show)."""
     for listing in objects_listings(folder):
         described = ObjectTable.from_json(listing)  # leaves out what is not an object; never raises
         for obj in described:
-            if obj.id not in known:
+            if obj.id not in known and (only is None or obj.id in only):
                 take_listed(document, obj)
         return
 

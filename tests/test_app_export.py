@@ -806,6 +806,48 @@ def test_a_renumbered_export_of_objects_never_renamed_reimports_as_the_same_obje
     assert all(np.array_equal(doc.session.labels(i), expected[i]) for i in range(1, 4))
 
 
+def test_one_frame_of_a_renumbered_export_imported_gives_each_object_its_own_pixels(qtbot, window, tmp_path):
+    """QA pass 102: one mask of a renumbered export, imported for the current frame, put the files' 1..N on the
+    video's 1..N (object 3's pixels on the removed object 2, brought back), where the folder import maps them."""
+    doc = window.document
+    labels = np.zeros(doc.frame_size, np.uint8)
+    labels[5:20, 5:30], labels[25:40, 40:60], labels[45:60, 70:90] = 1, 2, 3
+    doc.import_masks({i: labels for i in range(4)}, as_annotations=True)
+    doc.rename_object(3, "Third")
+    doc.remove_object(2)
+    expected = doc.session.labels(2).copy()
+    assert run_export(qtbot, window, ExportOptions(tmp_path / "out", renumber=True)) is not None
+    doc.seek(2)
+    doc.erase_object_on_frame(3)
+    assert window.controller.import_frame_mask(tmp_path / "out" / "masks" / f"{doc.frame_name(2)}.png")
+    assert np.array_equal(doc.session.labels(2), expected)
+    assert [(o.id, o.name) for o in doc.objects] == [(1, "Object 1"), (3, "Third")]
+
+
+def test_one_exported_mask_imported_into_another_video_brings_the_names_and_colours_it_shows(
+        qtbot, window, app_factory, frame_dir, tmp_path):
+    """QA pass 102: the folder import named the objects as the export's objects.json lists them, the one-mask
+    import left them "Object 2" in the default colour."""
+    doc = window.document
+    doc.rename_object(2, "Rider")
+    doc.set_object_color(2, (1, 2, 3))
+    third = doc.add_object("Elsewhere")  # listed, but not on the imported frame: not added by it
+    doc.seek(3)
+    doc.begin_stroke((50.0, 50.0), third.id, 7, erase=False)
+    doc.end_stroke()
+    run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=True))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    assert other.controller.import_frame_mask(tmp_path / "out" / "masks" / f"{doc.frame_name(0)}.png")
+    rider = other.document.objects.get(2)
+    assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
+    assert third.id not in other.document.objects
+
+
 @pytest.mark.parametrize("grow", [4, -2])
 def test_binary_masks_grow_or_shrink_by_the_chosen_pixels(qtbot, window, tmp_path, grow):
     """Inpainting and matting tools want a margin round the object (the gui-anchors' export wish list)."""

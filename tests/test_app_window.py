@@ -725,6 +725,17 @@ def test_an_undo_that_changes_a_hidden_object_shows_it_again(qtbot, window):
     assert "was hidden: it is shown again" in window.statusBar().currentMessage()
 
 
+def test_the_key_of_a_removed_object_names_the_number_a_new_one_takes(window):
+    """QA pass 102: "There is no object 2; press N to add one", but N added object 3: removed ids are retired."""
+    doc = window.document
+    doc.add_object()
+    doc.remove_object(1)
+    window.controller.select_object(1)
+    assert window.statusBar().currentMessage() == "There is no object 1; press N to add a new one (number 3)."
+    doc.add_object()
+    assert [o.id for o in doc.objects] == [2, 3]
+
+
 def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembered(qtbot, app_factory, frame_dir,
                                                                                     monkeypatch):
     """The gui-anchors' gap 11: rebindable shortcuts (other keyboard layouts, habits from other tools)."""
@@ -755,7 +766,8 @@ def test_shortcuts_are_changed_with_real_key_presses_clashes_refused_and_remembe
     window.set_keys(dialog.keys())
     assert window.tool_panel.brush_button.text() == "Brush (P)"  # labels and notes name the user's keys
     window.controller.select_object(40)
-    assert window.statusBar().currentMessage() == "There is no object 40; press N to add one."
+    free = window.document.objects.free_id()
+    assert window.statusBar().currentMessage() == f"There is no object 40; press N to add a new one (number {free})."
     window.canvas.setFocus()
     key(qtbot, window, Qt.Key.Key_D)
     assert window.document.current_frame == 1

@@ -638,6 +638,36 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
     qtbot.waitUntil(lambda: timeline.height() == BASE_HEIGHT + (RESERVED_LANES + 1) * LANE_PX)
 
 
+def test_hovering_an_object_lane_names_its_object_and_what_it_shows(qtbot, window):
+    """QA pass 102: with 22 objects a lane is 3 pixels high and nothing said which object it was."""
+    from PySide6.QtCore import QEvent, QPointF
+
+    from app.views.timeline import BASE_TOP
+
+    doc = window.document
+    for _ in range(21):
+        doc.add_object()
+    labels = np.zeros((64, 96), np.uint8)
+    labels[5:20, 5:20] = 7
+    doc.session.set_result(1, labels)
+    doc.resultsChanged.emit()
+    timeline = window.timeline
+    qtbot.waitUntil(lambda: timeline.lanes.image is not None and timeline.lanes.image.shape[1] == 22 * 6)
+    lanes = timeline.lanes.mapRectToView(timeline.lanes.boundingRect())
+    lane = lanes.height() / 22
+    seventh = lanes.bottom() - 6.5 * lane  # the middle of the seventh lane from the top
+    assert timeline.lane_note(QPointF(1, seventh)) == "Object 7 (object 7) on frame 2: 225 pixels"
+    assert timeline.lane_note(QPointF(1, lanes.bottom() - 0.5 * lane)) == "Object 1 (object 1) on frame 2: absent"
+    assert timeline.lane_note(QPointF(3, seventh)) == "Object 7 (object 7) on frame 4: no mask yet"
+    assert timeline.lane_note(QPointF(1, BASE_TOP / 2)) is None  # below the lanes: the legend
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    at = timeline.mapFromScene(timeline.getPlotItem().vb.mapViewToScene(QPointF(1, seventh)))
+    QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
+    assert QToolTip.text() == "Object 7 (object 7) on frame 2: 225 pixels"
+
+
 def test_keep_other_objects_paints_only_the_background(qtbot, window):
     """K (or the tool panel's box): the brush fills up to a neighbour without cutting into it; off again, it
     paints over it as before. The choice is part of the editor state the workspace keeps."""

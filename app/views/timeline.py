@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..document import Document
 from ..objects import TrackedObject
@@ -21,6 +21,11 @@ UNCERTAINTY_COLOR = (255, 170, 60)
 BASE_HEIGHT, AXIS_HEIGHT, BASE_TOP = 104, 24, 1.25  # pixels of the plot without lanes; its y range is 0..BASE_TOP
 LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MAX_LANES objects, then lanes thin
 RESERVED_LANES = 4
+LEGEND = ("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview while the network "
+          "adapts or masks from before a correction (propagate again) · orange: uncertainty (U jumps to the worst) · "
+          "green: annotated frames · hollow green: imported objects enter there (a forward run adds them) · top "
+          "lanes, one per object in its colour: where it has pixels (L jumps to the next frame where one is lost; "
+          "hover over a lane to name its object) · click or drag to seek")
 """Lanes the timeline has room for from the start: adding one of the first objects leaves the picture where it is
 (QA pass 88: each new object's lane shrank the canvas, and the picture moved under the brush)."""
 
@@ -126,12 +131,7 @@ class TimelineView(pg.PlotWidget):
         self._annotated.setZValue(2)
         self.entering.setZValue(2)
         self._cursor.setZValue(3)
-        self.setToolTip("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview "
-                        "while the network adapts or masks from before a correction (propagate again) · "
-                        "orange: uncertainty (U jumps to the worst) · green: annotated frames · hollow green: "
-                        "imported objects enter there (a forward run adds them) · top lanes, one per object in "
-                        "its colour: where it has pixels (L jumps to the next frame where one is lost) · click or "
-                        "drag to seek")
+        self.setToolTip(LEGEND)
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -140,6 +140,28 @@ class TimelineView(pg.PlotWidget):
         document.frameChanged.connect(self._on_frame)
         for signal in (document.resultsChanged, document.annotationsChanged, document.objectsChanged):
             signal.connect(self.schedule_refresh)
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Over an object's lane the tooltip names the object and what the lane shows at that frame (QA pass 102:
+        with many objects the lanes are a few pixels high, and nothing said which was which)."""
+        if event.type() == QEvent.Type.ToolTip:
+            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(
+                self.mapToScene(event.pos()))) or LEGEND, self)
+            return True
+        return super().viewportEvent(event)
+
+    def lane_note(self, point: QPointF) -> str | None:
+        """What the object lane under `point` (in plot coordinates: x frames, y upward) shows; None off the lanes."""
+        objects, n = list(self._doc.objects), self._doc.num_frames
+        top = self.lanes.mapRectToView(self.lanes.boundingRect()) if self.lanes.image is not None else None
+        frame = int(round(point.x()))
+        if not objects or top is None or not 0 <= frame < n or not top.top() <= point.y() <= top.bottom():
+            return None
+        row = int((top.bottom() - point.y()) / top.height() * len(objects))  # lanes run top down
+        obj = objects[min(max(row, 0), len(objects) - 1)]
+        area = int(self._doc.object_areas()[frame, min(max(row, 0), len(objects) - 1)])
+        where = "no mask yet" if area < 0 else "absent" if area == 0 else f"{area:,} pixels"
+        return f"{obj.name} (object {obj.id}) on frame {frame + 1}: {where}"
 
     def _on_session(self) -> None:
         n = self._doc.num_frames

@@ -71,6 +71,16 @@ def test_memory_read_softmax_over_all_memory_frames_and_sdpa_agrees():
     assert torch.allclose(memory_read(mk, mv, qk, use_sdpa=True), out, atol=1e-5)
 
 
+def test_memory_read_in_blocks_of_queries_gives_the_same_read():
+    """QA pass 101: a 4K frame's affinity in one block took 21 GB; read in blocks it is bounded."""
+    mk, mv, qk = torch.randn(2, 8, 30), torch.randn(2, 5, 30), torch.randn(2, 8, 13)
+    whole = memory_read(mk, mv, qk)
+    for budget in (1, 4 * 2 * 30 * 4, 4 * 2 * 30 * 12):  # 1, 4 and 12 queries a block
+        assert torch.allclose(memory_read(mk, mv, qk, max_affinity_bytes=budget), whole, atol=1e-6)
+        assert torch.allclose(memory_read(mk, mv, qk, top_k=5, max_affinity_bytes=budget),
+                              memory_read(mk, mv, qk, top_k=5), atol=1e-6)
+
+
 def test_other_objects_channel_is_clamped_sum_of_the_others():
     probs = torch.tensor([0.7, 0.6, 0.1]).view(3, 1, 1, 1)
     other = other_objects(probs, None).flatten()

@@ -402,8 +402,8 @@ class _Manifest:
             data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
             return _Manifest({str(o) for o in data["outputs"]}, {str(f) for f in data["frames"]},
                              {str(u) for u in data.get("unrecorded", [])})
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none (an export of an earlier
-            return _Manifest(set(), set())  # version), or broken
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # none (an export of
+            return _Manifest(set(), set())  # an earlier version), or broken
 
     def merged(self, outputs: set[str], frames: list[str]) -> "_Manifest":
         return _Manifest(self.outputs | outputs, self.frames | set(frames), self.unrecorded)
@@ -458,7 +458,7 @@ def _earlier_export_ids(folder: Path) -> set[int]:
     """The object ids the `objects.json` of an earlier export into `folder` lists (none without one)."""
     try:
         return set(ObjectTable.from_json(json.loads((folder / "objects.json").read_text(encoding="utf-8"))).ids())
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return set()
 
 

@@ -78,7 +78,7 @@ def read_json(path: Path, naming: str | None = None) -> object | None:
                 if naming.encode() not in f.read(4096):
                     return None
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
 
 
@@ -165,7 +165,7 @@ class Workspace:
             state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except OSError as e:
             raise InputError(f"workspace state {self.state_path} is unreadable: {e}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise DamagedState(f"workspace state {self.state_path} is damaged: {e}") from None
         if not isinstance(state, dict):
             raise DamagedState(f"workspace state {self.state_path} is damaged (not a JSON object)")
@@ -254,7 +254,7 @@ class Workspace:
                 state = json.loads((target / STATE_FILE).read_text(encoding="utf-8"))
                 atomic_write_bytes(target / STATE_FILE, json.dumps(dict(state, source_replaced=True), indent=1,
                                                                    ensure_ascii=False).encode("utf-8"))
-        except (OSError, ValueError):  # kept all the same
+        except (OSError, ValueError, RecursionError):  # kept all the same
             pass
         return f"It was kept as {target}"
 

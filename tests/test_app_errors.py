@@ -78,6 +78,21 @@ def test_mask_imports_with_wrong_size_or_names(app_factory, frame_dir, tmp_path,
     assert window.document.annotated_frames() == []
 
 
+def test_a_mask_beside_an_objects_json_nested_too_deep_imports_as_without_one(app_factory, frame_dir, tmp_path,
+                                                                             dialogs):
+    """QA pass 103: Python's JSON reader raises RecursionError, not ValueError, for "[[[[…": the import failed
+    with "Unexpected error" where a damaged objects.json is otherwise ignored."""
+    window = app_factory()
+    window.controller.open(frame_dir)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    (folder / "objects.json").write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    write_mask(folder / "00000.png", np.ones((64, 96), np.uint8))
+    assert window.controller.import_frame_mask(folder / "00000.png")
+    assert window.controller.import_mask_folder(folder, as_annotations=True)
+    assert (window.document.session.labels(0) == 1).all()
+
+
 def test_grayscale_mask_for_current_frame_is_undoable(qtbot, app_factory, frame_dir, tmp_path):
     window = app_factory()
     window.controller.open(frame_dir)

@@ -640,8 +640,6 @@ def test_object_lanes_show_where_each_object_is_and_l_jumps_to_where_one_is_lost
 
 def test_hovering_an_object_lane_names_its_object_and_what_it_shows(qtbot, window):
     """QA pass 102: with 22 objects a lane is 3 pixels high and nothing said which object it was."""
-    from PySide6.QtCore import QEvent, QPointF
-
     from app.views.timeline import BASE_TOP
 
     doc = window.document
@@ -661,11 +659,50 @@ def test_hovering_an_object_lane_names_its_object_and_what_it_shows(qtbot, windo
     assert timeline.lane_note(QPointF(3, seventh)) == "Object 7 (object 7) on frame 4: no mask yet"
     assert timeline.lane_note(QPointF(1, BASE_TOP / 2)) is None  # below the lanes: the legend
     from PySide6.QtGui import QHelpEvent
-    from PySide6.QtWidgets import QApplication, QToolTip
+    from PySide6.QtWidgets import QToolTip
 
     at = timeline.mapFromScene(timeline.getPlotItem().vb.mapViewToScene(QPointF(1, seventh)))
     QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
     assert QToolTip.text() == "Object 7 (object 7) on frame 2: 225 pixels"
+
+
+@pytest.mark.parametrize("count", [3, 12, 22])
+def test_the_lane_named_under_the_mouse_is_the_lane_drawn_there(qtbot, window, count):
+    """QA pass 103: mapped from the pixel's corner, a third of each thin lane named the object above it."""
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    doc = window.document
+    for i in range(1, count):
+        doc.add_object()
+    for i, obj in enumerate(doc.objects):
+        doc.set_object_color(obj.id, (40 + 9 * i, 255 - 9 * i, 7 * i))
+    labels = np.zeros((64, 96), np.uint8)
+    for i, obj in enumerate(doc.objects):
+        labels[i % 8 * 8:(i % 8 + 1) * 8, i // 8 * 30:i // 8 * 30 + 4] = obj.id
+    doc.session.set_result(1, labels)
+    doc.resultsChanged.emit()
+    timeline = window.timeline
+    qtbot.waitUntil(lambda: timeline.lanes.image is not None and timeline.lanes.image.shape[1] == count * 6
+                    and (timeline.lanes.image[1, :, 3] > 0).sum() == count * 5)
+    x = timeline.mapFromScene(timeline.getPlotItem().vb.mapViewToScene(QPointF(1, 0))).x()
+    picture = timeline.viewport().grab().toImage()
+    objects = list(doc.objects)
+    drawn = np.array([o.color for o in objects], float) * 230 / 255 + np.array((28, 28, 32)) * 25 / 255  # alpha 230
+    checked = 0
+    for y in range(picture.height()):
+        colour = picture.pixelColor(x, y)
+        distance = np.abs(drawn - (colour.red(), colour.green(), colour.blue())).max(axis=1)
+        if distance.min() > 3:  # not a lane's colour: between lanes, or below them
+            continue
+        obj = objects[int(distance.argmin())]
+        at = QPoint(x, y)
+        QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
+        assert QToolTip.text().startswith(f"{obj.name} (object {obj.id}) on frame 2:"), (y, obj.id)
+        checked += 1
+    assert checked >= count * 2
+    doc.add_object("Newest")  # until the lanes are drawn again, each is named by the object drawn there
+    assert "Newest" not in (timeline.lane_note(QPointF(1, 1.25 + 0.001)) or "")
 
 
 def test_keep_other_objects_paints_only_the_background(qtbot, window):

@@ -21,13 +21,13 @@ UNCERTAINTY_COLOR = (255, 170, 60)
 BASE_HEIGHT, AXIS_HEIGHT, BASE_TOP = 104, 24, 1.25  # pixels of the plot without lanes; its y range is 0..BASE_TOP
 LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MAX_LANES objects, then lanes thin
 RESERVED_LANES = 4
+"""Lanes the timeline has room for from the start: adding one of the first objects leaves the picture where it is
+(QA pass 88: each new object's lane shrank the canvas, and the picture moved under the brush)."""
 LEGEND = ("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview while the network "
           "adapts or masks from before a correction (propagate again) · orange: uncertainty (U jumps to the worst) · "
           "green: annotated frames · hollow green: imported objects enter there (a forward run adds them) · top "
           "lanes, one per object in its colour: where it has pixels (L jumps to the next frame where one is lost; "
           "hover over a lane to name its object) · click or drag to seek")
-"""Lanes the timeline has room for from the start: adding one of the first objects leaves the picture where it is
-(QA pass 88: each new object's lane shrank the canvas, and the picture moved under the brush)."""
 
 
 def lane_image(objects: list[TrackedObject], areas: np.ndarray) -> np.ndarray:
@@ -106,6 +106,7 @@ class TimelineView(pg.PlotWidget):
         self.getPlotItem().setContentsMargins(0, 0, 0, 0)
         self._box.setYRange(0, BASE_TOP, padding=0)
         self.lanes = pg.ImageItem()
+        self._drawn: list[int] = []  # the objects' ids, top down, of the lanes drawn
         self._results = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(*RESULT_COLOR))
         # hatched, so the out-of-date marks never read as a lane of a dark red object (DAVIS object 1)
         self._stale = pg.PlotDataItem(stepMode="center", fillLevel=0, pen=None,
@@ -144,22 +145,24 @@ class TimelineView(pg.PlotWidget):
     def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         """Over an object's lane the tooltip names the object and what the lane shows at that frame (QA pass 102:
         with many objects the lanes are a few pixels high, and nothing said which was which)."""
-        if event.type() == QEvent.Type.ToolTip:
-            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(
-                self.mapToScene(event.pos()))) or LEGEND, self)
+        if event.type() == QEvent.Type.ToolTip:  # the pixel's centre, as the lane image is drawn (QA pass 103)
+            centre = self.mapToScene(event.pos()) + QPointF(0.5, 0.5)
+            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(centre)) or LEGEND, self)
             return True
         return super().viewportEvent(event)
 
     def lane_note(self, point: QPointF) -> str | None:
         """What the object lane under `point` (in plot coordinates: x frames, y upward) shows; None off the lanes."""
-        objects, n = list(self._doc.objects), self._doc.num_frames
+        drawn, n = self._drawn, self._doc.num_frames  # the lanes as drawn: objects added since have none yet
         top = self.lanes.mapRectToView(self.lanes.boundingRect()) if self.lanes.image is not None else None
         frame = int(round(point.x()))
-        if not objects or top is None or not 0 <= frame < n or not top.top() <= point.y() <= top.bottom():
+        if not drawn or top is None or not 0 <= frame < n or not top.top() <= point.y() <= top.bottom():
             return None
-        row = int((top.bottom() - point.y()) / top.height() * len(objects))  # lanes run top down
-        obj = objects[min(max(row, 0), len(objects) - 1)]
-        area = int(self._doc.object_areas()[frame, min(max(row, 0), len(objects) - 1)])
+        row = min(max(int((top.bottom() - point.y()) / top.height() * len(drawn)), 0), len(drawn) - 1)  # top down
+        obj = self._doc.objects.get(drawn[row])
+        if obj is None:  # removed since
+            return None
+        area = int(self._doc.object_areas()[frame, list(self._doc.objects).index(obj)])
         where = "no mask yet" if area < 0 else "absent" if area == 0 else f"{area:,} pixels"
         return f"{obj.name} (object {obj.id}) on frame {frame + 1}: {where}"
 
@@ -202,6 +205,7 @@ class TimelineView(pg.PlotWidget):
         self.setFixedHeight(BASE_HEIGHT + grown)
         per_px = BASE_TOP / (BASE_HEIGHT - AXIS_HEIGHT)  # the plot's scale stays as it was
         self._box.setYRange(0, BASE_TOP + grown * per_px, padding=0)
+        self._drawn = [o.id for o in objects] if len(areas) else []
         if not objects or not len(areas):
             self.lanes.clear()
             return

@@ -23,7 +23,7 @@ def holder(path: Path, alive_only: bool = True) -> dict | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         written = path.stat().st_mtime
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(record, dict):
         return None

@@ -515,7 +515,7 @@ def objects_listings(folder: Path) -> Iterator[Any]:
     for path in (folder / "objects.json", folder.parent / "objects.json"):
         try:
             yield json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep (QA pass 103)
             continue
 
 

@@ -16,8 +16,10 @@ from stm_core.errors import InputError
 from stm_core.session import AnnotationSession
 
 from .objects import ObjectTable
+from .video_identity import thumbnail_at, thumbnail_of
 from .wording import frame_numbers
 from .workspace import DamagedState, NewerWorkspace, Workspace, saved
+from .workspace_places import same_first_pictures
 
 Report = Callable[[str, str], None]
 """Tells the user (title, message) what could not be restored, and what was done with it."""
@@ -61,21 +63,27 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
                    "were out of date, so every result is marked out of date.")
             state, salvaged = {}, True
         if state is not None and not workspace.matches(state, names, size) and not salvaged:
-            changed = workspace.frames_changed(state, names, size) if session.source_path.is_dir() else None
+            folder = session.source_path.is_dir()
+            changed = workspace.frames_changed(state, names, size) if folder or _same_recording(state, session) \
+                else None
             if changed is None:
                 raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
             then, gone = saved(state, "num_frames", int, 0), changed[1]
             report("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} when its "
-                   "work was saved. Its work is restored by frame name, every propagated result marked out of "
-                   "date: propagate again." +
-                   (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks stay in the "
-                    "workspace, and come back with the frames." if gone else ""))
+                   f"work was saved. Its work is restored by frame {'name' if folder else 'number'}, every "
+                   "propagated result marked out of date: propagate again." +
+                   (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} "
+                    f"{'deleted' if folder else 'past its end'}: the masks stay in the workspace, and come back "
+                    "with the frames." if gone else ""))
             salvaged = True
     except NewerWorkspace:
         raise  # the open fails, the workspace untouched
     except InputError as exc:
         done = workspace.set_aside()
-        report("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.")
+        painted = workspace.aside is not None and any((workspace.aside / "annotations").glob("*.png"))
+        report("Workspace not restored", f"{exc}.\n\n{done}; starting afresh." +
+               (f" Its annotated frames are the masks in {workspace.aside / 'annotations'}: Import masks from "
+                "folder (File menu) takes them back." if painted else ""))
         return Restored()
     if state is None:
         return Restored()
@@ -118,6 +126,13 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
     frame = saved(state, "current_frame", int, 0)
     return Restored(objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed,
                     saved(state, "editor", dict, {}), sorted(cleaned))
+
+def _same_recording(state: dict, session: AnnotationSession) -> bool:
+    """Whether a video file whose frames changed in number is the recording the state was saved for: its
+    first pictures look alike (a video is named by frame numbers, which any video at its path shares)."""
+    first = thumbnail_at(session, 0)
+    return first is not None and same_first_pictures(state, first, lambda name: thumbnail_of(session, name))
+
 
 def _report_damaged(workspace: Workspace, names: list[str], report: Report) -> None:
     """Name the saved annotations (and objects waiting to enter) that could not be read, whose frames open

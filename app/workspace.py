@@ -111,6 +111,7 @@ class Workspace:
         """Names this work on its video, kept in the state file (`read_state` takes the saved one): an export
         records it, so that its masks imported back are known as this very work's (QA pass 93)."""
         self._identity: dict | None = None  # as last written to IDENTITY_FILE by this object
+        self.aside: Path | None = None  # where `set_aside` put the work that was here
         self._made: set[Path] = set()  # the folders this object wrote files into
         self._lost = False  # one of them was gone when it wrote there again (see `lost`)
         self._annotations: set[str] = set()  # the frames whose annotation file is here (written, or found here)
@@ -241,13 +242,16 @@ class Workspace:
         `source_replaced` (another video is at its video's path now) its video, opened where it went, finds
         it (`find_moved_workspace`)."""
         self.work_id = uuid.uuid4().hex  # the work set aside keeps its own (QA pass 98)
+        self.aside = None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.root.with_name(f"{self.root.name}.old-{stamp}")
         try:
             self.root.rename(target)
         except OSError:
             old, self.root = self.root, self.root.with_name(f"{self.root.name}-{stamp}")
+            self.aside = old
             return f"It was left untouched in {old}; this video now saves to {self.root}"
+        self.aside = target
         try:
             (target / LOCK_FILE).unlink(missing_ok=True)  # this window's, taken again where it continues
             if source_replaced:

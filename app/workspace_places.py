@@ -158,6 +158,24 @@ def saved_for_other_pictures(root: Path, picture: str, thumbnail: str,
     return differs and locks.holder(root / LOCK_FILE) is None
 
 
+def same_first_pictures(state: dict, thumbnail: str, later: Callable[[str], str | None]) -> bool:
+    """Whether a saved state's video began with the picture `thumbnail` shows (where both are `flat`, the later
+    frame the state names looks alike too): positive evidence only, so a state without thumbnails is not. A
+    video file whose frame count changed is then the same recording, cut short before or completed since (QA
+    pass 101: the complete download of a video opened cut short had its work set aside)."""
+    saved = state.get("thumbnail")
+    if not isinstance(saved, str) or len(saved) != len(thumbnail):
+        return False
+    try:
+        if thumbnails_differ(saved, thumbnail):
+            return False
+        if flat(saved) or flat(thumbnail):
+            return _named_differ(str(state.get("thumbnail_later") or ""), later) is False
+    except ValueError:  # hand-edited: not hex
+        return False
+    return True
+
+
 def _named_differ(named: str, now: Callable[[str], str | None]) -> bool | None:
     """Whether the frames that `named` ('name:thumbnail', a line each) gives look otherwise now (`now(name)`):
     True if one does, False if all that this video has look alike, None if it has none of them."""

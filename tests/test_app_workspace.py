@@ -1716,3 +1716,62 @@ def test_removing_an_object_lets_the_saved_adaptation_go_with_the_engines(qtbot,
     paint(doc, 60, 40, obj=2)
     doc.remove_object(2)
     assert window.controller.autosaver.save_now() and not (root / ADAPTATION_FILE).exists()
+
+
+def test_a_video_opened_cut_short_then_completed_keeps_its_work(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 101: the app warns a video "may be cut short (an interrupted download)"; once the download was
+    complete, its work was set aside as another video's. Another video at the path still is, and the note says
+    where its annotations went."""
+    from .engine_helpers import write_cut_video
+
+    video = tmp_path / "growing.mkv"
+    write_cut_video(tmp_path / "whole.mkv", kept=1.0)
+    write_cut_video(video, kept=0.6)
+    window = app_factory()
+    assert window.controller.open(video)
+    cut = window.document.num_frames
+    assert cut < 30
+    for frame in (0, 3):
+        window.document.seek(frame)
+        paint(window.document, 30, 20, size=7)
+    painted = {i: window.document.session.annotation(i) for i in (0, 3)}
+    window.close()
+    video.write_bytes((tmp_path / "whole.mkv").read_bytes())
+    again = app_factory()
+    assert again.controller.open(video)
+    doc = again.document
+    assert doc.num_frames == 30 and doc.annotated_frames() == [0, 3]
+    assert all(np.array_equal(doc.session.annotation(i), painted[i]) for i in (0, 3))
+    assert dialogs[-1][0] == "Frames changed" and f"30 frames now, {cut} when" in dialogs[-1][1]
+    assert "by frame number" in dialogs[-1][1]
+    again.close()
+    import av
+
+    with av.open(str(video), "w") as out:  # another video, of other pictures, at the same path
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for t in range(12):
+            picture = np.zeros((48, 64, 3), np.uint8)
+            picture[:, : 5 * t + 5] = (200, 90, 30)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode())
+    other = app_factory()
+    assert other.controller.open(video)
+    assert other.document.annotated_frames() == []
+    assert dialogs[-1][0] == "Saved work of another video"
+
+
+def test_work_set_aside_says_where_its_annotations_are(app_factory, tmp_path, dialogs):
+    """QA pass 101: "starting afresh" named the folder kept, not how to take its annotations back."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=4)
+    painted_and_closed(app_factory, clip)
+    for frame in sorted(clip.iterdir()):  # the same pictures under other names
+        frame.rename(clip / f"take2_{frame.name}")
+    window = app_factory()
+    assert window.controller.open(clip)
+    title, text = dialogs[-1]
+    assert title == "Workspace not restored" and "starting afresh" in text
+    kept = Path(text.split("Its annotated frames are the masks in ")[1].split(": Import masks")[0])
+    assert kept.name == "annotations" and [p.name for p in kept.glob("*.png")] == ["00000.png"]

@@ -51,6 +51,24 @@ def test_corrupt_frame_reports_on_display(app_factory, tmp_path, dialogs):
     assert any("00001" in text for _, text in dialogs)
 
 
+def test_a_frame_of_another_size_is_said_once_the_folder_is_opened(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 101: the CLI refuses such a folder before any work; the app said so only when a run got there,
+    after adapting for minutes."""
+    frames = make_frames(tmp_path / "clip", count=4)
+    make_frames(tmp_path / "small", count=4, size=(48, 80))
+    (frames / "00002.png").write_bytes((tmp_path / "small" / "00002.png").read_bytes())
+    window = app_factory()
+    assert window.controller.open(frames)
+    qtbot.waitUntil(lambda: any("00002.png is 80x48" in text for _, text in dialogs), timeout=10_000)
+    assert "A propagation stops before that frame" in dialogs[-1][1]
+    dialogs.clear()
+    other = make_frames(tmp_path / "fine", count=3)
+    assert window.controller.open(other)
+    window.controller.wait_for_warm_up()
+    qtbot.wait(50)
+    assert dialogs == []
+
+
 def test_a_video_cut_short_opens_with_a_warning(app_factory, tmp_path, dialogs):
     """Found by a QA pass: a truncated mkv opened as 19 of its 30 frames without a word."""
     path = write_cut_video(tmp_path / "cut.mkv")

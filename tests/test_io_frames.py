@@ -133,6 +133,21 @@ def test_frame_of_another_size_names_the_file(tmp_path: Path) -> None:
         frames[1]
 
 
+def test_a_frame_turned_only_by_its_exif_tag_is_told_so(tmp_path: Path) -> None:
+    """QA pass 101: "resize it to 32x24" for a frame whose pixels are 32x24 but whose EXIF tag turns it."""
+    _write_folder(tmp_path, ["00000.jpg", "00001.jpg"])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(_frame(2, 24, 32)).save(tmp_path / "00002.jpg", exif=exif)
+    with pytest.raises(InputError, match=r"00002\.jpg is turned upright to 24x32 by its EXIF orientation tag.*"
+                                         r"save it again without the tag"):
+        FolderFrames(tmp_path).check_sizes()
+    _write_folder(tmp_path / "x", ["00003.jpg"], h=30)
+    (tmp_path / "x" / "00003.jpg").rename(tmp_path / "00002.jpg")
+    with pytest.raises(InputError, match=r"00002\.jpg is 32x30, the first frame is 32x24.*resize it"):
+        FolderFrames(tmp_path).check_sizes()
+
+
 def test_empty_missing_and_unknown_inputs(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no images"):
         open_frames(tmp_path)

@@ -216,12 +216,13 @@ class FolderFrames(FrameSource):
                     size = im.size[::-1]
                     # a PNG's EXIF may follow its pixels: reading it would decode the image (headers only here)
                     exif = im.format != "PNG" or "exif" in im.info
-                    if exif and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    turned = exif and im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+                    if turned:
                         size = size[::-1]
             except (OSError, UnidentifiedImageError) as e:
                 raise InputError.unreadable("image", path, e) from None
             if size != self.size:
-                raise InputError(_other_size(str(path), size, self.size))
+                raise InputError(_other_size(str(path), size, self.size, turned=turned))
 
     def _describe(self, index: int) -> str:
         return str(self._files[index])
@@ -236,7 +237,13 @@ class FolderFrames(FrameSource):
             raise InputError.unreadable("image", path, e) from None
 
 
-def _other_size(what: str, size: tuple[int, ...], first: tuple[int, int]) -> str:
+def _other_size(what: str, size: tuple[int, ...], first: tuple[int, int], turned: bool = False) -> str:
+    """Why a frame cannot join the others, and what to do; `turned`: only its EXIF orientation tag turns it
+    upright to this size (QA pass 101: "resize it" would have distorted a frame whose pixels were right)."""
+    if turned and tuple(size[::-1]) == tuple(first):
+        return f"{what} is turned upright to {size[1]}x{size[0]} by its EXIF orientation tag, the first frame is " \
+               f"{first[1]}x{first[0]}: the frames of a video share one size; save it again without the tag (its " \
+               "pixels are the others' size) or take it out of the folder"
     return f"{what} is {size[1]}x{size[0]}, the first frame is {first[1]}x{first[0]}: the frames of a video share " \
            f"one size; resize it to {first[1]}x{first[0]} or take it out of the folder"
 

@@ -130,6 +130,24 @@ def test_a_cut_video_leaves_out_the_frames_it_cannot_decode(tmp_path, kind):
     assert len(list(video)) == len(video)  # and in order, as propagation reads
 
 
+def test_a_video_cut_in_half_says_how_many_frames_it_kept_once(tmp_path):
+    """QA pass 101: "its header gives 20 frames but only 7 could be read", then "its last 1 of 8 frames cannot
+    be decoded": the partial last frame counted in one and not in the other."""
+    path = tmp_path / "web.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=25, options={"g": "30"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for img in np.random.default_rng(0).integers(0, 255, (20, 48, 64, 3), dtype=np.uint8):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        video = open_frames(path)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and f"its header gives 20 frames but only {len(video)} could be read" in said[0]
+
+
 def test_paths_with_spaces_and_non_ascii_characters(tmp_path):
     root = tmp_path / "Vidéo prise 日本 x"
     frames = write_clip(root / "images  dir", frames=3)

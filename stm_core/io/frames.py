@@ -325,7 +325,7 @@ class VideoFrames(FrameSource):
         first_reader = self._cursors[0]
         try:
             self._stream_index = self._main_stream(path)
-            pts, key_pts, short, self._partial_pts = self._index(path, self._stream_index)
+            pts, key_pts, short, self._partial_pts, said = self._index(path, self._stream_index)
             cut = int(self._partial_pts is not None)
             if not pts:
                 raise InputError(f"{path} has no video frames")
@@ -334,7 +334,11 @@ class VideoFrames(FrameSource):
             first = self._read(first_reader, 0)
             if short:  # QA pass 12: a cut MP4 indexed frames whose data was cut off; they failed later
                 usable = self._decodable_frames(first_reader)
-                if usable < len(pts) or cut:
+                if said and usable < len(pts):  # the header's count said already (QA pass 101: "only 7 could
+                    # be read", then "the last 1 of 8 frames cannot be decoded")
+                    warnings.warn(f"{path}: of the {len(pts)} frames read, the last {len(pts) - usable} cannot be "
+                                  "decoded either and are left out")
+                elif not said and (usable < len(pts) or cut):
                     warnings.warn(f"{path}: its last {len(pts) + cut - usable} of {len(pts) + cut} frames cannot "
                                   "be decoded and are left out; the file may be cut short (an interrupted download "
                                   "or recording)")
@@ -402,11 +406,12 @@ class VideoFrames(FrameSource):
         return -chosen[3]
 
     @staticmethod
-    def _index(path: Path, stream_index: int) -> tuple[list[int], list[int], bool, int | None]:
+    def _index(path: Path, stream_index: int) -> tuple[list[int], list[int], bool, int | None, bool]:
         """Timestamps of all frames in display order (sorted, or in decoding's output order where only decoding
         gives them) and of the keyframes, from one pass over packets;
         whether the file looks cut (the header promises more, or the last packet is partial: then the last
-        frames are checked by decoding them); and the timestamp of that partial packet, left out (or None)."""
+        frames are checked by decoding them); the timestamp of that partial packet, left out (or None); and
+        whether a warning said how many frames the header promised and how many could be read."""
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputError(f"{path} has no video stream (a file of sound or data only, or a video cut "
@@ -461,7 +466,7 @@ class VideoFrames(FrameSource):
             warnings.warn(f"{path}: {lost}; the file may be cut short (an interrupted download or recording) or "
                           "its header wrong")
         order = list(dict.fromkeys(pts)) if missing_pts else sorted(set(pts))  # decoders give display order
-        return order, key_pts, short, partial_pts
+        return order, key_pts, short, partial_pts, lost is not None
 
     @staticmethod
     def _reorders(path: Path, stream_index: int, frames: int = 64) -> bool:

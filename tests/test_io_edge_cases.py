@@ -310,6 +310,9 @@ def test_a_file_that_is_no_video_is_said_in_ffmpegs_words_without_its_error_numb
         open_frames(junk)
     assert str(raised.value) == f"cannot read video {junk}: Invalid data found when processing input (not a video, " \
                                 "or one damaged or cut short)"
+    junk.write_bytes(b"")  # QA pass 101: an empty file was told as the same "Invalid data"
+    with pytest.raises(InputError, match=r"the file is empty \(0 bytes\)"):
+        open_frames(junk)
 
 
 def test_a_video_of_several_video_streams_reads_the_one_of_most_frames(tmp_path):

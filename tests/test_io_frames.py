@@ -163,7 +163,7 @@ def test_empty_missing_and_unknown_inputs(tmp_path: Path) -> None:
 
 def test_duplicate_stems_are_rejected(tmp_path: Path) -> None:
     _write_folder(tmp_path, ["00000.jpg", "00000.png"])
-    with pytest.raises(InputError, match="share one mask file name"):
+    with pytest.raises(InputError, match="share one mask file name: rename one, or move it out of the folder"):
         FolderFrames(tmp_path)
 
 

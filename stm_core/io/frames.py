@@ -189,7 +189,9 @@ class FolderFrames(FrameSource):
         stems: dict[str, Path] = {}
         for p in files:
             if p.stem in stems:
-                raise InputError(f"{stems[p.stem].name} and {p.name} in {folder} would share one mask file name")
+                raise InputError(f"{stems[p.stem].name} and {p.name} in {folder} would share one mask file name: "
+                                 "rename one, or move it out of the folder if it is not a frame (a mask saved "
+                                 "beside the frames, say)")
             stems[p.stem] = p
         try:
             with Image.open(files[0]) as im:
@@ -673,6 +675,8 @@ def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> Fra
     if not path.exists():
         raise InputError(f"not found: {path}")
     if path.suffix.lower() in VIDEO_SUFFIXES:
+        if path.is_file() and path.stat().st_size == 0:  # QA pass 101: said as FFmpeg's "Invalid data"
+            raise InputError(f"cannot read video {path}: the file is empty (0 bytes)")
         return VideoFrames(path, cache_size)
     raise InputError(f"{path} is neither a folder of images nor a video "
                      f"({', '.join(sorted(s.lstrip('.') for s in VIDEO_SUFFIXES))})")

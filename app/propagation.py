@@ -44,6 +44,8 @@ class PropagationController(QObject):
     finished = Signal(object)
     """the `PropagationReport` of a run that returned (cancelled or not)"""
     failed = Signal(str, str)
+    runFailed = Signal(str, int)
+    """a run ended in an error (after `failed` said it): its title, and the frames done before it"""
     runningChanged = Signal(bool)
 
     def __init__(self, document: Document) -> None:
@@ -185,6 +187,7 @@ class PropagationController(QObject):
         # a run of a video closed meanwhile ends unsaid (QA pass 22: its note showed on the next video)
         task.succeeded.connect(lambda report: self.finished.emit(report) if doc.session is session else None)
         task.failed.connect(self.failed)
+        task.failed.connect(lambda title, _text: self.runFailed.emit(title, self._done))
         task.finished.connect(lambda: self._on_finished(task))
         self._task, self._request = task, request
         self._t0, self._kept, self._done, self._since = time.perf_counter(), 0, 0, 0

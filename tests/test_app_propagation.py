@@ -478,6 +478,26 @@ def test_engine_error_in_worker_becomes_a_dialog(qtbot, window, dialogs, monkeyp
     assert window.document.session.is_annotated(0)  # work kept
 
 
+def test_a_run_ended_by_an_unreadable_frame_says_so_in_the_status_bar(qtbot, app_factory, tmp_path, dialogs):
+    """QA pass 101: after the dialog the status bar showed the frame alone, as if nothing had run."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=5)
+    data = (clip / "00003.png").read_bytes()
+    (clip / "00003.png").write_bytes(data[: len(data) // 3])
+    window = app_factory()
+    window.controller.open(clip)
+    window.document.begin_stroke((30.0, 30.0), 1, 9, erase=False)
+    window.document.end_stroke()
+    prop = window.controller.propagation
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        prop.start("forward")
+    assert "00003.png" in dialogs[-1][1]
+    note = window.status.currentMessage()
+    assert note.startswith(f"Propagation stopped by an error ({dialogs[-1][0]}) after 2 frames, which keep")
+    assert window.document.result_frames().tolist() == [True, True, True, False, False]
+
+
 def test_broken_weights_file_is_reported(qtbot, app_factory, frame_dir, dialogs, monkeypatch, tmp_path):
     from app.settings import AppSettings
     from stm_core.engine.settings import EngineSettings

@@ -103,6 +103,7 @@ class StatusBar(QStatusBar):
         prop.previewed.connect(self._on_previewed)
         prop.runningChanged.connect(self._on_running)
         prop.finished.connect(self._on_finished)
+        prop.runFailed.connect(self._on_run_failed)
         controller.message.connect(self._on_message)
         controller.guide.connect(self._on_guide)
         controller.videoOpened.connect(self._on_video_opened)
@@ -314,6 +315,13 @@ class StatusBar(QStatusBar):
         # a minute's wait found no word of it)
         self._show_lasting(recent + finished_note(report, outdated, shown) + self._going_on(report)
                            + self._other_side(report), run_note=True)
+
+    def _on_run_failed(self, title: str, done: int) -> None:
+        """A run that ended in an error says so where the user looks after closing its dialog (QA pass 101: the
+        status bar went back to the frame alone, as if nothing had run)."""
+        self._show_lasting(f"Propagation stopped by an error ({title}) after {done} frame{'s' * (done != 1)}, "
+                           "which keep their new masks: fix what the message said, then propagate again",
+                           run_note=True)
 
     def _going_on(self, report: PropagationReport) -> str:
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward

@@ -127,6 +127,7 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
     return Restored(objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed,
                     saved(state, "editor", dict, {}), sorted(cleaned))
 
+
 def _same_recording(state: dict, session: AnnotationSession) -> bool:
     """Whether a video file whose frames changed in number is the recording the state was saved for: its
     first pictures look alike (a video is named by frame numbers, which any video at its path shares)."""

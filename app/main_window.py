@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
         self._show_keys()
 
     def _show_keys(self) -> None:
-        for view in (self.tool_panel, self.objects_panel, self.status):
+        for view in (self.tool_panel, self.objects_panel, self.status, self.timeline):
             view.show_keys(self.keys)
 
     def _build_menus(self) -> None:

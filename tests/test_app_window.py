@@ -792,6 +792,18 @@ def test_an_undo_that_changes_a_hidden_object_shows_it_again(qtbot, window):
     assert "was hidden: it is shown again" in window.statusBar().currentMessage()
 
 
+def test_the_timeline_and_adaptation_tooltips_name_the_users_keys(window):
+    """QA pass 107: they said U, L and Esc after the keys were changed."""
+    from app.shortcuts import keymap
+
+    keys = dict(keymap(), **{"frame.uncertain": ("J",), "frame.lost": ("Y",), "propagate.cancel": ("X",)})
+    window.set_keys(keys)
+    assert "J jumps to the worst" in window.timeline.toolTip() and "Y jumps to the next frame" in \
+        window.timeline.toolTip()
+    window.status._on_adapting(1, 10)
+    assert window.status.progress.toolTip().endswith("X stops.")
+
+
 def test_the_key_of_a_removed_object_names_the_number_a_new_one_takes(window):
     """QA pass 102: "There is no object 2; press N to add one", but N added object 3: removed ids are retired."""
     doc = window.document

@@ -172,7 +172,8 @@ class StatusBar(QStatusBar):
         self.progress.setFormat(f"Adapting %v/%m{left}")
         self.progress.setToolTip("Adapting to this video: fine-tuning the network to your annotated frames before "
                                  "propagating, once for a set of annotations (a correction adapts again, with half "
-                                 "the steps). The Settings dialog sets the steps; Esc stops.")
+                                 "the steps). The Settings dialog sets the steps; "
+                                 f"{hint(self._keys, 'propagate.cancel')} stops.")
 
     def _on_previewed(self, frame: int) -> None:
         self._show_waiting(f"Preview to frame {frame + 1}, adapting next…")

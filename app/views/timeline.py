@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..document import Document
 from ..objects import TrackedObject
+from ..shortcuts import KeyMap, hint, keymap
 
 REFRESH_MS = 250
 ANNOTATED_COLOR = (80, 220, 120)
@@ -23,11 +24,16 @@ LANE_PX, MAX_LANES = 6, 12  # the timeline grows by a lane's pixels for up to MA
 RESERVED_LANES = 4
 """Lanes the timeline has room for from the start: adding one of the first objects leaves the picture where it is
 (QA pass 88: each new object's lane shrank the canvas, and the picture moved under the brush)."""
-LEGEND = ("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview while the network "
-          "adapts or masks from before a correction (propagate again) · orange: uncertainty (U jumps to the worst) · "
-          "green: annotated frames · hollow green: imported objects enter there (a forward run adds them) · top "
-          "lanes, one per object in its colour: where it has pixels (L jumps to the next frame where one is lost; "
-          "hover over a lane to name its object) · click or drag to seek")
+
+
+def legend(keys: KeyMap) -> str:
+    """The timeline's tooltip, naming the user's keys (QA pass 107: it said U and L after they were changed)."""
+    return ("Blue (bottom): frames with masks · red hatching (bottom): out of date, a quick preview while the network "
+            "adapts or masks from before a correction (propagate again) · orange: uncertainty "
+            f"({hint(keys, 'frame.uncertain')} jumps to the worst) · green: annotated frames · hollow green: imported "
+            "objects enter there (a forward run adds them) · top lanes, one per object in its colour: where it has "
+            f"pixels ({hint(keys, 'frame.lost')} jumps to the next frame where one is lost; hover over a lane to name "
+            "its object) · click or drag to seek")
 
 
 def lane_image(objects: list[TrackedObject], areas: np.ndarray) -> np.ndarray:
@@ -132,7 +138,7 @@ class TimelineView(pg.PlotWidget):
         self._annotated.setZValue(2)
         self.entering.setZValue(2)
         self._cursor.setZValue(3)
-        self.setToolTip(LEGEND)
+        self.show_keys(keymap())
 
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -142,12 +148,16 @@ class TimelineView(pg.PlotWidget):
         for signal in (document.resultsChanged, document.annotationsChanged, document.objectsChanged):
             signal.connect(self.schedule_refresh)
 
+    def show_keys(self, keys: KeyMap) -> None:
+        self.setToolTip(legend(keys))
+
     def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         """Over an object's lane the tooltip names the object and what the lane shows at that frame (QA pass 102:
         with many objects the lanes are a few pixels high, and nothing said which was which)."""
         if event.type() == QEvent.Type.ToolTip:  # the pixel's centre, as the lane image is drawn (QA pass 103)
             centre = self.mapToScene(event.pos()) + QPointF(0.5, 0.5)
-            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(centre)) or LEGEND, self)
+            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(centre)) or self.toolTip(),
+                              self)
             return True
         return super().viewportEvent(event)
 

@@ -804,6 +804,22 @@ def test_the_timeline_and_adaptation_tooltips_name_the_users_keys(window):
     assert window.status.progress.toolTip().endswith("X stops.")
 
 
+def test_a_long_frame_name_is_shortened_in_the_status_bar(app_factory, tmp_path):
+    """QA pass 107: a 183-character file name filled the status bar, and the notes were gone."""
+    from .conftest import make_frames
+
+    clip = make_frames(tmp_path / "clip", count=2)
+    long = "A_really_long_descriptive_camera_file_name_" * 4 + "frame_0"
+    (clip / "00000.png").rename(clip / f"{long}.png")
+    window = app_factory()
+    window.controller.open(clip)
+    window.document.seek(1)  # the long name sorts after 00001
+    assert window.status.frame_label.text() == f"Frame 2 / 2 ({long[:13]}…{long[-14:]})"
+    assert window.status.frame_label.toolTip() == long
+    window.document.seek(0)
+    assert window.status.frame_label.text() == "Frame 1 / 2 (00001)" and window.status.frame_label.toolTip() == ""
+
+
 def test_the_key_of_a_removed_object_names_the_number_a_new_one_takes(window):
     """QA pass 102: "There is no object 2; press N to add one", but N added object 3: removed ids are retired."""
     doc = window.document

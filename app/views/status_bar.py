@@ -24,6 +24,8 @@ from ..shortcuts import KeyMap, hint, keymap
 POLL_MS = 1000
 GB = 1024 ** 3
 NOTE_MIN_WIDTH = 160
+NAME_CHARS = 28
+"""The most characters of a frame's name the status bar shows (the whole name is its tooltip)."""
 
 
 class _NoteLabel(QLabel):
@@ -140,7 +142,11 @@ class StatusBar(QStatusBar):
         mark = (" · annotated" if doc.is_annotated(i) else " · preview (out of date)" if doc.is_preview(i)
                 else " · out of date" if i < len(stale) and stale[i] else "")
         mark += " · decoding…" if doc.picture_pending else ""
-        self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({name}){mark}")
+        # a long file name shortened in its middle, whole in the tooltip (QA pass 107: 183 characters pushed the
+        # notes off the bar)
+        short = name if len(name) <= NAME_CHARS else f"{name[:NAME_CHARS // 2 - 1]}…{name[-(NAME_CHARS // 2):]}"
+        self.frame_label.setText(f"Frame {i + 1} / {doc.num_frames} ({short}){mark}")
+        self.frame_label.setToolTip(name if short != name else "")
         self._fit()
 
     def set_zoom(self, zoom: float) -> None:

@@ -355,6 +355,10 @@ def test_mask_names_match_frame_numbers_however_padded(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="the masks count from 1 .as ffmpeg numbers frames. and the frames from 0"):
         read_mask_dir(tmp_path / "m", ["00000", "00001", "00002"], (8, 8))
     (tmp_path / "m" / "00003.png").unlink()
+    write_mask(tmp_path / "m" / "1.png", a)  # QA pass 107: "both for frame 0", where the app counts from 1
+    with pytest.raises(InputError, match=r"00001.png and 1.png in .* are both for frame cam_1: take one of them out"):
+        read_mask_dir(tmp_path / "m", [f"cam_{i}" for i in range(6)], (8, 8))
+    (tmp_path / "m" / "1.png").unlink()
     (tmp_path / "export" / "binary").mkdir(parents=True)
     with pytest.raises(InputError, match="it holds the folders binary; give the one with the masks"):
         read_mask_dir(tmp_path / "export", ["00000"], (8, 8))

@@ -471,7 +471,8 @@ def read_mask_dir(folder: str | Path, frame_names: list[str], frame_size: tuple[
                 and stems and min(stems) == 1 else ""
             raise InputError(f"mask {p} names no frame (frames are {frame_names[0]}..{frame_names[-1]}){shifted}")
         if index in owner:
-            raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame {index}")
+            raise InputError(f"masks {owner[index].name} and {p.name} in {folder} are both for frame "
+                             f"{frame_names[index]}: take one of them out of the folder")
         owner[index] = p
     maker = soft_maps_of(folder)
     soft = maker is not None

@@ -276,10 +276,9 @@ class AppController(QObject):
     def _say_unusable_frame(self, session: AnnotationSession, exc: StmError) -> None:
         """A frame of a folder that no run can get past (another size, an unreadable file): said once it is opened,
         where the CLI refuses the folder (QA pass 101: the app said so when a run got there)."""
-        if session is self.document.session:
-            title, text = describe(exc)
-            self.error.emit(title, f"{text}\n\nA propagation stops before that frame until it is fixed; then open "
-                            "the folder again.")
+        if session is self.document.session:  # the folder is open: not "Cannot read input" (QA pass 104)
+            self.error.emit("A frame cannot be propagated", f"{describe(exc)[1]}\n\nA propagation stops before that "
+                            "frame until it is fixed; then open the folder again.")
 
     def _follow_loaded_model(self, session: AnnotationSession) -> None:
         """A weights file runs as the network it holds (the engine loads the official layout as stm-r50

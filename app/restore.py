@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from stm_core.errors import InputError
 from stm_core.session import AnnotationSession
@@ -80,10 +81,7 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
         raise  # the open fails, the workspace untouched
     except InputError as exc:
         done = workspace.set_aside()
-        painted = workspace.aside is not None and any((workspace.aside / "annotations").glob("*.png"))
-        report("Workspace not restored", f"{exc}.\n\n{done}; starting afresh." +
-               (f" Its annotated frames are the masks in {workspace.aside / 'annotations'}: Import masks from "
-                "folder (File menu) takes them back." if painted else ""))
+        report("Workspace not restored", f"{exc}.\n\n{done}; starting afresh.{_how_to_take_back(workspace, size)}")
         return Restored()
     if state is None:
         return Restored()
@@ -126,6 +124,24 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
     frame = saved(state, "current_frame", int, 0)
     return Restored(objects, frame if 0 <= frame < len(names) else 0, deferred, keys, uncertainty, removed,
                     saved(state, "editor", dict, {}), sorted(cleaned))
+
+
+def _how_to_take_back(workspace: Workspace, size: tuple[int, int]) -> str:
+    """Where the annotated frames of work set aside are, and how to import them (QA pass 101), or that they must
+    be scaled first where they are of another size (QA pass 104: the import the note advised was refused)."""
+    folder = workspace.aside / "annotations" if workspace.aside is not None else None
+    first = next(iter(sorted(folder.glob("*.png"))), None) if folder is not None else None
+    if first is None:
+        return ""
+    try:
+        with Image.open(first) as im:
+            w, h = im.size
+    except (OSError, UnidentifiedImageError):
+        w, h = size[1], size[0]  # a damaged file: the import says so
+    if (h, w) != tuple(size):
+        return f" Its annotated frames are the masks in {folder}, at {w}x{h}: scaled to {size[1]}x{size[0]}, " \
+               "Import masks from folder (File menu) takes them back."
+    return f" Its annotated frames are the masks in {folder}: Import masks from folder (File menu) takes them back."
 
 
 def _same_recording(state: dict, session: AnnotationSession) -> bool:

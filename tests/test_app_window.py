@@ -663,7 +663,10 @@ def test_hovering_an_object_lane_names_its_object_and_what_it_shows(qtbot, windo
 
     at = timeline.mapFromScene(timeline.getPlotItem().vb.mapViewToScene(QPointF(1, seventh)))
     QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
-    assert QToolTip.text() == "Object 7 (object 7) on frame 2: 225 pixels"
+    assert QToolTip.text() == "<p>Object 7 (object 7) on frame 2: 225 pixels</p>"
+    doc.rename_object(7, "<b>bold</b> & co")  # QA pass 104: drawn bold
+    QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
+    assert QToolTip.text() == "<p>&lt;b&gt;bold&lt;/b&gt; &amp; co (object 7) on frame 2: 225 pixels</p>"
 
 
 @pytest.mark.parametrize("count", [3, 12, 22])
@@ -698,7 +701,7 @@ def test_the_lane_named_under_the_mouse_is_the_lane_drawn_there(qtbot, window, c
         obj = objects[int(distance.argmin())]
         at = QPoint(x, y)
         QApplication.sendEvent(timeline.viewport(), QHelpEvent(QEvent.Type.ToolTip, at, timeline.mapToGlobal(at)))
-        assert QToolTip.text().startswith(f"{obj.name} (object {obj.id}) on frame 2:"), (y, obj.id)
+        assert QToolTip.text().startswith(f"<p>{obj.name} (object {obj.id}) on frame 2:"), (y, obj.id)
         checked += 1
     assert checked >= count * 2
     doc.add_object("Newest")  # until the lanes are drawn again, each is named by the object drawn there

@@ -1775,3 +1775,12 @@ def test_work_set_aside_says_where_its_annotations_are(app_factory, tmp_path, di
     assert title == "Workspace not restored" and "starting afresh" in text
     kept = Path(text.split("Its annotated frames are the masks in ")[1].split(": Import masks")[0])
     assert kept.name == "annotations" and [p.name for p in kept.glob("*.png")] == ["00000.png"]
+    window.close()
+    other = make_frames(tmp_path / "other", count=4)
+    painted_and_closed(app_factory, other)
+    for frame in other.iterdir():  # the same pictures scaled down: its masks must be scaled too
+        cv2.imwrite(str(frame), cv2.resize(cv2.imread(str(frame)), (80, 48), interpolation=cv2.INTER_AREA))
+    again = app_factory()
+    assert again.controller.open(other)
+    assert dialogs[-1][0] == "Workspace not restored" and "annotations, at 96x64: scaled to 80x48, Import masks " \
+        "from folder (File menu) takes them back." in dialogs[-1][1]  # QA pass 104: the import was refused

@@ -55,9 +55,9 @@ class SettingsDialog(QDialog):
                                     value=prefs.adapt_steps,
                                     suffix=" steps", specialValueText="Recommended by the model")
         self.adapt_steps.setToolTip("Before propagating, fine-tune the network on warped copies of the annotated "
-                                    "frames: much more accurate on unfamiliar videos, a fraction of a second "
-                                    "per step on a laptop CPU, redone after each correction. 0 turns it off; "
-                                    "recommended: 60 steps for the shipped model, off for the official one")
+                                    "frames: much more accurate on unfamiliar videos, 0.5-2 s a step for one object "
+                                    "on a 2-core CPU, continued with half the steps after a correction. 0 turns it "
+                                    "off; recommended: 60 steps for the shipped model, off for the official one")
         self.beside = QCheckBox("Keep each video's workspace next to it (<video>.stmws)",
                                 checked=prefs.workspace_beside_video)
         self.beside.setToolTip("Otherwise workspaces live in the user data folder; a video's workspace moves "

@@ -4,6 +4,8 @@ current frame; click or drag anywhere on it to seek."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
@@ -156,8 +158,9 @@ class TimelineView(pg.PlotWidget):
         with many objects the lanes are a few pixels high, and nothing said which was which)."""
         if event.type() == QEvent.Type.ToolTip:  # the pixel's centre, as the lane image is drawn (QA pass 103)
             centre = self.mapToScene(event.pos()) + QPointF(0.5, 0.5)
-            QToolTip.showText(event.globalPos(), self.lane_note(self._box.mapSceneToView(centre)) or self.toolTip(),
-                              self)
+            note = self.lane_note(self._box.mapSceneToView(centre))
+            # as rich text, escaped: a name such as "<b>x</b>" was drawn bold, and "&" must stay "&" (QA pass 104)
+            QToolTip.showText(event.globalPos(), f"<p>{html.escape(note)}</p>" if note else self.toolTip(), self)
             return True
         return super().viewportEvent(event)
 

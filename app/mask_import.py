@@ -107,7 +107,9 @@ def video_ids(objects: ObjectTable, folder: Path, work_id: str | None = None
             return None
         own = [objects.get(v) for v in video_ids]
         ours = work_id is not None and all(i.get("work_id") == work_id for i in items)
-        if not ours and not any(o is not None and not o.default_look for o in own):
+        named = any("work_id" in i for i in items)  # an export that names its work tells it alone (QA pass 104:
+        # in a copy of the clip with an object renamed, another work's files were renumbered onto its ids)
+        if not ours and (named or not any(o is not None and not o.default_look for o in own)):
             return None  # another video (a copy of the clip): the files' 1..N stay
         back = np.arange(256, dtype=np.uint8)
         missing = []

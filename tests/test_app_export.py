@@ -806,6 +806,27 @@ def test_a_renumbered_export_of_objects_never_renamed_reimports_as_the_same_obje
     assert all(np.array_equal(doc.session.labels(i), expected[i]) for i in range(1, 4))
 
 
+def test_a_renumbered_export_imported_into_a_copy_with_a_renamed_object_keeps_its_numbers(
+        qtbot, window, app_factory, frame_dir, tmp_path):
+    """QA pass 104: in a copy of the clip whose object 1 the user had renamed, the export of the other work was
+    taken as this video's own and its files' 1, 2 went onto ids 2, 3."""
+    doc = window.document
+    labels = np.zeros(doc.frame_size, np.uint8)
+    labels[5:20, 5:30], labels[25:40, 40:60], labels[45:60, 70:90] = 1, 2, 3
+    doc.import_masks({i: labels for i in range(4)}, as_annotations=True)
+    doc.remove_object(2)  # files 1, 2 are the video's 1, 3
+    assert run_export(qtbot, window, ExportOptions(tmp_path / "out", renumber=True)) is not None
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for frame in frame_dir.iterdir():
+        (copy / frame.name).write_bytes(frame.read_bytes())
+    other = app_factory()
+    other.controller.open(copy)
+    other.document.rename_object(1, "MyCar")
+    assert other.controller.import_mask_folder(tmp_path / "out" / "masks", as_annotations=True)
+    assert set(np.unique(other.document.session.labels(1)).tolist()) == {0, 1, 2}
+
+
 def test_one_frame_of_a_renumbered_export_imported_gives_each_object_its_own_pixels(qtbot, window, tmp_path):
     """QA pass 102: one mask of a renumbered export, imported for the current frame, put the files' 1..N on the
     video's 1..N (object 3's pixels on the removed object 2, brought back), where the folder import maps them."""

@@ -327,6 +327,10 @@ class AppController(QObject):
             # the key that reaches every frame from there (QA pass 90: F on the last frame has nothing to do)
             first, last = frames[0] == 0, frames[0] == self.document.num_frames - 1
             command = "propagate.forward" if first else "propagate.backward" if last else "propagate.both"
+            if len(frames) > 1:  # a run stops at the next annotated frame (QA pass 107: only the first was named)
+                self.guide.emit(f"Frames {frame_numbers(frames)} are annotated: press {self._key('propagate.both')} "
+                                "on each to propagate them through the video")
+                return
             self.guide.emit(f"Frame {frames[0] + 1} is annotated: press {self._key(command)} to propagate it "
                             f"through the video{'' if first or last else ' both ways'}")
 
@@ -418,7 +422,8 @@ class AppController(QObject):
         if caught:
             notes = "\n".join(str(w.message) for w in caught[:10])
             more = f"\n… and {len(caught) - 10} more" if len(caught) > 10 else ""
-            self.error.emit("Masks adjusted", f"Some masks were adjusted as they were read:\n{notes}{more}")
+            self.error.emit("Masks adjusted", f"{'Some masks were' if len(caught) > 1 else 'A mask was'} adjusted as "
+                            f"{'they were' if len(caught) > 1 else 'it was'} read:\n{notes}{more}")
         return True
 
     def _say_imported(self, folder: str | Path, masks: PackedMasks, imported: int, entering: list[int],

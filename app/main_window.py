@@ -595,7 +595,7 @@ class MainWindow(QMainWindow):
             while (left := saver.pending()) and not saver.has_failed():
                 if dialog.wasCanceled():
                     return None
-                dialog.setLabelText(f"Saving your work before closing: {left} files to write")
+                dialog.setLabelText(f"Saving your work before closing: {left} file{'s' * (left != 1)} to write")
                 dialog.setValue(max(total - left, 0))
                 QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
                 time.sleep(0.05)

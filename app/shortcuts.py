@@ -57,7 +57,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("tool.eraser", "Eraser (right-drag erases too)", ("E",), "Paint"),
     Command("tool.smaller", "Smaller brush", ("[",), "Paint"),
     Command("tool.larger", "Larger brush", ("]",), "Paint"),
-    Command("tool.keep_others", "Brush keeps other objects (paints only background) on / off", ("K",), "Paint"),
+    Command("tool.keep_others", "Brush keeps other objects (paints only background and the selected object) "
+            "on / off", ("K",), "Paint"),
     Command("object.add", "Add object", ("N",), "Objects"),
     *_objects(),
     Command("object.toggle_visible", "Hide / show selected object", ("H",), "Objects"),

@@ -175,7 +175,8 @@ def _propagated_into(out: Path, session: "AnnotationSession", complete: dict[int
         range(first) if a.direction == "forward" else range(0)
     if left:  # seventh CLI QA pass: backward from a mask on the first frame did nothing, exit 0, no word
         side = "after the last" if a.direction == "backward" else "before the first"
-        warnings.warn(f"--direction {a.direction} leaves {len(left)} frames {side} mask without masks "
+        warnings.warn(f"--direction {a.direction} leaves {len(left)} frame{'s' * (len(left) != 1)} {side} mask "
+                      "without masks "
                       f"({names[left[0]]}..{names[left[-1]]})")
     # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
     # waited minutes for it

@@ -235,6 +235,13 @@ def test_a_video_opened_without_masks_says_what_to_do_first_then_next(qtbot, app
     other.document.begin_stroke((30.0, 30.0), 1, 9, erase=False)
     other.document.end_stroke()
     assert other.status.currentMessage() == "Frame 5 is annotated: press Shift+F to propagate it through the video"
+    third = app_factory()  # QA pass 107: masks imported for two frames named only the first
+    third.controller.open(make_frames(frame_dir.parent / "third", count=5))
+    labels = np.zeros((64, 96), np.uint8)
+    labels[20:40, 20:40] = 1
+    third.document.import_masks({1: labels, 3: labels}, as_annotations=True)
+    assert third.status.currentMessage() == "Frames 2, 4 are annotated: press Ctrl+F on each to propagate them " \
+                                            "through the video"
 
 
 def test_a_first_start_without_a_path_opens_the_demo_clip_and_later_ones_the_start_screen(qtbot, app_factory):

@@ -261,7 +261,7 @@ class AppController(QObject):
 
         def prepare(progress: Callable[..., None], cancel: object) -> None:
             try:  # headers only, 0.15 ms a frame: said now, not after minutes of adapting (QA pass 101)
-                session.frames.check_sizes()
+                session.check_frames()
             except StmError as exc:
                 progress(exc)
             session.warm_up()

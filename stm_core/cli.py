@@ -110,7 +110,7 @@ def _loaded_session(a: argparse.Namespace) -> "AnnotationSession":
     from .session import AnnotationSession
 
     session = AnnotationSession.open(a.images, _settings(a))
-    session.frames.check_sizes()  # before the work, not where the run gets to the frame (QA pass 69)
+    session.check_frames()  # before the work, not where the run gets to the frame (QA pass 69)
     session.prepare()
     status = session.memory_status()
     if a.process_height and a.process_height > min(session.frame_size):  # QA pass 18: said nothing

@@ -57,7 +57,8 @@ MENUS = (("&File", ("file.open_video", "file.open_folder", "file.demo", None, "f
          ("&Objects", ("object.add", "object.toggle_visible", "object.rename", "object.recolour", "object.remove",
                       None,
                       *(f"object.select.{n}" for n in range(1, 10)))),
-         ("P&ropagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.cancel", None,
+         ("P&ropagate", ("propagate.forward", "propagate.backward", "propagate.both", "propagate.all",
+                         "propagate.cancel", None,
                         "memory.clear")),
          ("&Help", ("help.shortcuts", "help.edit_shortcuts")))
 
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
             "propagate.forward": lambda: self._propagate("forward"),
             "propagate.backward": lambda: self._propagate("backward"),
             "propagate.both": lambda: self._propagate("both"),
+            "propagate.all": self._propagate_all,
             "propagate.cancel": self._escape,
             "memory.clear": c.clear_memory,
             "help.shortcuts": lambda: HelpDialog(self.keys, self).exec(),
@@ -381,17 +383,26 @@ class MainWindow(QMainWindow):
         if obj is not None:
             self.document.set_object_visible(obj.id, not obj.visible)
 
+    def _may_stop_adapting(self) -> bool:
+        """Whether a run asked for may replace the running one: asked where that one is adapting."""
+        return not self.controller.propagation.adapting_now or QMessageBox.question(
+            self, "Stop the adaptation?", "The running propagation is adapting the network to this video. "
+            "Starting another stops it: the steps taken are lost, and the new run adapts again.\n\nStop it "
+            "and start the new run?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel) == QMessageBox.StandardButton.Yes
+
+    def _propagate_all(self) -> None:
+        """Every frame without an up-to-date mask, from the annotated frames around it."""
+        if self._may_stop_adapting():
+            self.controller.propagation.start_all()
+
     def _propagate(self, direction: Direction) -> None:
         """Propagate from the current frame, asking first where that would waste or outdate work (QA pass 72: a
         second F during the adaptation threw its steps away without a word, and F on a preview frame made 30
         frames that were all out of date)."""
         doc, runs = self.document, self.controller.propagation
-        if runs.adapting_now and QMessageBox.question(
-                self, "Stop the adaptation?", "The running propagation is adapting the network to this video. "
-                "Starting another stops it: the steps taken are lost, and the new run adapts again.\n\nStop it "
-                "and start the new run?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+        if not self._may_stop_adapting():
             return
         frame = doc.current_frame
         if not doc.is_open or doc.is_annotated(frame) or not doc.stale_frames()[frame]:

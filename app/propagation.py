@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from stm_core.session import AnnotationSession, Direction, PropagationReport
@@ -28,6 +29,36 @@ KEPT = "kept"  # tags a frame whose result from the same run, cancelled before, 
 class _Request:
     start: int
     direction: Direction
+
+
+def catch_up_runs(annotated: list[int], needed: np.ndarray) -> list[tuple[int, Direction]]:
+    """(start, direction) of the runs that give every frame marked `needed` (no mask, or one out of date) a mask
+    from the annotated frames around it: back from the first annotated frame, and on from each annotated frame
+    whose stretch to the next one (or to the end) needs it; the run from an annotated frame to the next comes
+    back from that one, so each stretch gets both sides. Runs from one frame both ways are one run."""
+    marks, n = sorted(annotated), len(needed)
+    if not marks:
+        return []
+    runs: list[tuple[int, Direction]] = []
+    if needed[:marks[0]].any():
+        runs.append((marks[0], "backward"))
+    for here, after in zip(marks, [*marks[1:], n]):
+        if needed[here + 1:after].any():
+            if runs and runs[-1] == (here, "backward"):
+                runs[-1] = (here, "both")
+            else:
+                runs.append((here, "forward"))
+    return runs
+
+
+def _summed(reports: list[PropagationReport]) -> PropagationReport:
+    """The reports of the runs of one catch-up as one, as from its first start both ways."""
+    last = reports[-1]
+    return replace(last, start=reports[0].start, direction="both",
+                   frames=[f for r in reports for f in r.frames], previewed=[f for r in reports for f in r.previewed],
+                   reused=[f for r in reports for f in r.reused], seconds=sum(r.seconds for r in reports),
+                   adapt_seconds=sum(r.adapt_seconds for r in reports),
+                   first_frame_seconds=reports[0].first_frame_seconds)
 
 
 class PropagationController(QObject):
@@ -61,6 +92,9 @@ class PropagationController(QObject):
         self._annotated_at_start: frozenset[int] = frozenset()  # see `started_with`
         self._run_key = b""  # the annotations the last run started from
         self._adapting = False  # the run is previewing or adapting the network, until its last step
+        self._queue: list[_Request] = []  # the runs of a catch-up (`start_all`) still to go, after this one
+        self._series: list[PropagationReport] = []  # the reports of the catch-up's runs so far
+        self.catching_up = False  # the last runs asked for were a catch-up (`start_all`), not one run
 
     @property
     def running(self) -> bool:
@@ -93,6 +127,26 @@ class PropagationController(QObject):
         """The run in progress (or just returned) was cancelled to start another one the user asked for."""
         return self._pending is not None
 
+    def start_all(self) -> None:
+        """Bring every frame up to date: the runs of `catch_up_runs` one after another (a cancel, an error or a
+        run stopped by a frame annotated meanwhile ends them), with one note for all at the end. After several
+        corrections, or masks imported for many frames, one key instead of one run from each annotated frame."""
+        doc = self._document
+        if doc.session is None:
+            return
+        doc.end_stroke()
+        needed = ~doc.result_frames() | doc.stale_frames()
+        if doc.annotated_frames() and not (runs := catch_up_runs(doc.annotated_frames(), needed)):
+            self.failed.emit("Nothing to propagate", "Every frame has an up-to-date mask.")
+            return
+        if not doc.annotated_frames():
+            self.start("forward")  # says what to do first
+            return
+        self.start(runs[0][1], runs[0][0])
+        if self._task is not None or self._pending is not None:  # it started (or waits for the run it replaces)
+            self._queue = [_Request(start, direction) for start, direction in runs[1:]]
+            self.catching_up = True
+
     def start(self, direction: Direction, frame: int | None = None) -> None:
         """Propagate from `frame` (default: the current one); replaces a run in progress."""
         doc = self._document
@@ -100,6 +154,7 @@ class PropagationController(QObject):
             return
         doc.end_stroke()
         request = _Request(doc.current_frame if frame is None else frame, direction)
+        self._queue, self._series, self.catching_up = [], [], False  # a run asked for replaces a catch-up's
         if not doc.annotated_frames():
             self.failed.emit("Nothing to propagate", "Paint a mask on a frame first: painting makes it an "
                                                      "annotated frame, and propagation spreads it to the others.")
@@ -144,6 +199,7 @@ class PropagationController(QObject):
     def cancel(self) -> None:
         """Stop the run in progress (and forget a queued one); results so far stay."""
         self._pending = None
+        self._queue = []
         if self._task is not None:
             self._task.cancel()
 
@@ -185,7 +241,8 @@ class PropagationController(QObject):
         task = Task(run, self)
         task.progress.connect(lambda args: self._on_progress(session, key, args))
         # a run of a video closed meanwhile ends unsaid (QA pass 22: its note showed on the next video)
-        task.succeeded.connect(lambda report: self.finished.emit(report) if doc.session is session else None)
+        task.succeeded.connect(lambda report: self._on_report(report) if doc.session is session else None)
+        task.failed.connect(lambda *_: self._queue.clear())
         task.failed.connect(self.failed)
         task.failed.connect(lambda title, _text: self.runFailed.emit(title, self._done))
         task.finished.connect(lambda: self._on_finished(task))
@@ -229,6 +286,19 @@ class PropagationController(QObject):
         computed = done - self._kept - self._since
         self.progress.emit(frame, done, total, computed / elapsed if elapsed > 0 else 0.0)
 
+    def _on_report(self, report: PropagationReport) -> None:
+        """A run returned: its note, or, within a catch-up, the note of all its runs once the last has returned
+        (one that did not finish ends the catch-up)."""
+        if self._pending is not None:  # replaced by a run asked for: its note is not shown (`replacing`)
+            self.finished.emit(report)
+            return
+        self._series.append(report)
+        if report.cancelled or report.stopped_at is not None:
+            self._queue = []
+        if not self._queue:
+            series, self._series = self._series, []
+            self.finished.emit(series[0] if len(series) == 1 else _summed(series))
+
     def _on_finished(self, task: Task) -> None:
         if self._task is not task:
             return
@@ -238,8 +308,11 @@ class PropagationController(QObject):
         for action in actions:
             action()
         pending, self._pending = self._pending, None
+        if pending is None and self._queue and self._document.session is not None:
+            pending = self._queue.pop(0)  # the catch-up goes on
         if pending is not None and self._document.session is not None:
             self._launch(pending)
         else:
+            self._queue, self._series = [], []
             self.runningChanged.emit(False)
 

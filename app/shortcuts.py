@@ -73,6 +73,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("propagate.forward", "Propagate forward from this frame", ("F",), "Propagate"),
     Command("propagate.backward", "Propagate backward from this frame", ("Shift+F",), "Propagate"),
     Command("propagate.both", "Propagate both ways from this frame", ("Ctrl+F",), "Propagate"),
+    Command("propagate.all", "Propagate every frame without an up-to-date mask", ("Ctrl+Shift+F",), "Propagate"),
     Command("propagate.cancel", "Cancel propagation", ("Esc",), "Propagate"),
     Command("memory.clear", "Clear engine memory (keeps all masks)", (), "Propagate"),
     Command("help.shortcuts", "Keyboard shortcuts", ("F1",), "Help"),

@@ -1076,3 +1076,71 @@ def test_after_a_run_one_way_from_a_correction_the_note_names_the_red_frames_on_
     with qtbot.waitSignal(prop.finished, timeout=WAIT_MS):
         prop.start("backward")
     assert "still out of date" not in window.status.currentMessage()
+
+
+def test_catch_up_runs_cover_every_stretch_that_needs_a_mask_once():
+    from app.propagation import catch_up_runs
+
+    needed = np.zeros(12, bool)
+    assert catch_up_runs([0, 5, 9], needed) == []
+    needed[[2, 10]] = True
+    assert catch_up_runs([0, 5, 9], needed) == [(0, "forward"), (9, "forward")]
+    needed[[1, 7]] = True
+    assert catch_up_runs([3, 5, 9], needed) == [(3, "backward"), (5, "forward"), (9, "forward")]
+    needed[4] = True
+    assert catch_up_runs([3, 5, 9], needed) == [(3, "both"), (5, "forward"), (9, "forward")]
+    assert catch_up_runs([], needed) == []
+
+
+def test_propagate_all_brings_every_stretch_up_to_date_in_one_go(qtbot, app_factory, tmp_path, monkeypatch):
+    """After corrections in several places, one key instead of a run from each annotated frame."""
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, count=12)
+    for frame in (4, 9):  # two corrections: the stretches around them are out of date
+        doc.seek(frame)
+        doc.begin_stroke((60.0, 40.0), 1, 7, erase=False)
+        doc.end_stroke()
+    assert doc.stale_frames().sum() == 12 - 3
+    started = []
+    prop.started.connect(lambda direction, start: started.append((start, direction)))
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_F,
+                       Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert started == [(0, "forward"), (4, "forward"), (9, "forward")]
+    assert doc.result_frames().all() and not doc.stale_frames().any()
+    assert window.status.currentMessage().startswith("Propagation done: 9 frames (from both sides: 16 propagated)")
+    with qtbot.waitSignal(prop.failed, timeout=WAIT_MS) as said:  # nothing left
+        prop.start_all()
+    assert said.args == ["Nothing to propagate", "Every frame has an up-to-date mask."]
+    doc.seek(6)  # a cancel ends the catch-up, and says how to go on
+    doc.begin_stroke((60.0, 40.0), 1, 7, erase=False)
+    doc.end_stroke()
+    doc.seek(2)
+    doc.begin_stroke((60.0, 40.0), 1, 7, erase=False)
+    doc.end_stroke()
+    slow_down(doc.session, monkeypatch, 0.3)
+    started.clear()
+    prop.start_all()
+    qtbot.waitUntil(lambda: bool(started), timeout=WAIT_MS)
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        prop.cancel()
+    assert started == [(0, "forward")] and doc.stale_frames().any()
+    assert window.status.currentMessage().endswith("Ctrl+Shift+F goes on")
+
+
+def test_propagate_all_asked_during_a_run_replaces_it_and_runs_every_stretch(qtbot, app_factory, tmp_path,
+                                                                           monkeypatch):
+    window, doc, prop = propagated_clip(qtbot, app_factory, tmp_path, count=10)
+    for frame in (3, 7):
+        doc.seek(frame)
+        doc.begin_stroke((60.0, 40.0), 1, 7, erase=False)
+        doc.end_stroke()
+    slow_down(doc.session, monkeypatch, 0.1)
+    doc.seek(3)
+    prop.start("backward")
+    started = []
+    prop.started.connect(lambda direction, start: started.append((start, direction)))
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        prop.start_all()
+    assert started == [(0, "forward"), (3, "forward"), (7, "forward")]
+    assert doc.result_frames().all() and not doc.stale_frames().any()
+    assert window.status.currentMessage().startswith("Propagation done: 7 frames")

@@ -334,9 +334,12 @@ class StatusBar(QStatusBar):
         """After a cancel, where the same key goes on from where the run stopped: its start, or for a forward
         (backward) run the last annotated frame it passed, where objects entered and joined the masks (a run
         stops at annotated frames, so from the start it would end there)."""
-        if not report.cancelled or not (report.frames or report.reused) \
-                or self._controller.propagation.annotations_changed:
+        if not report.cancelled or self._controller.propagation.annotations_changed:
             return ""  # (after an undo that stopped it, say, the same run would start over)
+        if self._controller.propagation.catching_up:  # the runs still to go are found again from the frames
+            return f" · {hint(self._keys, 'propagate.all')} goes on"
+        if not (report.frames or report.reused):
+            return ""
         done, frame = report.frames + report.reused, report.start
         if report.direction == "forward":
             frame = max((a for a in self._doc.annotated_frames() if report.start <= a < max(done)), default=frame)

@@ -328,8 +328,8 @@ class AppController(QObject):
             first, last = frames[0] == 0, frames[0] == self.document.num_frames - 1
             command = "propagate.forward" if first else "propagate.backward" if last else "propagate.both"
             if len(frames) > 1:  # a run stops at the next annotated frame (QA pass 107: only the first was named)
-                self.guide.emit(f"Frames {frame_numbers(frames)} are annotated: press {self._key('propagate.both')} "
-                                "on each to propagate them through the video")
+                self.guide.emit(f"Frames {frame_numbers(frames)} are annotated: press {self._key('propagate.all')} "
+                                "to propagate them through the video")
                 return
             self.guide.emit(f"Frame {frames[0] + 1} is annotated: press {self._key(command)} to propagate it "
                             f"through the video{'' if first or last else ' both ways'}")

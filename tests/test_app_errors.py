@@ -240,7 +240,7 @@ def test_a_video_opened_without_masks_says_what_to_do_first_then_next(qtbot, app
     labels = np.zeros((64, 96), np.uint8)
     labels[20:40, 20:40] = 1
     third.document.import_masks({1: labels, 3: labels}, as_annotations=True)
-    assert third.status.currentMessage() == "Frames 2, 4 are annotated: press Ctrl+F on each to propagate them " \
+    assert third.status.currentMessage() == "Frames 2, 4 are annotated: press Ctrl+Shift+F to propagate them " \
                                             "through the video"
 
 

@@ -699,8 +699,8 @@ class AnnotationSession:
         while the weights that recommend it are still loading: QA pass 75 saw the source's 1080 px meanwhile)."""
         status = self._propagator.memory_status()
         known = status["model"] or self.settings.process_height is not None
-        status["working_height"] = min(Geometry.for_source(self.frame_size, self._propagator.process_height).work) \
-            if known else 0
+        height = int(status["process_height"]) or None  # as the propagator works now, without loading it
+        status["working_height"] = min(Geometry.for_source(self.frame_size, height).work) if known else 0
         with self._lock:  # the propagation thread adds results meanwhile
             status["result_bytes"] = self._results.nbytes
         return status

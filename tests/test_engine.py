@@ -685,6 +685,21 @@ def test_weights_can_recommend_a_working_height(tmp_path):
         assert s.labels(2).shape == (48, 80)
 
 
+def test_memory_status_never_loads_the_network(tmp_path):
+    """QA pass 105: the status bar's poll loaded the weights (or waited 1.6-3.4 s for the warm-up thread that
+    loaded them) on the GUI thread, right after a video opened."""
+    from stm_core.engine.settings import EngineSettings
+
+    session = AnnotationSession.open(write_clip(tmp_path / "clip", frames=2),
+                                     EngineSettings(device="cpu", adapt_steps=None))  # as the app asks
+    status = session.memory_status()
+    assert session._propagator._model is None
+    assert status["model"] == "" and status["working_height"] == 0
+    session.prepare()
+    loaded = session.memory_status()
+    assert loaded["model"] == "stm-small" and loaded["process_height"] > 0 and loaded["working_height"] > 0
+
+
 def test_memory_status_while_results_arrive_from_another_thread(tmp_path):
     """The status bar polls memory while the propagation thread stores results (a 10,000-frame app run
     once failed here with 'dictionary changed size during iteration')."""

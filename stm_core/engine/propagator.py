@@ -608,11 +608,16 @@ class Propagator:
                 torch.cuda.empty_cache()
 
     def memory_status(self) -> dict[str, float | int | str]:
+        """What the status bar shows; never loads the network (QA pass 105: asked while the warm-up thread loaded
+        it, the GUI thread waited 1.6-3.4 s for the load lock)."""
+        model = self._model
+        steps = self.settings.adapt_steps
+        adapted = bool(steps) if steps is not None else model is not None and bool(model.recommended_adapt_height)
         status: dict[str, float | int | str] = {
             "device": self.device_name,
             "precision": describe_precision(self.device, self.settings.fast),
-            "process_height": self.process_height or 0,
-            "model": self._model.cfg.name if self._model is not None else "",  # "" until loaded
+            "process_height": self._height(adapted) or 0,
+            "model": model.cfg.name if model is not None else "",  # "" until loaded
             "memory_frames": self.memory_frames,
             "cached_frames": len(self._query_cache),
             "cache_bytes": self._query_cache.nbytes + self._memory_cache.nbytes,

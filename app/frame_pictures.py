@@ -1,7 +1,8 @@
 """The current frame's picture, decoded on a thread of its own when reading it would hold up the window.
 
-A jump far into a long-GOP video decodes up to a whole GOP, which froze the window 1-4 s at 1080p (QA pass 31);
-stepping on through a video decodes one frame, at once, on the GUI thread.
+A jump far into a long-GOP video decodes up to a whole GOP, which froze the window 1-4 s at 1080p (QA pass 31),
+and one 4K frame takes a fraction of a second; stepping on through a smaller video decodes one frame, at once,
+on the GUI thread.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from .workers import SerialJobs
 _DECODE_AT_ONCE = 4
 """Frames a picture may take to decode on the GUI thread (stepping on through a video takes one); a costlier
 one is decoded on a thread of its own."""
+_BIG_PICTURE = 4_000_000
+"""Pixels from which even one frame's decode goes to that thread (QA pass 105: a 4K PNG took 0.2-0.6 s on the GUI
+thread, and held arrow keys went on stepping for 12 s after they were let go)."""
 
 
 class FramePictures(QObject):
@@ -34,7 +38,10 @@ class FramePictures(QObject):
     def fetch(self, session: AnnotationSession | None, frame: int) -> None:
         """The frame shown is now `frame` of `session`: decode it off the GUI thread if that takes long."""
         self._pending = None
-        if session is None or session.frame_decode_cost(frame) <= _DECODE_AT_ONCE:
+        if session is None:
+            return
+        cost, (h, w) = session.frame_decode_cost(frame), session.frame_size
+        if cost == 0 or (cost <= _DECODE_AT_ONCE and h * w < _BIG_PICTURE):
             return
         self._pending = (session, frame)
 

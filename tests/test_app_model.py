@@ -475,3 +475,33 @@ def test_the_review_videos_blend_is_the_float_blend_to_within_one_level():
         got = composite(frame, labels, lut, opacity)
         assert np.abs(got.astype(int) - np.clip(expected + 0.5, 0, 255).astype(int)).max() <= (opacity != 0.5)
     assert np.array_equal(composite(frame, np.zeros((90, 120), np.uint8), lut), frame)
+
+
+def test_a_big_picture_is_decoded_off_the_gui_thread_even_when_it_is_the_next_frame(qtbot):
+    """QA pass 105: a 4K PNG (one frame to decode) took 0.2-0.6 s on the GUI thread a step, and held arrow keys
+    went on stepping for 12 s after they were let go."""
+    import numpy as np
+
+    from app.frame_pictures import FramePictures
+
+    class Session:
+        def __init__(self, size):
+            self.frame_size = size
+
+        def frame_decode_cost(self, frame):
+            return 0 if frame == 0 else 1  # frame 0 is cached
+
+        def frame(self, frame):
+            return np.zeros((*self.frame_size, 3), np.uint8)
+
+    pictures = FramePictures()
+    small, big = Session((1080, 1920)), Session((2160, 3840))
+    pictures.fetch(small, 1)
+    assert not pictures.pending(small, 1)  # decoded on the GUI thread when shown
+    pictures.fetch(big, 0)
+    assert not pictures.pending(big, 0)  # cached
+    with qtbot.waitSignal(pictures.ready, timeout=5000):
+        pictures.fetch(big, 1)
+        assert pictures.pending(big, 1)
+    assert pictures.picture(big, 1).shape == (2160, 3840, 3)
+    pictures.close()

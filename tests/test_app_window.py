@@ -236,6 +236,24 @@ def test_tool_brush_size_object_and_overlay_keys(qtbot, window):
     assert editor.overlay_mode is OverlayMode.CONTOURS
 
 
+def test_contours_stay_visible_when_zoomed_out(qtbot, window):
+    """QA pass 105: a 4K frame's one-pixel contours were scattered dots at 12 % and a broken line at 29 %."""
+    from app.editor_state import OverlayMode
+
+    doc, canvas = window.document, window.canvas
+    doc.begin_stroke((48.0, 32.0), 1, 21, erase=False)
+    doc.end_stroke()
+    window.editor.set_overlay_mode(OverlayMode.CONTOURS)
+    canvas.resetTransform()
+    canvas.zoom_by(1.0)
+    thin = int((canvas._overlay.buffer[..., 3] > 0).sum())
+    canvas.zoom_by(0.25)  # 25 %: lines of 6 frame pixels, 1.5 on screen
+    wide = int((canvas._overlay.buffer[..., 3] > 0).sum())
+    assert canvas.zoom == pytest.approx(0.25) and wide > 2 * thin
+    canvas.zoom_by(4.0)
+    assert int((canvas._overlay.buffer[..., 3] > 0).sum()) == thin
+
+
 def test_objects_rename_recolour_and_paint_new_object(qtbot, window):
     doc = window.document
     obj = doc.add_object()

@@ -72,6 +72,7 @@ class CanvasView(QGraphicsView):
         self._lut = np.zeros((256, 4), np.uint8)
         self._fit = True
         self._zoom_anchor: tuple[QPointF, QPointF] | None = None  # (viewport, scene) of the last zoom step
+        self._contour = 1  # the width the contours were last drawn at (`_contour_width`)
         self._opened: int | None = None  # the video shown (`Document.opened`): the same frames keep the view
         self._pan_from: QPointF | None = None
         self._space_down = False
@@ -198,7 +199,9 @@ class CanvasView(QGraphicsView):
         if rect is None and probability is None and not self._doc.labels.any():
             self._overlay.buffer.fill(0)  # a frame without mask: skip the lookup over every pixel
         else:
-            self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability)
+            self._contour = self._contour_width()
+            self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability,
+                                                           self._contour)
         self._overlay.update(QRectF(target.x0, target.y0, target.width, target.height))
 
     # ---- zoom and pan -------------------------------------------------------------------------------
@@ -235,7 +238,13 @@ class CanvasView(QGraphicsView):
         self._fit = False
         self._zoom_changed()
 
+    def _contour_width(self) -> int:
+        """Contour lines about 1.5 screen pixels wide however far the view is zoomed out, one frame pixel in."""
+        return max(1, round(1.5 / max(self.zoom, 1e-3)))
+
     def _zoom_changed(self) -> None:
+        if self._editor.overlay_mode is OverlayMode.CONTOURS and self._contour_width() != self._contour:
+            self._render_overlay()
         # zoomed in, show crisp pixels (the mask is edited per pixel); zoomed out, a smooth picture
         crisp = self.zoom >= 2
         self._frame_item.setTransformationMode(Qt.TransformationMode.FastTransformation if crisp

@@ -65,17 +65,16 @@ def restore_workspace(workspace: Workspace, session: AnnotationSession, report: 
             state, salvaged = {}, True
         if state is not None and not workspace.matches(state, names, size) and not salvaged:
             folder = session.source_path.is_dir()
-            changed = workspace.frames_changed(state, names, size) if folder or _same_recording(state, session) \
-                else None
+            changed = workspace.frames_changed(state, names, size) \
+                if folder or _completed_since(state, session) else None
             if changed is None:
                 raise InputError(f"the saved workspace {workspace.root} belongs to other frames")
             then, gone = saved(state, "num_frames", int, 0), changed[1]
             report("Frames changed", f"{session.source_path.name} has {len(names)} frames now, {then} when its "
                    f"work was saved. Its work is restored by frame {'name' if folder else 'number'}, every "
                    "propagated result marked out of date: propagate again." +
-                   (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} "
-                    f"{'deleted' if folder else 'past its end'}: the masks stay in the workspace, and come back "
-                    "with the frames." if gone else ""))
+                   (f" {gone} annotated frame{'s were' if gone > 1 else ' was'} deleted: the masks stay in the "
+                    "workspace, and come back with the frames." if gone else ""))
             salvaged = True
     except NewerWorkspace:
         raise  # the open fails, the workspace untouched
@@ -144,11 +143,14 @@ def _how_to_take_back(workspace: Workspace, size: tuple[int, int]) -> str:
     return f" Its annotated frames are the masks in {folder}: Import masks from folder (File menu) takes them back."
 
 
-def _same_recording(state: dict, session: AnnotationSession) -> bool:
-    """Whether a video file whose frames changed in number is the recording the state was saved for: its
-    first pictures look alike (a video is named by frame numbers, which any video at its path shares)."""
+def _completed_since(state: dict, session: AnnotationSession) -> bool:
+    """Whether a video file that has more frames now is the recording the state was saved for, opened cut short
+    then (an interrupted download, then the whole file: QA pass 101): its first pictures look alike. Not one with
+    fewer: a video re-encoded without its first frames has every frame's number shifted, also where its first
+    picture looks the same (QA pass 42: a still start)."""
     first = thumbnail_at(session, 0)
-    return first is not None and same_first_pictures(state, first, lambda name: thumbnail_of(session, name))
+    return saved(state, "num_frames", int, 0) < session.num_frames and first is not None \
+        and same_first_pictures(state, first, lambda name: thumbnail_of(session, name))
 
 
 def _report_damaged(workspace: Workspace, names: list[str], report: Report) -> None:

@@ -162,7 +162,7 @@ def same_first_pictures(state: dict, thumbnail: str, later: Callable[[str], str 
     """Whether a saved state's video began with the picture `thumbnail` shows (where both are `flat`, the later
     frame the state names looks alike too): positive evidence only, so a state without thumbnails is not. A
     video file whose frame count changed is then the same recording, cut short before or completed since (QA
-    pass 101: the complete download of a video opened cut short had its work set aside)."""
+    pass 101: the complete download of a video opened cut short had its work set aside) where it has more now."""
     saved = state.get("thumbnail")
     if not isinstance(saved, str) or len(saved) != len(thumbnail):
         return False

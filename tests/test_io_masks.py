@@ -285,7 +285,7 @@ def test_read_mask_dir(tmp_path: Path) -> None:
     assert sorted(masks) == [0, 3, 5, 7]
     assert np.array_equal(masks[7], a * 2) and np.array_equal(masks[5], half)
     write_mask(tmp_path / "m" / "00005.png", a)
-    with pytest.raises(InputError, match="00005.jpg and 00005.png .* both for frame 5|00005.png and 00005.jpg"):
+    with pytest.raises(InputError, match="00005.jpg and 00005.png .* both for frame 00005|00005.png and 00005.jpg"):
         read_mask_dir(tmp_path / "m", names, (8, 8))
     (tmp_path / "m" / "00005.png").unlink()
     (tmp_path / "m" / "00005.jpg").unlink()
@@ -295,7 +295,7 @@ def test_read_mask_dir(tmp_path: Path) -> None:
         read_mask_dir(tmp_path / "m", names, (8, 8))
     (tmp_path / "m" / "extra.png").unlink()
     write_mask(tmp_path / "m" / "7.png", a)
-    with pytest.raises(InputError, match="both for frame 7"):
+    with pytest.raises(InputError, match="both for frame 00007"):
         read_mask_dir(tmp_path / "m", names, (8, 8))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no masks"):

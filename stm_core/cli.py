@@ -247,13 +247,15 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
         raise InputError(f"another run ({locks.who(record)}) is writing masks into {out}: wait for it or give "
                          f"another --output. If no run is writing there, delete {lock}")
     try:
-        stage = out
+        stage, home = out, out.resolve()  # beside the folder a link names (QA pass 106)
         try:
             if earlier:
-                stage = Path(tempfile.mkdtemp(prefix=f"{out.name}.new-", dir=out.parent))
+                stage = Path(tempfile.mkdtemp(prefix=f"{home.name}.new-", dir=home.parent))
+                if os.stat(stage).st_dev != os.stat(home).st_dev:  # QA pass 106: a mount point's masks could
+                    raise OSError("another file system")  # not be moved in at the end ("Invalid cross-device link")
                 (stage / STAGE_MARK).write_text(_stage_mark(out, stage), encoding="utf-8")
-        except OSError:  # no room beside it (a read-only parent, a full disk): straight into `out`, as into a
-            if stage != out:  # new folder, and no unmarked folder left beside it (QA pass 79)
+        except OSError:  # no room beside it (a read-only parent, a full disk, another file system): straight into
+            if stage != out:  # `out`, as into a new folder, and no unmarked folder left beside it (QA pass 79)
                 shutil.rmtree(stage, ignore_errors=True)
             stage = out
         try:
@@ -296,8 +298,8 @@ def _remove_stopped_runs(out: Path) -> None:
     ended well: they are older and partial (QA pass 57: they piled up, looking like more sequences to a loop
     over the outputs). Only real folders (not links) that a run marked as its own for `out`, holding nothing but
     its PNGs, go (QA pass 65: a link of that name had its target's PNGs deleted, and a user's dated copy went)."""
-    removed = []
-    for folder in out.parent.glob(f"{glob.escape(out.name)}.new-*"):
+    removed, home = [], out.resolve()
+    for folder in home.parent.glob(f"{glob.escape(home.name)}.new-*"):
         try:
             if folder.is_symlink() or not folder.is_dir() \
                     or (folder / STAGE_MARK).read_text(encoding="utf-8") != _stage_mark(out, folder):

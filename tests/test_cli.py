@@ -640,6 +640,46 @@ def test_a_rerun_with_no_room_beside_the_output_leaves_nothing_there(tmp_path, c
            "(first: 00000.png)" in err and "No space left on device" in err
 
 
+def test_a_rerun_into_an_output_on_another_file_system_or_behind_a_link_replaces_its_masks(
+        tmp_path, clip, weights, capsys, monkeypatch):
+    """QA pass 106: with the output a mount point (or a link to another disk), the re-run's masks, made beside it
+    on its parent's file system, could not be moved in at the end: "Invalid cross-device link" after the whole
+    run, every time, and a folder of masks left each time."""
+    import errno
+
+    frames, ann = clip
+    real = tmp_path / "disk" / "masks"
+    real.mkdir(parents=True)
+    link = tmp_path / "link out"
+    link.symlink_to(real)
+    assert main(_propagate_args(frames, ann, link, weights)) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in real.glob("*.png")}
+    assert main(_propagate_args(frames, ann, link, weights)) == 0  # staged beside the target, not the link
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["masks"]
+    stat = os.stat
+
+    def other_device(path, *args, **kwargs):  # the folder made beside the output is on another file system
+        found = stat(path, *args, **kwargs)
+        if ".new-" not in str(path):
+            return found
+        fields = list(found[:10])
+        fields[2] += 1
+        return os.stat_result(fields)
+    replace = os.replace
+
+    def across(src, dst, *args, **kwargs):  # as the kernel refuses a rename from one file system to another
+        if ".new-" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return replace(src, dst, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", other_device)
+    monkeypatch.setattr(os, "replace", across)
+    assert main(_propagate_args(frames, ann, link, weights)) == 0  # straight into the output instead
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "disk").iterdir()) == ["masks"]
+    assert all(p.stat().st_mtime_ns > first[p.name] for p in real.glob("*.png"))
+    assert "Invalid cross-device" not in capsys.readouterr().err
+
+
 def test_a_coco_file_that_cannot_be_written_is_refused_before_the_run(tmp_path, clip, weights, capsys,
                                                                      monkeypatch):
     """QA pass 79: `--coco` into a read-only folder failed after the whole run."""

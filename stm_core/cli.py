@@ -260,9 +260,13 @@ def _writing_into(out: Path, names: list[str], written: set[int]) -> Iterator[Pa
             stage = out
         try:
             yield stage
-        except BaseException:
+        except BaseException as exc:
             if stage == out:
                 _name_earlier_left(out, earlier, names, written)
+                if isinstance(exc, KeyboardInterrupt) and not earlier:  # QA pass 106: "interrupted", no more
+                    count = len(list(out.glob("*.png")))
+                    warnings.warn(f"{out} holds {count} of the {len(names)} frames' masks: the same command again "
+                                  "makes them all")
             elif made := sorted(stage.glob("*.png")):
                 mask = "the mask this run wrote is" if len(made) == 1 else f"the {len(made)} masks this run wrote are"
                 warnings.warn(f"{out} keeps the earlier run's masks as they were; {mask} in {stage}")

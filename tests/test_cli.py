@@ -546,8 +546,11 @@ def test_an_interrupted_run_says_its_coco_file_was_not_written(tmp_path, clip, w
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(tmp_path / "o"),
                  "--weights", str(weights), "--device", "cpu", "--quiet", "--adapt-steps", "0",
                  "--coco", str(coco)]) == 130
-    assert f"--coco {coco} was not written: the run was interrupted" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--coco {coco} was not written: the run was interrupted" in err
     assert not coco.exists()
+    held = len(list((tmp_path / "o").glob("*.png")))  # QA pass 106: a new folder's partial masks went unsaid
+    assert f"{tmp_path / 'o'} holds {held} of the 5 frames' masks: the same command again makes them all" in err
 
 
 def test_a_terminated_run_says_so_and_that_its_coco_file_was_not_written(tmp_path, clip, weights, capsys,

@@ -180,7 +180,11 @@ def _propagated_into(out: Path, session: "AnnotationSession", complete: dict[int
                       f"({names[left[0]]}..{names[left[-1]]})")
     # smoothing=0: the rate counts from the end of adaptation (start_t moves), not from a first frame that
     # waited minutes for it
-    with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=a.quiet,
+    # no bar where stderr is no terminal (QA pass 106: a log file got its carriage returns, warnings glued on):
+    # what it would say first, on a line of its own
+    if not a.quiet and not sys.stderr.isatty():
+        print(desc, file=sys.stderr)
+    with tqdm(total=hi - lo - len(complete), unit="frame", desc=desc, disable=True if a.quiet else None,
               smoothing=0) as bar, _writing_into(out, names, written) as target:
         for index in session.annotated_frames():
             write_mask(target / f"{names[index]}.png", session.labels(index))
@@ -325,7 +329,7 @@ def _name_earlier_left(out: Path, earlier: set[str], names: list[str], written: 
     if left:
         warnings.warn(f"{len(left)} mask{'s' if len(left) > 1 else ''} in {out} {'are' if len(left) > 1 else 'is'} "
                       f"from an earlier run and {'were' if len(left) > 1 else 'was'} not rewritten by this one "
-                      f"(first: {left[0]}.png)")
+                      f"(first: {left[0]}.png); a fresh --output holds this run's masks alone")
 
 
 def _check_json_target(path: str | None, option: str = "--json", created: Path | None = None,

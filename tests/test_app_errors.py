@@ -292,7 +292,8 @@ def test_unusable_device_is_reported_once_and_settings_kept(app_factory, frame_d
     c.open(frame_dir)
 
     def no_cuda(self):
-        raise StmError("CUDA was requested but no CUDA device is available: run on the CPU instead")
+        raise StmError("CUDA was requested but no CUDA device is available: choose the CPU as the device "
+                       "(--device cpu, or the Device setting)")
 
     monkeypatch.setattr(AnnotationSession, "memory_status", no_cuda)
     before = c.settings.preferences()
@@ -337,8 +338,8 @@ def test_a_weights_file_that_does_not_load_is_refused_when_chosen(app_factory, f
     if not torch.cuda.is_available():  # QA pass 73: CUDA was refused after the dialog closed, its edits lost
         dialog = SettingsDialog(replace(before, device="cuda"), window, c.weights_problem)
         dialog.accept()
-        assert dialogs[-1] == ("Settings not usable", "CUDA was requested but no CUDA device is available: run on "
-                                                      "the CPU instead")
+        assert dialogs[-1] == ("Settings not usable", "CUDA was requested but no CUDA device is available: choose "
+                                                      "the CPU as the device (--device cpu, or the Device setting)")
         assert dialog.result() != QDialog.DialogCode.Accepted
     c.apply_preferences(replace(before, weights=str(DEFAULT_WEIGHTS)))  # a good file goes through
     assert c.settings.preferences().weights == str(DEFAULT_WEIGHTS)

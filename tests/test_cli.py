@@ -134,7 +134,9 @@ def test_propagate_with_several_annotations_and_late_object(tmp_path, clip, weig
     assert main(["propagate", str(frames), "--annotations", str(ann), "--output", str(out),
                  "--weights", str(weights), "--device", "cpu", "--mem-every", "1", "--adapt-steps", "0"]) == 0
     precision = hardware.describe_precision(torch.device("cpu"))  # fp32 here unless the CPU has AVX-512 BF16
-    assert f"propagating on CPU ({precision})" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"propagating on CPU ({precision})\n" in err  # a line, no progress bar: stderr is no terminal
+    assert "\r" not in err  # QA pass 106: a log file got the bar's carriage returns, warnings glued on
     assert len(list(out.glob("*.png"))) == 5
     assert np.array_equal(read_mask(out / "00003.png"), later)
 
@@ -742,4 +744,5 @@ def test_one_mask_left_from_an_earlier_run_is_named_in_the_singular(tmp_path, ca
         warnings.simplefilter("always")
         _name_earlier_left(tmp_path, {"00000", "00007"}, ["00000", "00001"], {0, 1})
     assert [str(w.message) for w in caught] == [f"1 mask in {tmp_path} is from an earlier run and was not "
-                                                 "rewritten by this one (first: 00007.png)"]
+                                                 "rewritten by this one (first: 00007.png); a fresh --output "
+                                                 "holds this run's masks alone"]

@@ -16,7 +16,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise StmError("CUDA was requested but no CUDA device is available: run on the CPU instead")
+        raise StmError("CUDA was requested but no CUDA device is available: choose the CPU as the device "
+                       "(--device cpu, or the Device setting)")
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise StmError(f"unknown device '{name}' (use auto, cpu or cuda)")
     return torch.device(name)

@@ -691,7 +691,7 @@ def open_frames(path: str | Path, cache_size: int = DEFAULT_CACHE_FRAMES) -> Fra
     if path.is_dir():
         return FolderFrames(path, cache_size)
     if not path.exists():
-        raise InputError(f"not found: {path}")
+        raise InputError(f"no video or frame folder at {path}: not found")
     if path.suffix.lower() in VIDEO_SUFFIXES:
         if path.is_file() and path.stat().st_size == 0:  # QA pass 101: said as FFmpeg's "Invalid data"
             raise InputError(f"cannot read video {path}: the file is empty (0 bytes)")

@@ -1144,3 +1144,14 @@ def test_propagate_all_asked_during_a_run_replaces_it_and_runs_every_stretch(qtb
     assert started == [(0, "forward"), (3, "forward"), (7, "forward")]
     assert doc.result_frames().all() and not doc.stale_frames().any()
     assert window.status.currentMessage().startswith("Propagation done: 7 frames")
+
+
+def test_a_run_cancelled_while_adapting_says_how_to_start_it_again(window):
+    """QA pass 107: "Propagation cancelled while adapting to the video (45 s)", and no word of what next."""
+    from stm_core.session import PropagationReport
+
+    prop = window.controller.propagation
+    prop._run_key = window.document.annotation_key()  # as a run started from the annotations as they are
+    window.status._on_finished(PropagationReport(0, "forward", cancelled=True, seconds=30.0, adapt_seconds=29.2,
+                                                 previewed=[1, 2]))
+    assert window.status.currentMessage().endswith(" · F on frame 1 starts it again")

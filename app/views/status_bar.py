@@ -338,15 +338,15 @@ class StatusBar(QStatusBar):
             return ""  # (after an undo that stopped it, say, the same run would start over)
         if self._controller.propagation.catching_up:  # the runs still to go are found again from the frames
             return f" · {hint(self._keys, 'propagate.all')} goes on"
-        if not (report.frames or report.reused):
-            return ""
+        key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
+            report.direction, "propagate.both"))
+        if not (report.frames or report.reused):  # stopped while adapting: the steps are lost (QA pass 107: no
+            return f" · {key} on frame {report.start + 1} starts it again" if report.adapt_seconds else ""  # word)
         done, frame = report.frames + report.reused, report.start
         if report.direction == "forward":
             frame = max((a for a in self._doc.annotated_frames() if report.start <= a < max(done)), default=frame)
         elif report.direction == "backward":
             frame = min((a for a in self._doc.annotated_frames() if min(done) < a <= report.start), default=frame)
-        key = hint(self._keys, {"forward": "propagate.forward", "backward": "propagate.backward"}.get(
-            report.direction, "propagate.both"))
         return f" · {key} on frame {frame + 1} goes on from there"
 
     def _other_side(self, report: PropagationReport) -> str:

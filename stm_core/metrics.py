@@ -186,7 +186,9 @@ def evaluate_sequence(gt_dir: str | Path, pred_dir: str | Path, objects: bool = 
             if other is not None:  # QA pass 69: JPEG predictions were called missing
                 raise InputError(f"predictions are read as PNG, and {other.name} is not one: save the predictions "
                                  f"as PNG (a JPEG changes labels at object edges)")
-            raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name})")
+            raise InputError(f"prediction {pred_path} is missing (ground truth has {gt_path.name}): the DAVIS "
+                             "protocol scores every frame but the first and last, so propagate the whole video, "
+                             "with the masks named as the ground truth's")
         gt = truth[t]  # a fresh array
         gt[gt == VOID_LABEL] = 0
         several = several or (not objects and gt.max() > 1 and len(np.unique(gt)) > 2)
@@ -247,7 +249,8 @@ def evaluate_dirs(gt_root: str | Path, pred_root: str | Path, objects: bool = Fa
         raise InputError(f"{gt_root} holds folders of sequences, but {pred_root} is one sequence's masks: give "
                          + (f"{own}" if own.is_dir() else "the folder of that sequence's ground truth"))
     if missing:
-        raise InputError(f"{pred_root} has no predictions for {len(missing)} sequence(s): {', '.join(missing)}")
+        raise InputError(f"{pred_root} has no predictions for {len(missing)} sequence(s): {', '.join(missing)}; "
+                         "give one sequence's ground truth and predictions to score it alone")
     extra = sorted((d.name for d in pred_root.iterdir() if d.is_dir() and _pngs(d)
                     and not (gt_root / d.name).is_dir()), key=natural_key)
     if extra:  # QA pass 21: left out without a word (within a sequence, unmatched masks are named)

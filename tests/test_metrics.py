@@ -216,8 +216,11 @@ def test_evaluate_dirs_layouts_and_table(tmp_path: Path) -> None:
     assert [r.sequence for r in single.rows] == ["a-seq"]
 
     _sequence(tmp_path / "gt" / "c-seq", _masks(4), binary=True)
-    with pytest.raises(InputError, match="c-seq"):
-        evaluate_dirs(tmp_path / "gt", tmp_path / "pred")
+    with pytest.raises(InputError, match="c-seq; give one sequence's ground truth and predictions to score it"):
+        evaluate_dirs(tmp_path / "gt", tmp_path / "pred")  # QA pass 106: no word of what to do
+    (tmp_path / "pred" / "a-seq" / "00002.png").unlink()
+    with pytest.raises(InputError, match="00002.png is missing .*: the DAVIS protocol scores every frame but"):
+        evaluate_dirs(tmp_path / "gt" / "a-seq", tmp_path / "pred" / "a-seq")
     with pytest.raises(InputError, match="at least 3"):
         evaluate_sequence(_sequence(tmp_path / "short", _masks(2)), tmp_path / "pred" / "a-seq")
     with pytest.raises(InputError, match="not found"):

@@ -565,6 +565,8 @@ class AppController(QObject):
     def _ask_again(self, to: str) -> str:
         """How to ask for the running run again: its own key and start (QA pass 68: after a run both ways,
         the note said F, which goes one way)."""
+        if self.propagation.catching_up:  # QA pass 108: it named the one run in progress of a catch-up
+            return f"press {self._key('propagate.all')} to {to}"
         direction, start = self.propagation.run_asked or ("forward", self.document.current_frame)
         return f"press {self._key(f'propagate.{direction}')} on frame {start + 1} to {to}"
 

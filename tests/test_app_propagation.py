@@ -1125,6 +1125,16 @@ def test_propagate_all_brings_every_stretch_up_to_date_in_one_go(qtbot, app_fact
         prop.cancel()
     assert started == [(0, "forward")] and doc.stale_frames().any()
     assert window.status.currentMessage().endswith("Ctrl+Shift+F goes on")
+    notes = []
+    window.controller.message.connect(notes.append)
+    started.clear()
+    prop.start_all()
+    qtbot.waitUntil(lambda: bool(started), timeout=WAIT_MS)
+    doc.seek(6)  # QA pass 108: an undo's note named Ctrl+F on the catch-up's first run
+    with qtbot.waitSignal(prop.runningChanged, timeout=WAIT_MS, check_params_cb=lambda running: not running):
+        window.controller.undo()
+    assert any(n.startswith("Undo stopped the propagation") and n.endswith("press Ctrl+Shift+F to propagate again")
+               for n in notes)
 
 
 def test_propagate_all_asked_during_a_run_replaces_it_and_runs_every_stretch(qtbot, app_factory, tmp_path,

@@ -47,6 +47,14 @@ def make_frames(folder: Path, count: int = 4, size: tuple[int, int] = (64, 96)) 
     return folder
 
 
+def damaged_clip(folder: Path, count: int, damaged: int) -> Path:
+    """`make_frames`, with frame `damaged`'s file cut to a third (its header still reads)."""
+    make_frames(folder, count)
+    data = (folder / f"{damaged:05d}.png").read_bytes()
+    (folder / f"{damaged:05d}.png").write_bytes(data[:len(data) // 3])
+    return folder
+
+
 @pytest.fixture
 def frame_dir(tmp_path: Path) -> Path:
     return make_frames(tmp_path / "clip")

@@ -44,13 +44,20 @@ def run_export(qtbot, window, options: ExportOptions):
     return finished[0] if finished else None
 
 
-def reimported(app_factory, frame_dir: Path, masks: Path, copy: Path):
-    """Another window on a copy of the clip (the clip itself is open in the first one), `masks` imported."""
+def on_a_copy(app_factory, frame_dir: Path, copy: Path):
+    """Another window on a copy of the clip (the clip itself is open in the first one): another video, with a
+    workspace of its own."""
     copy.mkdir()
     for frame in frame_dir.iterdir():
         (copy / frame.name).write_bytes(frame.read_bytes())
     other = app_factory()
     other.controller.open(copy)
+    return other
+
+
+def reimported(app_factory, frame_dir: Path, masks: Path, copy: Path):
+    """`on_a_copy`, with `masks` imported."""
+    other = on_a_copy(app_factory, frame_dir, copy)
     other.controller.import_mask_folder(masks, as_annotations=True)
     return other
 
@@ -94,12 +101,7 @@ def test_reimported_masks_bring_their_object_names_and_colours(qtbot, window, ap
     doc.rename_object(2, "Rider")
     doc.set_object_color(2, (1, 2, 3))
     run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=True))
-    copy = tmp_path / "copy"  # the same frames elsewhere: a new video, with a workspace of its own
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
+    other = on_a_copy(app_factory, frame_dir, tmp_path / "copy")
     assert other.controller.import_mask_folder(tmp_path / "out" / "masks", as_annotations=True)
     rider = other.document.objects.get(2)
     assert (rider.name, rider.color) == ("Rider", (1, 2, 3))
@@ -113,12 +115,7 @@ def test_one_objects_exported_masks_come_back_with_its_name_colour_and_id(qtbot,
     doc.rename_object(2, "Rider")
     doc.set_object_color(2, (1, 2, 3))
     run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=False, binary=True))
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
+    other = on_a_copy(app_factory, frame_dir, tmp_path / "copy")
     assert other.controller.import_mask_folder(tmp_path / "out" / "binary" / "object_002", as_annotations=True,
                                                as_new_object=True)
     rider = other.document.objects.get(2)
@@ -305,11 +302,9 @@ def test_a_frame_that_cannot_be_read_is_black_in_the_overlay_video_and_the_expor
                                                                                           tmp_path):
     """QA pass 79: one damaged frame stopped an export with the overlay video, its masks half written, and the
     message did not say the export had stopped."""
-    from .conftest import make_frames
+    from .conftest import damaged_clip
 
-    clip = make_frames(tmp_path / "clip", count=4)
-    whole = (clip / "00002.png").read_bytes()
-    (clip / "00002.png").write_bytes(whole[:len(whole) // 3])
+    clip = damaged_clip(tmp_path / "clip", count=4, damaged=2)
     window = app_factory()
     window.controller.open(clip)
     window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
@@ -816,12 +811,7 @@ def test_a_renumbered_export_imported_into_a_copy_with_a_renamed_object_keeps_it
     doc.import_masks({i: labels for i in range(4)}, as_annotations=True)
     doc.remove_object(2)  # files 1, 2 are the video's 1, 3
     assert run_export(qtbot, window, ExportOptions(tmp_path / "out", renumber=True)) is not None
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
+    other = on_a_copy(app_factory, frame_dir, tmp_path / "copy")
     other.document.rename_object(1, "MyCar")
     assert other.controller.import_mask_folder(tmp_path / "out" / "masks", as_annotations=True)
     assert set(np.unique(other.document.session.labels(1)).tolist()) == {0, 1, 2}
@@ -857,12 +847,7 @@ def test_one_exported_mask_imported_into_another_video_brings_the_names_and_colo
     doc.begin_stroke((50.0, 50.0), third.id, 7, erase=False)
     doc.end_stroke()
     run_export(qtbot, window, ExportOptions(tmp_path / "out", palette=True))
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for frame in frame_dir.iterdir():
-        (copy / frame.name).write_bytes(frame.read_bytes())
-    other = app_factory()
-    other.controller.open(copy)
+    other = on_a_copy(app_factory, frame_dir, tmp_path / "copy")
     assert other.controller.import_frame_mask(tmp_path / "out" / "masks" / f"{doc.frame_name(0)}.png")
     rider = other.document.objects.get(2)
     assert (rider.name, rider.color) == ("Rider", (1, 2, 3))

@@ -480,11 +480,9 @@ def test_engine_error_in_worker_becomes_a_dialog(qtbot, window, dialogs, monkeyp
 
 def test_a_run_ended_by_an_unreadable_frame_says_so_in_the_status_bar(qtbot, app_factory, tmp_path, dialogs):
     """QA pass 101: after the dialog the status bar showed the frame alone, as if nothing had run."""
-    from .conftest import make_frames
+    from .conftest import damaged_clip
 
-    clip = make_frames(tmp_path / "clip", count=5)
-    data = (clip / "00003.png").read_bytes()
-    (clip / "00003.png").write_bytes(data[: len(data) // 3])
+    clip = damaged_clip(tmp_path / "clip", count=5, damaged=3)
     window = app_factory()
     window.controller.open(clip)
     window.document.begin_stroke((30.0, 30.0), 1, 9, erase=False)

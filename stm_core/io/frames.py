@@ -324,7 +324,8 @@ class VideoFrames(FrameSource):
         self._uses = itertools.count(1)
         self._span = 0  # frames before the target a backward seek keeps: half the cache (once it is made)
         self._video_path = path
-        self._orientation: tuple[int, int, int, int] | None | object = _UNREAD  # see `_upright`
+        self._orientation: tuple[int, int, int, int] | None = None  # see `_upright`
+        self._orientation_read = False
         first_reader = self._cursors[0]
         try:
             self._stream_index = self._main_stream(path)
@@ -636,8 +637,8 @@ class VideoFrames(FrameSource):
         """The frame as RGB, turned as the video's display matrix asks, read from its first decoded frame: each
         frame's side data read keeps that frame's buffers alive in PyAV 18 (QA pass 105: stepping through a 4K
         video took the process from 1 GB to 4 GB, 500 MB a pass over 150 1080p frames)."""
-        if self._orientation is _UNREAD:
-            self._orientation = _orientation(frame)
+        if not self._orientation_read:
+            self._orientation, self._orientation_read = _orientation(frame), True
         return _upright(frame, self._orientation)
 
     def close(self) -> None:
@@ -648,9 +649,6 @@ class VideoFrames(FrameSource):
             for cursor in self._cursors:
                 cursor.close()
         super().close()
-
-
-_UNREAD = object()
 
 
 def _orientation(frame: "av.VideoFrame") -> tuple[int, int, int, int] | None:

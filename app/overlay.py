@@ -89,9 +89,7 @@ def render(labels: np.ndarray, mode: OverlayMode, lut: np.ndarray, rect: Rect | 
             return np.zeros((rect.height, rect.width, 4), np.uint8)
         return apply_lut(HEAT_LUT, probability[rect.slices()])
     if mode is OverlayMode.CONTOURS:
-        h, w = labels.shape
-        pad = Rect(max(rect.x0 - contour, 0), max(rect.y0 - contour, 0), min(rect.x1 + contour, w),
-                   min(rect.y1 + contour, h))
+        pad = rect.grown(contour, labels.shape)
         edges = boundary(labels[pad.slices()], contour)
         oy, ox = rect.y0 - pad.y0, rect.x0 - pad.x0
         return apply_lut(lut, edges[oy:oy + rect.height, ox:ox + rect.width])

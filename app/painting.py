@@ -35,6 +35,11 @@ class Rect:
             return self
         return Rect(min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1))
 
+    def grown(self, by: int, shape: tuple[int, ...]) -> "Rect":
+        """This rectangle `by` pixels larger on every side, clipped to a (H, W) frame."""
+        return Rect(max(self.x0 - by, 0), max(self.y0 - by, 0), min(self.x1 + by, int(shape[1])),
+                    min(self.y1 + by, int(shape[0])))
+
     def slices(self) -> tuple[slice, slice]:
         """Index a (H, W) array: `labels[rect.slices()]`."""
         return slice(self.y0, self.y1), slice(self.x0, self.x1)

@@ -252,6 +252,12 @@ def test_contours_stay_visible_when_zoomed_out(qtbot, window):
     assert canvas.zoom == pytest.approx(0.25) and wide > 2 * thin
     canvas.zoom_by(4.0)
     assert int((canvas._overlay.buffer[..., 3] > 0).sum()) == thin
+    canvas.zoom_by(0.25)
+    doc.begin_stroke((44.0, 32.0), 1, 5, erase=True)  # an edit redraws the wide lines it moves, also beyond it
+    doc.end_stroke()
+    partial = canvas._overlay.buffer.copy()
+    canvas._render_overlay()
+    assert np.array_equal(partial, canvas._overlay.buffer)
 
 
 def test_objects_rename_recolour_and_paint_new_object(qtbot, window):

@@ -195,11 +195,13 @@ class CanvasView(QGraphicsView):
             obj = self._doc.objects.get(selected)
             if obj is not None and obj.visible:
                 probability = self._doc.probability(selected)
+        self._contour = self._contour_width()
         target = rect or Rect.full(self._doc.labels.shape)
+        if rect is not None and mode is OverlayMode.CONTOURS:  # an edit moves contour pixels up to a line's width
+            target = rect.grown(self._contour, self._doc.labels.shape)  # beyond it (wide when zoomed out)
         if rect is None and probability is None and not self._doc.labels.any():
             self._overlay.buffer.fill(0)  # a frame without mask: skip the lookup over every pixel
         else:
-            self._contour = self._contour_width()
             self._overlay.buffer[target.slices()] = render(self._doc.labels, mode, self._lut, target, probability,
                                                            self._contour)
         self._overlay.update(QRectF(target.x0, target.y0, target.width, target.height))

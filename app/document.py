@@ -461,9 +461,9 @@ class Document(QObject):
         the preview came from was undone: QA passes 22b and 23 found them red, the old results lost) get that
         result back."""
         assert self._session is not None
-        for frame, key in self._ledger.replaced_current(set(self.annotated_frames())):
+        for frame in self._ledger.replaced_current(set(self.annotated_frames())):
             if self._session.restore_replaced(frame):
-                self._ledger.result_keys[frame], self._ledger.stale[frame] = key, False
+                self._ledger.mark_current([frame])  # its result was made from the annotations as they are
                 if frame == self._current and self._stroke is None:
                     self._reload()
                     self.labelsChanged.emit(frame)

@@ -106,11 +106,11 @@ class ResultLedger:
         """The frame's out-of-date result is a preview made before the engine adapted to the video."""
         return frame in self.previews and bool(self.stale[frame]) and self.result_keys[frame] is None
 
-    def replaced_current(self, annotated: set[int]) -> list[tuple[int, bytes]]:
-        """Takes out the frames whose preview replaced a result computed from the annotations as they are now,
-        with that result's key: the document gives them that result back."""
-        taken = [(f, k) for f, k in self.before_preview.items() if k == self.key and f not in annotated]
-        for frame, _ in taken:
+    def replaced_current(self, annotated: set[int]) -> list[int]:
+        """Takes out the frames whose preview replaced a result computed from the annotations as they are now:
+        the document gives them that result back."""
+        taken = [f for f, k in self.before_preview.items() if k == self.key and f not in annotated]
+        for frame in taken:
             del self.before_preview[frame]
         return taken
 

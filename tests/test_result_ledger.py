@@ -66,7 +66,7 @@ def test_a_preview_is_out_of_date_and_the_result_it_replaced_comes_back_when_cur
     assert ledger.before_preview == {6: current}
     assert ledger.replaced_current(set(annotations.digests)) == []  # the correction still stands
     annotations.paint(ledger, 5, None)
-    assert ledger.replaced_current(set(annotations.digests)) == [(6, current)]
+    assert ledger.replaced_current(set(annotations.digests)) == [6]
     assert ledger.before_preview == {}
 
 

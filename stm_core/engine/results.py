@@ -7,7 +7,10 @@ so 10,000 frames of results fit in RAM. Entries are replaced whole: a reader nev
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -23,29 +26,86 @@ class StoredResult:
     it is a snapshot that costs nothing to keep."""
 
     shape: tuple[int, int]
-    labels: bytes
-    probs: bytes | None
+    labels: Packed
+    probs: Packed | None
     probs_shape: tuple[int, int]
     obj_ids: tuple[int, ...]
     uncertainty: float
     origin: tuple[int, str, tuple] | None  # (start frame, digest of its annotation, FrameResult.network)
     areas: tuple[tuple[int, int], ...]  # (label, pixels) of every label present, background included
     serial: int  # unique to this entry: an unchanged serial means the frame's result was not replaced
-    own: tuple[bytes, float] | None = None  # where this is a blend of two runs: its run's own (probs, uncertainty)
+    own: tuple[Packed, float] | None = None  # where this is a blend of two runs: its run's own (probs, uncertainty)
 
     @property
     def nbytes(self) -> int:
-        return len(self.labels) + (len(self.probs) if self.probs else 0) + (len(self.own[0]) if self.own else 0)
+        return sum(len(part) for packed in (self.labels, self.probs, self.own and self.own[0]) if packed
+                   for part in packed)
 
     def label_map(self) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(self.labels), np.uint8).reshape(self.shape).copy()
+        return _unpack(self.labels, self.shape)
 
     def soft_maps(self) -> np.ndarray | None:
         """uint8 [K,h,w] for `obj_ids` at the size they were stored, None without soft maps (a fresh array)."""
-        if self.probs is None:
-            return None
-        shape = (len(self.obj_ids),) + self.probs_shape
-        return np.frombuffer(zlib.decompress(self.probs), np.uint8).reshape(shape).copy()
+        return None if self.probs is None else _unpack(self.probs, (len(self.obj_ids),) + self.probs_shape)
+
+    def own_maps(self) -> np.ndarray | None:
+        """Where this is a blend of two runs, the soft maps of its run alone (as `soft_maps`), else None."""
+        return None if self.own is None else _unpack(self.own[0], (len(self.obj_ids),) + self.probs_shape)
+
+
+Packed = tuple[bytes, ...]
+"""A uint8 array's bytes, zlib'd in consecutive parts of up to `PART_BYTES` (one part for a small array)."""
+
+PART_BYTES = 1 << 16
+"""Soft maps are compressed in parts of this size side by side (zlib lets go of the GIL while it compresses): on
+the H200's host, one 480p object's soft maps took about 9 ms to compress whole, on the thread that stores the
+results, and bound propagation to about 90 frames per second there."""
+
+
+class _Packers:
+    """The threads that compress parts, started when first needed, and anew in a forked child (which has none
+    of its parent's threads)."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._lock = None, threading.Lock()
+
+    def submit(self, data: memoryview) -> Future:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="stm-pack")
+            return self._pool.submit(zlib.compress, data, 1)
+
+
+_PACKERS = _Packers()
+
+
+def _parts(data: np.ndarray | None) -> list[Future] | Packed | None:
+    """`data` (uint8) compressed: a small array at once, a large one's parts started on the packing threads."""
+    if data is None:
+        return None
+    raw = memoryview(np.ascontiguousarray(data, np.uint8).reshape(-1))
+    if len(raw) <= PART_BYTES:
+        return (zlib.compress(raw, 1),)
+    return [_PACKERS.submit(raw[i:i + PART_BYTES]) for i in range(0, len(raw), PART_BYTES)]
+
+
+def _packed(parts: list[Future] | Packed | None) -> Packed | None:
+    return parts if parts is None or isinstance(parts, tuple) else tuple(f.result() for f in parts)
+
+
+def _unpack(packed: Packed, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(shape, np.uint8)
+    flat, at = out.reshape(-1), 0
+    for part in packed:
+        chunk = np.frombuffer(zlib.decompress(part), np.uint8)
+        flat[at:at + len(chunk)] = chunk
+        at += len(chunk)
+    return out
 
 
 _SERIALS = itertools.count()  # shared by every store: copies keep their entries' serials
@@ -68,14 +128,14 @@ class ResultStore:
         preview) keeps the last other result it replaced, for `restore`. `own`: where the result is a blend of
         two runs, the soft maps (as `probs`) and uncertainty of the run from `origin` alone (`unblended`)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
-        z = zlib.compress(labels.tobytes(), 1)
-        pz = None if probs is None else zlib.compress(np.ascontiguousarray(probs, np.uint8).tobytes(), 1)
+        probs_parts, own_parts = _parts(probs), _parts(None if own is None else own[0])  # compressing meanwhile
+        z, areas = (zlib.compress(labels, 1),), label_areas(labels)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         old = self._entries.get(index)
-        mine = None if own is None else (zlib.compress(np.ascontiguousarray(own[0], np.uint8).tobytes(), 1), own[1])
-        new = self._entries[index] = StoredResult(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
-                                            tuple(obj_ids or ()), uncertainty, origin, label_areas(labels),
-                                            next(_SERIALS), mine)
+        mine = None if own is None else (_packed(own_parts), own[1])
+        new = self._entries[index] = StoredResult(labels.shape, z, _packed(probs_parts),  # type: ignore[arg-type]
+                                                  probs_shape, tuple(obj_ids or ()), uncertainty, origin, areas,
+                                                  next(_SERIALS), mine)  # type: ignore[arg-type]
         kept = self._replaced.pop(index, None)
         if provisional:
             replaced = kept[1] if kept is not None and old is not None and kept[0] == old.serial else old
@@ -147,9 +207,7 @@ class ResultStore:
             return None
         if e.own is None:
             return e.origin, self.soft(index), e.uncertainty
-        shape = (len(e.obj_ids),) + e.probs_shape
-        return e.origin, (list(e.obj_ids), np.frombuffer(zlib.decompress(e.own[0]), np.uint8).reshape(shape).copy()), \
-            e.own[1]
+        return e.origin, (list(e.obj_ids), e.own_maps()), e.own[1]  # type: ignore[return-value]
 
     def soft(self, index: int) -> tuple[list[int], np.ndarray] | None:
         """(object ids, uint8 [K,h,w] soft maps at the size they were stored), None without soft maps."""

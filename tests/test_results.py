@@ -1,0 +1,59 @@
+"""The result store keeps what it is given exactly, however its soft maps are split for compression."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+import numpy as np
+import pytest
+
+from stm_core.engine.results import PART_BYTES, ResultStore
+
+
+def _soft(objects: int, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Soft maps as propagation leaves them: smooth blobs with low noise around them."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    maps = [255 * np.exp(-((yy - rng.uniform(0, shape[0])) ** 2 + (xx - rng.uniform(0, shape[1])) ** 2) / 5e3)
+            + rng.uniform(0, 6, shape) for _ in range(objects)]
+    return np.clip(maps, 0, 255).astype(np.uint8)
+
+
+def test_large_soft_maps_are_stored_in_parts_and_read_back_exactly():
+    labels = np.zeros((480, 854), np.uint8)
+    labels[100:300, 200:500] = 2
+    probs, own = _soft(3, (480, 854), 0), _soft(3, (480, 854), 1)
+    store = ResultStore()
+    store.put(7, labels, probs, [1, 2, 5], 0.25, own=(own, 0.5))
+    entry = store.entry(7)
+    assert len(entry.probs) == -(-probs.nbytes // PART_BYTES) > 1  # compressed side by side
+    assert np.array_equal(store.soft(7)[1], probs) and store.soft(7)[0] == [1, 2, 5]
+    assert np.array_equal(store.labels(7), labels)
+    origin, (ids, maps), uncertainty = store.unblended(7)
+    assert ids == [1, 2, 5] and np.array_equal(maps, own) and uncertainty == 0.5
+    assert entry.nbytes == len(entry.labels[0]) + sum(map(len, entry.probs)) + sum(map(len, entry.own[0]))
+    small = _soft(1, (24, 32), 2)
+    store.put(8, labels[:24, :32], small, [1])
+    assert len(store.entry(8).probs) == 1 and np.array_equal(store.soft(8)[1], small)
+
+
+def _store_in_child(queue: multiprocessing.Queue) -> None:
+    store = ResultStore()
+    probs = _soft(2, (480, 854), 3)
+    store.put(0, np.zeros((480, 854), np.uint8), probs, [1, 2])
+    queue.put(bool(np.array_equal(store.soft(0)[1], probs)))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork is the start method that copies a process's state")
+def test_a_forked_child_compresses_with_threads_of_its_own():
+    ResultStore().put(0, np.zeros((480, 854), np.uint8), _soft(2, (480, 854), 4), [1, 2])  # the parent's threads
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_store_in_child, args=(queue,))
+    child.start()
+    child.join(30)
+    stored = queue.get(timeout=1) if not child.is_alive() else None
+    if child.is_alive():
+        child.kill()
+    assert stored is True, "the forked child never stored its result (it waited for threads it does not have)"

@@ -124,6 +124,11 @@ def same_key(key: str) -> str:
     return sequence.toString(QKeySequence.SequenceFormat.PortableText) if 0 < sequence.count() <= 1 else ""
 
 
+def key_text(key: str) -> str:
+    """A key as the menus show it ("Delete" is "Del" there), so help, notes and menus spell it alike (QA 107)."""
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText) or key
+
+
 def clashes(keys: KeyMap) -> list[str]:
     """What is wrong with a key map, one line each: a key bound to two commands (Qt would run neither) or a
     reserved key bound to another command than its own."""
@@ -143,7 +148,7 @@ def clashes(keys: KeyMap) -> list[str]:
 def hint(keys: KeyMap, command_id: str) -> str:
     """The key to name in a note or label ("F"), else (no key bound) the command as its menu names it."""
     own = keys.get(command_id, ())
-    return own[0] if own else f"“{TEXT[command_id]}”"
+    return key_text(own[0]) if own else f"“{TEXT[command_id]}”"
 
 
 def groups(keys: KeyMap | None = None) -> dict[str, list[tuple[Command, tuple[str, ...]]]]:

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QImage, QWheelEvent
+from PySide6.QtGui import QImage, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from app.editor_state import Tool
 from app.overlay import OverlayMode
 from app.views.canvas import MAX_ZOOM
-from app.shortcuts import COMMANDS
+from app.shortcuts import COMMANDS, key_text
 from app.views.help_dialog import shortcuts_html
 
 
@@ -333,11 +333,14 @@ def test_zoom_in_never_zooms_out_on_a_tiny_frame(app_factory, tmp_path):
     assert canvas.zoom < fitted
 
 
-def test_help_lists_every_key():
+def test_help_lists_every_key_as_the_menus_spell_it(window):
     html = shortcuts_html()
     for command in COMMANDS:
         for k in command.keys:
-            assert k.replace("<", "&lt;") in html
+            assert key_text(k).replace("<", "&lt;") in html
+    erase = window.actions_by_id["edit.clear_object"]  # QA 107: help said Delete, the menu Del
+    assert f"<kbd>{erase.shortcut().toString(QKeySequence.SequenceFormat.NativeText)}</kbd>" in html
+    assert "<kbd>Delete</kbd>" not in html
 
 
 def test_escape_cancels_nothing_gracefully(qtbot, window):

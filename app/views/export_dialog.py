@@ -37,9 +37,9 @@ class ExportDialog(QDialog):
         self.palette_box = QCheckBox("DAVIS palette PNGs, every frame (masks/)", checked=True)
         self.binary_box = QCheckBox("Binary 0/255 mask per object (binary/object_NNN/)")
         self.grow_spin = QSpinBox(minimum=-GROW_LIMIT, maximum=GROW_LIMIT, value=int(last.get("grow", 0)),
-                                  prefix="grown by ", suffix=" px")
-        self.grow_spin.setToolTip("Grow the binary masks by this many pixels (shrink where negative): inpainting "
-                                  "and matting tools want a margin round the object")
+                                  prefix="margin ", suffix=" px")  # "grown by -11 px" read wrong (QA 107)
+        self.grow_spin.setToolTip("Grow the binary masks by this many pixels, or shrink them where negative: "
+                                  "inpainting and matting tools want a margin round the object")
         self.soft_box = QCheckBox("Soft probability per object, 8-bit (soft/object_NNN/)")
         self.video_box = QCheckBox("Overlay video for review (overlay.mp4)")
         self.coco_box = QCheckBox("COCO instance segmentation, RLE masks (coco.json)")

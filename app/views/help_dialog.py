@@ -6,7 +6,7 @@ from html import escape
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-from ..shortcuts import MOUSE_HELP, KeyMap, groups
+from ..shortcuts import MOUSE_HELP, KeyMap, groups, key_text
 from .screen_fit import fit_to_screen
 
 
@@ -16,7 +16,7 @@ def shortcuts_html(keys: KeyMap | None = None) -> str:
     for group, commands in groups(keys).items():
         rows.append(f"<tr><th colspan=2 align=left><br>{escape(group)}</th></tr>")
         for command, command_keys in commands:
-            keys_html = " or ".join(f"<kbd>{escape(k)}</kbd>" for k in command_keys)
+            keys_html = " or ".join(f"<kbd>{escape(key_text(k))}</kbd>" for k in command_keys)
             rows.append(f"<tr><td width=180>{keys_html}</td><td>{escape(command.text)}</td></tr>")
     rows.append("<tr><th colspan=2 align=left><br>Mouse</th></tr>")
     rows += [f"<tr><td>{escape(g)}</td><td>{escape(t)}</td></tr>" for g, t in MOUSE_HELP]

@@ -14,9 +14,9 @@
 # against it on the same machine; INIT=weights.pt continues from another weights file (carry it). A failed import
 # stops the script within seconds (so a rerun fits the lease); after that the steps are independent and each
 # has its own time limit: the CUDA-graph tests, the bench, the profile, training. SPY=1 (with py-spy's wheel in
-# .whl, carried) samples every thread of a 480 px run, with frames rendered during and before it. $OUT takes at most 8 files
-# of 16 MiB, so training runs in $WORK (last.pt, with the optimizer, is 29 MB) and only the weights-only
-# best.pt/final.pt and the log come back. The training schedule anneals over the given minutes
+# .whl, carried) samples every thread of a 480 px run, with frames rendered during and before it. $OUT takes at
+# most 8 files of 16 MiB, so training runs in $WORK (last.pt, with the optimizer, is 29 MB) and only the
+# weights-only best.pt/final.pt and the log come back. The training schedule anneals over the given minutes
 # (`--max-minutes`), whatever the step rate turns out to be.
 set -uo pipefail
 MINUTES="${1:-4}"
@@ -52,8 +52,8 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   fi
 fi
 if [ -n "${AB:-}" ]; then  # this tree against an older one (carried), alternately: scripts/ab_speed.py
-  timeout 120 $PY scripts/ab_speed.py "$AB" --device "$DEVICE" --rounds 2 --frames "${AB_FRAMES:-96}" | tee "$OUT/ab_speed.txt" \
-    || echo "A/B failed or timed out: $?"
+  timeout 120 $PY scripts/ab_speed.py "$AB" --device "$DEVICE" --rounds 2 --frames "${AB_FRAMES:-96}" \
+    | tee "$OUT/ab_speed.txt" || echo "A/B failed or timed out: $?"
 fi
 if [ -n "${SPY:-}" ]; then  # where the host's time goes at 480 px, every thread: py-spy carried as a wheel in .whl
   if $PY -m pip install -q --no-index --no-deps --target /tmp/pyspy .whl/py_spy-*.whl; then

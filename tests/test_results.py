@@ -32,10 +32,15 @@ def test_large_soft_maps_are_stored_in_parts_and_read_back_exactly():
     assert np.array_equal(store.labels(7), labels)
     origin, (ids, maps), uncertainty = store.unblended(7)
     assert ids == [1, 2, 5] and np.array_equal(maps, own) and uncertainty == 0.5
-    assert entry.nbytes == len(entry.labels[0]) + sum(map(len, entry.probs)) + sum(map(len, entry.own[0]))
+    assert entry.nbytes == sum(len(part) for packed in (entry.labels, entry.probs, entry.own[0]) for part in packed)
     small = _soft(1, (24, 32), 2)
     store.put(8, labels[:24, :32], small, [1])
-    assert len(store.entry(8).probs) == 1 and np.array_equal(store.soft(8)[1], small)
+    assert len(store.entry(8).probs) == len(store.entry(8).labels) == 1 and np.array_equal(store.soft(8)[1], small)
+    big = np.zeros((2160, 3840), np.uint8)  # a 4K label map: in parts too
+    big[500:1500, 1000:3000] = 3
+    store.put(9, big, None)
+    assert len(store.entry(9).labels) > 1 and np.array_equal(store.labels(9), big)
+    assert store.probability(9, 3).max() == 255 and dict(store.entry(9).areas)[3] == 1000 * 2000
 
 
 def _store_in_child(queue: multiprocessing.Queue) -> None:

@@ -57,9 +57,9 @@ Packed = tuple[bytes, ...]
 """A uint8 array's bytes, zlib'd in consecutive parts of up to `PART_BYTES` (one part for a small array)."""
 
 PART_BYTES = 1 << 16
-"""Soft maps are compressed in parts of this size side by side (zlib lets go of the GIL while it compresses): on
-the H200's host, one 480p object's soft maps took about 9 ms to compress whole, on the thread that stores the
-results, and bound propagation to about 90 frames per second there."""
+"""Label and soft maps are compressed in parts of this size side by side (zlib lets go of the GIL while it
+compresses): on the H200's host, one 480p object's soft maps took about 9 ms to compress whole, on the thread
+that stores the results, and bound propagation to about 90 frames per second there."""
 
 
 class _Packers:
@@ -128,14 +128,14 @@ class ResultStore:
         preview) keeps the last other result it replaced, for `restore`. `own`: where the result is a blend of
         two runs, the soft maps (as `probs`) and uncertainty of the run from `origin` alone (`unblended`)."""
         labels = np.ascontiguousarray(labels, dtype=np.uint8)
-        probs_parts, own_parts = _parts(probs), _parts(None if own is None else own[0])  # compressing meanwhile
-        z, areas = (zlib.compress(labels, 1),), label_areas(labels)
+        parts = [_parts(a) for a in (labels, probs, None if own is None else own[0])]
+        areas = label_areas(labels)  # while the parts are compressed
+        z, pz, mine = (_packed(p) for p in parts)
         probs_shape = labels.shape if probs is None else probs.shape[1:]
         old = self._entries.get(index)
-        mine = None if own is None else (_packed(own_parts), own[1])
-        new = self._entries[index] = StoredResult(labels.shape, z, _packed(probs_parts),  # type: ignore[arg-type]
-                                                  probs_shape, tuple(obj_ids or ()), uncertainty, origin, areas,
-                                                  next(_SERIALS), mine)  # type: ignore[arg-type]
+        new = self._entries[index] = StoredResult(labels.shape, z, pz, probs_shape,  # type: ignore[arg-type]
+                                                  tuple(obj_ids or ()), uncertainty, origin, areas, next(_SERIALS),
+                                                  None if own is None else (mine, own[1]))  # type: ignore[arg-type]
         kept = self._replaced.pop(index, None)
         if provisional:
             replaced = kept[1] if kept is not None and old is not None and kept[0] == old.serial else old

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from stm_core.engine.frame_outputs import (PendingResult, _band_mean_indexed, _band_mean_weighted,
-                                           boundary_uncertainty, frame_outputs)
+                                           boundary_uncertainty, frame_outputs, winner)
 from stm_core.engine.frame_prep import Geometry
 from stm_core.model.aggregation import aggregate
 
@@ -46,3 +46,15 @@ def test_frame_result_maps_channels_to_object_ids_at_the_source_size():
     same_ids = PendingResult(7, frame_outputs(agg, geo, None)).result()
     assert set(np.unique(same_ids.labels)) == {0, 1, 2}
     assert same_ids.uncertainty == result.uncertainty
+
+
+def test_one_objects_winner_is_the_first_most_probable_channel_as_for_several():
+    """The two-channel shortcut gives what `max(0)` gives, ties (to the background) included."""
+    rng = torch.Generator().manual_seed(0)
+    for channels in (2, 3):
+        probs = torch.softmax(torch.randn(channels, 64, 96, generator=rng) * 3, 0)
+        probs[:, :8, :8] = 1 / channels  # exact ties
+        probs[:, 8:16, :8] = probs[:, 8:16, :8].to(torch.bfloat16).float()  # near ties, rounded
+        expected = probs.max(0).indices.to(torch.uint8)
+        assert torch.equal(winner(probs), expected) and winner(probs).dtype == torch.uint8
+        assert int(winner(probs)[:8, :8].max()) == 0

@@ -135,6 +135,8 @@ class AppController(QObject):
             self.editor.apply_json(saved_work.editor)
             # the folder's name, not its path: a long path ran into the frame number on the status bar
             self.message.emit(f"Restored the saved work (workspace {workspace.root.name})")
+        else:  # a video without saved work: the last video's export folder is not its own (QA pass 110: its
+            self.editor.set_export_choices({})  # export went into that folder, over the other video's files)
         keys, deferred, uncertainty, removed = (saved_work.keys, saved_work.deferred, saved_work.uncertainty,
                                                 saved_work.removed)
         self.document.load(session, saved_work.objects, saved_work.frame, keys.stale, loading=deferred,

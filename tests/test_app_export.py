@@ -1027,3 +1027,23 @@ def test_after_an_export_enter_closes_the_dialog_instead_of_opening_the_folder(q
     qtbot.waitUntil(lambda: dialog.open_button.isVisible() and dialog.close_button.text() == "Close")
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
     assert not opened and not dialog.isVisible()
+
+
+def test_a_video_without_saved_work_is_not_offered_the_last_videos_export_folder(qtbot, window, tmp_path):
+    """QA pass 110: a newly opened video's export dialog offered the previous video's export folder, and its
+    export went there, over that video's files. The previous video keeps its own folder."""
+    from .conftest import make_frames
+
+    first = window.controller.source
+    window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
+    window.document.end_stroke()
+    dialog = ExportDialog(window.controller, tmp_path / "default_a", window)
+    dialog.folder_edit.setText(str(tmp_path / "out_a"))
+    with qtbot.waitSignal(window.controller.exportFinished, timeout=WAIT_MS):
+        dialog.export_button.click()
+    assert window.controller.open(make_frames(tmp_path / "other", count=2))
+    assert ExportDialog(window.controller, tmp_path / "default_b", window).folder_edit.text() == \
+        str(tmp_path / "default_b")
+    assert window.controller.open(first)
+    assert ExportDialog(window.controller, tmp_path / "default_a", window).folder_edit.text() == \
+        str(tmp_path / "out_a")

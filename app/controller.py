@@ -23,7 +23,7 @@ from .demo_clip import ensure_demo_clip
 from .document import Document
 from .editor_state import EditorState
 from .errors import describe
-from .export import ExportOptions, export, leftovers
+from .export import ExportOptions, export, leftovers, other_videos_export
 from .mask_import import describe_new_objects, one_object, painted_over, take_listed, video_ids
 from .objects import TrackedObject
 from .propagation import PropagationController
@@ -705,6 +705,12 @@ class AppController(QObject):
         session = self.document.session
         return [] if session is None else [x.describe() for x in leftovers(session, list(self.document.objects),
                                                                            options)]
+
+    def export_of_other_video(self, options: ExportOptions) -> str | None:
+        """The name of the other video whose export is in the chosen folder, if it is another's (the dialog
+        asks before mixing the two)."""
+        workspace = self.autosaver.workspace
+        return other_videos_export(options.folder, None if workspace is None else workspace.work_id)
 
     def start_export(self, options: ExportOptions) -> None:
         """Export on a worker thread; does nothing while `export_blocker()` says why not."""

@@ -197,7 +197,8 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
     files = 1
     dirs = _written_dirs(options, objects)
     names, total = session.frame_names, session.num_frames
-    made.merged(set(dirs), names).write(folder)  # before their PNGs, so a kill leaves them known
+    source_name = session.source_path.name
+    made.merged(set(dirs), names, work_id, source_name).write(folder)  # before their PNGs, so a kill leaves them known
     for d in dirs:
         (folder / d).mkdir(parents=True, exist_ok=True)
     lut = label_lut(replace(o, visible=True) for o in objects)  # the review video shows hidden objects too
@@ -242,11 +243,13 @@ def export(session: AnnotationSession, objects: list[TrackedObject], options: Ex
                                                                          for n in names[done:])]
         older += [f for f, chosen in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco))
                   if chosen and (folder / f).exists()]
-        made.merged(set(dirs), names[:done]).write(folder)  # what it wrote (QA pass 44: it claimed it all)
+        made.merged(set(dirs), names[:done], work_id, source_name).write(folder)  # what it wrote (QA pass 44:
+        # it claimed it all)
         return ExportSummary(folder, done, files, True, without_mask, tuple(older))
     h, w = session.frame_size
     padded = (h + h % 2, w + w % 2) if options.video and (h % 2 or w % 2) else None
-    removed, unrecorded, kept, gone = _tidy_after(folder, options, objects, names, earlier, made, dirs)
+    removed, unrecorded, kept, gone = _tidy_after(folder, options, objects, names, earlier, made, dirs,
+                                                  (work_id, source_name))
     return ExportSummary(folder, done, files, False, without_mask, (), padded, removed, options.coco, out_of_date,
                          kept, gone, unrecorded, tuple(unreadable))
 
@@ -273,18 +276,18 @@ def _write_frame_files(session: AnnotationSession, index: int, labels: np.ndarra
 
 
 def _tidy_after(folder: Path, options: ExportOptions, objects: list[TrackedObject], names: list[str],
-                earlier: set[int], made: "_Manifest", dirs: list[str]
+                earlier: set[int], made: "_Manifest", dirs: list[str], whose: tuple[str | None, str]
                 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """After an export that ended well: remove what earlier exports here wrote for deleted objects, and their
-    leftovers where asked, and record what the folder now holds. Returns the removed folders, those kept without
-    a record, and the leftovers kept and removed, described."""
+    leftovers where asked, and record what the folder now holds, and `whose` it is (work id, video name).
+    Returns the removed folders, those kept without a record, and the leftovers kept and removed, described."""
     removed, unrecorded = _remove_deleted_objects(folder, objects, options, earlier, set(names), made)
     found = _leftovers(folder, options, objects, set(names), earlier, made)
     gone = [x for x in found if options.remove_leftovers and x.remove()]
     kept = [x for x in found if x not in gone]  # still known as an earlier export's, for the next export
     outputs = set(dirs) | {name for name, on in ((VIDEO_FILE, options.video), (COCO_FILE, options.coco)) if on}
     _Manifest(outputs | {_output_of(folder, f) for x in kept for f in x.files},
-              set(names) | (made.frames if kept else set()), set(unrecorded)).write(folder)
+              set(names) | (made.frames if kept else set()), set(unrecorded), *whose).write(folder)
     return removed, unrecorded, tuple(x.describe() for x in kept), tuple(x.describe() for x in gone)
 
 
@@ -395,22 +398,36 @@ class _Manifest:
     unrecorded: set[str] = field(default_factory=set)
     """Folders of deleted objects an older export left without a record (`ExportSummary.unrecorded`): named
     again at each export while they are there (QA pass 65: named once, then kept without a word)."""
+    work: str | None = None
+    """`Workspace.work_id` of the video the last export here was of, and that video's file or folder name."""
+    video: str | None = None
 
     @staticmethod
     def read(folder: Path) -> "_Manifest":
         try:
             data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            work, video = data.get("work"), data.get("video")
             return _Manifest({str(o) for o in data["outputs"]}, {str(f) for f in data["frames"]},
-                             {str(u) for u in data.get("unrecorded", [])})
+                             {str(u) for u in data.get("unrecorded", [])}, work if isinstance(work, str) else None,
+                             video if isinstance(video, str) else None)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # none (an export of
             return _Manifest(set(), set())  # an earlier version), or broken
 
-    def merged(self, outputs: set[str], frames: list[str]) -> "_Manifest":
-        return _Manifest(self.outputs | outputs, self.frames | set(frames), self.unrecorded)
+    def merged(self, outputs: set[str], frames: list[str], work: str | None, video: str) -> "_Manifest":
+        return _Manifest(self.outputs | outputs, self.frames | set(frames), self.unrecorded, work, video)
 
     def write(self, folder: Path) -> None:
-        data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames), "unrecorded": sorted(self.unrecorded)}
+        data = {"outputs": sorted(self.outputs), "frames": sorted(self.frames), "unrecorded": sorted(self.unrecorded),
+                "work": self.work, "video": self.video}
         atomic_write_bytes(folder / MANIFEST_FILE, json.dumps(data).encode("utf-8"))
+
+
+def other_videos_export(folder: Path, work_id: str | None) -> str | None:
+    """The name of the video whose export `folder` holds, where that is another video than the work `work_id`'s
+    (QA pass 110: a second video's export went into the first one's folder, over its files); None where the
+    folder holds none, this video's, or one that does not say (an export of an earlier version)."""
+    made = _Manifest.read(folder)
+    return made.video or "another video" if made.work is not None and made.work != work_id else None
 
 
 def _pngs(folder: Path) -> list[Path]:

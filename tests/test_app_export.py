@@ -1047,3 +1047,45 @@ def test_a_video_without_saved_work_is_not_offered_the_last_videos_export_folder
     assert window.controller.open(first)
     assert ExportDialog(window.controller, tmp_path / "default_a", window).folder_edit.text() == \
         str(tmp_path / "out_a")
+
+
+def test_exporting_into_another_videos_export_asks_first(qtbot, window, tmp_path, dialogs, monkeypatch):
+    """QA pass 110: a second video's export went into the first one's folder, over its files, without a word
+    (the question asked was only about files it would not rewrite)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.export import other_videos_export
+
+    from .conftest import make_frames
+
+    first = window.controller.source
+    out = tmp_path / "out"
+
+    def export_here(answer: QMessageBox.StandardButton | None = None) -> ExportDialog:
+        if answer is not None:
+            monkeypatch.setattr(QMessageBox, "question", staticmethod(
+                lambda parent, title, text, *args, **kwargs: dialogs.append((title, text)) or answer))
+        dialog = ExportDialog(window.controller, tmp_path / "default", window)
+        dialog.folder_edit.setText(str(out))
+        if answer == QMessageBox.StandardButton.Cancel:
+            dialog.export_button.click()
+        else:  # until the export has ended whole (after its summary), so the next may start
+            with qtbot.waitSignal(window.controller.exportRunningChanged, timeout=WAIT_MS,
+                                  check_params_cb=lambda running: not running):
+                dialog.export_button.click()
+        return dialog
+
+    window.document.begin_stroke((20.0, 15.0), 1, 9, erase=False)
+    window.document.end_stroke()
+    export_here()
+    first_masks = {f.name: f.read_bytes() for f in (out / "masks").iterdir()}
+    export_here()  # the same video again: nothing to ask
+    assert not [t for t, _ in dialogs if "Another video" in t]
+    assert window.controller.open(make_frames(tmp_path / "other", count=2))
+    dialog = export_here(QMessageBox.StandardButton.Cancel)
+    asked = [text for title, text in dialogs if "Another video" in title]
+    assert len(asked) == 1 and first.name in asked[0], dialogs
+    assert "Not exported" in dialog.result_label.text()
+    assert {f.name: f.read_bytes() for f in (out / "masks").iterdir()} == first_masks  # untouched
+    export_here(QMessageBox.StandardButton.Yes)  # asked, and answered: it goes ahead
+    assert other_videos_export(out, None) == "other"  # the folder is the second video's export now

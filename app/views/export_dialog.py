@@ -138,6 +138,16 @@ class ExportDialog(QDialog):
         if blocker is not None:
             self.result_label.setText(blocker)
             return
+        other = self._controller.export_of_other_video(options)
+        if other is not None and QMessageBox.question(
+                self, "Another video's export is in this folder",
+                f"The folder holds the export of {other}. This video's files would replace its files of the same "
+                "names and lie beside the rest, and tools reading the folder would take them for one video's. "
+                "Export into this folder anyway?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel) != QMessageBox.StandardButton.Yes:
+            self.result_label.setText("Not exported: choose another folder (Browse) for this video's export.")
+            return
         found = self._controller.export_leftovers(options)
         if found:
             answer = QMessageBox.question(

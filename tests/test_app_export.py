@@ -1089,3 +1089,18 @@ def test_exporting_into_another_videos_export_asks_first(qtbot, window, tmp_path
     assert {f.name: f.read_bytes() for f in (out / "masks").iterdir()} == first_masks  # untouched
     export_here(QMessageBox.StandardButton.Yes)  # asked, and answered: it goes ahead
     assert other_videos_export(out, None) == "other"  # the folder is the second video's export now
+
+
+def test_the_note_that_an_export_waits_for_a_propagation_goes_when_it_ends(qtbot, window, tmp_path, monkeypatch):
+    """QA pass 110: "A propagation is running… export when it has finished" stayed after "Propagation done"."""
+    prop = window.controller.propagation
+    monkeypatch.setattr(type(prop), "running", property(lambda self: True))
+    dialog = ExportDialog(window.controller, tmp_path / "out", window)
+    dialog.export_button.click()
+    assert "A propagation is running" in dialog.result_label.text()
+    monkeypatch.setattr(type(prop), "running", property(lambda self: False))
+    prop.runningChanged.emit(False)
+    assert dialog.result_label.text() == "The propagation has ended: the masks can be exported."
+    dialog.result_label.setText("something else")  # a later note is left alone
+    prop.runningChanged.emit(False)
+    assert dialog.result_label.text() == "something else"

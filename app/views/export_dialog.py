@@ -24,6 +24,7 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self._controller = controller
         self._started: ExportOptions | None = None  # the export this dialog started, until it ends
+        self._waited_for: str | None = None  # the note shown that the export waits for a propagation
         self.setWindowTitle("Export masks")
         last = controller.editor.export_choices  # this video's last export, else the defaults
         self._default_folder = default_folder
@@ -105,6 +106,7 @@ class ExportDialog(QDialog):
         controller.exportFinished.connect(self._on_finished)
         controller.exportFailed.connect(self._on_failed)
         controller.exportRunningChanged.connect(self._on_running)
+        controller.propagation.runningChanged.connect(self._on_propagation)
         self._on_running(controller.exporting)
 
     def options(self) -> ExportOptions:
@@ -137,6 +139,7 @@ class ExportDialog(QDialog):
         blocker = self._controller.export_blocker()
         if blocker is not None:
             self.result_label.setText(blocker)
+            self._waited_for = blocker if self._controller.propagation.running else None
             return
         other = self._controller.export_of_other_video(options)
         if other is not None and QMessageBox.question(
@@ -176,6 +179,13 @@ class ExportDialog(QDialog):
             self._controller.cancel_export()
         else:
             super().reject()
+
+    def _on_propagation(self, running: bool) -> None:
+        """A note that the export must wait for a propagation goes once it has ended (QA pass 110: it stayed after
+        "Propagation done", while Export then worked)."""
+        if not running and self._waited_for is not None and self.result_label.text() == self._waited_for:
+            self.result_label.setText("The propagation has ended: the masks can be exported.")
+        self._waited_for = None
 
     def _on_running(self, running: bool) -> None:
         self.export_button.setEnabled(not running)

@@ -675,3 +675,26 @@ def test_masks_that_hold_no_object_are_said_to_when_imported(app_factory, frame_
                            "no object, as annotations, and propagating from there makes background. Ctrl+Z on such "
                            "a frame undoes it.")
     assert window.document.annotated_frames() == [0, 2]
+
+
+def test_settings_say_what_a_large_height_costs_the_shipped_model_without_adaptation(app_factory):
+    """QA pass 110: at the source size, adaptation off, the shipped model's masks covered most of the frame, and
+    the settings had said nothing."""
+    from dataclasses import replace
+
+    from app.settings import PROCESS_HEIGHTS, RECOMMENDED_HEIGHT
+    from app.views.settings_dialog import SettingsDialog
+
+    c = app_factory().controller
+    dialog = SettingsDialog(replace(c.settings.preferences(), adapt_steps=0), None, c.weights_problem)
+    assert dialog.height_note.isHidden()  # the recommended height
+    dialog.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(0))
+    assert not dialog.height_note.isHidden() and "0.35 at 480 px" in dialog.height_note.text()
+    dialog.adapt_steps.setValue(60)  # adaptation on: it learns the video's scale
+    assert dialog.height_note.isHidden()
+    dialog.adapt_steps.setValue(0)
+    dialog.weights.setText("/somewhere/else.pt")  # other weights: unknown
+    assert dialog.height_note.isHidden()
+    dialog.weights.setText("")
+    dialog.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(RECOMMENDED_HEIGHT))
+    assert dialog.height_note.isHidden()

@@ -446,10 +446,12 @@ class AppController(QObject):
         imported masks on every frame it reaches (QA pass 13), and saved masks still loading might too."""
         return self._masks_in_flux("import", " and would overwrite imported masks")
 
-    def _masks_in_flux(self, action: str, running_means: str) -> str | None:
-        """Why `action` must wait while a propagation or the loading of saved masks still changes masks."""
+    def _masks_in_flux(self, action: str, running_means: str, in_dialog: bool = False) -> str | None:
+        """Why `action` must wait while a propagation or the loading of saved masks still changes masks; said
+        `in_dialog`, whose Esc closes the dialog rather than cancelling the run (QA pass 111)."""
         if self.propagation.running:
-            return f"A propagation is running{running_means}: {action} when it has finished, or cancel it " \
+            close = "close this dialog and " if in_dialog else ""
+            return f"A propagation is running{running_means}: {action} when it has finished, or {close}cancel it " \
                    f"({self._key('propagate.cancel')}) first."
         if self._loader is not None:
             return f"Saved masks are still loading: {action} in a moment."
@@ -690,14 +692,15 @@ class AppController(QObject):
     def exporting(self) -> bool:
         return self._export is not None
 
-    def export_blocker(self) -> str | None:
-        """Why an export cannot start now, for the user (None: it can). Frames still being propagated or
-        loaded would be written with old masks or as background, and the export would say it succeeded."""
+    def export_blocker(self, in_dialog: bool = False) -> str | None:
+        """Why an export cannot start now, for the user (None: it can), said `in_dialog` where that is where it
+        shows. Frames still being propagated or loaded would be written with old masks or as background, and
+        the export would say it succeeded."""
         if self.document.session is None:
             return "No video is open."
         if self._export is not None:
             return "An export is already running."
-        return self._masks_in_flux("export", ", so its frames are not final yet")
+        return self._masks_in_flux("export", ", so its frames are not final yet", in_dialog)
 
     def export_leftovers(self, options: ExportOptions) -> list[str]:
         """What an earlier export in the chosen folder leaves that this one would not rewrite, described (the

@@ -698,3 +698,8 @@ def test_settings_say_what_a_large_height_costs_the_shipped_model_without_adapta
     dialog.weights.setText("")
     dialog.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(RECOMMENDED_HEIGHT))
     assert dialog.height_note.isHidden()
+    dialog.show()  # QA pass 111: shown while the dialog was open, the note had a line and a half
+    dialog.resolution.setCurrentIndex(list(PROCESS_HEIGHTS).index(480))
+    QApplication.processEvents()
+    assert dialog.height_note.height() >= dialog.height_note.heightForWidth(dialog.height_note.width())
+    dialog.close()

@@ -1098,6 +1098,7 @@ def test_the_note_that_an_export_waits_for_a_propagation_goes_when_it_ends(qtbot
     dialog = ExportDialog(window.controller, tmp_path / "out", window)
     dialog.export_button.click()
     assert "A propagation is running" in dialog.result_label.text()
+    assert "close this dialog and cancel it (Esc)" in dialog.result_label.text()  # QA 111: Esc closes the dialog
     monkeypatch.setattr(type(prop), "running", property(lambda self: False))
     prop.runningChanged.emit(False)
     assert dialog.result_label.text() == "The propagation has ended: the masks can be exported."

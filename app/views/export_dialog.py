@@ -15,6 +15,7 @@ from ..controller import AppController
 from ..export import ExportOptions, ExportSummary
 from ..shortcuts import hint
 from ..workspace import SUFFIX
+from .screen_fit import grow_to_fit
 
 GROW_LIMIT = 100
 
@@ -128,6 +129,7 @@ class ExportDialog(QDialog):
                              grow=self.grow_spin.value())
 
     def start(self) -> None:
+        self.result_label.clear()  # QA pass 111: an earlier note stayed under the questions asked now
         try:
             options = self.options()
         except ValueError as exc:
@@ -136,7 +138,7 @@ class ExportDialog(QDialog):
         if not options.anything:
             self.result_label.setText("Choose at least one output.")
             return
-        blocker = self._controller.export_blocker()
+        blocker = self._controller.export_blocker(in_dialog=True)
         if blocker is not None:
             self.result_label.setText(blocker)
             self._waited_for = blocker if self._controller.propagation.running else None
@@ -219,9 +221,7 @@ class ExportDialog(QDialog):
         """Show `text` below the progress bar, the dialog growing to fit it (QA pass 68: a four-line summary
         squeezed the spin boxes to half their height)."""
         self.result_label.setText(text)
-        needed = self.heightForWidth(self.width()) if self.hasHeightForWidth() else self.sizeHint().height()
-        if needed > self.height():
-            self.resize(self.width(), needed)
+        grow_to_fit(self)
 
     def _on_failed(self, title: str, message: str) -> None:
         self._started, self._written = None, None

@@ -20,3 +20,15 @@ def fit_to_screen(widget: QWidget, width: int, height: int, minimum: tuple[int, 
     if minimum is not None:
         widget.setMinimumSize(min(minimum[0], most_w), min(minimum[1], most_h))
     widget.resize(min(width, most_w), min(height, most_h))
+
+
+def grow_to_fit(widget: QWidget) -> None:
+    """Make `widget` as tall as its layout needs at its width, where it is shorter: a label that grew a line
+    would be squeezed or cut off instead (QA pass 68: a summary squeezed the spin boxes; QA pass 111: a note
+    in the settings showed one line and a half)."""
+    layout = widget.layout()
+    if layout is not None:
+        layout.activate()
+    needed = widget.heightForWidth(widget.width()) if widget.hasHeightForWidth() else widget.sizeHint().height()
+    if needed > widget.height():
+        widget.resize(widget.width(), needed)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QWidget)
 
 from ..settings import DEVICES, MODELS, PROCESS_HEIGHTS, RANGES, RECOMMENDED_HEIGHT, Preferences
+from .screen_fit import grow_to_fit
 
 
 class SettingsDialog(QDialog):
@@ -93,6 +94,7 @@ class SettingsDialog(QDialog):
             "video's scale." if shipped and self.adapt_steps.value() == 0 and height not in (RECOMMENDED_HEIGHT, 240)
             else "")
         self.height_note.setVisible(bool(self.height_note.text()))
+        grow_to_fit(self)
 
     def accept(self) -> None:
         """Settings that cannot run (a device this machine lacks, no weights for the official model, a file that

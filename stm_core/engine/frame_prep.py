@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..model.padding import Pads, pad, pad_amounts, unpad
 
@@ -88,8 +87,7 @@ def resized_on_device(frame: torch.Tensor, geo: Geometry, channels_last: bool) -
     rows, cols = (_area_weights(n_in, n_out, str(frame.device)) for n_in, n_out in zip(geo.source, geo.work))
     with torch.autocast(frame.device.type, enabled=False):  # in fp32 as on the host, whatever the network's
         t = rows @ t @ cols.T
-    left, right, top, bottom = geo.pads
-    t = F.pad(t, (left, right, top, bottom))
+    t = pad(t, geo.pads)
     return t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
